@@ -1,0 +1,38 @@
+// What every resolver receives. Built per request by the server; the schema
+// itself reads no environment and knows nothing of HTTP.
+import type { PrismaClient } from './prisma.ts';
+
+export interface Viewer {
+  /** The tenant every management operation acts for (the JWT's merchant claim). */
+  merchantId: string;
+  /** The JWT subject: who acts for the merchant. */
+  subject: string | null;
+}
+
+/** Told about every change that can alter how a key verifies (cache invalidation). */
+export interface KeyChangeListener {
+  keysChanged(change: { keyIds?: string[]; applicationId?: string }): Promise<void> | void;
+}
+
+export interface SchemaSettings {
+  /** Most non-revoked keys one application may hold. */
+  maxKeysPerApplication: number;
+  /** Largest `first`/`last` a connection accepts. */
+  maxPageSize: number;
+}
+
+export interface Context {
+  prisma: PrismaClient;
+  viewer: Viewer | null;
+  settings: SchemaSettings;
+  keyChanges?: KeyChangeListener;
+}
+
+/** The context of a field that requires an authenticated merchant (see builder authScopes). */
+export type MerchantContext = Context & { viewer: Viewer };
+
+export function requireViewer(ctx: Context): Viewer {
+  // The `merchant` auth scope guarantees this; the check keeps types honest.
+  if (!ctx.viewer) throw new Error('resolver reached without an authenticated merchant');
+  return ctx.viewer;
+}

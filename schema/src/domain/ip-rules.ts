@@ -1,0 +1,96 @@
+// IP rules: an ordered list of { cidr, action } plus a default action. The
+// first rule whose range contains the client address decides; no match means
+// the default. IPv4-mapped IPv6 addresses (::ffff:1.2.3.4) match IPv4 rules.
+import ipaddr from 'ipaddr.js';
+
+export type IpAction = 'ALLOW' | 'DENY';
+
+export interface IpRule {
+  cidr: string;
+  action: IpAction;
+}
+
+export interface ParsedCidr {
+  /** Canonical text: normalised address and explicit prefix length. */
+  cidr: string;
+  address: ipaddr.IPv4 | ipaddr.IPv6;
+  prefixLength: number;
+}
+
+export type CidrParseResult = { ok: true; value: ParsedCidr } | { ok: false; error: string };
+
+/**
+ * Accepts an address ("10.0.0.1", "2001:db8::1") or a range in CIDR notation
+ * ("10.0.0.0/8", "2001:db8::/32"). Host bits must be zero in a range, so that a
+ * typo such as 10.0.0.1/8 is reported instead of silently widening the rule.
+ */
+export function parseCidr(text: string): CidrParseResult {
+  const input = text.trim();
+  if (input.length === 0 || input.length > 64) return { ok: false, error: 'must be an IP address or CIDR range' };
+  const [addressText, lengthText, ...rest] = input.split('/');
+  if (rest.length > 0 || addressText === undefined) return { ok: false, error: 'must be an IP address or CIDR range' };
+  if (!ipaddr.isValid(addressText) || (!ipaddr.IPv4.isValidFourPartDecimal(addressText) && !ipaddr.IPv6.isValid(addressText))) {
+    return { ok: false, error: `"${addressText}" is not a valid IPv4 or IPv6 address` };
+  }
+  let address = ipaddr.parse(addressText);
+  if (address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress()) {
+    address = (address as ipaddr.IPv6).toIPv4Address();
+  }
+  const maxLength = address.kind() === 'ipv4' ? 32 : 128;
+  let prefixLength = maxLength;
+  if (lengthText !== undefined) {
+    if (!/^\d{1,3}$/.test(lengthText) || Number(lengthText) > maxLength) {
+      return { ok: false, error: `prefix length must be 0 to ${maxLength}` };
+    }
+    prefixLength = Number(lengthText);
+  }
+  const network = networkAddress(address, prefixLength);
+  if (network.toNormalizedString() !== address.toNormalizedString()) {
+    return { ok: false, error: `host bits are set; did you mean ${network.toString()}/${prefixLength}?` };
+  }
+  return { ok: true, value: { cidr: `${address.toString()}/${prefixLength}`, address, prefixLength } };
+}
+
+export function parseIp(text: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
+  if (!ipaddr.isValid(text)) return null;
+  const address = ipaddr.parse(text);
+  if (address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress()) {
+    return (address as ipaddr.IPv6).toIPv4Address();
+  }
+  return address;
+}
+
+export interface CompiledIpRules {
+  decide(ip: string | null): IpAction;
+}
+
+/** Parses the rules once so that each decision is only range checks. */
+export function compileIpRules(rules: readonly IpRule[], defaultAction: IpAction): CompiledIpRules {
+  const compiled = rules.map((rule) => {
+    const parsed = parseCidr(rule.cidr);
+    if (!parsed.ok) throw new Error(`stored IP rule ${rule.cidr} is invalid: ${parsed.error}`);
+    return { ...parsed.value, action: rule.action };
+  });
+  return {
+    decide(ip) {
+      if (compiled.length === 0) return defaultAction;
+      // Without a client address no range can match; the default decides.
+      const address = ip === null ? null : parseIp(ip);
+      if (address === null) return defaultAction;
+      for (const rule of compiled) {
+        if (rule.address.kind() === address.kind() && address.match(rule.address as never, rule.prefixLength)) {
+          return rule.action;
+        }
+      }
+      return defaultAction;
+    },
+  };
+}
+
+function networkAddress(address: ipaddr.IPv4 | ipaddr.IPv6, prefixLength: number): ipaddr.IPv4 | ipaddr.IPv6 {
+  const bytes = address.toByteArray();
+  for (let bit = prefixLength; bit < bytes.length * 8; bit++) {
+    bytes[bit >> 3]! &= ~(0x80 >> (bit & 7));
+  }
+  return ipaddr.fromByteArray(bytes);
+}

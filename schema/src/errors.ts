@@ -1,0 +1,61 @@
+// Failures a client is expected to handle. Each is a member of the result
+// union of the mutations that can produce it; anything else stays masked.
+import type { StandardSchemaV1 } from '@pothos/plugin-validation';
+
+export type ErrorCode = 'VALIDATION_FAILED' | 'NOT_FOUND' | 'NAME_CONFLICT' | 'KEY_LIMIT_REACHED' | 'KEY_REVOKED';
+
+export abstract class KeygateError extends Error {
+  abstract readonly code: ErrorCode;
+}
+
+export interface FieldIssue {
+  /** Path of the offending value from the operation's arguments, e.g. ["input", "ipRules", "2", "cidr"]. */
+  path: string[];
+  message: string;
+}
+
+export class ValidationError extends KeygateError {
+  override readonly code = 'VALIDATION_FAILED';
+  constructor(readonly issues: FieldIssue[]) {
+    super(issues.length === 1 ? `${issues[0]!.path.join('.')}: ${issues[0]!.message}` : `${issues.length} fields are invalid`);
+  }
+
+  static fromStandardSchema(issues: readonly StandardSchemaV1.Issue[]): ValidationError {
+    return new ValidationError(
+      issues.map((issue) => ({
+        path: (issue.path ?? []).map((part) => String(typeof part === 'object' ? part.key : part)),
+        message: issue.message,
+      })),
+    );
+  }
+}
+
+export type ResourceType = 'Application' | 'ApiKey';
+
+export class NotFoundError extends KeygateError {
+  override readonly code = 'NOT_FOUND';
+  constructor(readonly resource: ResourceType, readonly id: string) {
+    super(`${resource === 'ApiKey' ? 'API key' : 'Application'} ${id} was not found`);
+  }
+}
+
+export class NameConflictError extends KeygateError {
+  override readonly code = 'NAME_CONFLICT';
+  constructor(readonly applicationName: string) {
+    super(`An application named "${applicationName}" already exists`);
+  }
+}
+
+export class KeyLimitReachedError extends KeygateError {
+  override readonly code = 'KEY_LIMIT_REACHED';
+  constructor(readonly limit: number) {
+    super(`This application already has ${limit} keys that are not revoked, the most it may have; revoke one first`);
+  }
+}
+
+export class KeyRevokedError extends KeygateError {
+  override readonly code = 'KEY_REVOKED';
+  constructor(readonly keyId: string, readonly revokedAt: Date, action: 'revoke' | 'change') {
+    super(action === 'revoke' ? 'This API key is already revoked' : 'A revoked API key cannot be changed');
+  }
+}

@@ -1,0 +1,19 @@
+// The Keygate GraphQL schema. Importing the type files registers them with the builder.
+import { lexicographicSortSchema, printSchema } from 'graphql';
+import { builder } from './builder.ts';
+import './types/common.ts';
+import './types/merchant.ts';
+import './types/application.ts';
+import './types/api-key.ts';
+import './types/ip-rules.ts';
+
+export const schema = builder.toSchema();
+
+/** The SDL committed as schema/schema.graphql. */
+export function printKeygateSchema(): string {
+  return `${printSchema(lexicographicSortSchema(schema))}\n`;
+}
+
+export type { Context, KeyChangeListener, SchemaSettings, Viewer } from './context.ts';
+export * from './errors.ts';
+export { globalId, localId } from './ids.ts';

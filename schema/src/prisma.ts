@@ -1,0 +1,3 @@
+// The generated Prisma client (built by `pnpm generate`), re-exported so every
+// package imports it from one place.
+export * from './generated/prisma/client.ts';

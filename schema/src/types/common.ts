@@ -1,0 +1,93 @@
+// Scalars and the error types every mutation result may contain.
+import { GraphQLError, Kind } from 'graphql';
+import { builder } from '../builder.ts';
+import {
+  type FieldIssue,
+  KeyLimitReachedError,
+  KeyRevokedError,
+  KeygateError,
+  NameConflictError,
+  NotFoundError,
+  ValidationError,
+} from '../errors.ts';
+
+builder.scalarType('DateTime', {
+  description: 'A point in time, as an ISO 8601 string with a time zone (e.g. 2026-01-31T12:00:00.000Z)',
+  serialize: (value) => value.toISOString(),
+  parseValue: (value) => parseDateTime(value),
+  parseLiteral: (ast) => parseDateTime(ast.kind === Kind.STRING ? ast.value : null),
+});
+
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+function parseDateTime(value: unknown): Date {
+  const date = typeof value === 'string' && ISO_DATE_TIME.test(value) ? new Date(value) : null;
+  if (!date || Number.isNaN(date.getTime())) {
+    throw new GraphQLError('DateTime must be an ISO 8601 string with a time zone, e.g. 2026-01-31T12:00:00Z', {
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+  }
+  return date;
+}
+
+// Every operation acts for an authenticated merchant unless a field says otherwise.
+builder.queryType({ authScopes: { merchant: true } });
+builder.mutationType({ authScopes: { merchant: true } });
+
+export const ErrorCode = builder.enumType('ErrorCode', {
+  values: ['VALIDATION_FAILED', 'NOT_FOUND', 'NAME_CONFLICT', 'KEY_LIMIT_REACHED', 'KEY_REVOKED'] as const,
+});
+
+export const ErrorInterface = builder.interfaceRef<KeygateError>('Error').implement({
+  description: 'An expected failure the client can act on; `code` is stable, `message` is for people',
+  fields: (t) => ({
+    code: t.field({ type: ErrorCode, resolve: (error) => error.code }),
+    message: t.exposeString('message'),
+  }),
+});
+
+const FieldIssueRef = builder.objectRef<FieldIssue>('FieldIssue').implement({
+  description: 'One invalid input value',
+  fields: (t) => ({
+    path: t.exposeStringList('path', { description: 'Path from the arguments, e.g. ["input", "name"]' }),
+    message: t.exposeString('message'),
+  }),
+});
+
+builder.objectType(ValidationError, {
+  name: 'ValidationError',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({ issues: t.field({ type: [FieldIssueRef], resolve: (error) => error.issues }) }),
+});
+
+export const ResourceType = builder.enumType('ResourceType', { values: ['Application', 'ApiKey'] as const });
+
+builder.objectType(NotFoundError, {
+  name: 'NotFoundError',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    resource: t.field({ type: ResourceType, resolve: (error) => error.resource }),
+    id: t.exposeID('id'),
+  }),
+});
+
+builder.objectType(NameConflictError, {
+  name: 'NameConflictError',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({ name: t.string({ resolve: (error) => error.applicationName }) }),
+});
+
+builder.objectType(KeyLimitReachedError, {
+  name: 'KeyLimitReachedError',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({ limit: t.exposeInt('limit') }),
+});
+
+builder.objectType(KeyRevokedError, {
+  name: 'KeyRevokedError',
+  interfaces: [ErrorInterface],
+  fields: (t) => ({
+    keyId: t.exposeID('keyId'),
+    revokedAt: t.field({ type: 'DateTime', resolve: (error) => error.revokedAt }),
+  }),
+});

@@ -1,0 +1,74 @@
+// A key's IP rules: ordered { cidr, action } entries plus a default action.
+import { z } from 'zod';
+import { builder } from '../builder.ts';
+import { KeyRevokedError, NotFoundError, ValidationError } from '../errors.ts';
+import { cidrRule } from '../validation.ts';
+import { ApiKey, ApiKeyPayload, requireChangeableKey } from './api-key.ts';
+
+export const MAX_IP_RULES = 100;
+
+export const IpAction = builder.enumType('IpAction', { values: ['ALLOW', 'DENY'] as const });
+
+const IpRule = builder.prismaObject('IpRule', {
+  fields: (t) => ({
+    cidr: t.exposeString('cidr', { description: 'Canonical range, e.g. 10.0.0.0/8 or 2001:db8::/32 (single addresses as /32 or /128)' }),
+    action: t.expose('action', { type: IpAction }),
+  }),
+});
+
+builder.prismaObjectField(ApiKey, 'ipRules', (t) =>
+  t.relation('ipRules', {
+    description: 'Checked in order; the first rule whose range contains the client address decides',
+    query: { orderBy: { position: 'asc' } },
+  }),
+);
+builder.prismaObjectField(ApiKey, 'ipDefaultAction', (t) =>
+  t.expose('ipDefaultAction', { type: IpAction, description: 'Applies when no rule matches (ALLOW: allow all)' }),
+);
+
+const IpRuleInput = builder.inputType('IpRuleInput', {
+  fields: (t) => ({
+    cidr: t.string({ required: true, validate: cidrRule, description: 'IPv4 or IPv6 address or CIDR range' }),
+    action: t.field({ type: IpAction, required: true }),
+  }),
+});
+
+const SetIpRulesInput = builder.inputType('SetIpRulesInput', {
+  fields: (t) => ({
+    keyId: t.id({ required: true }),
+    rules: t.field({
+      type: [IpRuleInput],
+      required: true,
+      validate: z.array(z.any()).max(MAX_IP_RULES, `at most ${MAX_IP_RULES} rules`),
+      description: 'The whole new list, in order; [] removes every rule',
+    }),
+    defaultAction: t.field({ type: IpAction, defaultValue: 'ALLOW' }),
+  }),
+});
+
+
+builder.mutationField('setIpRules', (t) =>
+  t.field({
+    type: ApiKeyPayload,
+    description: "Replaces the key's IP rules and default action in one step",
+    args: { input: t.arg({ type: SetIpRulesInput, required: true }) },
+    errors: { types: [ValidationError, NotFoundError, KeyRevokedError], directResult: true, union: { name: 'SetIpRulesResult' } },
+    resolve: async (_root, { input }, ctx) => {
+      const current = await requireChangeableKey(ctx, input.keyId);
+      const defaultAction = input.defaultAction ?? 'ALLOW';
+      const key = await ctx.prisma.$transaction(async (tx) => {
+        // Guarded on revokedAt and done in one transaction with the rule list,
+        // so concurrent calls leave one complete list, never a mix.
+        const { count } = await tx.apiKey.updateMany({ where: { id: current.id, revokedAt: null }, data: { ipDefaultAction: defaultAction } });
+        if (count === 0) throw new KeyRevokedError(input.keyId, new Date(), 'change');
+        await tx.ipRule.deleteMany({ where: { keyId: current.id } });
+        await tx.ipRule.createMany({
+          data: input.rules.map((rule, position) => ({ keyId: current.id, position, cidr: rule.cidr, action: rule.action })),
+        });
+        return tx.apiKey.findUniqueOrThrow({ where: { id: current.id } });
+      });
+      await ctx.keyChanges?.keysChanged({ keyIds: [key.id] });
+      return { key };
+    },
+  }),
+);

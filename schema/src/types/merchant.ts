@@ -1,0 +1,22 @@
+// The merchant the caller acts for.
+import { builder } from '../builder.ts';
+import { requireViewer } from '../context.ts';
+
+export const Merchant = builder.prismaNode('Merchant', {
+  id: { field: 'id' },
+  // A merchant is visible only to itself: any other id loads nothing.
+  findUnique: (id, ctx) => ({ id: ctx.viewer?.merchantId === id ? id : '' }),
+  fields: (t) => ({
+    merchantId: t.exposeString('id', { description: 'The merchant id carried in the JWT' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+builder.queryField('viewer', (t) =>
+  t.prismaField({
+    type: Merchant,
+    description: 'The merchant this request acts for',
+    resolve: (query, _root, _args, ctx) =>
+      ctx.prisma.merchant.findUniqueOrThrow({ ...query, where: { id: requireViewer(ctx).merchantId } }),
+  }),
+);

@@ -1,0 +1,103 @@
+// Verifies the management API's bearer tokens (JWT, with jose) and turns them
+// into the merchant the request acts for.
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { Viewer } from '@keygate/schema';
+import { GraphQLError } from 'graphql';
+import { type JWTVerifyGetKey, createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose';
+import { type AuthConfig, type Config, ConfigError } from './config.ts';
+
+const DEV_SECRET_FILE = 'dev-jwt-secret';
+const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+
+/**
+ * Settles where tokens are checked against. Without KEYGATE_JWT_SECRET or
+ * KEYGATE_JWKS_URL, development mode keeps a random secret in the data
+ * directory (created on first use), so there is never a fixed default.
+ */
+export function loadAuth(config: Config): AuthConfig {
+  const { secret, jwksUrl, ...rest } = config.auth;
+  if (secret && jwksUrl) throw new ConfigError('Set KEYGATE_JWT_SECRET or KEYGATE_JWKS_URL, not both');
+  if (jwksUrl) {
+    let url: URL;
+    try {
+      url = new URL(jwksUrl);
+    } catch {
+      throw new ConfigError('KEYGATE_JWKS_URL must be a URL');
+    }
+    return { ...rest, key: { kind: 'jwks', url } };
+  }
+  if (secret) {
+    if (Buffer.byteLength(secret) < 32) throw new ConfigError('KEYGATE_JWT_SECRET must be at least 32 bytes long');
+    return { ...rest, key: { kind: 'secret', secret: new TextEncoder().encode(secret), origin: 'environment' } };
+  }
+  if (config.production) {
+    throw new ConfigError('NODE_ENV=production needs KEYGATE_JWT_SECRET or KEYGATE_JWKS_URL; the development secret is refused');
+  }
+  return { ...rest, key: { kind: 'secret', secret: new TextEncoder().encode(devSecret(config.dataDir)), origin: 'development file' } };
+}
+
+export function devSecretPath(dataDir: string): string {
+  return join(dataDir, DEV_SECRET_FILE);
+}
+
+function devSecret(dataDir: string): string {
+  const path = devSecretPath(dataDir);
+  if (!existsSync(path)) {
+    mkdirSync(dataDir, { recursive: true });
+    // 'wx' fails if another process created it first; then read theirs.
+    try {
+      writeFileSync(path, `${randomBytes(32).toString('base64url')}\n`, { flag: 'wx', mode: 0o600 });
+      chmodSync(path, 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+  return readFileSync(path, 'utf8').trim();
+}
+
+export class AuthenticationError extends GraphQLError {
+  constructor(reason: string) {
+    super(`Unauthenticated: ${reason}`, {
+      extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } } },
+    });
+  }
+}
+
+export type Authenticator = (authorization: string | null) => Promise<Viewer | null>;
+
+/** Resolves to null when no credentials were sent; rejects with AuthenticationError when they are bad. */
+export function createAuthenticator(auth: AuthConfig): Authenticator {
+  const key: Uint8Array | JWTVerifyGetKey = auth.key.kind === 'secret' ? auth.key.secret : createRemoteJWKSet(auth.key.url);
+  const algorithms = auth.key.kind === 'secret' ? ['HS256'] : ASYMMETRIC_ALGORITHMS;
+  return async (authorization) => {
+    if (authorization === null || authorization.trim() === '') return null;
+    const match = /^Bearer +([A-Za-z0-9_.~+/=-]+)$/i.exec(authorization.trim());
+    if (!match) throw new AuthenticationError('the Authorization header must be "Bearer <JWT>"');
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(match[1]!, key as Uint8Array, {
+        algorithms,
+        issuer: auth.issuer,
+        audience: auth.audience,
+        requiredClaims: ['exp'],
+      }));
+    } catch (error) {
+      throw new AuthenticationError(describeJoseError(error));
+    }
+    const merchantId = payload[auth.merchantClaim];
+    if (typeof merchantId !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(merchantId)) {
+      throw new AuthenticationError(`the token has no valid "${auth.merchantClaim}" claim`);
+    }
+    return { merchantId, subject: typeof payload.sub === 'string' ? payload.sub : null };
+  };
+}
+
+function describeJoseError(error: unknown): string {
+  if (error instanceof joseErrors.JWTExpired) return 'the token has expired';
+  if (error instanceof joseErrors.JWTClaimValidationFailed) return `the token's "${error.claim}" claim is not accepted`;
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'the token is signed with an algorithm that is not accepted';
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'the token signature is invalid';
+  return 'the token is malformed or cannot be verified';
+}

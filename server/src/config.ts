@@ -1,0 +1,74 @@
+// Keygate's configuration, read from the environment once at start-up.
+// Every variable is listed in the README; a bad value stops start-up with a
+// message naming it.
+import { isAbsolute, resolve } from 'node:path';
+import type { StorageOptions } from './db/database.ts';
+
+export interface AuthConfig {
+  /** HS256 shared secret (raw bytes), or the URL of a JWKS for asymmetric keys. */
+  key: { kind: 'secret'; secret: Uint8Array; origin: 'environment' | 'development file' } | { kind: 'jwks'; url: URL };
+  issuer?: string;
+  audience?: string;
+  /** JWT claim that carries the merchant id. */
+  merchantClaim: string;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  storage: StorageOptions;
+  /** Absent until resolved by loadAuth (the development secret lives in the data directory). */
+  auth: Omit<AuthConfig, 'key'> & { secret?: string; jwksUrl?: string };
+  maxKeysPerApplication: number;
+  maxPageSize: number;
+  production: boolean;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  // pnpm runs scripts inside the package folder; relative paths mean the folder the user ran from.
+  const baseDir = env.INIT_CWD ?? process.cwd();
+  const dataDir = absolute(env.KEYGATE_DATA_DIR ?? '.keygate', baseDir);
+  const databaseUrl = env.DATABASE_URL?.trim();
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');
+  }
+  return {
+    host: env.HOST ?? '127.0.0.1',
+    port: integer(env, 'PORT', 4000, 0, 65535),
+    dataDir,
+    storage: databaseUrl
+      ? { kind: 'postgres', url: databaseUrl, poolSize: integer(env, 'KEYGATE_DB_POOL_SIZE', 10, 1, 1000) }
+      : { kind: 'pglite', dataDir: absolute(env.KEYGATE_PGLITE_DIR ?? 'pglite', dataDir) },
+    auth: {
+      secret: env.KEYGATE_JWT_SECRET || undefined,
+      jwksUrl: env.KEYGATE_JWKS_URL || undefined,
+      issuer: env.KEYGATE_JWT_ISSUER || undefined,
+      audience: env.KEYGATE_JWT_AUDIENCE || undefined,
+      merchantClaim: env.KEYGATE_MERCHANT_CLAIM || 'merchant_id',
+    },
+    maxKeysPerApplication: integer(env, 'KEYGATE_MAX_KEYS_PER_APPLICATION', 100, 1, 100_000),
+    maxPageSize: integer(env, 'KEYGATE_MAX_PAGE_SIZE', 100, 1, 1000),
+    production: env.NODE_ENV === 'production',
+  };
+}
+
+function absolute(path: string, base: string): string {
+  return isAbsolute(path) ? path : resolve(base, path);
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+  }
+  return value;
+}

@@ -1,0 +1,35 @@
+// Builds each GraphQL request's context: who is calling, and the services the
+// resolvers use.
+import type { Context, KeyChangeListener, SchemaSettings, Viewer } from '@keygate/schema';
+import type { PrismaClient } from '@keygate/schema/prisma';
+import type { Authenticator } from './auth.ts';
+
+export interface ContextServices {
+  prisma: PrismaClient;
+  authenticate: Authenticator;
+  settings: SchemaSettings;
+  keyChanges?: KeyChangeListener;
+}
+
+export function createContextFactory(services: ContextServices) {
+  const merchants = new KnownMerchants(services.prisma);
+  return async ({ request }: { request: Request }): Promise<Context> => {
+    const viewer = await services.authenticate(request.headers.get('authorization'));
+    if (viewer) await merchants.ensure(viewer);
+    return { prisma: services.prisma, viewer, settings: services.settings, keyChanges: services.keyChanges };
+  };
+}
+
+/** Creates a merchant's row the first time it is seen, without a write per request. */
+class KnownMerchants {
+  private readonly seen = new Set<string>();
+  constructor(private readonly prisma: PrismaClient) {}
+
+  async ensure(viewer: Viewer): Promise<void> {
+    if (this.seen.has(viewer.merchantId)) return;
+    await this.prisma.merchant.createMany({ data: [{ id: viewer.merchantId }], skipDuplicates: true });
+    // Bounded: forgetting only costs one idempotent insert later.
+    if (this.seen.size >= 100_000) this.seen.clear();
+    this.seen.add(viewer.merchantId);
+  }
+}

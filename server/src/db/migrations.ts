@@ -1,0 +1,30 @@
+// Reads Prisma's standard migrations layout: prisma/migrations/<name>/migration.sql
+// plus migration_lock.toml. Both the migrator and the schema-diff tooling use it.
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const prismaDir = fileURLToPath(new URL('../../../prisma', import.meta.url));
+export const migrationsDir = join(prismaDir, 'migrations');
+export const schemaPath = join(prismaDir, 'schema.prisma');
+
+export interface Migration {
+  /** Directory name, e.g. `20261122000000_init`; Prisma's `migration_name`. */
+  name: string;
+  sql: string;
+  /** sha256 of the file, hex: Prisma's `checksum` column. */
+  checksum: string;
+}
+
+export function readMigrations(dir = migrationsDir): Migration[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && existsSync(join(dir, entry.name, 'migration.sql')))
+    .map((entry) => entry.name)
+    .sort()
+    .map((name) => {
+      const sql = readFileSync(join(dir, name, 'migration.sql'), 'utf8');
+      return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') };
+    });
+}

@@ -1,0 +1,27 @@
+// `pnpm start`: runs Keygate until SIGINT/SIGTERM.
+import { ConfigError, loadConfig } from './config.ts';
+import { MigrationError } from './db/migrate.ts';
+import { startServer } from './server.ts';
+
+try {
+  const server = await startServer(loadConfig());
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) {
+      console.log(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    console.log(`${signal}: shutting down`);
+    await server.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+} catch (error) {
+  if (error instanceof ConfigError || error instanceof MigrationError) {
+    console.error(`keygate: ${error.message}`);
+    process.exit(1);
+  }
+  throw error;
+}

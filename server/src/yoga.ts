@@ -1,0 +1,77 @@
+// The Keygate HTTP application: GraphQL (with GraphiQL) at /graphql.
+import { type Context, schema } from '@keygate/schema';
+import { type DocumentNode, GraphQLError, Kind, type OperationDefinitionNode } from 'graphql';
+import { type Plugin, createYoga } from 'graphql-yoga';
+import { type ContextServices, createContextFactory } from './context.ts';
+
+export interface AppOptions extends ContextServices {
+  graphiql?: boolean;
+}
+
+export function createApp(options: AppOptions) {
+  return createYoga<Record<string, unknown>, Context>({
+    schema,
+    context: createContextFactory(options),
+    graphqlEndpoint: '/graphql',
+    graphiql: options.graphiql === false ? false : { title: 'Keygate', defaultQuery: GRAPHIQL_DEFAULT_QUERY },
+    landingPage: false,
+    plugins: [requireAuthentication()],
+  });
+}
+
+/**
+ * Everything but schema introspection needs a merchant token. Checked before
+ * execution, so an anonymous request never reaches validation or a resolver.
+ */
+function requireAuthentication(): Plugin<Context> {
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      if (args.contextValue.viewer || isIntrospectionOnly(args.document, args.operationName)) return;
+      setResultAndStopExecution({
+        errors: [
+          new GraphQLError('Unauthenticated: send Authorization: Bearer <JWT> (see `pnpm token`)', {
+            extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } } },
+          }),
+        ],
+      });
+    },
+  };
+}
+
+function isIntrospectionOnly(document: DocumentNode, operationName?: string | null): boolean {
+  const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+  const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations[0];
+  if (!operation || operation.operation !== 'query') return false;
+  return operation.selectionSet.selections.every(
+    (selection) => selection.kind === Kind.FIELD && selection.name.value.startsWith('__'),
+  );
+}
+
+const GRAPHIQL_DEFAULT_QUERY = `# Welcome to Keygate.
+# 1. Get a token:  pnpm token my-merchant
+# 2. Open "Headers" below and add:  { "Authorization": "Bearer <token>" }
+# 3. Run CreateApplication, then CreateKey with the application's id.
+
+mutation CreateApplication {
+  createApplication(input: { name: "Production web store" }) {
+    __typename
+    ... on ApplicationPayload { application { id name } }
+    ... on Error { code message }
+  }
+}
+
+mutation CreateKey {
+  createKey(input: { applicationId: "<application id>", name: "Checkout backend", access: FULL_ACCESS }) {
+    __typename
+    ... on CreateKeyPayload { secret key { id prefix status } }
+    ... on Error { code message }
+  }
+}
+
+query Applications {
+  applications(first: 10) {
+    totalCount
+    edges { node { id name enabled keys(first: 5) { totalCount edges { node { prefix name status lastUsedAt } } } } }
+  }
+}
+`;
