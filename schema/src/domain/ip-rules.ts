@@ -33,9 +33,6 @@ export function parseCidr(text: string): CidrParseResult {
     return { ok: false, error: `"${addressText}" is not a valid IPv4 or IPv6 address` };
   }
   let address = ipaddr.parse(addressText);
-  if (address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress()) {
-    address = (address as ipaddr.IPv6).toIPv4Address();
-  }
   const maxLength = address.kind() === 'ipv4' ? 32 : 128;
   let prefixLength = maxLength;
   if (lengthText !== undefined) {
@@ -43,6 +40,12 @@ export function parseCidr(text: string): CidrParseResult {
       return { ok: false, error: `prefix length must be 0 to ${maxLength}` };
     }
     prefixLength = Number(lengthText);
+  }
+  // ::ffff:a.b.c.d/n is the IPv4 range a.b.c.d/(n-96): store and match it as IPv4.
+  if (address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress()) {
+    if (prefixLength < 96) return { ok: false, error: 'an IPv4-mapped range needs a prefix length of 96 to 128' };
+    address = (address as ipaddr.IPv6).toIPv4Address();
+    prefixLength -= 96;
   }
   const network = networkAddress(address, prefixLength);
   if (network.toNormalizedString() !== address.toNormalizedString()) {

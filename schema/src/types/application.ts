@@ -64,9 +64,14 @@ builder.queryFields((t) => ({
 function applicationFilter(ctx: Context, args: { search?: string | null; enabled?: boolean | null }) {
   return {
     merchantId: requireViewer(ctx).merchantId,
-    ...(args.search ? { normalizedName: { contains: normalizeName(args.search) } } : {}),
+    ...(args.search ? { normalizedName: { contains: escapeLike(normalizeName(args.search)) } } : {}),
     ...(args.enabled != null ? { enabled: args.enabled } : {}),
   };
+}
+
+/** Prisma's `contains` is a LIKE pattern: make % and _ match themselves. */
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (char) => `\\${char}`);
 }
 
 /** The caller's application with this global id, or null (foreign and missing ids alike). */

@@ -1,0 +1,80 @@
+// Runs GraphQL operations against the real Keygate app (Yoga, auth, resolvers,
+// database) through yoga.fetch, as a client would, without opening a port.
+import { randomBytes } from 'node:crypto';
+import { type AuthConfig, createApp, createAuthenticator } from '@keygate/server';
+import { SignJWT } from 'jose';
+import { type TestDatabase, openTestDatabase } from './database.ts';
+
+export interface GraphQLResponse<T = any> {
+  status: number;
+  data: T;
+  errors?: { message: string; extensions?: { code?: string } }[];
+  raw: string;
+}
+
+export interface HarnessOptions {
+  maxKeysPerApplication?: number;
+  maxPageSize?: number;
+  issuer?: string;
+  audience?: string;
+}
+
+export type Harness = Awaited<ReturnType<typeof createHarness>>;
+
+export async function createHarness(options: HarnessOptions = {}) {
+  const db: TestDatabase = await openTestDatabase();
+  const secret = randomBytes(32);
+  const auth: AuthConfig = {
+    key: { kind: 'secret', secret, origin: 'environment' },
+    issuer: options.issuer,
+    audience: options.audience,
+    merchantClaim: 'merchant_id',
+  };
+  const app = createApp({
+    prisma: db.prisma,
+    authenticate: createAuthenticator(auth),
+    settings: { maxKeysPerApplication: options.maxKeysPerApplication ?? 100, maxPageSize: options.maxPageSize ?? 100 },
+  });
+
+  async function token(merchantId: string, claims: Record<string, unknown> = {}, key: Uint8Array = secret) {
+    let jwt = new SignJWT({ merchant_id: merchantId, ...claims })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(`user-of-${merchantId}`)
+      .setIssuedAt()
+      .setExpirationTime('1h');
+    if (options.issuer) jwt = jwt.setIssuer(options.issuer);
+    if (options.audience) jwt = jwt.setAudience(options.audience);
+    return jwt.sign(key);
+  }
+
+  async function request<T = any>(
+    query: string,
+    variables: Record<string, unknown> = {},
+    headers: Record<string, string> = {},
+  ): Promise<GraphQLResponse<T>> {
+    const response = await app.fetch('http://keygate/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ query, variables }),
+    });
+    const raw = await response.text();
+    const body = JSON.parse(raw);
+    return { status: response.status, data: body.data, errors: body.errors, raw };
+  }
+
+  /** A client acting for one merchant. `gql` fails the test on any GraphQL error. */
+  async function as(merchantId: string) {
+    const headers = { authorization: `Bearer ${await token(merchantId)}` };
+    return {
+      merchantId,
+      request: <T = any>(query: string, variables?: Record<string, unknown>) => request<T>(query, variables, headers),
+      async gql<T = any>(query: string, variables?: Record<string, unknown>): Promise<T> {
+        const result = await request<T>(query, variables, headers);
+        if (result.errors) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
+        return result.data;
+      },
+    };
+  }
+
+  return { db, app, secret, token, request, as, close: () => db.close() };
+}

@@ -1,0 +1,76 @@
+// A throwaway PostgreSQL cluster for the tests: initdb into a temporary
+// directory, started on a free loopback port, removed when stopped.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface Cluster {
+  /** Superuser URL of the `postgres` database. */
+  url: string;
+  stop(): void;
+}
+
+function findBinDir(): string {
+  if (process.env.PG_BIN_DIR) return process.env.PG_BIN_DIR;
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb'))) : [];
+  versions.sort((a, b) => Number(b) - Number(a));
+  if (versions[0]) return join(root, versions[0], 'bin');
+  const which = spawnSync('sh', ['-c', 'command -v initdb'], { encoding: 'utf8' });
+  if (which.status === 0) return join(which.stdout.trim(), '..');
+  throw new Error(
+    'PostgreSQL server binaries (initdb, pg_ctl) not found. Install them (Debian: apt-get install -y postgresql) or set PG_BIN_DIR.',
+  );
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startCluster(): Promise<Cluster> {
+  const bin = findBinDir();
+  const dir = mkdtempSync(join(tmpdir(), 'keygate-pg-'));
+  // PostgreSQL refuses to run as root; run it as the postgres user then.
+  const asUser = process.getuid?.() === 0 ? 'postgres' : null;
+  if (asUser) {
+    const uid = Number(execFileSync('id', ['-u', asUser], { encoding: 'utf8' }));
+    const gid = Number(execFileSync('id', ['-g', asUser], { encoding: 'utf8' }));
+    chownSync(dir, uid, gid);
+  }
+  const run = (command: string, args: string[]) => {
+    const [file, argv] = asUser ? ['runuser', ['-u', asUser, '--', join(bin, command), ...args]] : [join(bin, command), args];
+    execFileSync(file, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  };
+  const data = join(dir, 'data');
+  run('initdb', ['-D', data, '-U', 'keygate', '--auth=trust', '-E', 'UTF8', '--no-sync', '--locale=C']);
+  const port = await freePort();
+  const options = [
+    `-p ${port}`,
+    `-k ${dir}`,
+    "-c listen_addresses='127.0.0.1'",
+    '-c fsync=off',
+    '-c synchronous_commit=off',
+    '-c full_page_writes=off',
+    '-c max_connections=300',
+  ].join(' ');
+  run('pg_ctl', ['start', '-D', data, '-w', '-l', join(dir, 'server.log'), '-o', options]);
+  return {
+    url: `postgres://keygate@127.0.0.1:${port}/postgres`,
+    stop() {
+      try {
+        run('pg_ctl', ['stop', '-D', data, '-m', 'immediate', '-w']);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}

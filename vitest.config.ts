@@ -1,0 +1,25 @@
+import { createRequire } from 'node:module';
+import { defineConfig } from 'vitest/config';
+
+// Node loads graphql's CommonJS build for the dependencies vitest leaves to it,
+// while Vite would give our own sources the .mjs build: two graphql instances
+// break `instanceof GraphQLError`. Everything gets the CommonJS build.
+const graphql = createRequire(new URL('./test/package.json', import.meta.url)).resolve('graphql');
+
+const postgres = { globalSetup: ['test/support/postgres-setup.ts'] };
+
+export default defineConfig({
+  resolve: { alias: [{ find: /^graphql$/, replacement: graphql }] },
+  test: {
+    testTimeout: 30_000,
+    hookTimeout: 120_000,
+    // Prisma's pg adapter warns inside interactive transactions; harmless, and it floods the output.
+    env: { NODE_OPTIONS: '--disable-warning=DeprecationWarning' },
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['schema/src/**/*.test.ts', 'server/src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'api:pglite', include: ['test/api/**/*.test.ts'], env: { KEYGATE_TEST_DB: 'pglite' } } },
+      { extends: true, test: { name: 'api:postgres', include: ['test/api/**/*.test.ts'], env: { KEYGATE_TEST_DB: 'postgres' }, ...postgres } },
+      { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], ...postgres } },
+    ],
+  },
+});
