@@ -53,3 +53,13 @@ export function isLoadableNodeId({ typename, id }: { typename: string; id: strin
   if (typename === 'Application' || typename === 'ApiKey') return UUID.test(id);
   return typename === 'Merchant' && id.length > 0 && id.length <= 128;
 }
+
+/** Pages larger than the maximum are refused, not silently shortened. */
+export function checkPageSize(args: { first?: number | null; last?: number | null }, maxPageSize: number): void {
+  for (const name of ['first', 'last'] as const) {
+    const value = args[name];
+    if (value != null && value > maxPageSize) {
+      throw new GraphQLError(`${name} must be at most ${maxPageSize}`, { extensions: { code: 'BAD_USER_INPUT' } });
+    }
+  }
+}

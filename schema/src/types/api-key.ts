@@ -42,6 +42,7 @@ export function keyStatusWhere(statuses: readonly KeyStatusName[] | null | undef
 
 export const ApiKey = builder.prismaNode('ApiKey', {
   id: { field: 'id' },
+  nullable: true,
   findUnique: (id, ctx) => ({ id_merchantId: { id, merchantId: ctx.viewer?.merchantId ?? '' } }),
   fields: (t) => ({
     name: t.exposeString('name'),

@@ -3,7 +3,7 @@ import { builder } from '../builder.ts';
 import { type Context, requireViewer } from '../context.ts';
 import { normalizeName } from '../domain/names.ts';
 import { NameConflictError, NotFoundError, ValidationError } from '../errors.ts';
-import { globalId, keysetQuery, localId, newestFirst } from '../ids.ts';
+import { checkPageSize, globalId, keysetQuery, localId, newestFirst } from '../ids.ts';
 import { isUniqueViolation } from '../prisma-errors.ts';
 import type { Application as ApplicationRow } from '../prisma.ts';
 import { descriptionRule, nameRule } from '../validation.ts';
@@ -11,6 +11,7 @@ import { KeyStatus, keyStatusWhere } from './api-key.ts';
 
 export const Application = builder.prismaNode('Application', {
   id: { field: 'id' },
+  nullable: true,
   findUnique: (id, ctx) => ({ id_merchantId: { id, merchantId: ctx.viewer?.merchantId ?? '' } }),
   fields: (t) => ({
     name: t.exposeString('name'),
@@ -27,7 +28,11 @@ export const Application = builder.prismaNode('Application', {
       description: "The application's keys, newest first",
       args: { status: t.arg({ type: [KeyStatus], required: false, description: 'Only keys with one of these statuses' }) },
       maxSize: (_args, ctx) => (ctx as Context).settings.maxPageSize,
-      query: (args) => ({ where: keyStatusWhere(args.status, new Date()), orderBy: newestFirst }),
+      query: (args, ctx) => {
+        // The connection arguments are there at run time; the option's type leaves them out.
+        checkPageSize(args as { first?: number | null; last?: number | null }, ctx.settings.maxPageSize);
+        return { where: keyStatusWhere(args.status, new Date()), orderBy: newestFirst };
+      },
       totalCount: true,
     }),
   }),
@@ -44,6 +49,7 @@ builder.queryFields((t) => ({
     },
     maxSize: (_args, ctx) => (ctx as Context).settings.maxPageSize,
     resolve: (rawQuery, _root, args, ctx) => {
+      checkPageSize(args, ctx.settings.maxPageSize);
       const { query, where } = keysetQuery(rawQuery);
       return ctx.prisma.application.findMany({
         ...query,

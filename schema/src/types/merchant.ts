@@ -4,6 +4,7 @@ import { requireViewer } from '../context.ts';
 
 export const Merchant = builder.prismaNode('Merchant', {
   id: { field: 'id' },
+  nullable: true,
   // A merchant is visible only to itself: any other id loads nothing.
   findUnique: (id, ctx) => ({ id: ctx.viewer?.merchantId === id ? id : '' }),
   fields: (t) => ({

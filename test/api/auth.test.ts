@@ -1,0 +1,78 @@
+// Management API authentication: a verified JWT names the merchant; anything
+// else is a clear 401 that reaches neither validation nor a resolver.
+import { randomBytes } from 'node:crypto';
+import { SignJWT, UnsecuredJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, createHarness } from '../support/harness.ts';
+import { CREATE_APPLICATION } from '../support/operations.ts';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await createHarness({ issuer: 'https://auth.example.com', audience: 'keygate' });
+});
+afterAll(() => h.close());
+
+const sign = (claims: Record<string, unknown>, setup: (jwt: SignJWT) => SignJWT = (jwt) => jwt, alg = 'HS256', key?: Uint8Array) =>
+  setup(
+    new SignJWT({ merchant_id: 'acme', ...claims })
+      .setProtectedHeader({ alg })
+      .setIssuedAt()
+      .setIssuer('https://auth.example.com')
+      .setAudience('keygate')
+      .setExpirationTime('1h'),
+  ).sign(key ?? h.secret);
+
+describe('rejected credentials', () => {
+  const cases: [string, () => Promise<string | null>, RegExp][] = [
+    ['no Authorization header', async () => null, /send Authorization/],
+    ['a non-Bearer scheme', async () => `Basic ${Buffer.from('a:b').toString('base64')}`, /Bearer/],
+    ['a token that is not a JWT', async () => 'Bearer not-a-jwt', /malformed/],
+    ['an expired token', async () => `Bearer ${await sign({}, (j) => j.setExpirationTime(Math.floor(Date.now() / 1000) - 60))}`, /expired/],
+    ['a token not valid yet', async () => `Bearer ${await sign({}, (j) => j.setNotBefore('10m'))}`, /nbf/],
+    ['a token signed with another secret', async () => `Bearer ${await sign({}, undefined, 'HS256', randomBytes(32))}`, /signature/],
+    ['alg: none', async () => `Bearer ${new UnsecuredJWT({ merchant_id: 'acme' }).setIssuer('https://auth.example.com').setAudience('keygate').setExpirationTime('1h').encode()}`, /algorithm/],
+    ['another algorithm with the same secret', async () => `Bearer ${await sign({}, undefined, 'HS512')}`, /algorithm/],
+    ['a wrong issuer', async () => `Bearer ${await sign({}, (j) => j.setIssuer('https://evil.example.com'))}`, /iss/],
+    ['a wrong audience', async () => `Bearer ${await sign({}, (j) => j.setAudience('other'))}`, /aud/],
+    ['no expiry', async () => `Bearer ${await new SignJWT({ merchant_id: 'acme' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://auth.example.com').setAudience('keygate').sign(h.secret)}`, /exp/],
+    ['no merchant claim', async () => `Bearer ${await sign({ merchant_id: undefined })}`, /merchant_id/],
+    ['a merchant claim that is not a string', async () => `Bearer ${await sign({ merchant_id: 42 })}`, /merchant_id/],
+    ['an oversized merchant claim', async () => `Bearer ${await sign({ merchant_id: 'm'.repeat(129) })}`, /merchant_id/],
+  ];
+
+  it.each(cases)('%s → 401 UNAUTHENTICATED before any validation or resolver', async (_name, header, message) => {
+    const authorization = await header();
+    const { result, statements } = await h.db.countStatements(() =>
+      h.request(CREATE_APPLICATION, { input: { name: '' } }, authorization ? { authorization } : {}),
+    );
+    expect(result.status).toBe(401);
+    expect(result.data ?? null).toBeNull();
+    expect(result.errors).toHaveLength(1);
+    expect(result.errors![0]!.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(result.errors![0]!.message).toMatch(message);
+    expect(statements).toEqual([]);
+  });
+});
+
+describe('accepted credentials', () => {
+  it('creates the merchant on first use and acts for it', async () => {
+    const merchantId = `merchant-${randomBytes(4).toString('hex')}`;
+    expect(await h.db.prisma.merchant.findUnique({ where: { id: merchantId } })).toBeNull();
+    const token = await sign({ merchant_id: merchantId });
+    const result = await h.request('{ viewer { id merchantId createdAt } }', {}, { authorization: `Bearer ${token}` });
+    expect(result.status).toBe(200);
+    expect(result.data.viewer.merchantId).toBe(merchantId);
+    expect(await h.db.prisma.merchant.findUnique({ where: { id: merchantId } })).not.toBeNull();
+    // Later requests do not write again.
+    const { statements } = await h.db.countStatements(() => h.request('{ viewer { merchantId } }', {}, { authorization: `Bearer ${token}` }));
+    expect(statements.filter((s) => /^INSERT/i.test(s))).toEqual([]);
+  });
+
+  it('lets anyone introspect the schema (GraphiQL loads it before a token is set)', async () => {
+    const result = await h.request('{ __schema { queryType { name } } }');
+    expect(result.status).toBe(200);
+    expect(result.data.__schema.queryType.name).toBe('Query');
+    const mixed = await h.request('{ __typename viewer { merchantId } }');
+    expect(mixed.status).toBe(401);
+  });
+});

@@ -1,0 +1,105 @@
+// Tenant isolation: for every operation, another merchant's id must behave
+// exactly like an id that does not exist — same response, nothing changed.
+import { globalId } from '@keygate/schema';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, createHarness } from '../support/harness.ts';
+import {
+  API_KEY,
+  APPLICATION,
+  APPLICATION_KEYS,
+  APPLICATIONS,
+  CREATE_KEY,
+  EDIT_KEY,
+  NODE,
+  REVOKE_KEY,
+  SET_APPLICATION_ENABLED,
+  SET_IP_RULES,
+  UPDATE_APPLICATION,
+  createApplication,
+  createKey,
+} from '../support/operations.ts';
+
+let h: Harness;
+let foreign: { appId: string; keyId: string; merchantNodeId: string; appCursor: string; keyCursor: string };
+let missing: { appId: string; keyId: string; merchantNodeId: string; appCursor: string; keyCursor: string };
+let ownAppId: string;
+let globexSnapshot: string;
+
+const cursorFor = (id: string) => Buffer.from(`GPC:S:${id}`).toString('base64');
+
+beforeAll(async () => {
+  h = await createHarness();
+  const globex = await h.as('globex');
+  const app = await createApplication(globex, 'Globex store');
+  const { key } = await createKey(globex, app.id, { name: 'Globex key' });
+  await globex.gql(SET_IP_RULES, { input: { keyId: key.id, rules: [{ cidr: '10.0.0.0/8', action: 'ALLOW' }] } });
+  const rawApp = app.id;
+  const local = (id: string) => Buffer.from(id, 'base64').toString().split(':')[1]!;
+  foreign = {
+    appId: rawApp,
+    keyId: key.id,
+    merchantNodeId: globalId('Merchant', 'globex'),
+    appCursor: cursorFor(local(rawApp)),
+    keyCursor: cursorFor(local(key.id)),
+  };
+  // Well-formed ids of the same kind that exist nowhere; UUIDv7 ordering puts them next to the foreign ones.
+  const absent = (id: string) => id.slice(0, -4) + (id.endsWith('ffff') ? '0000' : 'ffff');
+  missing = {
+    appId: globalId('Application', absent(local(rawApp))),
+    keyId: globalId('ApiKey', absent(local(key.id))),
+    merchantNodeId: globalId('Merchant', 'nobody-at-all'),
+    appCursor: cursorFor(absent(local(rawApp))),
+    keyCursor: cursorFor(absent(local(key.id))),
+  };
+  const acme = await h.as('acme');
+  ownAppId = (await createApplication(acme, 'Acme store')).id;
+  await createKey(acme, ownAppId, { name: 'Acme key' });
+  globexSnapshot = await h.db.dumpAllTables();
+});
+afterAll(() => h.close());
+
+type Operation = [name: string, query: string, variables: (ids: typeof foreign) => Record<string, unknown>];
+
+const operations: Operation[] = [
+  ['application', APPLICATION, (ids) => ({ id: ids.appId })],
+  ['apiKey', API_KEY, (ids) => ({ id: ids.keyId })],
+  ['node (application)', NODE, (ids) => ({ id: ids.appId })],
+  ['node (key)', NODE, (ids) => ({ id: ids.keyId })],
+  ['node (merchant)', NODE, (ids) => ({ id: ids.merchantNodeId })],
+  ['applications after a cursor', APPLICATIONS, (ids) => ({ first: 10, after: ids.appCursor })],
+  ['applications before a cursor', APPLICATIONS, (ids) => ({ last: 10, before: ids.appCursor })],
+  ['application keys after a cursor', APPLICATION_KEYS, (ids) => ({ id: ownAppId, first: 10, after: ids.keyCursor })],
+  ['application keys before a cursor', APPLICATION_KEYS, (ids) => ({ id: ownAppId, last: 10, before: ids.keyCursor })],
+  ['updateApplication', UPDATE_APPLICATION, (ids) => ({ input: { id: ids.appId, name: 'Hijacked' } })],
+  ['setApplicationEnabled', SET_APPLICATION_ENABLED, (ids) => ({ input: { id: ids.appId, enabled: false } })],
+  ['createKey', CREATE_KEY, (ids) => ({ input: { applicationId: ids.appId, name: 'Planted' } })],
+  ['editKey', EDIT_KEY, (ids) => ({ input: { id: ids.keyId, name: 'Hijacked' } })],
+  ['revokeKey', REVOKE_KEY, (ids) => ({ input: { id: ids.keyId } })],
+  ['setIpRules', SET_IP_RULES, (ids) => ({ input: { keyId: ids.keyId, rules: [] } })],
+];
+
+describe('another merchant’s ids behave exactly like missing ids', () => {
+  it.each(operations)('%s', async (_name, query, variables) => {
+    const acme = await h.as('acme');
+    const withForeign = await acme.request(query, variables(foreign));
+    const withMissing = await acme.request(query, variables(missing));
+    // Errors echo the id that was sent; apart from that the two answers are identical.
+    const normalise = (raw: string, ids: typeof foreign) =>
+      Object.values(ids).reduce((text, id) => text.split(id).join('<id>'), raw);
+    expect(withForeign.status).toBe(withMissing.status);
+    expect(normalise(withForeign.raw, foreign)).toBe(normalise(withMissing.raw, missing));
+    expect(withForeign.raw).not.toContain('Globex');
+    expect(withForeign.raw).not.toContain('INTERNAL_SERVER_ERROR');
+    expect(await h.db.dumpAllTables()).toBe(globexSnapshot);
+  });
+
+  it('lists only the caller’s own applications and keys', async () => {
+    const acme = await h.as('acme');
+    const { applications } = await acme.gql(APPLICATIONS, { first: 100 });
+    expect(applications.totalCount).toBe(1);
+    expect(applications.edges.map((e: any) => e.node.name)).toEqual(['Acme store']);
+    const globex = await h.as('globex');
+    const { viewer } = await globex.gql('{ viewer { merchantId } }');
+    expect(viewer.merchantId).toBe('globex');
+  });
+});

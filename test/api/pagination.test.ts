@@ -1,0 +1,111 @@
+// Cursor pagination: every item exactly once, in a stable order, both ways,
+// also while items are created between pages.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type Harness, createHarness } from '../support/harness.ts';
+import { APPLICATION_KEYS, APPLICATIONS, createApplication, createKey } from '../support/operations.ts';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await createHarness({ maxPageSize: 50 });
+});
+afterAll(() => h.close());
+beforeEach(() => h.db.truncate());
+
+type Client = Awaited<ReturnType<Harness['as']>>;
+
+async function walk(client: Client, direction: 'forward' | 'backward', pageSize: number, between?: (page: number) => Promise<void>) {
+  const seen: string[] = [];
+  let cursor: string | null = null;
+  for (let page = 0; page < 100; page++) {
+    const variables: Record<string, unknown> = direction === 'forward' ? { first: pageSize, after: cursor } : { last: pageSize, before: cursor };
+    const { applications }: any = await client.gql(APPLICATIONS, variables);
+    const names = applications.edges.map((e: any) => e.node.name);
+    seen.push(...(direction === 'forward' ? names : names.reverse()));
+    const more = direction === 'forward' ? applications.pageInfo.hasNextPage : applications.pageInfo.hasPreviousPage;
+    if (!more) return seen;
+    cursor = direction === 'forward' ? applications.pageInfo.endCursor : applications.pageInfo.startCursor;
+    await between?.(page);
+  }
+  throw new Error('pagination did not end');
+}
+
+describe('applications', () => {
+  it('walks forward and backward over every item exactly once, newest first', async () => {
+    const acme = await h.as('acme');
+    const names = [];
+    for (let i = 0; i < 23; i++) names.push((await createApplication(acme, `app ${String(i).padStart(2, '0')}`)).name);
+    const newestFirst = [...names].reverse();
+    for (const size of [1, 5, 7, 23, 50]) {
+      expect(await walk(acme, 'forward', size)).toEqual(newestFirst);
+      expect(await walk(acme, 'backward', size)).toEqual(names);
+    }
+  });
+
+  it('visits each existing item once while new ones are created between pages', async () => {
+    const acme = await h.as('acme');
+    const existing = [];
+    for (let i = 0; i < 12; i++) existing.push((await createApplication(acme, `old ${i}`)).name);
+    let created = 0;
+    const insert = async () => {
+      await createApplication(acme, `new ${created++}`);
+    };
+    const forward = await walk(acme, 'forward', 4, insert);
+    expect(forward.filter((n) => n.startsWith('old'))).toEqual([...existing].reverse());
+    expect(new Set(forward).size).toBe(forward.length);
+
+    const backward = await walk(acme, 'backward', 4, insert);
+    expect(new Set(backward).size).toBe(backward.length);
+    expect(backward.filter((n) => n.startsWith('old'))).toEqual(existing);
+    // Walking backward from the end moves towards the newest items, so it also meets those created meanwhile.
+    expect(backward.filter((n) => n.startsWith('new')).length).toBeGreaterThan(0);
+  });
+
+  it('reports page boundaries and rejects malformed cursors and oversized pages clearly', async () => {
+    const acme = await h.as('acme');
+    for (let i = 0; i < 3; i++) await createApplication(acme, `a${i}`);
+    const first = await acme.gql(APPLICATIONS, { first: 2 });
+    expect(first.applications.pageInfo).toMatchObject({ hasNextPage: true, hasPreviousPage: false });
+    const second = await acme.gql(APPLICATIONS, { first: 2, after: first.applications.pageInfo.endCursor });
+    expect(second.applications.pageInfo).toMatchObject({ hasNextPage: false });
+    expect(second.applications.edges).toHaveLength(1);
+
+    for (const after of ['garbage', Buffer.from('GPC:S:not-a-uuid').toString('base64')]) {
+      const bad = await acme.request(APPLICATIONS, { first: 2, after });
+      expect(bad.errors?.[0]?.message).toMatch(/cursor/i);
+      expect(bad.raw).not.toContain('INTERNAL_SERVER_ERROR');
+    }
+    const negative = await acme.request(APPLICATIONS, { first: -1 });
+    expect(negative.errors?.[0]?.message).toMatch(/first/);
+    const oversized = await acme.request(APPLICATIONS, { first: 51 });
+    expect(oversized.errors?.[0]).toMatchObject({ message: 'first must be at most 50', extensions: { code: 'BAD_USER_INPUT' } });
+    const nested = await acme.request(`query { applications(first: 1) { edges { node { keys(last: 51) { totalCount } } } } }`);
+    expect(nested.errors?.[0]?.message).toBe('last must be at most 50');
+    await expect(acme.gql(APPLICATIONS, { first: 50 })).resolves.toBeTruthy();
+  });
+});
+
+describe('Application.keys', () => {
+  it('walks an application’s keys forward and backward exactly once', async () => {
+    const acme = await h.as('acme');
+    const app = await createApplication(acme, 'web');
+    const ids: string[] = [];
+    for (let i = 0; i < 9; i++) ids.push((await createKey(acme, app.id, { name: `k${i}` })).key.id);
+    const forward: string[] = [];
+    let after: string | null = null;
+    do {
+      const { application }: any = await acme.gql(APPLICATION_KEYS, { id: app.id, first: 4, after });
+      forward.push(...application.keys.edges.map((e: any) => e.node.id));
+      after = application.keys.pageInfo.hasNextPage ? application.keys.pageInfo.endCursor : null;
+    } while (after);
+    expect(forward).toEqual([...ids].reverse());
+
+    const backward: string[] = [];
+    let before: string | null = null;
+    do {
+      const { application }: any = await acme.gql(APPLICATION_KEYS, { id: app.id, last: 4, before });
+      backward.unshift(...application.keys.edges.map((e: any) => e.node.id));
+      before = application.keys.pageInfo.hasPreviousPage ? application.keys.pageInfo.startCursor : null;
+    } while (before);
+    expect(backward).toEqual([...ids].reverse());
+  });
+});

@@ -1,0 +1,40 @@
+// One page of applications with their first keys loads in a constant number of
+// SQL statements, whatever the page size (no N+1).
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Harness, createHarness } from '../support/harness.ts';
+import { createApplication, createKey } from '../support/operations.ts';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await createHarness();
+});
+afterAll(() => h.close());
+
+const DASHBOARD = `query Dashboard($first: Int!) {
+  viewer { merchantId }
+  applications(first: $first) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node { id name enabled keyLimit
+      keys(first: 10) { totalCount pageInfo { hasNextPage } edges { node {
+        id name prefix status lastUsedAt ipDefaultAction ipRules { cidr action } application { id name } } } } } }
+  }
+}`;
+
+it('does not grow with the page size', async () => {
+  const acme = await h.as('acme');
+  for (let i = 0; i < 50; i++) {
+    const app = await createApplication(acme, `app ${i}`);
+    for (let k = 0; k < (i % 4) + 1; k++) await createKey(acme, app.id, { name: `key ${k}` });
+  }
+  const counts: Record<number, number> = {};
+  for (const first of [1, 5, 50]) {
+    const { result, statements } = await h.db.countStatements(() => acme.gql(DASHBOARD, { first }));
+    expect(result.applications.edges).toHaveLength(first);
+    expect(result.applications.edges.every((e: any) => e.node.keys.edges.length === e.node.keys.totalCount)).toBe(true);
+    counts[first] = statements.length;
+  }
+  expect(counts[5]).toBe(counts[1]);
+  expect(counts[50]).toBe(counts[1]);
+  expect(counts[50]).toBeLessThanOrEqual(8);
+});
