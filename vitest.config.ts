@@ -13,8 +13,6 @@ export default defineConfig({
   test: {
     testTimeout: 30_000,
     hookTimeout: 120_000,
-    // Prisma's pg adapter warns inside interactive transactions; harmless, and it floods the output.
-    env: { NODE_OPTIONS: '--disable-warning=DeprecationWarning' },
     projects: [
       { extends: true, test: { name: 'unit', include: ['schema/src/**/*.test.ts', 'server/src/**/*.test.ts'] } },
       { extends: true, test: { name: 'api:pglite', include: ['test/api/**/*.test.ts'], env: { KEYGATE_TEST_DB: 'pglite' } } },

@@ -46,7 +46,7 @@ export async function startServer(config: Config, log: (line: string) => void = 
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
   if (auth.key.kind === 'secret' && auth.key.origin === 'development file') {
-    log('development mode: tokens are signed with a random secret kept in the data directory; get one with `pnpm token <merchant>`');
+    log('development mode: tokens are signed with a random secret kept in the data directory; get one with `pnpm run token <merchant>`');
   }
   log(`Keygate ${database.kind === 'pglite' ? `(embedded database in ${config.storage.kind === 'pglite' ? config.storage.dataDir : ''})` : '(PostgreSQL)'} listening on ${url}/graphql`);
   return {

@@ -1,6 +1,7 @@
 // The Keygate HTTP application: GraphQL (with GraphiQL) at /graphql.
 import { type Context, schema } from '@keygate/schema';
 import { type DocumentNode, GraphQLError, Kind, type OperationDefinitionNode } from 'graphql';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { type Plugin, createYoga } from 'graphql-yoga';
 import { type ContextServices, createContextFactory } from './context.ts';
 
@@ -14,6 +15,8 @@ export function createApp(options: AppOptions) {
     context: createContextFactory(options),
     graphqlEndpoint: '/graphql',
     graphiql: options.graphiql === false ? false : { title: 'Keygate', defaultQuery: GRAPHIQL_DEFAULT_QUERY },
+    // Served from this server, not a CDN: no third-party script on a key-management page, and it works offline.
+    renderGraphiQL,
     landingPage: false,
     plugins: [requireAuthentication()],
   });
@@ -29,7 +32,7 @@ function requireAuthentication(): Plugin<Context> {
       if (args.contextValue.viewer || isIntrospectionOnly(args.document, args.operationName)) return;
       setResultAndStopExecution({
         errors: [
-          new GraphQLError('Unauthenticated: send Authorization: Bearer <JWT> (see `pnpm token`)', {
+          new GraphQLError('Unauthenticated: send Authorization: Bearer <JWT> (see `pnpm run token`)', {
             extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } } },
           }),
         ],
@@ -48,7 +51,7 @@ function isIntrospectionOnly(document: DocumentNode, operationName?: string | nu
 }
 
 const GRAPHIQL_DEFAULT_QUERY = `# Welcome to Keygate.
-# 1. Get a token:  pnpm token my-merchant
+# 1. Get a token:  pnpm run token my-merchant
 # 2. Open "Headers" below and add:  { "Authorization": "Bearer <token>" }
 # 3. Run CreateApplication, then CreateKey with the application's id.
 

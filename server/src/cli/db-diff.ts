@@ -12,7 +12,7 @@ if (!name || !/^[a-z0-9_]+$/.test(name)) {
 }
 
 const sql = await diffMigrationsToSchema();
-if (sql.trim() === '' || sql.trim() === '-- This is an empty migration.') {
+if (sql.trim() === '') {
   console.log('schema.prisma matches the migrations; nothing to write.');
   process.exit(0);
 }

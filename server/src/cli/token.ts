@@ -1,11 +1,11 @@
-// `pnpm token <merchant> [--subject s] [--expires-in 1h]`: prints a JWT for the
+// `pnpm run token <merchant> [--subject s] [--expires-in 1h]`: prints a JWT for the
 // management API, signed with the configured secret or the development one.
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 import { loadAuth } from '../auth.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 
-const usage = 'usage: pnpm token <merchant-id> [--subject <sub>] [--expires-in <e.g. 1h, 7d>]';
+const usage = 'usage: pnpm run token <merchant-id> [--subject <sub>] [--expires-in <e.g. 1h, 7d>]';
 
 try {
   const { values, positionals } = parseArgs({

@@ -36,11 +36,10 @@ function loadEngine(): Promise<EngineModule> {
  * SQL that brings a database migrated with every file in prisma/migrations
  * up to date with prisma/schema.prisma; empty when nothing is missing.
  */
-export async function diffMigrationsToSchema(): Promise<string> {
+export async function diffMigrationsToSchema(schema = readFileSync(schemaPath, 'utf8')): Promise<string> {
   const { SchemaEngine } = await loadEngine();
   const target = new PGlite();
   const adapter = bindMigrationAwareSqlAdapterFactory(new PrismaPGlite(target));
-  const schema = readFileSync(schemaPath, 'utf8');
   const engine = await SchemaEngine.new({ datamodels: [[schemaPath, schema]] }, () => {}, adapter);
   try {
     const params: DiffParams = {
@@ -59,11 +58,9 @@ export async function diffMigrationsToSchema(): Promise<string> {
       exitCode: null,
       filters: { externalTables: [], externalEnums: [] },
     };
-    const output: string[] = [];
-    // The engine prints the script through its logger callback, not in the result.
     const result = await engine.diff(params);
-    if (result.stdout) output.push(result.stdout);
-    return output.join('');
+    const sql = result.stdout ?? '';
+    return sql.trim() === '-- This is an empty migration.' ? '' : sql;
   } finally {
     engine.free();
     await target.close();

@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto';
+import { PGlite } from '@electric-sql/pglite';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Migration, readMigrations } from './migrations.ts';
+import { type MigrationSession, MigrationError, migrate } from './migrate.ts';
+
+let db: PGlite;
+let session: MigrationSession;
+beforeEach(async () => {
+  db = new PGlite();
+  session = {
+    query: async <T>(sql: string, params?: unknown[]) => (await db.query<T>(sql, params)).rows,
+    exec: async (script) => {
+      await db.exec(script);
+    },
+  };
+});
+afterEach(() => db.close());
+
+const migration = (name: string, sql: string): Migration => ({ name, sql, checksum: createHash('sha256').update(sql).digest('hex') });
+const first = migration('20260101000000_first', 'CREATE TABLE a (id int);\nCREATE TABLE b (id int);');
+const second = migration('20260102000000_second', 'ALTER TABLE a ADD COLUMN name text;');
+
+async function recorded() {
+  return (await db.query<Record<string, unknown>>('SELECT * FROM _prisma_migrations ORDER BY started_at, migration_name')).rows;
+}
+
+describe('migrate', () => {
+  it('records each migration as prisma migrate deploy does', async () => {
+    expect(await migrate(session, [first])).toEqual({ applied: [first.name], modified: [] });
+    const [row] = await recorded();
+    expect(row).toMatchObject({
+      checksum: first.checksum,
+      migration_name: first.name,
+      logs: null,
+      rolled_back_at: null,
+      applied_steps_count: 1,
+    });
+    expect(row!.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(row!.finished_at).toBeInstanceOf(Date);
+    expect((row!.finished_at as Date).getTime()).toBeGreaterThanOrEqual((row!.started_at as Date).getTime());
+  });
+
+  it('applies only what is pending, in order, and nothing twice', async () => {
+    await migrate(session, [first]);
+    expect(await migrate(session, [first, second])).toEqual({ applied: [second.name], modified: [] });
+    expect(await migrate(session, [first, second])).toEqual({ applied: [], modified: [] });
+    expect((await recorded()).map((r) => r.migration_name)).toEqual([first.name, second.name]);
+    await db.query("INSERT INTO a (id, name) VALUES (1, 'x')");
+  });
+
+  it('rolls a failing migration back whole, keeps the earlier ones, and says which failed', async () => {
+    const broken = migration('20260103000000_broken', 'CREATE TABLE c (id int);\nSELECT * FROM missing_table;');
+    await expect(migrate(session, [first, broken])).rejects.toThrow(/20260103000000_broken failed and was rolled back/);
+    expect((await recorded()).map((r) => r.migration_name)).toEqual([first.name]);
+    const tables = await db.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
+    expect(tables.rows.map((r) => r.tablename)).toEqual(['_prisma_migrations', 'a', 'b']);
+  });
+
+  it('reports applied migrations whose file changed since', async () => {
+    await migrate(session, [first]);
+    const edited = migration(first.name, `${first.sql}\n-- edited`);
+    expect(await migrate(session, [edited])).toEqual({ applied: [], modified: [first.name] });
+  });
+
+  it('refuses to go on after a migration Prisma recorded as failed', async () => {
+    await migrate(session, [first]);
+    await db.query(
+      "INSERT INTO _prisma_migrations (id, checksum, migration_name, applied_steps_count) VALUES ('x', 'y', '20260102000000_second', 0)",
+    );
+    await expect(migrate(session, [first, second])).rejects.toBeInstanceOf(MigrationError);
+  });
+
+  it('applies the project’s real migrations to an empty database', async () => {
+    const result = await migrate(session);
+    expect(result.applied).toEqual(readMigrations().map((m) => m.name));
+    const tables = await db.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
+    expect(tables.rows.map((r) => r.tablename)).toEqual(['_prisma_migrations', 'api_keys', 'applications', 'ip_rules', 'merchants']);
+  });
+});

@@ -1,0 +1,132 @@
+// The server as users run it: real processes, the embedded database on disk,
+// the token command, restarts, and PostgreSQL mode.
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createPostgresDatabase } from '../support/database.ts';
+import { graphql, runCli, startKeygate } from '../support/process.ts';
+
+const dirs: string[] = [];
+const dataDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keygate-e2e-'));
+  dirs.push(dir);
+  return dir;
+};
+afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+const CREATE_APP = `mutation($name: String!) { createApplication(input: { name: $name }) {
+  ... on ApplicationPayload { application { id name } } ... on Error { code } } }`;
+const CREATE_KEY = `mutation($app: ID!) { createKey(input: { applicationId: $app, name: "k" }) {
+  ... on CreateKeyPayload { secret key { id status } } ... on Error { code } } }`;
+const LIST = '{ applications(first: 10) { totalCount edges { node { name keys(first: 5) { totalCount } } } } }';
+
+describe('embedded database (no DATABASE_URL)', () => {
+  it('pnpm start serves GraphiQL and the API; data and the dev secret survive a restart', async () => {
+    const dir = dataDir();
+    const env = { KEYGATE_DATA_DIR: dir };
+    const first = await startKeygate(env, ['pnpm', 'start']);
+    try {
+      const page = await fetch(`${first.url}/graphql`, { headers: { accept: 'text/html' } });
+      expect(page.status).toBe(200);
+      const html = await page.text();
+      expect(html).toContain('<title>Keygate</title>');
+      expect(html).toContain('pnpm run token');
+      expect(html).not.toMatch(/<script[^>]+src="?https?:|<link[^>]+href="?https?:/);
+
+      const token = runCli('src/cli/token.ts', ['acme'], env);
+      expect(token.status).toBe(0);
+      const created = await graphql(first.url, token.stdout, CREATE_APP, { name: 'Web store' });
+      const appId = created.body.data.createApplication.application.id;
+      const key = await graphql(first.url, token.stdout, CREATE_KEY, { app: appId });
+      expect(key.body.data.createKey.secret).toMatch(/^kg_live_/);
+      expect(first.output()).toContain('development mode');
+      expect(first.output()).not.toContain(key.body.data.createKey.secret);
+    } finally {
+      await first.stop();
+    }
+
+    const secretFile = join(dir, 'dev-jwt-secret');
+    expect(statSync(secretFile).mode & 0o777).toBe(0o600);
+    expect(readFileSync(secretFile, 'utf8').trim()).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+    const second = await startKeygate(env);
+    try {
+      const token = runCli('src/cli/token.ts', ['acme', '--expires-in', '5m'], env).stdout;
+      const listed = await graphql(second.url, token, LIST);
+      expect(listed.body.data.applications).toEqual({ totalCount: 1, edges: [{ node: { name: 'Web store', keys: { totalCount: 1 } } }] });
+      expect(second.output()).not.toContain('applied migrations');
+    } finally {
+      expect(await second.stop('SIGINT')).toBe(0);
+    }
+  });
+
+  it('keeps a second process off a data directory in use', async () => {
+    const env = { KEYGATE_DATA_DIR: dataDir() };
+    const running = await startKeygate(env);
+    try {
+      await expect(startKeygate(env)).rejects.toThrow(/in use by another Keygate process/);
+    } finally {
+      await running.stop();
+    }
+  });
+
+  it('uses a different random secret per data directory, so tokens do not carry over', async () => {
+    const a = { KEYGATE_DATA_DIR: dataDir() };
+    const b = { KEYGATE_DATA_DIR: dataDir() };
+    const server = await startKeygate(b);
+    try {
+      const foreignToken = runCli('src/cli/token.ts', ['acme'], a).stdout;
+      expect((await graphql(server.url, foreignToken, LIST)).status).toBe(401);
+      const ownToken = runCli('src/cli/token.ts', ['acme'], b).stdout;
+      expect((await graphql(server.url, ownToken, LIST)).status).toBe(200);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('explains bad configuration instead of crashing', async () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ PORT: 'eighty' }, /PORT must be a whole number/],
+      [{ DATABASE_URL: 'mysql://localhost/x' }, /DATABASE_URL must be a postgres/],
+      [{ NODE_ENV: 'production' }, /needs KEYGATE_JWT_SECRET or KEYGATE_JWKS_URL/],
+      [{ KEYGATE_JWT_SECRET: 'short' }, /at least 32 bytes/],
+    ];
+    for (const [env, message] of cases) {
+      const error = await startKeygate({ KEYGATE_DATA_DIR: dataDir(), ...env }).catch((e: Error) => e);
+      expect(String(error)).toMatch(message);
+      expect(String(error)).toContain('exited with 1');
+    }
+    const usage = runCli('src/cli/token.ts', [], { KEYGATE_DATA_DIR: dataDir() });
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toContain('usage: pnpm run token <merchant-id>');
+  });
+});
+
+describe('PostgreSQL (DATABASE_URL)', () => {
+  it('pnpm db:migrate migrates, then servers share the database', async () => {
+    const url = await createPostgresDatabase();
+    const env = { DATABASE_URL: url, KEYGATE_JWT_SECRET: 'a-shared-secret-that-is-long-enough-123', KEYGATE_DATA_DIR: dataDir() };
+    const migrated = runCli('src/cli/migrate.ts', [], env);
+    expect(migrated.stdout).toMatch(/^applied to PostgreSQL \(DATABASE_URL\): \d+_init/);
+    expect(runCli('src/cli/migrate.ts', [], env).stdout).toBe('PostgreSQL (DATABASE_URL) is up to date');
+
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const { rows } = await client.query('SELECT migration_name, applied_steps_count, finished_at FROM _prisma_migrations');
+    await client.end();
+    expect(rows).toEqual([{ migration_name: expect.stringMatching(/_init$/), applied_steps_count: 1, finished_at: expect.any(Date) }]);
+
+    const [a, b] = await Promise.all([startKeygate(env), startKeygate(env)]);
+    try {
+      const token = runCli('src/cli/token.ts', ['acme'], env).stdout;
+      await graphql(a.url, token, CREATE_APP, { name: 'Shared' });
+      const listed = await graphql(b.url, token, LIST);
+      expect(listed.body.data.applications.edges.map((e: any) => e.node.name)).toEqual(['Shared']);
+      expect(a.output()).toContain('(PostgreSQL)');
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+});
