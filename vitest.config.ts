@@ -11,6 +11,7 @@ const postgres = { globalSetup: ['test/support/postgres-setup.ts'] };
 export default defineConfig({
   resolve: { alias: [{ find: /^graphql$/, replacement: graphql }] },
   test: {
+    reporters: ['default', './test/support/summary-reporter.ts'],
     testTimeout: 30_000,
     hookTimeout: 120_000,
     projects: [
