@@ -16,8 +16,19 @@ export default defineConfig({
     hookTimeout: 120_000,
     projects: [
       { extends: true, test: { name: 'unit', include: ['schema/src/**/*.test.ts', 'server/src/**/*.test.ts'] } },
-      { extends: true, test: { name: 'api:pglite', include: ['test/api/**/*.test.ts'], env: { KEYGATE_TEST_DB: 'pglite' } } },
-      { extends: true, test: { name: 'api:postgres', include: ['test/api/**/*.test.ts'], env: { KEYGATE_TEST_DB: 'postgres' }, ...postgres } },
+      {
+        extends: true,
+        test: { name: 'api:pglite', include: ['test/api/**/*.test.ts'], env: { KEYGATE_TEST_DB: 'pglite' } },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'api:postgres',
+          include: ['test/api/**/*.test.ts'],
+          env: { KEYGATE_TEST_DB: 'postgres' },
+          ...postgres,
+        },
+      },
       { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], ...postgres } },
     ],
   },

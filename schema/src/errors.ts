@@ -17,7 +17,11 @@ export interface FieldIssue {
 export class ValidationError extends KeygateError {
   override readonly code = 'VALIDATION_FAILED';
   constructor(readonly issues: FieldIssue[]) {
-    super(issues.length === 1 ? `${issues[0]!.path.join('.')}: ${issues[0]!.message}` : `${issues.length} fields are invalid`);
+    super(
+      issues.length === 1
+        ? `${issues[0]!.path.join('.')}: ${issues[0]!.message}`
+        : `${issues.length} fields are invalid`,
+    );
   }
 
   static fromStandardSchema(issues: readonly StandardSchemaV1.Issue[]): ValidationError {
@@ -34,7 +38,10 @@ export type ResourceType = 'Application' | 'ApiKey';
 
 export class NotFoundError extends KeygateError {
   override readonly code = 'NOT_FOUND';
-  constructor(readonly resource: ResourceType, readonly id: string) {
+  constructor(
+    readonly resource: ResourceType,
+    readonly id: string,
+  ) {
     super(`${resource === 'ApiKey' ? 'API key' : 'Application'} ${id} was not found`);
   }
 }
@@ -55,7 +62,11 @@ export class KeyLimitReachedError extends KeygateError {
 
 export class KeyRevokedError extends KeygateError {
   override readonly code = 'KEY_REVOKED';
-  constructor(readonly keyId: string, readonly revokedAt: Date, action: 'revoke' | 'change') {
+  constructor(
+    readonly keyId: string,
+    readonly revokedAt: Date,
+    action: 'revoke' | 'change',
+  ) {
     super(action === 'revoke' ? 'This API key is already revoked' : 'A revoked API key cannot be changed');
   }
 }

@@ -1,15 +1,27 @@
 // Verifies the management API's bearer tokens (JWT, with jose) and turns them
 // into the merchant the request acts for.
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+
 import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Viewer } from '@keygate/schema';
 import { GraphQLError } from 'graphql';
-import { type JWTVerifyGetKey, createRemoteJWKSet, errors as joseErrors, jwtVerify } from 'jose';
+import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from 'jose';
 import { type AuthConfig, type Config, ConfigError } from './config.ts';
 
 const DEV_SECRET_FILE = 'dev-jwt-secret';
-const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+const ASYMMETRIC_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+];
 
 /**
  * Settles where tokens are checked against. Without KEYGATE_JWT_SECRET or
@@ -33,9 +45,14 @@ export function loadAuth(config: Config): AuthConfig {
     return { ...rest, key: { kind: 'secret', secret: new TextEncoder().encode(secret), origin: 'environment' } };
   }
   if (config.production) {
-    throw new ConfigError('NODE_ENV=production needs KEYGATE_JWT_SECRET or KEYGATE_JWKS_URL; the development secret is refused');
+    throw new ConfigError(
+      'NODE_ENV=production needs KEYGATE_JWT_SECRET or KEYGATE_JWKS_URL; the development secret is refused',
+    );
   }
-  return { ...rest, key: { kind: 'secret', secret: new TextEncoder().encode(devSecret(config.dataDir)), origin: 'development file' } };
+  return {
+    ...rest,
+    key: { kind: 'secret', secret: new TextEncoder().encode(devSecret(config.dataDir)), origin: 'development file' },
+  };
 }
 
 export function devSecretPath(dataDir: string): string {
@@ -69,7 +86,8 @@ export type Authenticator = (authorization: string | null) => Promise<Viewer | n
 
 /** Resolves to null when no credentials were sent; rejects with AuthenticationError when they are bad. */
 export function createAuthenticator(auth: AuthConfig): Authenticator {
-  const key: Uint8Array | JWTVerifyGetKey = auth.key.kind === 'secret' ? auth.key.secret : createRemoteJWKSet(auth.key.url);
+  const key: Uint8Array | JWTVerifyGetKey =
+    auth.key.kind === 'secret' ? auth.key.secret : createRemoteJWKSet(auth.key.url);
   const algorithms = auth.key.kind === 'secret' ? ['HS256'] : ASYMMETRIC_ALGORITHMS;
   return async (authorization) => {
     if (authorization === null || authorization.trim() === '') return null;
@@ -97,7 +115,8 @@ export function createAuthenticator(auth: AuthConfig): Authenticator {
 function describeJoseError(error: unknown): string {
   if (error instanceof joseErrors.JWTExpired) return 'the token has expired';
   if (error instanceof joseErrors.JWTClaimValidationFailed) return `the token's "${error.claim}" claim is not accepted`;
-  if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'the token is signed with an algorithm that is not accepted';
+  if (error instanceof joseErrors.JOSEAlgNotAllowed)
+    return 'the token is signed with an algorithm that is not accepted';
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'the token signature is invalid';
   return 'the token is malformed or cannot be verified';
 }

@@ -1,7 +1,7 @@
-export { type AuthConfig, type Config, ConfigError, loadConfig } from './config.ts';
 export { AuthenticationError, createAuthenticator, devSecretPath, loadAuth } from './auth.ts';
-export { type Database, type StorageOptions, openDatabase } from './db/database.ts';
-export { migrate, MigrationError } from './db/migrate.ts';
+export { type AuthConfig, type Config, ConfigError, loadConfig } from './config.ts';
+export { type Database, openDatabase, type StorageOptions } from './db/database.ts';
+export { MigrationError, migrate } from './db/migrate.ts';
 export { readMigrations } from './db/migrations.ts';
+export { type RunningServer, startServer } from './server.ts';
 export { createApp } from './yoga.ts';
-export { startServer, type RunningServer } from './server.ts';

@@ -1,7 +1,7 @@
 // Starts a Keygate server: storage, migrations, auth, HTTP.
-import { type Server, createServer } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { loadAuth, createAuthenticator } from './auth.ts';
+import { createAuthenticator, loadAuth } from './auth.ts';
 import { type Config, ConfigError } from './config.ts';
 import { type Database, openDatabase } from './db/database.ts';
 import { createApp } from './yoga.ts';
@@ -46,9 +46,13 @@ export async function startServer(config: Config, log: (line: string) => void = 
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
   if (auth.key.kind === 'secret' && auth.key.origin === 'development file') {
-    log('development mode: tokens are signed with a random secret kept in the data directory; get one with `pnpm run token <merchant>`');
+    log(
+      'development mode: tokens are signed with a random secret kept in the data directory; get one with `pnpm run token <merchant>`',
+    );
   }
-  log(`Keygate ${database.kind === 'pglite' ? `(embedded database in ${config.storage.kind === 'pglite' ? config.storage.dataDir : ''})` : '(PostgreSQL)'} listening on ${url}/graphql`);
+  log(
+    `Keygate ${database.kind === 'pglite' ? `(embedded database in ${config.storage.kind === 'pglite' ? config.storage.dataDir : ''})` : '(PostgreSQL)'} listening on ${url}/graphql`,
+  );
   return {
     url,
     database,

@@ -1,8 +1,9 @@
 // The Keygate HTTP application: GraphQL (with GraphiQL) at /graphql.
+
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { type Context, schema } from '@keygate/schema';
 import { type DocumentNode, GraphQLError, Kind, type OperationDefinitionNode } from 'graphql';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { type Plugin, createYoga } from 'graphql-yoga';
+import { createYoga, type Plugin } from 'graphql-yoga';
 import { type ContextServices, createContextFactory } from './context.ts';
 
 export interface AppOptions extends ContextServices {
@@ -42,9 +43,11 @@ function requireAuthentication(): Plugin<Context> {
 }
 
 function isIntrospectionOnly(document: DocumentNode, operationName?: string | null): boolean {
-  const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
+  const operations = document.definitions.filter(
+    (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION,
+  );
   const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations[0];
-  if (!operation || operation.operation !== 'query') return false;
+  if (operation?.operation !== 'query') return false;
   return operation.selectionSet.selections.every(
     (selection) => selection.kind === Kind.FIELD && selection.name.value.startsWith('__'),
   );

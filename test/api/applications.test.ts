@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Harness, createHarness } from '../support/harness.ts';
+import { createHarness, type Harness } from '../support/harness.ts';
 import {
   APPLICATION,
   APPLICATIONS,
   CREATE_APPLICATION,
+  createApplication,
   SET_APPLICATION_ENABLED,
   UPDATE_APPLICATION,
-  createApplication,
 } from '../support/operations.ts';
 
 let h: Harness;
@@ -105,9 +105,16 @@ describe('updateApplication', () => {
     const invalid = await acme.gql(UPDATE_APPLICATION, { input: { id: app.id, name: 'x'.repeat(101) } });
     expect(invalid.updateApplication.issues[0].path).toEqual(['input', 'name']);
     const nullName = await acme.gql(UPDATE_APPLICATION, { input: { id: app.id, name: null } });
-    expect(nullName.updateApplication).toMatchObject({ __typename: 'ValidationError', issues: [{ path: ['input', 'name'] }] });
+    expect(nullName.updateApplication).toMatchObject({
+      __typename: 'ValidationError',
+      issues: [{ path: ['input', 'name'] }],
+    });
     const missing = await acme.gql(UPDATE_APPLICATION, { input: { id: 'nope', name: 'x' } });
-    expect(missing.updateApplication).toMatchObject({ __typename: 'NotFoundError', resource: 'Application', id: 'nope' });
+    expect(missing.updateApplication).toMatchObject({
+      __typename: 'NotFoundError',
+      resource: 'Application',
+      id: 'nope',
+    });
   });
 });
 

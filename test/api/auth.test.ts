@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, createHarness } from '../support/harness.ts';
+import { createHarness, type Harness } from '../support/harness.ts';
 import { CREATE_APPLICATION } from '../support/operations.ts';
 
 let h: Harness;
@@ -12,7 +12,12 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-const sign = (claims: Record<string, unknown>, setup: (jwt: SignJWT) => SignJWT = (jwt) => jwt, alg = 'HS256', key?: Uint8Array) =>
+const sign = (
+  claims: Record<string, unknown>,
+  setup: (jwt: SignJWT) => SignJWT = (jwt) => jwt,
+  alg = 'HS256',
+  key?: Uint8Array,
+) =>
   setup(
     new SignJWT({ merchant_id: 'acme', ...claims })
       .setProtectedHeader({ alg })
@@ -27,17 +32,39 @@ describe('rejected credentials', () => {
     ['no Authorization header', async () => null, /send Authorization/],
     ['a non-Bearer scheme', async () => `Basic ${Buffer.from('a:b').toString('base64')}`, /Bearer/],
     ['a token that is not a JWT', async () => 'Bearer not-a-jwt', /malformed/],
-    ['an expired token', async () => `Bearer ${await sign({}, (j) => j.setExpirationTime(Math.floor(Date.now() / 1000) - 60))}`, /expired/],
+    [
+      'an expired token',
+      async () => `Bearer ${await sign({}, (j) => j.setExpirationTime(Math.floor(Date.now() / 1000) - 60))}`,
+      /expired/,
+    ],
     ['a token not valid yet', async () => `Bearer ${await sign({}, (j) => j.setNotBefore('10m'))}`, /nbf/],
-    ['a token signed with another secret', async () => `Bearer ${await sign({}, undefined, 'HS256', randomBytes(32))}`, /signature/],
-    ['alg: none', async () => `Bearer ${new UnsecuredJWT({ merchant_id: 'acme' }).setIssuer('https://auth.example.com').setAudience('keygate').setExpirationTime('1h').encode()}`, /algorithm/],
+    [
+      'a token signed with another secret',
+      async () => `Bearer ${await sign({}, undefined, 'HS256', randomBytes(32))}`,
+      /signature/,
+    ],
+    [
+      'alg: none',
+      async () =>
+        `Bearer ${new UnsecuredJWT({ merchant_id: 'acme' }).setIssuer('https://auth.example.com').setAudience('keygate').setExpirationTime('1h').encode()}`,
+      /algorithm/,
+    ],
     ['another algorithm with the same secret', async () => `Bearer ${await sign({}, undefined, 'HS512')}`, /algorithm/],
     ['a wrong issuer', async () => `Bearer ${await sign({}, (j) => j.setIssuer('https://evil.example.com'))}`, /iss/],
     ['a wrong audience', async () => `Bearer ${await sign({}, (j) => j.setAudience('other'))}`, /aud/],
-    ['no expiry', async () => `Bearer ${await new SignJWT({ merchant_id: 'acme' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://auth.example.com').setAudience('keygate').sign(h.secret)}`, /exp/],
+    [
+      'no expiry',
+      async () =>
+        `Bearer ${await new SignJWT({ merchant_id: 'acme' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://auth.example.com').setAudience('keygate').sign(h.secret)}`,
+      /exp/,
+    ],
     ['no merchant claim', async () => `Bearer ${await sign({ merchant_id: undefined })}`, /merchant_id/],
     ['a merchant claim that is not a string', async () => `Bearer ${await sign({ merchant_id: 42 })}`, /merchant_id/],
-    ['an oversized merchant claim', async () => `Bearer ${await sign({ merchant_id: 'm'.repeat(129) })}`, /merchant_id/],
+    [
+      'an oversized merchant claim',
+      async () => `Bearer ${await sign({ merchant_id: 'm'.repeat(129) })}`,
+      /merchant_id/,
+    ],
   ];
 
   it.each(cases)('%s → 401 UNAUTHENTICATED before any validation or resolver', async (_name, header, message) => {
@@ -64,7 +91,9 @@ describe('accepted credentials', () => {
     expect(result.data.viewer.merchantId).toBe(merchantId);
     expect(await h.db.prisma.merchant.findUnique({ where: { id: merchantId } })).not.toBeNull();
     // Later requests do not write again.
-    const { statements } = await h.db.countStatements(() => h.request('{ viewer { merchantId } }', {}, { authorization: `Bearer ${token}` }));
+    const { statements } = await h.db.countStatements(() =>
+      h.request('{ viewer { merchantId } }', {}, { authorization: `Bearer ${token}` }),
+    );
     expect(statements.filter((s) => /^INSERT/i.test(s))).toEqual([]);
   });
 

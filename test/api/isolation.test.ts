@@ -2,21 +2,21 @@
 // exactly like an id that does not exist — same response, nothing changed.
 import { globalId } from '@keygate/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, createHarness } from '../support/harness.ts';
+import { createHarness, type Harness } from '../support/harness.ts';
 import {
   API_KEY,
   APPLICATION,
   APPLICATION_KEYS,
   APPLICATIONS,
   CREATE_KEY,
+  createApplication,
+  createKey,
   EDIT_KEY,
   NODE,
   REVOKE_KEY,
   SET_APPLICATION_ENABLED,
   SET_IP_RULES,
   UPDATE_APPLICATION,
-  createApplication,
-  createKey,
 } from '../support/operations.ts';
 
 let h: Harness;

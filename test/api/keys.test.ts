@@ -1,15 +1,15 @@
 import { hashKey, parseKey } from '@keygate/schema/domain';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Harness, createHarness } from '../support/harness.ts';
+import { createHarness, type Harness } from '../support/harness.ts';
 import {
   API_KEY,
   APPLICATION_KEYS,
   CREATE_KEY,
+  createApplication,
+  createKey,
   EDIT_KEY,
   REVOKE_KEY,
   SET_IP_RULES,
-  createApplication,
-  createKey,
 } from '../support/operations.ts';
 
 let h: Harness;
@@ -99,14 +99,18 @@ describe('createKey', () => {
 
   it('rejects a malformed expiry date as a GraphQL input error', async () => {
     const { acme, app } = await setup();
-    const result = await acme.request(CREATE_KEY, { input: { applicationId: app.id, name: 'k', expiresAt: 'tomorrow' } });
+    const result = await acme.request(CREATE_KEY, {
+      input: { applicationId: app.id, name: 'k', expiresAt: 'tomorrow' },
+    });
     expect(result.errors?.[0]?.message).toContain('ISO 8601');
     expect(await h.db.prisma.apiKey.count()).toBe(0);
   });
 
   it('reports an unknown application', async () => {
     const acme = await h.as('acme');
-    const { createKey: result } = await acme.gql(CREATE_KEY, { input: { applicationId: 'QXBwbGljYXRpb246MDE5MDAwMDAtMDAwMC03MDAwLTgwMDAtMDAwMDAwMDAwMDAw', name: 'k' } });
+    const { createKey: result } = await acme.gql(CREATE_KEY, {
+      input: { applicationId: 'QXBwbGljYXRpb246MDE5MDAwMDAtMDAwMC03MDAwLTgwMDAtMDAwMDAwMDAwMDAw', name: 'k' },
+    });
     expect(result).toMatchObject({ __typename: 'NotFoundError', resource: 'Application' });
   });
 
@@ -137,8 +141,16 @@ describe('editKey', () => {
   it('changes only the given fields; null clears website and expiry', async () => {
     const { acme, app } = await setup();
     const { key } = await createKey(acme, app.id, { name: 'a', websiteUrl: 'https://a.example', expiresAt: future() });
-    const { editKey: renamed } = await acme.gql(EDIT_KEY, { input: { id: key.id, name: 'b', access: 'FULL_ACCESS', scopes: ['x:y'] } });
-    expect(renamed.key).toMatchObject({ name: 'b', access: 'FULL_ACCESS', scopes: ['x:y'], websiteUrl: 'https://a.example', expiresAt: key.expiresAt });
+    const { editKey: renamed } = await acme.gql(EDIT_KEY, {
+      input: { id: key.id, name: 'b', access: 'FULL_ACCESS', scopes: ['x:y'] },
+    });
+    expect(renamed.key).toMatchObject({
+      name: 'b',
+      access: 'FULL_ACCESS',
+      scopes: ['x:y'],
+      websiteUrl: 'https://a.example',
+      expiresAt: key.expiresAt,
+    });
     const { editKey: cleared } = await acme.gql(EDIT_KEY, { input: { id: key.id, websiteUrl: null, expiresAt: null } });
     expect(cleared.key).toMatchObject({ name: 'b', websiteUrl: null, expiresAt: null });
   });
@@ -159,7 +171,9 @@ describe('editKey', () => {
     expect(invalid.editKey.issues).toEqual([{ path: ['input', 'websiteUrl'], message: expect.any(String) }]);
     const nullName = await acme.gql(EDIT_KEY, { input: { id: key.id, name: null } });
     expect(nullName.editKey.issues).toEqual([{ path: ['input', 'name'], message: 'must not be null' }]);
-    const missing = await acme.gql(EDIT_KEY, { input: { id: 'QXBpS2V5OjAxOTAwMDAwLTAwMDAtNzAwMC04MDAwLTAwMDAwMDAwMDAwMA==', name: 'x' } });
+    const missing = await acme.gql(EDIT_KEY, {
+      input: { id: 'QXBpS2V5OjAxOTAwMDAwLTAwMDAtNzAwMC04MDAwLTAwMDAwMDAwMDAwMA==', name: 'x' },
+    });
     expect(missing.editKey).toMatchObject({ __typename: 'NotFoundError', resource: 'ApiKey' });
     await acme.gql(REVOKE_KEY, { input: { id: key.id } });
     const revoked = await acme.gql(EDIT_KEY, { input: { id: key.id, name: 'x' } });
@@ -185,7 +199,11 @@ describe('revokeKey', () => {
     const { acme, app } = await setup();
     const { key } = await createKey(acme, app.id);
     const results = await Promise.all([1, 2, 3].map(() => acme.gql(REVOKE_KEY, { input: { id: key.id } })));
-    expect(results.map((r) => r.revokeKey.__typename).sort()).toEqual(['ApiKeyPayload', 'KeyRevokedError', 'KeyRevokedError']);
+    expect(results.map((r) => r.revokeKey.__typename).sort()).toEqual([
+      'ApiKeyPayload',
+      'KeyRevokedError',
+      'KeyRevokedError',
+    ]);
   });
 });
 
@@ -199,7 +217,9 @@ describe('setIpRules', () => {
       { cidr: '2001:DB8::/32', action: 'ALLOW' },
       { cidr: '::ffff:192.0.2.0/120', action: 'ALLOW' },
     ];
-    const { setIpRules: first } = await acme.gql(SET_IP_RULES, { input: { keyId: key.id, rules, defaultAction: 'DENY' } });
+    const { setIpRules: first } = await acme.gql(SET_IP_RULES, {
+      input: { keyId: key.id, rules, defaultAction: 'DENY' },
+    });
     expect(first.key.ipDefaultAction).toBe('DENY');
     expect(first.key.ipRules).toEqual([
       { cidr: '10.0.0.0/8', action: 'DENY' },
@@ -207,7 +227,9 @@ describe('setIpRules', () => {
       { cidr: '2001:db8::/32', action: 'ALLOW' },
       { cidr: '192.0.2.0/24', action: 'ALLOW' },
     ]);
-    const { setIpRules: second } = await acme.gql(SET_IP_RULES, { input: { keyId: key.id, rules: [{ cidr: '::1', action: 'ALLOW' }] } });
+    const { setIpRules: second } = await acme.gql(SET_IP_RULES, {
+      input: { keyId: key.id, rules: [{ cidr: '::1', action: 'ALLOW' }] },
+    });
     expect(second.key.ipRules).toEqual([{ cidr: '::1/128', action: 'ALLOW' }]);
     expect(second.key.ipDefaultAction).toBe('ALLOW');
     expect(await h.db.prisma.ipRule.count()).toBe(1);
@@ -218,14 +240,23 @@ describe('setIpRules', () => {
     const { key } = await createKey(acme, app.id);
     await acme.gql(SET_IP_RULES, { input: { keyId: key.id, rules: [{ cidr: '192.0.2.1', action: 'ALLOW' }] } });
     const { setIpRules } = await acme.gql(SET_IP_RULES, {
-      input: { keyId: key.id, rules: [{ cidr: '10.0.0.0/8', action: 'ALLOW' }, { cidr: '10.0.0.1/8', action: 'DENY' }, { cidr: '300.1.1.1', action: 'DENY' }] },
+      input: {
+        keyId: key.id,
+        rules: [
+          { cidr: '10.0.0.0/8', action: 'ALLOW' },
+          { cidr: '10.0.0.1/8', action: 'DENY' },
+          { cidr: '300.1.1.1', action: 'DENY' },
+        ],
+      },
     });
     expect(setIpRules.__typename).toBe('ValidationError');
     expect(setIpRules.issues).toEqual([
       { path: ['input', 'rules', '1', 'cidr'], message: expect.stringContaining('10.0.0.0/8') },
       { path: ['input', 'rules', '2', 'cidr'], message: expect.stringContaining('300.1.1.1') },
     ]);
-    expect((await acme.gql(API_KEY, { id: key.id })).apiKey.ipRules).toEqual([{ cidr: '192.0.2.1/32', action: 'ALLOW' }]);
+    expect((await acme.gql(API_KEY, { id: key.id })).apiKey.ipRules).toEqual([
+      { cidr: '192.0.2.1/32', action: 'ALLOW' },
+    ]);
   });
 
   it('rejects more than 100 rules, unknown keys and revoked keys', async () => {
@@ -245,12 +276,22 @@ describe('setIpRules', () => {
 describe('Application.keys', () => {
   it('filters by status and counts the filtered total', async () => {
     const { acme, app } = await setup();
-    const [a, b, c] = [await createKey(acme, app.id, { name: 'a' }), await createKey(acme, app.id, { name: 'b', expiresAt: future() }), await createKey(acme, app.id, { name: 'c' })];
+    const [a, b, c] = [
+      await createKey(acme, app.id, { name: 'a' }),
+      await createKey(acme, app.id, { name: 'b', expiresAt: future() }),
+      await createKey(acme, app.id, { name: 'c' }),
+    ];
     await acme.gql(REVOKE_KEY, { input: { id: a.key.id } });
-    await h.db.prisma.apiKey.update({ where: { id: (await h.db.prisma.apiKey.findFirstOrThrow({ where: { name: 'b' } })).id }, data: { expiresAt: new Date(Date.now() - 1) } });
+    await h.db.prisma.apiKey.update({
+      where: { id: (await h.db.prisma.apiKey.findFirstOrThrow({ where: { name: 'b' } })).id },
+      data: { expiresAt: new Date(Date.now() - 1) },
+    });
     const names = async (status?: string[]) => {
       const { application } = await acme.gql(APPLICATION_KEYS, { id: app.id, first: 10, status });
-      return { total: application.keys.totalCount, names: application.keys.edges.map((e: any) => `${e.node.name}:${e.node.status}`) };
+      return {
+        total: application.keys.totalCount,
+        names: application.keys.edges.map((e: any) => `${e.node.name}:${e.node.status}`),
+      };
     };
     expect(await names()).toEqual({ total: 3, names: ['c:ACTIVE', 'b:EXPIRED', 'a:REVOKED'] });
     expect(await names(['ACTIVE'])).toEqual({ total: 1, names: ['c:ACTIVE'] });

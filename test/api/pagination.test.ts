@@ -1,7 +1,7 @@
 // Cursor pagination: every item exactly once, in a stable order, both ways,
 // also while items are created between pages.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Harness, createHarness } from '../support/harness.ts';
+import { createHarness, type Harness } from '../support/harness.ts';
 import { APPLICATION_KEYS, APPLICATIONS, createApplication, createKey } from '../support/operations.ts';
 
 let h: Harness;
@@ -13,11 +13,17 @@ beforeEach(() => h.db.truncate());
 
 type Client = Awaited<ReturnType<Harness['as']>>;
 
-async function walk(client: Client, direction: 'forward' | 'backward', pageSize: number, between?: (page: number) => Promise<void>) {
+async function walk(
+  client: Client,
+  direction: 'forward' | 'backward',
+  pageSize: number,
+  between?: (page: number) => Promise<void>,
+) {
   const seen: string[] = [];
   let cursor: string | null = null;
   for (let page = 0; page < 100; page++) {
-    const variables: Record<string, unknown> = direction === 'forward' ? { first: pageSize, after: cursor } : { last: pageSize, before: cursor };
+    const variables: Record<string, unknown> =
+      direction === 'forward' ? { first: pageSize, after: cursor } : { last: pageSize, before: cursor };
     const { applications }: any = await client.gql(APPLICATIONS, variables);
     const names = applications.edges.map((e: any) => e.node.name);
     seen.push(...(direction === 'forward' ? names : names.reverse()));
@@ -77,8 +83,13 @@ describe('applications', () => {
     const negative = await acme.request(APPLICATIONS, { first: -1 });
     expect(negative.errors?.[0]?.message).toMatch(/first/);
     const oversized = await acme.request(APPLICATIONS, { first: 51 });
-    expect(oversized.errors?.[0]).toMatchObject({ message: 'first must be at most 50', extensions: { code: 'BAD_USER_INPUT' } });
-    const nested = await acme.request(`query { applications(first: 1) { edges { node { keys(last: 51) { totalCount } } } } }`);
+    expect(oversized.errors?.[0]).toMatchObject({
+      message: 'first must be at most 50',
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+    const nested = await acme.request(
+      `query { applications(first: 1) { edges { node { keys(last: 51) { totalCount } } } } }`,
+    );
     expect(nested.errors?.[0]?.message).toBe('last must be at most 50');
     await expect(acme.gql(APPLICATIONS, { first: 50 })).resolves.toBeTruthy();
   });

@@ -1,7 +1,7 @@
 // One page of applications with their first keys loads in a constant number of
 // SQL statements, whatever the page size (no N+1).
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Harness, createHarness } from '../support/harness.ts';
+import { createHarness, type Harness } from '../support/harness.ts';
 import { createApplication, createKey } from '../support/operations.ts';
 
 let h: Harness;

@@ -2,8 +2,17 @@
 // not in any database row, not in any later response.
 import { hashKey } from '@keygate/schema/domain';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Harness, createHarness } from '../support/harness.ts';
-import { API_KEY, APPLICATION_KEYS, APPLICATIONS, EDIT_KEY, REVOKE_KEY, SET_IP_RULES, createApplication, createKey } from '../support/operations.ts';
+import { createHarness, type Harness } from '../support/harness.ts';
+import {
+  API_KEY,
+  APPLICATION_KEYS,
+  APPLICATIONS,
+  createApplication,
+  createKey,
+  EDIT_KEY,
+  REVOKE_KEY,
+  SET_IP_RULES,
+} from '../support/operations.ts';
 
 let h: Harness;
 beforeAll(async () => {
@@ -14,7 +23,9 @@ afterAll(() => h.close());
 it('is returned once, stored nowhere, and never returned again', async () => {
   const acme = await h.as('acme');
   const app = await createApplication(acme, 'Web store');
-  const created = await Promise.all([1, 2, 3].map((i) => createKey(acme, app.id, { name: `key ${i}`, environment: i === 2 ? 'TEST' : 'LIVE' })));
+  const created = await Promise.all(
+    [1, 2, 3].map((i) => createKey(acme, app.id, { name: `key ${i}`, environment: i === 2 ? 'TEST' : 'LIVE' })),
+  );
   const secrets = created.map((c) => c.secret);
   // What is special about a secret is its random part; the visible prefix is meant to be shown.
   const randomParts = secrets.map((s) => s.slice(s.indexOf('_', 3) + 1));

@@ -14,7 +14,9 @@ const dataDir = () => {
   dirs.push(dir);
   return dir;
 };
-afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
 
 const CREATE_APP = `mutation($name: String!) { createApplication(input: { name: $name }) {
   ... on ApplicationPayload { application { id name } } ... on Error { code } } }`;
@@ -55,7 +57,10 @@ describe('embedded database (no DATABASE_URL)', () => {
     try {
       const token = runCli('src/cli/token.ts', ['acme', '--expires-in', '5m'], env).stdout;
       const listed = await graphql(second.url, token, LIST);
-      expect(listed.body.data.applications).toEqual({ totalCount: 1, edges: [{ node: { name: 'Web store', keys: { totalCount: 1 } } }] });
+      expect(listed.body.data.applications).toEqual({
+        totalCount: 1,
+        edges: [{ node: { name: 'Web store', keys: { totalCount: 1 } } }],
+      });
       expect(second.output()).not.toContain('applied migrations');
     } finally {
       expect(await second.stop('SIGINT')).toBe(0);
@@ -107,16 +112,24 @@ describe('embedded database (no DATABASE_URL)', () => {
 describe('PostgreSQL (DATABASE_URL)', () => {
   it('pnpm db:migrate migrates, then servers share the database', async () => {
     const url = await createPostgresDatabase();
-    const env = { DATABASE_URL: url, KEYGATE_JWT_SECRET: 'a-shared-secret-that-is-long-enough-123', KEYGATE_DATA_DIR: dataDir() };
+    const env = {
+      DATABASE_URL: url,
+      KEYGATE_JWT_SECRET: 'a-shared-secret-that-is-long-enough-123',
+      KEYGATE_DATA_DIR: dataDir(),
+    };
     const migrated = runCli('src/cli/migrate.ts', [], env);
     expect(migrated.stdout).toMatch(/^applied to PostgreSQL \(DATABASE_URL\): \d+_init/);
     expect(runCli('src/cli/migrate.ts', [], env).stdout).toBe('PostgreSQL (DATABASE_URL) is up to date');
 
     const client = new pg.Client({ connectionString: url });
     await client.connect();
-    const { rows } = await client.query('SELECT migration_name, applied_steps_count, finished_at FROM _prisma_migrations');
+    const { rows } = await client.query(
+      'SELECT migration_name, applied_steps_count, finished_at FROM _prisma_migrations',
+    );
     await client.end();
-    expect(rows).toEqual([{ migration_name: expect.stringMatching(/_init$/), applied_steps_count: 1, finished_at: expect.any(Date) }]);
+    expect(rows).toEqual([
+      { migration_name: expect.stringMatching(/_init$/), applied_steps_count: 1, finished_at: expect.any(Date) },
+    ]);
 
     const [a, b] = await Promise.all([startKeygate(env), startKeygate(env)]);
     try {

@@ -1,7 +1,7 @@
 // A fresh, migrated database for one test file: in-memory PGlite, or a new
 // database in the run's throwaway PostgreSQL cluster (KEYGATE_TEST_DB=postgres).
 import { randomBytes } from 'node:crypto';
-import { type Database, type StorageOptions, openDatabase } from '@keygate/server';
+import { type Database, openDatabase, type StorageOptions } from '@keygate/server';
 import pg from 'pg';
 import { inject } from 'vitest';
 
@@ -29,7 +29,8 @@ export async function createPostgresDatabase(): Promise<string> {
 }
 
 export async function openTestDatabase(kind: TestDbKind = testDbKind): Promise<TestDatabase> {
-  const storage: StorageOptions = kind === 'postgres' ? { kind, url: await createPostgresDatabase(), poolSize: 30 } : { kind };
+  const storage: StorageOptions =
+    kind === 'postgres' ? { kind, url: await createPostgresDatabase(), poolSize: 30 } : { kind };
   const database = await openDatabase(storage, [{ emit: 'event', level: 'query' }]);
   await database.migrate();
   let recording: string[] | null = null;

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { type AuthConfig, createApp, createAuthenticator } from '@keygate/server';
 import { SignJWT } from 'jose';
-import { type TestDatabase, openTestDatabase } from './database.ts';
+import { openTestDatabase, type TestDatabase } from './database.ts';
 
 export interface GraphQLResponse<T = any> {
   status: number;

@@ -47,7 +47,9 @@ export async function startCluster(): Promise<Cluster> {
     chownSync(dir, uid, gid);
   }
   const run = (command: string, args: string[]) => {
-    const [file, argv] = asUser ? ['runuser', ['-u', asUser, '--', join(bin, command), ...args]] : [join(bin, command), args];
+    const [file, argv] = asUser
+      ? ['runuser', ['-u', asUser, '--', join(bin, command), ...args]]
+      : [join(bin, command), args];
     execFileSync(file, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   };
   const data = join(dir, 'data');

@@ -7,7 +7,9 @@ const serverDir = `${repoRoot}server`;
 
 /** The environment a fresh shell would have: none of Keygate's own settings. */
 function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(KEYGATE_|DATABASE_URL$|PORT$|HOST$|INIT_CWD$)/.test(k)));
+  const base = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(KEYGATE_|DATABASE_URL$|PORT$|HOST$|INIT_CWD$)/.test(k)),
+  );
   return { ...base, ...env };
 }
 
@@ -20,7 +22,10 @@ export interface KeygateProcess {
 }
 
 /** Starts `src/main.ts` (or the given command) and waits until it listens. */
-export function startKeygate(env: Record<string, string>, command: string[] = [process.execPath, '--import', 'tsx', 'src/main.ts']): Promise<KeygateProcess> {
+export function startKeygate(
+  env: Record<string, string>,
+  command: string[] = [process.execPath, '--import', 'tsx', 'src/main.ts'],
+): Promise<KeygateProcess> {
   const child = spawn(command[0]!, command.slice(1), {
     cwd: serverDir,
     env: cleanEnv({ PORT: '0', HOST: '127.0.0.1', ...env }),
@@ -67,7 +72,12 @@ export function runCli(script: string, args: string[], env: Record<string, strin
   return { status: result.status, stdout: result.stdout.trim(), stderr: result.stderr.trim() };
 }
 
-export async function graphql(url: string, token: string | null, query: string, variables: Record<string, unknown> = {}) {
+export async function graphql(
+  url: string,
+  token: string | null,
+  query: string,
+  variables: Record<string, unknown> = {},
+) {
   const response = await fetch(`${url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },

@@ -27,7 +27,10 @@ export interface GeneratedKey {
   hash: string;
 }
 
-export function generateKey(environment: KeyEnvironmentName, random: (size: number) => Uint8Array = randomBytes): GeneratedKey {
+export function generateKey(
+  environment: KeyEnvironmentName,
+  random: (size: number) => Uint8Array = randomBytes,
+): GeneratedKey {
   const body = `kg_${environment}_${randomBase62(RANDOM_LENGTH, random)}`;
   const secret = body + checksum(body);
   return { secret, prefix: body.slice(0, `kg_${environment}_`.length + PREFIX_RANDOM_LENGTH), hash: hashKey(secret) };

@@ -29,7 +29,10 @@ export function parseCidr(text: string): CidrParseResult {
   if (input.length === 0 || input.length > 64) return { ok: false, error: 'must be an IP address or CIDR range' };
   const [addressText, lengthText, ...rest] = input.split('/');
   if (rest.length > 0 || addressText === undefined) return { ok: false, error: 'must be an IP address or CIDR range' };
-  if (!ipaddr.isValid(addressText) || (!ipaddr.IPv4.isValidFourPartDecimal(addressText) && !ipaddr.IPv6.isValid(addressText))) {
+  if (
+    !ipaddr.isValid(addressText) ||
+    (!ipaddr.IPv4.isValidFourPartDecimal(addressText) && !ipaddr.IPv6.isValid(addressText))
+  ) {
     return { ok: false, error: `"${addressText}" is not a valid IPv4 or IPv6 address` };
   }
   let address = ipaddr.parse(addressText);

@@ -30,7 +30,10 @@ export function keyStatus(key: Pick<ApiKeyRow, 'revokedAt' | 'expiresAt'>, now: 
 }
 
 /** The same classification as keyStatus, as a database filter. */
-export function keyStatusWhere(statuses: readonly KeyStatusName[] | null | undefined, now: Date): Prisma.ApiKeyWhereInput {
+export function keyStatusWhere(
+  statuses: readonly KeyStatusName[] | null | undefined,
+  now: Date,
+): Prisma.ApiKeyWhereInput {
   if (!statuses || statuses.length === 0) return {};
   const byStatus: Record<KeyStatusName, Prisma.ApiKeyWhereInput> = {
     ACTIVE: { revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] },
@@ -75,7 +78,10 @@ builder.queryField('apiKey', (t) =>
 export async function findKey<Q extends object>(ctx: Context, id: string, query?: Q) {
   const local = localId(id, 'ApiKey');
   if (!local) return null;
-  return ctx.prisma.apiKey.findUnique({ ...query, where: { id_merchantId: { id: local, merchantId: requireViewer(ctx).merchantId } } });
+  return ctx.prisma.apiKey.findUnique({
+    ...query,
+    where: { id_merchantId: { id: local, merchantId: requireViewer(ctx).merchantId } },
+  });
 }
 
 /** A key that exists and is not revoked, for the mutations that change one. */
@@ -89,10 +95,17 @@ export async function requireChangeableKey(ctx: Context, id: string): Promise<Ap
 const CreateKeyInput = builder.inputType('CreateKeyInput', {
   fields: (t) => ({
     applicationId: t.id({ required: true }),
-    name: t.string({ required: true, validate: nameRule(100), description: 'A label for the key; at most 100 characters' }),
+    name: t.string({
+      required: true,
+      validate: nameRule(100),
+      description: 'A label for the key; at most 100 characters',
+    }),
     websiteUrl: t.string({ validate: websiteUrlRule, description: 'The http(s) site or app that uses the key' }),
     access: t.field({ type: KeyAccess, defaultValue: 'READ_ONLY' }),
-    scopes: t.stringList({ validate: scopesRule, description: 'e.g. ["payments:write"]; empty or absent: no narrowing' }),
+    scopes: t.stringList({
+      validate: scopesRule,
+      description: 'e.g. ["payments:write"]; empty or absent: no narrowing',
+    }),
     environment: t.field({ type: KeyEnvironment, defaultValue: 'LIVE' }),
     expiresAt: t.field({ type: 'DateTime', validate: futureDateRule, description: 'When the key stops verifying' }),
   }),
@@ -126,7 +139,11 @@ builder.mutationFields((t) => ({
   createKey: t.field({
     type: CreateKeyPayload,
     args: { input: t.arg({ type: CreateKeyInput, required: true }) },
-    errors: { types: [ValidationError, NotFoundError, KeyLimitReachedError], directResult: true, union: { name: 'CreateKeyResult' } },
+    errors: {
+      types: [ValidationError, NotFoundError, KeyLimitReachedError],
+      directResult: true,
+      union: { name: 'CreateKeyResult' },
+    },
     resolve: async (_root, { input }, ctx) => {
       const merchantId = requireViewer(ctx).merchantId;
       const applicationId = localId(input.applicationId, 'Application');
@@ -164,7 +181,11 @@ builder.mutationFields((t) => ({
     type: ApiKeyPayload,
     description: 'Changes the given fields; omitted fields stay as they are',
     args: { input: t.arg({ type: EditKeyInput, required: true }) },
-    errors: { types: [ValidationError, NotFoundError, KeyRevokedError], directResult: true, union: { name: 'EditKeyResult' } },
+    errors: {
+      types: [ValidationError, NotFoundError, KeyRevokedError],
+      directResult: true,
+      union: { name: 'EditKeyResult' },
+    },
     resolve: async (_root, { input }, ctx) => {
       for (const field of ['name', 'access', 'scopes'] as const) {
         if (input[field] === null) throw new ValidationError([{ path: ['input', field], message: 'must not be null' }]);
@@ -190,12 +211,20 @@ builder.mutationFields((t) => ({
   revokeKey: t.field({
     type: ApiKeyPayload,
     description: 'Stops the key from verifying, at once and for good',
-    args: { input: t.arg({ type: builder.inputType('RevokeKeyInput', { fields: (f) => ({ id: f.id({ required: true }) }) }), required: true }) },
+    args: {
+      input: t.arg({
+        type: builder.inputType('RevokeKeyInput', { fields: (f) => ({ id: f.id({ required: true }) }) }),
+        required: true,
+      }),
+    },
     errors: { types: [NotFoundError, KeyRevokedError], directResult: true, union: { name: 'RevokeKeyResult' } },
     resolve: async (_root, { input }, ctx) => {
       const current = await findKey(ctx, input.id);
       if (!current) throw new NotFoundError('ApiKey', input.id);
-      const { count } = await ctx.prisma.apiKey.updateMany({ where: { id: current.id, revokedAt: null }, data: { revokedAt: new Date() } });
+      const { count } = await ctx.prisma.apiKey.updateMany({
+        where: { id: current.id, revokedAt: null },
+        data: { revokedAt: new Date() },
+      });
       const key = await ctx.prisma.apiKey.findUniqueOrThrow({ where: { id: current.id } });
       if (count === 0) throw new KeyRevokedError(input.id, key.revokedAt ?? new Date(), 'revoke');
       await ctx.keyChanges?.keysChanged({ keyIds: [key.id] });

@@ -4,8 +4,8 @@ import { type Context, requireViewer } from '../context.ts';
 import { normalizeName } from '../domain/names.ts';
 import { NameConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import { checkPageSize, globalId, keysetQuery, localId, newestFirst } from '../ids.ts';
-import { isUniqueViolation } from '../prisma-errors.ts';
 import type { Application as ApplicationRow } from '../prisma.ts';
+import { isUniqueViolation } from '../prisma-errors.ts';
 import { descriptionRule, nameRule } from '../validation.ts';
 import { KeyStatus, keyStatusWhere } from './api-key.ts';
 
@@ -23,42 +23,53 @@ export const Application = builder.prismaNode('Application', {
       description: 'Most keys that are not revoked this application may hold',
       resolve: (_app, _args, ctx) => ctx.settings.maxKeysPerApplication,
     }),
-    keys: t.relatedConnection('keys', {
-      cursor: 'id',
-      description: "The application's keys, newest first",
-      args: { status: t.arg({ type: [KeyStatus], required: false, description: 'Only keys with one of these statuses' }) },
-      maxSize: (_args, ctx) => (ctx as Context).settings.maxPageSize,
-      query: (args, ctx) => {
-        // The connection arguments are there at run time; the option's type leaves them out.
-        checkPageSize(args as { first?: number | null; last?: number | null }, ctx.settings.maxPageSize);
-        return { where: keyStatusWhere(args.status, new Date()), orderBy: newestFirst };
+    keys: t.relatedConnection(
+      'keys',
+      {
+        cursor: 'id',
+        description: "The application's keys, newest first",
+        args: {
+          status: t.arg({ type: [KeyStatus], required: false, description: 'Only keys with one of these statuses' }),
+        },
+        maxSize: (_args, ctx) => (ctx as Context).settings.maxPageSize,
+        query: (args, ctx) => {
+          // The connection arguments are there at run time; the option's type leaves them out.
+          checkPageSize(args as { first?: number | null; last?: number | null }, ctx.settings.maxPageSize);
+          return { where: keyStatusWhere(args.status, new Date()), orderBy: newestFirst };
+        },
+        totalCount: true,
       },
-      totalCount: true,
-    }),
+      { name: 'ApiKeyConnection' },
+      { name: 'ApiKeyEdge' },
+    ),
   }),
 });
 
 builder.queryFields((t) => ({
-  applications: t.prismaConnection({
-    type: Application,
-    cursor: 'id',
-    description: "The merchant's applications, newest first",
-    args: {
-      search: t.arg.string({ required: false, description: 'Only names containing this text (case-insensitive)' }),
-      enabled: t.arg.boolean({ required: false }),
+  applications: t.prismaConnection(
+    {
+      type: Application,
+      cursor: 'id',
+      description: "The merchant's applications, newest first",
+      args: {
+        search: t.arg.string({ required: false, description: 'Only names containing this text (case-insensitive)' }),
+        enabled: t.arg.boolean({ required: false }),
+      },
+      maxSize: (_args, ctx) => (ctx as Context).settings.maxPageSize,
+      resolve: (rawQuery, _root, args, ctx) => {
+        checkPageSize(args, ctx.settings.maxPageSize);
+        const { query, where } = keysetQuery(rawQuery);
+        return ctx.prisma.application.findMany({
+          ...query,
+          where: { AND: [applicationFilter(ctx, args), where] },
+          orderBy: newestFirst,
+        });
+      },
+      totalCount: (_root, args, ctx) => ctx.prisma.application.count({ where: applicationFilter(ctx, args) }),
     },
-    maxSize: (_args, ctx) => (ctx as Context).settings.maxPageSize,
-    resolve: (rawQuery, _root, args, ctx) => {
-      checkPageSize(args, ctx.settings.maxPageSize);
-      const { query, where } = keysetQuery(rawQuery);
-      return ctx.prisma.application.findMany({
-        ...query,
-        where: { AND: [applicationFilter(ctx, args), where] },
-        orderBy: newestFirst,
-      });
-    },
-    totalCount: (_root, args, ctx) => ctx.prisma.application.count({ where: applicationFilter(ctx, args) }),
-  }),
+    { name: 'ApplicationConnection' },
+    { name: 'ApplicationEdge' },
+  ),
   application: t.prismaField({
     type: Application,
     nullable: true,
@@ -96,7 +107,11 @@ const ApplicationPayload = builder.objectRef<{ application: ApplicationRow }>('A
 
 const CreateApplicationInput = builder.inputType('CreateApplicationInput', {
   fields: (t) => ({
-    name: t.string({ required: true, validate: nameRule(100), description: 'Unique per merchant, case-insensitive; at most 100 characters' }),
+    name: t.string({
+      required: true,
+      validate: nameRule(100),
+      description: 'Unique per merchant, case-insensitive; at most 100 characters',
+    }),
     description: t.string({ validate: descriptionRule, description: 'At most 500 characters' }),
   }),
 });
@@ -117,12 +132,21 @@ builder.mutationFields((t) => ({
   createApplication: t.field({
     type: ApplicationPayload,
     args: { input: t.arg({ type: CreateApplicationInput, required: true }) },
-    errors: { types: [ValidationError, NameConflictError], directResult: true, union: { name: 'CreateApplicationResult' } },
+    errors: {
+      types: [ValidationError, NameConflictError],
+      directResult: true,
+      union: { name: 'CreateApplicationResult' },
+    },
     resolve: async (_root, { input }, ctx) => {
       const merchantId = requireViewer(ctx).merchantId;
       const application = await withNameCheck(input.name, () =>
         ctx.prisma.application.create({
-          data: { merchantId, name: input.name, normalizedName: normalizeName(input.name), description: input.description ?? null },
+          data: {
+            merchantId,
+            name: input.name,
+            normalizedName: normalizeName(input.name),
+            description: input.description ?? null,
+          },
         }),
       );
       return { application };
@@ -131,7 +155,11 @@ builder.mutationFields((t) => ({
   updateApplication: t.field({
     type: ApplicationPayload,
     args: { input: t.arg({ type: UpdateApplicationInput, required: true }) },
-    errors: { types: [ValidationError, NotFoundError, NameConflictError], directResult: true, union: { name: 'UpdateApplicationResult' } },
+    errors: {
+      types: [ValidationError, NotFoundError, NameConflictError],
+      directResult: true,
+      union: { name: 'UpdateApplicationResult' },
+    },
     resolve: async (_root, { input }, ctx) => {
       if (input.name === null) throw new ValidationError([{ path: ['input', 'name'], message: 'must not be null' }]);
       const id = await requireApplicationId(ctx, input.id);

@@ -3,9 +3,9 @@ import { GraphQLError, Kind } from 'graphql';
 import { builder } from '../builder.ts';
 import {
   type FieldIssue,
+  type KeygateError,
   KeyLimitReachedError,
   KeyRevokedError,
-  KeygateError,
   NameConflictError,
   NotFoundError,
   ValidationError,

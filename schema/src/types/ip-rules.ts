@@ -9,9 +9,11 @@ export const MAX_IP_RULES = 100;
 
 export const IpAction = builder.enumType('IpAction', { values: ['ALLOW', 'DENY'] as const });
 
-const IpRule = builder.prismaObject('IpRule', {
+builder.prismaObject('IpRule', {
   fields: (t) => ({
-    cidr: t.exposeString('cidr', { description: 'Canonical range, e.g. 10.0.0.0/8 or 2001:db8::/32 (single addresses as /32 or /128)' }),
+    cidr: t.exposeString('cidr', {
+      description: 'Canonical range, e.g. 10.0.0.0/8 or 2001:db8::/32 (single addresses as /32 or /128)',
+    }),
     action: t.expose('action', { type: IpAction }),
   }),
 });
@@ -46,24 +48,35 @@ const SetIpRulesInput = builder.inputType('SetIpRulesInput', {
   }),
 });
 
-
 builder.mutationField('setIpRules', (t) =>
   t.field({
     type: ApiKeyPayload,
     description: "Replaces the key's IP rules and default action in one step",
     args: { input: t.arg({ type: SetIpRulesInput, required: true }) },
-    errors: { types: [ValidationError, NotFoundError, KeyRevokedError], directResult: true, union: { name: 'SetIpRulesResult' } },
+    errors: {
+      types: [ValidationError, NotFoundError, KeyRevokedError],
+      directResult: true,
+      union: { name: 'SetIpRulesResult' },
+    },
     resolve: async (_root, { input }, ctx) => {
       const current = await requireChangeableKey(ctx, input.keyId);
       const defaultAction = input.defaultAction ?? 'ALLOW';
       const key = await ctx.prisma.$transaction(async (tx) => {
         // Guarded on revokedAt and done in one transaction with the rule list,
         // so concurrent calls leave one complete list, never a mix.
-        const { count } = await tx.apiKey.updateMany({ where: { id: current.id, revokedAt: null }, data: { ipDefaultAction: defaultAction } });
+        const { count } = await tx.apiKey.updateMany({
+          where: { id: current.id, revokedAt: null },
+          data: { ipDefaultAction: defaultAction },
+        });
         if (count === 0) throw new KeyRevokedError(input.keyId, new Date(), 'change');
         await tx.ipRule.deleteMany({ where: { keyId: current.id } });
         await tx.ipRule.createMany({
-          data: input.rules.map((rule, position) => ({ keyId: current.id, position, cidr: rule.cidr, action: rule.action })),
+          data: input.rules.map((rule, position) => ({
+            keyId: current.id,
+            position,
+            cidr: rule.cidr,
+            action: rule.action,
+          })),
         });
         return tx.apiKey.findUniqueOrThrow({ where: { id: current.id } });
       });

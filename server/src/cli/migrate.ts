@@ -9,7 +9,10 @@ try {
   const database = await openDatabase(config.storage);
   try {
     const { applied, modified } = await database.migrate();
-    const target = config.storage.kind === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : `embedded database in ${config.storage.dataDir}`;
+    const target =
+      config.storage.kind === 'postgres'
+        ? 'PostgreSQL (DATABASE_URL)'
+        : `embedded database in ${config.storage.dataDir}`;
     console.log(applied.length ? `applied to ${target}: ${applied.join(', ')}` : `${target} is up to date`);
     for (const name of modified) console.warn(`warning: migration ${name} was changed after it was applied`);
   } finally {

@@ -10,7 +10,7 @@ import { lockDirectory } from './dir-lock.ts';
 import { type MigrateResult, type MigrationSession, migrate } from './migrate.ts';
 
 export type StorageOptions =
-  | { kind: 'pglite'; /** Directory to persist in; omitted: in memory. */ dataDir?: string }
+  | { kind: 'pglite' /** Directory to persist in; omitted: in memory. */; dataDir?: string }
   | { kind: 'postgres'; url: string; poolSize?: number };
 
 export interface Database {
@@ -23,7 +23,9 @@ export interface Database {
 export type PrismaLogOption = ConstructorParameters<typeof PrismaClient>[0]['log'];
 
 export async function openDatabase(options: StorageOptions, log?: PrismaLogOption): Promise<Database> {
-  return options.kind === 'pglite' ? openPglite(options.dataDir, log) : openPostgres(options.url, options.poolSize, log);
+  return options.kind === 'pglite'
+    ? openPglite(options.dataDir, log)
+    : openPostgres(options.url, options.poolSize, log);
 }
 
 async function openPglite(dataDir: string | undefined, log: PrismaLogOption): Promise<Database> {

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MigrationError, type MigrationSession, migrate } from './migrate.ts';
 import { type Migration, readMigrations } from './migrations.ts';
-import { type MigrationSession, MigrationError, migrate } from './migrate.ts';
 
 let db: PGlite;
 let session: MigrationSession;
@@ -17,12 +17,18 @@ beforeEach(async () => {
 });
 afterEach(() => db.close());
 
-const migration = (name: string, sql: string): Migration => ({ name, sql, checksum: createHash('sha256').update(sql).digest('hex') });
+const migration = (name: string, sql: string): Migration => ({
+  name,
+  sql,
+  checksum: createHash('sha256').update(sql).digest('hex'),
+});
 const first = migration('20260101000000_first', 'CREATE TABLE a (id int);\nCREATE TABLE b (id int);');
 const second = migration('20260102000000_second', 'ALTER TABLE a ADD COLUMN name text;');
 
 async function recorded() {
-  return (await db.query<Record<string, unknown>>('SELECT * FROM _prisma_migrations ORDER BY started_at, migration_name')).rows;
+  return (
+    await db.query<Record<string, unknown>>('SELECT * FROM _prisma_migrations ORDER BY started_at, migration_name')
+  ).rows;
 }
 
 describe('migrate', () => {
@@ -53,7 +59,9 @@ describe('migrate', () => {
     const broken = migration('20260103000000_broken', 'CREATE TABLE c (id int);\nSELECT * FROM missing_table;');
     await expect(migrate(session, [first, broken])).rejects.toThrow(/20260103000000_broken failed and was rolled back/);
     expect((await recorded()).map((r) => r.migration_name)).toEqual([first.name]);
-    const tables = await db.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
+    const tables = await db.query<{ tablename: string }>(
+      "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+    );
     expect(tables.rows.map((r) => r.tablename)).toEqual(['_prisma_migrations', 'a', 'b']);
   });
 
@@ -74,7 +82,15 @@ describe('migrate', () => {
   it('applies the project’s real migrations to an empty database', async () => {
     const result = await migrate(session);
     expect(result.applied).toEqual(readMigrations().map((m) => m.name));
-    const tables = await db.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
-    expect(tables.rows.map((r) => r.tablename)).toEqual(['_prisma_migrations', 'api_keys', 'applications', 'ip_rules', 'merchants']);
+    const tables = await db.query<{ tablename: string }>(
+      "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+    );
+    expect(tables.rows.map((r) => r.tablename)).toEqual([
+      '_prisma_migrations',
+      'api_keys',
+      'applications',
+      'ip_rules',
+      'merchants',
+    ]);
   });
 });

@@ -42,7 +42,10 @@ interface AppliedRow {
   rolled_back_at: Date | null;
 }
 
-export async function migrate(session: MigrationSession, migrations: Migration[] = readMigrations()): Promise<MigrateResult> {
+export async function migrate(
+  session: MigrationSession,
+  migrations: Migration[] = readMigrations(),
+): Promise<MigrateResult> {
   await session.query('SELECT pg_advisory_lock($1)', [LOCK_KEY]);
   try {
     await session.exec(CREATE_TABLE);

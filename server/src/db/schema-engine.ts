@@ -6,8 +6,8 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
-import * as engineModule from '@prisma/schema-engine-wasm/schema_engine_bg';
 import type { DiffParams, SchemaEngine } from '@prisma/schema-engine-wasm';
+import * as engineModule from '@prisma/schema-engine-wasm/schema_engine_bg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { migrationsDir, readMigrations, schemaPath } from './migrations.ts';
 
@@ -46,11 +46,17 @@ export async function diffMigrationsToSchema(schema = readFileSync(schemaPath, '
       from: {
         tag: 'migrations',
         baseDir: migrationsDir,
-        lockfile: { path: 'migration_lock.toml', content: readFileSync(join(migrationsDir, 'migration_lock.toml'), 'utf8') },
+        lockfile: {
+          path: 'migration_lock.toml',
+          content: readFileSync(join(migrationsDir, 'migration_lock.toml'), 'utf8'),
+        },
         shadowDbInitScript: '',
         migrationDirectories: readMigrations().map((m) => ({
           path: m.name,
-          migrationFile: { path: relative(migrationsDir, join(migrationsDir, m.name, 'migration.sql')), content: { tag: 'ok', value: m.sql } },
+          migrationFile: {
+            path: relative(migrationsDir, join(migrationsDir, m.name, 'migration.sql')),
+            content: { tag: 'ok', value: m.sql },
+          },
         })),
       },
       to: { tag: 'schemaDatamodel', files: [{ path: schemaPath, content: schema }] },
