@@ -15,7 +15,7 @@ import { decodeNodeId, isLoadableNodeId } from './ids.ts';
 export const builder = new SchemaBuilder<{
   Context: Context;
   PrismaTypes: PrismaTypes;
-  AuthScopes: { merchant: boolean };
+  AuthScopes: { merchant: boolean; verifier: boolean };
   DefaultFieldNullability: false;
   Scalars: {
     DateTime: { Input: Date; Output: Date };
@@ -27,11 +27,15 @@ export const builder = new SchemaBuilder<{
   plugins: [ScopeAuthPlugin, ErrorsPlugin, ValidationPlugin, PrismaPlugin, RelayPlugin],
   defaultFieldNullability: false,
   scopeAuth: {
-    authScopes: (ctx) => ({ merchant: ctx.viewer !== null }),
-    unauthorizedError: () =>
-      new GraphQLError('Authentication required: send Authorization: Bearer <JWT>', {
-        extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
-      }),
+    authScopes: (ctx) => ({ merchant: ctx.viewer !== null, verifier: ctx.service !== null }),
+    unauthorizedError: (_parent, ctx) =>
+      ctx.service
+        ? new GraphQLError('Forbidden: a verifier token may only call verifyKey', {
+            extensions: { code: 'FORBIDDEN', http: { status: 403 } },
+          })
+        : new GraphQLError('Authentication required: send Authorization: Bearer <JWT>', {
+            extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
+          }),
   },
   errors: {
     // Validation runs before the resolver; its failures become typed results

@@ -1,5 +1,6 @@
 // What every resolver receives. Built per request by the server; the schema
 // itself reads no environment and knows nothing of HTTP.
+import type { KeyVerifier } from './domain/verification.ts';
 import type { PrismaClient } from './prisma.ts';
 
 export interface Viewer {
@@ -11,7 +12,7 @@ export interface Viewer {
 
 /** Told about every change that can alter how a key verifies (cache invalidation). */
 export interface KeyChangeListener {
-  keysChanged(change: { keyIds?: string[]; applicationId?: string }): Promise<void> | void;
+  keysChanged(change: { keyIds?: string[]; applicationId?: string; hashes?: string[] }): Promise<void> | void;
 }
 
 export interface SchemaSettings {
@@ -21,9 +22,17 @@ export interface SchemaSettings {
   maxPageSize: number;
 }
 
+/** A service that verifies keys for any merchant (a gateway, the platform's API). */
+export interface ServicePrincipal {
+  subject: string | null;
+}
+
 export interface Context {
   prisma: PrismaClient;
+  /** The merchant the request acts for; null for anonymous and service callers. */
   viewer: Viewer | null;
+  service: ServicePrincipal | null;
+  verifier?: KeyVerifier;
   settings: SchemaSettings;
   keyChanges?: KeyChangeListener;
 }

@@ -6,6 +6,7 @@ import './types/merchant.ts';
 import './types/application.ts';
 import './types/api-key.ts';
 import './types/ip-rules.ts';
+import './types/verification.ts';
 
 export const schema = builder.toSchema();
 
@@ -14,6 +15,6 @@ export function printKeygateSchema(): string {
   return `${printSchema(lexicographicSortSchema(schema))}\n`;
 }
 
-export type { Context, KeyChangeListener, SchemaSettings, Viewer } from './context.ts';
+export type { Context, KeyChangeListener, SchemaSettings, ServicePrincipal, Viewer } from './context.ts';
 export * from './errors.ts';
 export { globalId, localId } from './ids.ts';

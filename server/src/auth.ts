@@ -82,7 +82,13 @@ export class AuthenticationError extends GraphQLError {
   }
 }
 
-export type Authenticator = (authorization: string | null) => Promise<Viewer | null>;
+/** Who a verified token speaks for: a merchant, or a verification service. */
+export type Principal = ({ kind: 'merchant' } & Viewer) | { kind: 'verifier'; subject: string | null };
+
+/** The claim that marks a service token; such a token verifies keys for every merchant and manages nothing. */
+export const ROLE_CLAIM = 'keygate_role';
+
+export type Authenticator = (authorization: string | null) => Promise<Principal | null>;
 
 /** Resolves to null when no credentials were sent; rejects with AuthenticationError when they are bad. */
 export function createAuthenticator(auth: AuthConfig): Authenticator {
@@ -104,11 +110,17 @@ export function createAuthenticator(auth: AuthConfig): Authenticator {
     } catch (error) {
       throw new AuthenticationError(describeJoseError(error));
     }
+    const subject = typeof payload.sub === 'string' ? payload.sub : null;
+    if (payload[ROLE_CLAIM] !== undefined) {
+      if (payload[ROLE_CLAIM] !== 'verifier')
+        throw new AuthenticationError(`the "${ROLE_CLAIM}" claim must be "verifier"`);
+      return { kind: 'verifier', subject };
+    }
     const merchantId = payload[auth.merchantClaim];
     if (typeof merchantId !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(merchantId)) {
       throw new AuthenticationError(`the token has no valid "${auth.merchantClaim}" claim`);
     }
-    return { merchantId, subject: typeof payload.sub === 'string' ? payload.sub : null };
+    return { kind: 'merchant', merchantId, subject };
   };
 }
 

@@ -2,6 +2,7 @@
 // Every variable is listed in the README; a bad value stops start-up with a
 // message naming it.
 import { isAbsolute, resolve } from 'node:path';
+import { parseCidr } from '@keygate/schema/domain';
 import type { StorageOptions } from './db/database.ts';
 
 export interface AuthConfig {
@@ -22,6 +23,11 @@ export interface Config {
   auth: Omit<AuthConfig, 'key'> & { secret?: string; jwksUrl?: string };
   maxKeysPerApplication: number;
   maxPageSize: number;
+  /** Peers whose X-Forwarded-For / X-Real-IP are believed (canonical CIDRs). */
+  trustedProxies: string[];
+  cache: { maxKeys: number; maxMisses: number; ttlMs: number };
+  /** How often last-used times are written. */
+  usageFlushMs: number;
   production: boolean;
 }
 
@@ -55,12 +61,29 @@ export function loadConfig(env: Env = process.env): Config {
     },
     maxKeysPerApplication: integer(env, 'KEYGATE_MAX_KEYS_PER_APPLICATION', 100, 1, 100_000),
     maxPageSize: integer(env, 'KEYGATE_MAX_PAGE_SIZE', 100, 1, 1000),
+    trustedProxies: cidrList(env, 'KEYGATE_TRUSTED_PROXIES'),
+    cache: {
+      maxKeys: integer(env, 'KEYGATE_CACHE_KEYS', 100_000, 1, 10_000_000),
+      maxMisses: integer(env, 'KEYGATE_CACHE_MISSES', 10_000, 1, 10_000_000),
+      ttlMs: integer(env, 'KEYGATE_CACHE_TTL_SECONDS', 300, 1, 86_400) * 1000,
+    },
+    usageFlushMs: integer(env, 'KEYGATE_USAGE_FLUSH_MS', 5000, 10, 3_600_000),
     production: env.NODE_ENV === 'production',
   };
 }
 
 function absolute(path: string, base: string): string {
   return isAbsolute(path) ? path : resolve(base, path);
+}
+
+function cidrList(env: Env, name: string): string[] {
+  const raw = env[name]?.trim();
+  if (!raw) return [];
+  return raw.split(/[\s,]+/).map((entry) => {
+    const parsed = parseCidr(entry);
+    if (!parsed.ok) throw new ConfigError(`${name}: "${entry}" ${parsed.error}`);
+    return parsed.value.cidr;
+  });
 }
 
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {

@@ -1,6 +1,7 @@
 // Builds each GraphQL request's context: who is calling, and the services the
 // resolvers use.
 import type { Context, KeyChangeListener, SchemaSettings, Viewer } from '@keygate/schema';
+import type { KeyVerifier } from '@keygate/schema/domain';
 import type { PrismaClient } from '@keygate/schema/prisma';
 import type { Authenticator } from './auth.ts';
 
@@ -9,14 +10,24 @@ export interface ContextServices {
   authenticate: Authenticator;
   settings: SchemaSettings;
   keyChanges?: KeyChangeListener;
+  verifier?: KeyVerifier;
 }
 
 export function createContextFactory(services: ContextServices) {
   const merchants = new KnownMerchants(services.prisma);
   return async ({ request }: { request: Request }): Promise<Context> => {
-    const viewer = await services.authenticate(request.headers.get('authorization'));
+    const principal = await services.authenticate(request.headers.get('authorization'));
+    const viewer =
+      principal?.kind === 'merchant' ? { merchantId: principal.merchantId, subject: principal.subject } : null;
     if (viewer) await merchants.ensure(viewer);
-    return { prisma: services.prisma, viewer, settings: services.settings, keyChanges: services.keyChanges };
+    return {
+      prisma: services.prisma,
+      viewer,
+      service: principal?.kind === 'verifier' ? { subject: principal.subject } : null,
+      settings: services.settings,
+      keyChanges: services.keyChanges,
+      verifier: services.verifier,
+    };
   };
 }
 

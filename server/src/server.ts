@@ -1,15 +1,26 @@
-// Starts a Keygate server: storage, migrations, auth, HTTP.
-import { createServer, type Server } from 'node:http';
+// Starts a Keygate server: storage, migrations, auth, verification, HTTP.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAuthenticator, loadAuth } from './auth.ts';
 import { type Config, ConfigError } from './config.ts';
 import { type Database, openDatabase } from './db/database.ts';
+import { TrustedProxies } from './verification/client-ip.ts';
+import { createForwardAuthHandler } from './verification/forward-auth.ts';
+import { type InvalidationBus, localInvalidation, PostgresInvalidation } from './verification/invalidation.ts';
+import { KeyCache } from './verification/key-cache.ts';
+import { createKeyLoader } from './verification/key-loader.ts';
+import { UsageRecorder } from './verification/usage.ts';
+import { Verifier } from './verification/verifier.ts';
 import { createApp } from './yoga.ts';
 
 export interface RunningServer {
   url: string;
   database: Database;
   http: Server;
+  verifier: Verifier;
+  usage: UsageRecorder;
+  invalidation: InvalidationBus;
+  /** Stops accepting, lets in-flight requests finish, writes last-used data, closes the database. */
   close(): Promise<void>;
 }
 
@@ -24,18 +35,56 @@ export async function startServer(config: Config, log: (line: string) => void = 
     await database.close();
     throw error;
   }
+  const { prisma } = database;
+  const usage = new UsageRecorder(prisma, config.usageFlushMs);
+  const verifier = new Verifier(createKeyLoader(prisma), new KeyCache(config.cache), usage);
+  const invalidation =
+    config.storage.kind === 'postgres'
+      ? new PostgresInvalidation(config.storage.url, verifier, prisma, log)
+      : localInvalidation(verifier);
+  await invalidation.start();
+  usage.start();
+
   const app = createApp({
-    prisma: database.prisma,
+    prisma,
     authenticate: createAuthenticator(auth),
     settings: { maxKeysPerApplication: config.maxKeysPerApplication, maxPageSize: config.maxPageSize },
+    keyChanges: invalidation,
+    verifier,
   });
-  const http = createServer(app);
+  const forwardAuth = createForwardAuthHandler(verifier, new TrustedProxies(config.trustedProxies));
+  let stopping = false;
+  const ready = async (res: ServerResponse) => {
+    let ok = !stopping && invalidation.connected;
+    if (ok)
+      ok = await prisma.$queryRaw`SELECT 1`.then(
+        () => true,
+        () => false,
+      );
+    res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify({ status: ok ? 'ready' : 'unavailable' }));
+  };
+
+  const http = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = req.url?.split('?', 1)[0];
+    if (path === '/v1/auth') return forwardAuth(req, res);
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      return res.end('{"status":"ok"}');
+    }
+    if (path === '/readyz') return void ready(res);
+    return app(req, res);
+  });
+  // Gateways keep connections open; Node's default would drop idle ones under them at 5 s.
+  http.keepAliveTimeout = 65_000;
   try {
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);
       http.listen(config.port, config.host, resolve);
     });
   } catch (error) {
+    await usage.stop();
+    await invalidation.stop();
     await database.close();
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       throw new ConfigError(`port ${config.port} on ${config.host} is already in use; set PORT to another one`);
@@ -50,18 +99,25 @@ export async function startServer(config: Config, log: (line: string) => void = 
       'development mode: tokens are signed with a random secret kept in the data directory; get one with `pnpm run token <merchant>`',
     );
   }
-  log(
-    `Keygate ${database.kind === 'pglite' ? `(embedded database in ${config.storage.kind === 'pglite' ? config.storage.dataDir : ''})` : '(PostgreSQL)'} listening on ${url}/graphql`,
-  );
+  const where = config.storage.kind === 'pglite' ? `embedded database in ${config.storage.dataDir}` : 'PostgreSQL';
+  log(`Keygate (${where}) listening on ${url}/graphql`);
   return {
     url,
     database,
     http,
+    verifier,
+    usage,
+    invalidation,
     close: async () => {
+      stopping = true;
       await new Promise<void>((resolve) => {
         http.close(() => resolve());
         http.closeIdleConnections();
+        // Connections still busy after a grace period are cut.
+        setTimeout(() => http.closeAllConnections(), 10_000).unref();
       });
+      await usage.stop();
+      await invalidation.stop();
       await database.close();
     },
   };

@@ -30,7 +30,8 @@ export function createApp(options: AppOptions) {
 function requireAuthentication(): Plugin<Context> {
   return {
     onExecute({ args, setResultAndStopExecution }) {
-      if (args.contextValue.viewer || isIntrospectionOnly(args.document, args.operationName)) return;
+      const { viewer, service } = args.contextValue;
+      if (viewer || service || isIntrospectionOnly(args.document, args.operationName)) return;
       setResultAndStopExecution({
         errors: [
           new GraphQLError('Unauthenticated: send Authorization: Bearer <JWT> (see `pnpm run token`)', {

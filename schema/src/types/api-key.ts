@@ -174,6 +174,7 @@ builder.mutationFields((t) => ({
           },
         });
       });
+      await ctx.keyChanges?.keysChanged({ hashes: [hash] });
       return { key, secret };
     },
   }),

@@ -1,0 +1,96 @@
+// The verification decision: given a stored key and a request, which reason
+// code applies. Checks run in this order, and the first failing one decides:
+//   MALFORMED            not shaped like a Keygate key, or the checksum fails (no lookup)
+//   NOT_FOUND            no key with this secret (or another merchant's, for a merchant caller)
+//   REVOKED              revoked keys never verify again
+//   EXPIRED              the expiry has passed
+//   APPLICATION_DISABLED the key's application is disabled
+//   IP_DENIED            the key's IP rules refuse the client address
+//   INSUFFICIENT_ACCESS  a READ_ONLY key where FULL_ACCESS is required
+//   INSUFFICIENT_SCOPE   the key's scopes do not cover every required scope
+//   VALID
+// Facts about the key itself come before facts about the request, so a revoked
+// key says REVOKED from any address.
+import type { CompiledIpRules } from './ip-rules.ts';
+
+export type VerifyCode =
+  | 'VALID'
+  | 'MALFORMED'
+  | 'NOT_FOUND'
+  | 'REVOKED'
+  | 'EXPIRED'
+  | 'APPLICATION_DISABLED'
+  | 'IP_DENIED'
+  | 'INSUFFICIENT_ACCESS'
+  | 'INSUFFICIENT_SCOPE';
+
+export const VERIFY_CODES: readonly VerifyCode[] = [
+  'VALID',
+  'MALFORMED',
+  'NOT_FOUND',
+  'REVOKED',
+  'EXPIRED',
+  'APPLICATION_DISABLED',
+  'IP_DENIED',
+  'INSUFFICIENT_ACCESS',
+  'INSUFFICIENT_SCOPE',
+];
+
+export type Access = 'READ_ONLY' | 'FULL_ACCESS';
+
+/** What verification needs to know about a stored key (cached in memory). */
+export interface VerifiableKey {
+  id: string;
+  prefix: string;
+  applicationId: string;
+  merchantId: string;
+  environment: 'LIVE' | 'TEST';
+  access: Access;
+  scopes: readonly string[];
+  /** Milliseconds since the epoch, or null for no expiry. */
+  expiresAt: number | null;
+  revoked: boolean;
+  applicationEnabled: boolean;
+  ipRules: CompiledIpRules;
+}
+
+export interface VerifyRequest {
+  key: string;
+  ip?: string | null;
+  requiredAccess?: Access | null;
+  requiredScopes?: readonly string[] | null;
+}
+
+export function decide(key: VerifiableKey, request: VerifyRequest, now: number): VerifyCode {
+  if (key.revoked) return 'REVOKED';
+  if (key.expiresAt !== null && key.expiresAt <= now) return 'EXPIRED';
+  if (!key.applicationEnabled) return 'APPLICATION_DISABLED';
+  if (key.ipRules.decide(request.ip ?? null) === 'DENY') return 'IP_DENIED';
+  if (request.requiredAccess === 'FULL_ACCESS' && key.access !== 'FULL_ACCESS') return 'INSUFFICIENT_ACCESS';
+  if (request.requiredScopes?.length && !scopesAllow(key.scopes, request.requiredScopes)) return 'INSUFFICIENT_SCOPE';
+  return 'VALID';
+}
+
+/**
+ * A key without scopes may do everything its access level allows. Otherwise
+ * each required scope must be one of the key's, or fall under a key scope that
+ * ends in `*` ("payments:*" covers "payments:write"; "*" covers everything).
+ */
+export function scopesAllow(keyScopes: readonly string[], required: readonly string[]): boolean {
+  if (keyScopes.length === 0) return true;
+  return required.every((scope) =>
+    keyScopes.some((granted) => granted === scope || (granted.endsWith('*') && scope.startsWith(granted.slice(0, -1)))),
+  );
+}
+
+export interface VerifyOutcome {
+  code: VerifyCode;
+  /** The key the secret belongs to, when one was found (also for refusals other than NOT_FOUND). */
+  key?: VerifiableKey;
+}
+
+/** The verification service as the API layers see it. */
+export interface KeyVerifier {
+  /** Synchronous when the key is in memory; a promise when it has to be loaded. */
+  verify(request: VerifyRequest, scope?: { merchantId: string }): VerifyOutcome | Promise<VerifyOutcome>;
+}

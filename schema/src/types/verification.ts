@@ -1,0 +1,73 @@
+// verifyKey: the GraphQL face of the verification path, for services and for
+// merchants checking their own keys.
+import { GraphQLError } from 'graphql';
+import { z } from 'zod';
+import { builder } from '../builder.ts';
+import { parseIp, VERIFY_CODES, type VerifyOutcome } from '../domain/index.ts';
+import { ValidationError } from '../errors.ts';
+import { globalId } from '../ids.ts';
+import { scopesRule } from '../validation.ts';
+import { KeyAccess, KeyEnvironment } from './api-key.ts';
+
+const VerifyCode = builder.enumType('VerifyCode', {
+  values: VERIFY_CODES,
+  description: 'Why a key was accepted or refused; checks run in the order listed in the README',
+});
+
+const KeyVerification = builder.objectRef<VerifyOutcome>('KeyVerification').implement({
+  description: 'The outcome of a verification; the identity fields are set when `valid` is true',
+  fields: (t) => {
+    const whenValid =
+      <T>(pick: (key: NonNullable<VerifyOutcome['key']>) => T) =>
+      (outcome: VerifyOutcome) =>
+        outcome.code === 'VALID' && outcome.key ? pick(outcome.key) : null;
+    return {
+      valid: t.boolean({ resolve: (outcome) => outcome.code === 'VALID' }),
+      code: t.field({ type: VerifyCode, resolve: (outcome) => outcome.code }),
+      keyId: t.id({ nullable: true, resolve: whenValid((key) => globalId('ApiKey', key.id)) }),
+      prefix: t.string({ nullable: true, resolve: whenValid((key) => key.prefix) }),
+      applicationId: t.id({ nullable: true, resolve: whenValid((key) => globalId('Application', key.applicationId)) }),
+      merchantId: t.string({ nullable: true, resolve: whenValid((key) => key.merchantId) }),
+      environment: t.field({ type: KeyEnvironment, nullable: true, resolve: whenValid((key) => key.environment) }),
+      access: t.field({ type: KeyAccess, nullable: true, resolve: whenValid((key) => key.access) }),
+      scopes: t.stringList({ nullable: true, resolve: whenValid((key) => [...key.scopes]) }),
+    };
+  },
+});
+
+const VerifyKeyInput = builder.inputType('VerifyKeyInput', {
+  fields: (t) => ({
+    key: t.string({ required: true, description: 'The key as presented by the client' }),
+    ip: t.string({
+      description: 'Client address, checked against the key’s IP rules',
+      validate: z.string().refine((ip) => parseIp(ip) !== null, 'must be an IPv4 or IPv6 address'),
+    }),
+    requiredAccess: t.field({ type: KeyAccess, description: 'FULL_ACCESS refuses read-only keys' }),
+    requiredScopes: t.stringList({ validate: scopesRule, description: 'Every one must be granted by the key' }),
+  }),
+});
+
+builder.mutationField('verifyKey', (t) =>
+  t.field({
+    type: KeyVerification,
+    description:
+      'Checks a presented key. Services (a token with keygate_role "verifier") may check any key; a merchant only its own. Records last use.',
+    skipTypeScopes: true,
+    authScopes: { $any: { merchant: true, verifier: true } },
+    args: { input: t.arg({ type: VerifyKeyInput, required: true }) },
+    errors: { types: [ValidationError], directResult: true, union: { name: 'VerifyKeyResult' } },
+    resolve: async (_root, { input }, ctx) => {
+      if (!ctx.verifier) throw new GraphQLError('verification is not available on this server');
+      const request = {
+        key: input.key,
+        ip: input.ip,
+        requiredAccess: input.requiredAccess,
+        requiredScopes: input.requiredScopes,
+      };
+      // A service verifies for everyone; a merchant token only sees its own keys.
+      return ctx.service
+        ? ctx.verifier.verify(request)
+        : ctx.verifier.verify(request, { merchantId: ctx.viewer!.merchantId });
+    },
+  }),
+);

@@ -1,0 +1,51 @@
+// The client address of a forward-auth request. Forwarding headers are
+// believed only when the connection comes from a configured trusted proxy;
+// otherwise anyone could claim any address and slip past IP rules.
+import { type CompiledIpRules, compileIpRules, parseIp } from '@keygate/schema/domain';
+
+export class TrustedProxies {
+  private readonly rules: CompiledIpRules;
+  readonly empty: boolean;
+
+  /** `cidrs` must already be valid (config checks them). */
+  constructor(cidrs: readonly string[]) {
+    this.rules = compileIpRules(
+      cidrs.map((cidr) => ({ cidr, action: 'ALLOW' as const })),
+      'DENY',
+    );
+    this.empty = cidrs.length === 0;
+  }
+
+  trusts(ip: string): boolean {
+    return !this.empty && this.rules.decide(ip) === 'ALLOW';
+  }
+}
+
+/**
+ * Walks X-Forwarded-For from the right (the hop nearest to us) past trusted
+ * proxies; the first address that is not one is the client. X-Real-IP is used
+ * when there is no X-Forwarded-For.
+ */
+export function clientIp(
+  peer: string | undefined,
+  headers: { xff?: string; realIp?: string },
+  proxies: TrustedProxies,
+): string | null {
+  const socketIp = peer ? normalise(peer) : null;
+  if (socketIp === null || !proxies.trusts(socketIp)) return socketIp;
+  if (headers.xff) {
+    const hops = headers.xff.split(',');
+    for (let i = hops.length - 1; i >= 0; i--) {
+      const hop = normalise(hops[i]!.trim());
+      if (hop === null) return socketIp;
+      if (i === 0 || !proxies.trusts(hop)) return hop;
+    }
+  }
+  if (headers.realIp) return normalise(headers.realIp.trim()) ?? socketIp;
+  return socketIp;
+}
+
+/** Canonical text of an address (IPv4-mapped IPv6 as IPv4), or null when it is not one. */
+function normalise(text: string): string | null {
+  return parseIp(text)?.toString() ?? null;
+}

@@ -1,0 +1,115 @@
+// Forward authentication for gateways (nginx auth_request, Traefik
+// ForwardAuth, Envoy ext_authz): one HTTP request in, a status and identity
+// headers out. Plain node:http, no GraphQL on this path.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { globalId } from '@keygate/schema';
+import type { Access, KeyVerifier, VerifyCode, VerifyOutcome } from '@keygate/schema/domain';
+import { clientIp, type TrustedProxies } from './client-ip.ts';
+
+const STATUS: Record<VerifyCode, number> = {
+  VALID: 200,
+  MALFORMED: 401,
+  NOT_FOUND: 401,
+  REVOKED: 401,
+  EXPIRED: 401,
+  APPLICATION_DISABLED: 401,
+  IP_DENIED: 403,
+  INSUFFICIENT_ACCESS: 403,
+  INSUFFICIENT_SCOPE: 403,
+};
+
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const SCOPE_LIST = /^[A-Za-z0-9_.:*\- ,]{0,2048}$/;
+
+/** The presented key: Authorization: Bearer|ApiKey <key>, else X-Api-Key. */
+export function presentedKey(req: IncomingMessage): string | null {
+  const authorization = req.headers.authorization;
+  if (authorization) {
+    const space = authorization.indexOf(' ');
+    const scheme = authorization.slice(0, space).toLowerCase();
+    if (space > 0 && (scheme === 'bearer' || scheme === 'apikey')) return authorization.slice(space + 1).trim();
+  }
+  const header = req.headers['x-api-key'];
+  return typeof header === 'string' ? header.trim() : null;
+}
+
+/** What the request needs: an explicit header, else inferred from the original method. */
+function requiredAccess(req: IncomingMessage): Access | 'INVALID' {
+  const explicit = req.headers['x-keygate-required-access'];
+  if (typeof explicit === 'string') {
+    const value = explicit.trim().toUpperCase();
+    return value === 'READ_ONLY' || value === 'FULL_ACCESS' ? value : 'INVALID';
+  }
+  const original = req.headers['x-original-method'] ?? req.headers['x-forwarded-method'] ?? req.method ?? 'GET';
+  return READ_METHODS.has(String(original).toUpperCase()) ? 'READ_ONLY' : 'FULL_ACCESS';
+}
+
+function requiredScopes(req: IncomingMessage): string[] | 'INVALID' {
+  const header = req.headers['x-keygate-required-scopes'];
+  if (typeof header !== 'string' || header.trim() === '') return [];
+  if (!SCOPE_LIST.test(header)) return 'INVALID';
+  return header.split(/[\s,]+/).filter(Boolean);
+}
+
+export function createForwardAuthHandler(verifier: KeyVerifier, proxies: TrustedProxies) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const key = presentedKey(req);
+    if (!key) {
+      refuse(res, 401, 'MISSING_KEY');
+      return;
+    }
+    const access = requiredAccess(req);
+    const scopes = requiredScopes(req);
+    if (access === 'INVALID' || scopes === 'INVALID') {
+      refuse(res, 400, 'BAD_REQUIREMENTS');
+      return;
+    }
+    const xff = req.headers['x-forwarded-for'];
+    const realIp = req.headers['x-real-ip'];
+    const ip = clientIp(
+      req.socket.remoteAddress,
+      { xff: typeof xff === 'string' ? xff : undefined, realIp: typeof realIp === 'string' ? realIp : undefined },
+      proxies,
+    );
+    const outcome = verifier.verify({ key, ip, requiredAccess: access, requiredScopes: scopes });
+    if (outcome instanceof Promise) {
+      outcome.then(
+        (settled) => answer(res, settled),
+        () => refuse(res, 503, 'UNAVAILABLE'),
+      );
+    } else {
+      answer(res, outcome);
+    }
+  };
+}
+
+function answer(res: ServerResponse, outcome: VerifyOutcome): void {
+  const { code, key } = outcome;
+  if (code !== 'VALID' || !key) {
+    refuse(res, STATUS[code], code);
+    return;
+  }
+  res.writeHead(200, {
+    'content-type': 'application/json',
+    'cache-control': 'no-store',
+    'x-keygate-code': 'VALID',
+    'x-keygate-key-id': globalId('ApiKey', key.id),
+    'x-keygate-application-id': globalId('Application', key.applicationId),
+    'x-keygate-merchant-id': key.merchantId,
+    'x-keygate-environment': key.environment,
+    'x-keygate-access': key.access,
+    'x-keygate-scopes': key.scopes.join(' '),
+  });
+  res.end('{"valid":true,"code":"VALID"}');
+}
+
+function refuse(res: ServerResponse, status: number, code: string): void {
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'cache-control': 'no-store',
+    'x-keygate-code': code,
+  };
+  if (status === 401) headers['www-authenticate'] = 'ApiKey';
+  res.writeHead(status, headers);
+  res.end(`{"valid":false,"code":"${code}"}`);
+}

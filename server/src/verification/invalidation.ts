@@ -1,0 +1,132 @@
+// Spreads "this key changed" to every instance's verification cache.
+//
+// PGlite: one process, so invalidating the local cache is everything.
+// PostgreSQL: the change is published with NOTIFY on a channel that every
+// instance LISTENs to on a dedicated connection. The publishing instance waits
+// until its own notification comes back: PostgreSQL signals all listeners at
+// commit, so by then every connected instance has it too. If the listening
+// connection drops, the cache is cleared and bypassed until it is back.
+import { randomUUID } from 'node:crypto';
+import type { KeyChangeListener } from '@keygate/schema';
+import type { PrismaClient } from '@keygate/schema/prisma';
+import pg from 'pg';
+import type { KeyChange, Verifier } from './verifier.ts';
+
+export const CHANNEL = 'keygate_key_changes';
+
+export interface InvalidationBus extends KeyChangeListener {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Whether invalidations from other instances are being received. */
+  readonly connected: boolean;
+}
+
+export function localInvalidation(verifier: Verifier): InvalidationBus {
+  return {
+    connected: true,
+    start: async () => {},
+    stop: async () => {},
+    keysChanged: (change) => verifier.invalidate(change),
+  };
+}
+
+interface Message extends KeyChange {
+  nonce: string;
+}
+
+export class PostgresInvalidation implements InvalidationBus {
+  private client: pg.Client | null = null;
+  private stopped = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly echoes = new Map<string, () => void>();
+  connected = false;
+
+  constructor(
+    private readonly url: string,
+    private readonly verifier: Verifier,
+    private readonly prisma: PrismaClient,
+    private readonly log: (line: string) => void,
+    private readonly echoTimeoutMs = 2000,
+  ) {}
+
+  async start(): Promise<void> {
+    this.verifier.setCacheTrusted(false);
+    await this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    await this.client?.end().catch(() => {});
+    this.client = null;
+  }
+
+  async keysChanged(change: KeyChange): Promise<void> {
+    this.verifier.invalidate(change);
+    const message: Message = { ...change, nonce: randomUUID() };
+    const echoed = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.echoes.delete(message.nonce);
+        this.log(`warning: key change ${message.nonce} was not echoed within ${this.echoTimeoutMs} ms`);
+        resolve();
+      }, this.echoTimeoutMs);
+      this.echoes.set(message.nonce, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    await this.prisma.$executeRaw`SELECT pg_notify(${CHANNEL}, ${JSON.stringify(message)})`;
+    // Without a listening connection there is nothing to wait for (and the cache is bypassed anyway).
+    if (this.connected) await echoed;
+    else this.echoes.get(message.nonce)?.();
+  }
+
+  private async connect(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url });
+    client.on('notification', (notification) => this.receive(notification.payload));
+    client.on('error', (error) => this.lost(client, error));
+    client.on('end', () => this.lost(client));
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+    } catch (error) {
+      await client.end().catch(() => {});
+      this.lost(client, error);
+      return;
+    }
+    this.client = client;
+    this.connected = true;
+    // Changes made while we were not listening are unknown: start from an empty cache.
+    this.verifier.setCacheTrusted(true);
+  }
+
+  private receive(payload: string | undefined): void {
+    let message: Message;
+    try {
+      message = JSON.parse(payload ?? '');
+    } catch {
+      return;
+    }
+    this.verifier.invalidate(message);
+    this.echoes.get(message.nonce)?.();
+    this.echoes.delete(message.nonce);
+  }
+
+  private lost(client: pg.Client, error?: unknown): void {
+    if (this.client !== null && this.client !== client) return;
+    this.client = null;
+    if (this.connected)
+      this.log(
+        `invalidation feed lost${error ? ` (${(error as Error).message})` : ''}; verifying from the database until it is back`,
+      );
+    this.connected = false;
+    this.verifier.setCacheTrusted(false);
+    for (const resolve of this.echoes.values()) resolve();
+    this.echoes.clear();
+    if (this.stopped || this.reconnectTimer) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (!this.stopped) void this.connect();
+    }, 250);
+  }
+}

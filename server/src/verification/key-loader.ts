@@ -1,0 +1,49 @@
+// Loads what verification needs about one key, by the hash of its secret, in
+// a single round trip (key, application state and ordered IP rules together).
+import { compileIpRules, type IpAction, type VerifiableKey } from '@keygate/schema/domain';
+import type { PrismaClient } from '@keygate/schema/prisma';
+
+interface Row {
+  id: string;
+  prefix: string;
+  application_id: string;
+  merchant_id: string;
+  environment: 'LIVE' | 'TEST';
+  access: 'READ_ONLY' | 'FULL_ACCESS';
+  scopes: string[];
+  expires_at: Date | null;
+  revoked: boolean;
+  enabled: boolean;
+  ip_default_action: IpAction;
+  ip_rules: { cidr: string; action: IpAction }[];
+}
+
+export type KeyLoader = (hash: string) => Promise<VerifiableKey | null>;
+
+export function createKeyLoader(prisma: PrismaClient): KeyLoader {
+  return async (hash) => {
+    const rows = await prisma.$queryRaw<Row[]>`
+      SELECT k.id, k.prefix, k.application_id, k.merchant_id, k.environment::text AS environment,
+             k.access::text AS access, k.scopes, k.expires_at, k.revoked_at IS NOT NULL AS revoked, a.enabled,
+             k.ip_default_action::text AS ip_default_action,
+             COALESCE((SELECT json_agg(json_build_object('cidr', r.cidr, 'action', r.action) ORDER BY r.position)
+                       FROM ip_rules r WHERE r.key_id = k.id), '[]'::json) AS ip_rules
+      FROM api_keys k JOIN applications a ON a.id = k.application_id
+      WHERE k.hash = ${hash}`;
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      id: row.id,
+      prefix: row.prefix,
+      applicationId: row.application_id,
+      merchantId: row.merchant_id,
+      environment: row.environment,
+      access: row.access,
+      scopes: row.scopes,
+      expiresAt: row.expires_at ? row.expires_at.getTime() : null,
+      revoked: row.revoked,
+      applicationEnabled: row.enabled,
+      ipRules: compileIpRules(row.ip_rules, row.ip_default_action),
+    };
+  };
+}

@@ -1,0 +1,86 @@
+// The verification hot path: parse and checksum (no I/O), hash, memory, and
+// the database only on a miss. See decide() for the order of the checks.
+import {
+  decide,
+  hashKey,
+  type KeyVerifier,
+  parseIp,
+  parseKey,
+  type VerifiableKey,
+  type VerifyOutcome,
+  type VerifyRequest,
+} from '@keygate/schema/domain';
+import type { KeyCache } from './key-cache.ts';
+import type { KeyLoader } from './key-loader.ts';
+import type { UsageRecorder } from './usage.ts';
+
+export interface KeyChange {
+  keyIds?: readonly string[];
+  applicationId?: string;
+  hashes?: readonly string[];
+}
+
+export class Verifier implements KeyVerifier {
+  /** Bumped by every invalidation: a load that began before one is never cached. */
+  private epoch = 0;
+  /** False while invalidations might be missed (the notification feed is down). */
+  private cacheTrusted = true;
+  private readonly loading = new Map<string, { epoch: number; promise: Promise<VerifiableKey | null> }>();
+
+  constructor(
+    private readonly load: KeyLoader,
+    private readonly cache: KeyCache,
+    private readonly usage: UsageRecorder | null,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  verify(request: VerifyRequest, scope?: { merchantId: string }): VerifyOutcome | Promise<VerifyOutcome> {
+    if (typeof request.key !== 'string' || parseKey(request.key) === null) return { code: 'MALFORMED' };
+    const hash = hashKey(request.key);
+    const cached = this.cacheTrusted ? this.cache.get(hash, this.now()) : undefined;
+    if (cached !== undefined) return this.conclude(cached.found ? cached.key : null, request, scope);
+    return this.loadOnce(hash).then((key) => this.conclude(key, request, scope));
+  }
+
+  /** Drops what a management change may have made stale (before the change's mutation returns). */
+  invalidate(change: KeyChange): void {
+    this.epoch++;
+    this.cache.invalidate(change);
+  }
+
+  /** While untrusted, every verification reads the database; each switch starts from an empty cache. */
+  setCacheTrusted(trusted: boolean): void {
+    this.epoch++;
+    this.cache.clear();
+    this.cacheTrusted = trusted;
+  }
+
+  private conclude(key: VerifiableKey | null, request: VerifyRequest, scope?: { merchantId: string }): VerifyOutcome {
+    // For a merchant's own verifications, another merchant's key does not exist.
+    if (key === null || (scope !== undefined && key.merchantId !== scope.merchantId)) return { code: 'NOT_FOUND' };
+    const now = this.now();
+    const code = decide(key, request, now);
+    if (code === 'VALID' && this.usage) {
+      const ip = request.ip && parseIp(request.ip) ? request.ip : null;
+      this.usage.record(key.id, ip, new Date(now));
+    }
+    return { code, key };
+  }
+
+  private loadOnce(hash: string): Promise<VerifiableKey | null> {
+    const epoch = this.epoch;
+    const running = this.loading.get(hash);
+    if (running?.epoch === epoch) return running.promise;
+    const promise = this.load(hash).then((key) => {
+      if (this.epoch === epoch && this.cacheTrusted) this.cache.set(hash, key, this.now());
+      return key;
+    });
+    const entry = { epoch, promise };
+    this.loading.set(hash, entry);
+    const done = () => {
+      if (this.loading.get(hash) === entry) this.loading.delete(hash);
+    };
+    promise.then(done, done);
+    return promise;
+  }
+}
