@@ -24,15 +24,23 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, log: (line: string) => void = console.log): Promise<RunningServer> {
+export interface StartOptions {
+  log?: (line: string) => void;
+  /** An already open database (tests); it is left open on close. Otherwise config.storage is opened. */
+  database?: Database;
+}
+
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  const log = options.log ?? console.log;
   const auth = loadAuth(config);
-  const database = await openDatabase(config.storage);
+  const database = options.database ?? (await openDatabase(config.storage));
+  const closeDatabase = options.database ? async () => {} : () => database.close();
   try {
     const { applied, modified } = await database.migrate();
     if (applied.length > 0) log(`applied migrations: ${applied.join(', ')}`);
     for (const name of modified) log(`warning: migration ${name} was changed after it was applied`);
   } catch (error) {
-    await database.close();
+    await closeDatabase();
     throw error;
   }
   const { prisma } = database;
@@ -41,7 +49,7 @@ export async function startServer(config: Config, log: (line: string) => void = 
   const invalidation =
     config.storage.kind === 'postgres'
       ? new PostgresInvalidation(config.storage.url, verifier, prisma, log)
-      : localInvalidation(verifier);
+      : localInvalidation(verifier, prisma);
   await invalidation.start();
   usage.start();
 
@@ -85,7 +93,7 @@ export async function startServer(config: Config, log: (line: string) => void = 
   } catch (error) {
     await usage.stop();
     await invalidation.stop();
-    await database.close();
+    await closeDatabase();
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       throw new ConfigError(`port ${config.port} on ${config.host} is already in use; set PORT to another one`);
     }
@@ -118,7 +126,7 @@ export async function startServer(config: Config, log: (line: string) => void = 
       });
       await usage.stop();
       await invalidation.stop();
-      await database.close();
+      await closeDatabase();
     },
   };
 }

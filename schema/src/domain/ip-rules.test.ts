@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileIpRules, parseCidr } from './ip-rules.ts';
+import { compileIpRules, parseCidr, parseIp } from './ip-rules.ts';
 
 describe('parseCidr', () => {
   it.each([
@@ -35,6 +35,17 @@ describe('parseCidr', () => {
     const result = parseCidr(input);
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.error).toContain(message);
+  });
+});
+
+describe('parseIp', () => {
+  it('accepts standard IPv4 and IPv6 notation only', () => {
+    expect(parseIp('203.0.113.9')?.toString()).toBe('203.0.113.9');
+    expect(parseIp('::ffff:203.0.113.9')?.toString()).toBe('203.0.113.9');
+    expect(parseIp('2001:DB8::1')?.toString()).toBe('2001:db8::1');
+    for (const legacy of ['1.2.3', '10.1', '0x7f.0.0.1', '4294967295', '', ' 1.2.3.4']) {
+      expect(parseIp(legacy), legacy).toBeNull();
+    }
   });
 });
 

@@ -29,10 +29,7 @@ export function parseCidr(text: string): CidrParseResult {
   if (input.length === 0 || input.length > 64) return { ok: false, error: 'must be an IP address or CIDR range' };
   const [addressText, lengthText, ...rest] = input.split('/');
   if (rest.length > 0 || addressText === undefined) return { ok: false, error: 'must be an IP address or CIDR range' };
-  if (
-    !ipaddr.isValid(addressText) ||
-    (!ipaddr.IPv4.isValidFourPartDecimal(addressText) && !ipaddr.IPv6.isValid(addressText))
-  ) {
+  if (!isStandardAddress(addressText)) {
     return { ok: false, error: `"${addressText}" is not a valid IPv4 or IPv6 address` };
   }
   let address = ipaddr.parse(addressText);
@@ -57,8 +54,9 @@ export function parseCidr(text: string): CidrParseResult {
   return { ok: true, value: { cidr: `${address.toString()}/${prefixLength}`, address, prefixLength } };
 }
 
+/** A single address in standard notation (no legacy forms such as "10.1" or octal parts). */
 export function parseIp(text: string): ipaddr.IPv4 | ipaddr.IPv6 | null {
-  if (!ipaddr.isValid(text)) return null;
+  if (!isStandardAddress(text)) return null;
   const address = ipaddr.parse(text);
   if (address.kind() === 'ipv6' && (address as ipaddr.IPv6).isIPv4MappedAddress()) {
     return (address as ipaddr.IPv6).toIPv4Address();
@@ -91,6 +89,10 @@ export function compileIpRules(rules: readonly IpRule[], defaultAction: IpAction
       return defaultAction;
     },
   };
+}
+
+function isStandardAddress(text: string): boolean {
+  return text.length <= 45 && (ipaddr.IPv4.isValidFourPartDecimal(text) || ipaddr.IPv6.isValid(text));
 }
 
 function networkAddress(address: ipaddr.IPv4 | ipaddr.IPv6, prefixLength: number): ipaddr.IPv4 | ipaddr.IPv6 {

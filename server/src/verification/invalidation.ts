@@ -1,6 +1,6 @@
 // Spreads "this key changed" to every instance's verification cache.
 //
-// PGlite: one process, so invalidating the local cache is everything.
+// PGlite: one process, so invalidating the caches in this process is everything.
 // PostgreSQL: the change is published with NOTIFY on a channel that every
 // instance LISTENs to on a dedicated connection. The publishing instance waits
 // until its own notification comes back: PostgreSQL signals all listeners at
@@ -21,12 +21,23 @@ export interface InvalidationBus extends KeyChangeListener {
   readonly connected: boolean;
 }
 
-export function localInvalidation(verifier: Verifier): InvalidationBus {
+/** Verifiers per in-process database: every server instance on it hears every change. */
+const localSubscribers = new WeakMap<object, Set<Verifier>>();
+
+export function localInvalidation(verifier: Verifier, database: object): InvalidationBus {
+  let subscribers = localSubscribers.get(database);
+  if (!subscribers) localSubscribers.set(database, (subscribers = new Set()));
+  const all = subscribers;
+  all.add(verifier);
   return {
     connected: true,
     start: async () => {},
-    stop: async () => {},
-    keysChanged: (change) => verifier.invalidate(change),
+    stop: async () => {
+      all.delete(verifier);
+    },
+    keysChanged: (change) => {
+      for (const subscriber of all) subscriber.invalidate(change);
+    },
   };
 }
 

@@ -1,0 +1,351 @@
+// The verification path: every reason code through the verifier, GraphQL
+// verifyKey and the HTTP forward-auth endpoint, with IP rules, the cache and
+// last-used recording.
+import { generateKey } from '@keygate/schema/domain';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../support/server-harness.ts';
+
+let s: TestServer;
+let merchant: string;
+const secrets: Record<string, string> = {};
+const ids: Record<string, string> = {};
+
+const CREATE_APP = `mutation($name: String!) { createApplication(input: { name: $name }) { ... on ApplicationPayload { application { id } } } }`;
+const CREATE_KEY = `mutation($input: CreateKeyInput!) { createKey(input: $input) { __typename ... on CreateKeyPayload { secret key { id } } } }`;
+const SET_IP_RULES = `mutation($input: SetIpRulesInput!) { setIpRules(input: $input) { __typename } }`;
+const EDIT_KEY = `mutation($input: EditKeyInput!) { editKey(input: $input) { __typename } }`;
+const REVOKE = `mutation($id: ID!) { revokeKey(input: { id: $id }) { __typename } }`;
+const ENABLE = `mutation($id: ID!, $on: Boolean!) { setApplicationEnabled(input: { id: $id, enabled: $on }) { __typename } }`;
+const VERIFY = `mutation($input: VerifyKeyInput!) { verifyKey(input: $input) { __typename
+  ... on KeyVerification { valid code keyId prefix applicationId merchantId environment access scopes }
+  ... on ValidationError { issues { path message } } } }`;
+
+async function makeKey(name: string, appId: string, input: Record<string, unknown> = {}, token = merchant) {
+  const result = await s.graphql(token, CREATE_KEY, { input: { applicationId: appId, name, ...input } });
+  secrets[name] = result.data.createKey.secret;
+  ids[name] = result.data.createKey.key.id;
+}
+
+beforeAll(async () => {
+  s = await startTestServer({ KEYGATE_TRUSTED_PROXIES: '127.0.0.1/32, ::1', KEYGATE_USAGE_FLUSH_MS: '3600000' });
+  merchant = await s.merchantToken('acme');
+  const main = (await s.graphql(merchant, CREATE_APP, { name: 'Main' })).data.createApplication.application.id;
+  const off = (await s.graphql(merchant, CREATE_APP, { name: 'Disabled' })).data.createApplication.application.id;
+  ids.main = main;
+  await makeKey('full', main, { access: 'FULL_ACCESS', scopes: ['payments:*', 'refunds:read'] });
+  await makeKey('readOnly', main, { access: 'READ_ONLY', environment: 'TEST' });
+  await makeKey('revoked', main, { access: 'FULL_ACCESS' });
+  await s.graphql(merchant, REVOKE, { id: ids.revoked });
+  await makeKey('expired', main, { expiresAt: new Date(Date.now() + 60_000).toISOString() });
+  await s.db.prisma.apiKey.updateMany({ where: { name: 'expired' }, data: { expiresAt: new Date(Date.now() - 1000) } });
+  await makeKey('ipRules', main);
+  await s.graphql(merchant, SET_IP_RULES, {
+    input: {
+      keyId: ids.ipRules,
+      defaultAction: 'DENY',
+      rules: [
+        { cidr: '203.0.113.66', action: 'DENY' },
+        { cidr: '203.0.113.0/24', action: 'ALLOW' },
+        { cidr: '2001:db8::/32', action: 'ALLOW' },
+      ],
+    },
+  });
+  await makeKey('disabled', off);
+  await s.graphql(merchant, ENABLE, { id: off, on: false });
+  const globex = await s.merchantToken('globex');
+  const globexApp = (await s.graphql(globex, CREATE_APP, { name: 'Globex' })).data.createApplication.application.id;
+  await makeKey('globex', globexApp, {}, globex);
+});
+afterAll(() => s.close());
+
+type Case = [code: string, key: string, request: { ip?: string; requiredAccess?: string; requiredScopes?: string[] }];
+const cases: Case[] = [
+  [
+    'VALID',
+    'full',
+    { ip: '198.51.100.1', requiredAccess: 'FULL_ACCESS', requiredScopes: ['payments:write', 'refunds:read'] },
+  ],
+  ['VALID', 'readOnly', { requiredAccess: 'READ_ONLY' }],
+  ['INSUFFICIENT_ACCESS', 'readOnly', { requiredAccess: 'FULL_ACCESS' }],
+  ['INSUFFICIENT_SCOPE', 'full', { requiredScopes: ['refunds:write'] }],
+  ['REVOKED', 'revoked', {}],
+  ['EXPIRED', 'expired', {}],
+  ['APPLICATION_DISABLED', 'disabled', {}],
+  ['VALID', 'ipRules', { ip: '203.0.113.9' }],
+  ['IP_DENIED', 'ipRules', { ip: '203.0.113.66' }],
+  ['IP_DENIED', 'ipRules', { ip: '198.51.100.1' }],
+  ['VALID', 'ipRules', { ip: '2001:db8:1::5' }],
+  ['IP_DENIED', 'ipRules', { ip: '2001:db9::1' }],
+  ['VALID', 'ipRules', { ip: '::ffff:203.0.113.9' }],
+  ['IP_DENIED', 'ipRules', { ip: '::ffff:203.0.113.66' }],
+  ['NOT_FOUND', 'unknown', {}],
+  ['MALFORMED', 'malformed', {}],
+];
+const secretOf = (name: string) =>
+  name === 'unknown' ? generateKey('live').secret : name === 'malformed' ? 'kg_live_not-a-key' : secrets[name]!;
+const STATUS: Record<string, number> = {
+  VALID: 200,
+  IP_DENIED: 403,
+  INSUFFICIENT_ACCESS: 403,
+  INSUFFICIENT_SCOPE: 403,
+};
+
+describe.each(cases)('%s: %s key %j', (code, name, request) => {
+  it('through the verifier', async () => {
+    const outcome = await s.server.verifier.verify({ key: secretOf(name), ...(request as object) });
+    expect(outcome.code).toBe(code);
+  });
+
+  it('through GraphQL verifyKey (service token)', async () => {
+    const result = await s.graphql(await s.verifierToken(), VERIFY, { input: { key: secretOf(name), ...request } });
+    expect(result.data.verifyKey).toMatchObject({ __typename: 'KeyVerification', valid: code === 'VALID', code });
+    if (code === 'VALID') {
+      expect(result.data.verifyKey).toMatchObject({ keyId: ids[name], applicationId: ids.main, merchantId: 'acme' });
+    } else {
+      expect(result.data.verifyKey).toMatchObject({ keyId: null, merchantId: null, scopes: null });
+    }
+  });
+
+  it('through HTTP forward-auth', async () => {
+    const headers: Record<string, string> = { 'x-api-key': secretOf(name) };
+    if (request.ip) headers['x-forwarded-for'] = request.ip;
+    if (request.requiredAccess) headers['x-keygate-required-access'] = request.requiredAccess;
+    if (request.requiredScopes) headers['x-keygate-required-scopes'] = request.requiredScopes.join(',');
+    const response = await s.forwardAuth(headers);
+    expect(response.status).toBe(STATUS[code] ?? 401);
+    expect(response.headers.get('x-keygate-code')).toBe(code);
+    expect(response.body).toEqual({ valid: code === 'VALID', code });
+    if (code === 'VALID') {
+      expect(response.headers.get('x-keygate-key-id')).toBe(ids[name]);
+      expect(response.headers.get('x-keygate-application-id')).toBe(ids.main);
+      expect(response.headers.get('x-keygate-merchant-id')).toBe('acme');
+    } else {
+      expect(response.headers.get('x-keygate-key-id')).toBeNull();
+    }
+  });
+});
+
+describe('forward-auth request handling', () => {
+  it('reads the key from Bearer, ApiKey and X-Api-Key, and reports identity headers', async () => {
+    const variants: Record<string, string>[] = [
+      { authorization: `Bearer ${secrets.readOnly}` },
+      { authorization: `ApiKey ${secrets.readOnly}` },
+      { 'x-api-key': secrets.readOnly! },
+    ];
+    for (const headers of variants) {
+      const response = await s.forwardAuth(headers);
+      expect(response.status).toBe(200);
+      expect(Object.fromEntries([...response.headers].filter(([name]) => name.startsWith('x-keygate-')))).toEqual({
+        'x-keygate-code': 'VALID',
+        'x-keygate-key-id': ids.readOnly,
+        'x-keygate-application-id': ids.main,
+        'x-keygate-merchant-id': 'acme',
+        'x-keygate-environment': 'TEST',
+        'x-keygate-access': 'READ_ONLY',
+        'x-keygate-scopes': '',
+      });
+    }
+    const missing = await s.forwardAuth({});
+    expect([missing.status, missing.body.code, missing.headers.get('www-authenticate')]).toEqual([
+      401,
+      'MISSING_KEY',
+      'ApiKey',
+    ]);
+    const bad = await s.forwardAuth({ 'x-api-key': secrets.full!, 'x-keygate-required-access': 'EVERYTHING' });
+    expect([bad.status, bad.body.code]).toEqual([400, 'BAD_REQUIREMENTS']);
+  });
+
+  it('takes the required access from the original method', async () => {
+    const readOnly = { 'x-api-key': secrets.readOnly! };
+    for (const method of ['GET', 'HEAD', 'OPTIONS']) {
+      expect((await s.forwardAuth({ ...readOnly, 'x-original-method': method })).status).toBe(200);
+    }
+    for (const method of ['POST', 'PUT', 'PATCH', 'DELETE']) {
+      const response = await s.forwardAuth({ ...readOnly, 'x-original-method': method });
+      expect([response.status, response.body.code]).toEqual([403, 'INSUFFICIENT_ACCESS']);
+    }
+    expect((await s.forwardAuth({ ...readOnly, 'x-forwarded-method': 'POST' })).status).toBe(403);
+    expect((await s.forwardAuth({ 'x-api-key': secrets.full!, 'x-original-method': 'DELETE' })).status).toBe(200);
+  });
+
+  it('rejects malformed keys without touching the database', async () => {
+    const { secret } = generateKey('live');
+    const badChecksum = secret.slice(0, -1) + (secret.endsWith('a') ? 'b' : 'a');
+    const malformed = [
+      '',
+      'x',
+      'k'.repeat(8000),
+      secret.replace('kg_live_', 'kg_prod_'),
+      badChecksum,
+      `${secret}x`,
+      'kg_live_ünïcödé',
+    ];
+    const { statements } = await s.db.countStatements(async () => {
+      for (const key of malformed.filter((k) => /^[\x20-\x7e]*$/.test(k))) {
+        const response = await s.forwardAuth({ authorization: `Bearer ${key}` });
+        expect(response.status).toBe(401);
+        expect(['MALFORMED', 'MISSING_KEY']).toContain(response.body.code);
+      }
+      for (const key of malformed) {
+        expect((await s.server.verifier.verify({ key })).code).toBe('MALFORMED');
+      }
+    });
+    expect(statements).toEqual([]);
+  });
+
+  it('remembers unknown keys, so repeating one does not reach the database', async () => {
+    const { secret } = generateKey('live');
+    expect((await s.forwardAuth({ 'x-api-key': secret })).body.code).toBe('NOT_FOUND');
+    const { statements } = await s.db.countStatements(async () => {
+      for (let i = 0; i < 20; i++) expect((await s.forwardAuth({ 'x-api-key': secret })).status).toBe(401);
+    });
+    expect(statements).toEqual([]);
+  });
+
+  it('serves a known key from memory after the first lookup', async () => {
+    await s.forwardAuth({ 'x-api-key': secrets.full! });
+    const { statements } = await s.db.countStatements(async () => {
+      for (let i = 0; i < 20; i++) expect((await s.forwardAuth({ 'x-api-key': secrets.full! })).status).toBe(200);
+    });
+    expect(statements).toEqual([]);
+  });
+});
+
+describe('management changes take effect on the very next verification', () => {
+  it('revoke, edit, IP rules, expiry and application disabling', async () => {
+    await makeKey('changing', ids.main!, { access: 'FULL_ACCESS' });
+    const check = async () =>
+      (await s.forwardAuth({ 'x-api-key': secrets.changing!, 'x-original-method': 'POST' })).body.code;
+    expect(await check()).toBe('VALID');
+
+    await s.graphql(merchant, EDIT_KEY, { input: { id: ids.changing, access: 'READ_ONLY' } });
+    expect(await check()).toBe('INSUFFICIENT_ACCESS');
+    await s.graphql(merchant, EDIT_KEY, { input: { id: ids.changing, access: 'FULL_ACCESS' } });
+    expect(await check()).toBe('VALID');
+
+    await s.graphql(merchant, SET_IP_RULES, { input: { keyId: ids.changing, rules: [], defaultAction: 'DENY' } });
+    expect(await check()).toBe('IP_DENIED');
+    await s.graphql(merchant, SET_IP_RULES, { input: { keyId: ids.changing, rules: [] } });
+    expect(await check()).toBe('VALID');
+
+    await s.graphql(merchant, ENABLE, { id: ids.main, on: false });
+    expect(await check()).toBe('APPLICATION_DISABLED');
+    await s.graphql(merchant, ENABLE, { id: ids.main, on: true });
+    expect(await check()).toBe('VALID');
+
+    await s.db.prisma.apiKey.updateMany({ where: { name: 'changing' }, data: { expiresAt: new Date(Date.now() - 1) } });
+    await s.graphql(merchant, EDIT_KEY, {
+      input: { id: ids.changing, expiresAt: new Date(Date.now() + 60_000).toISOString() },
+    });
+    expect(await check()).toBe('VALID');
+
+    await s.graphql(merchant, REVOKE, { id: ids.changing });
+    expect(await check()).toBe('REVOKED');
+  });
+});
+
+describe('verifyKey callers', () => {
+  it('lets a merchant verify its own keys only', async () => {
+    const own = await s.graphql(merchant, VERIFY, { input: { key: secrets.full } });
+    expect(own.data.verifyKey).toMatchObject({ valid: true, merchantId: 'acme' });
+    const foreign = await s.graphql(merchant, VERIFY, { input: { key: secrets.globex } });
+    expect(foreign.data.verifyKey).toMatchObject({ valid: false, code: 'NOT_FOUND', merchantId: null });
+  });
+
+  it('reports an invalid IP or scope as a validation error', async () => {
+    const token = await s.verifierToken();
+    for (const [input, path] of [
+      [{ ip: '1.2.3' }, 'input.ip'],
+      [{ ip: '203.0.113.1/24' }, 'input.ip'],
+      [{ requiredScopes: ['bad scope'] }, 'input.requiredScopes.0'],
+    ] as const) {
+      const result = await s.graphql(token, VERIFY, { input: { key: secrets.full, ...input } });
+      expect(result.data.verifyKey.__typename).toBe('ValidationError');
+      expect(result.data.verifyKey.issues.map((i: any) => i.path.join('.'))).toEqual([path]);
+    }
+  });
+
+  it('gives a verifier token nothing but verifyKey', async () => {
+    const result = await s.graphql(await s.verifierToken(), '{ applications(first: 1) { totalCount } }');
+    expect(result.status).toBe(403);
+    expect(result.errors?.[0]).toMatchObject({ extensions: { code: 'FORBIDDEN' } });
+  });
+});
+
+describe('last used', () => {
+  it('shows time and IP after verification, written once per flush however many verifications', async () => {
+    await makeKey('busy', ids.main!);
+    const before = Date.now();
+    for (let i = 0; i < 10_000; i++) {
+      const outcome = s.server.verifier.verify({
+        key: secrets.busy!,
+        ip: i === 9_999 ? '2001:db8::7' : '198.51.100.1',
+      });
+      if (outcome instanceof Promise) await outcome;
+    }
+    const { statements } = await s.db.countStatements(() => s.server.usage.flush());
+    expect(statements.filter((sql) => /update/i.test(sql))).toHaveLength(1);
+    const { data } = await s.graphql(merchant, `query($id: ID!) { apiKey(id: $id) { lastUsedAt lastUsedIp } }`, {
+      id: ids.busy,
+    });
+    expect(data.apiKey.lastUsedIp).toBe('2001:db8::7');
+    expect(Date.parse(data.apiKey.lastUsedAt)).toBeGreaterThanOrEqual(before - 5);
+  });
+
+  it('records the client address a gateway forwards', async () => {
+    await s.forwardAuth({ 'x-api-key': secrets.ipRules!, 'x-forwarded-for': '203.0.113.200' });
+    await s.server.usage.flush();
+    const { data } = await s.graphql(merchant, `query($id: ID!) { apiKey(id: $id) { lastUsedIp } }`, {
+      id: ids.ipRules,
+    });
+    expect(data.apiKey.lastUsedIp).toBe('203.0.113.200');
+  });
+});
+
+describe('health', () => {
+  it('answers liveness and readiness', async () => {
+    expect(await (await fetch(`${s.url}/healthz`)).json()).toEqual({ status: 'ok' });
+    const ready = await fetch(`${s.url}/readyz`);
+    expect([ready.status, await ready.json()]).toEqual([200, { status: 'ready' }]);
+  });
+});
+
+describe('client address', () => {
+  it('ignores X-Forwarded-For and X-Real-IP from a peer that is not a trusted proxy', async () => {
+    // Same database, but this server trusts no proxy: the loopback peer is the client.
+    const untrusting = await startTestServer({ KEYGATE_TRUSTED_PROXIES: '10.0.0.0/8' }, s.db);
+    try {
+      await s.graphql(merchant, SET_IP_RULES, {
+        input: { keyId: ids.ipRules, defaultAction: 'DENY', rules: [{ cidr: '127.0.0.1', action: 'ALLOW' }] },
+      });
+      const ask = (headers: Record<string, string>) =>
+        untrusting.forwardAuth({ 'x-api-key': secrets.ipRules!, ...headers }).then((r) => r.body.code);
+      expect(await ask({ 'x-forwarded-for': '203.0.113.9' })).toBe('VALID');
+      expect(await ask({ 'x-real-ip': '198.51.100.1' })).toBe('VALID');
+      await s.graphql(merchant, SET_IP_RULES, {
+        input: { keyId: ids.ipRules, defaultAction: 'ALLOW', rules: [{ cidr: '127.0.0.0/8', action: 'DENY' }] },
+      });
+      expect(await ask({ 'x-forwarded-for': '203.0.113.9' })).toBe('IP_DENIED');
+      // The trusting server believes its proxy (loopback) and uses the forwarded address.
+      expect((await s.forwardAuth({ 'x-api-key': secrets.ipRules!, 'x-forwarded-for': '203.0.113.9' })).body.code).toBe(
+        'VALID',
+      );
+      expect((await s.forwardAuth({ 'x-api-key': secrets.ipRules!, 'x-real-ip': '203.0.113.9' })).body.code).toBe(
+        'VALID',
+      );
+      // Trusted hops are skipped from the right; the first untrusted one is the client.
+      const chain = await s.forwardAuth({
+        'x-api-key': secrets.ipRules!,
+        'x-forwarded-for': '127.0.0.9, 203.0.113.9, 127.0.0.1',
+      });
+      expect(chain.body.code).toBe('VALID');
+      const spoofedLeft = await s.forwardAuth({
+        'x-api-key': secrets.ipRules!,
+        'x-forwarded-for': '203.0.113.9, 127.0.0.5',
+      });
+      expect(spoofedLeft.body.code).toBe('IP_DENIED');
+    } finally {
+      await untrusting.close();
+    }
+  });
+});

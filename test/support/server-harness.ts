@@ -1,0 +1,55 @@
+// A real Keygate server (HTTP on a free loopback port, the full wiring of
+// `pnpm start`) on a fresh test database, for tests of the verification path.
+import { randomBytes } from 'node:crypto';
+import { type Config, loadConfig, startServer } from '@keygate/server';
+import { SignJWT } from 'jose';
+import { openTestDatabase, type TestDatabase } from './database.ts';
+
+export type TestServer = Awaited<ReturnType<typeof startTestServer>>;
+
+export async function startTestServer(env: Record<string, string> = {}, database?: TestDatabase) {
+  const db = database ?? (await openTestDatabase());
+  const secret = randomBytes(32).toString('base64url');
+  const config: Config = loadConfig({
+    KEYGATE_JWT_SECRET: secret,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    ...(db.storage.kind === 'postgres' ? { DATABASE_URL: db.storage.url } : {}),
+    ...env,
+  });
+  const logs: string[] = [];
+  const server = await startServer(config, { database: db, log: (line) => logs.push(line) });
+  const key = new TextEncoder().encode(secret);
+  const sign = (claims: Record<string, unknown>) =>
+    new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(key);
+
+  return {
+    db,
+    server,
+    url: server.url,
+    logs,
+    merchantToken: (merchantId: string) => sign({ merchant_id: merchantId, sub: `user-of-${merchantId}` }),
+    verifierToken: () => sign({ keygate_role: 'verifier', sub: 'gateway' }),
+    async graphql(token: string | null, query: string, variables: Record<string, unknown> = {}) {
+      const response = await fetch(`${server.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ query, variables }),
+      });
+      return { status: response.status, ...((await response.json()) as { data?: any; errors?: any[] }) };
+    },
+    /** GET /v1/auth, as a gateway would. */
+    async forwardAuth(headers: Record<string, string>) {
+      const response = await fetch(`${server.url}/v1/auth`, { headers });
+      return {
+        status: response.status,
+        headers: response.headers,
+        body: (await response.json()) as { valid: boolean; code: string },
+      };
+    },
+    async close() {
+      await server.close();
+      if (!database) await db.close();
+    },
+  };
+}
