@@ -93,7 +93,11 @@ export class PostgresInvalidation implements InvalidationBus {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.url });
+    // Named, so operators (and tests) can tell the listening connection apart.
+    const client = new pg.Client({
+      connectionString: this.url,
+      application_name: `keygate-invalidation-${process.pid}`,
+    });
     client.on('notification', (notification) => this.receive(notification.payload));
     client.on('error', (error) => this.lost(client, error));
     client.on('end', () => this.lost(client));
