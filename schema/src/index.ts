@@ -18,3 +18,4 @@ export function printKeygateSchema(): string {
 export type { Context, KeyChangeListener, SchemaSettings, ServicePrincipal, Viewer } from './context.ts';
 export * from './errors.ts';
 export { globalId, localId } from './ids.ts';
+export { keyVerificationFields } from './types/verification.ts';

@@ -92,16 +92,29 @@ export type Authenticator = (authorization: string | null) => Promise<Principal 
 
 /** Resolves to null when no credentials were sent; rejects with AuthenticationError when they are bad. */
 export function createAuthenticator(auth: AuthConfig): Authenticator {
-  const key: Uint8Array | JWTVerifyGetKey =
-    auth.key.kind === 'secret' ? auth.key.secret : createRemoteJWKSet(auth.key.url);
+  // jose works on WebCrypto: import the HMAC key once rather than on every request.
+  const key: Promise<CryptoKey> | JWTVerifyGetKey =
+    auth.key.kind === 'secret'
+      ? crypto.subtle.importKey('raw', new Uint8Array(auth.key.secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
+          'verify',
+        ])
+      : createRemoteJWKSet(auth.key.url);
   const algorithms = auth.key.kind === 'secret' ? ['HS256'] : ASYMMETRIC_ALGORITHMS;
+  // The same token arrives again and again (a gateway's service token, a dashboard session):
+  // what it proved is remembered until it expires, instead of checking its signature each time.
+  const verified = new VerifiedTokens(10_000);
+
   return async (authorization) => {
     if (authorization === null || authorization.trim() === '') return null;
     const match = /^Bearer +([A-Za-z0-9_.~+/=-]+)$/i.exec(authorization.trim());
     if (!match) throw new AuthenticationError('the Authorization header must be "Bearer <JWT>"');
+    const token = match[1]!;
+    const known = verified.get(token);
+    if (known) return known;
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(match[1]!, key as Uint8Array, {
+      const verifyWith = typeof key === 'function' ? key : await key;
+      ({ payload } = await jwtVerify(token, verifyWith as CryptoKey, {
         algorithms,
         issuer: auth.issuer,
         audience: auth.audience,
@@ -110,18 +123,43 @@ export function createAuthenticator(auth: AuthConfig): Authenticator {
     } catch (error) {
       throw new AuthenticationError(describeJoseError(error));
     }
-    const subject = typeof payload.sub === 'string' ? payload.sub : null;
-    if (payload[ROLE_CLAIM] !== undefined) {
-      if (payload[ROLE_CLAIM] !== 'verifier')
-        throw new AuthenticationError(`the "${ROLE_CLAIM}" claim must be "verifier"`);
-      return { kind: 'verifier', subject };
-    }
-    const merchantId = payload[auth.merchantClaim];
-    if (typeof merchantId !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(merchantId)) {
-      throw new AuthenticationError(`the token has no valid "${auth.merchantClaim}" claim`);
-    }
-    return { kind: 'merchant', merchantId, subject };
+    const principal = principalOf(payload, auth.merchantClaim);
+    verified.set(token, principal, (payload.exp as number) * 1000);
+    return principal;
   };
+}
+
+function principalOf(payload: Record<string, unknown>, merchantClaim: string): Principal {
+  const subject = typeof payload.sub === 'string' ? payload.sub : null;
+  if (payload[ROLE_CLAIM] !== undefined) {
+    if (payload[ROLE_CLAIM] !== 'verifier')
+      throw new AuthenticationError(`the "${ROLE_CLAIM}" claim must be "verifier"`);
+    return { kind: 'verifier', subject };
+  }
+  const merchantId = payload[merchantClaim];
+  if (typeof merchantId !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(merchantId)) {
+    throw new AuthenticationError(`the token has no valid "${merchantClaim}" claim`);
+  }
+  return { kind: 'merchant', merchantId, subject };
+}
+
+/** Tokens whose signature and claims were checked, until their expiry; bounded, oldest out first. */
+class VerifiedTokens {
+  private readonly entries = new Map<string, { principal: Principal; expiresAt: number }>();
+  constructor(private readonly max: number) {}
+
+  get(token: string): Principal | undefined {
+    const entry = this.entries.get(token);
+    if (!entry) return undefined;
+    if (entry.expiresAt > Date.now()) return entry.principal;
+    this.entries.delete(token);
+    return undefined;
+  }
+
+  set(token: string, principal: Principal, expiresAt: number): void {
+    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(token, { principal, expiresAt });
+  }
 }
 
 function describeJoseError(error: unknown): string {

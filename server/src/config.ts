@@ -28,6 +28,8 @@ export interface Config {
   cache: { maxKeys: number; maxMisses: number; ttlMs: number };
   /** How often last-used times are written. */
   usageFlushMs: number;
+  /** Serve verifyKey for service tokens through the compiled fast path (KEYGATE_GRAPHQL_FAST_PATH=0 turns it off). */
+  graphqlFastPath: boolean;
   production: boolean;
 }
 
@@ -68,6 +70,7 @@ export function loadConfig(env: Env = process.env): Config {
       ttlMs: integer(env, 'KEYGATE_CACHE_TTL_SECONDS', 300, 1, 86_400) * 1000,
     },
     usageFlushMs: integer(env, 'KEYGATE_USAGE_FLUSH_MS', 5000, 10, 3_600_000),
+    graphqlFastPath: env.KEYGATE_GRAPHQL_FAST_PATH !== '0',
     production: env.NODE_ENV === 'production',
   };
 }

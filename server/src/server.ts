@@ -59,6 +59,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     settings: { maxKeysPerApplication: config.maxKeysPerApplication, maxPageSize: config.maxPageSize },
     keyChanges: invalidation,
     verifier,
+    fastVerifier: config.graphqlFastPath ? verifier : undefined,
   });
   const forwardAuth = createForwardAuthHandler(verifier, new TrustedProxies(config.trustedProxies));
   let stopping = false;
@@ -74,8 +75,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   };
 
   const http = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = req.url?.split('?', 1)[0];
-    if (path === '/v1/auth') return forwardAuth(req, res);
+    const url = req.url ?? '';
+    // The verification path first, with no allocation to find it.
+    if (url === '/v1/auth' || url.startsWith('/v1/auth?')) return forwardAuth(req, res);
+    const path = url.split('?', 1)[0];
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       return res.end('{"status":"ok"}');

@@ -5,9 +5,13 @@ import { type Context, schema } from '@keygate/schema';
 import { type DocumentNode, GraphQLError, Kind, type OperationDefinitionNode } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import { type ContextServices, createContextFactory } from './context.ts';
+import { verifyKeyFastPath } from './verification/graphql-fast-path.ts';
+import type { Verifier } from './verification/verifier.ts';
 
 export interface AppOptions extends ContextServices {
   graphiql?: boolean;
+  /** The verifier behind verifyKey's compiled fast path (see graphql-fast-path.ts); without it, none. */
+  fastVerifier?: Verifier;
 }
 
 export function createApp(options: AppOptions) {
@@ -19,7 +23,10 @@ export function createApp(options: AppOptions) {
     // Served from this server, not a CDN: no third-party script on a key-management page, and it works offline.
     renderGraphiQL,
     landingPage: false,
-    plugins: [requireAuthentication()],
+    plugins: [
+      ...(options.fastVerifier ? [verifyKeyFastPath(schema, options.authenticate, options.fastVerifier)] : []),
+      requireAuthentication(),
+    ],
   });
 }
 

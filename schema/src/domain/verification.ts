@@ -56,6 +56,7 @@ export interface VerifiableKey {
 
 export interface VerifyRequest {
   key: string;
+  /** The client address in canonical form (see parseIp(...).toString()), or null when unknown. */
   ip?: string | null;
   requiredAccess?: Access | null;
   requiredScopes?: readonly string[] | null;

@@ -3,7 +3,7 @@
 import { GraphQLError } from 'graphql';
 import { z } from 'zod';
 import { builder } from '../builder.ts';
-import { parseIp, VERIFY_CODES, type VerifyOutcome } from '../domain/index.ts';
+import { parseIp, VERIFY_CODES, type VerifiableKey, type VerifyOutcome } from '../domain/index.ts';
 import { ValidationError } from '../errors.ts';
 import { globalId } from '../ids.ts';
 import { scopesRule } from '../validation.ts';
@@ -14,34 +14,48 @@ const VerifyCode = builder.enumType('VerifyCode', {
   description: 'Why a key was accepted or refused; checks run in the order listed in the README',
 });
 
+const whenValid =
+  <T>(pick: (key: VerifiableKey) => T) =>
+  (outcome: VerifyOutcome): T | null =>
+    outcome.code === 'VALID' && outcome.key ? pick(outcome.key) : null;
+
+/**
+ * The value of each KeyVerification field. Shared with the server's fast path
+ * for verifyKey, so both produce the same answer.
+ */
+export const keyVerificationFields = {
+  valid: (outcome: VerifyOutcome) => outcome.code === 'VALID',
+  code: (outcome: VerifyOutcome) => outcome.code,
+  keyId: whenValid((key) => globalId('ApiKey', key.id)),
+  prefix: whenValid((key) => key.prefix),
+  applicationId: whenValid((key) => globalId('Application', key.applicationId)),
+  merchantId: whenValid((key) => key.merchantId),
+  environment: whenValid((key) => key.environment),
+  access: whenValid((key) => key.access),
+  scopes: whenValid((key) => [...key.scopes]),
+};
+
 const KeyVerification = builder.objectRef<VerifyOutcome>('KeyVerification').implement({
   description: 'The outcome of a verification; the identity fields are set when `valid` is true',
-  fields: (t) => {
-    const whenValid =
-      <T>(pick: (key: NonNullable<VerifyOutcome['key']>) => T) =>
-      (outcome: VerifyOutcome) =>
-        outcome.code === 'VALID' && outcome.key ? pick(outcome.key) : null;
-    return {
-      valid: t.boolean({ resolve: (outcome) => outcome.code === 'VALID' }),
-      code: t.field({ type: VerifyCode, resolve: (outcome) => outcome.code }),
-      keyId: t.id({ nullable: true, resolve: whenValid((key) => globalId('ApiKey', key.id)) }),
-      prefix: t.string({ nullable: true, resolve: whenValid((key) => key.prefix) }),
-      applicationId: t.id({ nullable: true, resolve: whenValid((key) => globalId('Application', key.applicationId)) }),
-      merchantId: t.string({ nullable: true, resolve: whenValid((key) => key.merchantId) }),
-      environment: t.field({ type: KeyEnvironment, nullable: true, resolve: whenValid((key) => key.environment) }),
-      access: t.field({ type: KeyAccess, nullable: true, resolve: whenValid((key) => key.access) }),
-      scopes: t.stringList({ nullable: true, resolve: whenValid((key) => [...key.scopes]) }),
-    };
-  },
+  fields: (t) => ({
+    valid: t.boolean({ resolve: keyVerificationFields.valid }),
+    code: t.field({ type: VerifyCode, resolve: keyVerificationFields.code }),
+    keyId: t.id({ nullable: true, resolve: keyVerificationFields.keyId }),
+    prefix: t.string({ nullable: true, resolve: keyVerificationFields.prefix }),
+    applicationId: t.id({ nullable: true, resolve: keyVerificationFields.applicationId }),
+    merchantId: t.string({ nullable: true, resolve: keyVerificationFields.merchantId }),
+    environment: t.field({ type: KeyEnvironment, nullable: true, resolve: keyVerificationFields.environment }),
+    access: t.field({ type: KeyAccess, nullable: true, resolve: keyVerificationFields.access }),
+    scopes: t.stringList({ nullable: true, resolve: keyVerificationFields.scopes }),
+  }),
 });
+
+export const verifyKeyIpRule = z.string().refine((ip) => parseIp(ip) !== null, 'must be an IPv4 or IPv6 address');
 
 const VerifyKeyInput = builder.inputType('VerifyKeyInput', {
   fields: (t) => ({
     key: t.string({ required: true, description: 'The key as presented by the client' }),
-    ip: t.string({
-      description: 'Client address, checked against the key’s IP rules',
-      validate: z.string().refine((ip) => parseIp(ip) !== null, 'must be an IPv4 or IPv6 address'),
-    }),
+    ip: t.string({ description: 'Client address, checked against the key’s IP rules', validate: verifyKeyIpRule }),
     requiredAccess: t.field({ type: KeyAccess, description: 'FULL_ACCESS refuses read-only keys' }),
     requiredScopes: t.stringList({ validate: scopesRule, description: 'Every one must be granted by the key' }),
   }),
@@ -58,9 +72,11 @@ builder.mutationField('verifyKey', (t) =>
     errors: { types: [ValidationError], directResult: true, union: { name: 'VerifyKeyResult' } },
     resolve: async (_root, { input }, ctx) => {
       if (!ctx.verifier) throw new GraphQLError('verification is not available on this server');
+      // The verifier takes canonical addresses ("2001:DB8::1" → "2001:db8::1").
+      const ip = input.ip ? (parseIp(input.ip)?.toString() ?? null) : null;
       const request = {
         key: input.key,
-        ip: input.ip,
+        ip,
         requiredAccess: input.requiredAccess,
         requiredScopes: input.requiredScopes,
       };

@@ -5,6 +5,8 @@ import { type CompiledIpRules, compileIpRules, parseIp } from '@keygate/schema/d
 
 export class TrustedProxies {
   private readonly rules: CompiledIpRules;
+  /** Peer addresses already judged; a gateway connects from the same few addresses again and again. */
+  private readonly judged = new Map<string, boolean>();
   readonly empty: boolean;
 
   /** `cidrs` must already be valid (config checks them). */
@@ -17,21 +19,37 @@ export class TrustedProxies {
   }
 
   trusts(ip: string): boolean {
-    return !this.empty && this.rules.decide(ip) === 'ALLOW';
+    if (this.empty) return false;
+    let trusted = this.judged.get(ip);
+    if (trusted === undefined) {
+      trusted = this.rules.decide(ip) === 'ALLOW';
+      if (this.judged.size > 10_000) this.judged.clear();
+      this.judged.set(ip, trusted);
+    }
+    return trusted;
   }
+}
+
+/**
+ * The socket's peer address in canonical form. The kernel already gives a
+ * normalised address; only the IPv4-mapped form needs unwrapping.
+ */
+export function peerAddress(remoteAddress: string | undefined): string | null {
+  if (!remoteAddress) return null;
+  return remoteAddress.startsWith('::ffff:') && remoteAddress.includes('.') ? remoteAddress.slice(7) : remoteAddress;
 }
 
 /**
  * Walks X-Forwarded-For from the right (the hop nearest to us) past trusted
  * proxies; the first address that is not one is the client. X-Real-IP is used
- * when there is no X-Forwarded-For.
+ * when there is no X-Forwarded-For. Forwarded addresses come back canonical.
  */
 export function clientIp(
   peer: string | undefined,
   headers: { xff?: string; realIp?: string },
   proxies: TrustedProxies,
 ): string | null {
-  const socketIp = peer ? normalise(peer) : null;
+  const socketIp = peerAddress(peer);
   if (socketIp === null || !proxies.trusts(socketIp)) return socketIp;
   if (headers.xff) {
     const hops = headers.xff.split(',');

@@ -3,7 +3,7 @@
 // headers out. Plain node:http, no GraphQL on this path.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { globalId } from '@keygate/schema';
-import type { Access, KeyVerifier, VerifyCode, VerifyOutcome } from '@keygate/schema/domain';
+import type { Access, KeyVerifier, VerifiableKey, VerifyCode, VerifyOutcome } from '@keygate/schema/domain';
 import { clientIp, type TrustedProxies } from './client-ip.ts';
 
 const STATUS: Record<VerifyCode, number> = {
@@ -83,23 +83,44 @@ export function createForwardAuthHandler(verifier: KeyVerifier, proxies: Trusted
   };
 }
 
+/** The identity headers of a key, built once per cached key object. */
+const identityHeaders = new WeakMap<VerifiableKey, string[]>();
+
+function headersFor(key: VerifiableKey): string[] {
+  let headers = identityHeaders.get(key);
+  if (!headers) {
+    headers = [
+      'content-type',
+      'application/json',
+      'cache-control',
+      'no-store',
+      'x-keygate-code',
+      'VALID',
+      'x-keygate-key-id',
+      globalId('ApiKey', key.id),
+      'x-keygate-application-id',
+      globalId('Application', key.applicationId),
+      'x-keygate-merchant-id',
+      key.merchantId,
+      'x-keygate-environment',
+      key.environment,
+      'x-keygate-access',
+      key.access,
+      'x-keygate-scopes',
+      key.scopes.join(' '),
+    ];
+    identityHeaders.set(key, headers);
+  }
+  return headers;
+}
+
 function answer(res: ServerResponse, outcome: VerifyOutcome): void {
   const { code, key } = outcome;
   if (code !== 'VALID' || !key) {
     refuse(res, STATUS[code], code);
     return;
   }
-  res.writeHead(200, {
-    'content-type': 'application/json',
-    'cache-control': 'no-store',
-    'x-keygate-code': 'VALID',
-    'x-keygate-key-id': globalId('ApiKey', key.id),
-    'x-keygate-application-id': globalId('Application', key.applicationId),
-    'x-keygate-merchant-id': key.merchantId,
-    'x-keygate-environment': key.environment,
-    'x-keygate-access': key.access,
-    'x-keygate-scopes': key.scopes.join(' '),
-  });
+  res.writeHead(200, headersFor(key));
   res.end('{"valid":true,"code":"VALID"}');
 }
 

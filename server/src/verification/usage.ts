@@ -4,7 +4,8 @@
 import type { PrismaClient } from '@keygate/schema/prisma';
 
 interface Use {
-  at: Date;
+  /** Milliseconds since the epoch. */
+  at: number;
   ip: string | null;
 }
 
@@ -25,7 +26,7 @@ export class UsageRecorder {
     this.timer.unref();
   }
 
-  record(keyId: string, ip: string | null, at: Date): void {
+  record(keyId: string, ip: string | null, at: number): void {
     this.pending.set(keyId, { at, ip });
   }
 
@@ -49,7 +50,7 @@ export class UsageRecorder {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
-    const rows = [...batch].map(([id, use]) => ({ id, at: use.at.toISOString(), ip: use.ip }));
+    const rows = [...batch].map(([id, use]) => ({ id, at: new Date(use.at).toISOString(), ip: use.ip }));
     try {
       // One statement for every key used since the last flush; never moves a time backwards.
       await this.prisma.$executeRaw`

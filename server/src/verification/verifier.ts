@@ -4,7 +4,6 @@ import {
   decide,
   hashKey,
   type KeyVerifier,
-  parseIp,
   parseKey,
   type VerifiableKey,
   type VerifyOutcome,
@@ -60,10 +59,7 @@ export class Verifier implements KeyVerifier {
     if (key === null || (scope !== undefined && key.merchantId !== scope.merchantId)) return { code: 'NOT_FOUND' };
     const now = this.now();
     const code = decide(key, request, now);
-    if (code === 'VALID' && this.usage) {
-      const ip = request.ip && parseIp(request.ip) ? request.ip : null;
-      this.usage.record(key.id, ip, new Date(now));
-    }
+    if (code === 'VALID') this.usage?.record(key.id, request.ip ?? null, now);
     return { code, key };
   }
 

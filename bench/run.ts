@@ -1,0 +1,378 @@
+// `pnpm bench`: Keygate's performance figures, measured in one run on this
+// machine, printed as a table and written to bench/results/latest.json.
+// Figures, not tests: nothing here fails on a slow machine.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { generateKey, hashKey, parseKey } from '@keygate/schema/domain';
+import { openDatabase } from '@keygate/server';
+import { SignJWT } from 'jose';
+import { KeyCache } from '../server/src/verification/key-cache.ts';
+import { createKeyLoader } from '../server/src/verification/key-loader.ts';
+import { UsageRecorder } from '../server/src/verification/usage.ts';
+import { Verifier } from '../server/src/verification/verifier.ts';
+import { startCluster } from '../test/support/postgres-cluster.ts';
+import { graphql, type KeygateProcess, startKeygate } from '../test/support/process.ts';
+import { ensureWrk, type LoadResult, type LoadSettings, load, type Target } from './wrk.ts';
+
+interface Figure {
+  name: string;
+  value: number;
+  unit: string;
+  target: string;
+  met: boolean;
+  detail: string;
+}
+const figures: Figure[] = [];
+const record = (figure: Figure) => {
+  figures.push(figure);
+  console.log(
+    `  ${figure.met ? 'ok  ' : 'MISS'} ${figure.name}: ${round(figure.value)} ${figure.unit} (target ${figure.target}) — ${figure.detail}`,
+  );
+};
+const round = (n: number) => (Math.abs(n) >= 100 ? Math.round(n) : Math.round(n * 1000) / 1000);
+const median = (values: number[]) => percentile(values, 50);
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+const SECRET = 'bench-secret-bench-secret-bench-secret-0123';
+const signer = new TextEncoder().encode(SECRET);
+const merchantToken = () =>
+  new SignJWT({ merchant_id: 'bench' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('2h').sign(signer);
+const verifierToken = () =>
+  new SignJWT({ keygate_role: 'verifier' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('2h').sign(signer);
+
+async function seedKeys(prisma: Awaited<ReturnType<typeof openDatabase>>['prisma'], count: number) {
+  await prisma.merchant.create({ data: { id: 'bench' } });
+  const app = await prisma.application.create({
+    data: { merchantId: 'bench', name: 'bench', normalizedName: 'bench' },
+  });
+  const keys = Array.from({ length: count }, () => generateKey('live'));
+  await prisma.apiKey.createMany({
+    data: keys.map((k, i) => ({
+      merchantId: 'bench',
+      applicationId: app.id,
+      name: `k${i}`,
+      prefix: k.prefix,
+      hash: k.hash,
+      access: 'FULL_ACCESS' as const,
+      environment: 'LIVE' as const,
+    })),
+  });
+  return keys.map((k) => k.secret);
+}
+
+/** Median time per call, over batches of synchronous calls. */
+function microsPerCall(fn: () => void, calls = 20_000, batches = 40): number {
+  for (let i = 0; i < calls; i++) fn();
+  const perCall: number[] = [];
+  for (let b = 0; b < batches; b++) {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < calls; i++) fn();
+    perCall.push(Number(process.hrtime.bigint() - start) / 1000 / calls);
+  }
+  return median(perCall);
+}
+
+async function inProcess(): Promise<void> {
+  console.log('in-process verification (embedded database)');
+  const db = await openDatabase({ kind: 'pglite' });
+  await db.migrate();
+  const [secret] = await seedKeys(db.prisma, 1);
+  const usage = new UsageRecorder(db.prisma, 3_600_000);
+  const verifier = new Verifier(
+    createKeyLoader(db.prisma),
+    new KeyCache({ maxKeys: 100_000, maxMisses: 10_000, ttlMs: 300_000 }),
+    usage,
+  );
+  const warm = await verifier.verify({ key: secret! });
+  if (warm.code !== 'VALID') throw new Error(`bench key did not verify: ${warm.code}`);
+  const hit = microsPerCall(() => {
+    const outcome = verifier.verify({ key: secret!, ip: '198.51.100.1', requiredAccess: 'READ_ONLY' });
+    if (outcome instanceof Promise) throw new Error('cache hit expected');
+  });
+  const map = new Map([[hashKey(secret!), true]]);
+  const bare = microsPerCall(() => {
+    if (parseKey(secret!) === null || !map.get(hashKey(secret!))) throw new Error('unreachable');
+  });
+  record({
+    name: 'verify, cache hit (in-process)',
+    value: hit,
+    unit: 'µs median',
+    target: '≤ 5 µs',
+    met: hit <= 5,
+    detail: `bare checksum + SHA-256 + Map lookup: ${round(bare)} µs`,
+  });
+  await db.close();
+}
+
+async function postgresFigures(url: string): Promise<void> {
+  console.log('PostgreSQL');
+  const db = await openDatabase({ kind: 'postgres', url, poolSize: 4 }, [{ emit: 'event', level: 'query' }]);
+  await db.migrate();
+  const secrets = await seedKeys(db.prisma, 1000);
+  const usage = new UsageRecorder(db.prisma, 3_600_000);
+  const verifier = new Verifier(
+    createKeyLoader(db.prisma),
+    new KeyCache({ maxKeys: 100_000, maxMisses: 10_000, ttlMs: 300_000 }),
+    usage,
+  );
+  for (const secret of secrets.slice(0, 50)) await verifier.verify({ key: secret });
+  const misses: number[] = [];
+  for (const secret of secrets.slice(50)) {
+    const start = process.hrtime.bigint();
+    const outcome = await verifier.verify({ key: secret });
+    misses.push(Number(process.hrtime.bigint() - start) / 1e6);
+    if (outcome.code !== 'VALID') throw new Error(outcome.code);
+  }
+  record({
+    name: 'verify, cache miss (PostgreSQL)',
+    value: median(misses),
+    unit: 'ms median',
+    target: '≤ 2 ms',
+    met: median(misses) <= 2,
+    detail: `p99 ${round(percentile(misses, 99))} ms over ${misses.length} distinct keys, one round trip each`,
+  });
+
+  const statements: string[] = [];
+  (db.prisma as unknown as { $on(e: 'query', f: (x: { query: string }) => void): void }).$on('query', (e) =>
+    statements.push(e.query),
+  );
+  const key = secrets[0]!;
+  for (let i = 0; i < 10_000; i++) {
+    const outcome = verifier.verify({ key, ip: '198.51.100.1' });
+    if (outcome instanceof Promise) await outcome;
+  }
+  await usage.flush();
+  const writes = statements.filter((sql) => /^\s*(insert|update|delete)/i.test(sql)).length;
+  record({
+    name: 'database writes for 10,000 verifications of one key',
+    value: writes,
+    unit: 'writes',
+    target: '≤ 1 per flush interval',
+    met: writes <= 1,
+    detail: `${statements.length} statements in all; last-used is written per flush (default every 5 s), here once`,
+  });
+  await db.close();
+}
+
+function startBareServer(): Promise<{ url: string; stop(): void }> {
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      "const s=require('http').createServer((q,r)=>{r.writeHead(200,{'content-type':'text/plain'});r.end('ok')});s.keepAliveTimeout=65000;s.listen(0,'127.0.0.1',()=>console.log(s.address().port))",
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return new Promise((resolve) => {
+    child.stdout.once('data', (port) =>
+      resolve({ url: `http://127.0.0.1:${String(port).trim()}`, stop: () => child.kill() }),
+    );
+  });
+}
+
+/**
+ * Throughput of `subject` relative to `baseline`: interleaved rounds (baseline,
+ * subject, baseline, …) so that both see the same machine, the median of the
+ * per-round ratios, and the median throughputs for the record.
+ */
+async function compare(baseline: Target, subject: Target, rounds: number, settings: LoadSettings) {
+  await load(baseline, { ...settings, seconds: 2 });
+  await load(subject, { ...settings, seconds: 2 });
+  const ratios: number[] = [];
+  const base: LoadResult[] = [];
+  const sub: LoadResult[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const b = await load(baseline, settings);
+    const s = await load(subject, settings);
+    for (const result of [b, s]) {
+      if (result.non2xx > 0 || result.errors > 0) throw new Error(`errors under load: ${JSON.stringify(result)}`);
+    }
+    base.push(b);
+    sub.push(s);
+    ratios.push(s.requestsPerSecond / b.requestsPerSecond);
+  }
+  const rps = (results: LoadResult[]) => Math.round(median(results.map((r) => r.requestsPerSecond)));
+  const p99 = (results: LoadResult[]) => median(results.map((r) => r.p99Ms));
+  return {
+    ratio: median(ratios),
+    detail: `${rps(sub)} vs ${rps(base)} req/s (medians), p99 ${p99(sub)} vs ${p99(base)} ms; per-round ratios ${ratios.map((r) => r.toFixed(2)).join(' ')}`,
+    baselineRps: rps(base),
+    subjectRps: rps(sub),
+  };
+}
+
+async function httpFigures(): Promise<void> {
+  const settings: LoadSettings = { threads: 1, connections: 32, seconds: 4 };
+  const rounds = 5;
+  console.log(
+    `HTTP throughput (wrk: ${settings.threads} thread, ${settings.connections} connections; ${rounds} interleaved rounds of ${settings.seconds} s; server and wrk share ${cpus().length} cores)`,
+  );
+  ensureWrk();
+  const dir = mkdtempSync(join(tmpdir(), 'keygate-bench-'));
+  const keygate = await startKeygate({ KEYGATE_DATA_DIR: dir, KEYGATE_JWT_SECRET: SECRET });
+  const bare = await startBareServer();
+  try {
+    const token = await merchantToken();
+    const app = (
+      await graphql(
+        keygate.url,
+        token,
+        'mutation { createApplication(input: { name: "bench" }) { ... on ApplicationPayload { application { id } } } }',
+      )
+    ).body.data.createApplication.application.id;
+    const { secret } = (
+      await graphql(
+        keygate.url,
+        token,
+        'mutation($a: ID!) { createKey(input: { applicationId: $a, name: "k", access: FULL_ACCESS }) { ... on CreateKeyPayload { secret } } }',
+        { a: app },
+      )
+    ).body.data.createKey;
+
+    // The same request to both: only the server differs.
+    const gatewayHeaders = { 'x-api-key': secret, 'x-original-method': 'POST' };
+    const forward = await compare(
+      { url: `${bare.url}/v1/auth`, headers: gatewayHeaders },
+      { url: `${keygate.url}/v1/auth`, headers: gatewayHeaders },
+      rounds,
+      settings,
+    );
+    record({
+      name: 'forward-auth vs bare node:http',
+      value: forward.ratio,
+      unit: '× bare',
+      target: '≥ 0.75',
+      met: forward.ratio >= 0.75,
+      detail: forward.detail,
+    });
+
+    const post = (body: unknown, authorization?: string): Target => ({
+      url: `${keygate.url}/graphql`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+      body: JSON.stringify(body),
+    });
+    const verify = await compare(
+      post({ query: '{ __typename }' }),
+      post(
+        {
+          query:
+            'mutation V($k: String!) { verifyKey(input: { key: $k, requiredAccess: FULL_ACCESS }) { ... on KeyVerification { valid code keyId } } }',
+          variables: { k: secret },
+        },
+        `Bearer ${await verifierToken()}`,
+      ),
+      rounds,
+      settings,
+    );
+    record({
+      name: 'GraphQL verifyKey vs Yoga { __typename }',
+      value: verify.ratio,
+      unit: '× Yoga',
+      target: '≥ 0.9',
+      met: verify.ratio >= 0.9,
+      detail: `${verify.detail}; Yoga { __typename } is ${round(forward.baselineRps / verify.baselineRps)}× slower than bare node:http`,
+    });
+  } finally {
+    bare.stop();
+    await keygate.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function propagation(url: string): Promise<void> {
+  console.log('revocation propagation (two server processes, one PostgreSQL)');
+  const env = {
+    DATABASE_URL: url,
+    KEYGATE_JWT_SECRET: SECRET,
+    KEYGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'keygate-bench-')),
+  };
+  const a: KeygateProcess = await startKeygate(env);
+  const b: KeygateProcess = await startKeygate(env);
+  try {
+    const token = await merchantToken();
+    const app = (
+      await graphql(
+        a.url,
+        token,
+        'mutation { createApplication(input: { name: "propagation" }) { ... on ApplicationPayload { application { id } } } }',
+      )
+    ).body.data.createApplication.application.id;
+    const times: number[] = [];
+    for (let trial = 0; trial < 100; trial++) {
+      const { secret, key } = (
+        await graphql(
+          a.url,
+          token,
+          'mutation($a: ID!) { createKey(input: { applicationId: $a, name: "k" }) { ... on CreateKeyPayload { secret key { id } } } }',
+          { a: app },
+        )
+      ).body.data.createKey;
+      const ask = () => fetch(`${b.url}/v1/auth`, { headers: { 'x-api-key': secret } }).then((r) => r.status);
+      if ((await ask()) !== 200) throw new Error('key did not verify on B');
+      await graphql(a.url, token, 'mutation($id: ID!) { revokeKey(input: { id: $id }) { __typename } }', {
+        id: key.id,
+      });
+      const returned = process.hrtime.bigint();
+      while ((await ask()) !== 401) {
+        if (process.hrtime.bigint() - returned > 5_000_000_000n)
+          throw new Error('revocation did not reach B within 5 s');
+      }
+      times.push(Number(process.hrtime.bigint() - returned) / 1e6);
+    }
+    const p99 = percentile(times, 99);
+    record({
+      name: 'revocation propagation A → B',
+      value: p99,
+      unit: 'ms p99',
+      target: '≤ 50 ms',
+      met: p99 <= 50,
+      detail: `median ${round(median(times))} ms, max ${round(Math.max(...times))} ms over 100 trials, from revokeKey returning on A to B answering 401 (includes that one request to B)`,
+    });
+  } finally {
+    await Promise.all([a.stop(), b.stop()]);
+    rmSync(env.KEYGATE_DATA_DIR, { recursive: true, force: true });
+  }
+}
+
+const started = new Date();
+console.log(
+  `Keygate benchmarks — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}\n`,
+);
+// `pnpm bench http` (or inprocess, postgres) runs one section, for quick iterations.
+const only = process.argv[2];
+const wanted = (section: string) => only === undefined || only === section;
+if (wanted('inprocess')) await inProcess();
+if (wanted('postgres')) {
+  const cluster = await startCluster();
+  try {
+    await postgresFigures(cluster.url);
+    await propagation(cluster.url);
+  } finally {
+    cluster.stop();
+  }
+}
+if (wanted('http')) await httpFigures();
+
+const report = {
+  date: started.toISOString(),
+  machine: {
+    cpus: cpus().length,
+    model: cpus()[0]?.model,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  },
+  figures,
+};
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+if (only === undefined)
+  writeFileSync(new URL('./results/latest.json', import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
+console.log('\n| figure | value | target | met |\n| --- | --- | --- | --- |');
+for (const f of figures)
+  console.log(`| ${f.name} | ${round(f.value)} ${f.unit} | ${f.target} | ${f.met ? 'yes' : 'no'} |`);
+if (only === undefined) console.log('\nwrote bench/results/latest.json');

@@ -1,0 +1,224 @@
+// A compiled path for the one GraphQL operation on the hot path: a service
+// calling verifyKey. Each distinct document is analysed once (parsed, checked
+// against the schema, reduced to a plan); requests that fit a plan are answered
+// without graphql-js execution, which otherwise costs several times the
+// verification itself. Whatever the plan does not cover exactly — other
+// operations, fragments spreads, directives, unusual variables, invalid input,
+// missing or bad credentials, merchant callers — takes the normal path, which
+// also produces every error. Tests compare both paths' responses byte for byte.
+import { type Context, keyVerificationFields } from '@keygate/schema';
+import { parseIp, type VerifyRequest } from '@keygate/schema/domain';
+import {
+  type DocumentNode,
+  type FieldNode,
+  type GraphQLSchema,
+  Kind,
+  type OperationDefinitionNode,
+  parse,
+  type SelectionSetNode,
+  type ValueNode,
+  validate,
+} from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import type { Authenticator } from '../auth.ts';
+import type { Verifier } from './verifier.ts';
+
+type FieldName = keyof typeof keyVerificationFields | '__typename';
+type Variables = Record<string, unknown> | undefined;
+const FALLBACK = Symbol('fallback');
+
+interface Plan {
+  rootKey: string;
+  /** Response keys and the KeyVerification fields behind them, in response order. */
+  fields: [string, FieldName][];
+  /** The raw input object from the request's variables, or FALLBACK when they need graphql-js. */
+  input(variables: Variables): Record<string, unknown> | typeof FALLBACK;
+}
+
+const SCOPE = /^[A-Za-z0-9][A-Za-z0-9_.:*-]{0,63}$/;
+const INPUT_FIELDS = new Set(['key', 'ip', 'requiredAccess', 'requiredScopes']);
+
+export function verifyKeyFastPath(
+  schema: GraphQLSchema,
+  authenticate: Authenticator,
+  verifier: Verifier,
+): Plugin<Context> {
+  const plans = new Map<string, Plan | null>();
+  const planFor = (query: string, operationName: string | undefined): Plan | null => {
+    const cacheKey = `${operationName ?? ''}\n${query}`;
+    let plan = plans.get(cacheKey);
+    if (plan === undefined) {
+      plan = compile(schema, query, operationName);
+      if (plans.size >= 1000) plans.clear();
+      plans.set(cacheKey, plan);
+    }
+    return plan;
+  };
+
+  return {
+    async onParams({ request, params, setResult }) {
+      if (request.method !== 'POST' || typeof params.query !== 'string') return;
+      const plan = planFor(params.query, params.operationName ?? undefined);
+      if (!plan) return;
+      const raw = plan.input(params.variables as Variables);
+      if (raw === FALLBACK) return;
+      const input = checkInput(raw);
+      if (!input) return;
+      let principal: Awaited<ReturnType<Authenticator>>;
+      try {
+        principal = await authenticate(request.headers.get('authorization'));
+      } catch {
+        return;
+      }
+      if (principal?.kind !== 'verifier') return;
+      const outcome = await verifier.verify(input);
+      const result: Record<string, unknown> = {};
+      for (const [key, field] of plan.fields) {
+        result[key] = field === '__typename' ? 'KeyVerification' : keyVerificationFields[field](outcome);
+      }
+      setResult({ data: { [plan.rootKey]: result } });
+    },
+  };
+}
+
+/** The checks the schema's input rules make; null when any fails (the normal path reports it). */
+function checkInput(raw: Record<string, unknown>): VerifyRequest | null {
+  const { key, ip, requiredAccess, requiredScopes } = raw;
+  if (typeof key !== 'string') return null;
+  let canonicalIp: string | null = null;
+  if (ip != null) {
+    if (typeof ip !== 'string') return null;
+    canonicalIp = parseIp(ip)?.toString() ?? null;
+    if (canonicalIp === null) return null;
+  }
+  if (requiredAccess != null && requiredAccess !== 'READ_ONLY' && requiredAccess !== 'FULL_ACCESS') return null;
+  let scopes: string[] | null = null;
+  if (requiredScopes != null) {
+    // GraphQL input coercion turns a single value into a one-item list.
+    scopes = Array.isArray(requiredScopes) ? requiredScopes : [requiredScopes];
+    if (scopes.length > 50 || !scopes.every((s) => typeof s === 'string' && SCOPE.test(s))) return null;
+  }
+  return {
+    key,
+    ip: canonicalIp,
+    requiredAccess: (requiredAccess as VerifyRequest['requiredAccess']) ?? null,
+    requiredScopes: scopes,
+  };
+}
+
+function compile(schema: GraphQLSchema, query: string, operationName: string | undefined): Plan | null {
+  let document: DocumentNode;
+  try {
+    document = parse(query, { noLocation: true });
+  } catch {
+    return null;
+  }
+  if (validate(schema, document).length > 0) return null;
+  const operations = document.definitions.filter(
+    (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION,
+  );
+  const operation = operationName
+    ? operations.find((o) => o.name?.value === operationName)
+    : operations.length === 1
+      ? operations[0]
+      : undefined;
+  if (operation?.operation !== 'mutation' || operation.directives?.length) return null;
+  if (operation.variableDefinitions?.some((v) => v.defaultValue || v.directives?.length)) return null;
+  const [root, ...rest] = operation.selectionSet.selections;
+  if (
+    !root ||
+    rest.length > 0 ||
+    root.kind !== Kind.FIELD ||
+    root.name.value !== 'verifyKey' ||
+    root.directives?.length
+  )
+    return null;
+  const fields = collectFields(root.selectionSet);
+  const argument = root.arguments?.[0];
+  if (!fields || !argument || root.arguments!.length !== 1) return null;
+  const input = inputReader(argument.value);
+  if (!input) return null;
+  return { rootKey: root.alias?.value ?? 'verifyKey', fields, input };
+}
+
+/** The fields selected on a KeyVerification result, merged as graphql-js merges them. */
+function collectFields(selectionSet: SelectionSetNode | undefined): [string, FieldName][] | null {
+  if (!selectionSet) return null;
+  const fields: [string, FieldName][] = [];
+  const walk = (set: SelectionSetNode): boolean => {
+    for (const selection of set.selections) {
+      if (selection.directives?.length) return false;
+      if (selection.kind === Kind.FIELD) {
+        const name = selection.name.value;
+        if (name !== '__typename' && !(name in keyVerificationFields)) return false;
+        const key = (selection as FieldNode).alias?.value ?? name;
+        if (!fields.some(([existing]) => existing === key)) fields.push([key, name as FieldName]);
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        const on = selection.typeCondition?.name.value;
+        // Fragments on the error types never apply to a KeyVerification.
+        if (on === 'ValidationError' || on === 'Error') continue;
+        if (on !== undefined && on !== 'KeyVerification' && on !== 'VerifyKeyResult') return false;
+        if (!walk(selection.selectionSet)) return false;
+      } else {
+        return false;
+      }
+    }
+    return true;
+  };
+  return walk(selectionSet) ? fields : null;
+}
+
+/** Reads the `input` argument: a variable, or an object literal of literals and variables. */
+function inputReader(value: ValueNode): Plan['input'] | null {
+  if (value.kind === Kind.VARIABLE) {
+    const name = value.name.value;
+    return (variables) => {
+      const raw = variables?.[name];
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return FALLBACK;
+      for (const field of Object.keys(raw)) if (!INPUT_FIELDS.has(field)) return FALLBACK;
+      return raw as Record<string, unknown>;
+    };
+  }
+  if (value.kind !== Kind.OBJECT) return null;
+  const readers: [string, (variables: Variables) => unknown][] = [];
+  for (const field of value.fields) {
+    const reader = literalReader(field.value);
+    if (!reader) return null;
+    readers.push([field.name.value, reader]);
+  }
+  return (variables) => {
+    const raw: Record<string, unknown> = {};
+    for (const [name, read] of readers) {
+      const read_ = read(variables);
+      if (read_ === FALLBACK) return FALLBACK;
+      if (read_ !== undefined) raw[name] = read_;
+    }
+    return raw;
+  };
+}
+
+function literalReader(value: ValueNode): ((variables: Variables) => unknown) | null {
+  switch (value.kind) {
+    case Kind.VARIABLE: {
+      const name = value.name.value;
+      return (variables) => (variables && name in variables ? variables[name] : undefined);
+    }
+    case Kind.STRING:
+    case Kind.ENUM: {
+      const literal = value.value;
+      return () => literal;
+    }
+    case Kind.NULL:
+      return () => null;
+    case Kind.LIST: {
+      const items = value.values.map(literalReader);
+      if (items.some((item) => item === null)) return null;
+      return (variables) => {
+        const list = items.map((item) => item!(variables));
+        return list.some((item) => item === undefined || item === FALLBACK) ? FALLBACK : list;
+      };
+    }
+    default:
+      return null;
+  }
+}

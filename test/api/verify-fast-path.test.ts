@@ -1,0 +1,221 @@
+// verifyKey's compiled fast path must answer exactly as graphql-js execution
+// does, and leave everything it does not cover to it.
+import { randomBytes } from 'node:crypto';
+import { generateKey } from '@keygate/schema/domain';
+import { createApp, createAuthenticator } from '@keygate/server';
+import { SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KeyCache } from '../../server/src/verification/key-cache.ts';
+import { createKeyLoader } from '../../server/src/verification/key-loader.ts';
+import { Verifier } from '../../server/src/verification/verifier.ts';
+import { openTestDatabase, type TestDatabase } from '../support/database.ts';
+
+let db: TestDatabase;
+let normal: ReturnType<typeof createApp>;
+let fastOnly: ReturnType<typeof createApp>;
+let both: ReturnType<typeof createApp>;
+let serviceToken: string;
+let merchantToken: string;
+const secrets: Record<string, string> = {};
+
+beforeAll(async () => {
+  db = await openTestDatabase();
+  const secret = randomBytes(32);
+  const authenticate = createAuthenticator({
+    key: { kind: 'secret', secret, origin: 'environment' },
+    merchantClaim: 'merchant_id',
+  });
+  const verifier = new Verifier(
+    createKeyLoader(db.prisma),
+    new KeyCache({ maxKeys: 100, maxMisses: 100, ttlMs: 60_000 }),
+    null,
+  );
+  const settings = { maxKeysPerApplication: 100, maxPageSize: 100 };
+  normal = createApp({ prisma: db.prisma, authenticate, settings, verifier });
+  // No verifier behind the normal path: whatever succeeds here was answered by the fast path.
+  fastOnly = createApp({ prisma: db.prisma, authenticate, settings, fastVerifier: verifier });
+  both = createApp({ prisma: db.prisma, authenticate, settings, verifier, fastVerifier: verifier });
+  const sign = (claims: Record<string, unknown>) =>
+    new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(secret);
+  serviceToken = await sign({ keygate_role: 'verifier' });
+  merchantToken = await sign({ merchant_id: 'acme' });
+
+  await db.prisma.merchant.create({ data: { id: 'acme' } });
+  const app = await db.prisma.application.create({ data: { merchantId: 'acme', name: 'a', normalizedName: 'a' } });
+  const make = async (name: string, data: Record<string, unknown> = {}) => {
+    const key = generateKey('live');
+    secrets[name] = key.secret;
+    return db.prisma.apiKey.create({
+      data: {
+        merchantId: 'acme',
+        applicationId: app.id,
+        name,
+        prefix: key.prefix,
+        hash: key.hash,
+        access: 'READ_ONLY',
+        environment: 'LIVE',
+        ...data,
+      },
+    });
+  };
+  await make('valid', { access: 'FULL_ACCESS', scopes: ['orders:*'] });
+  await make('revoked', { revokedAt: new Date() });
+  const limited = await make('limited');
+  await db.prisma.ipRule.create({ data: { keyId: limited.id, position: 0, cidr: '203.0.113.0/24', action: 'DENY' } });
+});
+afterAll(() => db.close());
+
+async function send(
+  app: ReturnType<typeof createApp>,
+  query: string,
+  variables: unknown,
+  token: string | null,
+  operationName?: string,
+) {
+  const response = await app.fetch('http://keygate/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables, operationName }),
+  });
+  return `${response.status} ${await response.text()}`;
+}
+
+const ALL = 'valid code keyId prefix applicationId merchantId environment access scopes __typename';
+const eligible: [string, string, (s: typeof secrets) => unknown, string?][] = [
+  [
+    'variables, every field',
+    `mutation V($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on KeyVerification { ${ALL} } } }`,
+    (s) => ({ input: { key: s.valid, requiredAccess: 'FULL_ACCESS', requiredScopes: ['orders:write'] } }),
+  ],
+  [
+    'aliases, duplicates, union and error fragments',
+    `mutation ($input: VerifyKeyInput!) { check: verifyKey(input: $input) { __typename t: __typename ... on VerifyKeyResult { __typename } ... on KeyVerification { ok: valid valid valid why: code } ... on ValidationError { issues { path } } ... on Error { message } } }`,
+    (s) => ({ input: { key: s.valid } }),
+  ],
+  [
+    'literal input',
+    `mutation { verifyKey(input: { key: "${'{{valid}}'}", requiredAccess: FULL_ACCESS, requiredScopes: ["orders:read", "orders:write"] }) { ... on KeyVerification { valid code scopes } } }`,
+    () => ({}),
+  ],
+  [
+    'mixed literal and variables',
+    `mutation ($k: String!, $ip: String) { verifyKey(input: { key: $k, ip: $ip }) { ... on KeyVerification { valid code } } }`,
+    (s) => ({ k: s.limited, ip: '203.0.113.5' }),
+  ],
+  [
+    'a single scope where a list goes',
+    `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on KeyVerification { valid code } } }`,
+    (s) => ({ input: { key: s.valid, requiredScopes: 'billing:read' } }),
+  ],
+  [
+    'revoked',
+    `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on KeyVerification { ${ALL} } } }`,
+    (s) => ({ input: { key: s.revoked } }),
+  ],
+  [
+    'unknown',
+    `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on KeyVerification { ${ALL} } } }`,
+    () => ({ input: { key: generateKey('test').secret } }),
+  ],
+  [
+    'malformed',
+    `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on KeyVerification { valid code } } }`,
+    () => ({ input: { key: 'kg_live_oops' } }),
+  ],
+  [
+    'IPv6 and mapped addresses',
+    `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on KeyVerification { valid code } } }`,
+    (s) => ({ input: { key: s.limited, ip: '::FFFF:203.0.113.9' } }),
+  ],
+  [
+    'one of several operations',
+    `query Q { viewer { merchantId } } mutation M($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on KeyVerification { valid } } }`,
+    (s) => ({ input: { key: s.valid } }),
+    'M',
+  ],
+];
+
+const render = (query: string) => query.replace('{{valid}}', secrets.valid!);
+
+describe('answers exactly as normal execution', () => {
+  it.each(eligible)('%s', async (_name, query, variables, operationName) => {
+    const fast = await send(fastOnly, render(query), variables(secrets), serviceToken, operationName);
+    const slow = await send(normal, render(query), variables(secrets), serviceToken, operationName);
+    expect(fast).toBe(slow);
+    expect(fast).toMatch(/^200 \{"data":/);
+    expect(fast).not.toContain('errors');
+  });
+});
+
+const fallbacks: [string, string, (s: typeof secrets) => unknown, 'service' | 'merchant' | 'none'][] = [
+  [
+    'a merchant token',
+    `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on KeyVerification { valid code } } }`,
+    (s) => ({ input: { key: s.valid } }),
+    'merchant',
+  ],
+  [
+    'no token',
+    `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on KeyVerification { valid } } }`,
+    (s) => ({ input: { key: s.valid } }),
+    'none',
+  ],
+  [
+    'an invalid address',
+    `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on KeyVerification { valid } ... on ValidationError { issues { path message } } } }`,
+    (s) => ({ input: { key: s.valid, ip: '1.2.3' } }),
+    'service',
+  ],
+  [
+    'an invalid scope',
+    `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on ValidationError { issues { path message } } } }`,
+    (s) => ({ input: { key: s.valid, requiredScopes: ['no spaces'] } }),
+    'service',
+  ],
+  [
+    'an unknown input field',
+    `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on KeyVerification { valid } } }`,
+    (s) => ({ input: { key: s.valid, extra: 1 } }),
+    'service',
+  ],
+  [
+    'a missing key',
+    `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on KeyVerification { valid } } }`,
+    () => ({ input: { key: null } }),
+    'service',
+  ],
+  [
+    'a wrongly typed access',
+    `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on KeyVerification { valid } } }`,
+    (s) => ({ input: { key: s.valid, requiredAccess: 'ALL' } }),
+    'service',
+  ],
+  [
+    'a fragment spread',
+    `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ...F } } fragment F on KeyVerification { valid }`,
+    (s) => ({ input: { key: s.valid } }),
+    'service',
+  ],
+  [
+    'a directive',
+    `mutation ($input: VerifyKeyInput!, $yes: Boolean!) { verifyKey(input: $input) { ... on KeyVerification { valid @include(if: $yes) code } } }`,
+    (s) => ({ input: { key: s.valid }, yes: false }),
+    'service',
+  ],
+  [
+    'an invalid document',
+    `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { nope } }`,
+    (s) => ({ input: { key: s.valid } }),
+    'service',
+  ],
+];
+
+describe('leaves everything else to normal execution', () => {
+  it.each(fallbacks)('%s', async (_name, query, variables, who) => {
+    const token = who === 'service' ? serviceToken : who === 'merchant' ? merchantToken : null;
+    // Had the fast path answered any of these, it would differ from normal execution here.
+    expect(await send(both, query, variables(secrets), token)).toBe(
+      await send(normal, query, variables(secrets), token),
+    );
+  });
+});
