@@ -304,6 +304,7 @@ async function propagation(url: string): Promise<void> {
       )
     ).body.data.createApplication.application.id;
     const times: number[] = [];
+    let firstRefused = 0;
     for (let trial = 0; trial < 100; trial++) {
       const { secret, key } = (
         await graphql(
@@ -319,11 +320,14 @@ async function propagation(url: string): Promise<void> {
         id: key.id,
       });
       const returned = process.hrtime.bigint();
+      let attempts = 1;
       while ((await ask()) !== 401) {
+        attempts++;
         if (process.hrtime.bigint() - returned > 5_000_000_000n)
           throw new Error('revocation did not reach B within 5 s');
       }
       times.push(Number(process.hrtime.bigint() - returned) / 1e6);
+      if (attempts === 1) firstRefused++;
     }
     const p99 = percentile(times, 99);
     record({
@@ -332,7 +336,7 @@ async function propagation(url: string): Promise<void> {
       unit: 'ms p99',
       target: '≤ 50 ms',
       met: p99 <= 50,
-      detail: `median ${round(median(times))} ms, max ${round(Math.max(...times))} ms over 100 trials, from revokeKey returning on A to B answering 401 (includes that one request to B)`,
+      detail: `median ${round(median(times))} ms, max ${round(Math.max(...times))} ms over 100 trials, from revokeKey returning on A to B answering 401 (includes that request to B); B refused the very first request after revokeKey returned in ${firstRefused} of 100 trials`,
     });
   } finally {
     await Promise.all([a.stop(), b.stop()]);

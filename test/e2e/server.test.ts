@@ -43,6 +43,15 @@ describe('embedded database (no DATABASE_URL)', () => {
       const appId = created.body.data.createApplication.application.id;
       const key = await graphql(first.url, token.stdout, CREATE_KEY, { app: appId });
       expect(key.body.data.createKey.secret).toMatch(/^kg_live_/);
+      const service = runCli('src/cli/token.ts', ['--verifier'], env);
+      const verified = await graphql(
+        first.url,
+        service.stdout,
+        'mutation($k: String!) { verifyKey(input: { key: $k }) { ... on KeyVerification { valid merchantId } } }',
+        { k: key.body.data.createKey.secret },
+      );
+      expect(verified.body.data.verifyKey).toEqual({ valid: true, merchantId: 'acme' });
+      expect((await graphql(first.url, service.stdout, LIST)).status).toBe(403);
       expect(first.output()).toContain('development mode');
       expect(first.output()).not.toContain(key.body.data.createKey.secret);
     } finally {

@@ -1,26 +1,33 @@
-// `pnpm run token <merchant> [--subject s] [--expires-in 1h]`: prints a JWT for the
-// management API, signed with the configured secret or the development one.
+// `pnpm run token <merchant>` prints a management JWT for a merchant;
+// `pnpm run token --verifier` prints a service token that may only verify keys.
+// Signed with KEYGATE_JWT_SECRET, or the development secret of the data directory.
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
-import { loadAuth } from '../auth.ts';
+import { loadAuth, ROLE_CLAIM } from '../auth.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 
-const usage = 'usage: pnpm run token <merchant-id> [--subject <sub>] [--expires-in <e.g. 1h, 7d>]';
+const usage =
+  'usage: pnpm run token <merchant-id> [--subject <sub>] [--expires-in <e.g. 1h, 7d>]\n       pnpm run token --verifier [--subject <service name>] [--expires-in <…>]';
 
 try {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { subject: { type: 'string' }, 'expires-in': { type: 'string', default: '12h' } },
+    options: {
+      subject: { type: 'string' },
+      'expires-in': { type: 'string', default: '12h' },
+      verifier: { type: 'boolean', default: false },
+    },
   });
   const merchantId = positionals[0];
-  if (!merchantId || positionals.length > 1) throw new ConfigError(usage);
+  if (positionals.length > 1 || values.verifier === Boolean(merchantId)) throw new ConfigError(usage);
   const auth = loadAuth(loadConfig());
   if (auth.key.kind !== 'secret') {
     throw new ConfigError('KEYGATE_JWKS_URL is set: tokens come from your identity provider, not from Keygate');
   }
-  let jwt = new SignJWT({ [auth.merchantClaim]: merchantId })
+  const claims = values.verifier ? { [ROLE_CLAIM]: 'verifier' } : { [auth.merchantClaim]: merchantId };
+  let jwt = new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(values.subject ?? `dev:${merchantId}`)
+    .setSubject(values.subject ?? (values.verifier ? 'dev:verifier' : `dev:${merchantId}`))
     .setIssuedAt()
     .setExpirationTime(values['expires-in']!);
   if (auth.issuer) jwt = jwt.setIssuer(auth.issuer);
