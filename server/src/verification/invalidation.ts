@@ -25,9 +25,8 @@ export interface InvalidationBus extends KeyChangeListener {
 const localSubscribers = new WeakMap<object, Set<Verifier>>();
 
 export function localInvalidation(verifier: Verifier, database: object): InvalidationBus {
-  let subscribers = localSubscribers.get(database);
-  if (!subscribers) localSubscribers.set(database, (subscribers = new Set()));
-  const all = subscribers;
+  const all = localSubscribers.get(database) ?? new Set<Verifier>();
+  localSubscribers.set(database, all);
   all.add(verifier);
   return {
     connected: true,

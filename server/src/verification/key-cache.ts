@@ -89,8 +89,8 @@ export class KeyCache {
     }
     this.misses.delete(hash);
     this.hashByKeyId.set(key.id, hash);
-    let hashes = this.hashesByApplication.get(key.applicationId);
-    if (!hashes) this.hashesByApplication.set(key.applicationId, (hashes = new Set()));
+    const hashes = this.hashesByApplication.get(key.applicationId) ?? new Set<string>();
+    this.hashesByApplication.set(key.applicationId, hashes);
     hashes.add(hash);
     const evicted = this.keys.set(hash, key, now);
     if (evicted !== undefined) this.forgetIndexes(evicted[0], evicted[1]);
