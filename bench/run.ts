@@ -197,7 +197,7 @@ async function compare(baseline: Target, subject: Target, rounds: number, settin
     ratios.push(s.requestsPerSecond / b.requestsPerSecond);
   }
   const rps = (results: LoadResult[]) => Math.round(median(results.map((r) => r.requestsPerSecond)));
-  const p99 = (results: LoadResult[]) => median(results.map((r) => r.p99Ms));
+  const p99 = (results: LoadResult[]) => round(median(results.map((r) => r.p99Ms)));
   return {
     ratio: median(ratios),
     detail: `${rps(sub)} vs ${rps(base)} req/s (medians), p99 ${p99(sub)} vs ${p99(base)} ms; per-round ratios ${ratios.map((r) => r.toFixed(2)).join(' ')}`,
