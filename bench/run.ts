@@ -159,6 +159,30 @@ async function postgresFigures(url: string): Promise<void> {
   await db.close();
 }
 
+/** An application with one key, created through the API of a running server. */
+async function seedThroughApi(url: string, name: string, withKey = true) {
+  const token = await merchantToken();
+  const created = await graphql(
+    url,
+    token,
+    'mutation($n: String!) { createApplication(input: { name: $n }) { ... on ApplicationPayload { application { id } } } }',
+    { n: name },
+  );
+  const app: string = created.body.data.createApplication.application.id;
+  const key = withKey ? await createKeyThroughApi(url, token, app) : null;
+  return { token, app, secret: key?.secret ?? '' };
+}
+
+async function createKeyThroughApi(url: string, token: string, app: string) {
+  const { body } = await graphql(
+    url,
+    token,
+    'mutation($a: ID!) { createKey(input: { applicationId: $a, name: "k", access: FULL_ACCESS }) { ... on CreateKeyPayload { secret key { id } } } }',
+    { a: app },
+  );
+  return body.data.createKey as { secret: string; key: { id: string } };
+}
+
 function startBareServer(): Promise<{ url: string; stop(): void }> {
   const child = spawn(
     process.execPath,
@@ -217,22 +241,7 @@ async function httpFigures(): Promise<void> {
   const keygate = await startKeygate({ KEYGATE_DATA_DIR: dir, KEYGATE_JWT_SECRET: SECRET });
   const bare = await startBareServer();
   try {
-    const token = await merchantToken();
-    const app = (
-      await graphql(
-        keygate.url,
-        token,
-        'mutation { createApplication(input: { name: "bench" }) { ... on ApplicationPayload { application { id } } } }',
-      )
-    ).body.data.createApplication.application.id;
-    const { secret } = (
-      await graphql(
-        keygate.url,
-        token,
-        'mutation($a: ID!) { createKey(input: { applicationId: $a, name: "k", access: FULL_ACCESS }) { ... on CreateKeyPayload { secret } } }',
-        { a: app },
-      )
-    ).body.data.createKey;
+    const { secret } = await seedThroughApi(keygate.url, 'bench');
 
     // The same request to both: only the server differs.
     const gatewayHeaders = { 'x-api-key': secret, 'x-original-method': 'POST' };
@@ -295,25 +304,11 @@ async function propagation(url: string): Promise<void> {
   const a: KeygateProcess = await startKeygate(env);
   const b: KeygateProcess = await startKeygate(env);
   try {
-    const token = await merchantToken();
-    const app = (
-      await graphql(
-        a.url,
-        token,
-        'mutation { createApplication(input: { name: "propagation" }) { ... on ApplicationPayload { application { id } } } }',
-      )
-    ).body.data.createApplication.application.id;
+    const { token, app } = await seedThroughApi(a.url, 'propagation', false);
     const times: number[] = [];
     let firstRefused = 0;
     for (let trial = 0; trial < 100; trial++) {
-      const { secret, key } = (
-        await graphql(
-          a.url,
-          token,
-          'mutation($a: ID!) { createKey(input: { applicationId: $a, name: "k" }) { ... on CreateKeyPayload { secret key { id } } } }',
-          { a: app },
-        )
-      ).body.data.createKey;
+      const { secret, key } = await createKeyThroughApi(a.url, token, app);
       const ask = () => fetch(`${b.url}/v1/auth`, { headers: { 'x-api-key': secret } }).then((r) => r.status);
       if ((await ask()) !== 200) throw new Error('key did not verify on B');
       await graphql(a.url, token, 'mutation($id: ID!) { revokeKey(input: { id: $id }) { __typename } }', {

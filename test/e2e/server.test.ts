@@ -1,22 +1,15 @@
 // The server as users run it: real processes, the embedded database on disk,
 // the token command, restarts, and PostgreSQL mode.
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../support/database.ts';
-import { graphql, runCli, startKeygate } from '../support/process.ts';
+import { graphql, runCli, startKeygate, tempDirs } from '../support/process.ts';
 
-const dirs: string[] = [];
-const dataDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'keygate-e2e-'));
-  dirs.push(dir);
-  return dir;
-};
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const dirs = tempDirs();
+const dataDir = dirs.make;
+afterAll(dirs.removeAll);
 
 const CREATE_APP = `mutation($name: String!) { createApplication(input: { name: $name }) {
   ... on ApplicationPayload { application { id name } } ... on Error { code } } }`;

@@ -1,22 +1,13 @@
 // Verification across real server processes: revocation through LISTEN/NOTIFY,
 // a dropped notification connection, and last-used data at shutdown.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../support/database.ts';
-import { graphql, type KeygateProcess, runCli, startKeygate } from '../support/process.ts';
+import { graphql, type KeygateProcess, runCli, startKeygate, tempDirs } from '../support/process.ts';
 
-const dirs: string[] = [];
-const dataDir = () => {
-  const dir = mkdtempSync(join(tmpdir(), 'keygate-e2e-'));
-  dirs.push(dir);
-  return dir;
-};
-afterAll(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const dirs = tempDirs();
+const dataDir = dirs.make;
+afterAll(dirs.removeAll);
 
 const CREATE_APP = `mutation { createApplication(input: { name: "Shop" }) { ... on ApplicationPayload { application { id } } } }`;
 const CREATE_KEY = `mutation($app: ID!) { createKey(input: { applicationId: $app, name: "k" }) { ... on CreateKeyPayload { secret key { id } } } }`;
