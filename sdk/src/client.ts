@@ -1,0 +1,130 @@
+// The Keygate client: one typed method per operation, grouped by noun.
+import { Client, type DocumentInput, fetchExchange } from '@urql/core';
+import { toRequestError } from './errors.ts';
+import {
+  ApiKeyDocument,
+  ApplicationDocument,
+  ApplicationKeysDocument,
+  type ApplicationKeysQueryVariables,
+  ApplicationsDocument,
+  type ApplicationsQueryVariables,
+  type CreateApplicationInput,
+  CreateApplicationDocument,
+  type CreateKeyInput,
+  CreateKeyDocument,
+  type EditKeyInput,
+  EditKeyDocument,
+  RevokeKeyDocument,
+  type SetIpRulesInput,
+  SetApplicationEnabledDocument,
+  SetIpRulesDocument,
+  type UpdateApplicationInput,
+  UpdateApplicationDocument,
+  type VerifyKeyInput,
+  VerifyKeyDocument,
+  ViewerDocument,
+} from './generated/graphql.ts';
+import { walk } from './pagination.ts';
+import { split } from './result.ts';
+
+export interface KeygateClientOptions {
+  /** The GraphQL endpoint, e.g. https://keygate.example.com/graphql */
+  url: string;
+  /** A bearer token (merchant JWT, or a service token for keys.verify). */
+  token?: string;
+  /** Called before every request instead of `token`, e.g. to refresh a short-lived token. */
+  getToken?: () => string | Promise<string>;
+  /** A fetch implementation; the global one by default. */
+  fetch?: typeof fetch;
+}
+
+type Filter<V> = Omit<V, 'first' | 'after' | 'last' | 'before'> & { pageSize?: number };
+
+export function createKeygateClient(options: KeygateClientOptions) {
+  const baseFetch = options.fetch ?? globalThis.fetch;
+  if (!baseFetch) throw new TypeError('createKeygateClient: no fetch available; pass options.fetch');
+  const tokenFor = options.getToken ?? (() => options.token);
+  const urql = new Client({
+    url: options.url,
+    exchanges: [fetchExchange],
+    preferGetMethod: false,
+    requestPolicy: 'network-only',
+    fetch: async (input, init) => {
+      const token = await tokenFor();
+      const headers = new Headers(init?.headers);
+      if (token) headers.set('authorization', `Bearer ${token}`);
+      return baseFetch(input, { ...init, headers });
+    },
+  });
+
+  async function query<D, V extends object>(document: DocumentInput<D, V>, variables: V): Promise<D> {
+    const result = await urql.query(document, variables).toPromise();
+    if (result.error || !result.data) throw toRequestError(result.error ?? { message: 'empty response', graphQLErrors: [] });
+    return result.data;
+  }
+
+  async function mutate<D, V extends object>(document: DocumentInput<D, V>, variables: V): Promise<D> {
+    const result = await urql.mutation(document, variables).toPromise();
+    if (result.error || !result.data) throw toRequestError(result.error ?? { message: 'empty response', graphQLErrors: [] });
+    return result.data;
+  }
+
+  const applications = {
+    /** One page of the merchant's applications, newest first. */
+    list: async (variables: ApplicationsQueryVariables = {}) =>
+      (await query(ApplicationsDocument, variables)).applications,
+    /** Every application, fetched page by page: `for await (const app of client.applications.all())`. */
+    all: ({ pageSize = 50, ...filter }: Filter<ApplicationsQueryVariables> = {}) =>
+      walk((after) => applications.list({ ...filter, first: pageSize, after })),
+    /** null when there is no such application (or it belongs to someone else). */
+    get: async (id: string) => (await query(ApplicationDocument, { id })).application,
+    create: async (input: CreateApplicationInput) =>
+      split((await mutate(CreateApplicationDocument, { input })).createApplication, 'ApplicationPayload', (p) => p.application),
+    update: async (input: UpdateApplicationInput) =>
+      split((await mutate(UpdateApplicationDocument, { input })).updateApplication, 'ApplicationPayload', (p) => p.application),
+    /** While disabled, none of the application's keys verify. */
+    setEnabled: async (id: string, enabled: boolean) =>
+      split(
+        (await mutate(SetApplicationEnabledDocument, { input: { id, enabled } })).setApplicationEnabled,
+        'ApplicationPayload',
+        (p) => p.application,
+      ),
+  };
+
+  const keys = {
+    /** One page of an application's keys, newest first; null when there is no such application. */
+    list: async (variables: ApplicationKeysQueryVariables) =>
+      (await query(ApplicationKeysDocument, variables)).application?.keys ?? null,
+    /** Every key of an application (optionally of some statuses), page by page. */
+    all: (applicationId: string, { pageSize = 50, ...filter }: Filter<Omit<ApplicationKeysQueryVariables, 'applicationId'>> = {}) =>
+      walk((after) => keys.list({ ...filter, applicationId, first: pageSize, after })),
+    get: async (id: string) => (await query(ApiKeyDocument, { id })).apiKey,
+    /** On success, `value.secret` is the full key: shown this once, never again. */
+    create: async (input: CreateKeyInput) =>
+      split((await mutate(CreateKeyDocument, { input })).createKey, 'CreateKeyPayload', ({ key, secret }) => ({ key, secret })),
+    edit: async (input: EditKeyInput) => split((await mutate(EditKeyDocument, { input })).editKey, 'ApiKeyPayload', (p) => p.key),
+    /** Final: a revoked key never verifies again. */
+    revoke: async (id: string) =>
+      split((await mutate(RevokeKeyDocument, { input: { id } })).revokeKey, 'ApiKeyPayload', (p) => p.key),
+    /** Replaces the whole ordered rule list and the default action. */
+    setIpRules: async (input: SetIpRulesInput) =>
+      split((await mutate(SetIpRulesDocument, { input })).setIpRules, 'ApiKeyPayload', (p) => p.key),
+    /** Checks a presented key (service token: any key; merchant token: its own keys). */
+    verify: async (input: VerifyKeyInput) => {
+      const result = (await mutate(VerifyKeyDocument, { input })).verifyKey;
+      if (result.__typename === 'KeyVerification') return { ok: true as const, value: result };
+      const { errorCode, ...rest } = result;
+      return { ok: false as const, error: { ...rest, code: errorCode } };
+    },
+  };
+
+  return {
+    viewer: async () => (await query(ViewerDocument, {})).viewer,
+    applications,
+    keys,
+    /** The underlying urql client, for anything not covered here. */
+    urql,
+  };
+}
+
+export type KeygateClient = ReturnType<typeof createKeygateClient>;

@@ -1,0 +1,56 @@
+// Failures that are not answers: the request did not reach Keygate, the
+// credentials were refused, or the server could not run the operation.
+// Expected failures (validation, not found, …) are not thrown: they are the
+// `error` side of each mutation's result.
+
+export type RequestErrorCode =
+  | 'NETWORK_ERROR'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'BAD_USER_INPUT'
+  | 'INTERNAL_SERVER_ERROR'
+  | 'GRAPHQL_ERROR';
+
+export class KeygateRequestError extends Error {
+  override name = 'KeygateRequestError';
+  constructor(
+    readonly code: RequestErrorCode,
+    message: string,
+    /** HTTP status of the response, when there was one. */
+    readonly status: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+interface UrqlLikeError {
+  message: string;
+  networkError?: Error;
+  graphQLErrors: { message: string; extensions?: Record<string, unknown> }[];
+  response?: { status?: number };
+}
+
+const KNOWN: ReadonlySet<string> = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'BAD_USER_INPUT', 'INTERNAL_SERVER_ERROR']);
+
+export function toRequestError(error: UrqlLikeError): KeygateRequestError {
+  const status = error.response?.status;
+  const first = error.graphQLErrors[0];
+  if (first) {
+    const code = String(first.extensions?.code ?? '');
+    return new KeygateRequestError(
+      KNOWN.has(code) ? (code as RequestErrorCode) : 'GRAPHQL_ERROR',
+      first.message,
+      status,
+      { cause: error },
+    );
+  }
+  if (status === 401) return new KeygateRequestError('UNAUTHENTICATED', 'Keygate refused the token', status, { cause: error });
+  if (status === 403) return new KeygateRequestError('FORBIDDEN', 'This token may not do that', status, { cause: error });
+  return new KeygateRequestError(
+    'NETWORK_ERROR',
+    `Could not reach Keygate: ${error.networkError?.message ?? error.message}`,
+    status,
+    { cause: error },
+  );
+}
