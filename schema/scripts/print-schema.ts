@@ -4,7 +4,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { printKeygateSchema } from '../src/index.ts';
 
-const target = fileURLToPath(new URL('../schema.graphql', import.meta.url));
+// --file <path> checks (or writes) another copy; the drift test uses it on a stale one.
+const fileFlag = process.argv.indexOf('--file');
+const target =
+  fileFlag > 0 ? process.argv[fileFlag + 1]! : fileURLToPath(new URL('../schema.graphql', import.meta.url));
 const printed = printKeygateSchema();
 
 if (process.argv.includes('--check')) {

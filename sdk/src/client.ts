@@ -8,20 +8,20 @@ import {
   type ApplicationKeysQueryVariables,
   ApplicationsDocument,
   type ApplicationsQueryVariables,
-  type CreateApplicationInput,
   CreateApplicationDocument,
-  type CreateKeyInput,
+  type CreateApplicationInput,
   CreateKeyDocument,
-  type EditKeyInput,
+  type CreateKeyInput,
   EditKeyDocument,
+  type EditKeyInput,
   RevokeKeyDocument,
-  type SetIpRulesInput,
   SetApplicationEnabledDocument,
   SetIpRulesDocument,
-  type UpdateApplicationInput,
+  type SetIpRulesInput,
   UpdateApplicationDocument,
-  type VerifyKeyInput,
+  type UpdateApplicationInput,
   VerifyKeyDocument,
+  type VerifyKeyInput,
   ViewerDocument,
 } from './generated/graphql.ts';
 import { walk } from './pagination.ts';
@@ -59,13 +59,15 @@ export function createKeygateClient(options: KeygateClientOptions) {
 
   async function query<D, V extends object>(document: DocumentInput<D, V>, variables: V): Promise<D> {
     const result = await urql.query(document, variables).toPromise();
-    if (result.error || !result.data) throw toRequestError(result.error ?? { message: 'empty response', graphQLErrors: [] });
+    if (result.error || !result.data)
+      throw toRequestError(result.error ?? { message: 'empty response', graphQLErrors: [] });
     return result.data;
   }
 
   async function mutate<D, V extends object>(document: DocumentInput<D, V>, variables: V): Promise<D> {
     const result = await urql.mutation(document, variables).toPromise();
-    if (result.error || !result.data) throw toRequestError(result.error ?? { message: 'empty response', graphQLErrors: [] });
+    if (result.error || !result.data)
+      throw toRequestError(result.error ?? { message: 'empty response', graphQLErrors: [] });
     return result.data;
   }
 
@@ -79,9 +81,17 @@ export function createKeygateClient(options: KeygateClientOptions) {
     /** null when there is no such application (or it belongs to someone else). */
     get: async (id: string) => (await query(ApplicationDocument, { id })).application,
     create: async (input: CreateApplicationInput) =>
-      split((await mutate(CreateApplicationDocument, { input })).createApplication, 'ApplicationPayload', (p) => p.application),
+      split(
+        (await mutate(CreateApplicationDocument, { input })).createApplication,
+        'ApplicationPayload',
+        (p) => p.application,
+      ),
     update: async (input: UpdateApplicationInput) =>
-      split((await mutate(UpdateApplicationDocument, { input })).updateApplication, 'ApplicationPayload', (p) => p.application),
+      split(
+        (await mutate(UpdateApplicationDocument, { input })).updateApplication,
+        'ApplicationPayload',
+        (p) => p.application,
+      ),
     /** While disabled, none of the application's keys verify. */
     setEnabled: async (id: string, enabled: boolean) =>
       split(
@@ -96,13 +106,19 @@ export function createKeygateClient(options: KeygateClientOptions) {
     list: async (variables: ApplicationKeysQueryVariables) =>
       (await query(ApplicationKeysDocument, variables)).application?.keys ?? null,
     /** Every key of an application (optionally of some statuses), page by page. */
-    all: (applicationId: string, { pageSize = 50, ...filter }: Filter<Omit<ApplicationKeysQueryVariables, 'applicationId'>> = {}) =>
-      walk((after) => keys.list({ ...filter, applicationId, first: pageSize, after })),
+    all: (
+      applicationId: string,
+      { pageSize = 50, ...filter }: Filter<Omit<ApplicationKeysQueryVariables, 'applicationId'>> = {},
+    ) => walk((after) => keys.list({ ...filter, applicationId, first: pageSize, after })),
     get: async (id: string) => (await query(ApiKeyDocument, { id })).apiKey,
     /** On success, `value.secret` is the full key: shown this once, never again. */
     create: async (input: CreateKeyInput) =>
-      split((await mutate(CreateKeyDocument, { input })).createKey, 'CreateKeyPayload', ({ key, secret }) => ({ key, secret })),
-    edit: async (input: EditKeyInput) => split((await mutate(EditKeyDocument, { input })).editKey, 'ApiKeyPayload', (p) => p.key),
+      split((await mutate(CreateKeyDocument, { input })).createKey, 'CreateKeyPayload', ({ key, secret }) => ({
+        key,
+        secret,
+      })),
+    edit: async (input: EditKeyInput) =>
+      split((await mutate(EditKeyDocument, { input })).editKey, 'ApiKeyPayload', (p) => p.key),
     /** Final: a revoked key never verifies again. */
     revoke: async (id: string) =>
       split((await mutate(RevokeKeyDocument, { input: { id } })).revokeKey, 'ApiKeyPayload', (p) => p.key),

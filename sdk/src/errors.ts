@@ -45,8 +45,10 @@ export function toRequestError(error: UrqlLikeError): KeygateRequestError {
       { cause: error },
     );
   }
-  if (status === 401) return new KeygateRequestError('UNAUTHENTICATED', 'Keygate refused the token', status, { cause: error });
-  if (status === 403) return new KeygateRequestError('FORBIDDEN', 'This token may not do that', status, { cause: error });
+  if (status === 401)
+    return new KeygateRequestError('UNAUTHENTICATED', 'Keygate refused the token', status, { cause: error });
+  if (status === 403)
+    return new KeygateRequestError('FORBIDDEN', 'This token may not do that', status, { cause: error });
   return new KeygateRequestError(
     'NETWORK_ERROR',
     `Could not reach Keygate: ${error.networkError?.message ?? error.message}`,

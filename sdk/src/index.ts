@@ -2,5 +2,5 @@
 // is built from (usable with urql or any TypedDocumentNode client directly).
 export { createKeygateClient, type KeygateClient, type KeygateClientOptions } from './client.ts';
 export { KeygateRequestError, type RequestErrorCode } from './errors.ts';
-export type { Result } from './result.ts';
 export * from './generated/graphql.ts';
+export type { Result } from './result.ts';

@@ -3,7 +3,7 @@
 import { generateKey } from '@keygate/schema/domain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeygateClient, KeygateRequestError } from '../../sdk/src/index.ts';
-import { type TestServer, startTestServer } from '../support/server-harness.ts';
+import { startTestServer, type TestServer } from '../support/server-harness.ts';
 
 let s: TestServer;
 let client: ReturnType<typeof createKeygateClient>;
@@ -30,7 +30,10 @@ describe('applications', () => {
     const conflict = await client.applications.create({ name: name.toUpperCase() });
     expect(conflict).toMatchObject({ ok: false, error: { __typename: 'NameConflictError', code: 'NAME_CONFLICT' } });
     const invalid = await client.applications.create({ name: '' });
-    expect(invalid).toMatchObject({ ok: false, error: { __typename: 'ValidationError', issues: [{ path: ['input', 'name'] }] } });
+    expect(invalid).toMatchObject({
+      ok: false,
+      error: { __typename: 'ValidationError', issues: [{ path: ['input', 'name'] }] },
+    });
 
     const updated = await client.applications.update({ id: created.value.id, description: null });
     expect(updated).toMatchObject({ ok: true, value: { description: null } });
@@ -39,11 +42,17 @@ describe('applications', () => {
 
     const disabled = await client.applications.setEnabled(created.value.id, false);
     expect(disabled).toMatchObject({ ok: true, value: { enabled: false } });
-    expect(await client.applications.setEnabled('nope', true)).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    expect(await client.applications.setEnabled('nope', true)).toMatchObject({
+      ok: false,
+      error: { code: 'NOT_FOUND' },
+    });
   });
 
   it('list pages, and all() walks every application once', async () => {
-    const fresh = createKeygateClient({ url: `${s.url}/graphql`, token: await s.merchantToken(`walker-${Date.now()}`) });
+    const fresh = createKeygateClient({
+      url: `${s.url}/graphql`,
+      token: await s.merchantToken(`walker-${Date.now()}`),
+    });
     const names = [];
     for (let i = 0; i < 7; i++) {
       const r = await fresh.applications.create({ name: `walk ${i}` });
@@ -65,7 +74,12 @@ describe('keys', () => {
   it('create (secret once), get, list, edit, setIpRules, revoke, verify, with typed errors', async () => {
     const app = await client.applications.create({ name: unique() });
     if (!app.ok) throw new Error('setup');
-    const created = await client.keys.create({ applicationId: app.value.id, name: 'backend', access: 'FULL_ACCESS', scopes: ['orders:*'] });
+    const created = await client.keys.create({
+      applicationId: app.value.id,
+      name: 'backend',
+      access: 'FULL_ACCESS',
+      scopes: ['orders:*'],
+    });
     if (!created.ok) throw new Error(created.error.message);
     const { key, secret } = created.value;
     expect(secret.startsWith(key.prefix)).toBe(true);
@@ -74,9 +88,16 @@ describe('keys', () => {
     const edited = await client.keys.edit({ id: key.id, name: 'renamed', websiteUrl: 'https://shop.example' });
     expect(edited).toMatchObject({ ok: true, value: { name: 'renamed', websiteUrl: 'https://shop.example' } });
     const badUrl = await client.keys.edit({ id: key.id, websiteUrl: 'ftp://x' });
-    expect(badUrl).toMatchObject({ ok: false, error: { __typename: 'ValidationError', issues: [{ path: ['input', 'websiteUrl'] }] } });
+    expect(badUrl).toMatchObject({
+      ok: false,
+      error: { __typename: 'ValidationError', issues: [{ path: ['input', 'websiteUrl'] }] },
+    });
 
-    const rules = await client.keys.setIpRules({ keyId: key.id, rules: [{ cidr: '10.0.0.0/8', action: 'DENY' }], defaultAction: 'ALLOW' });
+    const rules = await client.keys.setIpRules({
+      keyId: key.id,
+      rules: [{ cidr: '10.0.0.0/8', action: 'DENY' }],
+      defaultAction: 'ALLOW',
+    });
     expect(rules).toMatchObject({ ok: true, value: { ipRules: [{ cidr: '10.0.0.0/8', action: 'DENY' }] } });
 
     const ok = await service.keys.verify({ key: secret, ip: '198.51.100.7', requiredScopes: ['orders:write'] });
@@ -88,10 +109,22 @@ describe('keys', () => {
 
     const revoked = await client.keys.revoke(key.id);
     expect(revoked).toMatchObject({ ok: true, value: { status: 'REVOKED' } });
-    expect(await client.keys.revoke(key.id)).toMatchObject({ ok: false, error: { __typename: 'KeyRevokedError', code: 'KEY_REVOKED' } });
-    expect(await client.keys.edit({ id: key.id, name: 'x' })).toMatchObject({ ok: false, error: { code: 'KEY_REVOKED' } });
-    expect(await client.keys.setIpRules({ keyId: key.id, rules: [] })).toMatchObject({ ok: false, error: { code: 'KEY_REVOKED' } });
-    expect(await service.keys.verify({ key: secret })).toMatchObject({ ok: true, value: { valid: false, code: 'REVOKED' } });
+    expect(await client.keys.revoke(key.id)).toMatchObject({
+      ok: false,
+      error: { __typename: 'KeyRevokedError', code: 'KEY_REVOKED' },
+    });
+    expect(await client.keys.edit({ id: key.id, name: 'x' })).toMatchObject({
+      ok: false,
+      error: { code: 'KEY_REVOKED' },
+    });
+    expect(await client.keys.setIpRules({ keyId: key.id, rules: [] })).toMatchObject({
+      ok: false,
+      error: { code: 'KEY_REVOKED' },
+    });
+    expect(await service.keys.verify({ key: secret })).toMatchObject({
+      ok: true,
+      value: { valid: false, code: 'REVOKED' },
+    });
     expect(await client.keys.revoke('nope')).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
   });
 
@@ -105,7 +138,10 @@ describe('keys', () => {
     }
     const over = await client.keys.create({ applicationId: app.value.id, name: 'one too many' });
     expect(over).toMatchObject({ ok: false, error: { __typename: 'KeyLimitReachedError', limit: 3 } });
-    expect(await client.keys.create({ applicationId: 'nope', name: 'x' })).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    expect(await client.keys.create({ applicationId: 'nope', name: 'x' })).toMatchObject({
+      ok: false,
+      error: { code: 'NOT_FOUND' },
+    });
     await client.keys.revoke(ids[0]!);
 
     const walked = [];
@@ -121,7 +157,11 @@ describe('keys', () => {
 describe('failures that are not answers', () => {
   it('throws KeygateRequestError for refused tokens, forbidden operations and unreachable servers', async () => {
     const anonymous = createKeygateClient({ url: `${s.url}/graphql` });
-    await expect(anonymous.viewer()).rejects.toMatchObject({ name: 'KeygateRequestError', code: 'UNAUTHENTICATED', status: 401 });
+    await expect(anonymous.viewer()).rejects.toMatchObject({
+      name: 'KeygateRequestError',
+      code: 'UNAUTHENTICATED',
+      status: 401,
+    });
     const wrong = createKeygateClient({ url: `${s.url}/graphql`, token: 'not-a-jwt' });
     await expect(wrong.applications.list()).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
     await expect(service.applications.list()).rejects.toMatchObject({ code: 'FORBIDDEN', status: 403 });
