@@ -41,8 +41,11 @@ export interface KeygateClientOptions {
 type Filter<V> = Omit<V, 'first' | 'after' | 'last' | 'before'> & { pageSize?: number };
 
 export function createKeygateClient(options: KeygateClientOptions) {
-  const baseFetch = options.fetch ?? globalThis.fetch;
-  if (!baseFetch) throw new TypeError('createKeygateClient: no fetch available; pass options.fetch');
+  if (!options.fetch && typeof globalThis.fetch !== 'function') {
+    throw new TypeError('createKeygateClient: no fetch available; pass options.fetch');
+  }
+  // Browsers refuse a detached window.fetch ("Illegal invocation"): always call it on globalThis.
+  const baseFetch: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const tokenFor = options.getToken ?? (() => options.token);
   const urql = new Client({
     url: options.url,

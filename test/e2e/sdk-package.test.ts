@@ -2,7 +2,11 @@
 // the workspace, typechecked strictly, and the README's example run as written.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { build } from 'esbuild';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { repoRoot, tempDirs } from '../support/process.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
@@ -136,3 +140,72 @@ it('runs the README example as written, in Node, against a real server', async (
   expect(run.stdout).toMatch(/kg_live_\w{4} Checkout backend ACTIVE never used\n/);
   expect(run.stdout).toMatch(/revoked at \d{4}-\d\d-\d\dT/);
 });
+
+it('works in a browser: bundled as a frontend would bundle it, in headless Chromium, across origins', async () => {
+  // The page is served from another origin than Keygate, as a merchant dashboard would be.
+  const token = await server.merchantToken('browser');
+  const entry = `
+import { createKeygateClient } from '@keygate/sdk';
+try {
+  const keygate = createKeygateClient({ url: ${JSON.stringify(`${server.url}/graphql`)}, token: ${JSON.stringify(token)} });
+  const app = await keygate.applications.create({ name: 'From the browser' });
+  const key = await keygate.keys.create({ applicationId: app.value.id, name: 'Frontend', access: 'READ_ONLY' });
+  const names = [];
+  for await (const k of keygate.keys.all(app.value.id)) names.push(k.name);
+  const conflict = await keygate.applications.create({ name: 'from the BROWSER' });
+  window.result = { app: app.ok, secret: key.value.secret.slice(0, 8), names, conflict: conflict.error.code };
+} catch (error) {
+  window.result = { error: String(error) };
+}`;
+  // As Vite or webpack would: browser platform, ESM, production define. Node built-ins would fail the build.
+  const bundle = await build({
+    stdin: { contents: entry, resolveDir: project, loader: 'js' },
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    define: { 'process.env.NODE_ENV': '"production"' },
+  });
+  const script = bundle.outputFiles[0]!.text;
+  const files: Server = createServer((req, res) => {
+    if (req.url === '/app.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript' });
+      return void res.end(script);
+    }
+    if (req.url === '/') {
+      res.writeHead(200, { 'content-type': 'text/html' });
+      return void res.end('<!doctype html><script type="module" src="/app.js"></script>');
+    }
+    res.writeHead(204);
+    res.end();
+  });
+  await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--disable-sync',
+    ],
+  });
+  try {
+    const tab = await browser.newPage();
+    const problems: string[] = [];
+    tab.on('pageerror', (error) => problems.push(error.message));
+    tab.on('console', (message) => message.type() === 'error' && problems.push(message.text()));
+    await tab.goto(`http://127.0.0.1:${(files.address() as AddressInfo).port}/`);
+    await tab.waitForFunction(() => (window as unknown as { result?: unknown }).result !== undefined, undefined, {
+      timeout: 20_000,
+    });
+    const result = await tab.evaluate(() => (window as unknown as { result: unknown }).result);
+    expect(result).toEqual({ app: true, secret: 'kg_live_', names: ['Frontend'], conflict: 'NAME_CONFLICT' });
+    expect(problems).toEqual([]);
+  } finally {
+    await browser.close();
+    files.close();
+  }
+}, 60_000);
