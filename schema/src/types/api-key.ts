@@ -227,8 +227,10 @@ builder.mutationFields((t) => ({
         data: { revokedAt: new Date() },
       });
       const key = await ctx.prisma.apiKey.findUniqueOrThrow({ where: { id: current.id } });
-      if (count === 0) throw new KeyRevokedError(input.id, key.revokedAt ?? new Date(), 'revoke');
+      // Announced on every call, also "already revoked" ones: a client retrying a revocation whose
+      // announcement failed (the database answered the write, then not the NOTIFY) heals it.
       await ctx.keyChanges?.keysChanged({ keyIds: [key.id] });
+      if (count === 0) throw new KeyRevokedError(input.id, key.revokedAt ?? new Date(), 'revoke');
       return { key };
     },
   }),
