@@ -30,6 +30,8 @@ export interface Config {
   usageFlushMs: number;
   /** Serve verifyKey for service tokens through the compiled fast path (KEYGATE_GRAPHQL_FAST_PATH=0 turns it off). */
   graphqlFastPath: boolean;
+  /** Schema introspection (and so GraphiQL's documentation); KEYGATE_INTROSPECTION=0 turns it off. */
+  introspection: boolean;
   production: boolean;
 }
 
@@ -71,6 +73,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     usageFlushMs: integer(env, 'KEYGATE_USAGE_FLUSH_MS', 5000, 10, 3_600_000),
     graphqlFastPath: env.KEYGATE_GRAPHQL_FAST_PATH !== '0',
+    introspection: env.KEYGATE_INTROSPECTION !== '0',
     production: env.NODE_ENV === 'production',
   };
 }

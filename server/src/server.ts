@@ -60,6 +60,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     keyChanges: invalidation,
     verifier,
     fastVerifier: config.graphqlFastPath ? verifier : undefined,
+    hideSuggestions: config.production,
+    introspection: config.introspection,
   });
   const forwardAuth = createForwardAuthHandler(verifier, new TrustedProxies(config.trustedProxies));
   let stopping = false;

@@ -4,12 +4,17 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { type Context, schema } from '@keygate/schema';
 import { type DocumentNode, GraphQLError, Kind, type OperationDefinitionNode } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
+import { abuseLimits, LIMITS } from './abuse-limits.ts';
 import { type ContextServices, createContextFactory } from './context.ts';
 import { verifyKeyFastPath } from './verification/graphql-fast-path.ts';
 import type { Verifier } from './verification/verifier.ts';
 
 export interface AppOptions extends ContextServices {
   graphiql?: boolean;
+  /** Hide field suggestions in error messages (production). */
+  hideSuggestions?: boolean;
+  /** Allow schema introspection (GraphiQL and codegen need it); on unless set false. */
+  introspection?: boolean;
   /** The verifier behind verifyKey's compiled fast path (see graphql-fast-path.ts); without it, none. */
   fastVerifier?: Verifier;
 }
@@ -23,7 +28,12 @@ export function createApp(options: AppOptions) {
     // Served from this server, not a CDN: no third-party script on a key-management page, and it works offline.
     renderGraphiQL,
     landingPage: false,
+    maxRequestBodySize: LIMITS.body,
     plugins: [
+      ...abuseLimits({
+        hideSuggestions: options.hideSuggestions ?? false,
+        introspection: options.introspection ?? true,
+      }),
       ...(options.fastVerifier ? [verifyKeyFastPath(schema, options.authenticate, options.fastVerifier)] : []),
       requireAuthentication(),
     ],
