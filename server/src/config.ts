@@ -32,6 +32,8 @@ export interface Config {
   graphqlFastPath: boolean;
   /** Schema introspection (and so GraphiQL's documentation); KEYGATE_INTROSPECTION=0 turns it off. */
   introspection: boolean;
+  /** Failed verifications (wrong guesses) allowed per client address and window; 0 turns the limit off. */
+  failedVerifications: { burst: number; windowMs: number };
   production: boolean;
 }
 
@@ -74,6 +76,10 @@ export function loadConfig(env: Env = process.env): Config {
     usageFlushMs: integer(env, 'KEYGATE_USAGE_FLUSH_MS', 5000, 10, 3_600_000),
     graphqlFastPath: env.KEYGATE_GRAPHQL_FAST_PATH !== '0',
     introspection: env.KEYGATE_INTROSPECTION !== '0',
+    failedVerifications: {
+      burst: integer(env, 'KEYGATE_FAILED_VERIFICATIONS', 30, 0, 1_000_000),
+      windowMs: integer(env, 'KEYGATE_FAILED_VERIFICATIONS_WINDOW_SECONDS', 60, 1, 86_400) * 1000,
+    },
     production: env.NODE_ENV === 'production',
   };
 }

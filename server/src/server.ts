@@ -5,6 +5,7 @@ import { createAuthenticator, loadAuth } from './auth.ts';
 import { type Config, ConfigError } from './config.ts';
 import { type Database, openDatabase } from './db/database.ts';
 import { TrustedProxies } from './verification/client-ip.ts';
+import { FailureLimiter } from './verification/failure-limiter.ts';
 import { createForwardAuthHandler } from './verification/forward-auth.ts';
 import { type InvalidationBus, localInvalidation, PostgresInvalidation } from './verification/invalidation.ts';
 import { KeyCache } from './verification/key-cache.ts';
@@ -45,7 +46,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   }
   const { prisma } = database;
   const usage = new UsageRecorder(prisma, config.usageFlushMs);
-  const verifier = new Verifier(createKeyLoader(prisma), new KeyCache(config.cache), usage);
+  const limiter = new FailureLimiter({ ...config.failedVerifications, maxClients: 100_000 });
+  const verifier = new Verifier(createKeyLoader(prisma), new KeyCache(config.cache), usage, limiter);
   const invalidation =
     config.storage.kind === 'postgres'
       ? new PostgresInvalidation(config.storage.url, verifier, prisma, log)

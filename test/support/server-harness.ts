@@ -14,6 +14,8 @@ export async function startTestServer(env: Record<string, string> = {}, database
     KEYGATE_JWT_SECRET: secret,
     PORT: '0',
     HOST: '127.0.0.1',
+    // Tests make deliberate wrong guesses by the dozen; the limiter has its own tests.
+    KEYGATE_FAILED_VERIFICATIONS: '0',
     ...(db.storage.kind === 'postgres' ? { DATABASE_URL: db.storage.url } : {}),
     ...env,
   });

@@ -9,6 +9,8 @@
 //   INSUFFICIENT_ACCESS  a READ_ONLY key where FULL_ACCESS is required
 //   INSUFFICIENT_SCOPE   the key's scopes do not cover every required scope
 //   VALID
+// Before all of these, RATE_LIMITED: the client address has guessed wrong
+// (MALFORMED, NOT_FOUND) too often lately; nothing about the key is looked at.
 // Facts about the key itself come before facts about the request, so a revoked
 // key says REVOKED from any address.
 import type { CompiledIpRules } from './ip-rules.ts';
@@ -22,7 +24,8 @@ export type VerifyCode =
   | 'APPLICATION_DISABLED'
   | 'IP_DENIED'
   | 'INSUFFICIENT_ACCESS'
-  | 'INSUFFICIENT_SCOPE';
+  | 'INSUFFICIENT_SCOPE'
+  | 'RATE_LIMITED';
 
 export const VERIFY_CODES: readonly VerifyCode[] = [
   'VALID',
@@ -34,6 +37,7 @@ export const VERIFY_CODES: readonly VerifyCode[] = [
   'IP_DENIED',
   'INSUFFICIENT_ACCESS',
   'INSUFFICIENT_SCOPE',
+  'RATE_LIMITED',
 ];
 
 export type Access = 'READ_ONLY' | 'FULL_ACCESS';
@@ -88,6 +92,8 @@ export interface VerifyOutcome {
   code: VerifyCode;
   /** The key the secret belongs to, when one was found (also for refusals other than NOT_FOUND). */
   key?: VerifiableKey;
+  /** With RATE_LIMITED: when the client may try again. */
+  retryAfterSeconds?: number;
 }
 
 /** The verification service as the API layers see it. */

@@ -33,6 +33,7 @@ export const keyVerificationFields = {
   environment: whenValid((key) => key.environment),
   access: whenValid((key) => key.access),
   scopes: whenValid((key) => [...key.scopes]),
+  retryAfterSeconds: (outcome: VerifyOutcome) => outcome.retryAfterSeconds ?? null,
 };
 
 const KeyVerification = builder.objectRef<VerifyOutcome>('KeyVerification').implement({
@@ -47,6 +48,11 @@ const KeyVerification = builder.objectRef<VerifyOutcome>('KeyVerification').impl
     environment: t.field({ type: KeyEnvironment, nullable: true, resolve: keyVerificationFields.environment }),
     access: t.field({ type: KeyAccess, nullable: true, resolve: keyVerificationFields.access }),
     scopes: t.stringList({ nullable: true, resolve: keyVerificationFields.scopes }),
+    retryAfterSeconds: t.int({
+      nullable: true,
+      description: 'With RATE_LIMITED: seconds until this client address may verify again',
+      resolve: keyVerificationFields.retryAfterSeconds,
+    }),
   }),
 });
 

@@ -16,6 +16,7 @@ const STATUS: Record<VerifyCode, number> = {
   IP_DENIED: 403,
   INSUFFICIENT_ACCESS: 403,
   INSUFFICIENT_SCOPE: 403,
+  RATE_LIMITED: 429,
 };
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -117,20 +118,21 @@ function headersFor(key: VerifiableKey): string[] {
 function answer(res: ServerResponse, outcome: VerifyOutcome): void {
   const { code, key } = outcome;
   if (code !== 'VALID' || !key) {
-    refuse(res, STATUS[code], code);
+    refuse(res, STATUS[code], code, outcome.retryAfterSeconds);
     return;
   }
   res.writeHead(200, headersFor(key));
   res.end('{"valid":true,"code":"VALID"}');
 }
 
-function refuse(res: ServerResponse, status: number, code: string): void {
+function refuse(res: ServerResponse, status: number, code: string, retryAfterSeconds?: number): void {
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'cache-control': 'no-store',
     'x-keygate-code': code,
   };
   if (status === 401) headers['www-authenticate'] = 'ApiKey';
+  if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
   res.writeHead(status, headers);
   res.end(`{"valid":false,"code":"${code}"}`);
 }

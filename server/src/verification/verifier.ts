@@ -9,6 +9,7 @@ import {
   type VerifyOutcome,
   type VerifyRequest,
 } from '@keygate/schema/domain';
+import type { FailureLimiter } from './failure-limiter.ts';
 import type { KeyCache } from './key-cache.ts';
 import type { KeyLoader } from './key-loader.ts';
 import type { UsageRecorder } from './usage.ts';
@@ -30,11 +31,19 @@ export class Verifier implements KeyVerifier {
     private readonly load: KeyLoader,
     private readonly cache: KeyCache,
     private readonly usage: UsageRecorder | null,
+    private readonly limiter: FailureLimiter | null = null,
     private readonly now: () => number = Date.now,
   ) {}
 
   verify(request: VerifyRequest, scope?: { merchantId: string }): VerifyOutcome | Promise<VerifyOutcome> {
-    if (typeof request.key !== 'string' || parseKey(request.key) === null) return { code: 'MALFORMED' };
+    if (this.limiter) {
+      const waitMs = this.limiter.blockedFor(request.ip, this.now());
+      if (waitMs > 0) return { code: 'RATE_LIMITED', retryAfterSeconds: Math.ceil(waitMs / 1000) };
+    }
+    if (typeof request.key !== 'string' || parseKey(request.key) === null) {
+      this.limiter?.fail(request.ip, this.now());
+      return { code: 'MALFORMED' };
+    }
     const hash = hashKey(request.key);
     const cached = this.cacheTrusted ? this.cache.get(hash, this.now()) : undefined;
     if (cached !== undefined) return this.conclude(cached.found ? cached.key : null, request, scope);
@@ -56,7 +65,10 @@ export class Verifier implements KeyVerifier {
 
   private conclude(key: VerifiableKey | null, request: VerifyRequest, scope?: { merchantId: string }): VerifyOutcome {
     // For a merchant's own verifications, another merchant's key does not exist.
-    if (key === null || (scope !== undefined && key.merchantId !== scope.merchantId)) return { code: 'NOT_FOUND' };
+    if (key === null || (scope !== undefined && key.merchantId !== scope.merchantId)) {
+      this.limiter?.fail(request.ip, this.now());
+      return { code: 'NOT_FOUND' };
+    }
     const now = this.now();
     const code = decide(key, request, now);
     if (code === 'VALID') this.usage?.record(key.id, request.ip ?? null, now);
