@@ -24,6 +24,8 @@ export const websiteUrlRule = z
   .string()
   .trim()
   .max(2048, 'must be at most 2048 characters')
+  // The URL parser tolerates some (a NUL in the path); the database does not, and nor should a link.
+  .refine(noControlChars, 'must not contain control characters')
   .refine((value) => {
     if (value === '') return true;
     try {

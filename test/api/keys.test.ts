@@ -86,6 +86,7 @@ describe('createKey', () => {
     [{ name: 'n'.repeat(101) }, ['input', 'name']],
     [{ websiteUrl: 'ftp://example.com' }, ['input', 'websiteUrl']],
     [{ websiteUrl: 'not a url' }, ['input', 'websiteUrl']],
+    [{ websiteUrl: 'https://shop.example/\u0000' }, ['input', 'websiteUrl']],
     [{ scopes: ['payments write'] }, ['input', 'scopes', '0']],
     [{ scopes: Array.from({ length: 51 }, (_, i) => `s${i}`) }, ['input', 'scopes']],
     [{ expiresAt: new Date(Date.now() - 1000).toISOString() }, ['input', 'expiresAt']],
