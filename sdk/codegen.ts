@@ -15,7 +15,7 @@ const config: CodegenConfig = {
       ],
       config: {
         // DateTime travels as an ISO 8601 string; parse it with new Date(value) where needed.
-        scalars: { DateTime: 'string', ID: 'string' },
+        scalars: { DateTime: 'string', ID: 'string', JSON: 'unknown' },
         strictScalars: true,
         enumsAsTypes: true,
         useTypeImports: true,

@@ -33,6 +33,8 @@ export interface Context {
   viewer: Viewer | null;
   service: ServicePrincipal | null;
   verifier?: KeyVerifier;
+  /** This request, for the audit trail: its id (X-Request-Id or generated) and the client address. */
+  request?: { id: string; ip: string | null };
   settings: SchemaSettings;
   keyChanges?: KeyChangeListener;
 }

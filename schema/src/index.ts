@@ -7,6 +7,7 @@ import './types/application.ts';
 import './types/api-key.ts';
 import './types/ip-rules.ts';
 import './types/verification.ts';
+import './types/audit.ts';
 
 export const schema = builder.toSchema();
 

@@ -8,6 +8,8 @@ import {
   type ApplicationKeysQueryVariables,
   ApplicationsDocument,
   type ApplicationsQueryVariables,
+  AuditEventsDocument,
+  type AuditEventsQueryVariables,
   CreateApplicationDocument,
   type CreateApplicationInput,
   CreateKeyDocument,
@@ -137,10 +139,20 @@ export function createKeygateClient(options: KeygateClientOptions) {
     },
   };
 
+  const auditEvents = {
+    /** One page of the merchant's audit trail, newest first. */
+    list: async (variables: AuditEventsQueryVariables = {}) =>
+      (await query(AuditEventsDocument, variables)).auditEvents,
+    /** The whole trail (optionally filtered by action, target or time), page by page. */
+    all: ({ pageSize = 50, ...filter }: Filter<AuditEventsQueryVariables> = {}) =>
+      walk((after) => auditEvents.list({ ...filter, first: pageSize, after })),
+  };
+
   return {
     viewer: async () => (await query(ViewerDocument, {})).viewer,
     applications,
     keys,
+    auditEvents,
     /** The underlying urql client, for anything not covered here. */
     urql,
   };

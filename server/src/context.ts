@@ -1,9 +1,13 @@
 // Builds each GraphQL request's context: who is calling, and the services the
 // resolvers use.
+
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { Context, KeyChangeListener, SchemaSettings, Viewer } from '@keygate/schema';
 import type { KeyVerifier } from '@keygate/schema/domain';
 import type { PrismaClient } from '@keygate/schema/prisma';
 import type { Authenticator } from './auth.ts';
+import { clientIp, TrustedProxies } from './verification/client-ip.ts';
 
 export interface ContextServices {
   prisma: PrismaClient;
@@ -11,11 +15,16 @@ export interface ContextServices {
   settings: SchemaSettings;
   keyChanges?: KeyChangeListener;
   verifier?: KeyVerifier;
+  /** Whose forwarding headers give the client address recorded in the audit trail. */
+  trustedProxies?: TrustedProxies;
 }
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function createContextFactory(services: ContextServices) {
   const merchants = new KnownMerchants(services.prisma);
-  return async ({ request }: { request: Request }): Promise<Context> => {
+  const proxies = services.trustedProxies ?? new TrustedProxies([]);
+  return async ({ request, req }: { request: Request; req?: IncomingMessage }): Promise<Context> => {
     const principal = await services.authenticate(request.headers.get('authorization'));
     const viewer =
       principal?.kind === 'merchant' ? { merchantId: principal.merchantId, subject: principal.subject } : null;
@@ -27,6 +36,22 @@ export function createContextFactory(services: ContextServices) {
       settings: services.settings,
       keyChanges: services.keyChanges,
       verifier: services.verifier,
+      request: {
+        // A caller's own request id (e.g. from its gateway) is kept when it is a sane one.
+        id: REQUEST_ID.test(request.headers.get('x-request-id') ?? '')
+          ? request.headers.get('x-request-id')!
+          : randomUUID(),
+        ip: req
+          ? clientIp(
+              req.socket.remoteAddress,
+              {
+                xff: request.headers.get('x-forwarded-for') ?? undefined,
+                realIp: request.headers.get('x-real-ip') ?? undefined,
+              },
+              proxies,
+            )
+          : null,
+      },
     };
   };
 }

@@ -55,7 +55,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   await invalidation.start();
   usage.start();
 
+  const trustedProxies = new TrustedProxies(config.trustedProxies);
   const app = createApp({
+    trustedProxies,
     prisma,
     authenticate: createAuthenticator(auth),
     settings: { maxKeysPerApplication: config.maxKeysPerApplication, maxPageSize: config.maxPageSize },
@@ -65,7 +67,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     hideSuggestions: config.production,
     introspection: config.introspection,
   });
-  const forwardAuth = createForwardAuthHandler(verifier, new TrustedProxies(config.trustedProxies));
+  const forwardAuth = createForwardAuthHandler(verifier, trustedProxies);
   let stopping = false;
   const ready = async (res: ServerResponse) => {
     let ok = !stopping && invalidation.connected;

@@ -1,5 +1,6 @@
 // The Keygate HTTP application: GraphQL (with GraphiQL) at /graphql.
 
+import type { IncomingMessage } from 'node:http';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { type Context, schema } from '@keygate/schema';
 import { type DocumentNode, GraphQLError, Kind, type OperationDefinitionNode } from 'graphql';
@@ -20,7 +21,7 @@ export interface AppOptions extends ContextServices {
 }
 
 export function createApp(options: AppOptions) {
-  return createYoga<Record<string, unknown>, Context>({
+  return createYoga<{ req?: IncomingMessage }, Context>({
     schema,
     context: createContextFactory(options),
     graphqlEndpoint: '/graphql',

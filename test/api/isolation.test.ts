@@ -76,6 +76,11 @@ const operations: Operation[] = [
   ['editKey', EDIT_KEY, (ids) => ({ input: { id: ids.keyId, name: 'Hijacked' } })],
   ['revokeKey', REVOKE_KEY, (ids) => ({ input: { id: ids.keyId } })],
   ['setIpRules', SET_IP_RULES, (ids) => ({ input: { keyId: ids.keyId, rules: [] } })],
+  [
+    'auditEvents about a target',
+    `query ($id: ID!) { auditEvents(first: 10, targetId: $id) { totalCount edges { node { action } } } }`,
+    (ids) => ({ id: ids.keyId }),
+  ],
 ];
 
 describe('another merchant’s ids behave exactly like missing ids', () => {

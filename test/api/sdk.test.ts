@@ -154,6 +154,25 @@ describe('keys', () => {
   });
 });
 
+describe('auditEvents', () => {
+  it('lists and walks the audit trail with filters', async () => {
+    const fresh = createKeygateClient({
+      url: `${s.url}/graphql`,
+      token: await s.merchantToken(`auditor-${Date.now()}`),
+    });
+    const app = await fresh.applications.create({ name: 'Audited' });
+    if (!app.ok) throw new Error('setup');
+    await fresh.applications.setEnabled(app.value.id, false);
+    const page = await fresh.auditEvents.list({ first: 10 });
+    expect(page.totalCount).toBe(2);
+    expect(page.edges.map((e) => e.node.action)).toEqual(['setApplicationEnabled', 'createApplication']);
+    expect(page.edges[1]!.node.summary).toEqual({ name: 'Audited' });
+    const walked = [];
+    for await (const event of fresh.auditEvents.all({ targetId: app.value.id, pageSize: 1 })) walked.push(event.action);
+    expect(walked).toEqual(['setApplicationEnabled', 'createApplication']);
+  });
+});
+
 describe('failures that are not answers', () => {
   it('throws KeygateRequestError for refused tokens, forbidden operations and unreachable servers', async () => {
     const anonymous = createKeygateClient({ url: `${s.url}/graphql` });

@@ -1,6 +1,6 @@
 // Crash safety: a server killed with SIGKILL in the middle of a burst of
 // createKey calls, then restarted on the same data, opens without repair, and
-// every key whose secret reached a client verifies.
+// every key whose secret reached a client verifies, with its audit event.
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../support/database.ts';
 import { graphql, runCli, startKeygate, tempDirs } from '../support/process.ts';
@@ -49,10 +49,17 @@ describe.each(['pglite', 'postgres'] as const)('killed during a burst of createK
       const listed = await graphql(
         second.url,
         token,
-        `query($id: ID!) { application(id: $id) { keys(first: 1) { totalCount } } }`,
+        `query($id: ID!) {
+          application(id: $id) { keys(first: 1) { totalCount } }
+          auditEvents(first: 1, action: createKey) { totalCount edges { node { clientIp } } }
+        }`,
         { id: app },
       );
-      expect(listed.body.data.application.keys.totalCount).toBeGreaterThanOrEqual(returned.length);
+      const keys = listed.body.data.application.keys.totalCount;
+      expect(keys).toBeGreaterThanOrEqual(returned.length);
+      // Written in one transaction: no key without its audit event, and no event without its key.
+      expect(listed.body.data.auditEvents.totalCount).toBe(keys);
+      expect(listed.body.data.auditEvents.edges[0].node.clientIp).toBe('127.0.0.1');
     } finally {
       await second.stop();
     }

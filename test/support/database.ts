@@ -38,7 +38,7 @@ export async function openTestDatabase(kind: TestDbKind = testDbKind): Promise<T
   const events = database.prisma as unknown as { $on(event: 'query', listener: (e: { query: string }) => void): void };
   events.$on('query', (event) => recording?.push(event.query));
   // Merchants stay: the server remembers which merchants it has created.
-  const tables = ['ip_rules', 'api_keys', 'applications'];
+  const tables = ['audit_events', 'ip_rules', 'api_keys', 'applications'];
   return Object.assign(database, {
     storage,
     async countStatements<T>(fn: () => Promise<T>) {

@@ -1,4 +1,6 @@
 // API keys: the type, its queries, and the mutations that create and change keys.
+
+import { recorded, sent } from '../audit.ts';
 import { builder } from '../builder.ts';
 import { type Context, requireViewer } from '../context.ts';
 import { generateKey } from '../domain/api-key.ts';
@@ -151,29 +153,41 @@ builder.mutationFields((t) => ({
       const environment = input.environment ?? 'LIVE';
       const { secret, prefix, hash } = generateKey(environment === 'LIVE' ? 'live' : 'test');
       const limit = ctx.settings.maxKeysPerApplication;
-      const key = await ctx.prisma.$transaction(async (tx) => {
-        // Locking the application row serialises concurrent creations, so the
-        // count below cannot be overtaken between checking and inserting.
-        const locked = await tx.$queryRaw<{ id: string }[]>`
+      const key = await recorded(
+        ctx,
+        async (tx) => {
+          // Locking the application row serialises concurrent creations, so the
+          // count below cannot be overtaken between checking and inserting.
+          const locked = await tx.$queryRaw<{ id: string }[]>`
           SELECT id FROM applications WHERE id = ${applicationId}::uuid AND merchant_id = ${merchantId} FOR UPDATE`;
-        if (locked.length === 0) throw new NotFoundError('Application', input.applicationId);
-        const held = await tx.apiKey.count({ where: { applicationId, revokedAt: null } });
-        if (held >= limit) throw new KeyLimitReachedError(limit);
-        return tx.apiKey.create({
-          data: {
-            merchantId,
-            applicationId,
-            name: input.name,
-            websiteUrl: input.websiteUrl ?? null,
-            prefix,
-            hash,
-            access: input.access ?? 'READ_ONLY',
-            scopes: input.scopes ?? [],
-            environment,
-            expiresAt: input.expiresAt ?? null,
+          if (locked.length === 0) throw new NotFoundError('Application', input.applicationId);
+          const held = await tx.apiKey.count({ where: { applicationId, revokedAt: null } });
+          if (held >= limit) throw new KeyLimitReachedError(limit);
+          return tx.apiKey.create({
+            data: {
+              merchantId,
+              applicationId,
+              name: input.name,
+              websiteUrl: input.websiteUrl ?? null,
+              prefix,
+              hash,
+              access: input.access ?? 'READ_ONLY',
+              scopes: input.scopes ?? [],
+              environment,
+              expiresAt: input.expiresAt ?? null,
+            },
+          });
+        },
+        (created) => ({
+          action: 'createKey',
+          target: { type: 'ApiKey', id: created.id },
+          summary: {
+            applicationId: input.applicationId,
+            prefix: created.prefix,
+            ...sent(input, ['name', 'websiteUrl', 'access', 'scopes', 'environment', 'expiresAt']),
           },
-        });
-      });
+        }),
+      );
       await ctx.keyChanges?.keysChanged({ hashes: [hash] });
       return { key, secret };
     },
@@ -193,18 +207,29 @@ builder.mutationFields((t) => ({
       }
       const current = await requireChangeableKey(ctx, input.id);
       // The revocation check is repeated in the write, so a concurrent revoke is never undone.
-      const { count } = await ctx.prisma.apiKey.updateMany({
-        where: { id: current.id, revokedAt: null },
-        data: {
-          ...(input.name != null ? { name: input.name } : {}),
-          ...(input.websiteUrl !== undefined ? { websiteUrl: input.websiteUrl } : {}),
-          ...(input.access != null ? { access: input.access } : {}),
-          ...(input.scopes != null ? { scopes: input.scopes } : {}),
-          ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt } : {}),
+      const key = await recorded(
+        ctx,
+        async (tx) => {
+          const { count } = await tx.apiKey.updateMany({
+            where: { id: current.id, revokedAt: null },
+            data: {
+              ...(input.name != null ? { name: input.name } : {}),
+              ...(input.websiteUrl !== undefined ? { websiteUrl: input.websiteUrl } : {}),
+              ...(input.access != null ? { access: input.access } : {}),
+              ...(input.scopes != null ? { scopes: input.scopes } : {}),
+              ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt } : {}),
+            },
+          });
+          const updated = await tx.apiKey.findUniqueOrThrow({ where: { id: current.id } });
+          if (count === 0) throw new KeyRevokedError(input.id, updated.revokedAt ?? new Date(), 'change');
+          return updated;
         },
-      });
-      const key = await ctx.prisma.apiKey.findUniqueOrThrow({ where: { id: current.id } });
-      if (count === 0) throw new KeyRevokedError(input.id, key.revokedAt ?? new Date(), 'change');
+        () => ({
+          action: 'editKey',
+          target: { type: 'ApiKey', id: current.id },
+          summary: sent(input, ['name', 'websiteUrl', 'access', 'scopes', 'expiresAt']),
+        }),
+      );
       await ctx.keyChanges?.keysChanged({ keyIds: [key.id] });
       return { key };
     },
@@ -222,16 +247,26 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { input }, ctx) => {
       const current = await findKey(ctx, input.id);
       if (!current) throw new NotFoundError('ApiKey', input.id);
-      const { count } = await ctx.prisma.apiKey.updateMany({
-        where: { id: current.id, revokedAt: null },
-        data: { revokedAt: new Date() },
-      });
-      const key = await ctx.prisma.apiKey.findUniqueOrThrow({ where: { id: current.id } });
-      // Announced on every call, also "already revoked" ones: a client retrying a revocation whose
-      // announcement failed (the database answered the write, then not the NOTIFY) heals it.
-      await ctx.keyChanges?.keysChanged({ keyIds: [key.id] });
-      if (count === 0) throw new KeyRevokedError(input.id, key.revokedAt ?? new Date(), 'revoke');
-      return { key };
+      try {
+        const key = await recorded(
+          ctx,
+          async (tx) => {
+            const { count } = await tx.apiKey.updateMany({
+              where: { id: current.id, revokedAt: null },
+              data: { revokedAt: new Date() },
+            });
+            const revoked = await tx.apiKey.findUniqueOrThrow({ where: { id: current.id } });
+            if (count === 0) throw new KeyRevokedError(input.id, revoked.revokedAt ?? new Date(), 'revoke');
+            return revoked;
+          },
+          () => ({ action: 'revokeKey', target: { type: 'ApiKey', id: current.id }, summary: {} }),
+        );
+        return { key };
+      } finally {
+        // Announced on every call, also "already revoked" ones: a client retrying a revocation whose
+        // announcement failed (the database answered the write, then not the NOTIFY) heals it.
+        await ctx.keyChanges?.keysChanged({ keyIds: [current.id] });
+      }
     },
   }),
 }));

@@ -1,4 +1,6 @@
 // Applications: named groups of keys, usually one integration each.
+
+import { recorded, sent } from '../audit.ts';
 import { builder } from '../builder.ts';
 import { type Context, requireViewer } from '../context.ts';
 import { normalizeName } from '../domain/names.ts';
@@ -140,14 +142,23 @@ builder.mutationFields((t) => ({
     resolve: async (_root, { input }, ctx) => {
       const merchantId = requireViewer(ctx).merchantId;
       const application = await withNameCheck(input.name, () =>
-        ctx.prisma.application.create({
-          data: {
-            merchantId,
-            name: input.name,
-            normalizedName: normalizeName(input.name),
-            description: input.description ?? null,
-          },
-        }),
+        recorded(
+          ctx,
+          (tx) =>
+            tx.application.create({
+              data: {
+                merchantId,
+                name: input.name,
+                normalizedName: normalizeName(input.name),
+                description: input.description ?? null,
+              },
+            }),
+          (app) => ({
+            action: 'createApplication',
+            target: { type: 'Application', id: app.id },
+            summary: sent(input, ['name', 'description']),
+          }),
+        ),
       );
       return { application };
     },
@@ -165,13 +176,22 @@ builder.mutationFields((t) => ({
       const id = await requireApplicationId(ctx, input.id);
       const { name } = input;
       const application = await withNameCheck(name ?? '', () =>
-        ctx.prisma.application.update({
-          where: { id },
-          data: {
-            ...(name != null ? { name, normalizedName: normalizeName(name) } : {}),
-            ...(input.description !== undefined ? { description: input.description } : {}),
-          },
-        }),
+        recorded(
+          ctx,
+          (tx) =>
+            tx.application.update({
+              where: { id },
+              data: {
+                ...(name != null ? { name, normalizedName: normalizeName(name) } : {}),
+                ...(input.description !== undefined ? { description: input.description } : {}),
+              },
+            }),
+          () => ({
+            action: 'updateApplication',
+            target: { type: 'Application', id },
+            summary: sent(input, ['name', 'description']),
+          }),
+        ),
       );
       return { application };
     },
@@ -183,7 +203,15 @@ builder.mutationFields((t) => ({
     errors: { types: [NotFoundError], directResult: true, union: { name: 'SetApplicationEnabledResult' } },
     resolve: async (_root, { input }, ctx) => {
       const id = await requireApplicationId(ctx, input.id);
-      const application = await ctx.prisma.application.update({ where: { id }, data: { enabled: input.enabled } });
+      const application = await recorded(
+        ctx,
+        (tx) => tx.application.update({ where: { id }, data: { enabled: input.enabled } }),
+        () => ({
+          action: 'setApplicationEnabled',
+          target: { type: 'Application', id },
+          summary: { enabled: input.enabled },
+        }),
+      );
       await ctx.keyChanges?.keysChanged({ applicationId: id });
       return { application };
     },

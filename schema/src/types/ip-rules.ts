@@ -1,5 +1,6 @@
 // A key's IP rules: ordered { cidr, action } entries plus a default action.
 import { z } from 'zod';
+import { recorded } from '../audit.ts';
 import { builder } from '../builder.ts';
 import { KeyRevokedError, NotFoundError, ValidationError } from '../errors.ts';
 import { cidrRule } from '../validation.ts';
@@ -61,25 +62,33 @@ builder.mutationField('setIpRules', (t) =>
     resolve: async (_root, { input }, ctx) => {
       const current = await requireChangeableKey(ctx, input.keyId);
       const defaultAction = input.defaultAction ?? 'ALLOW';
-      const key = await ctx.prisma.$transaction(async (tx) => {
-        // Guarded on revokedAt and done in one transaction with the rule list,
-        // so concurrent calls leave one complete list, never a mix.
-        const { count } = await tx.apiKey.updateMany({
-          where: { id: current.id, revokedAt: null },
-          data: { ipDefaultAction: defaultAction },
-        });
-        if (count === 0) throw new KeyRevokedError(input.keyId, new Date(), 'change');
-        await tx.ipRule.deleteMany({ where: { keyId: current.id } });
-        await tx.ipRule.createMany({
-          data: input.rules.map((rule, position) => ({
-            keyId: current.id,
-            position,
-            cidr: rule.cidr,
-            action: rule.action,
-          })),
-        });
-        return tx.apiKey.findUniqueOrThrow({ where: { id: current.id } });
-      });
+      const key = await recorded(
+        ctx,
+        async (tx) => {
+          // Guarded on revokedAt and done in one transaction with the rule list,
+          // so concurrent calls leave one complete list, never a mix.
+          const { count } = await tx.apiKey.updateMany({
+            where: { id: current.id, revokedAt: null },
+            data: { ipDefaultAction: defaultAction },
+          });
+          if (count === 0) throw new KeyRevokedError(input.keyId, new Date(), 'change');
+          await tx.ipRule.deleteMany({ where: { keyId: current.id } });
+          await tx.ipRule.createMany({
+            data: input.rules.map((rule, position) => ({
+              keyId: current.id,
+              position,
+              cidr: rule.cidr,
+              action: rule.action,
+            })),
+          });
+          return tx.apiKey.findUniqueOrThrow({ where: { id: current.id } });
+        },
+        () => ({
+          action: 'setIpRules',
+          target: { type: 'ApiKey', id: current.id },
+          summary: { rules: input.rules.map((rule) => ({ cidr: rule.cidr, action: rule.action })), defaultAction },
+        }),
+      );
       await ctx.keyChanges?.keysChanged({ keyIds: [key.id] });
       return { key };
     },

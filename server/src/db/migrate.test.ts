@@ -89,6 +89,7 @@ describe('migrate', () => {
       '_prisma_migrations',
       'api_keys',
       'applications',
+      'audit_events',
       'ip_rules',
       'merchants',
     ]);
