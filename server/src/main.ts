@@ -1,18 +1,20 @@
 // `pnpm start`: runs Keygate until SIGINT/SIGTERM.
 import { ConfigError, loadConfig } from './config.ts';
 import { MigrationError } from './db/migrate.ts';
+import { createLogger } from './logger.ts';
 import { startServer } from './server.ts';
 
+const logger = createLogger();
 try {
-  const server = await startServer(loadConfig());
+  const server = await startServer(loadConfig(), { logger });
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {
-      console.log(`${signal} again: exiting now`);
+      logger.warn(`${signal} again: exiting now`);
       process.exit(1);
     }
     stopping = true;
-    console.log(`${signal}: shutting down`);
+    logger.info(`${signal}: shutting down`);
     await server.close();
     process.exit(0);
   };

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createAuthenticator, loadAuth } from './auth.ts';
 import { type Config, ConfigError } from './config.ts';
 import { type Database, openDatabase } from './db/database.ts';
+import { createLogger, type Logger } from './logger.ts';
 import { TrustedProxies } from './verification/client-ip.ts';
 import { FailureLimiter } from './verification/failure-limiter.ts';
 import { createForwardAuthHandler } from './verification/forward-auth.ts';
@@ -26,13 +27,14 @@ export interface RunningServer {
 }
 
 export interface StartOptions {
-  log?: (line: string) => void;
+  logger?: Logger;
   /** An already open database (tests); it is left open on close. Otherwise config.storage is opened. */
   database?: Database;
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
-  const log = options.log ?? console.log;
+  const logger = options.logger ?? createLogger();
+  const log = (line: string) => logger.info(line);
   const auth = loadAuth(config);
   const database = options.database ?? (await openDatabase(config.storage));
   const closeDatabase = options.database ? async () => {} : () => database.close();
@@ -45,7 +47,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     throw error;
   }
   const { prisma } = database;
-  const usage = new UsageRecorder(prisma, config.usageFlushMs);
+  const usage = new UsageRecorder(prisma, config.usageFlushMs, (error) =>
+    logger.error({ err: error }, 'last-used flush failed'),
+  );
   const limiter = new FailureLimiter({ ...config.failedVerifications, maxClients: 100_000 });
   const verifier = new Verifier(createKeyLoader(prisma), new KeyCache(config.cache), usage, limiter);
   const invalidation =
@@ -57,6 +61,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   const trustedProxies = new TrustedProxies(config.trustedProxies);
   const app = createApp({
+    logger,
     trustedProxies,
     prisma,
     authenticate: createAuthenticator(auth),

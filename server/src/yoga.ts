@@ -3,14 +3,17 @@
 import type { IncomingMessage } from 'node:http';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { type Context, schema } from '@keygate/schema';
-import { type DocumentNode, GraphQLError, Kind, type OperationDefinitionNode } from 'graphql';
+import { type DocumentNode, GraphQLError, getOperationAST, Kind, type OperationDefinitionNode } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import { abuseLimits, LIMITS } from './abuse-limits.ts';
 import { type ContextServices, createContextFactory } from './context.ts';
+import { type Logger, silentLogger } from './logger.ts';
 import { verifyKeyFastPath } from './verification/graphql-fast-path.ts';
 import type { Verifier } from './verification/verifier.ts';
 
 export interface AppOptions extends ContextServices {
+  /** Where Yoga's own messages and the per-request log lines go; silent when absent. */
+  logger?: Logger;
   graphiql?: boolean;
   /** Hide field suggestions in error messages (production). */
   hideSuggestions?: boolean;
@@ -30,6 +33,7 @@ export function createApp(options: AppOptions) {
     renderGraphiQL,
     landingPage: false,
     maxRequestBodySize: LIMITS.body,
+    logging: options.logger ?? silentLogger,
     plugins: [
       ...abuseLimits({
         hideSuggestions: options.hideSuggestions ?? false,
@@ -37,8 +41,38 @@ export function createApp(options: AppOptions) {
       }),
       ...(options.fastVerifier ? [verifyKeyFastPath(schema, options.authenticate, options.fastVerifier)] : []),
       requireAuthentication(),
+      logRequests(options.logger ?? silentLogger),
     ],
   });
+}
+
+/** One line per GraphQL request: who, which operation, how it ended, how long it took. */
+function logRequests(logger: Logger): Plugin<Context> {
+  return {
+    onExecute({ args }) {
+      const started = performance.now();
+      const { viewer, service, request } = args.contextValue;
+      return {
+        onExecuteDone({ result }) {
+          const errors = 'errors' in result && Array.isArray(result.errors) ? result.errors : [];
+          logger.info(
+            {
+              requestId: request?.id,
+              clientIp: request?.ip,
+              operation: args.operationName ?? getOperationAST(args.document)?.name?.value ?? null,
+              merchant: viewer?.merchantId,
+              service: service ? (service.subject ?? 'verifier') : undefined,
+              errors: errors.length
+                ? errors.map((e: { extensions?: { code?: unknown } }) => e.extensions?.code ?? 'ERROR')
+                : undefined,
+              ms: Math.round((performance.now() - started) * 10) / 10,
+            },
+            'graphql',
+          );
+        },
+      };
+    },
+  };
 }
 
 /**

@@ -26,7 +26,7 @@ async function setup(server: KeygateProcess, token: string, count: number) {
 }
 
 describe('two server processes on one PostgreSQL', () => {
-  it('a key revoked on one is refused by the other on the very next request', async () => {
+  it('a key revoked on one is refused by the other within milliseconds, not at cache expiry', async () => {
     const env = {
       DATABASE_URL: await createPostgresDatabase(),
       KEYGATE_JWT_SECRET: 'x'.repeat(40),
@@ -38,12 +38,17 @@ describe('two server processes on one PostgreSQL', () => {
       const keys = await setup(a, token, 10);
       for (const { secret } of keys) expect(await check(b, secret)).toBe(200);
       for (const { secret, key } of keys) {
-        // Warm on B (served from B's memory), revoke on A, ask B at once.
+        // Warm on B (served from B's memory), revoke on A, then ask B until it refuses.
         expect(await check(b, secret)).toBe(200);
         expect((await graphql(a.url, token, REVOKE, { id: key.id })).body.data.revokeKey.__typename).toBe(
           'ApiKeyPayload',
         );
-        expect(await check(b, secret)).toBe(401);
+        const returned = Date.now();
+        // B has the notification by the time A's mutation returns (A waits for its own copy); a
+        // request that reaches B in that very instant may still pass, so allow a short window.
+        while ((await check(b, secret)) !== 401) {
+          expect(Date.now() - returned, 'B still accepts the revoked key').toBeLessThan(1000);
+        }
       }
     } finally {
       await Promise.all([a.stop(), b.stop()]);

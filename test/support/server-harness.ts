@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Config, loadConfig, startServer } from '@keygate/server';
 import { SignJWT } from 'jose';
+import pino from 'pino';
 import { openTestDatabase, type TestDatabase } from './database.ts';
 
 export type TestServer = Awaited<ReturnType<typeof startTestServer>>;
@@ -20,7 +21,10 @@ export async function startTestServer(env: Record<string, string> = {}, database
     ...env,
   });
   const logs: string[] = [];
-  const server = await startServer(config, { database: db, log: (line) => logs.push(line) });
+  const server = await startServer(config, {
+    database: db,
+    logger: pino({ level: 'info' }, { write: (line: string) => void logs.push(line) }),
+  });
   const key = new TextEncoder().encode(secret);
   const sign = (claims: Record<string, unknown>) =>
     new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(key);

@@ -1,0 +1,62 @@
+// Logs: one JSON object per line, with request ids, and no secret or token in
+// them, whatever the traffic.
+import { afterAll, expect, it } from 'vitest';
+import { graphql, runCli, startKeygate, tempDirs } from '../support/process.ts';
+
+const dirs = tempDirs('keygate-logs-');
+afterAll(dirs.removeAll);
+
+it('writes structured lines with request ids and never a secret or a token', async () => {
+  const env = { KEYGATE_DATA_DIR: dirs.make(), LOG_LEVEL: 'debug' };
+  const token = runCli('src/cli/token.ts', ['acme'], env).stdout;
+  const service = runCli('src/cli/token.ts', ['--verifier'], env).stdout;
+  const server = await startKeygate(env);
+  const secrets: string[] = [];
+  try {
+    const app = (
+      await graphql(
+        server.url,
+        token,
+        `mutation { createApplication(input: { name: "Logged" }) { ... on ApplicationPayload { application { id } } } }`,
+      )
+    ).body.data.createApplication.application.id;
+    for (let i = 0; i < 5; i++) {
+      const { body } = await graphql(
+        server.url,
+        token,
+        `mutation($a: ID!) { createKey(input: { applicationId: $a, name: "k" }) { ... on CreateKeyPayload { secret } } }`,
+        { a: app },
+      );
+      secrets.push(body.data.createKey.secret);
+    }
+    for (const secret of secrets) {
+      await fetch(`${server.url}/v1/auth`, { headers: { authorization: `Bearer ${secret}` } });
+      await graphql(server.url, service, `mutation($k: String!) { verifyKey(input: { key: $k }) { __typename } }`, {
+        k: secret,
+      });
+    }
+    await graphql(server.url, 'not.a.token', '{ viewer { id } }');
+    const response = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'x-request-id': 'trace-123' },
+      body: JSON.stringify({ query: 'query Who { viewer { merchantId } }' }),
+    });
+    expect(response.status).toBe(200);
+  } finally {
+    await server.stop();
+  }
+  const lines = server.output().trim().split('\n');
+  const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  for (const entry of entries)
+    expect(entry).toMatchObject({ level: expect.any(Number), time: expect.any(String), msg: expect.any(String) });
+  expect(entries).toContainEqual(
+    expect.objectContaining({ msg: 'graphql', requestId: 'trace-123', operation: 'Who', merchant: 'acme' }),
+  );
+  expect(entries.filter((e) => e.msg === 'graphql').every((e) => typeof e.requestId === 'string')).toBe(true);
+  const all = server.output();
+  for (const secret of secrets) {
+    expect(all).not.toContain(secret);
+    expect(all).not.toContain(secret.slice(12));
+  }
+  for (const jwt of [token, service]) expect(all).not.toContain(jwt.split('.')[2]!);
+});
