@@ -12,7 +12,7 @@ import { KeyCache } from '../server/src/verification/key-cache.ts';
 import { createKeyLoader } from '../server/src/verification/key-loader.ts';
 import { UsageRecorder } from '../server/src/verification/usage.ts';
 import { Verifier } from '../server/src/verification/verifier.ts';
-import { startCluster } from '../test/support/postgres-cluster.ts';
+import { freePort, startCluster } from '../test/support/postgres-cluster.ts';
 import { graphql, type KeygateProcess, startKeygate } from '../test/support/process.ts';
 import { ensureWrk, type LoadResult, type LoadSettings, load, type Target } from './wrk.ts';
 
@@ -39,6 +39,9 @@ function percentile(values: number[], p: number): number {
 }
 
 const SECRET = 'bench-secret-bench-secret-bench-secret-0123';
+// Per-request log lines would be measured too (and collected by this process, on the same
+// cores): the servers under test log warnings only.
+const QUIET = 'warn';
 const signer = new TextEncoder().encode(SECRET);
 const merchantToken = () =>
   new SignJWT({ merchant_id: 'bench' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('2h').sign(signer);
@@ -238,7 +241,12 @@ async function httpFigures(): Promise<void> {
   );
   ensureWrk();
   const dir = mkdtempSync(join(tmpdir(), 'keygate-bench-'));
-  const keygate = await startKeygate({ KEYGATE_DATA_DIR: dir, KEYGATE_JWT_SECRET: SECRET });
+  const keygate = await startKeygate({
+    KEYGATE_DATA_DIR: dir,
+    KEYGATE_JWT_SECRET: SECRET,
+    LOG_LEVEL: QUIET,
+    PORT: String(await freePort()),
+  });
   const bare = await startBareServer();
   try {
     const { secret } = await seedThroughApi(keygate.url, 'bench');
@@ -299,10 +307,11 @@ async function propagation(url: string): Promise<void> {
   const env = {
     DATABASE_URL: url,
     KEYGATE_JWT_SECRET: SECRET,
+    LOG_LEVEL: QUIET,
     KEYGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'keygate-bench-')),
   };
-  const a: KeygateProcess = await startKeygate(env);
-  const b: KeygateProcess = await startKeygate(env);
+  const a: KeygateProcess = await startKeygate({ ...env, PORT: String(await freePort()) });
+  const b: KeygateProcess = await startKeygate({ ...env, PORT: String(await freePort()) });
   try {
     const { token, app } = await seedThroughApi(a.url, 'propagation', false);
     const times: number[] = [];

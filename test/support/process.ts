@@ -38,22 +38,41 @@ export function startKeygate(
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`Keygate did not start:\n${output}`)), 60_000);
+    const timer = setTimeout(() => {
+      // Never leave a half-started server behind.
+      process.kill(-child.pid!, 'SIGKILL');
+      reject(new Error(`Keygate did not start:\n${output}`));
+    }, 60_000);
+    const ready = (url: string) => {
+      clearTimeout(timer);
+      resolve({
+        url,
+        child,
+        output: () => output,
+        stop: async (signal = 'SIGTERM') => {
+          process.kill(-child.pid!, signal);
+          return exited;
+        },
+      });
+    };
+    // With a fixed port, readiness is /healthz (the start-up line may be below LOG_LEVEL).
+    const port = env.PORT && env.PORT !== '0' ? env.PORT : null;
+    if (port) {
+      const poll = async () => {
+        const url = `http://127.0.0.1:${port}`;
+        const ok = await fetch(`${url}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (ok) ready(url);
+        else if (child.exitCode === null) setTimeout(poll, 50);
+      };
+      void poll();
+    }
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = /listening on (http:\/\/\S+)\/graphql/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({
-          url: match[1]!,
-          child,
-          output: () => output,
-          stop: async (signal = 'SIGTERM') => {
-            process.kill(-child.pid!, signal);
-            return exited;
-          },
-        });
-      }
+      if (match && !port) ready(match[1]!);
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
