@@ -3,9 +3,10 @@
 import type { IncomingMessage } from 'node:http';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { type Context, schema } from '@keygate/schema';
-import { type DocumentNode, GraphQLError, getOperationAST, Kind, type OperationDefinitionNode } from 'graphql';
+import { type DocumentNode, getOperationAST, Kind, type OperationDefinitionNode } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import { abuseLimits, LIMITS } from './abuse-limits.ts';
+import { AuthenticationError } from './auth.ts';
 import { type ContextServices, createContextFactory } from './context.ts';
 import { type Logger, silentLogger } from './logger.ts';
 import { verifyKeyFastPath } from './verification/graphql-fast-path.ts';
@@ -85,11 +86,7 @@ function requireAuthentication(): Plugin<Context> {
       const { viewer, service } = args.contextValue;
       if (viewer || service || isIntrospectionOnly(args.document, args.operationName)) return;
       setResultAndStopExecution({
-        errors: [
-          new GraphQLError('Unauthenticated: send Authorization: Bearer <JWT> (see `pnpm run token`)', {
-            extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } } },
-          }),
-        ],
+        errors: [new AuthenticationError('send Authorization: Bearer <JWT> (see `pnpm run token`)')],
       });
     },
   };

@@ -5,7 +5,7 @@ import { builder } from '../builder.ts';
 import { type Context, requireViewer } from '../context.ts';
 import { generateKey } from '../domain/api-key.ts';
 import { KeyLimitReachedError, KeyRevokedError, NotFoundError, ValidationError } from '../errors.ts';
-import { globalId, localId } from '../ids.ts';
+import { localId } from '../ids.ts';
 import type { ApiKey as ApiKeyRow, Prisma } from '../prisma.ts';
 import { futureDateRule, nameRule, scopesRule, websiteUrlRule } from '../validation.ts';
 
@@ -270,5 +270,3 @@ builder.mutationFields((t) => ({
     },
   }),
 }));
-
-export const apiKeyGlobalId = (id: string) => globalId('ApiKey', id);

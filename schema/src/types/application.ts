@@ -5,7 +5,7 @@ import { builder } from '../builder.ts';
 import { type Context, requireViewer } from '../context.ts';
 import { normalizeName } from '../domain/names.ts';
 import { NameConflictError, NotFoundError, ValidationError } from '../errors.ts';
-import { checkPageSize, globalId, keysetQuery, localId, newestFirst } from '../ids.ts';
+import { checkPageSize, keysetQuery, localId, newestFirst } from '../ids.ts';
 import type { Application as ApplicationRow } from '../prisma.ts';
 import { isUniqueViolation } from '../prisma-errors.ts';
 import { descriptionRule, nameRule } from '../validation.ts';
@@ -232,5 +232,3 @@ async function withNameCheck<T>(name: string, write: () => Promise<T>): Promise<
     throw error;
   }
 }
-
-export const applicationGlobalId = (id: string) => globalId('Application', id);

@@ -36,18 +36,20 @@ export class Verifier implements KeyVerifier {
   ) {}
 
   verify(request: VerifyRequest, scope?: { merchantId: string }): VerifyOutcome | Promise<VerifyOutcome> {
+    // One clock reading per verification from memory; a database load takes its own at the end.
+    const now = this.now();
     if (this.limiter) {
-      const waitMs = this.limiter.blockedFor(request.ip, this.now());
+      const waitMs = this.limiter.blockedFor(request.ip, now);
       if (waitMs > 0) return { code: 'RATE_LIMITED', retryAfterSeconds: Math.ceil(waitMs / 1000) };
     }
     if (typeof request.key !== 'string' || parseKey(request.key) === null) {
-      this.limiter?.fail(request.ip, this.now());
+      this.limiter?.fail(request.ip, now);
       return { code: 'MALFORMED' };
     }
     const hash = hashKey(request.key);
-    const cached = this.cacheTrusted ? this.cache.get(hash, this.now()) : undefined;
-    if (cached !== undefined) return this.conclude(cached.found ? cached.key : null, request, scope);
-    return this.loadOnce(hash).then((key) => this.conclude(key, request, scope));
+    const cached = this.cacheTrusted ? this.cache.get(hash, now) : undefined;
+    if (cached !== undefined) return this.conclude(cached.found ? cached.key : null, request, scope, now);
+    return this.loadOnce(hash).then((key) => this.conclude(key, request, scope, this.now()));
   }
 
   /** Drops what a management change may have made stale (before the change's mutation returns). */
@@ -63,13 +65,17 @@ export class Verifier implements KeyVerifier {
     this.cacheTrusted = trusted;
   }
 
-  private conclude(key: VerifiableKey | null, request: VerifyRequest, scope?: { merchantId: string }): VerifyOutcome {
+  private conclude(
+    key: VerifiableKey | null,
+    request: VerifyRequest,
+    scope: { merchantId: string } | undefined,
+    now: number,
+  ): VerifyOutcome {
     // For a merchant's own verifications, another merchant's key does not exist.
     if (key === null || (scope !== undefined && key.merchantId !== scope.merchantId)) {
-      this.limiter?.fail(request.ip, this.now());
+      this.limiter?.fail(request.ip, now);
       return { code: 'NOT_FOUND' };
     }
-    const now = this.now();
     const code = decide(key, request, now);
     if (code === 'VALID') this.usage?.record(key.id, request.ip ?? null, now);
     return { code, key };
