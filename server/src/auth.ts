@@ -74,11 +74,29 @@ function devSecret(dataDir: string): string {
   return readFileSync(path, 'utf8').trim();
 }
 
+/** What a caller without credentials is told. */
+export const MISSING_CREDENTIALS = 'Unauthenticated: send Authorization: Bearer <JWT> (see `pnpm run token`)';
+/**
+ * What a caller with rejected credentials is told, whatever the reason: an
+ * attacker learns nothing from trying. The reason goes to the server's log,
+ * under the request id that the response's X-Request-Id header carries.
+ */
+export const REJECTED_CREDENTIALS =
+  "Unauthenticated: the token was not accepted (the server's log names the reason under this response's X-Request-Id)";
+
 export class AuthenticationError extends GraphQLError {
-  constructor(reason: string) {
-    super(`Unauthenticated: ${reason}`, {
+  /** Why the credentials were refused: for the log, never for the response. */
+  readonly reason: string | null;
+
+  constructor(message: typeof MISSING_CREDENTIALS | typeof REJECTED_CREDENTIALS, reason: string | null = null) {
+    super(message, {
       extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } } },
     });
+    this.reason = reason;
+  }
+
+  static rejected(reason: string): AuthenticationError {
+    return new AuthenticationError(REJECTED_CREDENTIALS, reason);
   }
 }
 
@@ -107,7 +125,7 @@ export function createAuthenticator(auth: AuthConfig): Authenticator {
   return async (authorization) => {
     if (authorization === null || authorization.trim() === '') return null;
     const match = /^Bearer +([A-Za-z0-9_.~+/=-]+)$/i.exec(authorization.trim());
-    if (!match) throw new AuthenticationError('the Authorization header must be "Bearer <JWT>"');
+    if (!match) throw AuthenticationError.rejected('the Authorization header is not "Bearer <JWT>"');
     const token = match[1]!;
     const known = verified.get(token);
     if (known) return known;
@@ -121,7 +139,7 @@ export function createAuthenticator(auth: AuthConfig): Authenticator {
         requiredClaims: ['exp'],
       }));
     } catch (error) {
-      throw new AuthenticationError(describeJoseError(error));
+      throw AuthenticationError.rejected(describeJoseError(error));
     }
     const principal = principalOf(payload, auth.merchantClaim);
     verified.set(token, principal, (payload.exp as number) * 1000);
@@ -133,12 +151,12 @@ function principalOf(payload: Record<string, unknown>, merchantClaim: string): P
   const subject = typeof payload.sub === 'string' ? payload.sub : null;
   if (payload[ROLE_CLAIM] !== undefined) {
     if (payload[ROLE_CLAIM] !== 'verifier')
-      throw new AuthenticationError(`the "${ROLE_CLAIM}" claim must be "verifier"`);
+      throw AuthenticationError.rejected(`the "${ROLE_CLAIM}" claim is not "verifier"`);
     return { kind: 'verifier', subject };
   }
   const merchantId = payload[merchantClaim];
   if (typeof merchantId !== 'string' || !/^[\x21-\x7e]{1,128}$/.test(merchantId)) {
-    throw new AuthenticationError(`the token has no valid "${merchantClaim}" claim`);
+    throw AuthenticationError.rejected(`the token has no valid "${merchantClaim}" claim`);
   }
   return { kind: 'merchant', merchantId, subject };
 }

@@ -1,12 +1,13 @@
 // Builds each GraphQL request's context: who is calling, and the services the
 // resolvers use.
 
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Context, KeyChangeListener, SchemaSettings, Viewer } from '@keygate/schema';
 import type { KeyVerifier } from '@keygate/schema/domain';
 import type { PrismaClient } from '@keygate/schema/prisma';
-import type { Authenticator } from './auth.ts';
+import { AuthenticationError, type Authenticator } from './auth.ts';
+import { type Logger, silentLogger } from './logger.ts';
+import { requestIdOf } from './request-id.ts';
 import { clientIp, TrustedProxies } from './verification/client-ip.ts';
 
 export interface ContextServices {
@@ -17,15 +18,35 @@ export interface ContextServices {
   verifier?: KeyVerifier;
   /** Whose forwarding headers give the client address recorded in the audit trail. */
   trustedProxies?: TrustedProxies;
+  /** Where refused credentials are logged with their reason; silent when absent. */
+  logger?: Logger;
 }
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function createContextFactory(services: ContextServices) {
   const merchants = new KnownMerchants(services.prisma);
   const proxies = services.trustedProxies ?? new TrustedProxies([]);
+  const logger = services.logger ?? silentLogger;
   return async ({ request, req }: { request: Request; req?: IncomingMessage }): Promise<Context> => {
-    const principal = await services.authenticate(request.headers.get('authorization'));
+    const id = requestIdOf(request);
+    const ip = req
+      ? clientIp(
+          req.socket.remoteAddress,
+          {
+            xff: request.headers.get('x-forwarded-for') ?? undefined,
+            realIp: request.headers.get('x-real-ip') ?? undefined,
+          },
+          proxies,
+        )
+      : null;
+    let principal: Awaited<ReturnType<Authenticator>>;
+    try {
+      principal = await services.authenticate(request.headers.get('authorization'));
+    } catch (error) {
+      if (error instanceof AuthenticationError) {
+        logger.info({ requestId: id, clientIp: ip, reason: error.reason }, 'credentials refused');
+      }
+      throw error;
+    }
     const viewer =
       principal?.kind === 'merchant' ? { merchantId: principal.merchantId, subject: principal.subject } : null;
     if (viewer) await merchants.ensure(viewer);
@@ -36,22 +57,7 @@ export function createContextFactory(services: ContextServices) {
       settings: services.settings,
       keyChanges: services.keyChanges,
       verifier: services.verifier,
-      request: {
-        // A caller's own request id (e.g. from its gateway) is kept when it is a sane one.
-        id: REQUEST_ID.test(request.headers.get('x-request-id') ?? '')
-          ? request.headers.get('x-request-id')!
-          : randomUUID(),
-        ip: req
-          ? clientIp(
-              req.socket.remoteAddress,
-              {
-                xff: request.headers.get('x-forwarded-for') ?? undefined,
-                realIp: request.headers.get('x-real-ip') ?? undefined,
-              },
-              proxies,
-            )
-          : null,
-      },
+      request: { id, ip },
     };
   };
 }

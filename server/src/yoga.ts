@@ -6,15 +6,14 @@ import { type Context, schema } from '@keygate/schema';
 import { type DocumentNode, getOperationAST, Kind, type OperationDefinitionNode } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import { abuseLimits, LIMITS } from './abuse-limits.ts';
-import { AuthenticationError } from './auth.ts';
+import { AuthenticationError, MISSING_CREDENTIALS } from './auth.ts';
 import { type ContextServices, createContextFactory } from './context.ts';
 import { type Logger, silentLogger } from './logger.ts';
+import { requestIds } from './request-id.ts';
 import { verifyKeyFastPath } from './verification/graphql-fast-path.ts';
 import type { Verifier } from './verification/verifier.ts';
 
 export interface AppOptions extends ContextServices {
-  /** Where Yoga's own messages and the per-request log lines go; silent when absent. */
-  logger?: Logger;
   graphiql?: boolean;
   /** Hide field suggestions in error messages (production). */
   hideSuggestions?: boolean;
@@ -36,6 +35,7 @@ export function createApp(options: AppOptions) {
     maxRequestBodySize: LIMITS.body,
     logging: options.logger ?? silentLogger,
     plugins: [
+      requestIds(),
       ...abuseLimits({
         hideSuggestions: options.hideSuggestions ?? false,
         introspection: options.introspection ?? true,
@@ -86,7 +86,7 @@ function requireAuthentication(): Plugin<Context> {
       const { viewer, service } = args.contextValue;
       if (viewer || service || isIntrospectionOnly(args.document, args.operationName)) return;
       setResultAndStopExecution({
-        errors: [new AuthenticationError('send Authorization: Bearer <JWT> (see `pnpm run token`)')],
+        errors: [new AuthenticationError(MISSING_CREDENTIALS)],
       });
     },
   };

@@ -1,14 +1,17 @@
 // Management API authentication: a verified JWT names the merchant; anything
 // else is a clear 401 that reaches neither validation nor a resolver.
 import { randomBytes } from 'node:crypto';
+import { createLogger, MISSING_CREDENTIALS, REJECTED_CREDENTIALS } from '@keygate/server';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../support/harness.ts';
 import { CREATE_APPLICATION } from '../support/operations.ts';
 
 let h: Harness;
+const logs: Record<string, unknown>[] = [];
 beforeAll(async () => {
-  h = await createHarness({ issuer: 'https://auth.example.com', audience: 'keygate' });
+  const logger = createLogger('info', { write: (line: string) => void logs.push(JSON.parse(line)) });
+  h = await createHarness({ issuer: 'https://auth.example.com', audience: 'keygate', logger });
 });
 afterAll(() => h.close());
 
@@ -28,8 +31,8 @@ const sign = (
   ).sign(key ?? h.secret);
 
 describe('rejected credentials', () => {
-  const cases: [string, () => Promise<string | null>, RegExp][] = [
-    ['no Authorization header', async () => null, /send Authorization/],
+  // Every way a presented credential can be wrong, with the reason the server's log gives.
+  const cases: [string, () => Promise<string>, RegExp][] = [
     ['a non-Bearer scheme', async () => `Basic ${Buffer.from('a:b').toString('base64')}`, /Bearer/],
     ['a token that is not a JWT', async () => 'Bearer not-a-jwt', /malformed/],
     [
@@ -65,18 +68,46 @@ describe('rejected credentials', () => {
       async () => `Bearer ${await sign({ merchant_id: 'm'.repeat(129) })}`,
       /merchant_id/,
     ],
+    ['an unknown role', async () => `Bearer ${await sign({ keygate_role: 'admin' })}`, /keygate_role/],
   ];
 
-  it.each(cases)('%s → 401 UNAUTHENTICATED before any validation or resolver', async (_name, header, message) => {
-    const authorization = await header();
+  const bodies = new Map<string, string>();
+
+  it.each(cases)(
+    '%s → the one 401 UNAUTHENTICATED, before any validation or resolver',
+    async (name, header, reason) => {
+      const requestId = `auth-${bodies.size}`;
+      const authorization = await header();
+      const { result, statements } = await h.db.countStatements(() =>
+        h.request(CREATE_APPLICATION, { input: { name: '' } }, { authorization, 'x-request-id': requestId }),
+      );
+      expect(result.status).toBe(401);
+      expect(result.headers.get('www-authenticate')).toBe('Bearer');
+      expect(result.headers.get('x-request-id')).toBe(requestId);
+      expect(result.data ?? null).toBeNull();
+      expect(result.errors).toEqual([{ message: REJECTED_CREDENTIALS, extensions: { code: 'UNAUTHENTICATED' } }]);
+      expect(statements).toEqual([]);
+      bodies.set(name, result.raw);
+      // The response says nothing of why; the log does, under the response's request id.
+      const refused = logs.filter((entry) => entry.requestId === requestId);
+      expect(refused).toEqual([
+        expect.objectContaining({ msg: 'credentials refused', reason: expect.stringMatching(reason) }),
+      ]);
+    },
+  );
+
+  it('answers every rejected credential with byte-identical bodies', () => {
+    expect(bodies.size).toBe(cases.length);
+    expect(new Set(bodies.values()).size).toBe(1);
+  });
+
+  it('tells a caller without credentials how to authenticate, with the same code', async () => {
     const { result, statements } = await h.db.countStatements(() =>
-      h.request(CREATE_APPLICATION, { input: { name: '' } }, authorization ? { authorization } : {}),
+      h.request(CREATE_APPLICATION, { input: { name: '' } }),
     );
     expect(result.status).toBe(401);
-    expect(result.data ?? null).toBeNull();
-    expect(result.errors).toHaveLength(1);
-    expect(result.errors![0]!.extensions?.code).toBe('UNAUTHENTICATED');
-    expect(result.errors![0]!.message).toMatch(message);
+    expect(result.errors).toEqual([{ message: MISSING_CREDENTIALS, extensions: { code: 'UNAUTHENTICATED' } }]);
+    expect(result.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     expect(statements).toEqual([]);
   });
 });

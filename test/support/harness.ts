@@ -1,12 +1,13 @@
 // Runs GraphQL operations against the real Keygate app (Yoga, auth, resolvers,
 // database) through yoga.fetch, as a client would, without opening a port.
 import { randomBytes } from 'node:crypto';
-import { type AuthConfig, createApp, createAuthenticator } from '@keygate/server';
+import { type AuthConfig, createApp, createAuthenticator, type Logger } from '@keygate/server';
 import { SignJWT } from 'jose';
 import { openTestDatabase, type TestDatabase } from './database.ts';
 
 export interface GraphQLResponse<T = any> {
   status: number;
+  headers: Headers;
   data: T;
   errors?: { message: string; extensions?: { code?: string } }[];
   raw: string;
@@ -17,6 +18,8 @@ export interface HarnessOptions {
   maxPageSize?: number;
   issuer?: string;
   audience?: string;
+  /** Where the app logs (refused credentials, requests); silent when absent. */
+  logger?: Logger;
 }
 
 export type Harness = Awaited<ReturnType<typeof createHarness>>;
@@ -33,6 +36,7 @@ export async function createHarness(options: HarnessOptions = {}) {
   const app = createApp({
     prisma: db.prisma,
     authenticate: createAuthenticator(auth),
+    logger: options.logger,
     settings: { maxKeysPerApplication: options.maxKeysPerApplication ?? 100, maxPageSize: options.maxPageSize ?? 100 },
   });
 
@@ -59,7 +63,7 @@ export async function createHarness(options: HarnessOptions = {}) {
     });
     const raw = await response.text();
     const body = JSON.parse(raw);
-    return { status: response.status, data: body.data, errors: body.errors, raw };
+    return { status: response.status, headers: response.headers, data: body.data, errors: body.errors, raw };
   }
 
   /** A client acting for one merchant. `gql` fails the test on any GraphQL error. */

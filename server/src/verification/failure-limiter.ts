@@ -55,6 +55,6 @@ export class FailureLimiter {
 function clientKey(ip: string): string {
   if (!ip.includes(':')) return ip;
   const parsed = parseIp(ip);
-  if (!parsed || parsed.kind() !== 'ipv6') return ip;
+  if (parsed?.kind() !== 'ipv6') return ip;
   return `${(parsed.toNormalizedString() as string).split(':').slice(0, 4).join(':')}::/64`;
 }
