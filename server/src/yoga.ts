@@ -33,6 +33,8 @@ export function createApp(options: AppOptions) {
     renderGraphiQL,
     landingPage: false,
     maxRequestBodySize: LIMITS.body,
+    // Any origin may call (credentials are bearer tokens, not cookies); browsers may read the request id.
+    cors: { exposedHeaders: ['X-Request-Id', 'Retry-After'] },
     logging: options.logger ?? silentLogger,
     plugins: [
       requestIds(),

@@ -180,9 +180,15 @@ describe('failures that are not answers', () => {
       name: 'KeygateRequestError',
       code: 'UNAUTHENTICATED',
       status: 401,
+      requestId: expect.stringMatching(/^[0-9a-f-]{36}$/),
     });
     const wrong = createKeygateClient({ url: `${s.url}/graphql`, token: 'not-a-jwt' });
-    await expect(wrong.applications.list()).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    const refused = await wrong.applications.list().catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'UNAUTHENTICATED', requestId: expect.any(String) });
+    // The id is the one the server logged the refusal under.
+    expect(s.logs.some((line) => line.includes(`"requestId":"${(refused as KeygateRequestError).requestId}"`))).toBe(
+      true,
+    );
     await expect(service.applications.list()).rejects.toMatchObject({ code: 'FORBIDDEN', status: 403 });
     const offline = createKeygateClient({ url: 'http://127.0.0.1:1/graphql', token: 'x' });
     const error = await offline.viewer().catch((e: unknown) => e);

@@ -38,10 +38,18 @@ it('writes structured lines with request ids and never a secret or a token', asy
     await graphql(server.url, 'not.a.token', '{ viewer { id } }');
     const response = await fetch(`${server.url}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'x-request-id': 'trace-123' },
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${token}`,
+        'x-request-id': 'trace-123',
+        origin: 'https://dashboard.example.com',
+      },
       body: JSON.stringify({ query: 'query Who { viewer { merchantId } }' }),
     });
     expect(response.status).toBe(200);
+    // The caller gets its id back, and a browser dashboard may read it.
+    expect(response.headers.get('x-request-id')).toBe('trace-123');
+    expect(response.headers.get('access-control-expose-headers')).toMatch(/X-Request-Id/);
   } finally {
     await server.stop();
   }
@@ -53,10 +61,14 @@ it('writes structured lines with request ids and never a secret or a token', asy
     expect.objectContaining({ msg: 'graphql', requestId: 'trace-123', operation: 'Who', merchant: 'acme' }),
   );
   expect(entries.filter((e) => e.msg === 'graphql').every((e) => typeof e.requestId === 'string')).toBe(true);
+  expect(entries).toContainEqual(
+    expect.objectContaining({ msg: 'credentials refused', requestId: expect.any(String), reason: expect.any(String) }),
+  );
   const all = server.output();
   for (const secret of secrets) {
     expect(all).not.toContain(secret);
     expect(all).not.toContain(secret.slice(12));
   }
   for (const jwt of [token, service]) expect(all).not.toContain(jwt.split('.')[2]!);
+  expect(all).not.toContain('not.a.token');
 });

@@ -1,9 +1,8 @@
 // A real Keygate server (HTTP on a free loopback port, the full wiring of
 // `pnpm start`) on a fresh test database, for tests of the verification path.
 import { randomBytes } from 'node:crypto';
-import { type Config, loadConfig, startServer } from '@keygate/server';
+import { type Config, createLogger, loadConfig, startServer } from '@keygate/server';
 import { SignJWT } from 'jose';
-import pino from 'pino';
 import { openTestDatabase, type TestDatabase } from './database.ts';
 
 export type TestServer = Awaited<ReturnType<typeof startTestServer>>;
@@ -23,7 +22,8 @@ export async function startTestServer(env: Record<string, string> = {}, database
   const logs: string[] = [];
   const server = await startServer(config, {
     database: db,
-    logger: pino({ level: 'info' }, { write: (line: string) => void logs.push(line) }),
+    // The production logger (its redaction included), writing into memory.
+    logger: createLogger('info', { write: (line: string) => void logs.push(line) }),
   });
   const key = new TextEncoder().encode(secret);
   const sign = (claims: Record<string, unknown>) =>
