@@ -1,6 +1,8 @@
 // Opens Keygate's storage: embedded PGlite in a local directory by default, or
 // a PostgreSQL server when DATABASE_URL is set. Same schema, same migrations.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaClient } from '@keygate/schema/prisma';
 import { PrismaPg } from '@prisma/adapter-pg';
@@ -33,6 +35,7 @@ async function openPglite(dataDir: string | undefined, log: PrismaLogOption): Pr
   const unlock = dataDir ? lockDirectory(dataDir) : () => {};
   let pglite: PGlite;
   try {
+    if (dataDir && !existsSync(join(dataDir, 'PG_VERSION'))) await initialiseCluster(dataDir);
     pglite = await PGlite.create(dataDir);
   } catch (error) {
     unlock();
@@ -55,6 +58,41 @@ async function openPglite(dataDir: string | undefined, log: PrismaLogOption): Pr
       unlock();
     },
   };
+}
+
+/**
+ * Creates the cluster of a new data directory: in a worker thread (see
+ * pglite-initdb-worker.mjs), in a staging directory beside it, then moved in
+ * with PG_VERSION last, so an interrupted first start never leaves a directory
+ * that looks like a cluster but is not one. The caller holds the directory's lock.
+ */
+async function initialiseCluster(dataDir: string): Promise<void> {
+  const parent = dirname(dataDir);
+  const prefix = `.${basename(dataDir)}.initdb-`;
+  // Staging directories of first starts that were killed: never in use (we hold the lock).
+  for (const entry of readdirSync(parent)) {
+    if (entry.startsWith(prefix)) rmSync(join(parent, entry), { recursive: true, force: true });
+  }
+  const staging = join(parent, `${prefix}${process.pid}`);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const worker = new Worker(new URL('./pglite-initdb-worker.mjs', import.meta.url), {
+        workerData: { dir: staging },
+      });
+      worker.once('error', reject);
+      worker.once('exit', (code) =>
+        code === 0 ? resolve() : reject(new Error(`initialising the embedded database failed (exit ${code})`)),
+      );
+    });
+    const entries = readdirSync(staging).filter((entry) => entry !== 'PG_VERSION');
+    for (const entry of [...entries, 'PG_VERSION']) {
+      // Without PG_VERSION in place, a same-named entry is a leftover of an interrupted move.
+      rmSync(join(dataDir, entry), { recursive: true, force: true });
+      renameSync(join(staging, entry), join(dataDir, entry));
+    }
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
 }
 
 async function openPostgres(url: string, poolSize: number | undefined, log: PrismaLogOption): Promise<Database> {
