@@ -7,6 +7,11 @@ import { startServer } from './server.ts';
 const logger = createLogger();
 try {
   const server = await startServer(loadConfig(), { logger });
+  // Without its database Keygate can answer nothing: exit, so that a supervisor starts it again.
+  server.database.onFailure((error) => {
+    logger.fatal({ err: error }, 'the database stopped working; exiting');
+    process.exit(1);
+  });
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {

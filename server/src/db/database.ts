@@ -3,13 +3,12 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { PGlite } from '@electric-sql/pglite';
 import { PrismaClient } from '@keygate/schema/prisma';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
-import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { lockDirectory } from './dir-lock.ts';
 import { type MigrateResult, type MigrationSession, migrate } from './migrate.ts';
+import { PGliteThread } from './pglite-thread.ts';
 
 export type StorageOptions =
   | { kind: 'pglite' /** Directory to persist in; omitted: in memory. */; dataDir?: string }
@@ -19,6 +18,11 @@ export interface Database {
   readonly kind: StorageOptions['kind'];
   readonly prisma: PrismaClient;
   migrate(): Promise<MigrateResult>;
+  /**
+   * Calls back if the database stops working for good: the embedded one's
+   * thread died. (A PostgreSQL pool reconnects by itself; it never calls.)
+   */
+  onFailure(listener: (error: Error) => void): void;
   close(): Promise<void>;
 }
 
@@ -33,25 +37,24 @@ export async function openDatabase(options: StorageOptions, log?: PrismaLogOptio
 async function openPglite(dataDir: string | undefined, log: PrismaLogOption): Promise<Database> {
   if (dataDir) mkdirSync(dataDir, { recursive: true });
   const unlock = dataDir ? lockDirectory(dataDir) : () => {};
-  let pglite: PGlite;
+  let pglite: PGliteThread;
   try {
     if (dataDir && !existsSync(join(dataDir, 'PG_VERSION'))) await initialiseCluster(dataDir);
-    pglite = await PGlite.create(dataDir);
+    pglite = await PGliteThread.start(dataDir);
   } catch (error) {
     unlock();
     throw error;
   }
-  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite), log });
+  const prisma = new PrismaClient({ adapter: pglite.adapter(), log });
   const session: MigrationSession = {
-    query: async <T>(sql: string, params?: unknown[]) => (await pglite.query<T>(sql, params)).rows,
-    exec: async (script) => {
-      await pglite.exec(script);
-    },
+    query: (sql, params) => pglite.query(sql, params),
+    exec: (script) => pglite.exec(script),
   };
   return {
     kind: 'pglite',
     prisma,
     migrate: () => migrate(session),
+    onFailure: (listener) => pglite.onFailure(listener),
     close: async () => {
       await prisma.$disconnect();
       await pglite.close();
@@ -114,6 +117,7 @@ async function openPostgres(url: string, poolSize: number | undefined, log: Pris
         await client.end();
       }
     },
+    onFailure: () => {},
     close: () => prisma.$disconnect(),
   };
 }
