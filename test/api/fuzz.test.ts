@@ -1,6 +1,7 @@
 // Property-based fuzzing of every mutation's input through GraphQL: whatever
 // arrives, the answer is a typed result or a clear GraphQL error — never an
-// internal (masked) error — and nothing invalid is ever stored.
+// internal (masked) error — and nothing invalid is ever stored. verifyKey, which
+// stores nothing, is fuzzed in verify-fast-path.test.ts, against both of its paths.
 import { globalId } from '@keygate/schema';
 import { normalizeName, parseCidr } from '@keygate/schema/domain';
 import fc from 'fast-check';

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { generateKey } from '@keygate/schema/domain';
 import { createApp, createAuthenticator } from '@keygate/server';
+import fc from 'fast-check';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyCache } from '../../server/src/verification/key-cache.ts';
@@ -216,6 +217,71 @@ describe('leaves everything else to normal execution', () => {
     // Had the fast path answered any of these, it would differ from normal execution here.
     expect(await send(both, query, variables(secrets), token)).toBe(
       await send(normal, query, variables(secrets), token),
+    );
+  });
+});
+
+describe('fuzzed verifyKey input', () => {
+  const RUNS = Number(process.env.KEYGATE_FUZZ_RUNS ?? 300);
+  const text = fc.oneof(fc.string({ maxLength: 80 }), fc.string({ unit: 'binary', maxLength: 40 }));
+  const wrongType = fc.oneof(fc.integer(), fc.boolean(), fc.constant([]), fc.constant({}));
+  const maybe = <T>(value: fc.Arbitrary<T>) =>
+    fc.oneof({ weight: 4, arbitrary: value }, fc.constant(null), fc.constant(undefined), wrongType);
+  const key = fc.oneof(
+    fc.constantFrom('valid', 'revoked', 'limited').map((name) => secrets[name]!),
+    // One character changed: the checksum catches it before any lookup.
+    fc
+      .tuple(fc.constantFrom('valid', 'limited'), fc.nat(), fc.constantFrom('a', 'Z', '0', '_'))
+      .map(([name, at, c]) => {
+        const secret = secrets[name]!;
+        const i = at % secret.length;
+        return secret.slice(0, i) + c + secret.slice(i + 1);
+      }),
+    fc.constant(null).map(() => generateKey('test').secret),
+    text,
+    wrongType,
+  );
+  const input = fc.record(
+    {
+      key,
+      ip: maybe(fc.oneof(fc.ipV4(), fc.ipV6(), fc.constant('::ffff:203.0.113.7'), text)),
+      requiredAccess: maybe(fc.constantFrom('READ_ONLY', 'FULL_ACCESS', 'ALL')),
+      requiredScopes: maybe(fc.oneof(fc.array(fc.oneof(fc.stringMatching(/^[a-z]{1,8}:[a-z*]{1,8}$/), text)), text)),
+    },
+    { requiredKeys: [] },
+  );
+  const query = `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { __typename ... on KeyVerification { ${ALL} } ... on Error { errorCode: code message } ... on ValidationError { issues { path message } } } }`;
+
+  it('answers a service token exactly as normal execution would, and never with an internal error', async () => {
+    let answeredByFastPath = 0;
+    await fc.assert(
+      fc.asyncProperty(input, async (value) => {
+        const fast = await send(both, query, { input: value }, serviceToken);
+        expect(fast).toBe(await send(normal, query, { input: value }, serviceToken));
+        // A typed answer, or a 400 for variables of the wrong type: never anything else.
+        expect(fast).toMatch(/^(200 \{"data":\{"verifyKey":\{"__typename":"(KeyVerification|ValidationError)"|400 )/);
+        expect(fast).not.toMatch(/INTERNAL_SERVER_ERROR|Unexpected error/);
+        // fastOnly has no verifier behind normal execution: a verification from it came from the fast path.
+        const fastOnlyAnswer = await send(fastOnly, query, { input: value }, serviceToken);
+        if (fastOnlyAnswer.includes('"__typename":"KeyVerification"')) {
+          expect(fastOnlyAnswer).toBe(fast);
+          answeredByFastPath++;
+        }
+      }),
+      { numRuns: RUNS },
+    );
+    // Many fuzzed inputs are well-formed: the fast path must have answered a good share of them.
+    expect(answeredByFastPath).toBeGreaterThan(RUNS / 10);
+  });
+
+  it('answers a merchant token without an internal error', async () => {
+    await fc.assert(
+      fc.asyncProperty(input, async (value) => {
+        const answer = await send(both, query, { input: value }, merchantToken);
+        expect(answer).toMatch(/^(200 \{"data":\{"verifyKey":\{"__typename":"(KeyVerification|ValidationError)"|400 )/);
+        expect(answer).not.toMatch(/INTERNAL_SERVER_ERROR|Unexpected error/);
+      }),
+      { numRuns: RUNS },
     );
   });
 });
