@@ -21,6 +21,7 @@ try {
     stopping = true;
     logger.info(`${signal}: shutting down`);
     await server.close();
+    logger.info('stopped: in-flight requests answered, last-used times written, database closed');
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

@@ -1,6 +1,8 @@
 // Graceful shutdown: on SIGTERM the server stops accepting, finishes what is
 // in flight, then exits 0; a second signal exits at once.
+import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { runCli, startKeygate, tempDirs } from '../support/process.ts';
 
@@ -52,6 +54,9 @@ it('finishes in-flight requests, refuses new ones, then exits 0', async () => {
   });
   expect(code).toBe(0);
   expect(server.output()).toContain('SIGTERM: shutting down');
+  expect(server.output()).toContain('stopped:');
+  // The embedded database was closed, which releases its directory.
+  expect(existsSync(join(env.KEYGATE_DATA_DIR, 'pglite', 'keygate.lock'))).toBe(false);
 });
 
 it('exits at once on a second signal', async () => {
