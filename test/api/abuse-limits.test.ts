@@ -1,17 +1,14 @@
-// GraphQL abuse limits: crafted documents are refused with a clear error before
-// anything runs; every operation the SDK sends stays under every limit.
-import { randomBytes } from 'node:crypto';
 import { costLimitRule } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import { schema } from '@keygate/schema';
-import { createApp, createAuthenticator } from '@keygate/server';
+import { createApp } from '@keygate/server';
 import { type DocumentNode, parse, print, validate } from 'graphql';
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as sdk from '../../sdk/src/generated/graphql.ts';
 import { LIMITS } from '../../server/src/abuse-limits.ts';
+import { testAuth } from '../support/auth.ts';
 import { openTestDatabase, type TestDatabase } from '../support/database.ts';
 
 let db: TestDatabase;
@@ -20,12 +17,7 @@ const apps: Record<string, ReturnType<typeof createApp>> = {};
 
 beforeAll(async () => {
   db = await openTestDatabase();
-  const secret = randomBytes(32);
-  const authenticate = createAuthenticator({
-    key: { kind: 'secret', secret, origin: 'environment' },
-    merchantClaim: 'merchant_id',
-  });
-  const settings = { maxKeysPerApplication: 100, maxPageSize: 100 };
+  const { authenticate, settings, sign } = testAuth();
   apps.development = createApp({ prisma: db.prisma, authenticate, settings });
   apps.production = createApp({
     prisma: db.prisma,
@@ -34,10 +26,7 @@ beforeAll(async () => {
     hideSuggestions: true,
     introspection: false,
   });
-  token = await new SignJWT({ merchant_id: 'acme' })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setExpirationTime('1h')
-    .sign(secret);
+  token = await sign({ merchant_id: 'acme' });
 });
 afterAll(() => db.close());
 

@@ -34,6 +34,8 @@ it('does not grow with the page size', async () => {
     expect(result.applications.edges.every((e: any) => e.node.keys.edges.length === e.node.keys.totalCount)).toBe(true);
     counts[first] = statements.length;
   }
+  // Statements are seen at all (a page of applications with keys takes a few).
+  expect(counts[1]).toBeGreaterThanOrEqual(2);
   expect(counts[5]).toBe(counts[1]);
   expect(counts[50]).toBe(counts[1]);
   expect(counts[50]).toBeLessThanOrEqual(8);

@@ -1,14 +1,11 @@
-// verifyKey's compiled fast path must answer exactly as graphql-js execution
-// does, and leave everything it does not cover to it.
-import { randomBytes } from 'node:crypto';
 import { generateKey } from '@keygate/schema/domain';
-import { createApp, createAuthenticator } from '@keygate/server';
+import { createApp } from '@keygate/server';
 import fc from 'fast-check';
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyCache } from '../../server/src/verification/key-cache.ts';
 import { createKeyLoader } from '../../server/src/verification/key-loader.ts';
 import { Verifier } from '../../server/src/verification/verifier.ts';
+import { testAuth } from '../support/auth.ts';
 import { openTestDatabase, type TestDatabase } from '../support/database.ts';
 
 let db: TestDatabase;
@@ -21,23 +18,16 @@ const secrets: Record<string, string> = {};
 
 beforeAll(async () => {
   db = await openTestDatabase();
-  const secret = randomBytes(32);
-  const authenticate = createAuthenticator({
-    key: { kind: 'secret', secret, origin: 'environment' },
-    merchantClaim: 'merchant_id',
-  });
+  const { authenticate, settings, sign } = testAuth();
   const verifier = new Verifier(
     createKeyLoader(db.prisma),
     new KeyCache({ maxKeys: 100, maxMisses: 100, ttlMs: 60_000 }),
     null,
   );
-  const settings = { maxKeysPerApplication: 100, maxPageSize: 100 };
   normal = createApp({ prisma: db.prisma, authenticate, settings, verifier });
   // No verifier behind the normal path: whatever succeeds here was answered by the fast path.
   fastOnly = createApp({ prisma: db.prisma, authenticate, settings, fastVerifier: verifier });
   both = createApp({ prisma: db.prisma, authenticate, settings, verifier, fastVerifier: verifier });
-  const sign = (claims: Record<string, unknown>) =>
-    new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(secret);
   serviceToken = await sign({ keygate_role: 'verifier' });
   merchantToken = await sign({ merchant_id: 'acme' });
 
