@@ -7,6 +7,7 @@ export type RequestErrorCode =
   | 'NETWORK_ERROR'
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
+  | 'SERVICE_UNAVAILABLE'
   | 'BAD_USER_INPUT'
   | 'INTERNAL_SERVER_ERROR'
   | 'GRAPHQL_ERROR';
@@ -35,7 +36,13 @@ interface UrqlLikeError {
   response?: { status?: number; headers?: { get(name: string): string | null } };
 }
 
-const KNOWN: ReadonlySet<string> = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'BAD_USER_INPUT', 'INTERNAL_SERVER_ERROR']);
+const KNOWN: ReadonlySet<string> = new Set([
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'SERVICE_UNAVAILABLE',
+  'BAD_USER_INPUT',
+  'INTERNAL_SERVER_ERROR',
+]);
 
 export function toRequestError(error: UrqlLikeError): KeygateRequestError {
   const status = error.response?.status;

@@ -100,6 +100,24 @@ export class AuthenticationError extends GraphQLError {
   }
 }
 
+/**
+ * The identity provider's key set could not be fetched (unreachable, timed out,
+ * not a key set): the token may well be good, so this is not the caller's fault.
+ */
+export class AuthenticationUnavailableError extends GraphQLError {
+  readonly reason: string;
+
+  constructor(reason: string) {
+    super(
+      "Keygate cannot check tokens right now: the identity provider's keys could not be fetched. Try again shortly.",
+      {
+        extensions: { code: 'SERVICE_UNAVAILABLE', http: { status: 503, headers: { 'Retry-After': '5' } } },
+      },
+    );
+    this.reason = reason;
+  }
+}
+
 /** Who a verified token speaks for: a merchant, or a verification service. */
 export type Principal = ({ kind: 'merchant' } & Viewer) | { kind: 'verifier'; subject: string | null };
 
@@ -139,6 +157,9 @@ export function createAuthenticator(auth: AuthConfig): Authenticator {
         requiredClaims: ['exp'],
       }));
     } catch (error) {
+      if (auth.key.kind === 'jwks' && isKeySetOutage(error)) {
+        throw new AuthenticationUnavailableError(`${auth.key.url}: ${(error as Error).message}`);
+      }
       throw AuthenticationError.rejected(describeJoseError(error));
     }
     const principal = principalOf(payload, auth.merchantClaim);
@@ -187,4 +208,15 @@ function describeJoseError(error: unknown): string {
     return 'the token is signed with an algorithm that is not accepted';
   if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'the token signature is invalid';
   return 'the token is malformed or cannot be verified';
+}
+
+/** Failures of fetching the key set, as opposed to failures of the token. */
+function isKeySetOutage(error: unknown): boolean {
+  if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid) return true;
+  // jose reports a non-200 answer of the key set's URL as a plain JOSEError.
+  if (error instanceof joseErrors.JOSEError) {
+    return error.constructor === joseErrors.JOSEError && /JSON Web Key Set/.test(error.message);
+  }
+  // Not jose's own: the request for the key set failed (refused, reset, DNS).
+  return true;
 }

@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Context, KeyChangeListener, SchemaSettings, Viewer } from '@keygate/schema';
 import type { KeyVerifier } from '@keygate/schema/domain';
 import type { PrismaClient } from '@keygate/schema/prisma';
-import { AuthenticationError, type Authenticator } from './auth.ts';
+import { AuthenticationError, AuthenticationUnavailableError, type Authenticator } from './auth.ts';
 import { type Logger, silentLogger } from './logger.ts';
 import { requestIdOf } from './request-id.ts';
 import { clientIp, TrustedProxies } from './verification/client-ip.ts';
@@ -44,6 +44,8 @@ export function createContextFactory(services: ContextServices) {
     } catch (error) {
       if (error instanceof AuthenticationError) {
         logger.info({ requestId: id, clientIp: ip, reason: error.reason }, 'credentials refused');
+      } else if (error instanceof AuthenticationUnavailableError) {
+        logger.warn({ requestId: id, reason: error.reason }, "the identity provider's keys could not be fetched");
       }
       throw error;
     }

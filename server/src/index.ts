@@ -1,5 +1,6 @@
 export {
   AuthenticationError,
+  AuthenticationUnavailableError,
   createAuthenticator,
   devSecretPath,
   loadAuth,

@@ -1,8 +1,16 @@
 // Management API authentication: a verified JWT names the merchant; anything
 // else is a clear 401 that reaches neither validation nor a resolver.
 import { randomBytes } from 'node:crypto';
-import { createLogger, MISSING_CREDENTIALS, REJECTED_CREDENTIALS } from '@keygate/server';
-import { SignJWT, UnsecuredJWT } from 'jose';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  createApp,
+  createAuthenticator,
+  createLogger,
+  MISSING_CREDENTIALS,
+  REJECTED_CREDENTIALS,
+} from '@keygate/server';
+import { exportJWK, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../support/harness.ts';
 import { CREATE_APPLICATION } from '../support/operations.ts';
@@ -134,5 +142,140 @@ describe('accepted credentials', () => {
     expect(result.data.__schema.queryType.name).toBe('Query');
     const mixed = await h.request('{ __typename viewer { merchantId } }');
     expect(mixed.status).toBe(401);
+  });
+});
+
+describe('tokens from an identity provider (JWKS)', () => {
+  // A real JWKS endpoint on loopback, as an identity provider publishes one.
+  let provider: Server;
+  let app: ReturnType<typeof createApp>;
+  let signingKey: CryptoKey;
+  let publicPem: string;
+  const jwksLogs: Record<string, unknown>[] = [];
+
+  beforeAll(async () => {
+    const pair = await generateKeyPair('RS256', { extractable: true });
+    signingKey = pair.privateKey;
+    publicPem = await exportSPKI(pair.publicKey);
+    const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'current', alg: 'RS256', use: 'sig' };
+    provider = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
+    const { port } = provider.address() as AddressInfo;
+    const logger = createLogger('info', { write: (line: string) => void jwksLogs.push(JSON.parse(line)) });
+    app = createApp({
+      prisma: h.db.prisma,
+      logger,
+      authenticate: createAuthenticator({
+        key: { kind: 'jwks', url: new URL(`http://127.0.0.1:${port}/.well-known/jwks.json`) },
+        issuer: 'https://auth.example.com',
+        audience: 'keygate',
+        merchantClaim: 'merchant_id',
+      }),
+      settings: { maxKeysPerApplication: 100, maxPageSize: 100 },
+    });
+  });
+  afterAll(() => new Promise<void>((resolve) => provider.close(() => resolve())));
+
+  const claims = (alg: string, kid = 'current') =>
+    new SignJWT({ merchant_id: 'jwks-merchant' })
+      .setProtectedHeader({ alg, kid })
+      .setIssuer('https://auth.example.com')
+      .setAudience('keygate')
+      .setExpirationTime('1h');
+  const ask = async (token: string) => {
+    const response = await app.fetch('http://keygate/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: '{ viewer { merchantId } }' }),
+    });
+    return { status: response.status, body: await response.text(), requestId: response.headers.get('x-request-id') };
+  };
+
+  it('accepts a token signed by a key the provider publishes', async () => {
+    const answer = await ask(await claims('RS256').sign(signingKey));
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body).data.viewer.merchantId).toBe('jwks-merchant');
+  });
+
+  it.each([
+    [
+      'a key the provider does not publish',
+      async () => claims('RS256').sign((await generateKeyPair('RS256')).privateKey),
+    ],
+    ['an unknown key id', async () => claims('RS256', 'retired').sign(signingKey)],
+    // Algorithm confusion: HS256 with the public key as the HMAC secret.
+    ['HS256 keyed with the public key', async () => claims('HS256').sign(new TextEncoder().encode(publicPem))],
+    [
+      'alg: none',
+      async () =>
+        new UnsecuredJWT({ merchant_id: 'jwks-merchant' })
+          .setIssuer('https://auth.example.com')
+          .setAudience('keygate')
+          .setExpirationTime('1h')
+          .encode(),
+    ],
+  ])('refuses %s with the one unauthenticated answer', async (_name, token) => {
+    const answer = await ask(await token());
+    expect(answer.status).toBe(401);
+    expect(JSON.parse(answer.body)).toEqual({
+      errors: [{ message: REJECTED_CREDENTIALS, extensions: { code: 'UNAUTHENTICATED' } }],
+    });
+    expect(jwksLogs).toContainEqual(
+      expect.objectContaining({ msg: 'credentials refused', requestId: answer.requestId, reason: expect.any(String) }),
+    );
+  });
+});
+
+describe('an identity provider that cannot be reached', () => {
+  // Connection refused, or a key set URL that answers 500: the token may be fine, Keygate cannot tell.
+  let broken: Server;
+  let brokenUrl: URL;
+  beforeAll(async () => {
+    broken = createServer((_req, res) => {
+      res.writeHead(500);
+      res.end('upstream down');
+    });
+    await new Promise<void>((resolve) => broken.listen(0, '127.0.0.1', resolve));
+    brokenUrl = new URL(`http://127.0.0.1:${(broken.address() as AddressInfo).port}/jwks.json`);
+  });
+  afterAll(() => new Promise<void>((resolve) => broken.close(() => resolve())));
+
+  it.each([
+    ['refuses connections', () => new URL('http://127.0.0.1:1/jwks.json')],
+    ['answers 500', () => brokenUrl],
+  ])('when it %s: 503 SERVICE_UNAVAILABLE with Retry-After, not a refused token', async (_name, url) => {
+    const logs: Record<string, unknown>[] = [];
+    const app = createApp({
+      prisma: h.db.prisma,
+      logger: createLogger('info', { write: (line: string) => void logs.push(JSON.parse(line)) }),
+      authenticate: createAuthenticator({ key: { kind: 'jwks', url: url() }, merchantClaim: 'merchant_id' }),
+      settings: { maxKeysPerApplication: 100, maxPageSize: 100 },
+    });
+    const { privateKey } = await generateKeyPair('RS256');
+    const token = await new SignJWT({ merchant_id: 'acme' })
+      .setProtectedHeader({ alg: 'RS256', kid: 'k' })
+      .setExpirationTime('1h')
+      .sign(privateKey);
+    const response = await app.fetch('http://keygate/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: '{ viewer { merchantId } }' }),
+    });
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('5');
+    const body = await response.json();
+    expect(body.errors).toEqual([
+      { message: expect.stringMatching(/identity provider/), extensions: { code: 'SERVICE_UNAVAILABLE' } },
+    ]);
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        level: 40,
+        requestId: response.headers.get('x-request-id'),
+        reason: expect.any(String),
+      }),
+    );
   });
 });
