@@ -17,9 +17,8 @@ import { ensureWrk, load } from './wrk.ts';
 
 const STORAGES = ['embedded', 'postgres'] as const;
 type Storage = (typeof STORAGES)[number];
-const wanted = STORAGES.filter(
-  (s) => !process.argv.some((a) => STORAGES.includes(a as Storage)) || process.argv.includes(s),
-);
+const named = STORAGES.filter((s) => process.argv.includes(s));
+const wanted = named.length > 0 ? named : STORAGES;
 const SECONDS = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 60);
 /** Memory "stops growing" when the last third of the run is within this of the middle third, peak and mean. */
 const FLAT = 0.05;

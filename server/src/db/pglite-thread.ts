@@ -47,14 +47,13 @@ export class PGliteThread {
   static async start(dataDir: string | undefined): Promise<PGliteThread> {
     const worker = new Worker(new URL('./pglite-worker.mjs', import.meta.url), { workerData: { dataDir } });
     await new Promise<void>((resolve, reject) => {
+      const onExit = (code: number) => reject(new Error(`the embedded database did not open (exit ${code})`));
       const onMessage = (reply: Reply) => {
         if (!reply.ready) return;
-        worker.off('error', reject);
+        worker.off('message', onMessage).off('error', reject).off('exit', onExit);
         resolve();
       };
-      worker.on('message', onMessage);
-      worker.once('error', reject);
-      worker.once('exit', (code) => reject(new Error(`the embedded database did not open (exit ${code})`)));
+      worker.on('message', onMessage).once('error', reject).once('exit', onExit);
     });
     return new PGliteThread(worker);
   }
