@@ -2,7 +2,7 @@
 // transaction as the change, so there is never a change without its event (or
 // an event without its change). Summaries hold what was asked for — never a
 // secret: the only secret, a new key's, exists only in createKey's response.
-import type { Context } from './context.ts';
+import type { Announcement, Context, KeyChange } from './context.ts';
 import type { Prisma, PrismaClient } from './prisma.ts';
 
 export type AuditAction =
@@ -20,30 +20,53 @@ export interface AuditEntry {
   summary: Prisma.InputJsonObject;
 }
 
-type Transaction = Omit<PrismaClient, '$connect' | '$disconnect' | '$on' | '$transaction' | '$extends'>;
+export type Transaction = Omit<PrismaClient, '$connect' | '$disconnect' | '$on' | '$transaction' | '$extends'>;
 
-/** Runs `write` and records its audit event in one transaction. */
-export function recorded<T>(
+/**
+ * Runs `write` and records its audit event in one transaction. When the change
+ * alters how keys verify (`changes`), its announcement to every instance is
+ * part of the same transaction, and this returns once it has reached them.
+ */
+export async function recorded<T>(
   ctx: Context,
   write: (tx: Transaction) => Promise<T>,
   entry: (result: T) => AuditEntry,
+  changes?: (result: T) => KeyChange,
 ): Promise<T> {
-  return ctx.prisma.$transaction(async (tx) => {
-    const result = await write(tx);
-    const { action, target, summary } = entry(result);
-    await tx.auditEvent.create({
-      data: {
-        merchantId: ctx.viewer!.merchantId,
-        actor: ctx.viewer!.subject?.slice(0, 256) ?? null,
-        action,
-        targetType: target.type,
-        targetId: target.id,
-        requestId: ctx.request?.id ?? null,
-        clientIp: ctx.request?.ip ?? null,
-        summary,
-      },
+  let announcement: Announcement | undefined;
+  let result: T;
+  try {
+    result = await ctx.prisma.$transaction(async (tx) => {
+      const written = await write(tx);
+      await audit(ctx, tx, entry(written));
+      if (changes && ctx.keyChanges) announcement = await ctx.keyChanges.announce(tx, changes(written));
+      return written;
     });
-    return result;
+  } catch (error) {
+    announcement?.cancel();
+    throw error;
+  }
+  await announcement?.settled();
+  return result;
+}
+
+/** Announces a change outside any write (a retried revocation re-announces it). */
+export async function announce(ctx: Context, change: KeyChange): Promise<void> {
+  await (await ctx.keyChanges?.announce(ctx.prisma, change))?.settled();
+}
+
+async function audit(ctx: Context, tx: Transaction, { action, target, summary }: AuditEntry): Promise<void> {
+  await tx.auditEvent.create({
+    data: {
+      merchantId: ctx.viewer!.merchantId,
+      actor: ctx.viewer!.subject?.slice(0, 256) ?? null,
+      action,
+      targetType: target.type,
+      targetId: target.id,
+      requestId: ctx.request?.id ?? null,
+      clientIp: ctx.request?.ip ?? null,
+      summary,
+    },
   });
 }
 

@@ -10,9 +10,33 @@ export interface Viewer {
   subject: string | null;
 }
 
-/** Told about every change that can alter how a key verifies (cache invalidation). */
+/** Which keys a change can make verify differently. */
+export interface KeyChange {
+  keyIds?: string[];
+  applicationId?: string;
+  hashes?: string[];
+}
+
+/** Runs SQL inside the change's transaction (a Prisma transaction client). */
+export interface SqlExecutor {
+  $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number>;
+}
+
+/**
+ * Told about every change that can alter how a key verifies (cache invalidation).
+ * `announce` is called inside the change's own transaction, so the announcement
+ * is delivered at commit, atomically with the change: an instance that dies
+ * after committing cannot leave the others serving a revoked key.
+ */
 export interface KeyChangeListener {
-  keysChanged(change: { keyIds?: string[]; applicationId?: string; hashes?: string[] }): Promise<void> | void;
+  announce(tx: SqlExecutor, change: KeyChange): Promise<Announcement>;
+}
+
+export interface Announcement {
+  /** After commit: resolves once every instance has dropped the affected keys. */
+  settled(): Promise<void>;
+  /** The transaction did not commit: nothing was announced. */
+  cancel(): void;
 }
 
 export interface SchemaSettings {

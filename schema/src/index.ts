@@ -16,7 +16,16 @@ export function printKeygateSchema(): string {
   return `${printSchema(lexicographicSortSchema(schema))}\n`;
 }
 
-export type { Context, KeyChangeListener, SchemaSettings, ServicePrincipal, Viewer } from './context.ts';
+export type {
+  Announcement,
+  Context,
+  KeyChange,
+  KeyChangeListener,
+  SchemaSettings,
+  ServicePrincipal,
+  SqlExecutor,
+  Viewer,
+} from './context.ts';
 export * from './errors.ts';
 export { globalId, localId } from './ids.ts';
 export { keyVerificationFields } from './types/verification.ts';

@@ -1,24 +1,56 @@
-// Limits on what one GraphQL request may ask, checked during validation, so a
-// crafted document is refused before anything runs. The SDK's operations stay
-// far below every limit (a test checks each of them).
+// Limits on what one GraphQL request may ask. Depth, aliases, directives and
+// tokens are checked before anything runs (parse and validation); the cost and
+// the page sizes need the request's variables, so they are checked just before
+// execution. Every refusal is QUERY_TOO_COMPLEX (or BAD_USER_INPUT for a page
+// above the largest) and, per GraphQL over HTTP, a 400 for clients that accept
+// application/graphql-response+json. The SDK's operations stay far below every
+// limit (a test checks each of them with its largest variables).
 import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
-import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
-import { NoSchemaIntrospectionCustomRule } from 'graphql';
+import { GraphQLError, NoSchemaIntrospectionCustomRule, type ValidationContext } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { measureOperation } from './query-cost.ts';
 
 export const LIMITS = {
   depth: 10,
   aliases: 15,
   directives: 10,
   tokens: 2000,
+  /** Objects a response may hold, roughly (see query-cost.ts): 25 applications × 25 keys cost 676. */
   cost: 5000,
   /** Request bodies, in bytes. */
   body: 256 * 1024,
 } as const;
+
+export type LimitName = 'depth' | 'aliases' | 'directives' | 'tokens' | 'cost';
+
+/** Spec errors: 400 under application/graphql-response+json, 200 under legacy application/json. */
+const HTTP = { spec: true, status: 400 };
+
+export function tooComplex(limit: LimitName, message: string): GraphQLError {
+  return new GraphQLError(`Query too complex: ${message}`, {
+    extensions: { code: 'QUERY_TOO_COMPLEX', limit, max: LIMITS[limit], http: HTTP },
+  });
+}
+
+/** graphql-armor's rules, with our code and message instead of its "Syntax Error: …". */
+function refuseAs(limit: LimitName) {
+  return {
+    propagateOnRejection: false,
+    onReject: [
+      (context: ValidationContext | null, error: GraphQLError) => {
+        const reason = error.message.replace(/^Syntax Error: (Query )?/, '');
+        const refusal = tooComplex(limit, reason.charAt(0).toLowerCase() + reason.slice(1));
+        // The token limit rejects while parsing, where there is no validation context to report to.
+        if (!context) throw refusal;
+        context.reportError(refusal);
+      },
+    ],
+  };
+}
 
 export interface AbuseLimitOptions {
   /** Hide "did you mean …?" field suggestions (they map the schema for an attacker). */
@@ -26,14 +58,14 @@ export interface AbuseLimitOptions {
   introspection: boolean;
 }
 
-export function abuseLimits(options: AbuseLimitOptions): Plugin[] {
+/** Parse and validation limits: they need no variables and run before authentication is looked at. */
+export function documentLimits(options: AbuseLimitOptions): Plugin[] {
   const plugins: Plugin[] = [
-    maxDepthPlugin({ n: LIMITS.depth, ignoreIntrospection: true, flattenFragments: true }) as Plugin,
-    maxAliasesPlugin({ n: LIMITS.aliases }) as Plugin,
-    maxDirectivesPlugin({ n: LIMITS.directives }) as Plugin,
-    maxTokensPlugin({ n: LIMITS.tokens }) as Plugin,
-    costLimitPlugin({ maxCost: LIMITS.cost, ignoreIntrospection: true }) as Plugin,
-  ];
+    maxDepthPlugin({ n: LIMITS.depth, ignoreIntrospection: true, flattenFragments: true, ...refuseAs('depth') }),
+    maxAliasesPlugin({ n: LIMITS.aliases, ...refuseAs('aliases') }),
+    maxDirectivesPlugin({ n: LIMITS.directives, ...refuseAs('directives') }),
+    maxTokensPlugin({ n: LIMITS.tokens, ...refuseAs('tokens') }),
+  ] as Plugin[];
   if (options.hideSuggestions) plugins.push(blockFieldSuggestionsPlugin() as Plugin);
   if (!options.introspection) {
     plugins.push({
@@ -43,4 +75,39 @@ export function abuseLimits(options: AbuseLimitOptions): Plugin[] {
     });
   }
   return plugins;
+}
+
+/** Cost and page sizes, with the request's variables, before any resolver runs. */
+export function costLimit(maxPageSize: number): Plugin {
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      const measured = measureOperation(
+        args.schema,
+        args.document,
+        args.operationName,
+        args.variableValues as Record<string, unknown> | undefined,
+        maxPageSize,
+      );
+      if (!measured) return;
+      const page = measured.oversizedPage;
+      if (page) {
+        setResultAndStopExecution({
+          errors: [
+            new GraphQLError(
+              `${page.argument} must be at most ${maxPageSize} (${page.field} asked for ${page.value})`,
+              {
+                extensions: { code: 'BAD_USER_INPUT', http: HTTP },
+              },
+            ),
+          ],
+        });
+      } else if (measured.cost > LIMITS.cost) {
+        setResultAndStopExecution({
+          errors: [
+            tooComplex('cost', `it could return about ${measured.cost} objects, at most ${LIMITS.cost} are allowed`),
+          ],
+        });
+      }
+    },
+  };
 }

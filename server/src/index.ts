@@ -13,4 +13,5 @@ export { MigrationError, migrate } from './db/migrate.ts';
 export { readMigrations } from './db/migrations.ts';
 export { createLogger, type Logger } from './logger.ts';
 export { type RunningServer, startServer } from './server.ts';
+export { CHANNEL } from './verification/invalidation.ts';
 export { createApp } from './yoga.ts';

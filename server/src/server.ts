@@ -54,12 +54,19 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const verifier = new Verifier(createKeyLoader(prisma), new KeyCache(config.cache), usage, limiter);
   const invalidation =
     config.storage.kind === 'postgres'
-      ? new PostgresInvalidation(config.storage.url, verifier, prisma, log)
+      ? new PostgresInvalidation(config.storage.url, verifier, log)
       : localInvalidation(verifier, prisma);
   await invalidation.start();
   usage.start();
 
-  const trustedProxies = new TrustedProxies(config.trustedProxies);
+  const trustedProxies = new TrustedProxies(config.trustedProxies, (peer) =>
+    logger.warn(
+      { peer },
+      `forwarding headers (X-Forwarded-For, X-Real-IP) from ${peer}, which is not in KEYGATE_TRUSTED_PROXIES, are ignored: ` +
+        `every client behind it counts as ${peer}, so one client's wrong guesses lock out all of them, and IP rules see ${peer}. ` +
+        `If ${peer} is your gateway, add it to KEYGATE_TRUSTED_PROXIES (said once per address)`,
+    ),
+  );
   const app = createApp({
     logger,
     trustedProxies,

@@ -5,7 +5,7 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { type Context, schema } from '@keygate/schema';
 import { type DocumentNode, getOperationAST, Kind, type OperationDefinitionNode } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
-import { abuseLimits, LIMITS } from './abuse-limits.ts';
+import { costLimit, documentLimits, LIMITS } from './abuse-limits.ts';
 import { AuthenticationError, MISSING_CREDENTIALS } from './auth.ts';
 import { type ContextServices, createContextFactory } from './context.ts';
 import { type Logger, silentLogger } from './logger.ts';
@@ -38,12 +38,13 @@ export function createApp(options: AppOptions) {
     logging: options.logger ?? silentLogger,
     plugins: [
       requestIds(),
-      ...abuseLimits({
+      ...documentLimits({
         hideSuggestions: options.hideSuggestions ?? false,
         introspection: options.introspection ?? true,
       }),
       ...(options.fastVerifier ? [verifyKeyFastPath(schema, options.authenticate, options.fastVerifier)] : []),
       requireAuthentication(),
+      costLimit(options.settings.maxPageSize),
       logRequests(options.logger ?? silentLogger),
     ],
   });

@@ -84,13 +84,14 @@ describe('applications', () => {
     expect(negative.errors?.[0]?.message).toMatch(/first/);
     const oversized = await acme.request(APPLICATIONS, { first: 51 });
     expect(oversized.errors?.[0]).toMatchObject({
-      message: 'first must be at most 50',
+      message: 'first must be at most 50 (applications asked for 51)',
       extensions: { code: 'BAD_USER_INPUT' },
     });
+    expect(oversized.data ?? null).toBeNull();
     const nested = await acme.request(
       `query { applications(first: 1) { edges { node { keys(last: 51) { totalCount } } } } }`,
     );
-    expect(nested.errors?.[0]?.message).toBe('last must be at most 50');
+    expect(nested.errors?.[0]?.message).toBe('last must be at most 50 (keys asked for 51)');
     await expect(acme.gql(APPLICATIONS, { first: 50 })).resolves.toBeTruthy();
   });
 });

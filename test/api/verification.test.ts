@@ -346,6 +346,32 @@ describe('client address', () => {
       await untrusting.close();
     }
   });
+
+  it('warns once per peer that sends forwarding headers without being a trusted proxy', async () => {
+    const unconfigured = await startTestServer({ KEYGATE_TRUSTED_PROXIES: '' }, s.db);
+    try {
+      const warnings = () =>
+        unconfigured.logs.filter((line) => line.includes('not in KEYGATE_TRUSTED_PROXIES')).map((l) => JSON.parse(l));
+      await unconfigured.forwardAuth({ 'x-api-key': secrets.full! });
+      expect(warnings()).toEqual([]);
+      for (const header of ['x-forwarded-for', 'x-real-ip', 'x-forwarded-for']) {
+        expect((await unconfigured.forwardAuth({ 'x-api-key': secrets.full!, [header]: '203.0.113.9' })).status).toBe(
+          200,
+        );
+      }
+      // GraphQL requests read the client address the same way (for the audit trail).
+      await fetch(`${unconfigured.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.9' },
+        body: '{"query":"{ __typename }"}',
+      });
+      expect(warnings()).toHaveLength(1);
+      expect(warnings()[0]).toMatchObject({ level: 40, peer: '127.0.0.1' });
+      expect(warnings()[0].msg).toContain('add it to KEYGATE_TRUSTED_PROXIES');
+    } finally {
+      await unconfigured.close();
+    }
+  });
 });
 
 describe('brute-force protection', () => {

@@ -1,15 +1,20 @@
-// A real nginx with auth_request in front of a small upstream: Keygate decides
-// who gets through, and the upstream learns who the caller is.
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+// A real nginx running the README's snippet (only Keygate's address and the
+// upstream's filled in) in front of a small upstream: Keygate decides who gets
+// through, the upstream learns who the caller is, and every refusal reaches the
+// client with Keygate's status and reason, a 429 included, never a 500.
+// Clients connect from their own loopback addresses (127.0.0.x), as clients of
+// a real gateway would from theirs.
+import { createServer, type IncomingHttpHeaders, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateKey } from '@keygate/schema/domain';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Nginx, startNginx } from '../support/nginx.ts';
+import { type Nginx, readmeNginxSnippet, startNginx } from '../support/nginx.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 
 let keygate: TestServer;
 let nginx: Nginx;
 let upstream: Server;
+let keygateClosed = false;
 const seen: IncomingHttpHeaders[] = [];
 const secrets: Record<string, string> = {};
 const ids: Record<string, string> = {};
@@ -18,7 +23,8 @@ const CREATE_APP = `mutation { createApplication(input: { name: "API" }) { ... o
 const CREATE_KEY = `mutation($input: CreateKeyInput!) { createKey(input: $input) { ... on CreateKeyPayload { secret key { id } } } }`;
 
 beforeAll(async () => {
-  keygate = await startTestServer({ KEYGATE_TRUSTED_PROXIES: '127.0.0.1' });
+  // As the README says: nginx's address is a trusted proxy. The failure limit is the default one.
+  keygate = await startTestServer({ KEYGATE_TRUSTED_PROXIES: '127.0.0.1', KEYGATE_FAILED_VERIFICATIONS: '30' });
   upstream = createServer((req, res) => {
     seen.push(req.headers);
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -51,48 +57,101 @@ beforeAll(async () => {
 afterAll(async () => {
   await nginx?.stop();
   upstream?.close();
-  await keygate?.close();
+  if (!keygateClosed) await keygate?.close();
 });
 
-const call = (method: string, headers: Record<string, string>) => fetch(`${nginx.url}/orders`, { method, headers });
+interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
 
-it('lets a valid key through to the upstream with identity headers', async () => {
+/** A request through nginx from the client address `from` (127.0.0.x). */
+function call(method: string, headers: Record<string, string>, from = '127.0.0.2'): Promise<Answer> {
+  const { port } = new URL(nginx.url);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path: '/api/orders', method, headers, localAddress: from, agent: false },
+      (res) => {
+        let body = '';
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const refusal = (answer: Answer) => [answer.status, answer.headers['x-keygate-code'], JSON.parse(answer.body).code];
+
+it('runs the README’s snippet, with its trusted-proxy note', () => {
+  const snippet = readmeNginxSnippet();
+  expect(snippet).toContain('KEYGATE_TRUSTED_PROXIES');
+  expect(snippet).toContain('error_page 401 403 500 = @keygate_refused;');
+});
+
+it('lets a valid key through to the upstream with identity headers, and not the key itself', async () => {
   const before = seen.length;
   const response = await call('POST', { authorization: `Bearer ${secrets.full}` });
   expect(response.status).toBe(200);
-  expect(await response.json()).toEqual({ merchant: 'acme' });
+  expect(JSON.parse(response.body)).toEqual({ merchant: 'acme' });
   expect(seen.length).toBe(before + 1);
-  expect(seen.at(-1)).toMatchObject({
-    'x-keygate-key-id': ids.full,
-    'x-keygate-merchant-id': 'acme',
-    'x-keygate-environment': 'LIVE',
-    'x-keygate-access': 'FULL_ACCESS',
-    'x-keygate-scopes': 'orders:write',
-  });
-  // The key itself is not passed on to the upstream.
+  expect(seen.at(-1)).toMatchObject({ 'x-keygate-key-id': ids.full, 'x-keygate-merchant-id': 'acme' });
   expect(seen.at(-1)?.authorization).toBeUndefined();
+  expect(seen.at(-1)?.['x-api-key']).toBeUndefined();
 });
 
-it('refuses unknown, malformed, missing, revoked and IP-denied keys, and reads with read-only keys only', async () => {
+it('answers each refusal with Keygate’s status and reason code', async () => {
   const before = seen.length;
-  const cases: [string, Record<string, string>, number][] = [
-    ['GET', { 'x-api-key': generateKey('live').secret }, 401],
-    ['GET', { 'x-api-key': 'kg_live_typo' }, 401],
-    ['GET', {}, 401],
-    ['GET', { authorization: `ApiKey ${secrets.revoked}` }, 401],
-    ['GET', { 'x-api-key': secrets.ipDenied! }, 403],
-    ['DELETE', { 'x-api-key': secrets.readOnly! }, 403],
+  const cases: [string, Record<string, string>, number, string][] = [
+    ['GET', { 'x-api-key': 'kg_live_typo' }, 401, 'MALFORMED'],
+    ['GET', {}, 401, 'MISSING_KEY'],
+    ['GET', { authorization: `ApiKey ${secrets.revoked}` }, 401, 'REVOKED'],
+    ['GET', { 'x-api-key': secrets.ipDenied! }, 403, 'IP_DENIED'],
+    ['DELETE', { 'x-api-key': secrets.readOnly! }, 403, 'INSUFFICIENT_ACCESS'],
   ];
-  for (const [method, headers, status] of cases) {
-    expect((await call(method, headers)).status, JSON.stringify([method, headers])).toBe(status);
+  for (const [method, headers, status, code] of cases) {
+    expect(refusal(await call(method, headers, '127.0.0.3')), JSON.stringify([method, headers])).toEqual([
+      status,
+      code,
+      code,
+    ]);
   }
   expect(seen.length).toBe(before);
   expect((await call('GET', { 'x-api-key': secrets.readOnly! })).status).toBe(200);
+});
+
+it('limits a guessing client with 429 and Retry-After, and only that client', async () => {
+  const guesser = '127.0.0.4';
+  for (let i = 0; i < 30; i++) {
+    expect(refusal(await call('GET', { 'x-api-key': generateKey('live').secret }, guesser))).toEqual([
+      401,
+      'NOT_FOUND',
+      'NOT_FOUND',
+    ]);
+  }
+  const limited = await call('GET', { 'x-api-key': generateKey('live').secret }, guesser);
+  expect(refusal(limited)).toEqual([429, 'RATE_LIMITED', 'RATE_LIMITED']);
+  expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+  // While limited, its valid key is refused too (guessing learns nothing)...
+  expect((await call('GET', { 'x-api-key': secrets.full! }, guesser)).status).toBe(429);
+  // ...but another client behind the same nginx is not affected.
+  expect((await call('GET', { 'x-api-key': secrets.full! }, '127.0.0.5')).status).toBe(200);
+  // nginx logs the 429 as an "unexpected status" (it is: auth_request has no other way); the client got it right.
+  expect(nginx.errors()).toContain('auth request unexpected status: 429');
 });
 
 it('stops a key at the gateway as soon as it is revoked', async () => {
   expect((await call('GET', { 'x-api-key': secrets.full! })).status).toBe(200);
   const token = await keygate.merchantToken('acme');
   await keygate.graphql(token, `mutation($id: ID!) { revokeKey(input: { id: $id }) { __typename } }`, { id: ids.full });
-  expect((await call('GET', { 'x-api-key': secrets.full! })).status).toBe(401);
+  expect(refusal(await call('GET', { 'x-api-key': secrets.full! }))).toEqual([401, 'REVOKED', 'REVOKED']);
+});
+
+it('answers 503, not 500, while Keygate cannot be reached', async () => {
+  await keygate.close();
+  keygateClosed = true;
+  const answer = await call('GET', { 'x-api-key': secrets.readOnly! });
+  expect([answer.status, JSON.parse(answer.body).code]).toEqual([503, 'UNAVAILABLE']);
 });

@@ -6,9 +6,12 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './postgres-cluster.ts';
+import { repoRoot } from './process.ts';
 
 export interface Nginx {
   url: string;
+  /** nginx's error log so far. */
+  errors(): string;
   stop(): Promise<void>;
 }
 
@@ -19,6 +22,18 @@ function nginxBinary(): string {
   throw new Error('nginx not found. Install it (Debian: apt-get install -y nginx); .ci/run does.');
 }
 
+/** The README's nginx snippet, exactly as a user copies it. */
+export function readmeNginxSnippet(): string {
+  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+  const match = /```nginx\n([\s\S]*?)```/.exec(readme);
+  if (!match) throw new Error('README.md has no nginx snippet');
+  return match[1]!;
+}
+
+/**
+ * nginx on loopback serving the README's snippet, with only its two
+ * placeholders filled in: Keygate's address and the API behind the gateway.
+ */
 export async function startNginx(keygatePort: number, upstreamPort: number): Promise<Nginx> {
   const binary = nginxBinary();
   const dir = mkdtempSync(join(tmpdir(), 'keygate-nginx-'));
@@ -26,7 +41,9 @@ export async function startNginx(keygatePort: number, upstreamPort: number): Pro
   chmodSync(dir, 0o777);
   for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub), { mode: 0o777 });
   const port = await freePort();
-  const identity = ['key-id', 'application-id', 'merchant-id', 'environment', 'access', 'scopes'];
+  const snippet = readmeNginxSnippet()
+    .replace('http://keygate:4000/', `http://127.0.0.1:${keygatePort}/`)
+    .replace('http://your-api;', `http://127.0.0.1:${upstreamPort};`);
   const config = `
 worker_processes 1;
 daemon off;
@@ -40,26 +57,9 @@ http {
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
-  upstream keygate { server 127.0.0.1:${keygatePort}; keepalive 16; }
   server {
     listen 127.0.0.1:${port};
-    location = /_keygate {
-      internal;
-      proxy_pass http://keygate/v1/auth;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-Method $request_method;
-      proxy_set_header X-Forwarded-For $remote_addr;
-    }
-    location / {
-      auth_request /_keygate;
-${identity.map((h) => `      auth_request_set $kg_${h.replace('-', '_')} $upstream_http_x_keygate_${h.replace('-', '_')};\n      proxy_set_header X-Keygate-${h} $kg_${h.replace('-', '_')};`).join('\n')}
-      proxy_set_header X-Api-Key "";
-      proxy_set_header Authorization "";
-      proxy_pass http://127.0.0.1:${upstreamPort};
-    }
+${snippet}
   }
 }
 `;
@@ -79,6 +79,7 @@ ${identity.map((h) => `      auth_request_set $kg_${h.replace('-', '_')} $upstre
   }
   return {
     url: `http://127.0.0.1:${port}`,
+    errors: () => readFileSync(join(dir, 'error.log'), 'utf8'),
     async stop() {
       child.kill('SIGQUIT');
       await exited;

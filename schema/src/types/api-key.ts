@@ -1,6 +1,6 @@
 // API keys: the type, its queries, and the mutations that create and change keys.
 
-import { recorded, sent } from '../audit.ts';
+import { announce, recorded, sent, type Transaction } from '../audit.ts';
 import { builder } from '../builder.ts';
 import { type Context, requireViewer } from '../context.ts';
 import { generateKey } from '../domain/api-key.ts';
@@ -91,6 +91,23 @@ export async function requireChangeableKey(ctx: Context, id: string): Promise<Ap
   const key = await findKey(ctx, id);
   if (!key) throw new NotFoundError('ApiKey', id);
   if (key.revokedAt) throw new KeyRevokedError(id, key.revokedAt, 'change');
+  return key;
+}
+
+/**
+ * Updates a key unless it is revoked. The check is part of the write, so a
+ * concurrent revocation is never undone; losing to one reports its real time.
+ */
+export async function updateUnlessRevoked(
+  tx: Transaction,
+  id: string,
+  publicId: string,
+  attempt: 'change' | 'revoke',
+  data: Prisma.ApiKeyUpdateManyMutationInput,
+): Promise<ApiKeyRow> {
+  const { count } = await tx.apiKey.updateMany({ where: { id, revokedAt: null }, data });
+  const key = await tx.apiKey.findUniqueOrThrow({ where: { id } });
+  if (count === 0 && key.revokedAt) throw new KeyRevokedError(publicId, key.revokedAt, attempt);
   return key;
 }
 
@@ -187,8 +204,9 @@ builder.mutationFields((t) => ({
             ...sent(input, ['name', 'websiteUrl', 'access', 'scopes', 'environment', 'expiresAt']),
           },
         }),
+        // Drops a remembered "unknown key" with this hash (a guess that came true).
+        () => ({ hashes: [hash] }),
       );
-      await ctx.keyChanges?.keysChanged({ hashes: [hash] });
       return { key, secret };
     },
   }),
@@ -206,31 +224,23 @@ builder.mutationFields((t) => ({
         if (input[field] === null) throw new ValidationError([{ path: ['input', field], message: 'must not be null' }]);
       }
       const current = await requireChangeableKey(ctx, input.id);
-      // The revocation check is repeated in the write, so a concurrent revoke is never undone.
       const key = await recorded(
         ctx,
-        async (tx) => {
-          const { count } = await tx.apiKey.updateMany({
-            where: { id: current.id, revokedAt: null },
-            data: {
-              ...(input.name != null ? { name: input.name } : {}),
-              ...(input.websiteUrl !== undefined ? { websiteUrl: input.websiteUrl } : {}),
-              ...(input.access != null ? { access: input.access } : {}),
-              ...(input.scopes != null ? { scopes: input.scopes } : {}),
-              ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt } : {}),
-            },
-          });
-          const updated = await tx.apiKey.findUniqueOrThrow({ where: { id: current.id } });
-          if (count === 0) throw new KeyRevokedError(input.id, updated.revokedAt ?? new Date(), 'change');
-          return updated;
-        },
+        (tx) =>
+          updateUnlessRevoked(tx, current.id, input.id, 'change', {
+            ...(input.name != null ? { name: input.name } : {}),
+            ...(input.websiteUrl !== undefined ? { websiteUrl: input.websiteUrl } : {}),
+            ...(input.access != null ? { access: input.access } : {}),
+            ...(input.scopes != null ? { scopes: input.scopes } : {}),
+            ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt } : {}),
+          }),
         () => ({
           action: 'editKey',
           target: { type: 'ApiKey', id: current.id },
           summary: sent(input, ['name', 'websiteUrl', 'access', 'scopes', 'expiresAt']),
         }),
+        () => ({ keyIds: [current.id] }),
       );
-      await ctx.keyChanges?.keysChanged({ keyIds: [key.id] });
       return { key };
     },
   }),
@@ -250,22 +260,16 @@ builder.mutationFields((t) => ({
       try {
         const key = await recorded(
           ctx,
-          async (tx) => {
-            const { count } = await tx.apiKey.updateMany({
-              where: { id: current.id, revokedAt: null },
-              data: { revokedAt: new Date() },
-            });
-            const revoked = await tx.apiKey.findUniqueOrThrow({ where: { id: current.id } });
-            if (count === 0) throw new KeyRevokedError(input.id, revoked.revokedAt ?? new Date(), 'revoke');
-            return revoked;
-          },
+          (tx) => updateUnlessRevoked(tx, current.id, input.id, 'revoke', { revokedAt: new Date() }),
           () => ({ action: 'revokeKey', target: { type: 'ApiKey', id: current.id }, summary: {} }),
+          () => ({ keyIds: [current.id] }),
         );
         return { key };
-      } finally {
-        // Announced on every call, also "already revoked" ones: a client retrying a revocation whose
-        // announcement failed (the database answered the write, then not the NOTIFY) heals it.
-        await ctx.keyChanges?.keysChanged({ keyIds: [current.id] });
+      } catch (error) {
+        // "Already revoked" is announced again: a client retrying a revocation heals an instance
+        // that missed it (one whose notification connection was down and its cache not yet bypassed).
+        if (error instanceof KeyRevokedError) await announce(ctx, { keyIds: [current.id] });
+        throw error;
       }
     },
   }),

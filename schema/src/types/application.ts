@@ -211,8 +211,8 @@ builder.mutationFields((t) => ({
           target: { type: 'Application', id },
           summary: { enabled: input.enabled },
         }),
+        () => ({ applicationId: id }),
       );
-      await ctx.keyChanges?.keysChanged({ applicationId: id });
       return { application };
     },
   }),

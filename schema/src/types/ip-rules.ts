@@ -4,7 +4,7 @@ import { recorded } from '../audit.ts';
 import { builder } from '../builder.ts';
 import { KeyRevokedError, NotFoundError, ValidationError } from '../errors.ts';
 import { cidrRule } from '../validation.ts';
-import { ApiKey, ApiKeyPayload, requireChangeableKey } from './api-key.ts';
+import { ApiKey, ApiKeyPayload, requireChangeableKey, updateUnlessRevoked } from './api-key.ts';
 
 export const MAX_IP_RULES = 100;
 
@@ -67,11 +67,9 @@ builder.mutationField('setIpRules', (t) =>
         async (tx) => {
           // Guarded on revokedAt and done in one transaction with the rule list,
           // so concurrent calls leave one complete list, never a mix.
-          const { count } = await tx.apiKey.updateMany({
-            where: { id: current.id, revokedAt: null },
-            data: { ipDefaultAction: defaultAction },
+          const key = await updateUnlessRevoked(tx, current.id, input.keyId, 'change', {
+            ipDefaultAction: defaultAction,
           });
-          if (count === 0) throw new KeyRevokedError(input.keyId, new Date(), 'change');
           await tx.ipRule.deleteMany({ where: { keyId: current.id } });
           await tx.ipRule.createMany({
             data: input.rules.map((rule, position) => ({
@@ -81,15 +79,15 @@ builder.mutationField('setIpRules', (t) =>
               action: rule.action,
             })),
           });
-          return tx.apiKey.findUniqueOrThrow({ where: { id: current.id } });
+          return key;
         },
         () => ({
           action: 'setIpRules',
           target: { type: 'ApiKey', id: current.id },
           summary: { rules: input.rules.map((rule) => ({ cidr: rule.cidr, action: rule.action })), defaultAction },
         }),
+        () => ({ keyIds: [current.id] }),
       );
-      await ctx.keyChanges?.keysChanged({ keyIds: [key.id] });
       return { key };
     },
   }),

@@ -3,19 +3,36 @@
 // otherwise anyone could claim any address and slip past IP rules.
 import { type CompiledIpRules, compileIpRules, parseIp } from '@keygate/schema/domain';
 
+/** Told (once per peer) that a peer that is not trusted sent forwarding headers. */
+export type UntrustedForwarderWarning = (peer: string) => void;
+
 export class TrustedProxies {
   private readonly rules: CompiledIpRules;
   /** Peer addresses already judged; a gateway connects from the same few addresses again and again. */
   private readonly judged = new Map<string, boolean>();
+  private readonly warned = new Set<string>();
   readonly empty: boolean;
 
   /** `cidrs` must already be valid (config checks them). */
-  constructor(cidrs: readonly string[]) {
+  constructor(
+    cidrs: readonly string[],
+    private readonly warn?: UntrustedForwarderWarning,
+  ) {
     this.rules = compileIpRules(
       cidrs.map((cidr) => ({ cidr, action: 'ALLOW' as const })),
       'DENY',
     );
     this.empty = cidrs.length === 0;
+  }
+
+  /**
+   * A proxy that is not configured as trusted makes all its clients one
+   * address: one guesser then locks every one of them out. Said once per peer.
+   */
+  forwardedByUntrusted(peer: string): void {
+    if (!this.warn || this.warned.has(peer) || this.warned.size >= 1000) return;
+    this.warned.add(peer);
+    this.warn(peer);
   }
 
   trusts(ip: string): boolean {
@@ -50,7 +67,11 @@ export function clientIp(
   proxies: TrustedProxies,
 ): string | null {
   const socketIp = peerAddress(peer);
-  if (socketIp === null || !proxies.trusts(socketIp)) return socketIp;
+  if (socketIp === null) return null;
+  if (!proxies.trusts(socketIp)) {
+    if (headers.xff || headers.realIp) proxies.forwardedByUntrusted(socketIp);
+    return socketIp;
+  }
   if (headers.xff) {
     const hops = headers.xff.split(',');
     for (let i = hops.length - 1; i >= 0; i--) {

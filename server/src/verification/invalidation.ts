@@ -1,14 +1,16 @@
 // Spreads "this key changed" to every instance's verification cache.
 //
 // PGlite: one process, so invalidating the caches in this process is everything.
-// PostgreSQL: the change is published with NOTIFY on a channel that every
-// instance LISTENs to on a dedicated connection. The publishing instance waits
-// until its own notification comes back: PostgreSQL signals all listeners at
-// commit, so by then every connected instance has it too. If the listening
-// connection drops, the cache is cleared and bypassed until it is back.
+// PostgreSQL: the change is published with pg_notify inside the change's own
+// transaction, on a channel that every instance LISTENs to on a dedicated
+// connection. PostgreSQL delivers it at commit, atomically with the change, so
+// an instance dying between its commit and anything after it cannot lose the
+// announcement. The publishing instance then waits until its own notification
+// comes back: PostgreSQL signals all listeners at once, so by then every
+// connected instance has it too. If the listening connection drops, the cache
+// is cleared and bypassed until it is back.
 import { randomUUID } from 'node:crypto';
-import type { KeyChangeListener } from '@keygate/schema';
-import type { PrismaClient } from '@keygate/schema/prisma';
+import type { Announcement, KeyChangeListener, SqlExecutor } from '@keygate/schema';
 import pg from 'pg';
 import type { KeyChange, Verifier } from './verifier.ts';
 
@@ -34,9 +36,13 @@ export function localInvalidation(verifier: Verifier, database: object): Invalid
     stop: async () => {
       all.delete(verifier);
     },
-    keysChanged: (change) => {
-      for (const subscriber of all) subscriber.invalidate(change);
-    },
+    // One process: nothing to send, and the caches are dropped once the change is committed.
+    announce: async (_tx, change) => ({
+      settled: async () => {
+        for (const subscriber of all) subscriber.invalidate(change);
+      },
+      cancel: () => {},
+    }),
   };
 }
 
@@ -54,7 +60,6 @@ export class PostgresInvalidation implements InvalidationBus {
   constructor(
     private readonly url: string,
     private readonly verifier: Verifier,
-    private readonly prisma: PrismaClient,
     private readonly log: (line: string) => void,
     private readonly echoTimeoutMs = 2000,
   ) {}
@@ -71,24 +76,39 @@ export class PostgresInvalidation implements InvalidationBus {
     this.client = null;
   }
 
-  async keysChanged(change: KeyChange): Promise<void> {
-    this.verifier.invalidate(change);
+  async announce(tx: SqlExecutor, change: KeyChange): Promise<Announcement> {
     const message: Message = { ...change, nonce: randomUUID() };
+    // Listened for before sending: the echo may arrive before the commit's own answer does.
+    let timer: NodeJS.Timeout | undefined;
     const echoed = new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.echoes.delete(message.nonce);
-        this.log(`warning: key change ${message.nonce} was not echoed within ${this.echoTimeoutMs} ms`);
-        resolve();
-      }, this.echoTimeoutMs);
       this.echoes.set(message.nonce, () => {
         clearTimeout(timer);
         resolve();
       });
     });
-    await this.prisma.$executeRaw`SELECT pg_notify(${CHANNEL}, ${JSON.stringify(message)})`;
-    // Without a listening connection there is nothing to wait for (and the cache is bypassed anyway).
-    if (this.connected) await echoed;
-    else this.echoes.get(message.nonce)?.();
+    const forget = () => {
+      this.echoes.get(message.nonce)?.();
+      this.echoes.delete(message.nonce);
+    };
+    try {
+      await tx.$executeRawUnsafe('SELECT pg_notify($1, $2)', CHANNEL, JSON.stringify(message));
+    } catch (error) {
+      forget();
+      throw error;
+    }
+    return {
+      settled: async () => {
+        this.verifier.invalidate(change);
+        // Without a listening connection there is nothing to wait for (and the cache is bypassed anyway).
+        if (!this.connected || !this.echoes.has(message.nonce)) return forget();
+        timer = setTimeout(() => {
+          this.log(`warning: key change ${message.nonce} was not echoed within ${this.echoTimeoutMs} ms`);
+          forget();
+        }, this.echoTimeoutMs);
+        await echoed;
+      },
+      cancel: forget,
+    };
   }
 
   private async connect(): Promise<void> {
