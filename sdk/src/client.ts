@@ -1,6 +1,6 @@
 // The Keygate client: one typed method per operation, grouped by noun.
 import { Client, type DocumentInput, fetchExchange } from '@urql/core';
-import { toRequestError } from './errors.ts';
+import { checkToken, toRequestError } from './errors.ts';
 import {
   ApiKeyDocument,
   ApplicationDocument,
@@ -48,6 +48,8 @@ export function createKeygateClient(options: KeygateClientOptions) {
   }
   // Browsers refuse a detached window.fetch ("Illegal invocation"): always call it on globalThis.
   const baseFetch: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  // A fixed token is checked at once; one from getToken before each request.
+  if (options.token !== undefined) checkToken(options.token);
   const tokenFor = options.getToken ?? (() => options.token);
   const urql = new Client({
     url: options.url,
@@ -57,7 +59,10 @@ export function createKeygateClient(options: KeygateClientOptions) {
     fetch: async (input, init) => {
       const token = await tokenFor();
       const headers = new Headers(init?.headers);
-      if (token) headers.set('authorization', `Bearer ${token}`);
+      if (token !== undefined) {
+        checkToken(token);
+        headers.set('authorization', `Bearer ${token}`);
+      }
       return baseFetch(input, { ...init, headers });
     },
   });
@@ -65,14 +70,14 @@ export function createKeygateClient(options: KeygateClientOptions) {
   async function query<D, V extends object>(document: DocumentInput<D, V>, variables: V): Promise<D> {
     const result = await urql.query(document, variables).toPromise();
     if (result.error || !result.data)
-      throw toRequestError(result.error ?? { message: 'empty response', graphQLErrors: [] });
+      throw toRequestError(result.error ?? { message: 'empty response', graphQLErrors: [] }, options.url);
     return result.data;
   }
 
   async function mutate<D, V extends object>(document: DocumentInput<D, V>, variables: V): Promise<D> {
     const result = await urql.mutation(document, variables).toPromise();
     if (result.error || !result.data)
-      throw toRequestError(result.error ?? { message: 'empty response', graphQLErrors: [] });
+      throw toRequestError(result.error ?? { message: 'empty response', graphQLErrors: [] }, options.url);
     return result.data;
   }
 

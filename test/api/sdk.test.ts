@@ -3,6 +3,7 @@
 import { generateKey } from '@keygate/schema/domain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeygateClient, KeygateRequestError } from '../../sdk/src/index.ts';
+import { freePort } from '../support/postgres-cluster.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 
 let s: TestServer;
@@ -195,6 +196,72 @@ describe('failures that are not answers', () => {
     expect(error).toBeInstanceOf(KeygateRequestError);
     expect(error).toMatchObject({ code: 'NETWORK_ERROR' });
     await expect(client.applications.list({ first: 100_000 })).rejects.toMatchObject({ code: 'BAD_USER_INPUT' });
+  });
+
+  it('refuses a token that cannot be one before sending anything, and never repeats it', async () => {
+    let sent = 0;
+    const counting: typeof fetch = (input, init) => {
+      sent++;
+      return fetch(input, init);
+    };
+    const jwt = await s.merchantToken('acme');
+    // What $(pnpm run token acme) captured when pnpm's banner came with it.
+    const captured = `\n> keygate@ token /work/keygate\n> pnpm --silent --filter @keygate/server token acme\n\n${jwt}`;
+    for (const token of [captured, `${jwt}\n`, `Bearer ${jwt}`, `${jwt}\u0000`, '']) {
+      const thrown = (() => {
+        try {
+          createKeygateClient({ url: `${s.url}/graphql`, token, fetch: counting });
+        } catch (error) {
+          return error;
+        }
+      })();
+      expect(thrown).toBeInstanceOf(KeygateRequestError);
+      expect(thrown).toMatchObject({ code: 'INVALID_TOKEN', status: undefined });
+      expect((thrown as Error).message).not.toContain(jwt.slice(0, 20));
+      expect((thrown as Error).message).not.toContain('keygate@');
+      // The same when the token comes from getToken, at request time.
+      const late = createKeygateClient({ url: `${s.url}/graphql`, getToken: () => token, fetch: counting });
+      const error = await late.viewer().catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'INVALID_TOKEN' });
+      expect((error as Error).message).not.toContain(jwt.slice(0, 20));
+    }
+    expect(sent).toBe(0);
+    const bearer = (() => {
+      try {
+        createKeygateClient({ url: `${s.url}/graphql`, token: `Bearer ${jwt}` });
+      } catch (error) {
+        return (error as Error).message;
+      }
+    })();
+    expect(bearer).toMatch(/pass the token alone/);
+  });
+
+  it('says which URL it could not reach and why: connection refused, an unknown host', async () => {
+    const closed = `http://127.0.0.1:${await freePort()}/graphql`;
+    const cases: [string, RegExp][] = [
+      [closed, /^Could not reach Keygate at http:\/\/127\.0\.0\.1:\d+\/graphql: connection refused \(ECONNREFUSED\)/],
+      [
+        'http://keygate.invalid/graphql',
+        /^Could not reach Keygate at http:\/\/keygate\.invalid\/graphql: .*\((ENOTFOUND|EAI_AGAIN)\)/,
+      ],
+    ];
+    for (const [url, message] of cases) {
+      const error = await createKeygateClient({ url, token: 'x' })
+        .viewer()
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'NETWORK_ERROR' });
+      expect((error as Error).message).toMatch(message);
+    }
+  });
+
+  it('names the /graphql path when the URL lacks it (404)', async () => {
+    const error = await createKeygateClient({ url: s.url, token: await s.merchantToken('acme') })
+      .viewer()
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'NETWORK_ERROR', status: 404 });
+    expect((error as Error).message).toBe(
+      `Could not reach Keygate at ${s.url}: it answered 404 Not Found: Keygate's GraphQL endpoint is /graphql (${s.url}/graphql)`,
+    );
   });
 
   it('reads the viewer', async () => {

@@ -6,7 +6,7 @@ import { readMigrations } from '@keygate/server';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../support/database.ts';
-import { graphql, runCli, startKeygate, tempDirs } from '../support/process.ts';
+import { graphql, runCli, runShell, startKeygate, tempDirs } from '../support/process.ts';
 
 const dirs = tempDirs();
 const dataDir = dirs.make;
@@ -31,8 +31,11 @@ describe('embedded database (no DATABASE_URL)', () => {
       expect(html).toContain('pnpm run token');
       expect(html).not.toMatch(/<script[^>]+src="?https?:|<link[^>]+href="?https?:/);
 
-      const token = runCli('src/cli/token.ts', ['acme'], env);
-      expect(token.status).toBe(0);
+      // Exactly as the README says, captured by the shell: the token and nothing else.
+      const captured = runShell('KEYGATE_TOKEN=$(pnpm run token acme) && printf "%s" "$KEYGATE_TOKEN"', env);
+      expect(captured.status).toBe(0);
+      expect(captured.stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+      const token = { stdout: captured.stdout };
       const created = await graphql(first.url, token.stdout, CREATE_APP, { name: 'Web store' });
       const appId = created.body.data.createApplication.application.id;
       const key = await graphql(first.url, token.stdout, CREATE_KEY, { app: appId });
@@ -109,6 +112,9 @@ describe('embedded database (no DATABASE_URL)', () => {
     const usage = runCli('src/cli/token.ts', [], { KEYGATE_DATA_DIR: dataDir() });
     expect(usage.status).toBe(2);
     expect(usage.stderr).toContain('usage: pnpm run token <merchant-id>');
+    const help = runShell('pnpm run token --help', { KEYGATE_DATA_DIR: dataDir() });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^usage: pnpm run token <merchant-id>/);
   });
 });
 

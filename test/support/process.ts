@@ -94,6 +94,17 @@ export function runCli(script: string, args: string[], env: Record<string, strin
   return { status: result.status, stdout: result.stdout.trim(), stderr: result.stderr.trim() };
 }
 
+/** Runs a shell command line from the repository's root, as a user types it. */
+export function runShell(command: string, env: Record<string, string>) {
+  const result = spawnSync('bash', ['-c', command], {
+    cwd: repoRoot,
+    env: cleanEnv(env),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
 export async function graphql(
   url: string,
   token: string | null,

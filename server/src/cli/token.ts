@@ -6,8 +6,15 @@ import { SignJWT } from 'jose';
 import { loadAuth, ROLE_CLAIM } from '../auth.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 
-const usage =
-  'usage: pnpm run token <merchant-id> [--subject <sub>] [--expires-in <e.g. 1h, 7d>]\n       pnpm run token --verifier [--subject <service name>] [--expires-in <…>]';
+const usage = `usage: pnpm run token <merchant-id> [--subject <sub>] [--expires-in <e.g. 1h, 7d>]
+       pnpm run token --verifier [--subject <service name>] [--expires-in <…>]
+
+Prints a JWT, and nothing else, on stdout: KEYGATE_TOKEN=$(pnpm run token acme)
+  <merchant-id>   the merchant the token acts for (any id; created on first use)
+  --verifier      a service token instead, which may only call verifyKey
+  --subject       who acts (the JWT's sub, recorded in the audit trail)
+  --expires-in    lifetime, e.g. 30m, 12h (default), 7d
+Signed with KEYGATE_JWT_SECRET, else the development secret in KEYGATE_DATA_DIR (./.keygate).`;
 
 try {
   const { values, positionals } = parseArgs({
@@ -16,8 +23,13 @@ try {
       subject: { type: 'string' },
       'expires-in': { type: 'string', default: '12h' },
       verifier: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
+  if (values.help) {
+    console.log(usage);
+    process.exit(0);
+  }
   const merchantId = positionals[0];
   if (positionals.length > 1 || values.verifier === Boolean(merchantId)) throw new ConfigError(usage);
   const auth = loadAuth(loadConfig());
