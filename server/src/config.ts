@@ -56,7 +56,12 @@ export function loadConfig(env: Env = process.env): Config {
     port: integer(env, 'PORT', 4000, 0, 65535),
     dataDir,
     storage: databaseUrl
-      ? { kind: 'postgres', url: databaseUrl, poolSize: integer(env, 'KEYGATE_DB_POOL_SIZE', 10, 1, 1000) }
+      ? {
+          kind: 'postgres',
+          url: databaseUrl,
+          poolSize: integer(env, 'KEYGATE_DB_POOL_SIZE', 10, 1, 1000),
+          connectTimeoutMs: integer(env, 'KEYGATE_DB_CONNECT_TIMEOUT_SECONDS', 30, 0, 3600) * 1000,
+        }
       : { kind: 'pglite', dataDir: absolute(env.KEYGATE_PGLITE_DIR ?? 'pglite', dataDir) },
     auth: {
       secret: env.KEYGATE_JWT_SECRET || undefined,

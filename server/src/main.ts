@@ -1,6 +1,7 @@
 // `pnpm start`: runs Keygate until SIGINT/SIGTERM.
 import { ConfigError, loadConfig } from './config.ts';
 import { MigrationError } from './db/migrate.ts';
+import { DatabaseUnavailableError } from './db/wait-for-postgres.ts';
 import { createLogger } from './logger.ts';
 import { startServer } from './server.ts';
 
@@ -27,7 +28,7 @@ try {
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 } catch (error) {
-  if (error instanceof ConfigError || error instanceof MigrationError) {
+  if (error instanceof ConfigError || error instanceof MigrationError || error instanceof DatabaseUnavailableError) {
     console.error(`keygate: ${error.message}`);
     process.exit(1);
   }

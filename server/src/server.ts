@@ -36,7 +36,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const logger = options.logger ?? createLogger();
   const log = (line: string) => logger.info(line);
   const auth = loadAuth(config);
-  const database = options.database ?? (await openDatabase(config.storage));
+  const storage =
+    config.storage.kind === 'postgres'
+      ? { ...config.storage, onWaiting: (message: string) => logger.warn(message) }
+      : config.storage;
+  const database = options.database ?? (await openDatabase(storage));
   const closeDatabase = options.database ? async () => {} : () => database.close();
   try {
     const { applied, modified } = await database.migrate();

@@ -1,11 +1,13 @@
 // The server as users run it: real processes, the embedded database on disk,
 // the token command, restarts, and PostgreSQL mode.
 import { readFileSync, statSync } from 'node:fs';
+import { connect, createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { readMigrations } from '@keygate/server';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../support/database.ts';
+import { freePort } from '../support/postgres-cluster.ts';
 import { graphql, runCli, runShell, startKeygate, tempDirs } from '../support/process.ts';
 
 const dirs = tempDirs();
@@ -150,5 +152,74 @@ describe('PostgreSQL (DATABASE_URL)', () => {
     } finally {
       await Promise.all([a.stop(), b.stop()]);
     }
+  });
+
+  it('waits for a PostgreSQL that is not there yet, then gives up with one line naming it', async () => {
+    const port = await freePort();
+    const env = {
+      DATABASE_URL: `postgres://keygate:not-shown@127.0.0.1:${port}/shop`,
+      KEYGATE_DB_CONNECT_TIMEOUT_SECONDS: '2',
+      KEYGATE_DATA_DIR: dataDir(),
+      KEYGATE_JWT_SECRET: 'a-shared-secret-that-is-long-enough-123',
+    };
+    const started = Date.now();
+    const error = String(await startKeygate(env, ['pnpm', 'start']).catch((e: Error) => e));
+    expect(Date.now() - started).toBeGreaterThan(1500);
+    expect(error).toContain(`keygate: cannot connect to PostgreSQL at 127.0.0.1:${port}, database "shop" after 2 s (`);
+    expect(error).toContain('connection refused (ECONNREFUSED)');
+    expect(error).toContain('waiting for PostgreSQL');
+    expect(error).not.toContain('not-shown');
+    expect(error).not.toMatch(/^\s+at /m); // no stack trace
+    // db:migrate says the same.
+    const migrate = runCli('src/cli/migrate.ts', [], env);
+    expect([migrate.status, migrate.stderr]).toEqual([
+      1,
+      expect.stringMatching(
+        /^keygate db:migrate: cannot connect to PostgreSQL at 127\.0\.0\.1:\d+, database "shop" after 2 s/,
+      ),
+    ]);
+  });
+
+  it('starts once PostgreSQL comes up during the wait', async () => {
+    const target = new URL(await createPostgresDatabase());
+    const port = await freePort();
+    const url = new URL(target);
+    url.port = String(port);
+    const env = { DATABASE_URL: url.href, KEYGATE_DATA_DIR: dataDir(), KEYGATE_JWT_SECRET: 'x'.repeat(40) };
+    const starting = startKeygate(env);
+    // The database "comes up" on the configured port a little later (a forwarder to the real one).
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const forwarder = createNetServer((socket) => {
+      const upstream = connect(Number(target.port), target.hostname);
+      socket.pipe(upstream).pipe(socket);
+      socket.on('error', () => upstream.destroy());
+      upstream.on('error', () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => forwarder.listen(port, '127.0.0.1', resolve));
+    try {
+      const server = await starting;
+      try {
+        expect(server.output()).toContain('waiting for PostgreSQL');
+        expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      forwarder.close();
+    }
+  });
+
+  it('does not wait for what waiting cannot fix: a database that does not exist', async () => {
+    const url = new URL(await createPostgresDatabase());
+    url.pathname = '/no_such_database';
+    const started = Date.now();
+    const error = String(
+      await startKeygate({ DATABASE_URL: url.href, KEYGATE_DATA_DIR: dataDir() }).catch((e: Error) => e),
+    );
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(error).toMatch(
+      /cannot connect to PostgreSQL at [^,]+, database "no_such_database": .*does not exist \(SQLSTATE 3D000\)/,
+    );
+    expect(error).not.toContain('waiting for PostgreSQL');
   });
 });

@@ -3,6 +3,7 @@
 import { ConfigError, loadConfig } from '../config.ts';
 import { openDatabase } from '../db/database.ts';
 import { MigrationError } from '../db/migrate.ts';
+import { DatabaseUnavailableError } from '../db/wait-for-postgres.ts';
 
 try {
   const config = loadConfig();
@@ -19,7 +20,7 @@ try {
     await database.close();
   }
 } catch (error) {
-  if (error instanceof ConfigError || error instanceof MigrationError) {
+  if (error instanceof ConfigError || error instanceof MigrationError || error instanceof DatabaseUnavailableError) {
     console.error(`keygate db:migrate: ${error.message}`);
     process.exit(1);
   }

@@ -9,10 +9,18 @@ import pg from 'pg';
 import { lockDirectory } from './dir-lock.ts';
 import { type MigrateResult, type MigrationSession, migrate } from './migrate.ts';
 import { PGliteThread } from './pglite-thread.ts';
+import { waitForPostgres } from './wait-for-postgres.ts';
 
 export type StorageOptions =
   | { kind: 'pglite' /** Directory to persist in; omitted: in memory. */; dataDir?: string }
-  | { kind: 'postgres'; url: string; poolSize?: number };
+  | {
+      kind: 'postgres';
+      url: string;
+      poolSize?: number;
+      /** How long to wait for the server at start-up (default 30 s), and who hears that it is waited for. */
+      connectTimeoutMs?: number;
+      onWaiting?: (message: string) => void;
+    };
 
 export interface Database {
   readonly kind: StorageOptions['kind'];
@@ -29,9 +37,7 @@ export interface Database {
 export type PrismaLogOption = ConstructorParameters<typeof PrismaClient>[0]['log'];
 
 export async function openDatabase(options: StorageOptions, log?: PrismaLogOption): Promise<Database> {
-  return options.kind === 'pglite'
-    ? openPglite(options.dataDir, log)
-    : openPostgres(options.url, options.poolSize, log);
+  return options.kind === 'pglite' ? openPglite(options.dataDir, log) : openPostgres(options, log);
 }
 
 async function openPglite(dataDir: string | undefined, log: PrismaLogOption): Promise<Database> {
@@ -98,7 +104,11 @@ async function initialiseCluster(dataDir: string): Promise<void> {
   }
 }
 
-async function openPostgres(url: string, poolSize: number | undefined, log: PrismaLogOption): Promise<Database> {
+async function openPostgres(
+  { url, poolSize, connectTimeoutMs = 30_000, onWaiting }: Extract<StorageOptions, { kind: 'postgres' }>,
+  log: PrismaLogOption,
+): Promise<Database> {
+  await waitForPostgres(url, { timeoutMs: connectTimeoutMs, onWaiting });
   const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: url, max: poolSize }), log });
   return {
     kind: 'postgres',
