@@ -1,9 +1,18 @@
 // `pnpm start`: runs Keygate until SIGINT/SIGTERM.
+//
+// Signals arrive however the supervisor sends them: to pnpm (which relays them
+// to Keygate), to Keygate itself, or to the whole process group (systemd's
+// default, Ctrl-C), where Keygate gets the group's copy and pnpm's relay of
+// it within milliseconds. Each way leads to one graceful shutdown; a second
+// signal from a person, later than a relay would come, exits at once.
 import { ConfigError, loadConfig } from './config.ts';
 import { MigrationError } from './db/migrate.ts';
 import { DatabaseUnavailableError } from './db/wait-for-postgres.ts';
 import { createLogger } from './logger.ts';
 import { startServer } from './server.ts';
+
+/** How close together two deliveries of one signal count as one (a relay comes within milliseconds). */
+const RELAY_WINDOW_MS = 500;
 
 const logger = createLogger();
 try {
@@ -13,20 +22,33 @@ try {
     logger.fatal({ err: error }, 'the database stopped working; exiting');
     process.exit(1);
   });
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) {
-      logger.warn(`${signal} again: exiting now`);
+  let firstSignal: { name: string; at: number } | null = null;
+  const stop = async (reason: string) => {
+    const now = Date.now();
+    if (firstSignal) {
+      // The same signal again this soon is a relay of the first one (pnpm's, a wrapper's), not a person.
+      if (reason === firstSignal.name && now - firstSignal.at < RELAY_WINDOW_MS) return;
+      logger.warn(`${reason} again: exiting now`);
       process.exit(1);
     }
-    stopping = true;
-    logger.info(`${signal}: shutting down`);
+    firstSignal = { name: reason, at: now };
+    logger.info(`${reason}: shutting down`);
     await server.close();
     logger.info('stopped: in-flight requests answered, last-used times written, database closed');
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  // Started by `pnpm start`: if pnpm is killed outright (SIGKILL after a supervisor's timeout), nobody
+  // would ever signal Keygate, and it would keep its port as an orphan. Its parent changing says so.
+  const parent = process.ppid;
+  if (process.env.npm_lifecycle_event === 'start') {
+    const watch = setInterval(() => {
+      if (process.ppid === parent) return;
+      clearInterval(watch);
+      void stop('parent gone');
+    }, 500).unref();
+  }
 } catch (error) {
   if (error instanceof ConfigError || error instanceof MigrationError || error instanceof DatabaseUnavailableError) {
     console.error(`keygate: ${error.message}`);

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../support/database.ts';
 import { freePort } from '../support/postgres-cluster.ts';
-import { graphql, runCli, runShell, startKeygate, tempDirs } from '../support/process.ts';
+import { graphql, repoRoot, runCli, runShell, startKeygate, tempDirs } from '../support/process.ts';
 
 const dirs = tempDirs();
 const dataDir = dirs.make;
@@ -24,7 +24,7 @@ describe('embedded database (no DATABASE_URL)', () => {
   it('pnpm start serves GraphiQL and the API; data and the dev secret survive a restart', async () => {
     const dir = dataDir();
     const env = { KEYGATE_DATA_DIR: dir };
-    const first = await startKeygate(env, ['pnpm', 'start']);
+    const first = await startKeygate(env, ['pnpm', 'start'], repoRoot);
     try {
       const page = await fetch(`${first.url}/graphql`, { headers: { accept: 'text/html' } });
       expect(page.status).toBe(200);
@@ -163,7 +163,7 @@ describe('PostgreSQL (DATABASE_URL)', () => {
       KEYGATE_JWT_SECRET: 'a-shared-secret-that-is-long-enough-123',
     };
     const started = Date.now();
-    const error = String(await startKeygate(env, ['pnpm', 'start']).catch((e: Error) => e));
+    const error = String(await startKeygate(env, ['pnpm', 'start'], repoRoot).catch((e: Error) => e));
     expect(Date.now() - started).toBeGreaterThan(1500);
     expect(error).toContain(`keygate: cannot connect to PostgreSQL at 127.0.0.1:${port}, database "shop" after 2 s (`);
     expect(error).toContain('connection refused (ECONNREFUSED)');

@@ -1,10 +1,13 @@
 // Graceful shutdown: on SIGTERM the server stops accepting, finishes what is
-// in flight, then exits 0; a second signal exits at once.
-import { existsSync } from 'node:fs';
+// in flight, then exits 0; a second signal exits at once. And `pnpm start`,
+// signalled every way a supervisor or a person signals it.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
-import { runCli, startKeygate, tempDirs } from '../support/process.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../support/postgres-cluster.ts';
+import { repoRoot, runCli, startKeygate, tempDirs } from '../support/process.ts';
 
 const dirs = tempDirs('keygate-shutdown-');
 afterAll(dirs.removeAll);
@@ -67,7 +70,8 @@ it('exits at once on a second signal', async () => {
   await stuck.start();
   await new Promise((resolve) => setTimeout(resolve, 200));
   process.kill(-server.child.pid!, 'SIGTERM');
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Later than a relayed copy of the first signal would come: this is a second one.
+  await new Promise((resolve) => setTimeout(resolve, 800));
   expect(server.child.exitCode).toBeNull();
   const started = Date.now();
   const exited = new Promise<number | null>((resolve) => server.child.once('exit', (exit) => resolve(exit)));
@@ -76,4 +80,85 @@ it('exits at once on a second signal', async () => {
   expect(Date.now() - started).toBeLessThan(3000);
   expect(server.output()).toContain('again: exiting now');
   stuck.destroy();
+});
+
+describe('`pnpm start` signalled as supervisors signal it', () => {
+  /** `pnpm start` from the repository's root, as the README says, on a fixed port. */
+  async function pnpmStart() {
+    const env = { KEYGATE_DATA_DIR: dirs.make(), PORT: String(await freePort()) };
+    const token = runCli('src/cli/token.ts', ['acme'], env).stdout;
+    const server = await startKeygate(env, ['pnpm', 'start'], repoRoot);
+    const pnpm = server.child.pid!;
+    const keygate = Number(spawnSync('pgrep', ['-P', String(pnpm)], { encoding: 'utf8' }).stdout.trim());
+    expect(readFileSync(`/proc/${keygate}/cmdline`, 'utf8')).toContain('server/src/main.ts');
+    const exited = new Promise<number | null>((resolve) => {
+      if (server.child.exitCode !== null) resolve(server.child.exitCode);
+      else server.child.once('exit', (code) => resolve(code));
+    });
+    return { env, token, server, pnpm, keygate, exited };
+  }
+
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  it.each([
+    ['SIGTERM to pnpm (docker stop, a supervisor)', 'pnpm', 'SIGTERM'],
+    ['SIGTERM to Keygate itself', 'keygate', 'SIGTERM'],
+    ['SIGTERM to the process group (systemd)', 'group', 'SIGTERM'],
+    ['SIGINT to the process group (Ctrl-C)', 'group', 'SIGINT'],
+  ] as const)('%s: one graceful shutdown, exit 0, the port free', async (_name, target, signal) => {
+    const { server, token, pnpm, keygate, exited } = await pnpmStart();
+    const request = slowRequest(server.url, token);
+    await request.start();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const started = Date.now();
+    process.kill(target === 'pnpm' ? pnpm : target === 'keygate' ? keygate : -pnpm, signal);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    request.finish();
+    expect(await request.response()).toMatch(/^HTTP\/1\.1 200 [\s\S]*"merchantId":"acme"/);
+    expect(await exited).toBe(0);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(alive(keygate)).toBe(false);
+    await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+    const output = server.output();
+    expect(output.match(/shutting down/g)).toHaveLength(1);
+    expect(output).toContain(`${signal}: shutting down`);
+    expect(output).toContain('stopped:');
+    expect(output).not.toContain('again: exiting now');
+  });
+
+  it('a later second Ctrl-C from a person exits at once', async () => {
+    const { server, token, pnpm, keygate, exited } = await pnpmStart();
+    const stuck = slowRequest(server.url, token);
+    await stuck.start();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    process.kill(-pnpm, 'SIGINT');
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(alive(keygate)).toBe(true); // still waiting for the stuck request
+    const started = Date.now();
+    process.kill(-pnpm, 'SIGINT');
+    expect(await exited).not.toBe(0);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(alive(keygate)).toBe(false);
+    expect(server.output()).toContain('again: exiting now');
+    stuck.destroy();
+  });
+
+  it('shuts down by itself when pnpm is killed outright (SIGKILL), never lingering as an orphan', async () => {
+    const { server, pnpm, keygate } = await pnpmStart();
+    process.kill(pnpm, 'SIGKILL');
+    const deadline = Date.now() + 15_000;
+    while (alive(keygate)) {
+      expect(Date.now(), 'Keygate still running without pnpm').toBeLessThan(deadline);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+    expect(server.output()).toContain('parent gone: shutting down');
+  });
 });

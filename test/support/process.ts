@@ -28,9 +28,10 @@ export interface KeygateProcess {
 export function startKeygate(
   env: Record<string, string>,
   command: string[] = [process.execPath, '--import', 'tsx', 'src/main.ts'],
+  cwd = serverDir,
 ): Promise<KeygateProcess> {
   const child = spawn(command[0]!, command.slice(1), {
-    cwd: serverDir,
+    cwd,
     env: cleanEnv({ PORT: '0', HOST: '127.0.0.1', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
