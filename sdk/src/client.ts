@@ -29,18 +29,20 @@ import {
 import { walk } from './pagination.ts';
 import { split } from './result.ts';
 
+// Optional options also accept `undefined`, so `token: process.env.KEYGATE_TOKEN` compiles
+// under exactOptionalPropertyTypes.
 export interface KeygateClientOptions {
   /** The GraphQL endpoint, e.g. https://keygate.example.com/graphql */
   url: string;
   /** A bearer token (merchant JWT, or a service token for keys.verify). */
-  token?: string;
+  token?: string | undefined;
   /** Called before every request instead of `token`, e.g. to refresh a short-lived token. */
-  getToken?: () => string | Promise<string>;
+  getToken?: (() => string | undefined | Promise<string | undefined>) | undefined;
   /** A fetch implementation; the global one by default. */
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
 }
 
-type Filter<V> = Omit<V, 'first' | 'after' | 'last' | 'before'> & { pageSize?: number };
+type Filter<V> = Omit<V, 'first' | 'after' | 'last' | 'before'> & { pageSize?: number | undefined };
 
 export function createKeygateClient(options: KeygateClientOptions) {
   if (!options.fetch && typeof globalThis.fetch !== 'function') {

@@ -1,7 +1,7 @@
 // The SDK as a consumer gets it: `pnpm pack`, installed into a project outside
 // the workspace, typechecked strictly, and the README's example run as written.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -24,7 +24,8 @@ beforeAll(async () => {
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   const install = spawnSync(
     'npm',
-    ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--prefer-offline', tarball],
+    // @types/node: a Node consumer's own, for `process.env` in the README's example.
+    ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--prefer-offline', tarball, '@types/node@20'],
     {
       cwd: project,
       encoding: 'utf8',
@@ -36,13 +37,16 @@ beforeAll(async () => {
     join(project, 'tsconfig.json'),
     JSON.stringify({
       compilerOptions: {
+        // As strict as a consumer may be: the SDK's types must hold under every one of these.
         strict: true,
+        exactOptionalPropertyTypes: true,
+        noUncheckedIndexedAccess: true,
         noEmit: true,
         module: 'nodenext',
         moduleResolution: 'nodenext',
         target: 'es2022',
         lib: ['es2022', 'dom'],
-        types: [],
+        types: ['node'],
         skipLibCheck: false,
       },
     }),
@@ -68,6 +72,30 @@ it('ships built JavaScript and types only: no TypeScript sources are needed to r
   expect(readFileSync(join(project, 'node_modules/@keygate/sdk/dist/client.js'), 'utf8')).not.toMatch(
     /from '\.\/[^']+\.ts'/,
   );
+});
+
+it('is ready to publish: dependency ranges, an install section, no links that leave the package', () => {
+  const root = join(project, 'node_modules/@keygate/sdk');
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  expect(Object.keys(pkg.dependencies).sort()).toEqual(['@graphql-typed-document-node/core', '@urql/core']);
+  for (const [name, range] of Object.entries(pkg.dependencies)) {
+    expect(range, name).toMatch(/^\^\d+\.\d+\.\d+$/);
+  }
+  expect(pkg.devDependencies ?? {}).not.toHaveProperty('@keygate/schema');
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  expect(readme).toMatch(/^## Install\n\n```sh\nnpm install @keygate\/sdk/m);
+  const links = [...readme.matchAll(/\]\(([^)]+)\)/g)].map((m) => m[1]!);
+  for (const link of links.filter((l) => !/^(https?:|#)/.test(l))) {
+    expect(existsSync(join(root, link.split('#')[0]!)), `README links ${link}, which is not in the package`).toBe(true);
+  }
+});
+
+it('compiles the README example as TypeScript under strict, exactOptionalPropertyTypes, noUncheckedIndexedAccess', () => {
+  const readme = readFileSync(join(repoRoot, 'sdk', 'README.md'), 'utf8');
+  const example = /```js\n([\s\S]*?)```/.exec(readme)?.[1];
+  const result = typecheck('readme-example.ts', `${example}\nexport {};\n`);
+  expect(result.stdout + result.stderr).toBe('');
+  expect(result.status).toBe(0);
 });
 
 it('compiles a strict consumer, and refuses one that misuses the types', () => {
