@@ -8,6 +8,7 @@ import { createYoga, type Plugin } from 'graphql-yoga';
 import { costLimit, documentLimits, LIMITS } from './abuse-limits.ts';
 import { AuthenticationError, MISSING_CREDENTIALS } from './auth.ts';
 import { type ContextServices, createContextFactory } from './context.ts';
+import { GRAPHIQL_WALKTHROUGH } from './graphiql-walkthrough.ts';
 import { type Logger, silentLogger } from './logger.ts';
 import { requestIds } from './request-id.ts';
 import { verifyKeyFastPath } from './verification/graphql-fast-path.ts';
@@ -28,7 +29,7 @@ export function createApp(options: AppOptions) {
     schema,
     context: createContextFactory(options),
     graphqlEndpoint: '/graphql',
-    graphiql: options.graphiql === false ? false : { title: 'Keygate', defaultQuery: GRAPHIQL_DEFAULT_QUERY },
+    graphiql: options.graphiql === false ? false : { title: 'Keygate', defaultQuery: GRAPHIQL_WALKTHROUGH },
     // Served from this server, not a CDN: no third-party script on a key-management page, and it works offline.
     renderGraphiQL,
     landingPage: false,
@@ -105,32 +106,3 @@ function isIntrospectionOnly(document: DocumentNode, operationName?: string | nu
     (selection) => selection.kind === Kind.FIELD && selection.name.value.startsWith('__'),
   );
 }
-
-const GRAPHIQL_DEFAULT_QUERY = `# Welcome to Keygate.
-# 1. Get a token:  pnpm run token my-merchant
-# 2. Open "Headers" below and add:  { "Authorization": "Bearer <token>" }
-# 3. Run CreateApplication, then CreateKey with the application's id.
-
-mutation CreateApplication {
-  createApplication(input: { name: "Production web store" }) {
-    __typename
-    ... on ApplicationPayload { application { id name } }
-    ... on Error { code message }
-  }
-}
-
-mutation CreateKey {
-  createKey(input: { applicationId: "<application id>", name: "Checkout backend", access: FULL_ACCESS }) {
-    __typename
-    ... on CreateKeyPayload { secret key { id prefix status } }
-    ... on Error { code message }
-  }
-}
-
-query Applications {
-  applications(first: 10) {
-    totalCount
-    edges { node { id name enabled keys(first: 5) { totalCount edges { node { prefix name status lastUsedAt } } } } }
-  }
-}
-`;

@@ -1,0 +1,74 @@
+// The GraphiQL walkthrough as a new user meets it: the page a real server
+// serves, its default document run top to bottom (placeholders filled in as
+// the comments say), the curl line in it, and lines short enough to read.
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type KeygateProcess, runCli, startKeygate, tempDirs } from '../support/process.ts';
+
+const dirs = tempDirs('keygate-graphiql-');
+let server: KeygateProcess;
+let walkthrough: string;
+let token: string;
+
+beforeAll(async () => {
+  const env = { KEYGATE_DATA_DIR: dirs.make() };
+  server = await startKeygate(env);
+  token = runCli('src/cli/token.ts', ['acme'], env).stdout;
+  const page = await (await fetch(`${server.url}/graphql`, { headers: { accept: 'text/html' } })).text();
+  const options = /querySelector\('#root'\),\s*(\{[\s\S]*?\}),?\s*\);/.exec(page)?.[1];
+  walkthrough = JSON.parse(options!).defaultQuery;
+}, 60_000);
+afterAll(async () => {
+  await server?.stop();
+  dirs.removeAll();
+});
+
+async function run(operationName: string, fill: Record<string, string> = {}) {
+  let query = walkthrough;
+  for (const [placeholder, value] of Object.entries(fill)) query = query.replaceAll(placeholder, value);
+  const response = await fetch(`${server.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, operationName }),
+  });
+  const body = (await response.json()) as { data?: any; errors?: unknown };
+  expect(body.errors).toBeUndefined();
+  return body.data;
+}
+
+// At 1,400 px GraphiQL's editor shows 57 characters beside its toolbar (looked at in Chromium).
+it('keeps every line short enough for the editor beside the results', () => {
+  const long = walkthrough.split('\n').filter((line) => line.length > 56);
+  expect(long).toEqual([]);
+});
+
+it('walks from an application to a verified, then revoked key, as its comments say', async () => {
+  const app = (await run('CreateApplication')).createApplication;
+  expect(app.__typename).toBe('ApplicationPayload');
+  const created = (await run('CreateKey', { '<application id>': app.application.id })).createKey;
+  expect(created.__typename).toBe('CreateKeyPayload');
+  const { secret, key } = created;
+
+  const verified = (await run('VerifyKey', { '<secret>': secret })).verifyKey;
+  expect(verified).toMatchObject({ __typename: 'KeyVerification', valid: true, code: 'VALID', keyId: key.id });
+
+  // The curl line of the comments, with the port this server listens on.
+  const lines = walkthrough.split('\n');
+  const at = lines.findIndex((line) => line.includes('curl '));
+  const curl = lines
+    .slice(at, at + 2)
+    .map((line) => line.replace(/^#\s*/, '').replace(/\\$/, ''))
+    .join(' ')
+    .replace('<secret>', secret)
+    .replace('http://127.0.0.1:4000', server.url);
+  const answer = spawnSync('bash', ['-c', `${curl} -s -i`], { encoding: 'utf8' });
+  expect(answer.stdout).toMatch(/^HTTP\/1\.1 200/);
+  expect(answer.stdout).toMatch(/x-keygate-code: VALID/i);
+
+  const revoked = (await run('RevokeKey', { '<key id>': key.id })).revokeKey;
+  expect(revoked).toMatchObject({ __typename: 'ApiKeyPayload', key: { status: 'REVOKED' } });
+  expect((await run('VerifyKey', { '<secret>': secret })).verifyKey).toMatchObject({ valid: false, code: 'REVOKED' });
+  const listed = (await run('Applications')).applications;
+  expect(listed.totalCount).toBe(1);
+  expect(listed.edges[0].node.keys.edges[0].node).toMatchObject({ prefix: key.prefix, status: 'REVOKED' });
+});
