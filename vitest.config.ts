@@ -15,7 +15,13 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 120_000,
     projects: [
-      { extends: true, test: { name: 'unit', include: ['schema/src/**/*.test.ts', 'server/src/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          include: ['core/src/**/*.test.ts', 'schema/src/**/*.test.ts', 'server/src/**/*.test.ts'],
+        },
+      },
       {
         extends: true,
         test: { name: 'api:pglite', include: ['test/api/**/*.test.ts'], env: { KEYGATE_TEST_DB: 'pglite' } },

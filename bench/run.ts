@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { generateKey, hashKey, parseKey } from '@keygate/schema/domain';
+import { generateKey, hashKey, parseKey } from '@keygate/core';
 import { openDatabase } from '@keygate/server';
 import { SignJWT } from 'jose';
 import { KeyCache } from '../server/src/verification/key-cache.ts';

@@ -1,4 +1,6 @@
 // The Pothos schema builder and its plugins; no types are defined here.
+
+import { decodeGlobalId, isLoadableNodeId } from '@keygate/core';
 import SchemaBuilder from '@pothos/core';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import PrismaPlugin from '@pothos/plugin-prisma';
@@ -6,16 +8,17 @@ import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
 import { GraphQLError } from 'graphql';
-import type { Context } from './context.ts';
+import type { Context, MerchantContext } from './context.ts';
 import { ValidationError } from './errors.ts';
 import type PrismaTypes from './generated/pothos-types.ts';
 import { getDatamodel } from './generated/pothos-types.ts';
-import { decodeNodeId, isLoadableNodeId } from './ids.ts';
 
 export const builder = new SchemaBuilder<{
   Context: Context;
   PrismaTypes: PrismaTypes;
   AuthScopes: { merchant: boolean; verifier: boolean };
+  // Fields built with t.withAuth({ merchant: true }) get a context whose viewer is set.
+  AuthContexts: { merchant: MerchantContext };
   DefaultFieldNullability: false;
   Scalars: {
     DateTime: { Input: Date; Output: Date };
@@ -43,6 +46,11 @@ export const builder = new SchemaBuilder<{
     // too. Authentication is checked before execution starts (see the server),
     // so no input is validated for an anonymous caller.
     unsafelyHandleInputErrors: true,
+    // Every mutation answers its result union directly (no wrapper object), named <Mutation>Result.
+    directResult: true,
+    defaultUnionOptions: {
+      name: ({ fieldName }) => `${fieldName.charAt(0).toUpperCase()}${fieldName.slice(1)}Result`,
+    },
   },
   validation: {
     validationError: (result) => ValidationError.fromStandardSchema(result.issues),
@@ -58,7 +66,7 @@ export const builder = new SchemaBuilder<{
     clientMutationId: 'omit',
     cursorType: 'String',
     nodesQueryOptions: false,
-    decodeGlobalID: decodeNodeId,
+    decodeGlobalID: decodeGlobalId,
     nodeQueryOptions: {
       resolve: (_root, { id }, _ctx, _info, resolveNode) => (isLoadableNodeId(id) ? resolveNode(id) : null),
     },

@@ -1,6 +1,6 @@
 // What every resolver receives. Built per request by the server; the schema
 // itself reads no environment and knows nothing of HTTP.
-import type { KeyVerifier } from './domain/verification.ts';
+import type { KeyVerifier } from '@keygate/core';
 import type { PrismaClient } from './prisma.ts';
 
 export interface Viewer {
@@ -60,14 +60,14 @@ export interface Context {
   /** This request, for the audit trail: its id (X-Request-Id or generated) and the client address. */
   request?: { id: string; ip: string | null };
   settings: SchemaSettings;
-  keyChanges?: KeyChangeListener;
+  /** Told about every change that alters how keys verify (noKeyChanges where nothing caches keys). */
+  keyChanges: KeyChangeListener;
 }
 
-/** The context of a field that requires an authenticated merchant (see builder authScopes). */
+/** The context of a field behind the `merchant` auth scope (scope-auth's AuthContexts). */
 export type MerchantContext = Context & { viewer: Viewer };
 
-export function requireViewer(ctx: Context): Viewer {
-  // The `merchant` auth scope guarantees this; the check keeps types honest.
-  if (!ctx.viewer) throw new Error('resolver reached without an authenticated merchant');
-  return ctx.viewer;
-}
+/** For a process with no verification cache to keep fresh (tools, some tests). */
+export const noKeyChanges: KeyChangeListener = {
+  announce: async () => ({ settled: async () => {}, cancel: () => {} }),
+};

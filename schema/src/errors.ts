@@ -2,7 +2,14 @@
 // union of the mutations that can produce it; anything else stays masked.
 import type { StandardSchemaV1 } from '@pothos/plugin-validation';
 
-export type ErrorCode = 'VALIDATION_FAILED' | 'NOT_FOUND' | 'NAME_CONFLICT' | 'KEY_LIMIT_REACHED' | 'KEY_REVOKED';
+export const ERROR_CODES = [
+  'VALIDATION_FAILED',
+  'NOT_FOUND',
+  'NAME_CONFLICT',
+  'KEY_LIMIT_REACHED',
+  'KEY_REVOKED',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export abstract class KeygateError extends Error {
   abstract readonly code: ErrorCode;

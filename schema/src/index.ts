@@ -26,6 +26,6 @@ export type {
   SqlExecutor,
   Viewer,
 } from './context.ts';
+export { noKeyChanges } from './context.ts';
 export * from './errors.ts';
-export { globalId, localId } from './ids.ts';
 export { keyVerificationFields } from './types/verification.ts';

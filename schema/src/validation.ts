@@ -1,6 +1,7 @@
 // Input rules shared by the mutations. Each failure names the offending field.
+
+import { parseCidr } from '@keygate/core';
 import { z } from 'zod';
-import { parseCidr } from './domain/ip-rules.ts';
 
 // Control characters (including newlines) make labels ambiguous in lists and logs.
 const noControlChars = (value: string) => !/\p{Cc}/u.test(value);

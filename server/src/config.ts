@@ -2,7 +2,7 @@
 // Every variable is listed in the README; a bad value stops start-up with a
 // message naming it.
 import { isAbsolute, resolve } from 'node:path';
-import { parseCidr } from '@keygate/schema/domain';
+import { parseCidr } from '@keygate/core';
 import type { StorageOptions } from './db/database.ts';
 
 export interface AuthConfig {

@@ -2,8 +2,8 @@
 // resolvers use.
 
 import type { IncomingMessage } from 'node:http';
+import type { KeyVerifier } from '@keygate/core';
 import type { Context, KeyChangeListener, SchemaSettings, Viewer } from '@keygate/schema';
-import type { KeyVerifier } from '@keygate/schema/domain';
 import type { PrismaClient } from '@keygate/schema/prisma';
 import { AuthenticationError, AuthenticationUnavailableError, type Authenticator } from './auth.ts';
 import { type Logger, silentLogger } from './logger.ts';
@@ -14,7 +14,8 @@ export interface ContextServices {
   prisma: PrismaClient;
   authenticate: Authenticator;
   settings: SchemaSettings;
-  keyChanges?: KeyChangeListener;
+  /** Spreads key changes to verification caches; noKeyChanges where there are none. */
+  keyChanges: KeyChangeListener;
   verifier?: KeyVerifier;
   /** Whose forwarding headers give the client address recorded in the audit trail. */
   trustedProxies?: TrustedProxies;

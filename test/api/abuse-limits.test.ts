@@ -1,7 +1,7 @@
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
-import { schema } from '@keygate/schema';
+import { noKeyChanges, schema } from '@keygate/schema';
 import { createApp } from '@keygate/server';
 import { type DocumentNode, Kind, parse, print, validate } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,8 +18,14 @@ const apps: Record<string, ReturnType<typeof createApp>> = {};
 beforeAll(async () => {
   db = await openTestDatabase();
   const { authenticate, settings, sign } = testAuth();
-  apps.development = createApp({ prisma: db.prisma, authenticate, settings });
+  apps.development = createApp({
+    keyChanges: noKeyChanges,
+    prisma: db.prisma,
+    authenticate,
+    settings,
+  });
   apps.production = createApp({
+    keyChanges: noKeyChanges,
     prisma: db.prisma,
     authenticate,
     settings,

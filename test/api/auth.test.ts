@@ -1,8 +1,10 @@
 // Management API authentication: a verified JWT names the merchant; anything
 // else is a clear 401 that reaches neither validation nor a resolver.
+
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { noKeyChanges } from '@keygate/schema';
 import {
   createApp,
   createAuthenticator,
@@ -166,6 +168,7 @@ describe('tokens from an identity provider (JWKS)', () => {
     const { port } = provider.address() as AddressInfo;
     const logger = createLogger('info', { write: (line: string) => void jwksLogs.push(JSON.parse(line)) });
     app = createApp({
+      keyChanges: noKeyChanges,
       prisma: h.db.prisma,
       logger,
       authenticate: createAuthenticator({
@@ -249,6 +252,7 @@ describe('an identity provider that cannot be reached', () => {
   ])('when it %s: 503 SERVICE_UNAVAILABLE with Retry-After, not a refused token', async (_name, url) => {
     const logs: Record<string, unknown>[] = [];
     const app = createApp({
+      keyChanges: noKeyChanges,
       prisma: h.db.prisma,
       logger: createLogger('info', { write: (line: string) => void logs.push(JSON.parse(line)) }),
       authenticate: createAuthenticator({ key: { kind: 'jwks', url: url() }, merchantClaim: 'merchant_id' }),

@@ -1,6 +1,6 @@
 // 50 concurrent mixed mutations on one application: the result must be a state
 // that some serial order of the successful operations produces.
-import { localId } from '@keygate/schema';
+import { localId } from '@keygate/core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../support/harness.ts';
 import { CREATE_KEY, createApplication, createKey, EDIT_KEY, REVOKE_KEY, SET_IP_RULES } from '../support/operations.ts';

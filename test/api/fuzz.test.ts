@@ -2,8 +2,7 @@
 // arrives, the answer is a typed result or a clear GraphQL error — never an
 // internal (masked) error — and nothing invalid is ever stored. verifyKey, which
 // stores nothing, is fuzzed in verify-fast-path.test.ts, against both of its paths.
-import { globalId } from '@keygate/schema';
-import { normalizeName, parseCidr } from '@keygate/schema/domain';
+import { globalId, normalizeName, parseCidr } from '@keygate/core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../support/harness.ts';

@@ -1,6 +1,6 @@
 // Tenant isolation: for every operation, another merchant's id must behave
 // exactly like an id that does not exist — same response, nothing changed.
-import { globalId } from '@keygate/schema';
+import { globalId } from '@keygate/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../support/harness.ts';
 import {

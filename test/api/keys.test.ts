@@ -1,4 +1,4 @@
-import { hashKey, parseKey } from '@keygate/schema/domain';
+import { hashKey, parseKey } from '@keygate/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../support/harness.ts';
 import {

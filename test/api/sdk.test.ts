@@ -1,6 +1,6 @@
 // The SDK against a real server over HTTP: every method, typed errors, auth
 // and network failures, and walking connections with async iterators.
-import { generateKey } from '@keygate/schema/domain';
+import { generateKey } from '@keygate/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeygateClient, KeygateRequestError } from '../../sdk/src/index.ts';
 import { freePort } from '../support/postgres-cluster.ts';

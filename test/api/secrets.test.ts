@@ -1,6 +1,6 @@
 // A key's secret appears once, in the createKey response, and nowhere else:
 // not in any database row, not in any later response.
-import { hashKey } from '@keygate/schema/domain';
+import { hashKey } from '@keygate/core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../support/harness.ts';
 import {

@@ -1,7 +1,7 @@
 // The verification path: every reason code through the verifier, GraphQL
 // verifyKey and the HTTP forward-auth endpoint, with IP rules, the cache and
 // last-used recording.
-import { generateKey } from '@keygate/schema/domain';
+import { generateKey } from '@keygate/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 

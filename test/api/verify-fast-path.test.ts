@@ -1,4 +1,5 @@
-import { generateKey } from '@keygate/schema/domain';
+import { generateKey } from '@keygate/core';
+import { noKeyChanges } from '@keygate/schema';
 import { createApp } from '@keygate/server';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,10 +25,29 @@ beforeAll(async () => {
     new KeyCache({ maxKeys: 100, maxMisses: 100, ttlMs: 60_000 }),
     null,
   );
-  normal = createApp({ prisma: db.prisma, authenticate, settings, verifier });
+  normal = createApp({
+    keyChanges: noKeyChanges,
+    prisma: db.prisma,
+    authenticate,
+    settings,
+    verifier,
+  });
   // No verifier behind the normal path: whatever succeeds here was answered by the fast path.
-  fastOnly = createApp({ prisma: db.prisma, authenticate, settings, fastVerifier: verifier });
-  both = createApp({ prisma: db.prisma, authenticate, settings, verifier, fastVerifier: verifier });
+  fastOnly = createApp({
+    keyChanges: noKeyChanges,
+    prisma: db.prisma,
+    authenticate,
+    settings,
+    fastVerifier: verifier,
+  });
+  both = createApp({
+    keyChanges: noKeyChanges,
+    prisma: db.prisma,
+    authenticate,
+    settings,
+    verifier,
+    fastVerifier: verifier,
+  });
   serviceToken = await sign({ keygate_role: 'verifier' });
   merchantToken = await sign({ merchant_id: 'acme' });
 

@@ -6,7 +6,7 @@
 // a real gateway would from theirs.
 import { createServer, type IncomingHttpHeaders, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { generateKey } from '@keygate/schema/domain';
+import { generateKey } from '@keygate/core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Nginx, readmeNginxSnippet, startNginx } from '../support/nginx.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';

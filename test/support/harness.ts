@@ -1,6 +1,8 @@
 // Runs GraphQL operations against the real Keygate app (Yoga, auth, resolvers,
 // database) through yoga.fetch, as a client would, without opening a port.
+
 import { randomBytes } from 'node:crypto';
+import { noKeyChanges } from '@keygate/schema';
 import { type AuthConfig, createApp, createAuthenticator, type Logger } from '@keygate/server';
 import { SignJWT } from 'jose';
 import { openTestDatabase, type TestDatabase } from './database.ts';
@@ -34,6 +36,7 @@ export async function createHarness(options: HarnessOptions = {}) {
     merchantClaim: 'merchant_id',
   };
   const app = createApp({
+    keyChanges: noKeyChanges,
     prisma: db.prisma,
     authenticate: createAuthenticator(auth),
     logger: options.logger,

@@ -1,13 +1,12 @@
 // Applications: named groups of keys, usually one integration each.
 
-import { recorded, sent } from '../audit.ts';
+import { normalizeName } from '@keygate/core';
 import { builder } from '../builder.ts';
-import { type Context, requireViewer } from '../context.ts';
-import { normalizeName } from '../domain/names.ts';
+import type { Context, MerchantContext } from '../context.ts';
 import { NameConflictError, NotFoundError, ValidationError } from '../errors.ts';
-import { checkPageSize, keysetQuery, localId, newestFirst } from '../ids.ts';
+import { checkPageSize, keysetQuery, newestFirst } from '../pagination.ts';
 import type { Application as ApplicationRow } from '../prisma.ts';
-import { isUniqueViolation } from '../prisma-errors.ts';
+import * as applications from '../services/applications.ts';
 import { descriptionRule, nameRule } from '../validation.ts';
 import { KeyStatus, keyStatusWhere } from './api-key.ts';
 
@@ -48,7 +47,7 @@ export const Application = builder.prismaNode('Application', {
 });
 
 builder.queryFields((t) => ({
-  applications: t.prismaConnection(
+  applications: t.withAuth({ merchant: true }).prismaConnection(
     {
       type: Application,
       cursor: 'id',
@@ -72,17 +71,17 @@ builder.queryFields((t) => ({
     { name: 'ApplicationConnection' },
     { name: 'ApplicationEdge' },
   ),
-  application: t.prismaField({
+  application: t.withAuth({ merchant: true }).prismaField({
     type: Application,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (query, _root, args, ctx) => findApplication(ctx, args.id, query),
+    resolve: (query, _root, args, ctx) => applications.findApplication(ctx, args.id, query),
   }),
 }));
 
-function applicationFilter(ctx: Context, args: { search?: string | null; enabled?: boolean | null }) {
+function applicationFilter(ctx: MerchantContext, args: { search?: string | null; enabled?: boolean | null }) {
   return {
-    merchantId: requireViewer(ctx).merchantId,
+    merchantId: ctx.viewer.merchantId,
     ...(args.search ? { normalizedName: { contains: escapeLike(normalizeName(args.search)) } } : {}),
     ...(args.enabled != null ? { enabled: args.enabled } : {}),
   };
@@ -91,16 +90,6 @@ function applicationFilter(ctx: Context, args: { search?: string | null; enabled
 /** Prisma's `contains` is a LIKE pattern: make % and _ match themselves. */
 function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (char) => `\\${char}`);
-}
-
-/** The caller's application with this global id, or null (foreign and missing ids alike). */
-export async function findApplication<Q extends object>(ctx: Context, id: string, query?: Q) {
-  const local = localId(id, 'Application');
-  if (!local) return null;
-  return ctx.prisma.application.findUnique({
-    ...query,
-    where: { id_merchantId: { id: local, merchantId: requireViewer(ctx).merchantId } },
-  });
 }
 
 const ApplicationPayload = builder.objectRef<{ application: ApplicationRow }>('ApplicationPayload').implement({
@@ -131,104 +120,27 @@ const SetApplicationEnabledInput = builder.inputType('SetApplicationEnabledInput
 });
 
 builder.mutationFields((t) => ({
-  createApplication: t.field({
+  createApplication: t.withAuth({ merchant: true }).field({
     type: ApplicationPayload,
     args: { input: t.arg({ type: CreateApplicationInput, required: true }) },
-    errors: {
-      types: [ValidationError, NameConflictError],
-      directResult: true,
-      union: { name: 'CreateApplicationResult' },
-    },
-    resolve: async (_root, { input }, ctx) => {
-      const merchantId = requireViewer(ctx).merchantId;
-      const application = await withNameCheck(input.name, () =>
-        recorded(
-          ctx,
-          (tx) =>
-            tx.application.create({
-              data: {
-                merchantId,
-                name: input.name,
-                normalizedName: normalizeName(input.name),
-                description: input.description ?? null,
-              },
-            }),
-          (app) => ({
-            action: 'createApplication',
-            target: { type: 'Application', id: app.id },
-            summary: sent(input, ['name', 'description']),
-          }),
-        ),
-      );
-      return { application };
-    },
+    errors: { types: [ValidationError, NameConflictError] },
+    resolve: async (_root, { input }, ctx) => ({ application: await applications.createApplication(ctx, input) }),
   }),
-  updateApplication: t.field({
+  updateApplication: t.withAuth({ merchant: true }).field({
     type: ApplicationPayload,
     args: { input: t.arg({ type: UpdateApplicationInput, required: true }) },
-    errors: {
-      types: [ValidationError, NotFoundError, NameConflictError],
-      directResult: true,
-      union: { name: 'UpdateApplicationResult' },
-    },
+    errors: { types: [ValidationError, NotFoundError, NameConflictError] },
     resolve: async (_root, { input }, ctx) => {
-      if (input.name === null) throw new ValidationError([{ path: ['input', 'name'], message: 'must not be null' }]);
-      const id = await requireApplicationId(ctx, input.id);
-      const { name } = input;
-      const application = await withNameCheck(name ?? '', () =>
-        recorded(
-          ctx,
-          (tx) =>
-            tx.application.update({
-              where: { id },
-              data: {
-                ...(name != null ? { name, normalizedName: normalizeName(name) } : {}),
-                ...(input.description !== undefined ? { description: input.description } : {}),
-              },
-            }),
-          () => ({
-            action: 'updateApplication',
-            target: { type: 'Application', id },
-            summary: sent(input, ['name', 'description']),
-          }),
-        ),
-      );
-      return { application };
+      const { name, ...rest } = input;
+      if (name === null) throw new ValidationError([{ path: ['input', 'name'], message: 'must not be null' }]);
+      return { application: await applications.updateApplication(ctx, { ...rest, name }) };
     },
   }),
-  setApplicationEnabled: t.field({
+  setApplicationEnabled: t.withAuth({ merchant: true }).field({
     type: ApplicationPayload,
     description: 'Disabling stops every key of the application from verifying; the keys keep their own status',
     args: { input: t.arg({ type: SetApplicationEnabledInput, required: true }) },
-    errors: { types: [NotFoundError], directResult: true, union: { name: 'SetApplicationEnabledResult' } },
-    resolve: async (_root, { input }, ctx) => {
-      const id = await requireApplicationId(ctx, input.id);
-      const application = await recorded(
-        ctx,
-        (tx) => tx.application.update({ where: { id }, data: { enabled: input.enabled } }),
-        () => ({
-          action: 'setApplicationEnabled',
-          target: { type: 'Application', id },
-          summary: { enabled: input.enabled },
-        }),
-        () => ({ applicationId: id }),
-      );
-      return { application };
-    },
+    errors: { types: [NotFoundError] },
+    resolve: async (_root, { input }, ctx) => ({ application: await applications.setApplicationEnabled(ctx, input) }),
   }),
 }));
-
-async function requireApplicationId(ctx: Context, id: string): Promise<string> {
-  const application = await findApplication(ctx, id, { select: { id: true } });
-  if (!application) throw new NotFoundError('Application', id);
-  return application.id;
-}
-
-async function withNameCheck<T>(name: string, write: () => Promise<T>): Promise<T> {
-  try {
-    return await write();
-  } catch (error) {
-    if (isUniqueViolation(error)) throw new NameConflictError(name);
-    throw error;
-  }
-}

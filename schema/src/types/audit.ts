@@ -1,8 +1,11 @@
 // auditEvents: the merchant's audit trail, newest first.
+
+import { globalId, localId } from '@keygate/core';
 import { builder } from '../builder.ts';
-import { type Context, requireViewer } from '../context.ts';
-import { checkPageSize, globalId, keysetQuery, localId, newestFirst } from '../ids.ts';
+import type { MerchantContext } from '../context.ts';
+import { checkPageSize, keysetQuery, newestFirst } from '../pagination.ts';
 import type { Prisma } from '../prisma.ts';
+import { AUDIT_ACTIONS } from '../services/audit.ts';
 
 builder.scalarType('JSON', {
   description: 'Any JSON value',
@@ -10,17 +13,7 @@ builder.scalarType('JSON', {
   parseValue: (value) => value,
 });
 
-const AuditAction = builder.enumType('AuditAction', {
-  values: [
-    'createApplication',
-    'updateApplication',
-    'setApplicationEnabled',
-    'createKey',
-    'editKey',
-    'revokeKey',
-    'setIpRules',
-  ] as const,
-});
+const AuditAction = builder.enumType('AuditAction', { values: AUDIT_ACTIONS });
 
 const AuditEvent = builder.prismaObject('AuditEvent', {
   description: 'One management change, recorded in the same transaction as the change',
@@ -48,13 +41,13 @@ interface AuditFilter {
   to?: Date | null;
 }
 
-function auditFilter(ctx: Context, args: AuditFilter): Prisma.AuditEventWhereInput {
+function auditFilter(ctx: MerchantContext, args: AuditFilter): Prisma.AuditEventWhereInput {
   // An id that names nothing of this merchant matches nothing, like a missing one.
   const target = args.targetId
     ? (localId(args.targetId, 'ApiKey') ?? localId(args.targetId, 'Application'))
     : undefined;
   return {
-    merchantId: requireViewer(ctx).merchantId,
+    merchantId: ctx.viewer.merchantId,
     ...(args.action ? { action: args.action } : {}),
     ...(args.targetId ? { targetId: target ?? '00000000-0000-0000-0000-000000000000' } : {}),
     ...(args.from || args.to
@@ -64,7 +57,7 @@ function auditFilter(ctx: Context, args: AuditFilter): Prisma.AuditEventWhereInp
 }
 
 builder.queryField('auditEvents', (t) =>
-  t.prismaConnection(
+  t.withAuth({ merchant: true }).prismaConnection(
     {
       type: AuditEvent,
       cursor: 'id',

@@ -2,6 +2,7 @@
 import { GraphQLError, Kind } from 'graphql';
 import { builder } from '../builder.ts';
 import {
+  ERROR_CODES,
   type FieldIssue,
   type KeygateError,
   KeyLimitReachedError,
@@ -34,9 +35,7 @@ function parseDateTime(value: unknown): Date {
 builder.queryType({ authScopes: { merchant: true } });
 builder.mutationType({ authScopes: { merchant: true } });
 
-export const ErrorCode = builder.enumType('ErrorCode', {
-  values: ['VALIDATION_FAILED', 'NOT_FOUND', 'NAME_CONFLICT', 'KEY_LIMIT_REACHED', 'KEY_REVOKED'] as const,
-});
+export const ErrorCode = builder.enumType('ErrorCode', { values: ERROR_CODES });
 
 export const ErrorInterface = builder.interfaceRef<KeygateError>('Error').implement({
   description: 'An expected failure the client can act on; `code` is stable, `message` is for people',

@@ -1,10 +1,10 @@
 // A key's IP rules: ordered { cidr, action } entries plus a default action.
 import { z } from 'zod';
-import { recorded } from '../audit.ts';
 import { builder } from '../builder.ts';
 import { KeyRevokedError, NotFoundError, ValidationError } from '../errors.ts';
+import { setIpRules } from '../services/ip-rules.ts';
 import { cidrRule } from '../validation.ts';
-import { ApiKey, ApiKeyPayload, requireChangeableKey, updateUnlessRevoked } from './api-key.ts';
+import { ApiKey, ApiKeyPayload } from './api-key.ts';
 
 export const MAX_IP_RULES = 100;
 
@@ -50,45 +50,13 @@ const SetIpRulesInput = builder.inputType('SetIpRulesInput', {
 });
 
 builder.mutationField('setIpRules', (t) =>
-  t.field({
+  t.withAuth({ merchant: true }).field({
     type: ApiKeyPayload,
     description: "Replaces the key's IP rules and default action in one step",
     args: { input: t.arg({ type: SetIpRulesInput, required: true }) },
-    errors: {
-      types: [ValidationError, NotFoundError, KeyRevokedError],
-      directResult: true,
-      union: { name: 'SetIpRulesResult' },
-    },
-    resolve: async (_root, { input }, ctx) => {
-      const current = await requireChangeableKey(ctx, input.keyId);
-      const defaultAction = input.defaultAction ?? 'ALLOW';
-      const key = await recorded(
-        ctx,
-        async (tx) => {
-          // Guarded on revokedAt and done in one transaction with the rule list,
-          // so concurrent calls leave one complete list, never a mix.
-          const key = await updateUnlessRevoked(tx, current.id, input.keyId, 'change', {
-            ipDefaultAction: defaultAction,
-          });
-          await tx.ipRule.deleteMany({ where: { keyId: current.id } });
-          await tx.ipRule.createMany({
-            data: input.rules.map((rule, position) => ({
-              keyId: current.id,
-              position,
-              cidr: rule.cidr,
-              action: rule.action,
-            })),
-          });
-          return key;
-        },
-        () => ({
-          action: 'setIpRules',
-          target: { type: 'ApiKey', id: current.id },
-          summary: { rules: input.rules.map((rule) => ({ cidr: rule.cidr, action: rule.action })), defaultAction },
-        }),
-        () => ({ keyIds: [current.id] }),
-      );
-      return { key };
-    },
+    errors: { types: [ValidationError, NotFoundError, KeyRevokedError] },
+    resolve: async (_root, { input }, ctx) => ({
+      key: await setIpRules(ctx, { ...input, defaultAction: input.defaultAction ?? 'ALLOW' }),
+    }),
   }),
 );

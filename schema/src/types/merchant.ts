@@ -1,6 +1,5 @@
 // The merchant the caller acts for.
 import { builder } from '../builder.ts';
-import { requireViewer } from '../context.ts';
 
 export const Merchant = builder.prismaNode('Merchant', {
   id: { field: 'id' },
@@ -14,10 +13,10 @@ export const Merchant = builder.prismaNode('Merchant', {
 });
 
 builder.queryField('viewer', (t) =>
-  t.prismaField({
+  t.withAuth({ merchant: true }).prismaField({
     type: Merchant,
     description: 'The merchant this request acts for',
     resolve: (query, _root, _args, ctx) =>
-      ctx.prisma.merchant.findUniqueOrThrow({ ...query, where: { id: requireViewer(ctx).merchantId } }),
+      ctx.prisma.merchant.findUniqueOrThrow({ ...query, where: { id: ctx.viewer.merchantId } }),
   }),
 );

@@ -1,7 +1,7 @@
 // The client address of a forward-auth request. Forwarding headers are
 // believed only when the connection comes from a configured trusted proxy;
 // otherwise anyone could claim any address and slip past IP rules.
-import { type CompiledIpRules, compileIpRules, parseIp } from '@keygate/schema/domain';
+import { type CompiledIpRules, compileIpRules, parseIp } from '@keygate/core';
 
 /** Told (once per peer) that a peer that is not trusted sent forwarding headers. */
 export type UntrustedForwarderWarning = (peer: string) => void;

@@ -4,7 +4,7 @@
 // its verifications are refused with RATE_LIMITED, so guessing learns nothing.
 // IPv6 addresses count per /64, the block one client usually holds.
 // In memory, per instance: with N instances a client may fail up to N times as often.
-import { parseIp } from '@keygate/schema/domain';
+import { parseIp } from '@keygate/core';
 
 export interface FailureLimits {
   /** Failures allowed at once (0 turns the limiter off). */

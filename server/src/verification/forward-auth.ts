@@ -2,8 +2,14 @@
 // ForwardAuth, Envoy ext_authz): one HTTP request in, a status and identity
 // headers out. Plain node:http, no GraphQL on this path.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { globalId } from '@keygate/schema';
-import type { Access, KeyVerifier, VerifiableKey, VerifyCode, VerifyOutcome } from '@keygate/schema/domain';
+import {
+  type Access,
+  globalId,
+  type KeyVerifier,
+  type VerifiableKey,
+  type VerifyCode,
+  type VerifyOutcome,
+} from '@keygate/core';
 import { clientIp, type TrustedProxies } from './client-ip.ts';
 
 const STATUS: Record<VerifyCode, number> = {

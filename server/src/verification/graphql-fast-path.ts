@@ -6,8 +6,9 @@
 // operations, fragments spreads, directives, unusual variables, invalid input,
 // missing or bad credentials, merchant callers — takes the normal path, which
 // also produces every error. Tests compare both paths' responses byte for byte.
+
+import { parseIp, type VerifyRequest } from '@keygate/core';
 import { type Context, keyVerificationFields } from '@keygate/schema';
-import { parseIp, type VerifyRequest } from '@keygate/schema/domain';
 import {
   type DocumentNode,
   type FieldNode,

@@ -2,7 +2,7 @@
 // least-recently-used first out. Unknown hashes are remembered apart, in a
 // smaller space, so a flood of random keys neither reaches the database nor
 // pushes real keys out.
-import type { VerifiableKey } from '@keygate/schema/domain';
+import type { VerifiableKey } from '@keygate/core';
 
 export interface CacheOptions {
   /** Most known keys kept. */

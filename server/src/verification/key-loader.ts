@@ -1,6 +1,6 @@
 // Loads what verification needs about one key, by the hash of its secret, in
 // a single round trip (key, application state and ordered IP rules together).
-import { compileIpRules, type IpAction, type VerifiableKey } from '@keygate/schema/domain';
+import { compileIpRules, type IpAction, type VerifiableKey } from '@keygate/core';
 import type { PrismaClient } from '@keygate/schema/prisma';
 
 interface Row {

@@ -1,4 +1,4 @@
-import { compileIpRules, generateKey, type VerifiableKey } from '@keygate/schema/domain';
+import { compileIpRules, generateKey, type VerifiableKey } from '@keygate/core';
 import { describe, expect, it } from 'vitest';
 import { KeyCache } from './key-cache.ts';
 import { Verifier } from './verifier.ts';

@@ -8,7 +8,7 @@ import {
   type VerifiableKey,
   type VerifyOutcome,
   type VerifyRequest,
-} from '@keygate/schema/domain';
+} from '@keygate/core';
 import type { FailureLimiter } from './failure-limiter.ts';
 import type { KeyCache } from './key-cache.ts';
 import type { KeyLoader } from './key-loader.ts';

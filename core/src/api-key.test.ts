@@ -1,7 +1,7 @@
+import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { generateKey, hashKey, KEY_LENGTH, parseKey } from './api-key.ts';
 import { BASE62, encodeBase62, randomBase62 } from './base62.ts';
-import { crc32 } from './crc32.ts';
 
 describe('generateKey', () => {
   it('makes kg_<env>_<22 random><6 checksum> keys with a visible prefix and a sha256 hash', () => {

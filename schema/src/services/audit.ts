@@ -2,17 +2,20 @@
 // transaction as the change, so there is never a change without its event (or
 // an event without its change). Summaries hold what was asked for — never a
 // secret: the only secret, a new key's, exists only in createKey's response.
-import type { Announcement, Context, KeyChange } from './context.ts';
-import type { Prisma, PrismaClient } from './prisma.ts';
+import type { Announcement, KeyChange, MerchantContext } from '../context.ts';
+import type { Prisma, PrismaClient } from '../prisma.ts';
 
-export type AuditAction =
-  | 'createApplication'
-  | 'updateApplication'
-  | 'setApplicationEnabled'
-  | 'createKey'
-  | 'editKey'
-  | 'revokeKey'
-  | 'setIpRules';
+/** Every audited action: the name of the mutation that made the change. */
+export const AUDIT_ACTIONS = [
+  'createApplication',
+  'updateApplication',
+  'setApplicationEnabled',
+  'createKey',
+  'editKey',
+  'revokeKey',
+  'setIpRules',
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export interface AuditEntry {
   action: AuditAction;
@@ -28,7 +31,7 @@ export type Transaction = Omit<PrismaClient, '$connect' | '$disconnect' | '$on' 
  * part of the same transaction, and this returns once it has reached them.
  */
 export async function recorded<T>(
-  ctx: Context,
+  ctx: MerchantContext,
   write: (tx: Transaction) => Promise<T>,
   entry: (result: T) => AuditEntry,
   changes?: (result: T) => KeyChange,
@@ -39,7 +42,7 @@ export async function recorded<T>(
     result = await ctx.prisma.$transaction(async (tx) => {
       const written = await write(tx);
       await audit(ctx, tx, entry(written));
-      if (changes && ctx.keyChanges) announcement = await ctx.keyChanges.announce(tx, changes(written));
+      if (changes) announcement = await ctx.keyChanges.announce(tx, changes(written));
       return written;
     });
   } catch (error) {
@@ -51,15 +54,15 @@ export async function recorded<T>(
 }
 
 /** Announces a change outside any write (a retried revocation re-announces it). */
-export async function announce(ctx: Context, change: KeyChange): Promise<void> {
-  await (await ctx.keyChanges?.announce(ctx.prisma, change))?.settled();
+export async function announce(ctx: MerchantContext, change: KeyChange): Promise<void> {
+  await (await ctx.keyChanges.announce(ctx.prisma, change)).settled();
 }
 
-async function audit(ctx: Context, tx: Transaction, { action, target, summary }: AuditEntry): Promise<void> {
+async function audit(ctx: MerchantContext, tx: Transaction, { action, target, summary }: AuditEntry): Promise<void> {
   await tx.auditEvent.create({
     data: {
-      merchantId: ctx.viewer!.merchantId,
-      actor: ctx.viewer!.subject?.slice(0, 256) ?? null,
+      merchantId: ctx.viewer.merchantId,
+      actor: ctx.viewer.subject?.slice(0, 256) ?? null,
       action,
       targetType: target.type,
       targetId: target.id,
@@ -71,10 +74,10 @@ async function audit(ctx: Context, tx: Transaction, { action, target, summary }:
 }
 
 /** The given fields of an input that were actually sent (undefined means "not sent"). */
-export function sent(input: Record<string, unknown>, fields: readonly string[]): Prisma.InputJsonObject {
+export function sent(input: object, fields: readonly string[]): Prisma.InputJsonObject {
   const summary: Record<string, Prisma.InputJsonValue | null> = {};
   for (const field of fields) {
-    const value = input[field];
+    const value = (input as Record<string, unknown>)[field];
     if (value === undefined) continue;
     summary[field] = value instanceof Date ? value.toISOString() : (value as Prisma.InputJsonValue | null);
   }

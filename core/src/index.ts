@@ -1,5 +1,6 @@
 export * from './api-key.ts';
-export { crc32 } from './crc32.ts';
+export * from './global-id.ts';
 export * from './ip-rules.ts';
+export * from './key-status.ts';
 export * from './names.ts';
 export * from './verification.ts';

@@ -1,0 +1,104 @@
+// Applications: every write to one. Names are unique per merchant ignoring
+// case and spacing (a unique index on the normalised name), so a conflict is
+// the database's answer, turned into NameConflictError.
+import { localId, normalizeName } from '@keygate/core';
+import type { MerchantContext } from '../context.ts';
+import { NameConflictError, NotFoundError } from '../errors.ts';
+import type { Application } from '../prisma.ts';
+import { isUniqueViolation } from '../prisma-errors.ts';
+import { recorded, sent } from './audit.ts';
+
+/** The caller's application with this global id, or null (foreign and missing ids alike). */
+export async function findApplication<Q extends object>(ctx: MerchantContext, id: string, query?: Q) {
+  const local = localId(id, 'Application');
+  if (!local) return null;
+  return ctx.prisma.application.findUnique({
+    ...query,
+    where: { id_merchantId: { id: local, merchantId: ctx.viewer.merchantId } },
+  });
+}
+
+async function requireApplicationId(ctx: MerchantContext, id: string): Promise<string> {
+  const application = await findApplication(ctx, id, { select: { id: true } });
+  if (!application) throw new NotFoundError('Application', id);
+  return application.id;
+}
+
+export async function createApplication(
+  ctx: MerchantContext,
+  input: { name: string; description?: string | null },
+): Promise<Application> {
+  return withNameCheck(input.name, () =>
+    recorded(
+      ctx,
+      (tx) =>
+        tx.application.create({
+          data: {
+            merchantId: ctx.viewer.merchantId,
+            name: input.name,
+            normalizedName: normalizeName(input.name),
+            description: input.description ?? null,
+          },
+        }),
+      (app) => ({
+        action: 'createApplication',
+        target: { type: 'Application', id: app.id },
+        summary: sent(input, ['name', 'description']),
+      }),
+    ),
+  );
+}
+
+/** Changes the given fields; undefined ones stay (a null description clears it). */
+export async function updateApplication(
+  ctx: MerchantContext,
+  input: { id: string; name?: string | undefined; description?: string | null },
+): Promise<Application> {
+  const id = await requireApplicationId(ctx, input.id);
+  const { name } = input;
+  return withNameCheck(name ?? '', () =>
+    recorded(
+      ctx,
+      (tx) =>
+        tx.application.update({
+          where: { id },
+          data: {
+            ...(name !== undefined ? { name, normalizedName: normalizeName(name) } : {}),
+            ...(input.description !== undefined ? { description: input.description } : {}),
+          },
+        }),
+      () => ({
+        action: 'updateApplication',
+        target: { type: 'Application', id },
+        summary: sent(input, ['name', 'description']),
+      }),
+    ),
+  );
+}
+
+/** While disabled, none of the application's keys verify; they keep their own status. */
+export async function setApplicationEnabled(
+  ctx: MerchantContext,
+  input: { id: string; enabled: boolean },
+): Promise<Application> {
+  const id = await requireApplicationId(ctx, input.id);
+  return recorded(
+    ctx,
+    (tx) => tx.application.update({ where: { id }, data: { enabled: input.enabled } }),
+    () => ({
+      action: 'setApplicationEnabled',
+      target: { type: 'Application', id },
+      summary: { enabled: input.enabled },
+    }),
+    () => ({ applicationId: id }),
+  );
+}
+
+async function withNameCheck<T>(name: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new NameConflictError(name);
+    throw error;
+  }
+}

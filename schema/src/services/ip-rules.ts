@@ -1,0 +1,45 @@
+// A key's IP rules: the whole ordered list and the default action, replaced in
+// one transaction with the key's guard, so concurrent calls leave one complete
+// list, never a mix, and never touch a revoked key.
+import type { MerchantContext } from '../context.ts';
+import type { ApiKey, IpAction } from '../prisma.ts';
+import { recorded } from './audit.ts';
+import { requireChangeableKey, updateUnrevokedKey } from './keys.ts';
+
+export interface SetIpRulesInput {
+  keyId: string;
+  /** Already canonical (validated) CIDRs, in order. */
+  rules: { cidr: string; action: IpAction }[];
+  defaultAction: IpAction;
+}
+
+export async function setIpRules(ctx: MerchantContext, input: SetIpRulesInput): Promise<ApiKey> {
+  const current = await requireChangeableKey(ctx, input.keyId);
+  return recorded(
+    ctx,
+    async (tx) => {
+      const key = await updateUnrevokedKey(tx, current.id, input.keyId, 'change', {
+        ipDefaultAction: input.defaultAction,
+      });
+      await tx.ipRule.deleteMany({ where: { keyId: current.id } });
+      await tx.ipRule.createMany({
+        data: input.rules.map((rule, position) => ({
+          keyId: current.id,
+          position,
+          cidr: rule.cidr,
+          action: rule.action,
+        })),
+      });
+      return key;
+    },
+    () => ({
+      action: 'setIpRules',
+      target: { type: 'ApiKey', id: current.id },
+      summary: {
+        rules: input.rules.map((rule) => ({ cidr: rule.cidr, action: rule.action })),
+        defaultAction: input.defaultAction,
+      },
+    }),
+    () => ({ keyIds: [current.id] }),
+  );
+}
