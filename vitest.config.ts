@@ -8,8 +8,13 @@ const graphql = createRequire(new URL('./test/package.json', import.meta.url)).r
 
 const postgres = { globalSetup: ['test/support/postgres-setup.ts'] };
 
+// Workspace packages are tested from their sources: the SDK's exports name its built files
+// for consumers, and the "@keygate/source" condition for the workspace (tsconfig does the same).
+const conditions = ['@keygate/source', 'module', 'node', 'development|production']; // + Vite's server defaults
+
 export default defineConfig({
-  resolve: { alias: [{ find: /^graphql$/, replacement: graphql }] },
+  resolve: { alias: [{ find: /^graphql$/, replacement: graphql }], conditions },
+  ssr: { resolve: { conditions, externalConditions: conditions } },
   test: {
     reporters: ['default', './test/support/summary-reporter.ts'],
     testTimeout: 30_000,

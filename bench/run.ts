@@ -7,13 +7,10 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { generateKey, hashKey, parseKey } from '@keygate/core';
 import { openDatabase } from '@keygate/server';
+import { createKeyLoader, KeyCache, UsageRecorder, Verifier } from '@keygate/server/verification';
+import { freePort, startCluster } from '@keygate/test/support/postgres-cluster';
+import { graphql, type KeygateProcess, startKeygate } from '@keygate/test/support/process';
 import { SignJWT } from 'jose';
-import { KeyCache } from '../server/src/verification/key-cache.ts';
-import { createKeyLoader } from '../server/src/verification/key-loader.ts';
-import { UsageRecorder } from '../server/src/verification/usage.ts';
-import { Verifier } from '../server/src/verification/verifier.ts';
-import { freePort, startCluster } from '../test/support/postgres-cluster.ts';
-import { graphql, type KeygateProcess, startKeygate } from '../test/support/process.ts';
 import { ensureWrk, type LoadResult, type LoadSettings, load, type Target } from './wrk.ts';
 
 interface Figure {

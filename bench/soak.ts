@@ -10,9 +10,9 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { freePort, startCluster } from '@keygate/test/support/postgres-cluster';
+import { graphql, startKeygate } from '@keygate/test/support/process';
 import { SignJWT } from 'jose';
-import { freePort, startCluster } from '../test/support/postgres-cluster.ts';
-import { graphql, startKeygate } from '../test/support/process.ts';
 import { ensureWrk, load } from './wrk.ts';
 
 const STORAGES = ['embedded', 'postgres'] as const;

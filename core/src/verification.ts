@@ -101,3 +101,10 @@ export interface KeyVerifier {
   /** Synchronous when the key is in memory; a promise when it has to be loaded. */
   verify(request: VerifyRequest, scope?: { merchantId: string }): VerifyOutcome | Promise<VerifyOutcome>;
 }
+
+/** Which keys a change can make verify differently: what a verification cache must drop. */
+export interface KeyChange {
+  keyIds?: readonly string[];
+  applicationId?: string;
+  hashes?: readonly string[];
+}

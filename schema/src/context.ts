@@ -1,20 +1,15 @@
 // What every resolver receives. Built per request by the server; the schema
 // itself reads no environment and knows nothing of HTTP.
-import type { KeyVerifier } from '@keygate/core';
+import type { KeyChange, KeyVerifier } from '@keygate/core';
 import type { PrismaClient } from './prisma.ts';
+
+export type { KeyChange };
 
 export interface Viewer {
   /** The tenant every management operation acts for (the JWT's merchant claim). */
   merchantId: string;
   /** The JWT subject: who acts for the merchant. */
   subject: string | null;
-}
-
-/** Which keys a change can make verify differently. */
-export interface KeyChange {
-  keyIds?: string[];
-  applicationId?: string;
-  hashes?: string[];
 }
 
 /** Runs SQL inside the change's transaction (a Prisma transaction client). */

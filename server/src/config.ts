@@ -4,6 +4,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { parseCidr } from '@keygate/core';
 import type { StorageOptions } from './db/database.ts';
+import { StartupError } from './startup-error.ts';
 
 export interface AuthConfig {
   /** HS256 shared secret (raw bytes), or the URL of a JWKS for asymmetric keys. */
@@ -37,7 +38,7 @@ export interface Config {
   production: boolean;
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends StartupError {
   override name = 'ConfigError';
 }
 

@@ -5,9 +5,11 @@ import type { IncomingMessage } from 'node:http';
 import type { KeyVerifier } from '@keygate/core';
 import type { Context, KeyChangeListener, SchemaSettings, Viewer } from '@keygate/schema';
 import type { PrismaClient } from '@keygate/schema/prisma';
-import { AuthenticationError, AuthenticationUnavailableError, type Authenticator } from './auth.ts';
+import { LRUCache } from 'lru-cache';
+import type { Authenticator } from './auth/authenticator.ts';
+import { AuthenticationError, AuthenticationUnavailableError } from './auth/errors.ts';
 import { type Logger, silentLogger } from './logger.ts';
-import { requestIdOf } from './request-id.ts';
+import { requestIdOf } from './plugins/request-ids.ts';
 import { clientIp, TrustedProxies } from './verification/client-ip.ts';
 
 export interface ContextServices {
@@ -67,14 +69,13 @@ export function createContextFactory(services: ContextServices) {
 
 /** Creates a merchant's row the first time it is seen, without a write per request. */
 class KnownMerchants {
-  private readonly seen = new Set<string>();
+  // Bounded: forgetting only costs one idempotent insert later.
+  private readonly seen = new LRUCache<string, true>({ max: 100_000 });
   constructor(private readonly prisma: PrismaClient) {}
 
   async ensure(viewer: Viewer): Promise<void> {
     if (this.seen.has(viewer.merchantId)) return;
     await this.prisma.merchant.createMany({ data: [{ id: viewer.merchantId }], skipDuplicates: true });
-    // Bounded: forgetting only costs one idempotent insert later.
-    if (this.seen.size >= 100_000) this.seen.clear();
-    this.seen.add(viewer.merchantId);
+    this.seen.set(viewer.merchantId, true);
   }
 }

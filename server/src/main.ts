@@ -5,11 +5,10 @@
 // default, Ctrl-C), where Keygate gets the group's copy and pnpm's relay of
 // it within milliseconds. Each way leads to one graceful shutdown; a second
 // signal from a person, later than a relay would come, exits at once.
-import { ConfigError, loadConfig } from './config.ts';
-import { MigrationError } from './db/migrate.ts';
-import { DatabaseUnavailableError } from './db/wait-for-postgres.ts';
+import { loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { startServer } from './server.ts';
+import { StartupError } from './startup-error.ts';
 
 /** How close together two deliveries of one signal count as one (a relay comes within milliseconds). */
 const RELAY_WINDOW_MS = 500;
@@ -50,7 +49,7 @@ try {
     }, 500).unref();
   }
 } catch (error) {
-  if (error instanceof ConfigError || error instanceof MigrationError || error instanceof DatabaseUnavailableError) {
+  if (error instanceof StartupError) {
     console.error(`keygate: ${error.message}`);
     process.exit(1);
   }

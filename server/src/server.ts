@@ -1,7 +1,8 @@
 // Starts a Keygate server: storage, migrations, auth, verification, HTTP.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAuthenticator, loadAuth } from './auth.ts';
+import { createAuthenticator } from './auth/authenticator.ts';
+import { loadAuth } from './auth/secret.ts';
 import { type Config, ConfigError } from './config.ts';
 import { type Database, openDatabase } from './db/database.ts';
 import { createLogger, type Logger } from './logger.ts';

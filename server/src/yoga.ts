@@ -1,16 +1,17 @@
-// The Keygate HTTP application: GraphQL (with GraphiQL) at /graphql.
+// The Keygate HTTP application: GraphQL (with GraphiQL) at /graphql. Each
+// plugin is a file of its own in plugins/, listed here in the order they run.
 
 import type { IncomingMessage } from 'node:http';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { type Context, schema } from '@keygate/schema';
-import { type DocumentNode, getOperationAST, Kind, type OperationDefinitionNode } from 'graphql';
-import { createYoga, type Plugin } from 'graphql-yoga';
-import { costLimit, documentLimits, LIMITS } from './abuse-limits.ts';
-import { AuthenticationError, MISSING_CREDENTIALS } from './auth.ts';
+import { createYoga } from 'graphql-yoga';
 import { type ContextServices, createContextFactory } from './context.ts';
 import { GRAPHIQL_WALKTHROUGH } from './graphiql-walkthrough.ts';
-import { type Logger, silentLogger } from './logger.ts';
-import { requestIds } from './request-id.ts';
+import { silentLogger } from './logger.ts';
+import { costLimit, documentLimits, LIMITS } from './plugins/abuse-limits.ts';
+import { logRequests } from './plugins/log-requests.ts';
+import { requestIds } from './plugins/request-ids.ts';
+import { requireAuthentication } from './plugins/require-authentication.ts';
 import { verifyKeyFastPath } from './verification/graphql-fast-path.ts';
 import type { Verifier } from './verification/verifier.ts';
 
@@ -49,60 +50,4 @@ export function createApp(options: AppOptions) {
       logRequests(options.logger ?? silentLogger),
     ],
   });
-}
-
-/** One line per GraphQL request: who, which operation, how it ended, how long it took. */
-function logRequests(logger: Logger): Plugin<Context> {
-  return {
-    onExecute({ args }) {
-      const started = performance.now();
-      const { viewer, service, request } = args.contextValue;
-      return {
-        onExecuteDone({ result }) {
-          const errors = 'errors' in result && Array.isArray(result.errors) ? result.errors : [];
-          logger.info(
-            {
-              requestId: request?.id,
-              clientIp: request?.ip,
-              operation: args.operationName ?? getOperationAST(args.document)?.name?.value ?? null,
-              merchant: viewer?.merchantId,
-              service: service ? (service.subject ?? 'verifier') : undefined,
-              errors: errors.length
-                ? errors.map((e: { extensions?: { code?: unknown } }) => e.extensions?.code ?? 'ERROR')
-                : undefined,
-              ms: Math.round((performance.now() - started) * 10) / 10,
-            },
-            'graphql',
-          );
-        },
-      };
-    },
-  };
-}
-
-/**
- * Everything but schema introspection needs a merchant token. Checked before
- * execution, so an anonymous request never reaches validation or a resolver.
- */
-function requireAuthentication(): Plugin<Context> {
-  return {
-    onExecute({ args, setResultAndStopExecution }) {
-      const { viewer, service } = args.contextValue;
-      if (viewer || service || isIntrospectionOnly(args.document, args.operationName)) return;
-      setResultAndStopExecution({
-        errors: [new AuthenticationError(MISSING_CREDENTIALS)],
-      });
-    },
-  };
-}
-
-function isIntrospectionOnly(document: DocumentNode, operationName?: string | null): boolean {
-  const operations = document.definitions.filter(
-    (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION,
-  );
-  const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations[0];
-  if (operation?.operation !== 'query') return false;
-  return operation.selectionSet.selections.every(
-    (selection) => selection.kind === Kind.FIELD && selection.name.value.startsWith('__'),
-  );
 }

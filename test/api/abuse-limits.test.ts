@@ -2,12 +2,10 @@ import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
 import { noKeyChanges, schema } from '@keygate/schema';
-import { createApp } from '@keygate/server';
+import * as sdk from '@keygate/sdk/documents';
+import { createApp, LIMITS, measure, measureOperation } from '@keygate/server';
 import { type DocumentNode, Kind, parse, print, validate } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as sdk from '../../sdk/src/generated/graphql.ts';
-import { LIMITS } from '../../server/src/abuse-limits.ts';
-import { measure, measureOperation } from '../../server/src/query-cost.ts';
 import { testAuth } from '../support/auth.ts';
 import { openTestDatabase, type TestDatabase } from '../support/database.ts';
 

@@ -1,8 +1,8 @@
 // The SDK against a real server over HTTP: every method, typed errors, auth
 // and network failures, and walking connections with async iterators.
 import { generateKey } from '@keygate/core';
+import { createKeygateClient, KeygateRequestError } from '@keygate/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeygateClient, KeygateRequestError } from '../../sdk/src/index.ts';
 import { freePort } from '../support/postgres-cluster.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 

@@ -1,11 +1,9 @@
 import { generateKey } from '@keygate/core';
 import { noKeyChanges } from '@keygate/schema';
 import { createApp } from '@keygate/server';
+import { createKeyLoader, KeyCache, Verifier } from '@keygate/server/verification';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KeyCache } from '../../server/src/verification/key-cache.ts';
-import { createKeyLoader } from '../../server/src/verification/key-loader.ts';
-import { Verifier } from '../../server/src/verification/verifier.ts';
 import { testAuth } from '../support/auth.ts';
 import { openTestDatabase, type TestDatabase } from '../support/database.ts';
 

@@ -4,10 +4,9 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generate } from '@graphql-codegen/cli';
 import { printKeygateSchema } from '@keygate/schema';
+import { diffMigrationsToSchema, schemaPath } from '@keygate/server/db';
 import { describe, expect, it } from 'vitest';
 import codegenConfig from '../../sdk/codegen.ts';
-import { schemaPath } from '../../server/src/db/migrations.ts';
-import { diffMigrationsToSchema } from '../../server/src/db/schema-engine.ts';
 import { repoRoot, tempDirs } from '../support/process.ts';
 
 describe('prisma/migrations', () => {

@@ -1,9 +1,8 @@
 // `pnpm db:migrate`: applies pending migrations to DATABASE_URL (or to the
 // embedded database when it is unset) and reports what it did.
-import { ConfigError, loadConfig } from '../config.ts';
+import { loadConfig } from '../config.ts';
 import { openDatabase } from '../db/database.ts';
-import { MigrationError } from '../db/migrate.ts';
-import { DatabaseUnavailableError } from '../db/wait-for-postgres.ts';
+import { StartupError } from '../startup-error.ts';
 
 try {
   const config = loadConfig();
@@ -20,7 +19,7 @@ try {
     await database.close();
   }
 } catch (error) {
-  if (error instanceof ConfigError || error instanceof MigrationError || error instanceof DatabaseUnavailableError) {
+  if (error instanceof StartupError) {
     console.error(`keygate db:migrate: ${error.message}`);
     process.exit(1);
   }

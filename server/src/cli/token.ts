@@ -3,7 +3,8 @@
 // Signed with KEYGATE_JWT_SECRET, or the development secret of the data directory.
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
-import { loadAuth, ROLE_CLAIM } from '../auth.ts';
+import { ROLE_CLAIM } from '../auth/authenticator.ts';
+import { loadAuth } from '../auth/secret.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 
 const usage = `usage: pnpm run token <merchant-id> [--subject <sub>] [--expires-in <e.g. 1h, 7d>]

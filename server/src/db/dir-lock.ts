@@ -2,7 +2,11 @@
 // corrupt it. A lock file holding the owner's pid keeps a second one out.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../config.ts';
+import { StartupError } from '../startup-error.ts';
+
+export class DatabaseInUseError extends StartupError {
+  override name = 'DatabaseInUseError';
+}
 
 export function lockDirectory(dir: string): () => void {
   const path = join(dir, 'keygate.lock');
@@ -14,13 +18,15 @@ export function lockDirectory(dir: string): () => void {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const owner = Number(readFileSync(path, 'utf8'));
       if (owner !== process.pid && isAlive(owner)) {
-        throw new ConfigError(`the embedded database in ${dir} is in use by another Keygate process (pid ${owner})`);
+        throw new DatabaseInUseError(
+          `the embedded database in ${dir} is in use by another Keygate process (pid ${owner})`,
+        );
       }
       // Left behind by a process that is gone (killed, crashed): take it over.
       rmSync(path, { force: true });
     }
   }
-  throw new ConfigError(`could not lock ${dir}`);
+  throw new DatabaseInUseError(`could not lock ${dir}`);
 }
 
 function isAlive(pid: number): boolean {

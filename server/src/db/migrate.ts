@@ -2,6 +2,7 @@
 // `_prisma_migrations` exactly as `prisma migrate deploy` does, so the plain
 // Prisma CLI sees such a database as up to date.
 import { randomUUID } from 'node:crypto';
+import { StartupError } from '../startup-error.ts';
 import { type Migration, readMigrations } from './migrations.ts';
 
 /** One connection (never a pool): the lock and each transaction must share it. */
@@ -17,7 +18,7 @@ export interface MigrateResult {
   modified: string[];
 }
 
-export class MigrationError extends Error {
+export class MigrationError extends StartupError {
   override name = 'MigrationError';
 }
 

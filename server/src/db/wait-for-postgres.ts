@@ -2,8 +2,9 @@
 // database often comes up after Keygate does: retry with backoff until the
 // deadline, then give up with one line that says where and why, never a stack.
 import pg from 'pg';
+import { StartupError } from '../startup-error.ts';
 
-export class DatabaseUnavailableError extends Error {
+export class DatabaseUnavailableError extends StartupError {
   override name = 'DatabaseUnavailableError';
 }
 

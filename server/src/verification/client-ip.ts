@@ -1,7 +1,11 @@
 // The client address of a forward-auth request. Forwarding headers are
 // believed only when the connection comes from a configured trusted proxy;
 // otherwise anyone could claim any address and slip past IP rules.
+
+import type { IncomingMessage } from 'node:http';
 import { type CompiledIpRules, compileIpRules, parseIp } from '@keygate/core';
+import { LRUCache } from 'lru-cache';
+import proxyaddr from 'proxy-addr';
 
 /** Told (once per peer) that a peer that is not trusted sent forwarding headers. */
 export type UntrustedForwarderWarning = (peer: string) => void;
@@ -9,7 +13,7 @@ export type UntrustedForwarderWarning = (peer: string) => void;
 export class TrustedProxies {
   private readonly rules: CompiledIpRules;
   /** Peer addresses already judged; a gateway connects from the same few addresses again and again. */
-  private readonly judged = new Map<string, boolean>();
+  private readonly judged = new LRUCache<string, boolean>({ max: 10_000 });
   private readonly warned = new Set<string>();
   readonly empty: boolean;
 
@@ -35,12 +39,17 @@ export class TrustedProxies {
     this.warn(peer);
   }
 
+  /** proxy-addr's trust function: the forwarded hops come raw from the header. */
+  readonly trustsHop = (hop: string): boolean => {
+    const address = normalise(hop);
+    return address !== null && this.trusts(address);
+  };
+
   trusts(ip: string): boolean {
     if (this.empty) return false;
     let trusted = this.judged.get(ip);
     if (trusted === undefined) {
       trusted = this.rules.decide(ip) === 'ALLOW';
-      if (this.judged.size > 10_000) this.judged.clear();
       this.judged.set(ip, trusted);
     }
     return trusted;
@@ -58,8 +67,9 @@ export function peerAddress(remoteAddress: string | undefined): string | null {
 
 /**
  * Walks X-Forwarded-For from the right (the hop nearest to us) past trusted
- * proxies; the first address that is not one is the client. X-Real-IP is used
- * when there is no X-Forwarded-For. Forwarded addresses come back canonical.
+ * proxies, with proxy-addr: the first address that is not one is the client.
+ * X-Real-IP is used when there is no X-Forwarded-For. A hop that is not an
+ * address ends the walk at the peer. Addresses come back canonical.
  */
 export function clientIp(
   peer: string | undefined,
@@ -73,12 +83,8 @@ export function clientIp(
     return socketIp;
   }
   if (headers.xff) {
-    const hops = headers.xff.split(',');
-    for (let i = hops.length - 1; i >= 0; i--) {
-      const hop = normalise(hops[i]!.trim());
-      if (hop === null) return socketIp;
-      if (i === 0 || !proxies.trusts(hop)) return hop;
-    }
+    const forwarded = { socket: { remoteAddress: socketIp }, headers: { 'x-forwarded-for': headers.xff } };
+    return normalise(proxyaddr(forwarded as unknown as IncomingMessage, proxies.trustsHop)) ?? socketIp;
   }
   if (headers.realIp) return normalise(headers.realIp.trim()) ?? socketIp;
   return socketIp;

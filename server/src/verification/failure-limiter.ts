@@ -5,6 +5,7 @@
 // IPv6 addresses count per /64, the block one client usually holds.
 // In memory, per instance: with N instances a client may fail up to N times as often.
 import { parseIp } from '@keygate/core';
+import { LRUCache } from 'lru-cache';
 
 export interface FailureLimits {
   /** Failures allowed at once (0 turns the limiter off). */
@@ -21,17 +22,20 @@ interface Bucket {
 }
 
 export class FailureLimiter {
-  private readonly buckets = new Map<string, Bucket>();
+  /** The addresses that failed most recently; the one quiet the longest is forgotten first. */
+  private readonly buckets: LRUCache<string, Bucket>;
   private readonly refillPerMs: number;
 
   constructor(private readonly limits: FailureLimits) {
     this.refillPerMs = limits.burst / limits.windowMs;
+    this.buckets = new LRUCache({ max: Math.max(1, limits.maxClients) });
   }
 
   /** Milliseconds until this client may verify again, or 0 when it may now. */
   blockedFor(ip: string | null | undefined, now: number): number {
     if (!ip || this.limits.burst === 0 || this.buckets.size === 0) return 0;
-    const bucket = this.buckets.get(clientKey(ip));
+    // A look, not a use: only failures keep an address among the remembered.
+    const bucket = this.buckets.peek(clientKey(ip));
     if (!bucket) return 0;
     const tokens = Math.min(this.limits.burst, bucket.tokens + (now - bucket.updatedAt) * this.refillPerMs);
     return tokens >= 1 ? 0 : Math.ceil((1 - tokens) / this.refillPerMs);
@@ -45,9 +49,7 @@ export class FailureLimiter {
     const tokens = bucket
       ? Math.min(this.limits.burst, bucket.tokens + (now - bucket.updatedAt) * this.refillPerMs)
       : this.limits.burst;
-    this.buckets.delete(key);
     this.buckets.set(key, { tokens: Math.max(0, tokens - 1), updatedAt: now });
-    if (this.buckets.size > this.limits.maxClients) this.buckets.delete(this.buckets.keys().next().value as string);
   }
 }
 

@@ -21,7 +21,8 @@ import {
   validate,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { Authenticator } from '../auth.ts';
+import { LRUCache } from 'lru-cache';
+import type { Authenticator } from '../auth/authenticator.ts';
 import type { Verifier } from './verifier.ts';
 
 type FieldName = keyof typeof keyVerificationFields | '__typename';
@@ -44,16 +45,17 @@ export function verifyKeyFastPath(
   authenticate: Authenticator,
   verifier: Verifier,
 ): Plugin<Context> {
-  const plans = new Map<string, Plan | null>();
+  // One plan per document a client sends (a gateway sends the same one always); boxed, as
+  // "no plan: use normal execution" is an answer worth remembering too.
+  const plans = new LRUCache<string, { plan: Plan | null }>({ max: 1000 });
   const planFor = (query: string, operationName: string | undefined): Plan | null => {
     const cacheKey = `${operationName ?? ''}\n${query}`;
-    let plan = plans.get(cacheKey);
-    if (plan === undefined) {
-      plan = compile(schema, query, operationName);
-      if (plans.size >= 1000) plans.clear();
-      plans.set(cacheKey, plan);
+    let cached = plans.get(cacheKey);
+    if (cached === undefined) {
+      cached = { plan: compile(schema, query, operationName) };
+      plans.set(cacheKey, cached);
     }
-    return plan;
+    return cached.plan;
   };
 
   return {

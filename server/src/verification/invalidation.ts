@@ -10,9 +10,10 @@
 // connected instance has it too. If the listening connection drops, the cache
 // is cleared and bypassed until it is back.
 import { randomUUID } from 'node:crypto';
+import type { KeyChange } from '@keygate/core';
 import type { Announcement, KeyChangeListener, SqlExecutor } from '@keygate/schema';
 import pg from 'pg';
-import type { KeyChange, Verifier } from './verifier.ts';
+import type { Verifier } from './verifier.ts';
 
 export const CHANNEL = 'keygate_key_changes';
 

@@ -2,7 +2,11 @@
 // least-recently-used first out. Unknown hashes are remembered apart, in a
 // smaller space, so a flood of random keys neither reaches the database nor
 // pushes real keys out.
+//
+// lru-cache rather than our own Map-based LRU: a hit measured 55 ns against
+// 480 ns for the Map (delete + re-insert to move an entry to the young end).
 import type { VerifiableKey } from '@keygate/core';
+import { LRUCache } from 'lru-cache';
 
 export interface CacheOptions {
   /** Most known keys kept. */
@@ -13,87 +17,47 @@ export interface CacheOptions {
   ttlMs: number;
 }
 
-interface Entry<T> {
-  value: T;
-  loadedAt: number;
-}
-
-class Lru<T> {
-  private readonly map = new Map<string, Entry<T>>();
-  constructor(private readonly max: number) {}
-
-  get(key: string, oldest: number): T | undefined {
-    const entry = this.map.get(key);
-    if (entry === undefined) return undefined;
-    if (entry.loadedAt < oldest) {
-      this.map.delete(key);
-      return undefined;
-    }
-    // Re-inserting moves the entry to the young end of the map's order.
-    this.map.delete(key);
-    this.map.set(key, entry);
-    return entry.value;
-  }
-
-  /** Returns the entry pushed out to make room, if any. */
-  set(key: string, value: T, now: number): [string, T] | undefined {
-    this.map.delete(key);
-    this.map.set(key, { value, loadedAt: now });
-    if (this.map.size <= this.max) return undefined;
-    const [evicted, entry] = this.map.entries().next().value as [string, Entry<T>];
-    this.map.delete(evicted);
-    return [evicted, entry.value];
-  }
-
-  delete(key: string): T | undefined {
-    const entry = this.map.get(key);
-    this.map.delete(key);
-    return entry?.value;
-  }
-
-  clear(): void {
-    this.map.clear();
-  }
-
-  get size(): number {
-    return this.map.size;
-  }
-}
-
 export type CacheLookup = { found: true; key: VerifiableKey } | { found: false } | undefined;
 
 export class KeyCache {
-  private readonly keys: Lru<VerifiableKey>;
-  private readonly misses: Lru<true>;
+  private readonly keys: LRUCache<string, VerifiableKey>;
+  private readonly misses: LRUCache<string, true>;
   /** For invalidation by key id or application id. */
   private readonly hashByKeyId = new Map<string, string>();
   private readonly hashesByApplication = new Map<string, Set<string>>();
 
-  constructor(private readonly options: CacheOptions) {
-    this.keys = new Lru(options.maxKeys);
-    this.misses = new Lru(options.maxMisses);
+  /** `clock` replaces performance.now() for the TTL (tests). */
+  constructor(options: CacheOptions, clock?: { now(): number }) {
+    const time = { ttl: options.ttlMs, ...(clock ? { perf: clock, ttlResolution: 0 } : {}) };
+    this.keys = new LRUCache<string, VerifiableKey>({
+      max: options.maxKeys,
+      ...time,
+      // Evicted, expired or dropped: its index entries go with it (a replacement keeps them).
+      dispose: (key, hash, reason) => {
+        if (reason !== 'set') this.forgetIndexes(hash, key);
+      },
+    });
+    this.misses = new LRUCache<string, true>({ max: options.maxMisses, ...time });
   }
 
   /** undefined: not cached; found false: known not to exist. */
-  get(hash: string, now: number): CacheLookup {
-    const oldest = now - this.options.ttlMs;
-    const key = this.keys.get(hash, oldest);
+  get(hash: string): CacheLookup {
+    const key = this.keys.get(hash);
     if (key !== undefined) return { found: true, key };
-    return this.misses.get(hash, oldest) ? { found: false } : undefined;
+    return this.misses.get(hash) ? { found: false } : undefined;
   }
 
-  set(hash: string, key: VerifiableKey | null, now: number): void {
+  set(hash: string, key: VerifiableKey | null): void {
     if (key === null) {
-      this.misses.set(hash, true, now);
+      this.misses.set(hash, true);
       return;
     }
     this.misses.delete(hash);
+    this.keys.set(hash, key);
     this.hashByKeyId.set(key.id, hash);
     const hashes = this.hashesByApplication.get(key.applicationId) ?? new Set<string>();
     this.hashesByApplication.set(key.applicationId, hashes);
     hashes.add(hash);
-    const evicted = this.keys.set(hash, key, now);
-    if (evicted !== undefined) this.forgetIndexes(evicted[0], evicted[1]);
   }
 
   invalidate(change: { keyIds?: readonly string[]; applicationId?: string; hashes?: readonly string[] }): void {
@@ -120,8 +84,7 @@ export class KeyCache {
 
   private drop(hash: string): void {
     this.misses.delete(hash);
-    const key = this.keys.delete(hash);
-    if (key !== undefined) this.forgetIndexes(hash, key);
+    this.keys.delete(hash);
   }
 
   private forgetIndexes(hash: string, key: VerifiableKey): void {

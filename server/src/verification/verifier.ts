@@ -3,6 +3,7 @@
 import {
   decide,
   hashKey,
+  type KeyChange,
   type KeyVerifier,
   parseKey,
   type VerifiableKey,
@@ -13,12 +14,6 @@ import type { FailureLimiter } from './failure-limiter.ts';
 import type { KeyCache } from './key-cache.ts';
 import type { KeyLoader } from './key-loader.ts';
 import type { UsageRecorder } from './usage.ts';
-
-export interface KeyChange {
-  keyIds?: readonly string[];
-  applicationId?: string;
-  hashes?: readonly string[];
-}
 
 export class Verifier implements KeyVerifier {
   /** Bumped by every invalidation: a load that began before one is never cached. */
@@ -47,7 +42,7 @@ export class Verifier implements KeyVerifier {
       return { code: 'MALFORMED' };
     }
     const hash = hashKey(request.key);
-    const cached = this.cacheTrusted ? this.cache.get(hash, now) : undefined;
+    const cached = this.cacheTrusted ? this.cache.get(hash) : undefined;
     if (cached !== undefined) return this.conclude(cached.found ? cached.key : null, request, scope, now);
     return this.loadOnce(hash).then((key) => this.conclude(key, request, scope, this.now()));
   }
@@ -86,7 +81,7 @@ export class Verifier implements KeyVerifier {
     const running = this.loading.get(hash);
     if (running?.epoch === epoch) return running.promise;
     const promise = this.load(hash).then((key) => {
-      if (this.epoch === epoch && this.cacheTrusted) this.cache.set(hash, key, this.now());
+      if (this.epoch === epoch && this.cacheTrusted) this.cache.set(hash, key);
       return key;
     });
     const entry = { epoch, promise };

@@ -1,0 +1,7 @@
+// The verification path's parts, for the server's own wiring, benchmarks and
+// tests that assemble a verifier without a server around it.
+export { FailureLimiter } from './failure-limiter.ts';
+export { KeyCache } from './key-cache.ts';
+export { createKeyLoader } from './key-loader.ts';
+export { UsageRecorder } from './usage.ts';
+export { Verifier } from './verifier.ts';
