@@ -1,7 +1,9 @@
 // The audit trail: one event per successful management change, written with
 // the change; none for refused ones; queryable, filterable, tenant-scoped.
+
+import { AuditEventsDocument, type AuditEventsQueryVariables } from '@keygate/sdk/documents';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { createHarness, type Harness } from '../support/harness.ts';
+import { createHarness, type Document, type Harness } from '../support/harness.ts';
 import {
   CREATE_APPLICATION,
   CREATE_KEY,
@@ -19,12 +21,10 @@ beforeAll(async () => {
 afterAll(() => h.close());
 beforeEach(() => h.db.truncate());
 
-const AUDIT = `query Audit($first: Int, $action: AuditAction, $targetId: ID, $from: DateTime, $to: DateTime) {
-  auditEvents(first: $first, action: $action, targetId: $targetId, from: $from, to: $to) {
-    totalCount edges { node { id action targetType targetId actor requestId clientIp summary createdAt } } } }`;
+const AUDIT = AuditEventsDocument;
 
-async function send(query: string, variables: Record<string, unknown>, requestId: string, merchant = 'acme') {
-  const result = await h.request(query, variables, {
+async function send<V>(document: Document<V>, variables: V, requestId: string, merchant = 'acme') {
+  const result = await h.request(document, variables, {
     authorization: `Bearer ${await h.token(merchant)}`,
     'x-request-id': requestId,
   });
@@ -32,7 +32,7 @@ async function send(query: string, variables: Record<string, unknown>, requestId
   return result.data;
 }
 
-async function events(variables: Record<string, unknown> = {}, merchant = 'acme') {
+async function events(variables: AuditEventsQueryVariables = {}, merchant = 'acme') {
   const data = await send(AUDIT, { first: 50, ...variables }, 'read', merchant);
   return data.auditEvents as { totalCount: number; edges: { node: Record<string, any> }[] };
 }

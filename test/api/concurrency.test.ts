@@ -1,6 +1,8 @@
 // 50 concurrent mixed mutations on one application: the result must be a state
 // that some serial order of the successful operations produces.
+
 import { localId } from '@keygate/core';
+import type { IpRuleInput } from '@keygate/sdk/documents';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../support/harness.ts';
 import { CREATE_KEY, createApplication, createKey, EDIT_KEY, REVOKE_KEY, SET_IP_RULES } from '../support/operations.ts';
@@ -17,7 +19,7 @@ type Op =
   | { kind: 'rules'; key: number; marker: number }
   | { kind: 'create'; name: string };
 
-const rulesFor = (marker: number) => [
+const rulesFor = (marker: number): IpRuleInput[] => [
   { cidr: `10.${marker}.0.0/16`, action: 'DENY' },
   { cidr: `192.0.2.${marker}`, action: 'ALLOW' },
   { cidr: `2001:db8:${marker.toString(16)}::/48`, action: 'ALLOW' },
@@ -42,14 +44,14 @@ it('leaves the database in a state a serial order could produce', async () => {
     ops.map(async (op) => {
       switch (op.kind) {
         case 'edit':
-          return (await acme.gql(EDIT_KEY, { input: { id: keys[op.key], name: op.name } })).editKey.__typename;
+          return (await acme.gql(EDIT_KEY, { input: { id: keys[op.key]!, name: op.name } })).editKey.__typename;
         case 'revoke':
-          return (await acme.gql(REVOKE_KEY, { input: { id: keys[op.key] } })).revokeKey.__typename;
+          return (await acme.gql(REVOKE_KEY, { input: { id: keys[op.key]! } })).revokeKey.__typename;
         case 'rules':
           return (
             await acme.gql(SET_IP_RULES, {
               input: {
-                keyId: keys[op.key],
+                keyId: keys[op.key]!,
                 rules: rulesFor(op.marker),
                 defaultAction: op.marker % 2 ? 'DENY' : 'ALLOW',
               },

@@ -5,7 +5,7 @@
 import { globalId, normalizeName, parseCidr } from '@keygate/core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createHarness, type Harness } from '../support/harness.ts';
+import { createHarness, type Document, type Harness } from '../support/harness.ts';
 import {
   CREATE_APPLICATION,
   CREATE_KEY,
@@ -111,7 +111,7 @@ const plausible = {
 const mostly = <T, U>(valid: fc.Arbitrary<T>, fuzzed: fc.Arbitrary<U>) =>
   fc.oneof({ weight: 3, arbitrary: valid }, { weight: 1, arbitrary: fuzzed });
 
-const mutations: [string, string, fc.Arbitrary<unknown>][] = [
+const mutations: [string, Document<any>, fc.Arbitrary<unknown>][] = [
   [
     'createApplication',
     CREATE_APPLICATION,

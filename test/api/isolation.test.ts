@@ -1,8 +1,9 @@
 // Tenant isolation: for every operation, another merchant's id must behave
 // exactly like an id that does not exist — same response, nothing changed.
 import { globalId } from '@keygate/core';
+import { AuditEventsDocument } from '@keygate/sdk/documents';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, type Harness } from '../support/harness.ts';
+import { createHarness, type Document, type Harness } from '../support/harness.ts';
 import {
   API_KEY,
   APPLICATION,
@@ -58,7 +59,7 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-type Operation = [name: string, query: string, variables: (ids: typeof foreign) => Record<string, unknown>];
+type Operation = [name: string, query: Document<any>, variables: (ids: typeof foreign) => Record<string, unknown>];
 
 const operations: Operation[] = [
   ['application', APPLICATION, (ids) => ({ id: ids.appId })],
@@ -68,19 +69,23 @@ const operations: Operation[] = [
   ['node (merchant)', NODE, (ids) => ({ id: ids.merchantNodeId })],
   ['applications after a cursor', APPLICATIONS, (ids) => ({ first: 10, after: ids.appCursor })],
   ['applications before a cursor', APPLICATIONS, (ids) => ({ last: 10, before: ids.appCursor })],
-  ['application keys after a cursor', APPLICATION_KEYS, (ids) => ({ id: ownAppId, first: 10, after: ids.keyCursor })],
-  ['application keys before a cursor', APPLICATION_KEYS, (ids) => ({ id: ownAppId, last: 10, before: ids.keyCursor })],
+  [
+    'application keys after a cursor',
+    APPLICATION_KEYS,
+    (ids) => ({ applicationId: ownAppId, first: 10, after: ids.keyCursor }),
+  ],
+  [
+    'application keys before a cursor',
+    APPLICATION_KEYS,
+    (ids) => ({ applicationId: ownAppId, last: 10, before: ids.keyCursor }),
+  ],
   ['updateApplication', UPDATE_APPLICATION, (ids) => ({ input: { id: ids.appId, name: 'Hijacked' } })],
   ['setApplicationEnabled', SET_APPLICATION_ENABLED, (ids) => ({ input: { id: ids.appId, enabled: false } })],
   ['createKey', CREATE_KEY, (ids) => ({ input: { applicationId: ids.appId, name: 'Planted' } })],
   ['editKey', EDIT_KEY, (ids) => ({ input: { id: ids.keyId, name: 'Hijacked' } })],
   ['revokeKey', REVOKE_KEY, (ids) => ({ input: { id: ids.keyId } })],
   ['setIpRules', SET_IP_RULES, (ids) => ({ input: { keyId: ids.keyId, rules: [] } })],
-  [
-    'auditEvents about a target',
-    `query ($id: ID!) { auditEvents(first: 10, targetId: $id) { totalCount edges { node { action } } } }`,
-    (ids) => ({ id: ids.keyId }),
-  ],
+  ['auditEvents about a target', AuditEventsDocument, (ids) => ({ first: 10, targetId: ids.keyId })],
 ];
 
 describe('another merchant’s ids behave exactly like missing ids', () => {

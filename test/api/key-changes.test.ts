@@ -3,18 +3,21 @@
 // right after committing cannot leave the others serving a revoked key), a
 // change that rolls back announces nothing, and a change that loses to a
 // concurrent revocation reports the revocation's real time.
+
+import {
+  CreateApplicationDocument as CREATE_APP,
+  CreateKeyDocument as CREATE_KEY,
+  EditKeyDocument as EDIT,
+  RevokeKeyDocument as REVOKE,
+  SetIpRulesDocument as SET_IP_RULES,
+} from '@keygate/sdk/documents';
 import { CHANNEL } from '@keygate/server';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDbKind } from '../support/database.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 
-const CREATE_APP = `mutation { createApplication(input: { name: "Shop" }) { ... on ApplicationPayload { application { id } } } }`;
-const CREATE_KEY = `mutation($app: ID!) { createKey(input: { applicationId: $app, name: "k" }) { ... on CreateKeyPayload { secret key { id } } } }`;
-const REVOKE = `mutation($id: ID!) { revokeKey(input: { id: $id }) { __typename ... on KeyRevokedError { revokedAt } } }`;
-const EDIT = `mutation($id: ID!) { editKey(input: { id: $id, name: "renamed" }) { __typename ... on KeyRevokedError { revokedAt } } }`;
-const SET_IP_RULES = `mutation($id: ID!) { setIpRules(input: { keyId: $id, rules: [{ cidr: "10.0.0.0/8", action: DENY }] }) {
-  __typename ... on KeyRevokedError { revokedAt } } }`;
+const RULES = [{ cidr: '10.0.0.0/8', action: 'DENY' as const }];
 
 describe.runIf(testDbKind === 'postgres')('announcing key changes on PostgreSQL', () => {
   let a: TestServer;
@@ -28,7 +31,7 @@ describe.runIf(testDbKind === 'postgres')('announcing key changes on PostgreSQL'
     a = await startTestServer();
     b = await startTestServer({}, a.db);
     token = await a.merchantToken('acme');
-    app = (await a.graphql(token, CREATE_APP)).data.createApplication.application.id;
+    app = (await a.graphql(token, CREATE_APP, { input: { name: 'Shop' } })).data.createApplication.application.id;
     listener = new pg.Client({ connectionString: a.db.storage.kind === 'postgres' ? a.db.storage.url : '' });
     await listener.connect();
     listener.on('notification', (message) => heard.push(message.payload ?? ''));
@@ -41,7 +44,10 @@ describe.runIf(testDbKind === 'postgres')('announcing key changes on PostgreSQL'
   });
 
   const newKey = async () =>
-    (await a.graphql(token, CREATE_KEY, { app })).data.createKey as { secret: string; key: { id: string } };
+    (await a.graphql(token, CREATE_KEY, { input: { applicationId: app, name: 'k' } })).data.createKey as {
+      secret: string;
+      key: { id: string };
+    };
   const statusOn = async (server: TestServer, secret: string) =>
     (await server.forwardAuth({ 'x-api-key': secret })).status;
 
@@ -59,7 +65,7 @@ describe.runIf(testDbKind === 'postgres')('announcing key changes on PostgreSQL'
       };
     };
     try {
-      const response = await a.graphql(token, REVOKE, { id: key.id });
+      const response = await a.graphql(token, REVOKE, { input: { id: key.id } });
       // A never answered properly (it "died"), but the revocation was committed...
       expect(response.errors?.[0]?.message).toBe('Unexpected error.');
     } finally {
@@ -78,45 +84,51 @@ describe.runIf(testDbKind === 'postgres')('announcing key changes on PostgreSQL'
     const { key } = await newKey();
     const count = () => heard.filter((payload) => payload.includes(localId(key.id))).length;
     heard.length = 0;
-    expect((await a.graphql(token, REVOKE, { id: key.id })).data.revokeKey.__typename).toBe('ApiKeyPayload');
+    expect((await a.graphql(token, REVOKE, { input: { id: key.id } })).data.revokeKey.__typename).toBe('ApiKeyPayload');
     await until(() => heard.length >= 1);
     expect(count()).toBe(1);
     heard.length = 0;
     // Editing a revoked key fails inside its transaction: nothing may be announced for it.
-    expect((await a.graphql(token, EDIT, { id: key.id })).data.editKey.__typename).toBe('KeyRevokedError');
+    expect((await a.graphql(token, EDIT, { input: { id: key.id, name: 'renamed' } })).data.editKey.__typename).toBe(
+      'KeyRevokedError',
+    );
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(heard).toEqual([]);
   });
 
-  it.each([
-    ['editKey', EDIT, 'editKey'],
-    ['setIpRules', SET_IP_RULES, 'setIpRules'],
-    ['revokeKey', REVOKE, 'revokeKey'],
-  ])('%s losing to a concurrent revocation reports when the key was really revoked', async (_name, doc, field) => {
-    const { key } = await newKey();
-    const id = localId(key.id);
-    const revokedAt = new Date(Date.now() - 90_000);
-    // Another session revokes the key and holds the row until the mutation is waiting for it.
-    const other = new pg.Client({ connectionString: a.db.storage.kind === 'postgres' ? a.db.storage.url : '' });
-    await other.connect();
-    try {
-      await other.query('BEGIN');
-      await other.query('UPDATE api_keys SET revoked_at = $1 WHERE id = $2::uuid', [revokedAt, id]);
-      const pending = a.graphql(token, doc, { id: key.id });
-      await until(async () => {
-        const { rows } = await other.query(
-          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
-        );
-        return rows[0].n > 0;
-      });
-      await other.query('COMMIT');
-      const result = (await pending).data[field];
-      expect(result.__typename).toBe('KeyRevokedError');
-      expect(result.revokedAt).toBe(revokedAt.toISOString());
-    } finally {
-      await other.end();
-    }
-  });
+  const losers = {
+    editKey: (id: string) => a.graphql(token, EDIT, { input: { id, name: 'renamed' } }),
+    setIpRules: (id: string) => a.graphql(token, SET_IP_RULES, { input: { keyId: id, rules: RULES } }),
+    revokeKey: (id: string) => a.graphql(token, REVOKE, { input: { id } }),
+  };
+  it.each(Object.keys(losers) as (keyof typeof losers)[])(
+    '%s losing to a concurrent revocation reports when the key was really revoked',
+    async (field) => {
+      const { key } = await newKey();
+      const id = localId(key.id);
+      const revokedAt = new Date(Date.now() - 90_000);
+      // Another session revokes the key and holds the row until the mutation is waiting for it.
+      const other = new pg.Client({ connectionString: a.db.storage.kind === 'postgres' ? a.db.storage.url : '' });
+      await other.connect();
+      try {
+        await other.query('BEGIN');
+        await other.query('UPDATE api_keys SET revoked_at = $1 WHERE id = $2::uuid', [revokedAt, id]);
+        const pending = losers[field](key.id);
+        await until(async () => {
+          const { rows } = await other.query(
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+          );
+          return rows[0].n > 0;
+        });
+        await other.query('COMMIT');
+        const result = (await pending).data[field];
+        expect(result.__typename).toBe('KeyRevokedError');
+        expect(result.revokedAt).toBe(revokedAt.toISOString());
+      } finally {
+        await other.end();
+      }
+    },
+  );
 });
 
 const localId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1]!;

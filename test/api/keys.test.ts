@@ -1,4 +1,5 @@
 import { hashKey, parseKey } from '@keygate/core';
+import type { IpRuleInput, KeyStatus } from '@keygate/sdk/documents';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../support/harness.ts';
 import {
@@ -212,7 +213,7 @@ describe('setIpRules', () => {
   it('replaces the whole list in order, canonicalising each range', async () => {
     const { acme, app } = await setup();
     const { key } = await createKey(acme, app.id);
-    const rules = [
+    const rules: IpRuleInput[] = [
       { cidr: '10.0.0.0/8', action: 'DENY' },
       { cidr: '203.0.113.7', action: 'ALLOW' },
       { cidr: '2001:DB8::/32', action: 'ALLOW' },
@@ -263,7 +264,7 @@ describe('setIpRules', () => {
   it('rejects more than 100 rules, unknown keys and revoked keys', async () => {
     const { acme, app } = await setup();
     const { key } = await createKey(acme, app.id);
-    const tooMany = Array.from({ length: 101 }, (_, i) => ({ cidr: `10.0.${i}.0/24`, action: 'ALLOW' }));
+    const tooMany = Array.from({ length: 101 }, (_, i) => ({ cidr: `10.0.${i}.0/24`, action: 'ALLOW' as const }));
     const many = await acme.gql(SET_IP_RULES, { input: { keyId: key.id, rules: tooMany } });
     expect(many.setIpRules.issues[0].path).toEqual(['input', 'rules']);
     const missing = await acme.gql(SET_IP_RULES, { input: { keyId: 'x', rules: [] } });
@@ -287,8 +288,8 @@ describe('Application.keys', () => {
       where: { id: (await h.db.prisma.apiKey.findFirstOrThrow({ where: { name: 'b' } })).id },
       data: { expiresAt: new Date(Date.now() - 1) },
     });
-    const names = async (status?: string[]) => {
-      const { application } = await acme.gql(APPLICATION_KEYS, { id: app.id, first: 10, status });
+    const names = async (status?: KeyStatus[]) => {
+      const { application } = await acme.gql(APPLICATION_KEYS, { applicationId: app.id, first: 10, status });
       return {
         total: application.keys.totalCount,
         names: application.keys.edges.map((e: any) => `${e.node.name}:${e.node.status}`),

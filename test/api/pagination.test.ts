@@ -105,7 +105,7 @@ describe('Application.keys', () => {
     const forward: string[] = [];
     let after: string | null = null;
     do {
-      const { application }: any = await acme.gql(APPLICATION_KEYS, { id: app.id, first: 4, after });
+      const { application }: any = await acme.gql(APPLICATION_KEYS, { applicationId: app.id, first: 4, after });
       forward.push(...application.keys.edges.map((e: any) => e.node.id));
       after = application.keys.pageInfo.hasNextPage ? application.keys.pageInfo.endCursor : null;
     } while (after);
@@ -114,7 +114,7 @@ describe('Application.keys', () => {
     const backward: string[] = [];
     let before: string | null = null;
     do {
-      const { application }: any = await acme.gql(APPLICATION_KEYS, { id: app.id, last: 4, before });
+      const { application }: any = await acme.gql(APPLICATION_KEYS, { applicationId: app.id, last: 4, before });
       backward.unshift(...application.keys.edges.map((e: any) => e.node.id));
       before = application.keys.pageInfo.hasPreviousPage ? application.keys.pageInfo.startCursor : null;
     } while (before);

@@ -2,24 +2,13 @@
 // SQL statements, whatever the page size (no N+1).
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../support/harness.ts';
-import { createApplication, createKey } from '../support/operations.ts';
+import { createApplication, createKey, DASHBOARD } from '../support/operations.ts';
 
 let h: Harness;
 beforeAll(async () => {
   h = await createHarness();
 });
 afterAll(() => h.close());
-
-const DASHBOARD = `query Dashboard($first: Int!) {
-  viewer { merchantId }
-  applications(first: $first) {
-    totalCount
-    pageInfo { hasNextPage endCursor }
-    edges { node { id name enabled keyLimit
-      keys(first: 10) { totalCount pageInfo { hasNextPage } edges { node {
-        id name prefix status lastUsedAt ipDefaultAction ipRules { cidr action } application { id name } } } } } }
-  }
-}`;
 
 it('does not grow with the page size', async () => {
   const acme = await h.as('acme');

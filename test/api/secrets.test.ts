@@ -41,7 +41,7 @@ it('is returned once, stored nowhere, and never returned again', async () => {
   const later = [
     await acme.request(API_KEY, { id: key.id }),
     await acme.request(APPLICATIONS, { first: 10 }),
-    await acme.request(APPLICATION_KEYS, { id: app.id, first: 10 }),
+    await acme.request(APPLICATION_KEYS, { applicationId: app.id, first: 10 }),
     await acme.request(`{ node(id: "${key.id}") { ... on ApiKey { prefix name } } }`),
     await acme.request(EDIT_KEY, { input: { id: key.id, name: 'renamed' } }),
     await acme.request(SET_IP_RULES, { input: { keyId: key.id, rules: [{ cidr: '10.0.0.0/8', action: 'ALLOW' }] } }),

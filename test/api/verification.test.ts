@@ -2,25 +2,39 @@
 // verifyKey and the HTTP forward-auth endpoint, with IP rules, the cache and
 // last-used recording.
 import { generateKey } from '@keygate/core';
+import {
+  ApiKeyDocument as API_KEY,
+  CreateApplicationDocument as CREATE_APP,
+  CreateKeyDocument as CREATE_KEY,
+  EditKeyDocument as EDIT_KEY,
+  SetApplicationEnabledDocument as ENABLE,
+  type IpAction,
+  type IpRuleInput,
+  RevokeKeyDocument as REVOKE,
+  SetIpRulesDocument as SET_IP_RULES,
+  VerifyKeyDocument as VERIFY,
+  type VerifyKeyInput,
+} from '@keygate/sdk/documents';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 
 let s: TestServer;
 let merchant: string;
-const secrets: Record<string, string> = {};
-const ids: Record<string, string> = {};
+type Name =
+  | 'main'
+  | 'full'
+  | 'readOnly'
+  | 'revoked'
+  | 'expired'
+  | 'ipRules'
+  | 'disabled'
+  | 'globex'
+  | 'changing'
+  | 'busy';
+const secrets = {} as Record<Name, string>;
+const ids = {} as Record<Name, string>;
 
-const CREATE_APP = `mutation($name: String!) { createApplication(input: { name: $name }) { ... on ApplicationPayload { application { id } } } }`;
-const CREATE_KEY = `mutation($input: CreateKeyInput!) { createKey(input: $input) { __typename ... on CreateKeyPayload { secret key { id } } } }`;
-const SET_IP_RULES = `mutation($input: SetIpRulesInput!) { setIpRules(input: $input) { __typename } }`;
-const EDIT_KEY = `mutation($input: EditKeyInput!) { editKey(input: $input) { __typename } }`;
-const REVOKE = `mutation($id: ID!) { revokeKey(input: { id: $id }) { __typename } }`;
-const ENABLE = `mutation($id: ID!, $on: Boolean!) { setApplicationEnabled(input: { id: $id, enabled: $on }) { __typename } }`;
-const VERIFY = `mutation($input: VerifyKeyInput!) { verifyKey(input: $input) { __typename
-  ... on KeyVerification { valid code keyId prefix applicationId merchantId environment access scopes }
-  ... on ValidationError { issues { path message } } } }`;
-
-async function makeKey(name: string, appId: string, input: Record<string, unknown> = {}, token = merchant) {
+async function makeKey(name: Name, appId: string, input: Record<string, unknown> = {}, token = merchant) {
   const result = await s.graphql(token, CREATE_KEY, { input: { applicationId: appId, name, ...input } });
   secrets[name] = result.data.createKey.secret;
   ids[name] = result.data.createKey.key.id;
@@ -29,13 +43,15 @@ async function makeKey(name: string, appId: string, input: Record<string, unknow
 beforeAll(async () => {
   s = await startTestServer({ KEYGATE_TRUSTED_PROXIES: '127.0.0.1/32, ::1', KEYGATE_USAGE_FLUSH_MS: '3600000' });
   merchant = await s.merchantToken('acme');
-  const main = (await s.graphql(merchant, CREATE_APP, { name: 'Main' })).data.createApplication.application.id;
-  const off = (await s.graphql(merchant, CREATE_APP, { name: 'Disabled' })).data.createApplication.application.id;
+  const main = (await s.graphql(merchant, CREATE_APP, { input: { name: 'Main' } })).data.createApplication.application
+    .id;
+  const off = (await s.graphql(merchant, CREATE_APP, { input: { name: 'Disabled' } })).data.createApplication
+    .application.id;
   ids.main = main;
   await makeKey('full', main, { access: 'FULL_ACCESS', scopes: ['payments:*', 'refunds:read'] });
   await makeKey('readOnly', main, { access: 'READ_ONLY', environment: 'TEST' });
   await makeKey('revoked', main, { access: 'FULL_ACCESS' });
-  await s.graphql(merchant, REVOKE, { id: ids.revoked });
+  await s.graphql(merchant, REVOKE, { input: { id: ids.revoked } });
   await makeKey('expired', main, { expiresAt: new Date(Date.now() + 60_000).toISOString() });
   await s.db.prisma.apiKey.updateMany({ where: { name: 'expired' }, data: { expiresAt: new Date(Date.now() - 1000) } });
   await makeKey('ipRules', main);
@@ -51,14 +67,15 @@ beforeAll(async () => {
     },
   });
   await makeKey('disabled', off);
-  await s.graphql(merchant, ENABLE, { id: off, on: false });
+  await s.graphql(merchant, ENABLE, { input: { id: off, enabled: false } });
   const globex = await s.merchantToken('globex');
-  const globexApp = (await s.graphql(globex, CREATE_APP, { name: 'Globex' })).data.createApplication.application.id;
+  const globexApp = (await s.graphql(globex, CREATE_APP, { input: { name: 'Globex' } })).data.createApplication
+    .application.id;
   await makeKey('globex', globexApp, {}, globex);
 });
 afterAll(() => s.close());
 
-type Case = [code: string, key: string, request: { ip?: string; requiredAccess?: string; requiredScopes?: string[] }];
+type Case = [code: string, key: Name | 'unknown' | 'malformed', request: Omit<VerifyKeyInput, 'key'>];
 const cases: Case[] = [
   [
     'VALID',
@@ -81,8 +98,8 @@ const cases: Case[] = [
   ['NOT_FOUND', 'unknown', {}],
   ['MALFORMED', 'malformed', {}],
 ];
-const secretOf = (name: string) =>
-  name === 'unknown' ? generateKey('live').secret : name === 'malformed' ? 'kg_live_not-a-key' : secrets[name]!;
+const secretOf = (name: Case[1]) =>
+  name === 'unknown' ? generateKey('live').secret : name === 'malformed' ? 'kg_live_not-a-key' : secrets[name];
 const STATUS: Record<string, number> = {
   VALID: 200,
   IP_DENIED: 403,
@@ -100,7 +117,11 @@ describe.each(cases)('%s: %s key %j', (code, name, request) => {
     const result = await s.graphql(await s.verifierToken(), VERIFY, { input: { key: secretOf(name), ...request } });
     expect(result.data.verifyKey).toMatchObject({ __typename: 'KeyVerification', valid: code === 'VALID', code });
     if (code === 'VALID') {
-      expect(result.data.verifyKey).toMatchObject({ keyId: ids[name], applicationId: ids.main, merchantId: 'acme' });
+      expect(result.data.verifyKey).toMatchObject({
+        keyId: ids[name as Name],
+        applicationId: ids.main,
+        merchantId: 'acme',
+      });
     } else {
       expect(result.data.verifyKey).toMatchObject({ keyId: null, merchantId: null, scopes: null });
     }
@@ -116,7 +137,7 @@ describe.each(cases)('%s: %s key %j', (code, name, request) => {
     expect(response.headers.get('x-keygate-code')).toBe(code);
     expect(response.body).toEqual({ valid: code === 'VALID', code });
     if (code === 'VALID') {
-      expect(response.headers.get('x-keygate-key-id')).toBe(ids[name]);
+      expect(response.headers.get('x-keygate-key-id')).toBe(ids[name as Name]);
       expect(response.headers.get('x-keygate-application-id')).toBe(ids.main);
       expect(response.headers.get('x-keygate-merchant-id')).toBe('acme');
     } else {
@@ -228,9 +249,9 @@ describe('management changes take effect on the very next verification', () => {
     await s.graphql(merchant, SET_IP_RULES, { input: { keyId: ids.changing, rules: [] } });
     expect(await check()).toBe('VALID');
 
-    await s.graphql(merchant, ENABLE, { id: ids.main, on: false });
+    await s.graphql(merchant, ENABLE, { input: { id: ids.main, enabled: false } });
     expect(await check()).toBe('APPLICATION_DISABLED');
-    await s.graphql(merchant, ENABLE, { id: ids.main, on: true });
+    await s.graphql(merchant, ENABLE, { input: { id: ids.main, enabled: true } });
     expect(await check()).toBe('VALID');
 
     await s.db.prisma.apiKey.updateMany({ where: { name: 'changing' }, data: { expiresAt: new Date(Date.now() - 1) } });
@@ -239,7 +260,7 @@ describe('management changes take effect on the very next verification', () => {
     });
     expect(await check()).toBe('VALID');
 
-    await s.graphql(merchant, REVOKE, { id: ids.changing });
+    await s.graphql(merchant, REVOKE, { input: { id: ids.changing } });
     expect(await check()).toBe('REVOKED');
   });
 });
@@ -254,11 +275,12 @@ describe('verifyKey callers', () => {
 
   it('reports an invalid IP or scope as a validation error', async () => {
     const token = await s.verifierToken();
-    for (const [input, path] of [
+    const cases: [Omit<VerifyKeyInput, 'key'>, string][] = [
       [{ ip: '1.2.3' }, 'input.ip'],
       [{ ip: '203.0.113.1/24' }, 'input.ip'],
       [{ requiredScopes: ['bad scope'] }, 'input.requiredScopes.0'],
-    ] as const) {
+    ];
+    for (const [input, path] of cases) {
       const result = await s.graphql(token, VERIFY, { input: { key: secrets.full, ...input } });
       expect(result.data.verifyKey.__typename).toBe('ValidationError');
       expect(result.data.verifyKey.issues.map((i: any) => i.path.join('.'))).toEqual([path]);
@@ -285,7 +307,7 @@ describe('last used', () => {
     }
     const { statements } = await s.db.countStatements(() => s.server.usage.flush());
     expect(statements.filter((sql) => /update/i.test(sql))).toHaveLength(1);
-    const { data } = await s.graphql(merchant, `query($id: ID!) { apiKey(id: $id) { lastUsedAt lastUsedIp } }`, {
+    const { data } = await s.graphql(merchant, API_KEY, {
       id: ids.busy,
     });
     expect(data.apiKey.lastUsedIp).toBe('2001:db8::7');
@@ -295,7 +317,7 @@ describe('last used', () => {
   it('records the client address a gateway forwards', async () => {
     await s.forwardAuth({ 'x-api-key': secrets.ipRules!, 'x-forwarded-for': '203.0.113.200' });
     await s.server.usage.flush();
-    const { data } = await s.graphql(merchant, `query($id: ID!) { apiKey(id: $id) { lastUsedIp } }`, {
+    const { data } = await s.graphql(merchant, API_KEY, {
       id: ids.ipRules,
     });
     expect(data.apiKey.lastUsedIp).toBe('203.0.113.200');
@@ -317,12 +339,8 @@ describe('client address', () => {
     // is invalidated before the mutation returns (across servers it takes a few milliseconds).
     const untrusting = await startTestServer({ KEYGATE_TRUSTED_PROXIES: '10.0.0.0/8' }, s.db);
     try {
-      const setRules = (
-        server: TestServer,
-        token: string,
-        defaultAction: string,
-        rules: { cidr: string; action: string }[],
-      ) => server.graphql(token, SET_IP_RULES, { input: { keyId: ids.ipRules, defaultAction, rules } });
+      const setRules = (server: TestServer, token: string, defaultAction: IpAction, rules: IpRuleInput[]) =>
+        server.graphql(token, SET_IP_RULES, { input: { keyId: ids.ipRules, defaultAction, rules } });
 
       // The trusting server believes its proxy (loopback) and uses the forwarded address.
       await setRules(s, merchant, 'ALLOW', [{ cidr: '127.0.0.0/8', action: 'DENY' }]);

@@ -2,10 +2,15 @@
 // database) through yoga.fetch, as a client would, without opening a port.
 
 import { randomBytes } from 'node:crypto';
+import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { noKeyChanges } from '@keygate/schema';
 import { type AuthConfig, createApp, createAuthenticator, type Logger } from '@keygate/server';
+import { print } from 'graphql';
 import { SignJWT } from 'jose';
 import { openTestDatabase, type TestDatabase } from './database.ts';
+
+/** A typed document (variables checked; results are asserted by value), or a crafted string. */
+export type Document<V> = TypedDocumentNode<unknown, V> | string;
 
 export interface GraphQLResponse<T = any> {
   status: number;
@@ -54,11 +59,17 @@ export async function createHarness(options: HarnessOptions = {}) {
     return jwt.sign(key);
   }
 
-  async function request<T = any>(
-    query: string,
-    variables: Record<string, unknown> = {},
+  /**
+   * Sends a document: one of the SDK's typed documents (or a test-only one,
+   * test/operations), whose variables are typed; a string only where a test
+   * crafts a document on purpose (malformed, oversized, hostile).
+   */
+  async function request<T = any, V = Record<string, unknown>>(
+    document: Document<V>,
+    variables: V | Record<string, never> = {},
     headers: Record<string, string> = {},
   ): Promise<GraphQLResponse<T>> {
+    const query = typeof document === 'string' ? document : print(document);
     const response = await app.fetch('http://keygate/graphql', {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
@@ -74,9 +85,10 @@ export async function createHarness(options: HarnessOptions = {}) {
     const headers = { authorization: `Bearer ${await token(merchantId)}` };
     return {
       merchantId,
-      request: <T = any>(query: string, variables?: Record<string, unknown>) => request<T>(query, variables, headers),
-      async gql<T = any>(query: string, variables?: Record<string, unknown>): Promise<T> {
-        const result = await request<T>(query, variables, headers);
+      request: <T = any, V = Record<string, unknown>>(document: Document<V>, variables?: V) =>
+        request<T, V>(document, variables, headers),
+      async gql<T = any, V = Record<string, unknown>>(document: Document<V>, variables?: V): Promise<T> {
+        const result = await request<T, V>(document, variables, headers);
         if (result.errors) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
         return result.data;
       },

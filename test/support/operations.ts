@@ -1,48 +1,37 @@
-// The GraphQL documents the tests send, and small helpers built on them.
+// The documents the API tests send: the SDK's typed documents (what clients
+// send), plus test/operations for what only tests ask; no hand-written GraphQL.
+import {
+  ApiKeyDocument,
+  ApplicationDocument,
+  ApplicationKeysDocument,
+  ApplicationsDocument,
+  CreateApplicationDocument,
+  CreateKeyDocument,
+  type CreateKeyInput,
+  EditKeyDocument,
+  RevokeKeyDocument,
+  SetApplicationEnabledDocument,
+  SetIpRulesDocument,
+  UpdateApplicationDocument,
+} from '@keygate/sdk/documents';
+import { DashboardDocument, NodeDocument } from '../generated/graphql.ts';
 import type { Harness } from './harness.ts';
 
 type Client = Awaited<ReturnType<Harness['as']>>;
 
-const ERROR_DETAILS: Record<string, string> = {
-  ValidationError: 'issues { path message }',
-  NotFoundError: 'resource id',
-  NameConflictError: 'name',
-  KeyLimitReachedError: 'limit',
-  KeyRevokedError: 'keyId revokedAt',
-};
-/** Selects every detail of the error types a mutation's result union can hold. */
-const errors = (...types: (keyof typeof ERROR_DETAILS)[]) =>
-  `__typename ... on Error { code message } ${types.map((type) => `... on ${type} { ${ERROR_DETAILS[type]} }`).join(' ')}`;
-
-export const APPLICATION_FIELDS = 'id name description enabled createdAt updatedAt keyLimit';
-export const KEY_FIELDS = `id name websiteUrl prefix access scopes environment status expiresAt revokedAt lastUsedAt lastUsedIp
-  createdAt updatedAt ipDefaultAction ipRules { cidr action } application { id }`;
-
-export const CREATE_APPLICATION = `mutation CreateApplication($input: CreateApplicationInput!) {
-  createApplication(input: $input) { ${errors('ValidationError', 'NameConflictError')} ... on ApplicationPayload { application { ${APPLICATION_FIELDS} } } } }`;
-export const UPDATE_APPLICATION = `mutation UpdateApplication($input: UpdateApplicationInput!) {
-  updateApplication(input: $input) { ${errors('ValidationError', 'NotFoundError', 'NameConflictError')} ... on ApplicationPayload { application { ${APPLICATION_FIELDS} } } } }`;
-export const SET_APPLICATION_ENABLED = `mutation SetApplicationEnabled($input: SetApplicationEnabledInput!) {
-  setApplicationEnabled(input: $input) { ${errors('NotFoundError')} ... on ApplicationPayload { application { ${APPLICATION_FIELDS} } } } }`;
-export const CREATE_KEY = `mutation CreateKey($input: CreateKeyInput!) {
-  createKey(input: $input) { ${errors('ValidationError', 'NotFoundError', 'KeyLimitReachedError')} ... on CreateKeyPayload { secret key { ${KEY_FIELDS} } } } }`;
-export const EDIT_KEY = `mutation EditKey($input: EditKeyInput!) {
-  editKey(input: $input) { ${errors('ValidationError', 'NotFoundError', 'KeyRevokedError')} ... on ApiKeyPayload { key { ${KEY_FIELDS} } } } }`;
-export const REVOKE_KEY = `mutation RevokeKey($input: RevokeKeyInput!) {
-  revokeKey(input: $input) { ${errors('NotFoundError', 'KeyRevokedError')} ... on ApiKeyPayload { key { ${KEY_FIELDS} } } } }`;
-export const SET_IP_RULES = `mutation SetIpRules($input: SetIpRulesInput!) {
-  setIpRules(input: $input) { ${errors('ValidationError', 'NotFoundError', 'KeyRevokedError')} ... on ApiKeyPayload { key { ${KEY_FIELDS} } } } }`;
-export const APPLICATION = `query Application($id: ID!) { application(id: $id) { ${APPLICATION_FIELDS} } }`;
-export const API_KEY = `query ApiKey($id: ID!) { apiKey(id: $id) { ${KEY_FIELDS} } }`;
-export const NODE = `query Node($id: ID!) { node(id: $id) { __typename id } }`;
-export const APPLICATIONS = `query Applications($first: Int, $after: String, $last: Int, $before: String, $search: String, $enabled: Boolean) {
-  applications(first: $first, after: $after, last: $last, before: $before, search: $search, enabled: $enabled) {
-    totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
-    edges { cursor node { id name enabled } } } }`;
-export const APPLICATION_KEYS = `query ApplicationKeys($id: ID!, $first: Int, $after: String, $last: Int, $before: String, $status: [KeyStatus!]) {
-  application(id: $id) { keys(first: $first, after: $after, last: $last, before: $before, status: $status) {
-    totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
-    edges { cursor node { id name status } } } } }`;
+export const CREATE_APPLICATION = CreateApplicationDocument;
+export const UPDATE_APPLICATION = UpdateApplicationDocument;
+export const SET_APPLICATION_ENABLED = SetApplicationEnabledDocument;
+export const CREATE_KEY = CreateKeyDocument;
+export const EDIT_KEY = EditKeyDocument;
+export const REVOKE_KEY = RevokeKeyDocument;
+export const SET_IP_RULES = SetIpRulesDocument;
+export const APPLICATION = ApplicationDocument;
+export const API_KEY = ApiKeyDocument;
+export const NODE = NodeDocument;
+export const APPLICATIONS = ApplicationsDocument;
+export const APPLICATION_KEYS = ApplicationKeysDocument;
+export const DASHBOARD = DashboardDocument;
 
 export async function createApplication(client: Client, name: string, description?: string) {
   const data = await client.gql(CREATE_APPLICATION, { input: { name, description } });
@@ -50,7 +39,7 @@ export async function createApplication(client: Client, name: string, descriptio
   return data.createApplication.application as { id: string; name: string };
 }
 
-export async function createKey(client: Client, applicationId: string, input: Record<string, unknown> = {}) {
+export async function createKey(client: Client, applicationId: string, input: Partial<CreateKeyInput> = {}) {
   const data = await client.gql(CREATE_KEY, { input: { applicationId, name: 'Test key', ...input } });
   if (data.createKey.__typename !== 'CreateKeyPayload') throw new Error(JSON.stringify(data));
   return { secret: data.createKey.secret as string, key: data.createKey.key as Record<string, any> & { id: string } };

@@ -2,8 +2,10 @@
 // `pnpm start`) on a fresh test database, for tests of the verification path.
 import { randomBytes } from 'node:crypto';
 import { type Config, createLogger, loadConfig, startServer } from '@keygate/server';
+import { print } from 'graphql';
 import { SignJWT } from 'jose';
 import { openTestDatabase, type TestDatabase } from './database.ts';
+import type { Document } from './harness.ts';
 
 export type TestServer = Awaited<ReturnType<typeof startTestServer>>;
 
@@ -36,11 +38,13 @@ export async function startTestServer(env: Record<string, string> = {}, database
     logs,
     merchantToken: (merchantId: string) => sign({ merchant_id: merchantId, sub: `user-of-${merchantId}` }),
     verifierToken: () => sign({ keygate_role: 'verifier', sub: 'gateway' }),
-    async graphql(token: string | null, query: string, variables: Record<string, unknown> = {}) {
+    /** A typed document of the SDK (variables checked), or a string a test crafts on purpose. */
+    async graphql<V = Record<string, unknown>>(token: string | null, document: Document<V>, variables?: V) {
+      const query = typeof document === 'string' ? document : print(document);
       const response = await fetch(`${server.url}/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        body: JSON.stringify({ query, variables }),
+        body: JSON.stringify({ query, variables: variables ?? {} }),
       });
       return { status: response.status, ...((await response.json()) as { data?: any; errors?: any[] }) };
     },
