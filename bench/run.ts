@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { generateKey, hashKey, parseKey } from '@keygate/core';
 import { openDatabase } from '@keygate/server';
 import { createKeyLoader, KeyCache, UsageRecorder, Verifier } from '@keygate/server/verification';
+import { signToken } from '@keygate/test/support/auth';
 import { freePort, startCluster } from '@keygate/test/support/postgres-cluster';
 import { graphql, type KeygateProcess, startKeygate } from '@keygate/test/support/process';
-import { SignJWT } from 'jose';
 import { ensureWrk, type LoadResult, type LoadSettings, load, type Target } from './wrk.ts';
 
 interface Figure {
@@ -40,10 +40,8 @@ const SECRET = 'bench-secret-bench-secret-bench-secret-0123';
 // cores): the servers under test log warnings only.
 const QUIET = 'warn';
 const signer = new TextEncoder().encode(SECRET);
-const merchantToken = () =>
-  new SignJWT({ merchant_id: 'bench' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('2h').sign(signer);
-const verifierToken = () =>
-  new SignJWT({ keygate_role: 'verifier' }).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('2h').sign(signer);
+const merchantToken = () => signToken(signer, { merchant_id: 'bench' }, { expiresIn: '2h' });
+const verifierToken = () => signToken(signer, { keygate_role: 'verifier' }, { expiresIn: '2h' });
 
 async function seedKeys(prisma: Awaited<ReturnType<typeof openDatabase>>['prisma'], count: number) {
   await prisma.merchant.create({ data: { id: 'bench' } });

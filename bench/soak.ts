@@ -10,9 +10,9 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { signToken } from '@keygate/test/support/auth';
 import { freePort, startCluster } from '@keygate/test/support/postgres-cluster';
 import { graphql, startKeygate } from '@keygate/test/support/process';
-import { SignJWT } from 'jose';
 import { ensureWrk, load } from './wrk.ts';
 
 const STORAGES = ['embedded', 'postgres'] as const;
@@ -25,8 +25,7 @@ const FLAT = 0.05;
 
 const SECRET = 'soak-secret-soak-secret-soak-secret-0123456';
 const jwtKey = new TextEncoder().encode(SECRET);
-const sign = (claims: Record<string, unknown>) =>
-  new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('2h').sign(jwtKey);
+const sign = (claims: Record<string, unknown>) => signToken(jwtKey, claims, { expiresIn: '2h' });
 
 interface SoakResult {
   storage: Storage;

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createHarness, type Harness } from '../support/harness.ts';
+import type { CreateApplicationInput } from '@keygate/sdk/documents';
+import { describe, expect, test } from '../support/fixtures.ts';
 import {
   APPLICATION,
   APPLICATIONS,
@@ -9,15 +9,8 @@ import {
   UPDATE_APPLICATION,
 } from '../support/operations.ts';
 
-let h: Harness;
-beforeAll(async () => {
-  h = await createHarness();
-});
-afterAll(() => h.close());
-beforeEach(() => h.db.truncate());
-
 describe('createApplication', () => {
-  it('creates an enabled application and returns it', async () => {
+  test('creates an enabled application and returns it', async ({ h }) => {
     const acme = await h.as('acme');
     const { createApplication: result } = await acme.gql(CREATE_APPLICATION, {
       input: { name: '  Production web store ', description: 'Primary e-commerce backend' },
@@ -33,25 +26,25 @@ describe('createApplication', () => {
     expect(application).toEqual(result.application);
   });
 
-  it('rejects a name already used by the merchant, ignoring case and surrounding spaces', async () => {
+  test('rejects a name already used by the merchant, ignoring case and surrounding spaces', async ({ h }) => {
     const acme = await h.as('acme');
     await createApplication(acme, 'Staging');
     const { createApplication: result } = await acme.gql(CREATE_APPLICATION, { input: { name: ' STAGING' } });
     expect(result).toMatchObject({ __typename: 'NameConflictError', code: 'NAME_CONFLICT', name: 'STAGING' });
   });
 
-  it('lets two merchants use the same name', async () => {
+  test('lets two merchants use the same name', async ({ h }) => {
     await createApplication(await h.as('acme'), 'Staging');
     await expect(createApplication(await h.as('globex'), 'Staging')).resolves.toMatchObject({ name: 'Staging' });
   });
 
-  it.each([
+  test.for<[CreateApplicationInput, string[], string]>([
     [{ name: '' }, ['input', 'name'], 'must not be empty'],
     [{ name: '   ' }, ['input', 'name'], 'must not be empty'],
     [{ name: 'x'.repeat(101) }, ['input', 'name'], 'at most 100'],
     [{ name: 'line\nbreak' }, ['input', 'name'], 'control characters'],
     [{ name: 'ok', description: 'd'.repeat(501) }, ['input', 'description'], 'at most 500'],
-  ])('rejects invalid input %j with the field path', async (input, path, message) => {
+  ])('rejects invalid input %j with the field path', async ([input, path, message], { h }) => {
     const acme = await h.as('acme');
     const { createApplication: result } = await acme.gql(CREATE_APPLICATION, { input });
     expect(result.__typename).toBe('ValidationError');
@@ -60,7 +53,7 @@ describe('createApplication', () => {
     expect(await h.db.prisma.application.count()).toBe(0);
   });
 
-  it('accepts exactly 100 and 500 characters', async () => {
+  test('accepts exactly 100 and 500 characters', async ({ h }) => {
     const acme = await h.as('acme');
     const { createApplication: result } = await acme.gql(CREATE_APPLICATION, {
       input: { name: 'n'.repeat(100), description: 'd'.repeat(500) },
@@ -68,7 +61,7 @@ describe('createApplication', () => {
     expect(result.__typename).toBe('ApplicationPayload');
   });
 
-  it('lets exactly one of two concurrent creations with the same name succeed', async () => {
+  test('lets exactly one of two concurrent creations with the same name succeed', async ({ h }) => {
     const acme = await h.as('acme');
     const results = await Promise.all(
       ['Checkout', 'checkout'].map((name) => acme.gql(CREATE_APPLICATION, { input: { name } })),
@@ -80,7 +73,7 @@ describe('createApplication', () => {
 });
 
 describe('updateApplication', () => {
-  it('renames and changes or clears the description', async () => {
+  test('renames and changes or clears the description', async ({ h }) => {
     const acme = await h.as('acme');
     const app = await createApplication(acme, 'Old name', 'old');
     const renamed = await acme.gql(UPDATE_APPLICATION, { input: { id: app.id, name: 'New name' } });
@@ -89,7 +82,7 @@ describe('updateApplication', () => {
     expect(cleared.updateApplication.application).toMatchObject({ name: 'New name', description: null });
   });
 
-  it('allows changing only the case of its own name, but not taking another one', async () => {
+  test('allows changing only the case of its own name, but not taking another one', async ({ h }) => {
     const acme = await h.as('acme');
     const app = await createApplication(acme, 'web');
     await createApplication(acme, 'Mobile');
@@ -99,7 +92,7 @@ describe('updateApplication', () => {
     expect(taken.updateApplication).toMatchObject({ __typename: 'NameConflictError', name: 'mobile' });
   });
 
-  it('reports validation errors, null names and unknown ids', async () => {
+  test('reports validation errors, null names and unknown ids', async ({ h }) => {
     const acme = await h.as('acme');
     const app = await createApplication(acme, 'web');
     const invalid = await acme.gql(UPDATE_APPLICATION, { input: { id: app.id, name: 'x'.repeat(101) } });
@@ -119,7 +112,7 @@ describe('updateApplication', () => {
 });
 
 describe('setApplicationEnabled', () => {
-  it('disables and re-enables', async () => {
+  test('disables and re-enables', async ({ h }) => {
     const acme = await h.as('acme');
     const app = await createApplication(acme, 'web');
     const off = await acme.gql(SET_APPLICATION_ENABLED, { input: { id: app.id, enabled: false } });
@@ -130,7 +123,7 @@ describe('setApplicationEnabled', () => {
 });
 
 describe('applications', () => {
-  it('filters by name search and enabled flag, counting the filtered total', async () => {
+  test('filters by name search and enabled flag, counting the filtered total', async ({ h }) => {
     const acme = await h.as('acme');
     const web = await createApplication(acme, 'Web store');
     await createApplication(acme, 'Mobile app');
@@ -152,7 +145,7 @@ describe('applications', () => {
     expect(special.applications.edges.map((e: any) => e.node.name)).toEqual(['100% _done\\'.replace(' ', '')]);
   });
 
-  it('application(id) returns null for an id that does not exist or is malformed', async () => {
+  test('application(id) returns null for an id that does not exist or is malformed', async ({ h }) => {
     const acme = await h.as('acme');
     for (const id of ['QXBwbGljYXRpb246MDE5MDAwMDAtMDAwMC03MDAwLTgwMDAtMDAwMDAwMDAwMDAw', 'garbage', '']) {
       const result = await acme.request(APPLICATION, { id });

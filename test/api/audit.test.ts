@@ -2,8 +2,8 @@
 // the change; none for refused ones; queryable, filterable, tenant-scoped.
 
 import { AuditEventsDocument, type AuditEventsQueryVariables } from '@keygate/sdk/documents';
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { createHarness, type Document, type Harness } from '../support/harness.ts';
+import { expect, test } from '../support/fixtures.ts';
+import type { Document, Harness } from '../support/harness.ts';
 import {
   CREATE_APPLICATION,
   CREATE_KEY,
@@ -14,30 +14,29 @@ import {
   UPDATE_APPLICATION,
 } from '../support/operations.ts';
 
-let h: Harness;
-beforeAll(async () => {
-  h = await createHarness({ maxKeysPerApplication: 1 });
-});
-afterAll(() => h.close());
-beforeEach(() => h.db.truncate());
+test.override({ harnessOptions: { maxKeysPerApplication: 1 } });
 
 const AUDIT = AuditEventsDocument;
 
-async function send<V>(document: Document<V>, variables: V, requestId: string, merchant = 'acme') {
-  const result = await h.request(document, variables, {
-    authorization: `Bearer ${await h.token(merchant)}`,
-    'x-request-id': requestId,
-  });
-  expect(result.errors).toBeUndefined();
-  return result.data;
+/** Sends as a merchant with a chosen request id, and reads the trail back. */
+function auditClient(h: Harness) {
+  async function send<V>(document: Document<V>, variables: V, requestId: string, merchant = 'acme') {
+    const result = await h.request(document, variables, {
+      authorization: `Bearer ${await h.token(merchant)}`,
+      'x-request-id': requestId,
+    });
+    expect(result.errors).toBeUndefined();
+    return result.data;
+  }
+  async function events(variables: AuditEventsQueryVariables = {}, merchant = 'acme') {
+    const data = await send(AUDIT, { first: 50, ...variables }, 'read', merchant);
+    return data.auditEvents as { totalCount: number; edges: { node: Record<string, any> }[] };
+  }
+  return { send, events };
 }
 
-async function events(variables: AuditEventsQueryVariables = {}, merchant = 'acme') {
-  const data = await send(AUDIT, { first: 50, ...variables }, 'read', merchant);
-  return data.auditEvents as { totalCount: number; edges: { node: Record<string, any> }[] };
-}
-
-it('records every successful change once, with who, what, the request and no secret', async () => {
+test('records every successful change once, with who, what, the request and no secret', async ({ h }) => {
+  const { send, events } = auditClient(h);
   const app = (await send(CREATE_APPLICATION, { input: { name: 'Shop', description: 'd' } }, 'req-1')).createApplication
     .application;
   await send(UPDATE_APPLICATION, { input: { id: app.id, name: 'Shop 2' } }, 'req-2');
@@ -77,7 +76,8 @@ it('records every successful change once, with who, what, the request and no sec
   expect(JSON.stringify(trail)).not.toContain(created.secret.slice(8));
 });
 
-it('records nothing for refused changes', async () => {
+test('records nothing for refused changes', async ({ h }) => {
+  const { send, events } = auditClient(h);
   const app = (await send(CREATE_APPLICATION, { input: { name: 'Shop' } }, 'ok')).createApplication.application;
   const key = (await send(CREATE_KEY, { input: { applicationId: app.id, name: 'k' } }, 'ok')).createKey.key;
   await send(REVOKE_KEY, { input: { id: key.id } }, 'ok');
@@ -95,7 +95,8 @@ it('records nothing for refused changes', async () => {
   expect(after.edges[0]!.node.requestId).toBe('allowed');
 });
 
-it('filters by action, target and time, and shows a merchant only its own events', async () => {
+test('filters by action, target and time, and shows a merchant only its own events', async ({ h }) => {
+  const { send, events } = auditClient(h);
   const app = (await send(CREATE_APPLICATION, { input: { name: 'Shop' } }, 'a')).createApplication.application;
   const key = (await send(CREATE_KEY, { input: { applicationId: app.id, name: 'k' } }, 'b')).createKey.key;
   const middle = new Date().toISOString();

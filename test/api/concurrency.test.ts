@@ -3,15 +3,10 @@
 
 import { localId } from '@keygate/core';
 import type { IpRuleInput } from '@keygate/sdk/documents';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createHarness, type Harness } from '../support/harness.ts';
+import { expect, test } from '../support/fixtures.ts';
 import { CREATE_KEY, createApplication, createKey, EDIT_KEY, REVOKE_KEY, SET_IP_RULES } from '../support/operations.ts';
 
-let h: Harness;
-beforeAll(async () => {
-  h = await createHarness({ maxKeysPerApplication: 8 });
-});
-afterAll(() => h.close());
+test.override({ harnessOptions: { maxKeysPerApplication: 8 } });
 
 type Op =
   | { kind: 'edit'; key: number; name: string }
@@ -25,7 +20,7 @@ const rulesFor = (marker: number): IpRuleInput[] => [
   { cidr: `2001:db8:${marker.toString(16)}::/48`, action: 'ALLOW' },
 ];
 
-it('leaves the database in a state a serial order could produce', async () => {
+test('leaves the database in a state a serial order could produce', async ({ h }) => {
   const acme = await h.as('acme');
   const app = await createApplication(acme, 'Busy');
   const keys: string[] = [];

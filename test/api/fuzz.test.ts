@@ -4,8 +4,8 @@
 // stores nothing, is fuzzed in verify-fast-path.test.ts, against both of its paths.
 import { globalId, normalizeName, parseCidr } from '@keygate/core';
 import fc from 'fast-check';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createHarness, type Document, type Harness } from '../support/harness.ts';
+import { expect, test } from '../support/fixtures.ts';
+import type { Document, Harness } from '../support/harness.ts';
 import {
   CREATE_APPLICATION,
   CREATE_KEY,
@@ -19,13 +19,13 @@ import {
 } from '../support/operations.ts';
 
 const RUNS = Number(process.env.KEYGATE_FUZZ_RUNS ?? 300);
-let h: Harness;
 let client: Awaited<ReturnType<Harness['as']>>;
 let appIds: string[];
 let keyIds: string[];
 
-beforeAll(async () => {
-  h = await createHarness({ maxKeysPerApplication: 1000 });
+test.override({ harnessOptions: { maxKeysPerApplication: 1000, fresh: false } });
+
+test.beforeAll(async ({ h }) => {
   client = await h.as('fuzzer');
   const apps = [await createApplication(client, 'Fuzz one'), await createApplication(client, 'Fuzz two')];
   appIds = apps.map((a) => a.id);
@@ -35,7 +35,6 @@ beforeAll(async () => {
   appIds.push(foreignApp.id);
   keyIds.push((await createKey(other, foreignApp.id)).key.id);
 });
-afterAll(() => h.close());
 
 const text = fc.oneof(
   fc.string({ maxLength: 120 }),
@@ -170,7 +169,7 @@ const mutations: [string, Document<any>, fc.Arbitrary<unknown>][] = [
   ['revokeKey', REVOKE_KEY, fc.record({ id: id(() => keyIds, 'ApiKey') })],
 ];
 
-it.each(mutations)('%s never answers with an internal error', async (_name, document, input) => {
+test.for(mutations)('%s never answers with an internal error', async ([_name, document, input]) => {
   await fc.assert(
     fc.asyncProperty(input, async (value) => {
       const response = await client.request(document, { input: value });
@@ -185,7 +184,7 @@ it.each(mutations)('%s never answers with an internal error', async (_name, docu
 /** Characters as the rules (zod) and PostgreSQL's VARCHAR count them: code points. */
 const chars = (text: string) => [...text].length;
 
-it('stored nothing that breaks the input rules', async () => {
+test('stored nothing that breaks the input rules', async ({ h }) => {
   const apps = await h.db.prisma.application.findMany();
   for (const app of apps) {
     expect(app.name).toBe(app.name.trim());

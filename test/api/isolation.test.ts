@@ -2,8 +2,8 @@
 // exactly like an id that does not exist — same response, nothing changed.
 import { globalId } from '@keygate/core';
 import { AuditEventsDocument } from '@keygate/sdk/documents';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, type Document, type Harness } from '../support/harness.ts';
+import { describe, expect, test } from '../support/fixtures.ts';
+import type { Document } from '../support/harness.ts';
 import {
   API_KEY,
   APPLICATION,
@@ -20,7 +20,6 @@ import {
   UPDATE_APPLICATION,
 } from '../support/operations.ts';
 
-let h: Harness;
 let foreign: { appId: string; keyId: string; merchantNodeId: string; appCursor: string; keyCursor: string };
 let missing: { appId: string; keyId: string; merchantNodeId: string; appCursor: string; keyCursor: string };
 let ownAppId: string;
@@ -28,8 +27,9 @@ let globexSnapshot: string;
 
 const cursorFor = (id: string) => Buffer.from(`GPC:S:${id}`).toString('base64');
 
-beforeAll(async () => {
-  h = await createHarness();
+test.override({ harnessOptions: { fresh: false } });
+
+test.beforeAll(async ({ h }) => {
   const globex = await h.as('globex');
   const app = await createApplication(globex, 'Globex store');
   const { key } = await createKey(globex, app.id, { name: 'Globex key' });
@@ -57,7 +57,6 @@ beforeAll(async () => {
   await createKey(acme, ownAppId, { name: 'Acme key' });
   globexSnapshot = await h.db.dumpAllTables();
 });
-afterAll(() => h.close());
 
 type Operation = [name: string, query: Document<any>, variables: (ids: typeof foreign) => Record<string, unknown>];
 
@@ -89,7 +88,7 @@ const operations: Operation[] = [
 ];
 
 describe('another merchant’s ids behave exactly like missing ids', () => {
-  it.each(operations)('%s', async (_name, query, variables) => {
+  test.for(operations)('%s', async ([_name, query, variables], { h }) => {
     const acme = await h.as('acme');
     const withForeign = await acme.request(query, variables(foreign));
     const withMissing = await acme.request(query, variables(missing));
@@ -103,7 +102,7 @@ describe('another merchant’s ids behave exactly like missing ids', () => {
     expect(await h.db.dumpAllTables()).toBe(globexSnapshot);
   });
 
-  it('lists only the caller’s own applications and keys', async () => {
+  test('lists only the caller’s own applications and keys', async ({ h }) => {
     const acme = await h.as('acme');
     const { applications } = await acme.gql(APPLICATIONS, { first: 100 });
     expect(applications.totalCount).toBe(1);

@@ -1,7 +1,7 @@
 import { hashKey, parseKey } from '@keygate/core';
 import type { IpRuleInput, KeyStatus } from '@keygate/sdk/documents';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createHarness, type Harness } from '../support/harness.ts';
+import { describe, expect, test } from '../support/fixtures.ts';
+import type { Harness } from '../support/harness.ts';
 import {
   API_KEY,
   APPLICATION_KEYS,
@@ -13,24 +13,19 @@ import {
   SET_IP_RULES,
 } from '../support/operations.ts';
 
-let h: Harness;
-beforeAll(async () => {
-  h = await createHarness({ maxKeysPerApplication: 5 });
-});
-afterAll(() => h.close());
-beforeEach(() => h.db.truncate());
+test.override({ harnessOptions: { maxKeysPerApplication: 5 } });
 
 const future = () => new Date(Date.now() + 86_400_000).toISOString();
 
-async function setup() {
+async function setup(h: Harness) {
   const acme = await h.as('acme');
   const app = await createApplication(acme, 'Web store');
   return { acme, app };
 }
 
 describe('createKey', () => {
-  it('returns the key and its secret; defaults to a read-only live key with no scopes', async () => {
-    const { acme, app } = await setup();
+  test('returns the key and its secret; defaults to a read-only live key with no scopes', async ({ h }) => {
+    const { acme, app } = await setup(h);
     const { secret, key } = await createKey(acme, app.id, { name: 'Checkout' });
     expect(parseKey(secret)).toEqual({ environment: 'live', secret });
     expect(secret.startsWith(key.prefix)).toBe(true);
@@ -54,8 +49,8 @@ describe('createKey', () => {
     expect(stored.hash).toBe(hashKey(secret));
   });
 
-  it('stores every field given', async () => {
-    const { acme, app } = await setup();
+  test('stores every field given', async ({ h }) => {
+    const { acme, app } = await setup(h);
     const expiresAt = future();
     const { secret, key } = await createKey(acme, app.id, {
       name: 'Staging backend',
@@ -75,14 +70,14 @@ describe('createKey', () => {
     });
   });
 
-  it('creates a different secret every time', async () => {
-    const { acme, app } = await setup();
+  test('creates a different secret every time', async ({ h }) => {
+    const { acme, app } = await setup(h);
     const secrets = new Set();
     for (let i = 0; i < 5; i++) secrets.add((await createKey(acme, app.id)).secret);
     expect(secrets.size).toBe(5);
   });
 
-  it.each([
+  test.for([
     [{ name: '' }, ['input', 'name']],
     [{ name: 'n'.repeat(101) }, ['input', 'name']],
     [{ websiteUrl: 'ftp://example.com' }, ['input', 'websiteUrl']],
@@ -91,16 +86,16 @@ describe('createKey', () => {
     [{ scopes: ['payments write'] }, ['input', 'scopes', '0']],
     [{ scopes: Array.from({ length: 51 }, (_, i) => `s${i}`) }, ['input', 'scopes']],
     [{ expiresAt: new Date(Date.now() - 1000).toISOString() }, ['input', 'expiresAt']],
-  ])('rejects %j naming the field, and stores nothing', async (input, path) => {
-    const { acme, app } = await setup();
+  ])('rejects %j naming the field, and stores nothing', async ([input, path], { h }) => {
+    const { acme, app } = await setup(h);
     const { createKey: result } = await acme.gql(CREATE_KEY, { input: { applicationId: app.id, name: 'k', ...input } });
     expect(result).toMatchObject({ __typename: 'ValidationError', code: 'VALIDATION_FAILED' });
     expect(result.issues.map((i: any) => i.path)).toContainEqual(path);
     expect(await h.db.prisma.apiKey.count()).toBe(0);
   });
 
-  it('rejects a malformed expiry date as a GraphQL input error', async () => {
-    const { acme, app } = await setup();
+  test('rejects a malformed expiry date as a GraphQL input error', async ({ h }) => {
+    const { acme, app } = await setup(h);
     const result = await acme.request(CREATE_KEY, {
       input: { applicationId: app.id, name: 'k', expiresAt: 'tomorrow' },
     });
@@ -108,7 +103,7 @@ describe('createKey', () => {
     expect(await h.db.prisma.apiKey.count()).toBe(0);
   });
 
-  it('reports an unknown application', async () => {
+  test('reports an unknown application', async ({ h }) => {
     const acme = await h.as('acme');
     const { createKey: result } = await acme.gql(CREATE_KEY, {
       input: { applicationId: 'QXBwbGljYXRpb246MDE5MDAwMDAtMDAwMC03MDAwLTgwMDAtMDAwMDAwMDAwMDAw', name: 'k' },
@@ -116,8 +111,8 @@ describe('createKey', () => {
     expect(result).toMatchObject({ __typename: 'NotFoundError', resource: 'Application' });
   });
 
-  it('stops at the key limit, counting only keys that are not revoked', async () => {
-    const { acme, app } = await setup();
+  test('stops at the key limit, counting only keys that are not revoked', async ({ h }) => {
+    const { acme, app } = await setup(h);
     const keys = [];
     for (let i = 0; i < 5; i++) keys.push(await createKey(acme, app.id));
     const { createKey: over } = await acme.gql(CREATE_KEY, { input: { applicationId: app.id, name: 'one more' } });
@@ -127,8 +122,8 @@ describe('createKey', () => {
     expect(await h.db.prisma.apiKey.count()).toBe(6);
   });
 
-  it('holds the limit under 20 concurrent creations: exactly the allowed number succeed', async () => {
-    const { acme, app } = await setup();
+  test('holds the limit under 20 concurrent creations: exactly the allowed number succeed', async ({ h }) => {
+    const { acme, app } = await setup(h);
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) => acme.gql(CREATE_KEY, { input: { applicationId: app.id, name: `k${i}` } })),
     );
@@ -140,8 +135,8 @@ describe('createKey', () => {
 });
 
 describe('editKey', () => {
-  it('changes only the given fields; null clears website and expiry', async () => {
-    const { acme, app } = await setup();
+  test('changes only the given fields; null clears website and expiry', async ({ h }) => {
+    const { acme, app } = await setup(h);
     const { key } = await createKey(acme, app.id, { name: 'a', websiteUrl: 'https://a.example', expiresAt: future() });
     const { editKey: renamed } = await acme.gql(EDIT_KEY, {
       input: { id: key.id, name: 'b', access: 'FULL_ACCESS', scopes: ['x:y'] },
@@ -157,8 +152,8 @@ describe('editKey', () => {
     expect(cleared.key).toMatchObject({ name: 'b', websiteUrl: null, expiresAt: null });
   });
 
-  it('shows an expired key as EXPIRED and revives it when the expiry moves', async () => {
-    const { acme, app } = await setup();
+  test('shows an expired key as EXPIRED and revives it when the expiry moves', async ({ h }) => {
+    const { acme, app } = await setup(h);
     const { key } = await createKey(acme, app.id, { expiresAt: future() });
     await h.db.prisma.apiKey.updateMany({ data: { expiresAt: new Date(Date.now() - 1000) } });
     expect((await acme.gql(API_KEY, { id: key.id })).apiKey.status).toBe('EXPIRED');
@@ -166,8 +161,8 @@ describe('editKey', () => {
     expect(editKey.key.status).toBe('ACTIVE');
   });
 
-  it('rejects invalid values, null for required fields, unknown ids and revoked keys', async () => {
-    const { acme, app } = await setup();
+  test('rejects invalid values, null for required fields, unknown ids and revoked keys', async ({ h }) => {
+    const { acme, app } = await setup(h);
     const { key } = await createKey(acme, app.id);
     const invalid = await acme.gql(EDIT_KEY, { input: { id: key.id, websiteUrl: 'javascript:alert(1)' } });
     expect(invalid.editKey.issues).toEqual([{ path: ['input', 'websiteUrl'], message: expect.any(String) }]);
@@ -185,8 +180,8 @@ describe('editKey', () => {
 });
 
 describe('revokeKey', () => {
-  it('revokes for good: status, time, and a typed error the second time', async () => {
-    const { acme, app } = await setup();
+  test('revokes for good: status, time, and a typed error the second time', async ({ h }) => {
+    const { acme, app } = await setup(h);
     const { key } = await createKey(acme, app.id);
     const { revokeKey: first } = await acme.gql(REVOKE_KEY, { input: { id: key.id } });
     expect(first.key.status).toBe('REVOKED');
@@ -197,8 +192,8 @@ describe('revokeKey', () => {
     expect(editKey.__typename).toBe('KeyRevokedError');
   });
 
-  it('lets exactly one of concurrent revocations succeed', async () => {
-    const { acme, app } = await setup();
+  test('lets exactly one of concurrent revocations succeed', async ({ h }) => {
+    const { acme, app } = await setup(h);
     const { key } = await createKey(acme, app.id);
     const results = await Promise.all([1, 2, 3].map(() => acme.gql(REVOKE_KEY, { input: { id: key.id } })));
     expect(results.map((r) => r.revokeKey.__typename).sort()).toEqual([
@@ -210,8 +205,8 @@ describe('revokeKey', () => {
 });
 
 describe('setIpRules', () => {
-  it('replaces the whole list in order, canonicalising each range', async () => {
-    const { acme, app } = await setup();
+  test('replaces the whole list in order, canonicalising each range', async ({ h }) => {
+    const { acme, app } = await setup(h);
     const { key } = await createKey(acme, app.id);
     const rules: IpRuleInput[] = [
       { cidr: '10.0.0.0/8', action: 'DENY' },
@@ -237,8 +232,8 @@ describe('setIpRules', () => {
     expect(await h.db.prisma.ipRule.count()).toBe(1);
   });
 
-  it('names the invalid entry and changes nothing', async () => {
-    const { acme, app } = await setup();
+  test('names the invalid entry and changes nothing', async ({ h }) => {
+    const { acme, app } = await setup(h);
     const { key } = await createKey(acme, app.id);
     await acme.gql(SET_IP_RULES, { input: { keyId: key.id, rules: [{ cidr: '192.0.2.1', action: 'ALLOW' }] } });
     const { setIpRules } = await acme.gql(SET_IP_RULES, {
@@ -261,8 +256,8 @@ describe('setIpRules', () => {
     ]);
   });
 
-  it('rejects more than 100 rules, unknown keys and revoked keys', async () => {
-    const { acme, app } = await setup();
+  test('rejects more than 100 rules, unknown keys and revoked keys', async ({ h }) => {
+    const { acme, app } = await setup(h);
     const { key } = await createKey(acme, app.id);
     const tooMany = Array.from({ length: 101 }, (_, i) => ({ cidr: `10.0.${i}.0/24`, action: 'ALLOW' as const }));
     const many = await acme.gql(SET_IP_RULES, { input: { keyId: key.id, rules: tooMany } });
@@ -276,8 +271,8 @@ describe('setIpRules', () => {
 });
 
 describe('Application.keys', () => {
-  it('filters by status and counts the filtered total', async () => {
-    const { acme, app } = await setup();
+  test('filters by status and counts the filtered total', async ({ h }) => {
+    const { acme, app } = await setup(h);
     const [a, b, c] = [
       await createKey(acme, app.id, { name: 'a' }),
       await createKey(acme, app.id, { name: 'b', expiresAt: future() }),

@@ -1,15 +1,10 @@
 // Cursor pagination: every item exactly once, in a stable order, both ways,
 // also while items are created between pages.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createHarness, type Harness } from '../support/harness.ts';
+import { describe, expect, test } from '../support/fixtures.ts';
+import type { Harness } from '../support/harness.ts';
 import { APPLICATION_KEYS, APPLICATIONS, createApplication, createKey } from '../support/operations.ts';
 
-let h: Harness;
-beforeAll(async () => {
-  h = await createHarness({ maxPageSize: 50 });
-});
-afterAll(() => h.close());
-beforeEach(() => h.db.truncate());
+test.override({ harnessOptions: { maxPageSize: 50 } });
 
 type Client = Awaited<ReturnType<Harness['as']>>;
 
@@ -36,7 +31,7 @@ async function walk(
 }
 
 describe('applications', () => {
-  it('walks forward and backward over every item exactly once, newest first', async () => {
+  test('walks forward and backward over every item exactly once, newest first', async ({ h }) => {
     const acme = await h.as('acme');
     const names = [];
     for (let i = 0; i < 23; i++) names.push((await createApplication(acme, `app ${String(i).padStart(2, '0')}`)).name);
@@ -47,7 +42,7 @@ describe('applications', () => {
     }
   });
 
-  it('visits each existing item once while new ones are created between pages', async () => {
+  test('visits each existing item once while new ones are created between pages', async ({ h }) => {
     const acme = await h.as('acme');
     const existing = [];
     for (let i = 0; i < 12; i++) existing.push((await createApplication(acme, `old ${i}`)).name);
@@ -66,7 +61,7 @@ describe('applications', () => {
     expect(backward.filter((n) => n.startsWith('new')).length).toBeGreaterThan(0);
   });
 
-  it('reports page boundaries and rejects malformed cursors and oversized pages clearly', async () => {
+  test('reports page boundaries and rejects malformed cursors and oversized pages clearly', async ({ h }) => {
     const acme = await h.as('acme');
     for (let i = 0; i < 3; i++) await createApplication(acme, `a${i}`);
     const first = await acme.gql(APPLICATIONS, { first: 2 });
@@ -97,7 +92,7 @@ describe('applications', () => {
 });
 
 describe('Application.keys', () => {
-  it('walks an application’s keys forward and backward exactly once', async () => {
+  test('walks an application’s keys forward and backward exactly once', async ({ h }) => {
     const acme = await h.as('acme');
     const app = await createApplication(acme, 'web');
     const ids: string[] = [];

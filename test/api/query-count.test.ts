@@ -1,16 +1,9 @@
 // One page of applications with their first keys loads in a constant number of
 // SQL statements, whatever the page size (no N+1).
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createHarness, type Harness } from '../support/harness.ts';
+import { expect, test } from '../support/fixtures.ts';
 import { createApplication, createKey, DASHBOARD } from '../support/operations.ts';
 
-let h: Harness;
-beforeAll(async () => {
-  h = await createHarness();
-});
-afterAll(() => h.close());
-
-it('does not grow with the page size', async () => {
+test('does not grow with the page size', async ({ h }) => {
   const acme = await h.as('acme');
   for (let i = 0; i < 50; i++) {
     const app = await createApplication(acme, `app ${i}`);

@@ -1,8 +1,7 @@
 // A key's secret appears once, in the createKey response, and nowhere else:
 // not in any database row, not in any later response.
 import { hashKey } from '@keygate/core';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createHarness, type Harness } from '../support/harness.ts';
+import { expect, test } from '../support/fixtures.ts';
 import {
   API_KEY,
   APPLICATION_KEYS,
@@ -14,13 +13,7 @@ import {
   SET_IP_RULES,
 } from '../support/operations.ts';
 
-let h: Harness;
-beforeAll(async () => {
-  h = await createHarness();
-});
-afterAll(() => h.close());
-
-it('is returned once, stored nowhere, and never returned again', async () => {
+test('is returned once, stored nowhere, and never returned again', async ({ h }) => {
   const acme = await h.as('acme');
   const app = await createApplication(acme, 'Web store');
   const created = await Promise.all(
@@ -53,7 +46,7 @@ it('is returned once, stored nowhere, and never returned again', async () => {
   }
 });
 
-it('has no field in the schema through which a stored key could return its secret or hash', async () => {
+test('has no field in the schema through which a stored key could return its secret or hash', async ({ h }) => {
   const acme = await h.as('acme');
   const { __type } = await acme.gql('{ __type(name: "ApiKey") { fields { name } } }');
   const names = __type.fields.map((f: { name: string }) => f.name);

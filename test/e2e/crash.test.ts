@@ -1,15 +1,14 @@
 // Crash safety: a server killed with SIGKILL in the middle of a burst of
 // createKey calls, then restarted on the same data, opens without repair, and
 // every key whose secret reached a client verifies, with its audit event.
+import { CreateApplicationDocument as CREATE_APP, CreateKeyDocument as CREATE_KEY } from '@keygate/sdk/documents';
 import { afterAll, describe, expect, it } from 'vitest';
+import { KeysAndTheirEventsDocument } from '../generated/graphql.ts';
 import { createPostgresDatabase } from '../support/database.ts';
 import { graphql, runCli, startKeygate, tempDirs } from '../support/process.ts';
 
 const dirs = tempDirs('keygate-crash-');
 afterAll(dirs.removeAll);
-
-const CREATE_APP = `mutation { createApplication(input: { name: "Crash" }) { ... on ApplicationPayload { application { id } } } }`;
-const CREATE_KEY = `mutation($a: ID!, $n: String!) { createKey(input: { applicationId: $a, name: $n }) { ... on CreateKeyPayload { secret } } }`;
 
 describe.each(['pglite', 'postgres'] as const)('killed during a burst of createKey (%s)', (kind) => {
   it('restarts on the same data, and every returned secret verifies', async () => {
@@ -18,14 +17,17 @@ describe.each(['pglite', 'postgres'] as const)('killed during a burst of createK
       Object.assign(env, { DATABASE_URL: await createPostgresDatabase(), KEYGATE_JWT_SECRET: 'c'.repeat(40) });
     const token = runCli('src/cli/token.ts', ['acme'], env).stdout;
     const first = await startKeygate(env);
-    const app = (await graphql(first.url, token, CREATE_APP)).body.data.createApplication.application.id;
+    const app = (await graphql(first.url, token, CREATE_APP, { input: { name: 'Crash' } })).body.data.createApplication
+      .application.id;
 
     const returned: string[] = [];
     let stop = false;
     const worker = async (w: number) => {
       for (let i = 0; !stop; i++) {
         try {
-          const { body } = await graphql(first.url, token, CREATE_KEY, { a: app, n: `w${w}-${i}` });
+          const { body } = await graphql(first.url, token, CREATE_KEY, {
+            input: { applicationId: app, name: `w${w}-${i}` },
+          });
           if (body.data?.createKey?.secret) returned.push(body.data.createKey.secret);
         } catch {
           return; // the server is gone
@@ -46,15 +48,7 @@ describe.each(['pglite', 'postgres'] as const)('killed during a burst of createK
         const response = await fetch(`${second.url}/v1/auth`, { headers: { 'x-api-key': secret } });
         expect(response.status, secret.slice(0, 12)).toBe(200);
       }
-      const listed = await graphql(
-        second.url,
-        token,
-        `query($id: ID!) {
-          application(id: $id) { keys(first: 1) { totalCount } }
-          auditEvents(first: 1, action: createKey) { totalCount edges { node { clientIp } } }
-        }`,
-        { id: app },
-      );
+      const listed = await graphql(second.url, token, KeysAndTheirEventsDocument, { id: app });
       const keys = listed.body.data.application.keys.totalCount;
       expect(keys).toBeGreaterThanOrEqual(returned.length);
       // Written in one transaction: no key without its audit event, and no event without its key.

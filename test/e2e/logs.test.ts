@@ -1,5 +1,11 @@
 // Logs: one JSON object per line, with request ids, and no secret or token in
 // them, whatever the traffic.
+import {
+  CreateApplicationDocument,
+  CreateKeyDocument,
+  VerifyKeyDocument,
+  ViewerDocument,
+} from '@keygate/sdk/documents';
 import { afterAll, expect, it } from 'vitest';
 import { graphql, runCli, startKeygate, tempDirs } from '../support/process.ts';
 
@@ -13,29 +19,19 @@ it('writes structured lines with request ids and never a secret or a token', asy
   const server = await startKeygate(env);
   const secrets: string[] = [];
   try {
-    const app = (
-      await graphql(
-        server.url,
-        token,
-        `mutation { createApplication(input: { name: "Logged" }) { ... on ApplicationPayload { application { id } } } }`,
-      )
-    ).body.data.createApplication.application.id;
+    const app = (await graphql(server.url, token, CreateApplicationDocument, { input: { name: 'Logged' } })).body.data
+      .createApplication.application.id;
     for (let i = 0; i < 5; i++) {
-      const { body } = await graphql(
-        server.url,
-        token,
-        `mutation($a: ID!) { createKey(input: { applicationId: $a, name: "k" }) { ... on CreateKeyPayload { secret } } }`,
-        { a: app },
-      );
+      const { body } = await graphql(server.url, token, CreateKeyDocument, {
+        input: { applicationId: app, name: 'k' },
+      });
       secrets.push(body.data.createKey.secret);
     }
     for (const secret of secrets) {
       await fetch(`${server.url}/v1/auth`, { headers: { authorization: `Bearer ${secret}` } });
-      await graphql(server.url, service, `mutation($k: String!) { verifyKey(input: { key: $k }) { __typename } }`, {
-        k: secret,
-      });
+      await graphql(server.url, service, VerifyKeyDocument, { input: { key: secret } });
     }
-    await graphql(server.url, 'not.a.token', '{ viewer { id } }');
+    await graphql(server.url, 'not.a.token', ViewerDocument);
     const response = await fetch(`${server.url}/graphql`, {
       method: 'POST',
       headers: {

@@ -7,6 +7,13 @@
 import { createServer, type IncomingHttpHeaders, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateKey } from '@keygate/core';
+import {
+  CreateApplicationDocument as CREATE_APP,
+  CreateKeyDocument as CREATE_KEY,
+  type CreateKeyInput,
+  RevokeKeyDocument as REVOKE_KEY,
+  SetIpRulesDocument as SET_IP_RULES,
+} from '@keygate/sdk/documents';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Nginx, readmeNginxSnippet, startNginx } from '../support/nginx.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
@@ -18,9 +25,6 @@ let keygateClosed = false;
 const seen: IncomingHttpHeaders[] = [];
 const secrets: Record<string, string> = {};
 const ids: Record<string, string> = {};
-
-const CREATE_APP = `mutation { createApplication(input: { name: "API" }) { ... on ApplicationPayload { application { id } } } }`;
-const CREATE_KEY = `mutation($input: CreateKeyInput!) { createKey(input: $input) { ... on CreateKeyPayload { secret key { id } } } }`;
 
 beforeAll(async () => {
   // As the README says: nginx's address is a trusted proxy. The failure limit is the default one.
@@ -34,23 +38,23 @@ beforeAll(async () => {
   nginx = await startNginx(Number(new URL(keygate.url).port), (upstream.address() as AddressInfo).port);
 
   const token = await keygate.merchantToken('acme');
-  const app = (await keygate.graphql(token, CREATE_APP)).data.createApplication.application.id;
-  for (const [name, input] of Object.entries({
+  const app = (await keygate.graphql(token, CREATE_APP, { input: { name: 'API' } })).data.createApplication.application
+    .id;
+  const kinds: Record<string, Partial<CreateKeyInput>> = {
     full: { access: 'FULL_ACCESS', scopes: ['orders:write'] },
     readOnly: { access: 'READ_ONLY' },
     revoked: {},
     ipDenied: {},
-  })) {
+  };
+  for (const [name, input] of Object.entries(kinds)) {
     const created = (await keygate.graphql(token, CREATE_KEY, { input: { applicationId: app, name, ...input } })).data
       .createKey;
     secrets[name] = created.secret;
     ids[name] = created.key.id;
   }
-  await keygate.graphql(token, `mutation($id: ID!) { revokeKey(input: { id: $id }) { __typename } }`, {
-    id: ids.revoked,
-  });
-  await keygate.graphql(token, `mutation($input: SetIpRulesInput!) { setIpRules(input: $input) { __typename } }`, {
-    input: { keyId: ids.ipDenied, rules: [{ cidr: '127.0.0.0/8', action: 'DENY' }] },
+  await keygate.graphql(token, REVOKE_KEY, { input: { id: ids.revoked! } });
+  await keygate.graphql(token, SET_IP_RULES, {
+    input: { keyId: ids.ipDenied!, rules: [{ cidr: '127.0.0.0/8', action: 'DENY' }] },
   });
 }, 60_000);
 
@@ -145,7 +149,7 @@ it('limits a guessing client with 429 and Retry-After, and only that client', as
 it('stops a key at the gateway as soon as it is revoked', async () => {
   expect((await call('GET', { 'x-api-key': secrets.full! })).status).toBe(200);
   const token = await keygate.merchantToken('acme');
-  await keygate.graphql(token, `mutation($id: ID!) { revokeKey(input: { id: $id }) { __typename } }`, { id: ids.full });
+  await keygate.graphql(token, REVOKE_KEY, { input: { id: ids.full! } });
   expect(refusal(await call('GET', { 'x-api-key': secrets.full! }))).toEqual([401, 'REVOKED', 'REVOKED']);
 });
 

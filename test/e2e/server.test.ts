@@ -3,9 +3,15 @@
 import { readFileSync, statSync } from 'node:fs';
 import { connect, createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
+import {
+  CreateApplicationDocument as CREATE_APP,
+  CreateKeyDocument as CREATE_KEY,
+  VerifyKeyDocument as VERIFY,
+} from '@keygate/sdk/documents';
 import { readMigrations } from '@keygate/server';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DashboardDocument } from '../generated/graphql.ts';
 import { createPostgresDatabase } from '../support/database.ts';
 import { freePort } from '../support/postgres-cluster.ts';
 import { graphql, repoRoot, runCli, runShell, startKeygate, tempDirs } from '../support/process.ts';
@@ -14,11 +20,8 @@ const dirs = tempDirs();
 const dataDir = dirs.make;
 afterAll(dirs.removeAll);
 
-const CREATE_APP = `mutation($name: String!) { createApplication(input: { name: $name }) {
-  ... on ApplicationPayload { application { id name } } ... on Error { code } } }`;
-const CREATE_KEY = `mutation($app: ID!) { createKey(input: { applicationId: $app, name: "k" }) {
-  ... on CreateKeyPayload { secret key { id status } } ... on Error { code } } }`;
-const LIST = '{ applications(first: 10) { totalCount edges { node { name keys(first: 5) { totalCount } } } } }';
+const LIST = DashboardDocument;
+const FIRST_PAGE = { first: 10 };
 
 describe('embedded database (no DATABASE_URL)', () => {
   it('pnpm start serves GraphiQL and the API; data and the dev secret survive a restart', async () => {
@@ -38,19 +41,16 @@ describe('embedded database (no DATABASE_URL)', () => {
       expect(captured.status).toBe(0);
       expect(captured.stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
       const token = { stdout: captured.stdout };
-      const created = await graphql(first.url, token.stdout, CREATE_APP, { name: 'Web store' });
+      const created = await graphql(first.url, token.stdout, CREATE_APP, { input: { name: 'Web store' } });
       const appId = created.body.data.createApplication.application.id;
-      const key = await graphql(first.url, token.stdout, CREATE_KEY, { app: appId });
+      const key = await graphql(first.url, token.stdout, CREATE_KEY, { input: { applicationId: appId, name: 'k' } });
       expect(key.body.data.createKey.secret).toMatch(/^kg_live_/);
       const service = runCli('src/cli/token.ts', ['--verifier'], env);
-      const verified = await graphql(
-        first.url,
-        service.stdout,
-        'mutation($k: String!) { verifyKey(input: { key: $k }) { ... on KeyVerification { valid merchantId } } }',
-        { k: key.body.data.createKey.secret },
-      );
-      expect(verified.body.data.verifyKey).toEqual({ valid: true, merchantId: 'acme' });
-      expect((await graphql(first.url, service.stdout, LIST)).status).toBe(403);
+      const verified = await graphql(first.url, service.stdout, VERIFY, {
+        input: { key: key.body.data.createKey.secret },
+      });
+      expect(verified.body.data.verifyKey).toMatchObject({ valid: true, merchantId: 'acme' });
+      expect((await graphql(first.url, service.stdout, LIST, FIRST_PAGE)).status).toBe(403);
       expect(first.output()).toContain('development mode');
       expect(first.output()).not.toContain(key.body.data.createKey.secret);
     } finally {
@@ -64,11 +64,12 @@ describe('embedded database (no DATABASE_URL)', () => {
     const second = await startKeygate(env);
     try {
       const token = runCli('src/cli/token.ts', ['acme', '--expires-in', '5m'], env).stdout;
-      const listed = await graphql(second.url, token, LIST);
-      expect(listed.body.data.applications).toEqual({
+      const listed = await graphql(second.url, token, LIST, FIRST_PAGE);
+      expect(listed.body.data.applications).toMatchObject({
         totalCount: 1,
         edges: [{ node: { name: 'Web store', keys: { totalCount: 1 } } }],
       });
+      expect(listed.body.data.applications.edges).toHaveLength(1);
       expect(second.output()).not.toContain('applied migrations');
     } finally {
       expect(await second.stop('SIGINT')).toBe(0);
@@ -91,9 +92,9 @@ describe('embedded database (no DATABASE_URL)', () => {
     const server = await startKeygate(b);
     try {
       const foreignToken = runCli('src/cli/token.ts', ['acme'], a).stdout;
-      expect((await graphql(server.url, foreignToken, LIST)).status).toBe(401);
+      expect((await graphql(server.url, foreignToken, LIST, FIRST_PAGE)).status).toBe(401);
       const ownToken = runCli('src/cli/token.ts', ['acme'], b).stdout;
-      expect((await graphql(server.url, ownToken, LIST)).status).toBe(200);
+      expect((await graphql(server.url, ownToken, LIST, FIRST_PAGE)).status).toBe(200);
     } finally {
       await server.stop();
     }
@@ -145,8 +146,8 @@ describe('PostgreSQL (DATABASE_URL)', () => {
     const [a, b] = await Promise.all([startKeygate(env), startKeygate(env)]);
     try {
       const token = runCli('src/cli/token.ts', ['acme'], env).stdout;
-      await graphql(a.url, token, CREATE_APP, { name: 'Shared' });
-      const listed = await graphql(b.url, token, LIST);
+      await graphql(a.url, token, CREATE_APP, { input: { name: 'Shared' } });
+      const listed = await graphql(b.url, token, LIST, FIRST_PAGE);
       expect(listed.body.data.applications.edges.map((e: any) => e.node.name)).toEqual(['Shared']);
       expect(a.output()).toContain('(PostgreSQL)');
     } finally {

@@ -1,5 +1,12 @@
 // Verification across real server processes: revocation through LISTEN/NOTIFY,
 // a dropped notification connection, and last-used data at shutdown.
+
+import {
+  CreateApplicationDocument as CREATE_APP,
+  CreateKeyDocument as CREATE_KEY,
+  ApiKeyDocument as LAST_USED,
+  RevokeKeyDocument as REVOKE,
+} from '@keygate/sdk/documents';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../support/database.ts';
@@ -9,19 +16,17 @@ const dirs = tempDirs();
 const dataDir = dirs.make;
 afterAll(dirs.removeAll);
 
-const CREATE_APP = `mutation { createApplication(input: { name: "Shop" }) { ... on ApplicationPayload { application { id } } } }`;
-const CREATE_KEY = `mutation($app: ID!) { createKey(input: { applicationId: $app, name: "k" }) { ... on CreateKeyPayload { secret key { id } } } }`;
-const REVOKE = `mutation($id: ID!) { revokeKey(input: { id: $id }) { __typename } }`;
-const LAST_USED = `query($id: ID!) { apiKey(id: $id) { lastUsedAt lastUsedIp } }`;
-
 const check = (server: KeygateProcess, key: string) =>
   fetch(`${server.url}/v1/auth`, { headers: { 'x-api-key': key } }).then((r) => r.status);
 
 async function setup(server: KeygateProcess, token: string, count: number) {
-  const app = (await graphql(server.url, token, CREATE_APP)).body.data.createApplication.application.id;
+  const app = (await graphql(server.url, token, CREATE_APP, { input: { name: 'Shop' } })).body.data.createApplication
+    .application.id;
   const keys = [];
   for (let i = 0; i < count; i++)
-    keys.push((await graphql(server.url, token, CREATE_KEY, { app })).body.data.createKey);
+    keys.push(
+      (await graphql(server.url, token, CREATE_KEY, { input: { applicationId: app, name: 'k' } })).body.data.createKey,
+    );
   return keys as { secret: string; key: { id: string } }[];
 }
 
@@ -40,7 +45,7 @@ describe('two server processes on one PostgreSQL', () => {
       for (const { secret, key } of keys) {
         // Warm on B (served from B's memory), revoke on A, then ask B until it refuses.
         expect(await check(b, secret)).toBe(200);
-        expect((await graphql(a.url, token, REVOKE, { id: key.id })).body.data.revokeKey.__typename).toBe(
+        expect((await graphql(a.url, token, REVOKE, { input: { id: key.id } })).body.data.revokeKey.__typename).toBe(
           'ApiKeyPayload',
         );
         const returned = Date.now();

@@ -6,7 +6,7 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { noKeyChanges } from '@keygate/schema';
 import { type AuthConfig, createApp, createAuthenticator, type Logger } from '@keygate/server';
 import { print } from 'graphql';
-import { SignJWT } from 'jose';
+import { signToken } from './auth.ts';
 import { openTestDatabase, type TestDatabase } from './database.ts';
 
 /** A typed document (variables checked; results are asserted by value), or a crafted string. */
@@ -27,6 +27,8 @@ export interface HarnessOptions {
   audience?: string;
   /** Where the app logs (refused credentials, requests); silent when absent. */
   logger?: Logger;
+  /** With the test fixture: empty the tables before each test (the default), or keep what a file seeded once. */
+  fresh?: boolean;
 }
 
 export type Harness = Awaited<ReturnType<typeof createHarness>>;
@@ -48,16 +50,8 @@ export async function createHarness(options: HarnessOptions = {}) {
     settings: { maxKeysPerApplication: options.maxKeysPerApplication ?? 100, maxPageSize: options.maxPageSize ?? 100 },
   });
 
-  async function token(merchantId: string, claims: Record<string, unknown> = {}, key: Uint8Array = secret) {
-    let jwt = new SignJWT({ merchant_id: merchantId, ...claims })
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(`user-of-${merchantId}`)
-      .setIssuedAt()
-      .setExpirationTime('1h');
-    if (options.issuer) jwt = jwt.setIssuer(options.issuer);
-    if (options.audience) jwt = jwt.setAudience(options.audience);
-    return jwt.sign(key);
-  }
+  const token = (merchantId: string, claims: Record<string, unknown> = {}, key: Uint8Array = secret) =>
+    signToken(key, { merchant_id: merchantId, ...claims }, { subject: `user-of-${merchantId}`, ...options });
 
   /**
    * Sends a document: one of the SDK's typed documents (or a test-only one,

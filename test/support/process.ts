@@ -4,6 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { print } from 'graphql';
+import type { Document } from './harness.ts';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const serverDir = `${repoRoot}server`;
@@ -106,16 +108,18 @@ export function runShell(command: string, env: Record<string, string>) {
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-export async function graphql(
+/** POST /graphql: a typed document of the SDK (variables checked), or a string crafted on purpose. */
+export async function graphql<V = Record<string, unknown>>(
   url: string,
   token: string | null,
-  query: string,
-  variables: Record<string, unknown> = {},
+  document: Document<V>,
+  variables?: V,
 ) {
+  const query = typeof document === 'string' ? document : print(document);
   const response = await fetch(`${url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
+    body: JSON.stringify({ query, variables: variables ?? {} }),
   });
   return { status: response.status, body: (await response.json()) as { data?: any; errors?: { message: string }[] } };
 }

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Config, createLogger, loadConfig, startServer } from '@keygate/server';
 import { print } from 'graphql';
-import { SignJWT } from 'jose';
+import { signToken } from './auth.ts';
 import { openTestDatabase, type TestDatabase } from './database.ts';
 import type { Document } from './harness.ts';
 
@@ -28,8 +28,7 @@ export async function startTestServer(env: Record<string, string> = {}, database
     logger: createLogger('info', { write: (line: string) => void logs.push(line) }),
   });
   const key = new TextEncoder().encode(secret);
-  const sign = (claims: Record<string, unknown>) =>
-    new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(key);
+  const sign = (claims: Record<string, unknown>) => signToken(key, claims);
 
   return {
     db,
