@@ -9,8 +9,9 @@
 //   INSUFFICIENT_ACCESS  a READ_ONLY key where FULL_ACCESS is required
 //   INSUFFICIENT_SCOPE   the key's scopes do not cover every required scope
 //   VALID
-// Before all of these, RATE_LIMITED: the client address has guessed wrong
+// Before all of these, TOO_MANY_FAILURES: the client address has guessed wrong
 // (MALFORMED, NOT_FOUND) too often lately; nothing about the key is looked at.
+// RATE_LIMITED is a key's own rate limit (per-key limits, with metering).
 // Facts about the key itself come before facts about the request, so a revoked
 // key says REVOKED from any address.
 import type { CompiledIpRules } from './ip-rules.ts';
@@ -25,7 +26,8 @@ export type VerifyCode =
   | 'IP_DENIED'
   | 'INSUFFICIENT_ACCESS'
   | 'INSUFFICIENT_SCOPE'
-  | 'RATE_LIMITED';
+  | 'RATE_LIMITED'
+  | 'TOO_MANY_FAILURES';
 
 export const VERIFY_CODES: readonly VerifyCode[] = [
   'VALID',
@@ -38,6 +40,7 @@ export const VERIFY_CODES: readonly VerifyCode[] = [
   'INSUFFICIENT_ACCESS',
   'INSUFFICIENT_SCOPE',
   'RATE_LIMITED',
+  'TOO_MANY_FAILURES',
 ];
 
 export type Access = 'READ_ONLY' | 'FULL_ACCESS';
@@ -92,7 +95,7 @@ export interface VerifyOutcome {
   code: VerifyCode;
   /** The key the secret belongs to, when one was found (also for refusals other than NOT_FOUND). */
   key?: VerifiableKey;
-  /** With RATE_LIMITED: when the client may try again. */
+  /** With TOO_MANY_FAILURES (or RATE_LIMITED): when the client may try again. */
   retryAfterSeconds?: number;
 }
 

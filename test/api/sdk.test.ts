@@ -264,6 +264,21 @@ describe('failures that are not answers', () => {
     );
   });
 
+  it('reports an address that guessed wrong too often as TOO_MANY_FAILURES, with when to retry', async () => {
+    const limited = await startTestServer({ KEYGATE_FAILED_VERIFICATIONS: '2' }, s.db);
+    try {
+      const verifier = createKeygateClient({ url: `${limited.url}/graphql`, token: await limited.verifierToken() });
+      const guess = () => verifier.keys.verify({ key: generateKey('live').secret, ip: '198.51.100.99' });
+      expect(await guess()).toMatchObject({ ok: true, value: { valid: false, code: 'NOT_FOUND' } });
+      expect(await guess()).toMatchObject({ ok: true, value: { valid: false, code: 'NOT_FOUND' } });
+      const limitedAnswer = await guess();
+      expect(limitedAnswer).toMatchObject({ ok: true, value: { valid: false, code: 'TOO_MANY_FAILURES' } });
+      if (limitedAnswer.ok) expect(limitedAnswer.value.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('reads the viewer', async () => {
     expect(await client.viewer()).toMatchObject({ merchantId: 'acme' });
     const unknown = await service.keys.verify({ key: generateKey('live').secret });

@@ -393,7 +393,7 @@ describe('client address', () => {
 });
 
 describe('brute-force protection', () => {
-  it('answers 429 / RATE_LIMITED to an address that keeps guessing, and leaves other clients alone', async () => {
+  it('answers 429 / TOO_MANY_FAILURES to an address that keeps guessing, and leaves other clients alone', async () => {
     const limited = await startTestServer(
       { KEYGATE_TRUSTED_PROXIES: '127.0.0.1', KEYGATE_FAILED_VERIFICATIONS: '5' },
       s.db,
@@ -402,7 +402,8 @@ describe('brute-force protection', () => {
       const from = (ip: string, key: string) => limited.forwardAuth({ 'x-api-key': key, 'x-forwarded-for': ip });
       for (let i = 0; i < 5; i++) expect((await from('198.51.100.66', generateKey('live').secret)).status).toBe(401);
       const blocked = await from('198.51.100.66', generateKey('live').secret);
-      expect([blocked.status, blocked.body.code]).toEqual([429, 'RATE_LIMITED']);
+      expect([blocked.status, blocked.body.code]).toEqual([429, 'TOO_MANY_FAILURES']);
+      expect(blocked.headers.get('x-keygate-code')).toBe('TOO_MANY_FAILURES');
       expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       // Even a valid key: the guesser learns nothing while limited.
       expect((await from('198.51.100.66', secrets.full!)).status).toBe(429);
@@ -411,7 +412,8 @@ describe('brute-force protection', () => {
       const graphql = await limited.graphql(await limited.verifierToken(), VERIFY, {
         input: { key: secrets.full, ip: '198.51.100.66' },
       });
-      expect(graphql.data.verifyKey).toMatchObject({ valid: false, code: 'RATE_LIMITED' });
+      expect(graphql.data.verifyKey).toMatchObject({ valid: false, code: 'TOO_MANY_FAILURES' });
+      expect(graphql.data.verifyKey.retryAfterSeconds).toBeGreaterThanOrEqual(1);
       const other = await limited.graphql(await limited.verifierToken(), VERIFY, {
         input: { key: secrets.full, ip: '198.51.100.67' },
       });

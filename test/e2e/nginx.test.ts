@@ -136,7 +136,7 @@ it('limits a guessing client with 429 and Retry-After, and only that client', as
     ]);
   }
   const limited = await call('GET', { 'x-api-key': generateKey('live').secret }, guesser);
-  expect(refusal(limited)).toEqual([429, 'RATE_LIMITED', 'RATE_LIMITED']);
+  expect(refusal(limited)).toEqual([429, 'TOO_MANY_FAILURES', 'TOO_MANY_FAILURES']);
   expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
   // While limited, its valid key is refused too (guessing learns nothing)...
   expect((await call('GET', { 'x-api-key': secrets.full! }, guesser)).status).toBe(429);

@@ -1,7 +1,14 @@
 // verifyKey: the GraphQL face of the verification path, for services and for
 // merchants checking their own keys.
 
-import { globalId, parseIp, VERIFY_CODES, type VerifiableKey, type VerifyOutcome } from '@keygate/core';
+import {
+  globalId,
+  parseIp,
+  VERIFY_CODES,
+  type VerifiableKey,
+  type VerifyCode,
+  type VerifyOutcome,
+} from '@keygate/core';
 import { GraphQLError } from 'graphql';
 import { z } from 'zod';
 import { builder } from '../builder.ts';
@@ -9,8 +16,25 @@ import { ValidationError } from '../errors.ts';
 import { scopesRule } from '../validation.ts';
 import { KeyAccess, KeyEnvironment } from './api-key.ts';
 
-const VerifyCode = builder.enumType('VerifyCode', {
-  values: VERIFY_CODES,
+const CODE_DESCRIPTIONS: Record<VerifyCode, string> = {
+  VALID: 'Accepted',
+  MALFORMED: 'Not shaped like a Keygate key, or its checksum fails (decided without a lookup)',
+  NOT_FOUND: 'No such key (for a merchant token: none of its own)',
+  REVOKED: 'Revoked: never verifies again',
+  EXPIRED: 'Past its expiry',
+  APPLICATION_DISABLED: 'Its application is disabled',
+  IP_DENIED: "Its IP rules refuse the client's address",
+  INSUFFICIENT_ACCESS: 'A read-only key where full access is required',
+  INSUFFICIENT_SCOPE: "The key's scopes do not cover every required scope",
+  RATE_LIMITED: "One of the key's own rate limits is used up for now",
+  TOO_MANY_FAILURES: 'The client address guessed wrong too often lately; see retryAfterSeconds',
+};
+
+const VerifyCodeEnum = builder.enumType('VerifyCode', {
+  values: Object.fromEntries(VERIFY_CODES.map((code) => [code, { description: CODE_DESCRIPTIONS[code] }])) as Record<
+    VerifyCode,
+    { description: string }
+  >,
   description: 'Why a key was accepted or refused; checks run in the order listed in the README',
 });
 
@@ -40,7 +64,7 @@ const KeyVerification = builder.objectRef<VerifyOutcome>('KeyVerification').impl
   description: 'The outcome of a verification; the identity fields are set when `valid` is true',
   fields: (t) => ({
     valid: t.boolean({ resolve: keyVerificationFields.valid }),
-    code: t.field({ type: VerifyCode, resolve: keyVerificationFields.code }),
+    code: t.field({ type: VerifyCodeEnum, resolve: keyVerificationFields.code }),
     keyId: t.id({ nullable: true, resolve: keyVerificationFields.keyId }),
     prefix: t.string({ nullable: true, resolve: keyVerificationFields.prefix }),
     applicationId: t.id({ nullable: true, resolve: keyVerificationFields.applicationId }),
@@ -50,7 +74,7 @@ const KeyVerification = builder.objectRef<VerifyOutcome>('KeyVerification').impl
     scopes: t.stringList({ nullable: true, resolve: keyVerificationFields.scopes }),
     retryAfterSeconds: t.int({
       nullable: true,
-      description: 'With RATE_LIMITED: seconds until this client address may verify again',
+      description: 'With TOO_MANY_FAILURES: seconds until this client address may verify again',
       resolve: keyVerificationFields.retryAfterSeconds,
     }),
   }),

@@ -109,15 +109,27 @@ export type UpdateApplicationInput = {
 
 /** Why a key was accepted or refused; checks run in the order listed in the README */
 export type VerifyCode =
+  /** Its application is disabled */
   | 'APPLICATION_DISABLED'
+  /** Past its expiry */
   | 'EXPIRED'
+  /** A read-only key where full access is required */
   | 'INSUFFICIENT_ACCESS'
+  /** The key's scopes do not cover every required scope */
   | 'INSUFFICIENT_SCOPE'
+  /** Its IP rules refuse the client's address */
   | 'IP_DENIED'
+  /** Not shaped like a Keygate key, or its checksum fails (decided without a lookup) */
   | 'MALFORMED'
+  /** No such key (for a merchant token: none of its own) */
   | 'NOT_FOUND'
+  /** One of the key's own rate limits is used up for now */
   | 'RATE_LIMITED'
+  /** Revoked: never verifies again */
   | 'REVOKED'
+  /** The client address guessed wrong too often lately; see retryAfterSeconds */
+  | 'TOO_MANY_FAILURES'
+  /** Accepted */
   | 'VALID';
 
 export type VerifyKeyInput = {

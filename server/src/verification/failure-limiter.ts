@@ -1,7 +1,7 @@
 // Brute-force protection: each client address may guess wrong (MALFORMED or
 // NOT_FOUND) only so often. A token bucket per address: `burst` failures at
 // once, refilled at burst/window. While an address has no tokens left, all of
-// its verifications are refused with RATE_LIMITED, so guessing learns nothing.
+// its verifications are refused with TOO_MANY_FAILURES, so guessing learns nothing.
 // IPv6 addresses count per /64, the block one client usually holds.
 // In memory, per instance: with N instances a client may fail up to N times as often.
 import { parseIp } from '@keygate/core';

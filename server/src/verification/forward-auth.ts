@@ -23,6 +23,7 @@ const STATUS: Record<VerifyCode, number> = {
   INSUFFICIENT_ACCESS: 403,
   INSUFFICIENT_SCOPE: 403,
   RATE_LIMITED: 429,
+  TOO_MANY_FAILURES: 429,
 };
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);

@@ -35,7 +35,7 @@ export class Verifier implements KeyVerifier {
     const now = this.now();
     if (this.limiter) {
       const waitMs = this.limiter.blockedFor(request.ip, now);
-      if (waitMs > 0) return { code: 'RATE_LIMITED', retryAfterSeconds: Math.ceil(waitMs / 1000) };
+      if (waitMs > 0) return { code: 'TOO_MANY_FAILURES', retryAfterSeconds: Math.ceil(waitMs / 1000) };
     }
     if (typeof request.key !== 'string' || parseKey(request.key) === null) {
       this.limiter?.fail(request.ip, now);
