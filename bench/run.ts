@@ -80,7 +80,7 @@ async function inProcess(): Promise<void> {
   const db = await openDatabase({ kind: 'pglite' });
   await db.migrate();
   const [secret] = await seedKeys(db.prisma, 1);
-  const usage = new UsageRecorder(db.prisma, 3_600_000);
+  const usage = new UsageRecorder(db.prisma, { intervalMs: 3_600_000, retentionDays: 90 });
   const verifier = new Verifier(
     createKeyLoader(db.prisma),
     new KeyCache({ maxKeys: 100_000, maxMisses: 10_000, ttlMs: 300_000 }),
@@ -112,7 +112,7 @@ async function postgresFigures(url: string): Promise<void> {
   const db = await openDatabase({ kind: 'postgres', url, poolSize: 4 }, [{ emit: 'event', level: 'query' }]);
   await db.migrate();
   const secrets = await seedKeys(db.prisma, 1000);
-  const usage = new UsageRecorder(db.prisma, 3_600_000);
+  const usage = new UsageRecorder(db.prisma, { intervalMs: 3_600_000, retentionDays: 90 });
   const verifier = new Verifier(
     createKeyLoader(db.prisma),
     new KeyCache({ maxKeys: 100_000, maxMisses: 10_000, ttlMs: 300_000 }),

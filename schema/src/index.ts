@@ -8,6 +8,7 @@ import './types/api-key.ts';
 import './types/ip-rules.ts';
 import './types/verification.ts';
 import './types/audit.ts';
+import './types/usage.ts';
 
 export const schema = builder.toSchema();
 

@@ -8,6 +8,7 @@ import {
   type ApplicationKeysQueryVariables,
   ApplicationsDocument,
   type ApplicationsQueryVariables,
+  ApplicationUsageDocument,
   AuditEventsDocument,
   type AuditEventsQueryVariables,
   CreateApplicationDocument,
@@ -16,12 +17,14 @@ import {
   type CreateKeyInput,
   EditKeyDocument,
   type EditKeyInput,
+  KeyUsageDocument,
   RevokeKeyDocument,
   SetApplicationEnabledDocument,
   SetIpRulesDocument,
   type SetIpRulesInput,
   UpdateApplicationDocument,
   type UpdateApplicationInput,
+  type UsageGranularity,
   VerifyKeyDocument,
   type VerifyKeyInput,
   ViewerDocument,
@@ -40,6 +43,13 @@ export interface KeygateClientOptions {
   getToken?: (() => string | undefined | Promise<string | undefined>) | undefined;
   /** A fetch implementation; the global one by default. */
   fetch?: typeof fetch | undefined;
+}
+
+/** A time range for usage: [from, to) as ISO 8601 strings, by HOUR (default, ≤ 31 days) or DAY (≤ 400 days). */
+export interface UsageRange {
+  from: string;
+  to: string;
+  granularity?: UsageGranularity | undefined;
 }
 
 type Filter<V> = Omit<V, 'first' | 'after' | 'last' | 'before'> & { pageSize?: number | undefined };
@@ -92,6 +102,9 @@ export function createKeygateClient(options: KeygateClientOptions) {
       walk((after) => applications.list({ ...filter, first: pageSize, after })),
     /** null when there is no such application (or it belongs to someone else). */
     get: async (id: string) => (await query(ApplicationDocument, { id })).application,
+    /** Verifications of the application's keys per hour or day and outcome; null for an unknown application. */
+    usage: async (id: string, range: UsageRange) =>
+      (await query(ApplicationUsageDocument, { id, ...range })).application?.usage ?? null,
     create: async (input: CreateApplicationInput) =>
       split(
         (await mutate(CreateApplicationDocument, { input })).createApplication,
@@ -123,6 +136,14 @@ export function createKeygateClient(options: KeygateClientOptions) {
       { pageSize = 50, ...filter }: Filter<Omit<ApplicationKeysQueryVariables, 'applicationId'>> = {},
     ) => walk((after) => keys.list({ ...filter, applicationId, first: pageSize, after })),
     get: async (id: string) => (await query(ApiKeyDocument, { id })).apiKey,
+    /**
+     * Verifications of the key per hour or day and outcome, and its latest refusals (newest
+     * first, `refusals` of them, default 20, at most 100); null for an unknown key.
+     */
+    usage: async (id: string, range: UsageRange & { refusals?: number | undefined }) => {
+      const key = (await query(KeyUsageDocument, { id, ...range })).apiKey;
+      return key ? { buckets: key.usage, recentRefusals: key.recentRefusals } : null;
+    },
     /** On success, `value.secret` is the full key: shown this once, never again. */
     create: async (input: CreateKeyInput) =>
       split((await mutate(CreateKeyDocument, { input })).createKey, 'CreateKeyPayload', ({ key, secret }) => ({

@@ -27,8 +27,10 @@ export interface Config {
   /** Peers whose X-Forwarded-For / X-Real-IP are believed (canonical CIDRs). */
   trustedProxies: string[];
   cache: { maxKeys: number; maxMisses: number; ttlMs: number };
-  /** How often last-used times are written. */
+  /** How often last-used times, usage counts and refusals are written. */
   usageFlushMs: number;
+  /** How long hourly usage counts are kept. */
+  usageRetentionDays: number;
   /** Serve verifyKey for service tokens through the compiled fast path (KEYGATE_GRAPHQL_FAST_PATH=0 turns it off). */
   graphqlFastPath: boolean;
   /** Schema introspection (and so GraphiQL's documentation); KEYGATE_INTROSPECTION=0 turns it off. */
@@ -80,6 +82,7 @@ export function loadConfig(env: Env = process.env): Config {
       ttlMs: integer(env, 'KEYGATE_CACHE_TTL_SECONDS', 300, 1, 86_400) * 1000,
     },
     usageFlushMs: integer(env, 'KEYGATE_USAGE_FLUSH_MS', 5000, 10, 3_600_000),
+    usageRetentionDays: integer(env, 'KEYGATE_USAGE_RETENTION_DAYS', 90, 1, 3650),
     graphqlFastPath: env.KEYGATE_GRAPHQL_FAST_PATH !== '0',
     introspection: env.KEYGATE_INTROSPECTION !== '0',
     failedVerifications: {

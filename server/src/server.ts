@@ -52,9 +52,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     throw error;
   }
   const { prisma } = database;
-  const usage = new UsageRecorder(prisma, config.usageFlushMs, (error) =>
-    logger.error({ err: error }, 'last-used flush failed'),
-  );
+  const usage = new UsageRecorder(prisma, {
+    intervalMs: config.usageFlushMs,
+    retentionDays: config.usageRetentionDays,
+    onError: (error) => logger.error({ err: error }, 'usage flush failed'),
+  });
   const limiter = new FailureLimiter({ ...config.failedVerifications, maxClients: 100_000 });
   const verifier = new Verifier(createKeyLoader(prisma), new KeyCache(config.cache), usage, limiter);
   const invalidation =

@@ -30,7 +30,7 @@ const CODE_DESCRIPTIONS: Record<VerifyCode, string> = {
   TOO_MANY_FAILURES: 'The client address guessed wrong too often lately; see retryAfterSeconds',
 };
 
-const VerifyCodeEnum = builder.enumType('VerifyCode', {
+export const VerifyCodeEnum = builder.enumType('VerifyCode', {
   values: Object.fromEntries(VERIFY_CODES.map((code) => [code, { description: CODE_DESCRIPTIONS[code] }])) as Record<
     VerifyCode,
     { description: string }

@@ -91,6 +91,8 @@ describe('migrate', () => {
       'applications',
       'audit_events',
       'ip_rules',
+      'key_refusals',
+      'key_usage',
       'merchants',
     ]);
   });

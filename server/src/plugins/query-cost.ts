@@ -116,9 +116,12 @@ export function measure(
           const size = (args.first ?? args.last ?? DEFAULT_PAGE_SIZE) as number;
           childPage = Math.min(Math.max(size, 0), maxPageSize);
         }
-        const count = isListType(getNullableType(field.type)) ? multiplier * (page ?? LIST_ESTIMATE) : multiplier;
+        const list = isListType(getNullableType(field.type));
+        // A paged list (recentRefusals(first:)) holds its own page; a connection's edges hold theirs.
+        const size = list && childPage !== null ? childPage : (page ?? LIST_ESTIMATE);
+        const count = list ? multiplier * size : multiplier;
         if (!named.name.endsWith('Edge') && named.name !== 'PageInfo') measurement.cost += count;
-        walk(selection.selectionSet, named, count, childPage, seen);
+        walk(selection.selectionSet, named, count, list ? null : childPage, seen);
       }
     }
   };

@@ -1,7 +1,14 @@
-// Last-used time and IP without a database write per verification: the
-// newest use of each key is kept in memory and written in one statement per
-// flush interval, and once more when the server stops.
+// What verification records without a database write per request: each key's
+// newest use (last-used time and address), how often it was verified per hour
+// and outcome, and its refused verifications. All of it is kept in memory and
+// written in ONE statement per flush interval (and once more when the server
+// stops), whatever the traffic; what is older than the retention is pruned hourly.
+import type { VerifyCode } from '@keygate/core';
 import type { PrismaClient } from '@keygate/schema/prisma';
+
+const HOUR_MS = 3_600_000;
+/** Refusals kept per key, in the database and in one flush's batch. */
+export const REFUSALS_KEPT = 100;
 
 interface Use {
   /** Milliseconds since the epoch. */
@@ -9,25 +16,72 @@ interface Use {
   ip: string | null;
 }
 
+interface Refusal extends Use {
+  code: VerifyCode;
+}
+
+/** One key's counts for the hour it was last verified in (older hours move to `closed`). */
+interface Tally {
+  hour: number;
+  counts: Map<VerifyCode, number>;
+}
+
+interface Batch {
+  uses: Map<string, Use>;
+  tallies: Map<string, Tally>;
+  closed: { keyId: string; tally: Tally }[];
+  refusals: Map<string, Refusal[]>;
+}
+
+const emptyBatch = (): Batch => ({ uses: new Map(), tallies: new Map(), closed: [], refusals: new Map() });
+
+export interface UsageOptions {
+  /** How often to write. */
+  intervalMs: number;
+  /** How long hourly counts are kept (refusals: the newest REFUSALS_KEPT per key). */
+  retentionDays: number;
+  onError?: (error: unknown) => void;
+}
+
 export class UsageRecorder {
-  private pending = new Map<string, Use>();
+  private batch = emptyBatch();
   private timer: NodeJS.Timeout | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  private readonly onError: (error: unknown) => void;
 
   constructor(
     private readonly prisma: PrismaClient,
-    private readonly intervalMs: number,
-    private readonly onError: (error: unknown) => void = (error) =>
-      console.error('keygate: last-used flush failed', error),
-  ) {}
-
-  start(): void {
-    this.timer ??= setInterval(() => void this.flush(), this.intervalMs);
-    this.timer.unref();
+    private readonly options: UsageOptions,
+  ) {
+    this.onError = options.onError ?? ((error) => console.error('keygate: usage flush failed', error));
   }
 
-  record(keyId: string, ip: string | null, at: number): void {
-    this.pending.set(keyId, { at, ip });
+  start(): void {
+    this.timer ??= setInterval(() => void this.flush(), this.options.intervalMs);
+    this.timer.unref();
+    this.pruneTimer ??= setInterval(() => void this.prune().catch(this.onError), HOUR_MS);
+    this.pruneTimer.unref();
+  }
+
+  /** One verification of a known key, whatever its outcome. */
+  record(keyId: string, code: VerifyCode, ip: string | null, at: number): void {
+    const { batch } = this;
+    if (code === 'VALID') batch.uses.set(keyId, { at, ip });
+    const hour = Math.floor(at / HOUR_MS);
+    let tally = batch.tallies.get(keyId);
+    if (tally === undefined || tally.hour !== hour) {
+      if (tally !== undefined) batch.closed.push({ keyId, tally });
+      tally = { hour, counts: new Map() };
+      batch.tallies.set(keyId, tally);
+    }
+    tally.counts.set(code, (tally.counts.get(code) ?? 0) + 1);
+    if (code !== 'VALID') {
+      const refusals = batch.refusals.get(keyId) ?? [];
+      if (refusals.length === 0) batch.refusals.set(keyId, refusals);
+      refusals.push({ at, ip, code });
+      if (refusals.length > REFUSALS_KEPT) refusals.shift();
+    }
   }
 
   /** Writes what has been recorded so far; concurrent calls run one after another. */
@@ -38,29 +92,80 @@ export class UsageRecorder {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.pruneTimer);
     this.timer = undefined;
+    this.pruneTimer = undefined;
     await this.flush();
   }
 
+  /** Keys whose use is waiting to be written. */
   get pendingCount(): number {
-    return this.pending.size;
+    return this.batch.tallies.size + this.batch.closed.length;
+  }
+
+  /** Drops hourly counts past the retention and all but each key's newest refusals. */
+  async prune(now = Date.now()): Promise<void> {
+    const oldest = new Date(now - this.options.retentionDays * 86_400_000);
+    await this.prisma.$executeRaw`DELETE FROM key_usage WHERE hour < ${oldest}`;
+    await this.prisma.$executeRaw`
+      DELETE FROM key_refusals WHERE id IN (
+        SELECT id FROM (
+          SELECT id, row_number() OVER (PARTITION BY key_id ORDER BY at DESC) AS n FROM key_refusals
+        ) AS ranked WHERE n > ${REFUSALS_KEPT})`;
   }
 
   private async write(): Promise<void> {
-    if (this.pending.size === 0) return;
-    const batch = this.pending;
-    this.pending = new Map();
-    const rows = [...batch].map(([id, use]) => ({ id, at: new Date(use.at).toISOString(), ip: use.ip }));
+    const batch = this.batch;
+    if (batch.tallies.size === 0 && batch.closed.length === 0) return;
+    this.batch = emptyBatch();
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const uses = [...batch.uses].map(([id, use]) => ({ id, at: iso(use.at), ip: use.ip }));
+    const counts = [...batch.closed, ...[...batch.tallies].map(([keyId, tally]) => ({ keyId, tally }))].flatMap(
+      ({ keyId, tally }) =>
+        [...tally.counts].map(([code, count]) => ({ key_id: keyId, hour: iso(tally.hour * HOUR_MS), code, count })),
+    );
+    const refusals = [...batch.refusals].flatMap(([keyId, list]) =>
+      list.map((r) => ({ key_id: keyId, at: iso(r.at), code: r.code, ip: r.ip })),
+    );
     try {
-      // One statement for every key used since the last flush; never moves a time backwards.
+      // One statement for everything since the last flush. Last-used times never move backwards;
+      // counts of the same key, hour and outcome add up; rows of keys that no longer exist are skipped.
       await this.prisma.$executeRaw`
-        UPDATE api_keys AS k SET last_used_at = u.at, last_used_ip = u.ip
-        FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS u(id uuid, at timestamptz, ip text)
-        WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)`;
+        WITH used AS (
+          UPDATE api_keys AS k SET last_used_at = u.at, last_used_ip = u.ip
+          FROM jsonb_to_recordset(${JSON.stringify(uses)}::jsonb) AS u(id uuid, at timestamptz, ip text)
+          WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)
+          RETURNING 1
+        ), counted AS (
+          INSERT INTO key_usage (key_id, hour, code, count)
+          SELECT c.key_id, c.hour, c.code, sum(c.count)
+          FROM jsonb_to_recordset(${JSON.stringify(counts)}::jsonb) AS c(key_id uuid, hour timestamptz, code text, count int)
+          WHERE EXISTS (SELECT 1 FROM api_keys k WHERE k.id = c.key_id)
+          GROUP BY c.key_id, c.hour, c.code
+          ON CONFLICT (key_id, hour, code) DO UPDATE SET count = key_usage.count + excluded.count
+          RETURNING 1
+        ), refused AS (
+          INSERT INTO key_refusals (id, key_id, at, code, client_ip)
+          SELECT gen_random_uuid(), r.key_id, r.at, r.code, r.ip
+          FROM jsonb_to_recordset(${JSON.stringify(refusals)}::jsonb) AS r(key_id uuid, at timestamptz, code text, ip text)
+          WHERE EXISTS (SELECT 1 FROM api_keys k WHERE k.id = r.key_id)
+          RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM used) + (SELECT count(*) FROM counted) + (SELECT count(*) FROM refused)`;
     } catch (error) {
-      // Put the batch back (unless newer uses arrived meanwhile) for the next attempt.
-      for (const [id, use] of batch) if (!this.pending.has(id)) this.pending.set(id, use);
+      this.putBack(batch);
       this.onError(error);
+    }
+  }
+
+  /** A failed batch waits for the next flush, merged with what arrived meanwhile. */
+  private putBack(failed: Batch): void {
+    const current = this.batch;
+    for (const [id, use] of failed.uses) if (!current.uses.has(id)) current.uses.set(id, use);
+    current.closed.push(...failed.closed, ...[...failed.tallies].map(([keyId, tally]) => ({ keyId, tally })));
+    for (const [id, list] of failed.refusals) {
+      const merged = [...list, ...(current.refusals.get(id) ?? [])].slice(-REFUSALS_KEPT);
+      current.refusals.set(id, merged);
     }
   }
 }

@@ -72,7 +72,7 @@ export class Verifier implements KeyVerifier {
       return { code: 'NOT_FOUND' };
     }
     const code = decide(key, request, now);
-    if (code === 'VALID') this.usage?.record(key.id, request.ip ?? null, now);
+    this.usage?.record(key.id, code, request.ip ?? null, now);
     return { code, key };
   }
 

@@ -1,0 +1,72 @@
+// Verification analytics on keys and applications: verifications per hour or
+// day by outcome, and a key's latest refusals ("why does my integration fail?").
+import { builder } from '../builder.ts';
+import { type UsageBucket, usageBuckets } from '../services/usage.ts';
+import { ApiKey } from './api-key.ts';
+import { Application } from './application.ts';
+import { VerifyCodeEnum } from './verification.ts';
+
+const UsageGranularity = builder.enumType('UsageGranularity', {
+  values: {
+    HOUR: { description: 'One bucket per hour (UTC); at most 31 days per request' },
+    DAY: { description: 'One bucket per day (UTC); at most 400 days per request' },
+  },
+});
+
+const UsageBucketRef = builder.objectRef<UsageBucket>('UsageBucket').implement({
+  description: 'Verifications in one hour or day, by outcome (counted for known keys)',
+  fields: (t) => ({
+    start: t.expose('start', { type: 'DateTime' }),
+    valid: t.exposeInt('valid'),
+    rateLimited: t.exposeInt('rateLimited', { description: "Refused by one of the key's own rate limits" }),
+    usageExceeded: t.exposeInt('usageExceeded', { description: 'Refused because its credits were used up' }),
+    refused: t.exposeInt('refused', { description: 'Every other refusal: revoked, expired, IP denied, …' }),
+  }),
+});
+
+builder.objectField(ApiKey, 'usage', (t) =>
+  t.field({
+    type: [UsageBucketRef],
+    description: 'Verifications of this key per hour or day, every bucket of [from, to) included',
+    args: {
+      from: t.arg({ type: 'DateTime', required: true }),
+      to: t.arg({ type: 'DateTime', required: true }),
+      granularity: t.arg({ type: UsageGranularity, defaultValue: 'HOUR' }),
+    },
+    resolve: (key, args, ctx) =>
+      usageBuckets(ctx.prisma, { keyId: key.id }, { ...args, granularity: args.granularity ?? 'HOUR' }),
+  }),
+);
+
+builder.objectField(Application, 'usage', (t) =>
+  t.field({
+    type: [UsageBucketRef],
+    description: "Verifications of this application's keys per hour or day, every bucket of [from, to) included",
+    args: {
+      from: t.arg({ type: 'DateTime', required: true }),
+      to: t.arg({ type: 'DateTime', required: true }),
+      granularity: t.arg({ type: UsageGranularity, defaultValue: 'HOUR' }),
+    },
+    resolve: (application, args, ctx) =>
+      usageBuckets(ctx.prisma, { applicationId: application.id }, { ...args, granularity: args.granularity ?? 'HOUR' }),
+  }),
+);
+
+const Refusal = builder.prismaObject('KeyRefusal', {
+  name: 'Refusal',
+  description: 'One refused verification of a key',
+  fields: (t) => ({
+    at: t.expose('at', { type: 'DateTime' }),
+    code: t.field({ type: VerifyCodeEnum, resolve: (refusal) => refusal.code as typeof VerifyCodeEnum.$inferType }),
+    clientIp: t.exposeString('clientIp', { nullable: true }),
+  }),
+});
+
+builder.prismaObjectField(ApiKey, 'recentRefusals', (t) =>
+  t.relation('refusals', {
+    type: Refusal,
+    description: 'Its latest refused verifications, newest first (the newest 100 are kept)',
+    args: { first: t.arg.int({ defaultValue: 20, description: 'At most 100' }) },
+    query: (args) => ({ orderBy: { at: 'desc' }, take: Math.max(0, Math.min(args.first ?? 20, 100)) }),
+  }),
+);
