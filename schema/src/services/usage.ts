@@ -22,9 +22,10 @@ const MAX_BUCKETS: Record<UsageGranularity, number> = { HOUR: 31 * 24, DAY: 400 
 export async function usageBuckets(
   prisma: PrismaClient,
   scope: { keyId: string } | { applicationId: string },
-  range: { from: Date; to: Date; granularity: UsageGranularity },
+  range: { from: Date; to: Date; granularity?: UsageGranularity | null },
 ): Promise<UsageBucket[]> {
-  const { from, to, granularity } = range;
+  const { from, to } = range;
+  const granularity = range.granularity ?? 'HOUR';
   if (!(to > from)) throw badRange('`to` must be after `from`');
   const step = STEP_MS[granularity];
   const first = Math.floor(from.getTime() / step) * step;

@@ -24,17 +24,18 @@ const UsageBucketRef = builder.objectRef<UsageBucket>('UsageBucket').implement({
   }),
 });
 
+const usageArgs = builder.args((t) => ({
+  from: t.field({ type: 'DateTime', required: true }),
+  to: t.field({ type: 'DateTime', required: true }),
+  granularity: t.field({ type: UsageGranularity, defaultValue: 'HOUR' }),
+}));
+
 builder.objectField(ApiKey, 'usage', (t) =>
   t.field({
     type: [UsageBucketRef],
     description: 'Verifications of this key per hour or day, every bucket of [from, to) included',
-    args: {
-      from: t.arg({ type: 'DateTime', required: true }),
-      to: t.arg({ type: 'DateTime', required: true }),
-      granularity: t.arg({ type: UsageGranularity, defaultValue: 'HOUR' }),
-    },
-    resolve: (key, args, ctx) =>
-      usageBuckets(ctx.prisma, { keyId: key.id }, { ...args, granularity: args.granularity ?? 'HOUR' }),
+    args: usageArgs,
+    resolve: (key, args, ctx) => usageBuckets(ctx.prisma, { keyId: key.id }, args),
   }),
 );
 
@@ -42,13 +43,8 @@ builder.objectField(Application, 'usage', (t) =>
   t.field({
     type: [UsageBucketRef],
     description: "Verifications of this application's keys per hour or day, every bucket of [from, to) included",
-    args: {
-      from: t.arg({ type: 'DateTime', required: true }),
-      to: t.arg({ type: 'DateTime', required: true }),
-      granularity: t.arg({ type: UsageGranularity, defaultValue: 'HOUR' }),
-    },
-    resolve: (application, args, ctx) =>
-      usageBuckets(ctx.prisma, { applicationId: application.id }, { ...args, granularity: args.granularity ?? 'HOUR' }),
+    args: usageArgs,
+    resolve: (application, args, ctx) => usageBuckets(ctx.prisma, { applicationId: application.id }, args),
   }),
 );
 
