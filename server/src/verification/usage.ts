@@ -98,11 +98,6 @@ export class UsageRecorder {
     await this.flush();
   }
 
-  /** Keys whose use is waiting to be written. */
-  get pendingCount(): number {
-    return this.batch.tallies.size + this.batch.closed.length;
-  }
-
   /** Drops hourly counts past the retention and all but each key's newest refusals. */
   async prune(now = Date.now()): Promise<void> {
     const oldest = new Date(now - this.options.retentionDays * 86_400_000);
