@@ -15,6 +15,7 @@ const key = (overrides: Partial<VerifiableKey> = {}): VerifiableKey => ({
   revoked: false,
   applicationEnabled: true,
   ipRules: compileIpRules([], 'ALLOW'),
+  meter: null,
   ...overrides,
 });
 const request = { key: 'x' };

@@ -8,13 +8,16 @@
 //   IP_DENIED            the key's IP rules refuse the client address
 //   INSUFFICIENT_ACCESS  a READ_ONLY key where FULL_ACCESS is required
 //   INSUFFICIENT_SCOPE   the key's scopes do not cover every required scope
+//   USAGE_EXCEEDED       metered keys: too few credits left for this verification's cost
+//   RATE_LIMITED         metered keys: one of the key's own rate limits is used up for now
 //   VALID
 // Before all of these, TOO_MANY_FAILURES: the client address has guessed wrong
 // (MALFORMED, NOT_FOUND) too often lately; nothing about the key is looked at.
-// RATE_LIMITED is a key's own rate limit (per-key limits, with metering).
+// The two metering checks consume nothing unless both pass (see the server's Meter).
 // Facts about the key itself come before facts about the request, so a revoked
 // key says REVOKED from any address.
 import type { CompiledIpRules } from './ip-rules.ts';
+import type { KeyMeter, RateLimitState } from './metering.ts';
 
 export type VerifyCode =
   | 'VALID'
@@ -26,6 +29,7 @@ export type VerifyCode =
   | 'IP_DENIED'
   | 'INSUFFICIENT_ACCESS'
   | 'INSUFFICIENT_SCOPE'
+  | 'USAGE_EXCEEDED'
   | 'RATE_LIMITED'
   | 'TOO_MANY_FAILURES';
 
@@ -39,6 +43,7 @@ export const VERIFY_CODES: readonly VerifyCode[] = [
   'IP_DENIED',
   'INSUFFICIENT_ACCESS',
   'INSUFFICIENT_SCOPE',
+  'USAGE_EXCEEDED',
   'RATE_LIMITED',
   'TOO_MANY_FAILURES',
 ];
@@ -59,6 +64,8 @@ export interface VerifiableKey {
   revoked: boolean;
   applicationEnabled: boolean;
   ipRules: CompiledIpRules;
+  /** Credits and rate limits; null when the key has neither. */
+  meter: KeyMeter | null;
 }
 
 export interface VerifyRequest {
@@ -67,6 +74,8 @@ export interface VerifyRequest {
   ip?: string | null;
   requiredAccess?: Access | null;
   requiredScopes?: readonly string[] | null;
+  /** Credits this verification spends on a key with credits (default 1; 0 spends none). */
+  cost?: number | null;
 }
 
 export function decide(key: VerifiableKey, request: VerifyRequest, now: number): VerifyCode {
@@ -95,8 +104,12 @@ export interface VerifyOutcome {
   code: VerifyCode;
   /** The key the secret belongs to, when one was found (also for refusals other than NOT_FOUND). */
   key?: VerifiableKey;
-  /** With TOO_MANY_FAILURES (or RATE_LIMITED): when the client may try again. */
+  /** With TOO_MANY_FAILURES, RATE_LIMITED (and USAGE_EXCEEDED before a refill): when to try again. */
   retryAfterSeconds?: number;
+  /** Keys with credits, after this verification (a lower bound when several instances share the key). */
+  creditsRemaining?: number;
+  /** Keys with rate limits: each limit after this verification. */
+  rateLimits?: RateLimitState[];
 }
 
 /** The verification service as the API layers see it. */

@@ -39,7 +39,12 @@ export interface SchemaSettings {
   maxKeysPerApplication: number;
   /** Largest `first`/`last` a connection accepts. */
   maxPageSize: number;
+  /** The clock of credits and their refills (the verification path's clock); Date.now when absent. */
+  clock?: () => number;
 }
+
+/** The current time of a request, by the server's clock (ms since the epoch). */
+export const clockOf = (ctx: Context): number => (ctx.settings.clock ?? Date.now)();
 
 /** A service that verifies keys for any merchant (a gateway, the platform's API). */
 export interface ServicePrincipal {

@@ -1,6 +1,6 @@
 // Input rules shared by the mutations. Each failure names the offending field.
 
-import { parseCidr } from '@keygate/core';
+import { METERING_BOUNDS, parseCidr } from '@keygate/core';
 import { z } from 'zod';
 
 // Control characters (including newlines) make labels ambiguous in lists and logs.
@@ -55,3 +55,50 @@ export const cidrRule = z.string().transform((value, ctx) => {
   }
   return parsed.value.cidr;
 });
+
+const { maxCredits, maxCost, maxLimit, maxRateLimits, maxWindowSeconds } = METERING_BOUNDS;
+const whole = (min: number, max: number) =>
+  z.number().int('must be a whole number').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
+
+export const costRule = whole(0, maxCost);
+
+export const creditsRule = z
+  .object({
+    remaining: whole(0, maxCredits),
+    refillAmount: whole(1, maxCredits).nullish(),
+    refillInterval: z.enum(['DAILY', 'MONTHLY']).nullish(),
+    refillDay: whole(1, 31).nullish(),
+  })
+  .superRefine((credits, ctx) => {
+    const amount = credits.refillAmount != null;
+    const interval = credits.refillInterval != null;
+    if (amount && !interval) {
+      ctx.addIssue({ code: 'custom', path: ['refillInterval'], message: 'is required with refillAmount' });
+    }
+    if (interval && !amount) {
+      ctx.addIssue({ code: 'custom', path: ['refillAmount'], message: 'is required with refillInterval' });
+    }
+    if (credits.refillDay != null && credits.refillInterval !== 'MONTHLY') {
+      ctx.addIssue({ code: 'custom', path: ['refillDay'], message: 'applies to MONTHLY refills only' });
+    }
+  });
+
+export const RATE_LIMIT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+
+export const rateLimitsRule = z
+  .array(
+    z.object({
+      name: z.string().regex(RATE_LIMIT_NAME, 'must be 1-64 letters, digits or _ . : - (e.g. per-second)'),
+      limit: whole(1, maxLimit),
+      windowSeconds: whole(1, maxWindowSeconds),
+    }),
+  )
+  .max(maxRateLimits, `at most ${maxRateLimits} rate limits per key`)
+  .superRefine((limits, ctx) => {
+    const seen = new Set<string>();
+    limits.forEach((limit, index) => {
+      const folded = limit.name.toLowerCase();
+      if (seen.has(folded)) ctx.addIssue({ code: 'custom', path: [index, 'name'], message: 'is used twice' });
+      seen.add(folded);
+    });
+  });

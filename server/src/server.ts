@@ -12,6 +12,7 @@ import { createForwardAuthHandler } from './verification/forward-auth.ts';
 import { type InvalidationBus, localInvalidation, PostgresInvalidation } from './verification/invalidation.ts';
 import { KeyCache } from './verification/key-cache.ts';
 import { createKeyLoader } from './verification/key-loader.ts';
+import { createMeterStore, Meter } from './verification/meter.ts';
 import { UsageRecorder } from './verification/usage.ts';
 import { Verifier } from './verification/verifier.ts';
 import { createApp } from './yoga.ts';
@@ -22,6 +23,7 @@ export interface RunningServer {
   http: Server;
   verifier: Verifier;
   usage: UsageRecorder;
+  meter: Meter;
   invalidation: InvalidationBus;
   /** Stops accepting, lets in-flight requests finish, writes last-used data, closes the database. */
   close(): Promise<void>;
@@ -31,6 +33,8 @@ export interface StartOptions {
   logger?: Logger;
   /** An already open database (tests); it is left open on close. Otherwise config.storage is opened. */
   database?: Database;
+  /** The clock of verification and metering (tests move it across refills and windows). */
+  clock?: () => number;
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
@@ -58,13 +62,18 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     onError: (error) => logger.error({ err: error }, 'usage flush failed'),
   });
   const limiter = new FailureLimiter({ ...config.failedVerifications, maxClients: 100_000 });
-  const verifier = new Verifier(createKeyLoader(prisma), new KeyCache(config.cache), usage, limiter);
+  const clock = options.clock ?? Date.now;
+  const meter = new Meter(createMeterStore(prisma), usage, clock, (error) =>
+    logger.error({ err: error }, 'metering failed'),
+  );
+  const verifier = new Verifier(createKeyLoader(prisma), new KeyCache(config.cache), usage, limiter, clock, meter);
   const invalidation =
     config.storage.kind === 'postgres'
       ? new PostgresInvalidation(config.storage.url, verifier, log)
       : localInvalidation(verifier, prisma);
   await invalidation.start();
   usage.start();
+  meter.start();
 
   const trustedProxies = new TrustedProxies(config.trustedProxies, (peer) =>
     logger.warn(
@@ -79,14 +88,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     trustedProxies,
     prisma,
     authenticate: createAuthenticator(auth),
-    settings: { maxKeysPerApplication: config.maxKeysPerApplication, maxPageSize: config.maxPageSize },
+    settings: { maxKeysPerApplication: config.maxKeysPerApplication, maxPageSize: config.maxPageSize, clock },
     keyChanges: invalidation,
     verifier,
     fastVerifier: config.graphqlFastPath ? verifier : undefined,
     hideSuggestions: config.production,
     introspection: config.introspection,
   });
-  const forwardAuth = createForwardAuthHandler(verifier, trustedProxies);
+  const forwardAuth = createForwardAuthHandler(verifier, trustedProxies, clock);
   let stopping = false;
   const ready = async (res: ServerResponse) => {
     let ok = !stopping && invalidation.connected;
@@ -119,6 +128,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       http.listen(config.port, config.host, resolve);
     });
   } catch (error) {
+    await meter.stop();
     await usage.stop();
     await invalidation.stop();
     await closeDatabase();
@@ -143,6 +153,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     http,
     verifier,
     usage,
+    meter,
     invalidation,
     close: async () => {
       stopping = true;
@@ -152,6 +163,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         // Connections still busy after a grace period are cut.
         setTimeout(() => http.closeAllConnections(), 10_000).unref();
       });
+      // Unused reservations go back to the pool; then what was spent is written.
+      await meter.stop();
       await usage.stop();
       await invalidation.stop();
       await closeDatabase();

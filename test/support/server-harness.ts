@@ -9,7 +9,11 @@ import type { Document } from './harness.ts';
 
 export type TestServer = Awaited<ReturnType<typeof startTestServer>>;
 
-export async function startTestServer(env: Record<string, string> = {}, database?: TestDatabase) {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  database?: TestDatabase,
+  options: { clock?: () => number } = {},
+) {
   const db = database ?? (await openTestDatabase());
   const secret = randomBytes(32).toString('base64url');
   const config: Config = loadConfig({
@@ -24,6 +28,7 @@ export async function startTestServer(env: Record<string, string> = {}, database
   const logs: string[] = [];
   const server = await startServer(config, {
     database: db,
+    ...(options.clock ? { clock: options.clock } : {}),
     // The production logger (its redaction included), writing into memory.
     logger: createLogger('info', { write: (line: string) => void logs.push(line) }),
   });

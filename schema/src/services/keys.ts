@@ -1,8 +1,8 @@
 // API keys: every write to a key. Each function is one transaction with its
 // audit event and, where verification changes, its announcement; failures are
 // the typed errors of the mutation's result union.
-import { generateKey, localId } from '@keygate/core';
-import type { MerchantContext } from '../context.ts';
+import { generateKey, localId, type RefillInterval, refillDue } from '@keygate/core';
+import { clockOf, type MerchantContext } from '../context.ts';
 import { KeyLimitReachedError, KeyRevokedError, NotFoundError } from '../errors.ts';
 import type { ApiKey, KeyAccess, KeyEnvironment, Prisma } from '../prisma.ts';
 import { announce, recorded, sent, type Transaction } from './audit.ts';
@@ -42,6 +42,39 @@ export async function updateUnrevokedKey(
   return key;
 }
 
+export interface CreditsInput {
+  remaining: number;
+  refillAmount?: number | null;
+  refillInterval?: RefillInterval | null;
+  refillDay?: number | null;
+}
+
+export interface RateLimitInput {
+  name: string;
+  limit: number;
+  windowSeconds: number;
+}
+
+/**
+ * The columns of a key's credits, set anew: no reservation of before counts (the caller bumps the
+ * epoch on a change), and a refill schedule starts from the current period (no refill at once).
+ */
+function creditsData(credits: CreditsInput | null, now: number) {
+  const interval = credits?.refillInterval ?? null;
+  const day = interval === 'MONTHLY' ? (credits?.refillDay ?? 1) : null;
+  return {
+    creditsRemaining: credits?.remaining ?? null,
+    creditsReserved: 0,
+    refillAmount: interval ? (credits?.refillAmount ?? null) : null,
+    refillInterval: interval,
+    refillDay: day,
+    refilledAt: interval ? new Date(refillDue(interval, day, now)) : null,
+  };
+}
+
+const rateLimitsData = (limits: readonly RateLimitInput[] | null) =>
+  (limits ?? []).map(({ name, limit, windowSeconds }) => ({ name, limit, windowSeconds }));
+
 export interface CreateKeyInput {
   applicationId: string;
   name: string;
@@ -50,6 +83,8 @@ export interface CreateKeyInput {
   scopes?: string[] | null;
   environment?: KeyEnvironment | null;
   expiresAt?: Date | null;
+  credits?: CreditsInput | null;
+  rateLimits?: RateLimitInput[] | null;
 }
 
 /** A new key and its secret, which exists only in this return value. */
@@ -82,6 +117,8 @@ export async function createKey(ctx: MerchantContext, input: CreateKeyInput): Pr
           scopes: input.scopes ?? [],
           environment,
           expiresAt: input.expiresAt ?? null,
+          ...creditsData(input.credits ?? null, clockOf(ctx)),
+          rateLimits: rateLimitsData(input.rateLimits ?? null),
         },
       });
     },
@@ -91,7 +128,7 @@ export async function createKey(ctx: MerchantContext, input: CreateKeyInput): Pr
       summary: {
         applicationId: input.applicationId,
         prefix: created.prefix,
-        ...sent(input, ['name', 'websiteUrl', 'access', 'scopes', 'environment', 'expiresAt']),
+        ...sent(input, ['name', 'websiteUrl', 'access', 'scopes', 'environment', 'expiresAt', 'credits', 'rateLimits']),
       },
     }),
     // Drops a remembered "unknown key" with this hash (a guess that came true).
@@ -107,9 +144,13 @@ export interface EditKeyInput {
   access?: KeyAccess | null;
   scopes?: string[] | null;
   expiresAt?: Date | null;
+  /** null removes the credits; a value replaces them (and voids every instance's reservations). */
+  credits?: CreditsInput | null;
+  /** Replaces the list; null or [] removes every limit. */
+  rateLimits?: RateLimitInput[] | null;
 }
 
-/** Changes the given fields; undefined ones stay as they are (null clears the URL and the expiry). */
+/** Changes the given fields; undefined ones stay as they are (null clears the URL, the expiry, the credits). */
 export async function editKey(ctx: MerchantContext, input: EditKeyInput): Promise<ApiKey> {
   const current = await requireChangeableKey(ctx, input.id);
   return recorded(
@@ -121,11 +162,15 @@ export async function editKey(ctx: MerchantContext, input: EditKeyInput): Promis
         ...(input.access != null ? { access: input.access } : {}),
         ...(input.scopes != null ? { scopes: input.scopes } : {}),
         ...(input.expiresAt !== undefined ? { expiresAt: input.expiresAt } : {}),
+        ...(input.credits !== undefined
+          ? { ...creditsData(input.credits, clockOf(ctx)), creditsEpoch: { increment: 1 } }
+          : {}),
+        ...(input.rateLimits !== undefined ? { rateLimits: rateLimitsData(input.rateLimits) } : {}),
       }),
     () => ({
       action: 'editKey',
       target: { type: 'ApiKey', id: current.id },
-      summary: sent(input, ['name', 'websiteUrl', 'access', 'scopes', 'expiresAt']),
+      summary: sent(input, ['name', 'websiteUrl', 'access', 'scopes', 'expiresAt', 'credits', 'rateLimits']),
     }),
     () => ({ keyIds: [current.id] }),
   );

@@ -1,11 +1,12 @@
 // API keys: the type, its queries, and the mutations that create and change keys.
 
-import { type KeyStatusName, keyStatus } from '@keygate/core';
+import { type KeyStatusName, keyStatus, METERING_BOUNDS, nextRefill, refillDue } from '@keygate/core';
 import { builder } from '../builder.ts';
+import { clockOf } from '../context.ts';
 import { KeyLimitReachedError, KeyRevokedError, NotFoundError, ValidationError } from '../errors.ts';
 import type { ApiKey as ApiKeyRow, Prisma } from '../prisma.ts';
 import * as keys from '../services/keys.ts';
-import { futureDateRule, nameRule, scopesRule, websiteUrlRule } from '../validation.ts';
+import { creditsRule, futureDateRule, nameRule, rateLimitsRule, scopesRule, websiteUrlRule } from '../validation.ts';
 
 export const KeyAccess = builder.enumType('KeyAccess', {
   values: {
@@ -21,6 +22,89 @@ export const KeyStatus = builder.enumType('KeyStatus', {
     REVOKED: { description: 'Final: never verifies again and cannot be reactivated' },
   } satisfies Record<KeyStatusName, { description: string }>,
 });
+
+export const RefillInterval = builder.enumType('RefillInterval', {
+  values: {
+    DAILY: { description: 'Every day at 00:00 UTC' },
+    MONTHLY: { description: 'Every month at 00:00 UTC of refillDay (the last day of shorter months)' },
+  },
+});
+
+const { maxCredits, maxLimit, maxRateLimits, maxWindowSeconds } = METERING_BOUNDS;
+
+const CreditsInput = builder.inputType('CreditsInput', {
+  description: 'Usage credits: each successful verification spends its cost; at 0 the answer is USAGE_EXCEEDED',
+  fields: (t) => ({
+    remaining: t.int({ required: true, description: `Credits to start with: 0 to ${maxCredits}` }),
+    refillAmount: t.int({
+      description: `Credits the key is set back to at each refill: 1 to ${maxCredits} (with refillInterval)`,
+    }),
+    refillInterval: t.field({ type: RefillInterval, description: 'How often to refill (with refillAmount)' }),
+    refillDay: t.int({ description: 'MONTHLY refills: the day of the month, 1-31 (default 1)' }),
+  }),
+});
+
+const RateLimitInput = builder.inputType('RateLimitInput', {
+  description: 'A rate limit: at most `limit` verifications per fixed window of `windowSeconds` (aligned to UTC)',
+  fields: (t) => ({
+    name: t.string({ required: true, description: 'Unique per key: 1-64 letters, digits or _ . : -' }),
+    limit: t.int({ required: true, description: `1 to ${maxLimit}` }),
+    windowSeconds: t.int({ required: true, description: `1 to ${maxWindowSeconds} (30 days)` }),
+  }),
+});
+
+interface CreditsView {
+  remaining: number;
+  refillAmount: number | null;
+  refillInterval: 'DAILY' | 'MONTHLY' | null;
+  refillDay: number | null;
+  refilledAt: Date | null;
+  nextRefillAt: Date | null;
+}
+
+const Credits = builder.objectRef<CreditsView>('Credits').implement({
+  fields: (t) => ({
+    remaining: t.exposeInt('remaining', {
+      description: 'Credits not yet spent (spending on the verification path is written every KEYGATE_USAGE_FLUSH_MS)',
+    }),
+    refillAmount: t.exposeInt('refillAmount', { nullable: true }),
+    refillInterval: t.expose('refillInterval', { type: RefillInterval, nullable: true }),
+    refillDay: t.exposeInt('refillDay', { nullable: true }),
+    refilledAt: t.expose('refilledAt', { type: 'DateTime', nullable: true, description: 'The latest refill' }),
+    nextRefillAt: t.expose('nextRefillAt', { type: 'DateTime', nullable: true }),
+  }),
+});
+
+const RateLimit = builder.objectRef<{ name: string; limit: number; windowSeconds: number }>('RateLimit').implement({
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    limit: t.exposeInt('limit'),
+    windowSeconds: t.exposeInt('windowSeconds'),
+  }),
+});
+
+/** A key's credits as of `now`: a refill that is due counts as applied (the database applies it lazily). */
+function creditsView(key: ApiKeyRow, now: number): CreditsView | null {
+  if (key.creditsRemaining === null) return null;
+  const interval = key.refillInterval;
+  let remaining = key.creditsRemaining + key.creditsReserved;
+  let refilledAt = key.refilledAt;
+  if (interval !== null) {
+    const due = refillDue(interval, key.refillDay, now);
+    if (refilledAt === null || refilledAt.getTime() < due) {
+      remaining = key.refillAmount ?? 0;
+      refilledAt = new Date(due);
+    }
+  }
+  return {
+    remaining,
+    refillAmount: key.refillAmount,
+    refillInterval: interval,
+    refillDay: key.refillDay,
+    refilledAt,
+    nextRefillAt: interval === null ? null : new Date(nextRefill(interval, key.refillDay, now)),
+  };
+}
 
 /** The same classification as keyStatus, as a database filter. */
 export function keyStatusWhere(
@@ -52,6 +136,17 @@ export const ApiKey = builder.prismaNode('ApiKey', {
     revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),
     lastUsedAt: t.expose('lastUsedAt', { type: 'DateTime', nullable: true }),
     lastUsedIp: t.exposeString('lastUsedIp', { nullable: true }),
+    credits: t.field({
+      type: Credits,
+      nullable: true,
+      description: 'Usage credits; null when the key has none (unlimited use)',
+      resolve: (key, _args, ctx) => creditsView(key, clockOf(ctx)),
+    }),
+    rateLimits: t.field({
+      type: [RateLimit],
+      description: 'Checked together on every verification; empty when the key has none',
+      resolve: (key) => key.rateLimits as { name: string; limit: number; windowSeconds: number }[],
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     application: t.relation('application'),
@@ -83,6 +178,12 @@ const CreateKeyInput = builder.inputType('CreateKeyInput', {
     }),
     environment: t.field({ type: KeyEnvironment, defaultValue: 'LIVE' }),
     expiresAt: t.field({ type: 'DateTime', validate: futureDateRule, description: 'When the key stops verifying' }),
+    credits: t.field({ type: CreditsInput, validate: creditsRule, description: 'Absent: unlimited use' }),
+    rateLimits: t.field({
+      type: [RateLimitInput],
+      validate: rateLimitsRule,
+      description: `At most ${maxRateLimits}, names unique`,
+    }),
   }),
 });
 
@@ -103,6 +204,16 @@ const EditKeyInput = builder.inputType('EditKeyInput', {
     access: t.field({ type: KeyAccess }),
     scopes: t.stringList({ validate: scopesRule }),
     expiresAt: t.field({ type: 'DateTime', validate: futureDateRule, description: 'null removes the expiry' }),
+    credits: t.field({
+      type: CreditsInput,
+      validate: creditsRule,
+      description: 'Replaces the credits (unspent reservations of instances are void); null removes them',
+    }),
+    rateLimits: t.field({
+      type: [RateLimitInput],
+      validate: rateLimitsRule,
+      description: `Replaces the list (at most ${maxRateLimits}, names unique); null or [] removes every limit`,
+    }),
   }),
 });
 

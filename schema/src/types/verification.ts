@@ -3,6 +3,7 @@
 
 import {
   globalId,
+  METERING_BOUNDS,
   parseIp,
   VERIFY_CODES,
   type VerifiableKey,
@@ -13,7 +14,7 @@ import { GraphQLError } from 'graphql';
 import { z } from 'zod';
 import { builder } from '../builder.ts';
 import { ValidationError } from '../errors.ts';
-import { scopesRule } from '../validation.ts';
+import { costRule, scopesRule } from '../validation.ts';
 import { KeyAccess, KeyEnvironment } from './api-key.ts';
 
 const CODE_DESCRIPTIONS: Record<VerifyCode, string> = {
@@ -26,7 +27,9 @@ const CODE_DESCRIPTIONS: Record<VerifyCode, string> = {
   IP_DENIED: "Its IP rules refuse the client's address",
   INSUFFICIENT_ACCESS: 'A read-only key where full access is required',
   INSUFFICIENT_SCOPE: "The key's scopes do not cover every required scope",
-  RATE_LIMITED: "One of the key's own rate limits is used up for now",
+  USAGE_EXCEEDED: "The key's credits do not cover this verification's cost (see creditsRemaining)",
+  RATE_LIMITED:
+    "One of the key's own rate limits is used up until its window resets (see rateLimits, retryAfterSeconds)",
   TOO_MANY_FAILURES: 'The client address guessed wrong too often lately; see retryAfterSeconds',
 };
 
@@ -58,7 +61,25 @@ export const keyVerificationFields = {
   access: whenValid((key) => key.access),
   scopes: whenValid((key) => [...key.scopes]),
   retryAfterSeconds: (outcome: VerifyOutcome) => outcome.retryAfterSeconds ?? null,
+  creditsRemaining: (outcome: VerifyOutcome) => outcome.creditsRemaining ?? null,
+  rateLimits: (outcome: VerifyOutcome) =>
+    outcome.rateLimits?.map((limit) => ({ ...limit, resetAt: new Date(limit.resetAt) })) ?? null,
 };
+
+export const RateLimitState = builder
+  .objectRef<{ name: string; limit: number; remaining: number; resetAt: Date; exceeded: boolean }>('RateLimitState')
+  .implement({
+    description: 'One of a key’s rate limits after a verification',
+    fields: (t) => ({
+      name: t.exposeString('name'),
+      limit: t.exposeInt('limit'),
+      remaining: t.exposeInt('remaining', {
+        description: 'Left in the current window (with several instances, never more than the truth)',
+      }),
+      resetAt: t.expose('resetAt', { type: 'DateTime', description: 'When the current window ends' }),
+      exceeded: t.exposeBoolean('exceeded', { description: 'This limit refused the verification' }),
+    }),
+  });
 
 const KeyVerification = builder.objectRef<VerifyOutcome>('KeyVerification').implement({
   description: 'The outcome of a verification; the identity fields are set when `valid` is true',
@@ -74,8 +95,21 @@ const KeyVerification = builder.objectRef<VerifyOutcome>('KeyVerification').impl
     scopes: t.stringList({ nullable: true, resolve: keyVerificationFields.scopes }),
     retryAfterSeconds: t.int({
       nullable: true,
-      description: 'With TOO_MANY_FAILURES: seconds until this client address may verify again',
+      description:
+        'Seconds until trying again can succeed: with TOO_MANY_FAILURES (this client address), RATE_LIMITED (the window resets), USAGE_EXCEEDED (the next refill)',
       resolve: keyVerificationFields.retryAfterSeconds,
+    }),
+    creditsRemaining: t.int({
+      nullable: true,
+      description:
+        'Keys with credits: what is left after this verification (with several instances, never more than the truth)',
+      resolve: keyVerificationFields.creditsRemaining,
+    }),
+    rateLimits: t.field({
+      type: [RateLimitState],
+      nullable: true,
+      description: 'Keys with rate limits: each limit after this verification',
+      resolve: keyVerificationFields.rateLimits,
     }),
   }),
 });
@@ -88,6 +122,10 @@ const VerifyKeyInput = builder.inputType('VerifyKeyInput', {
     ip: t.string({ description: 'Client address, checked against the key’s IP rules', validate: verifyKeyIpRule }),
     requiredAccess: t.field({ type: KeyAccess, description: 'FULL_ACCESS refuses read-only keys' }),
     requiredScopes: t.stringList({ validate: scopesRule, description: 'Every one must be granted by the key' }),
+    cost: t.int({
+      validate: costRule,
+      description: `Credits this verification spends on a key with credits: default 1, 0 spends none, at most ${METERING_BOUNDS.maxCost}`,
+    }),
   }),
 });
 
@@ -109,6 +147,7 @@ builder.mutationField('verifyKey', (t) =>
         ip,
         requiredAccess: input.requiredAccess,
         requiredScopes: input.requiredScopes,
+        cost: input.cost,
       };
       // A service verifies for everyone; a merchant token only sees its own keys. The scopes
       // admit nobody else, and if they ever did, nothing would be verified for them.

@@ -6,6 +6,7 @@ import {
   type Access,
   globalId,
   type KeyVerifier,
+  METERING_BOUNDS,
   type VerifiableKey,
   type VerifyCode,
   type VerifyOutcome,
@@ -22,6 +23,7 @@ const STATUS: Record<VerifyCode, number> = {
   IP_DENIED: 403,
   INSUFFICIENT_ACCESS: 403,
   INSUFFICIENT_SCOPE: 403,
+  USAGE_EXCEEDED: 429,
   RATE_LIMITED: 429,
   TOO_MANY_FAILURES: 429,
 };
@@ -59,7 +61,20 @@ function requiredScopes(req: IncomingMessage): string[] | 'INVALID' {
   return header.split(/[\s,]+/).filter(Boolean);
 }
 
-export function createForwardAuthHandler(verifier: KeyVerifier, proxies: TrustedProxies) {
+/** X-Keygate-Cost: the credits this request spends (default 1). */
+function cost(req: IncomingMessage): number | 'INVALID' {
+  const header = req.headers['x-keygate-cost'];
+  if (header === undefined) return 1;
+  if (typeof header !== 'string' || !/^\s*\d{1,7}\s*$/.test(header)) return 'INVALID';
+  const value = Number(header);
+  return value <= METERING_BOUNDS.maxCost ? value : 'INVALID';
+}
+
+export function createForwardAuthHandler(
+  verifier: KeyVerifier,
+  proxies: TrustedProxies,
+  clock: () => number = Date.now,
+) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const key = presentedKey(req);
     if (!key) {
@@ -72,6 +87,11 @@ export function createForwardAuthHandler(verifier: KeyVerifier, proxies: Trusted
       refuse(res, 400, 'BAD_REQUIREMENTS');
       return;
     }
+    const spend = cost(req);
+    if (spend === 'INVALID') {
+      refuse(res, 400, 'BAD_COST');
+      return;
+    }
     const xff = req.headers['x-forwarded-for'];
     const realIp = req.headers['x-real-ip'];
     const ip = clientIp(
@@ -79,14 +99,14 @@ export function createForwardAuthHandler(verifier: KeyVerifier, proxies: Trusted
       { xff: typeof xff === 'string' ? xff : undefined, realIp: typeof realIp === 'string' ? realIp : undefined },
       proxies,
     );
-    const outcome = verifier.verify({ key, ip, requiredAccess: access, requiredScopes: scopes });
+    const outcome = verifier.verify({ key, ip, requiredAccess: access, requiredScopes: scopes, cost: spend });
     if (outcome instanceof Promise) {
       outcome.then(
-        (settled) => answer(res, settled),
+        (settled) => answer(res, settled, clock),
         () => refuse(res, 503, 'UNAVAILABLE'),
       );
     } else {
-      answer(res, outcome);
+      answer(res, outcome, clock);
     }
   };
 }
@@ -122,24 +142,47 @@ function headersFor(key: VerifiableKey): string[] {
   return headers;
 }
 
-function answer(res: ServerResponse, outcome: VerifyOutcome): void {
+/**
+ * A metered key's state as header fields: the IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers:
+ * each limit as a policy with its quota q and window w, and its remaining r and seconds to reset t),
+ * and the credits left.
+ */
+function meteringHeaders(outcome: VerifyOutcome, now: number): string[] {
+  const headers: string[] = [];
+  const limits = outcome.rateLimits;
+  if (limits !== undefined && limits.length > 0) {
+    const policies: string[] = [];
+    const states: string[] = [];
+    for (const limit of limits) {
+      const windowSeconds = outcome.key?.meter?.rateLimits.find((l) => l.name === limit.name)?.windowMs ?? 0;
+      policies.push(`"${limit.name}";q=${limit.limit};w=${windowSeconds / 1000}`);
+      states.push(`"${limit.name}";r=${limit.remaining};t=${Math.max(0, Math.ceil((limit.resetAt - now) / 1000))}`);
+      if (limit.exceeded) headers.push('x-keygate-rate-limit', limit.name);
+    }
+    headers.push('ratelimit-policy', policies.join(', '), 'ratelimit', states.join(', '));
+  }
+  if (outcome.creditsRemaining !== undefined) {
+    headers.push('x-keygate-credits-remaining', String(outcome.creditsRemaining));
+  }
+  return headers;
+}
+
+function answer(res: ServerResponse, outcome: VerifyOutcome, clock: () => number): void {
   const { code, key } = outcome;
+  const metered = key?.meter != null ? meteringHeaders(outcome, clock()) : undefined;
   if (code !== 'VALID' || !key) {
-    refuse(res, STATUS[code], code, outcome.retryAfterSeconds);
+    refuse(res, STATUS[code], code, outcome.retryAfterSeconds, metered);
     return;
   }
-  res.writeHead(200, headersFor(key));
+  res.writeHead(200, metered === undefined ? headersFor(key) : [...headersFor(key), ...metered]);
   res.end('{"valid":true,"code":"VALID"}');
 }
 
-function refuse(res: ServerResponse, status: number, code: string, retryAfterSeconds?: number): void {
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    'cache-control': 'no-store',
-    'x-keygate-code': code,
-  };
-  if (status === 401) headers['www-authenticate'] = 'ApiKey';
-  if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
+function refuse(res: ServerResponse, status: number, code: string, retryAfterSeconds?: number, extra?: string[]): void {
+  const headers = ['content-type', 'application/json', 'cache-control', 'no-store', 'x-keygate-code', code];
+  if (status === 401) headers.push('www-authenticate', 'ApiKey');
+  if (retryAfterSeconds !== undefined) headers.push('retry-after', String(retryAfterSeconds));
+  if (extra !== undefined) headers.push(...extra);
   res.writeHead(status, headers);
   res.end(`{"valid":false,"code":"${code}"}`);
 }

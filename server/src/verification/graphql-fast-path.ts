@@ -7,7 +7,7 @@
 // missing or bad credentials, merchant callers — takes the normal path, which
 // also produces every error. Tests compare both paths' responses byte for byte.
 
-import { parseIp, type VerifyRequest } from '@keygate/core';
+import { METERING_BOUNDS, parseIp, type RateLimitState, type VerifyRequest } from '@keygate/core';
 import { type Context, keyVerificationFields } from '@keygate/schema';
 import {
   type DocumentNode,
@@ -26,19 +26,22 @@ import type { Authenticator } from '../auth/authenticator.ts';
 import type { Verifier } from './verifier.ts';
 
 type FieldName = keyof typeof keyVerificationFields | '__typename';
+/** A field of the result; rateLimits carries its own selection (response keys and RateLimitState fields). */
+type Selected = [string, FieldName] | [string, 'rateLimits', [string, string][]];
 type Variables = Record<string, unknown> | undefined;
 const FALLBACK = Symbol('fallback');
 
 interface Plan {
   rootKey: string;
   /** Response keys and the KeyVerification fields behind them, in response order. */
-  fields: [string, FieldName][];
+  fields: Selected[];
   /** The raw input object from the request's variables, or FALLBACK when they need graphql-js. */
   input(variables: Variables): Record<string, unknown> | typeof FALLBACK;
 }
 
 const SCOPE = /^[A-Za-z0-9][A-Za-z0-9_.:*-]{0,63}$/;
-const INPUT_FIELDS = new Set(['key', 'ip', 'requiredAccess', 'requiredScopes']);
+const INPUT_FIELDS = new Set(['key', 'ip', 'requiredAccess', 'requiredScopes', 'cost']);
+const RATE_LIMIT_STATE_FIELDS = new Set(['name', 'limit', 'remaining', 'resetAt', 'exceeded', '__typename']);
 
 export function verifyKeyFastPath(
   schema: GraphQLSchema,
@@ -76,17 +79,36 @@ export function verifyKeyFastPath(
       if (principal?.kind !== 'verifier') return;
       const outcome = await verifier.verify(input);
       const result: Record<string, unknown> = {};
-      for (const [key, field] of plan.fields) {
-        result[key] = field === '__typename' ? 'KeyVerification' : keyVerificationFields[field](outcome);
+      for (const [key, field, sub] of plan.fields) {
+        if (field === '__typename') result[key] = 'KeyVerification';
+        else if (sub !== undefined) result[key] = rateLimits(outcome.rateLimits, sub);
+        else result[key] = keyVerificationFields[field](outcome);
       }
       setResult({ data: { [plan.rootKey]: result } });
     },
   };
 }
 
+/** rateLimits as graphql-js would serialise the selection (DateTime as an ISO string). */
+function rateLimits(limits: RateLimitState[] | undefined, selection: [string, string][]) {
+  if (limits === undefined) return null;
+  return limits.map((limit) => {
+    const item: Record<string, unknown> = {};
+    for (const [key, field] of selection) {
+      item[key] =
+        field === '__typename'
+          ? 'RateLimitState'
+          : field === 'resetAt'
+            ? new Date(limit.resetAt).toISOString()
+            : limit[field as keyof RateLimitState];
+    }
+    return item;
+  });
+}
+
 /** The checks the schema's input rules make; null when any fails (the normal path reports it). */
 function checkInput(raw: Record<string, unknown>): VerifyRequest | null {
-  const { key, ip, requiredAccess, requiredScopes } = raw;
+  const { key, ip, requiredAccess, requiredScopes, cost } = raw;
   if (typeof key !== 'string') return null;
   let canonicalIp: string | null = null;
   if (ip != null) {
@@ -101,11 +123,14 @@ function checkInput(raw: Record<string, unknown>): VerifyRequest | null {
     scopes = Array.isArray(requiredScopes) ? requiredScopes : [requiredScopes];
     if (scopes.length > 50 || !scopes.every((s) => typeof s === 'string' && SCOPE.test(s))) return null;
   }
+  if (cost != null && !(Number.isInteger(cost) && (cost as number) >= 0 && (cost as number) <= METERING_BOUNDS.maxCost))
+    return null;
   return {
     key,
     ip: canonicalIp,
     requiredAccess: (requiredAccess as VerifyRequest['requiredAccess']) ?? null,
     requiredScopes: scopes,
+    cost: (cost as number | null | undefined) ?? null,
   };
 }
 
@@ -145,9 +170,9 @@ function compile(schema: GraphQLSchema, query: string, operationName: string | u
 }
 
 /** The fields selected on a KeyVerification result, merged as graphql-js merges them. */
-function collectFields(selectionSet: SelectionSetNode | undefined): [string, FieldName][] | null {
+function collectFields(selectionSet: SelectionSetNode | undefined): Selected[] | null {
   if (!selectionSet) return null;
-  const fields: [string, FieldName][] = [];
+  const fields: Selected[] = [];
   const walk = (set: SelectionSetNode): boolean => {
     for (const selection of set.selections) {
       if (selection.directives?.length) return false;
@@ -155,7 +180,13 @@ function collectFields(selectionSet: SelectionSetNode | undefined): [string, Fie
         const name = selection.name.value;
         if (name !== '__typename' && !(name in keyVerificationFields)) return false;
         const key = (selection as FieldNode).alias?.value ?? name;
-        if (!fields.some(([existing]) => existing === key)) fields.push([key, name as FieldName]);
+        const existing = fields.find(([k]) => k === key);
+        if (name === 'rateLimits') {
+          // One plain selection of RateLimitState fields; anything more elaborate takes the normal path.
+          const sub = rateLimitSelection(selection.selectionSet);
+          if (sub === null || existing !== undefined) return false;
+          fields.push([key, 'rateLimits', sub]);
+        } else if (existing === undefined) fields.push([key, name as FieldName]);
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         const on = selection.typeCondition?.name.value;
         // Fragments on the error types never apply to a KeyVerification.
@@ -169,6 +200,21 @@ function collectFields(selectionSet: SelectionSetNode | undefined): [string, Fie
     return true;
   };
   return walk(selectionSet) ? fields : null;
+}
+
+function rateLimitSelection(set: SelectionSetNode | undefined): [string, string][] | null {
+  if (!set) return null;
+  const fields: [string, string][] = [];
+  for (const selection of set.selections) {
+    if (selection.kind !== Kind.FIELD || selection.directives?.length) return null;
+    const name = selection.name.value;
+    if (!RATE_LIMIT_STATE_FIELDS.has(name)) return null;
+    const key = selection.alias?.value ?? name;
+    const existing = fields.find(([k]) => k === key);
+    if (existing !== undefined && existing[1] !== name) return null;
+    if (existing === undefined) fields.push([key, name]);
+  }
+  return fields;
 }
 
 /** Reads the `input` argument: a variable, or an object literal of literals and variables. */
@@ -205,6 +251,10 @@ function literalReader(value: ValueNode): ((variables: Variables) => unknown) | 
     case Kind.VARIABLE: {
       const name = value.name.value;
       return (variables) => (variables && name in variables ? variables[name] : undefined);
+    }
+    case Kind.INT: {
+      const literal = Number(value.value);
+      return () => literal;
     }
     case Kind.STRING:
     case Kind.ENUM: {

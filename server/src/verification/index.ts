@@ -3,5 +3,6 @@
 export { FailureLimiter } from './failure-limiter.ts';
 export { KeyCache } from './key-cache.ts';
 export { createKeyLoader } from './key-loader.ts';
+export { createMeterStore, LAPSE_MS, Meter } from './meter.ts';
 export { UsageRecorder } from './usage.ts';
 export { Verifier } from './verifier.ts';

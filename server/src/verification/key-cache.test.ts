@@ -14,6 +14,7 @@ const key = (id: string, applicationId = 'app'): VerifiableKey => ({
   revoked: false,
   applicationEnabled: true,
   ipRules: compileIpRules([], 'ALLOW'),
+  meter: null,
 });
 
 describe('KeyCache', () => {

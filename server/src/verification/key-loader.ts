@@ -1,6 +1,6 @@
 // Loads what verification needs about one key, by the hash of its secret, in
 // a single round trip (key, application state and ordered IP rules together).
-import { compileIpRules, type IpAction, type VerifiableKey } from '@keygate/core';
+import { compileIpRules, type IpAction, type KeyMeter, type RefillInterval, type VerifiableKey } from '@keygate/core';
 import type { PrismaClient } from '@keygate/schema/prisma';
 
 interface Row {
@@ -16,6 +16,11 @@ interface Row {
   enabled: boolean;
   ip_default_action: IpAction;
   ip_rules: { cidr: string; action: IpAction }[];
+  has_credits: boolean;
+  refill_interval: RefillInterval | null;
+  refill_day: number | null;
+  credits_epoch: number;
+  rate_limits: { name: string; limit: number; windowSeconds: number }[];
 }
 
 export type KeyLoader = (hash: string) => Promise<VerifiableKey | null>;
@@ -25,7 +30,8 @@ export function createKeyLoader(prisma: PrismaClient): KeyLoader {
     const rows = await prisma.$queryRaw<Row[]>`
       SELECT k.id, k.prefix, k.application_id, k.merchant_id, k.environment::text AS environment,
              k.access::text AS access, k.scopes, k.expires_at, k.revoked_at IS NOT NULL AS revoked, a.enabled,
-             k.ip_default_action::text AS ip_default_action,
+             k.ip_default_action::text AS ip_default_action, k.credits_remaining IS NOT NULL AS has_credits,
+             k.refill_interval::text AS refill_interval, k.refill_day, k.credits_epoch, k.rate_limits,
              COALESCE((SELECT json_agg(json_build_object('cidr', r.cidr, 'action', r.action) ORDER BY r.position)
                        FROM ip_rules r WHERE r.key_id = k.id), '[]'::json) AS ip_rules
       FROM api_keys k JOIN applications a ON a.id = k.application_id
@@ -44,6 +50,21 @@ export function createKeyLoader(prisma: PrismaClient): KeyLoader {
       revoked: row.revoked,
       applicationEnabled: row.enabled,
       ipRules: compileIpRules(row.ip_rules, row.ip_default_action),
+      meter: keyMeter(row),
     };
+  };
+}
+
+function keyMeter(row: Row): KeyMeter | null {
+  if (!row.has_credits && row.rate_limits.length === 0) return null;
+  return {
+    credits: row.has_credits
+      ? { epoch: row.credits_epoch, refillInterval: row.refill_interval, refillDay: row.refill_day }
+      : null,
+    rateLimits: row.rate_limits.map((limit) => ({
+      name: limit.name,
+      limit: limit.limit,
+      windowMs: limit.windowSeconds * 1000,
+    })),
   };
 }

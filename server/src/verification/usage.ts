@@ -26,14 +26,27 @@ interface Tally {
   counts: Map<VerifyCode, number>;
 }
 
+/** Credits spent from an instance's reservations, reported so the pool's reserved count goes down. */
+interface Spent {
+  epoch: number;
+  n: number;
+}
+
 interface Batch {
   uses: Map<string, Use>;
+  spent: Map<string, Spent>;
   tallies: Map<string, Tally>;
   closed: { keyId: string; tally: Tally }[];
   refusals: Map<string, Refusal[]>;
 }
 
-const emptyBatch = (): Batch => ({ uses: new Map(), tallies: new Map(), closed: [], refusals: new Map() });
+const emptyBatch = (): Batch => ({
+  uses: new Map(),
+  spent: new Map(),
+  tallies: new Map(),
+  closed: [],
+  refusals: new Map(),
+});
 
 export interface UsageOptions {
   /** How often to write. */
@@ -84,6 +97,11 @@ export class UsageRecorder {
     }
   }
 
+  /** Credits spent from a reservation of the given epoch (an older epoch's spending no longer counts). */
+  spend(keyId: string, epoch: number, n: number): void {
+    addSpent(this.batch.spent, keyId, { epoch, n });
+  }
+
   /** Writes what has been recorded so far; concurrent calls run one after another. */
   flush(): Promise<void> {
     this.flushing = this.flushing.then(() => this.write());
@@ -98,10 +116,11 @@ export class UsageRecorder {
     await this.flush();
   }
 
-  /** Drops hourly counts past the retention and all but each key's newest refusals. */
+  /** Drops hourly counts past the retention, all but each key's newest refusals, and ended rate-limit windows. */
   async prune(now = Date.now()): Promise<void> {
     const oldest = new Date(now - this.options.retentionDays * 86_400_000);
     await this.prisma.$executeRaw`DELETE FROM key_usage WHERE hour < ${oldest}`;
+    await this.prisma.$executeRaw`DELETE FROM rate_limit_windows WHERE window_end < ${new Date(now - HOUR_MS)}`;
     await this.prisma.$executeRaw`
       DELETE FROM key_refusals WHERE id IN (
         SELECT id FROM (
@@ -111,10 +130,20 @@ export class UsageRecorder {
 
   private async write(): Promise<void> {
     const batch = this.batch;
-    if (batch.tallies.size === 0 && batch.closed.length === 0) return;
+    if (batch.tallies.size === 0 && batch.closed.length === 0 && batch.spent.size === 0) return;
     this.batch = emptyBatch();
     const iso = (ms: number) => new Date(ms).toISOString();
-    const uses = [...batch.uses].map(([id, use]) => ({ id, at: iso(use.at), ip: use.ip }));
+    const uses = [...new Set([...batch.uses.keys(), ...batch.spent.keys()])].map((id) => {
+      const use = batch.uses.get(id);
+      const spent = batch.spent.get(id);
+      return {
+        id,
+        at: use ? iso(use.at) : null,
+        ip: use?.ip ?? null,
+        epoch: spent?.epoch ?? null,
+        spent: spent?.n ?? 0,
+      };
+    });
     const counts = [...batch.closed, ...[...batch.tallies].map(([keyId, tally]) => ({ keyId, tally }))].flatMap(
       ({ keyId, tally }) =>
         [...tally.counts].map(([code, count]) => ({ key_id: keyId, hour: iso(tally.hour * HOUR_MS), code, count })),
@@ -124,12 +153,18 @@ export class UsageRecorder {
     );
     try {
       // One statement for everything since the last flush. Last-used times never move backwards;
+      // spent credits leave the reserved count (of their epoch only: a refill or a change reset it);
       // counts of the same key, hour and outcome add up; rows of keys that no longer exist are skipped.
       await this.prisma.$executeRaw`
         WITH used AS (
-          UPDATE api_keys AS k SET last_used_at = u.at, last_used_ip = u.ip
-          FROM jsonb_to_recordset(${JSON.stringify(uses)}::jsonb) AS u(id uuid, at timestamptz, ip text)
-          WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)
+          UPDATE api_keys AS k SET
+            last_used_at = CASE WHEN u.at > k.last_used_at OR k.last_used_at IS NULL THEN COALESCE(u.at, k.last_used_at) ELSE k.last_used_at END,
+            last_used_ip = CASE WHEN u.at > k.last_used_at OR (k.last_used_at IS NULL AND u.at IS NOT NULL) THEN u.ip ELSE k.last_used_ip END,
+            credits_reserved = CASE WHEN u.spent > 0 AND k.credits_epoch = u.epoch
+              THEN GREATEST(0, k.credits_reserved - u.spent) ELSE k.credits_reserved END
+          FROM jsonb_to_recordset(${JSON.stringify(uses)}::jsonb) AS u(id uuid, at timestamptz, ip text, epoch int, spent int)
+          WHERE k.id = u.id AND (u.at > k.last_used_at OR (k.last_used_at IS NULL AND u.at IS NOT NULL)
+            OR (u.spent > 0 AND k.credits_epoch = u.epoch))
           RETURNING 1
         ), counted AS (
           INSERT INTO key_usage (key_id, hour, code, count)
@@ -157,10 +192,17 @@ export class UsageRecorder {
   private putBack(failed: Batch): void {
     const current = this.batch;
     for (const [id, use] of failed.uses) if (!current.uses.has(id)) current.uses.set(id, use);
+    for (const [id, spent] of failed.spent) addSpent(current.spent, id, spent);
     current.closed.push(...failed.closed, ...[...failed.tallies].map(([keyId, tally]) => ({ keyId, tally })));
     for (const [id, list] of failed.refusals) {
       const merged = [...list, ...(current.refusals.get(id) ?? [])].slice(-REFUSALS_KEPT);
       current.refusals.set(id, merged);
     }
   }
+}
+
+function addSpent(spent: Map<string, Spent>, keyId: string, add: Spent): void {
+  const current = spent.get(keyId);
+  if (current === undefined || current.epoch < add.epoch) spent.set(keyId, { ...add });
+  else if (current.epoch === add.epoch) current.n += add.n;
 }

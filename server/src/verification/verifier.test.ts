@@ -15,6 +15,7 @@ const stored = (revoked: boolean): VerifiableKey => ({
   revoked,
   applicationEnabled: true,
   ipRules: compileIpRules([], 'ALLOW'),
+  meter: null,
 });
 
 function deferred<T>() {

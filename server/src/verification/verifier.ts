@@ -13,6 +13,7 @@ import {
 import type { FailureLimiter } from './failure-limiter.ts';
 import type { KeyCache } from './key-cache.ts';
 import type { KeyLoader } from './key-loader.ts';
+import type { Meter, MeterDecision } from './meter.ts';
 import type { UsageRecorder } from './usage.ts';
 
 export class Verifier implements KeyVerifier {
@@ -28,6 +29,7 @@ export class Verifier implements KeyVerifier {
     private readonly usage: UsageRecorder | null,
     private readonly limiter: FailureLimiter | null = null,
     private readonly now: () => number = Date.now,
+    private readonly meter: Meter | null = null,
   ) {}
 
   verify(request: VerifyRequest, scope?: { merchantId: string }): VerifyOutcome | Promise<VerifyOutcome> {
@@ -65,15 +67,31 @@ export class Verifier implements KeyVerifier {
     request: VerifyRequest,
     scope: { merchantId: string } | undefined,
     now: number,
-  ): VerifyOutcome {
+  ): VerifyOutcome | Promise<VerifyOutcome> {
     // For a merchant's own verifications, another merchant's key does not exist.
     if (key === null || (scope !== undefined && key.merchantId !== scope.merchantId)) {
       this.limiter?.fail(request.ip, now);
       return { code: 'NOT_FOUND' };
     }
     const code = decide(key, request, now);
+    // Metering last: only a verification that passes everything else consumes anything.
+    if (code === 'VALID' && key.meter !== null && this.meter !== null) {
+      const metered = this.meter.check(key, request.cost ?? 1, now);
+      if (metered instanceof Promise) return metered.then((decision) => this.metered(key, request, decision));
+      return this.metered(key, request, metered, now);
+    }
     this.usage?.record(key.id, code, request.ip ?? null, now);
     return { code, key };
+  }
+
+  private metered(
+    key: VerifiableKey,
+    request: VerifyRequest,
+    decision: MeterDecision,
+    now = this.now(),
+  ): VerifyOutcome {
+    this.usage?.record(key.id, decision.code, request.ip ?? null, now);
+    return { ...decision, key };
   }
 
   private loadOnce(hash: string): Promise<VerifiableKey | null> {

@@ -1,0 +1,407 @@
+// Metering on the hot path: usage credits and per-key rate limits, exact across
+// instances, with no database statement for most verifications.
+//
+// The database holds the truth: each key's credit pool and, per rate limit, how
+// much of the current fixed window has been handed out. An instance never spends
+// what it has not first reserved from there (keygate_meter_take: one statement,
+// under the key's row lock), so instances together never accept more than exists,
+// and a SIGKILL can only lose reservations, never overspend them. Verifications
+// are then decided in memory against the reservations; only when one runs short
+// does a verification wait for the next reservation, and verifications of the same
+// key that arrive meanwhile share that one round trip.
+//
+// Reservations are sized so that little sits idle: credits take at most an eighth
+// of what is left in the pool (1,000 at most), rate limits a quarter of what is
+// left in the window. What an instance holds and no longer uses comes back: after
+// LAPSE_MS without a verification of the key, when the server stops, and (for
+// credits) never across a refill or a change of the credits, whose epoch voids it.
+//
+// All or nothing: a verification consumes credits and one unit of every rate limit
+// only when all of them allow it; a refusal consumes nothing.
+import {
+  type KeyMeter,
+  type RateLimitConfig,
+  type RateLimitState,
+  type VerifiableKey,
+  windowStart,
+} from '@keygate/core';
+import type { PrismaClient } from '@keygate/schema/prisma';
+import type { UsageRecorder } from './usage.ts';
+
+/** A reservation unused for this long is given back. */
+export const LAPSE_MS = 10_000;
+/** After the database had too little, ask again no sooner than this (others may give some back). */
+const RECHECK_MS = 1_000;
+/** Largest credit reservation one instance asks for. */
+const MAX_CREDIT_WANT = 1_000;
+
+export interface MeterDecision {
+  code: 'VALID' | 'USAGE_EXCEEDED' | 'RATE_LIMITED' | 'REVOKED';
+  creditsRemaining?: number;
+  rateLimits?: RateLimitState[];
+  retryAfterSeconds?: number;
+}
+
+interface TakeResult {
+  credits: { taken: number; left: number; epoch: number; validUntil: number | null } | null;
+  limits: { name: string; limit: number; windowMs: number; windowStart: number; taken: number; left: number }[];
+}
+
+/** The database side: reserving, and giving back what was not used. */
+export interface MeterStore {
+  take(
+    keyId: string,
+    now: number,
+    credits: { need: number; want: number } | null,
+    limits: { name: string; need: number; want: number }[],
+  ): Promise<TakeResult | null>;
+  giveBack(
+    credits: { id: string; epoch: number; n: number }[],
+    windows: { id: string; name: string; start: number; n: number }[],
+  ): Promise<void>;
+}
+
+interface CreditLease {
+  epoch: number;
+  balance: number;
+  /** The pool after our last reservation (what others may still take). */
+  left: number;
+  /** The next refill: the reservation belongs to the period before it. */
+  validUntil: number;
+  /** The pool had too little: refuse without asking until then. */
+  shortUntil: number;
+  /** Size of our next reservation (doubles while the key is busy). */
+  want: number;
+}
+
+interface WindowLease {
+  limit: number;
+  windowMs: number;
+  start: number;
+  balance: number;
+  left: number;
+  shortUntil: number;
+}
+
+interface Waiter {
+  key: VerifiableKey;
+  cost: number;
+  resolve(decision: MeterDecision): void;
+  reject(error: unknown): void;
+}
+
+interface KeyState {
+  credits: CreditLease | null;
+  windows: Map<string, WindowLease>;
+  queue: Waiter[];
+  fetching: boolean;
+  lastUse: number;
+}
+
+export class Meter {
+  private readonly states = new Map<string, KeyState>();
+  private timer: NodeJS.Timeout | undefined;
+  /** Statements sent to the database (reservations and give-backs), for benchmarks and tests. */
+  statements = 0;
+
+  constructor(
+    private readonly store: MeterStore,
+    private readonly usage: UsageRecorder | null,
+    private readonly now: () => number = Date.now,
+    private readonly onError: (error: unknown) => void = (error) => console.error('keygate: metering', error),
+  ) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.lapse(this.now() - LAPSE_MS), LAPSE_MS / 2);
+    this.timer.unref();
+  }
+
+  /** Gives back everything held. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.lapse(Number.POSITIVE_INFINITY);
+  }
+
+  /** Decides the metering of a verification that passed every other check. */
+  check(key: VerifiableKey, cost: number, now: number): MeterDecision | Promise<MeterDecision> {
+    let state = this.states.get(key.id);
+    if (state === undefined) {
+      state = { credits: null, windows: new Map(), queue: [], fetching: false, lastUse: now };
+      this.states.set(key.id, state);
+    }
+    state.lastUse = now;
+    // Behind waiters, wait too: first come, first served.
+    if (state.queue.length === 0) {
+      const decided = this.decide(key, state, cost, now);
+      if (decided !== null) return decided;
+    }
+    return new Promise((resolve, reject) => {
+      state.queue.push({ key, cost, resolve, reject });
+      if (!state.fetching) void this.fetch(key.id, state);
+    });
+  }
+
+  /** What this instance holds for a key (tests). */
+  held(keyId: string): { credits: number; windows: Record<string, number> } | undefined {
+    const state = this.states.get(keyId);
+    if (!state) return undefined;
+    return {
+      credits: state.credits?.balance ?? 0,
+      windows: Object.fromEntries([...state.windows].map(([name, w]) => [name, w.balance])),
+    };
+  }
+
+  /**
+   * The decision from what is held, or null when a reservation is needed first.
+   * Known shortages refuse first (credits before rate limits); then everything is consumed, or nothing.
+   */
+  private decide(key: VerifiableKey, state: KeyState, cost: number, now: number): MeterDecision | null {
+    const meter = key.meter as KeyMeter;
+    let lease: CreditLease | null = null;
+    let needsReservation = false;
+    if (meter.credits !== null) {
+      lease = state.credits;
+      if (lease !== null && (lease.epoch < meter.credits.epoch || now >= lease.validUntil)) {
+        lease = state.credits = null;
+      }
+      if (cost > 0 && (lease === null || lease.balance < cost)) {
+        if (lease !== null && now < lease.shortUntil) {
+          return {
+            code: 'USAGE_EXCEEDED',
+            creditsRemaining: remaining(lease),
+            ...(Number.isFinite(lease.validUntil) ? { retryAfterSeconds: seconds(lease.validUntil - now) } : {}),
+          };
+        }
+        needsReservation = true;
+      }
+    }
+    let windows: WindowLease[] | undefined;
+    if (meter.rateLimits.length > 0) {
+      windows = [];
+      for (const config of meter.rateLimits) {
+        const window = this.window(state, config, now);
+        if (window !== null && window.balance < 1 && now < window.shortUntil) {
+          return {
+            code: 'RATE_LIMITED',
+            ...(lease !== null ? { creditsRemaining: remaining(lease) } : {}),
+            rateLimits: this.states_(meter, state, now, config.name),
+            retryAfterSeconds: seconds(window.start + window.windowMs - now),
+          };
+        }
+        if (window === null || window.balance < 1) needsReservation = true;
+        else windows.push(window);
+      }
+    }
+    if (needsReservation) return null;
+    // Everything allows it: consume.
+    const decision: MeterDecision = { code: 'VALID' };
+    if (lease !== null) {
+      lease.balance -= cost;
+      decision.creditsRemaining = remaining(lease);
+      if (cost > 0) this.usage?.spend(key.id, lease.epoch, cost);
+    }
+    if (windows !== undefined) {
+      for (const window of windows) window.balance -= 1;
+      decision.rateLimits = this.states_(meter, state, now, null);
+    }
+    return decision;
+  }
+
+  /** The held window of a limit for now, or null when there is none (or it belongs to other settings). */
+  private window(state: KeyState, config: RateLimitConfig, now: number): WindowLease | null {
+    const window = state.windows.get(config.name);
+    if (window === undefined) return null;
+    if (
+      window.start !== windowStart(config.windowMs, now) ||
+      window.limit !== config.limit ||
+      window.windowMs !== config.windowMs
+    ) {
+      state.windows.delete(config.name);
+      return null;
+    }
+    return window;
+  }
+
+  private states_(meter: KeyMeter, state: KeyState, now: number, exceeded: string | null): RateLimitState[] {
+    return meter.rateLimits.map((config) => {
+      const window = state.windows.get(config.name);
+      const start = windowStart(config.windowMs, now);
+      return {
+        name: config.name,
+        limit: config.limit,
+        remaining: window === undefined ? config.limit : finite(window.balance + window.left, config.limit),
+        resetAt: start + config.windowMs,
+        exceeded: config.name === exceeded,
+      };
+    });
+  }
+
+  /** Reserves for the waiting verifications (one statement per round) and decides them in order. */
+  private async fetch(keyId: string, state: KeyState): Promise<void> {
+    state.fetching = true;
+    try {
+      for (let round = 0; state.queue.length > 0; round++) {
+        if (round === 5) throw new Error('metering settings kept changing while reserving; try again');
+        const { key } = state.queue[0]!;
+        const meter = key.meter as KeyMeter;
+        const now = this.now();
+        let credits: { need: number; want: number } | null = null;
+        if (meter.credits !== null) {
+          const lease = state.credits;
+          const usable =
+            lease !== null && lease.epoch >= meter.credits.epoch && now < lease.validUntil ? lease.balance : 0;
+          const need = state.queue.reduce((sum, waiter) => sum + waiter.cost, 0) - usable;
+          if (need > 0) credits = { need, want: Math.max(need, lease?.want ?? 1) };
+        }
+        const limits = meter.rateLimits.flatMap((config) => {
+          const window = this.window(state, config, now);
+          const need = state.queue.length - (window?.balance ?? 0);
+          return need > 0 ? [{ name: config.name, need, want: config.limit }] : [];
+        });
+        if (credits !== null || limits.length > 0) {
+          this.statements++;
+          const taken = await this.store.take(keyId, now, credits, limits);
+          if (taken === null) {
+            // Revoked (or deleted) since it was cached; the invalidation is on its way.
+            for (const waiter of state.queue.splice(0)) waiter.resolve({ code: 'REVOKED' });
+            return;
+          }
+          this.apply(state, meter, taken, credits, limits, now);
+        }
+        while (state.queue.length > 0) {
+          const waiter = state.queue[0]!;
+          const decided = this.decide(waiter.key, state, waiter.cost, this.now());
+          if (decided === null) break;
+          state.queue.shift();
+          waiter.resolve(decided);
+        }
+      }
+    } catch (error) {
+      for (const waiter of state.queue.splice(0)) waiter.reject(error);
+      this.onError(error);
+    } finally {
+      state.fetching = false;
+    }
+  }
+
+  private apply(
+    state: KeyState,
+    meter: KeyMeter,
+    taken: TakeResult,
+    asked: { need: number; want: number } | null,
+    limits: { name: string; need: number }[],
+    now: number,
+  ): void {
+    if (asked !== null && meter.credits !== null) {
+      if (taken.credits === null) {
+        // The key no longer has credits: nothing to count until the invalidation reloads it.
+        state.credits = unlimitedLease(meter.credits.epoch, now);
+      } else {
+        const { taken: n, left, epoch, validUntil } = taken.credits;
+        const previous = state.credits;
+        const lease: CreditLease =
+          previous !== null && previous.epoch === epoch
+            ? previous
+            : { epoch, balance: 0, left, validUntil: Number.POSITIVE_INFINITY, shortUntil: 0, want: 1 };
+        lease.balance += n;
+        lease.left = left;
+        lease.validUntil = validUntil ?? Number.POSITIVE_INFINITY;
+        lease.shortUntil = n < asked.need ? Math.min(now + RECHECK_MS, lease.validUntil) : 0;
+        lease.want = Math.min(MAX_CREDIT_WANT, Math.max(1, n) * 2);
+        state.credits = lease;
+      }
+    }
+    for (const request of limits) {
+      const result = taken.limits.find((limit) => limit.name === request.name);
+      const config = meter.rateLimits.find((limit) => limit.name === request.name)!;
+      const start = result?.windowStart ?? windowStart(config.windowMs, now);
+      let window = state.windows.get(request.name);
+      if (window === undefined || window.start !== start) {
+        window = { limit: config.limit, windowMs: config.windowMs, start, balance: 0, left: 0, shortUntil: 0 };
+        state.windows.set(request.name, window);
+      }
+      if (result === undefined) {
+        // The key no longer has this limit: nothing to count until the invalidation reloads it.
+        window.balance = Number.POSITIVE_INFINITY;
+        continue;
+      }
+      window.limit = result.limit;
+      window.windowMs = result.windowMs;
+      window.balance += result.taken;
+      window.left = result.left;
+      window.shortUntil = result.taken < request.need ? Math.min(now + RECHECK_MS, start + result.windowMs) : 0;
+    }
+  }
+
+  /** Gives back what keys unused since `idleBefore` hold, and forgets them: one statement. */
+  private async lapse(idleBefore: number): Promise<void> {
+    const now = this.now();
+    const credits: { id: string; epoch: number; n: number }[] = [];
+    const windows: { id: string; name: string; start: number; n: number }[] = [];
+    for (const [id, state] of this.states) {
+      if (state.lastUse >= idleBefore || state.fetching || state.queue.length > 0) continue;
+      this.states.delete(id);
+      const lease = state.credits;
+      if (lease !== null && lease.balance > 0 && Number.isFinite(lease.balance) && now < lease.validUntil) {
+        credits.push({ id, epoch: lease.epoch, n: lease.balance });
+      }
+      for (const [name, window] of state.windows) {
+        if (window.balance > 0 && Number.isFinite(window.balance) && now < window.start + window.windowMs) {
+          windows.push({ id, name, start: window.start, n: window.balance });
+        }
+      }
+    }
+    if (credits.length === 0 && windows.length === 0) return;
+    this.statements++;
+    try {
+      await this.store.giveBack(credits, windows);
+    } catch (error) {
+      // Not given back: the quota is reached early by this much, never overspent.
+      this.onError(error);
+    }
+  }
+}
+
+function unlimitedLease(epoch: number, now: number): CreditLease {
+  return {
+    epoch,
+    balance: Number.POSITIVE_INFINITY,
+    left: 0,
+    validUntil: now + RECHECK_MS,
+    shortUntil: 0,
+    want: 1,
+  };
+}
+
+const remaining = (lease: CreditLease): number => finite(lease.balance + lease.left, 0);
+const finite = (value: number, fallback: number): number => (Number.isFinite(value) ? value : fallback);
+const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1000));
+
+export function createMeterStore(prisma: PrismaClient): MeterStore {
+  return {
+    async take(keyId, now, credits, limits) {
+      const rows = await prisma.$queryRaw<{ taken: TakeResult | null }[]>`
+        SELECT keygate_meter_take(${keyId}::uuid, ${new Date(now)}, ${credits === null ? null : JSON.stringify(credits)}::jsonb,
+          ${JSON.stringify(limits)}::jsonb) AS taken`;
+      return rows[0]?.taken ?? null;
+    },
+    async giveBack(credits, windows) {
+      const starts = windows.map((w) => ({ ...w, start: new Date(w.start).toISOString() }));
+      await prisma.$executeRaw`
+        WITH credits AS (
+          UPDATE api_keys AS k
+          SET credits_remaining = k.credits_remaining + r.n, credits_reserved = GREATEST(0, k.credits_reserved - r.n)
+          FROM jsonb_to_recordset(${JSON.stringify(credits)}::jsonb) AS r(id uuid, epoch int, n int)
+          WHERE k.id = r.id AND k.credits_epoch = r.epoch AND k.credits_remaining IS NOT NULL
+          RETURNING 1
+        ), windows AS (
+          UPDATE rate_limit_windows AS w SET used = GREATEST(0, w.used - r.n)
+          FROM jsonb_to_recordset(${JSON.stringify(starts)}::jsonb) AS r(id uuid, name text, start timestamptz, n int)
+          WHERE w.key_id = r.id AND w.name = r.name AND w.window_start = r.start
+          RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM credits) + (SELECT count(*) FROM windows)`;
+    },
+  };
+}
