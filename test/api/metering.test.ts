@@ -238,6 +238,76 @@ describe('rate limits', () => {
   });
 });
 
+describe('/v1/auth and verifyKey', () => {
+  it('/v1/auth spends X-Keygate-Cost and answers the IETF RateLimit fields and the credits left', async () => {
+    now = Date.parse('2026-06-03T00:00:04.000Z');
+    const { secret } = await createKey({
+      credits: { remaining: 10 },
+      rateLimits: [
+        { name: 'burst', limit: 2, windowSeconds: 10 },
+        { name: 'daily', limit: 1000, windowSeconds: 86400 },
+      ],
+    });
+    const first = await s.forwardAuth({ 'x-api-key': secret, 'x-keygate-cost': '3' });
+    expect(first.status).toBe(200);
+    expect(first.headers.get('ratelimit-policy')).toBe('"burst";q=2;w=10, "daily";q=1000;w=86400');
+    expect(first.headers.get('ratelimit')).toBe('"burst";r=1;t=6, "daily";r=999;t=86396');
+    expect(first.headers.get('x-keygate-credits-remaining')).toBe('7');
+    const second = await s.forwardAuth({ 'x-api-key': secret });
+    expect(second.headers.get('x-keygate-credits-remaining')).toBe('6');
+    const limited = await s.forwardAuth({ 'x-api-key': secret });
+    expect(limited.status).toBe(429);
+    expect(limited.body).toEqual({ valid: false, code: 'RATE_LIMITED' });
+    expect(limited.headers.get('retry-after')).toBe('6');
+    expect(limited.headers.get('x-keygate-rate-limit')).toBe('burst');
+    expect(limited.headers.get('ratelimit')).toBe('"burst";r=0;t=6, "daily";r=998;t=86396');
+    expect(limited.headers.get('x-keygate-credits-remaining')).toBe('6');
+    now += 6_000;
+    const exceeded = await s.forwardAuth({ 'x-api-key': secret, 'x-keygate-cost': '7' });
+    expect([exceeded.status, exceeded.body.code]).toEqual([429, 'USAGE_EXCEEDED']);
+    expect(exceeded.headers.get('retry-after')).toBeNull();
+    for (const bad of ['-1', '1.5', 'two', '1000001', '']) {
+      const refused = await s.forwardAuth({ 'x-api-key': secret, 'x-keygate-cost': bad });
+      expect([bad, refused.status, refused.body.code]).toEqual([bad, 400, 'BAD_COST']);
+    }
+    // Unmetered keys answer no metering fields.
+    const plain = await createKey({});
+    const answer = await s.forwardAuth({ 'x-api-key': plain.secret, 'x-keygate-cost': '5' });
+    expect(answer.status).toBe(200);
+    expect([answer.headers.get('ratelimit'), answer.headers.get('x-keygate-credits-remaining')]).toEqual([null, null]);
+  });
+
+  it('verifyKey takes a cost and answers creditsRemaining and rateLimits, on both GraphQL paths', async () => {
+    now = Date.parse('2026-06-03T00:10:00.000Z');
+    const { secret } = await createKey({
+      credits: { remaining: 10 },
+      rateLimits: [{ name: 'burst', limit: 5, windowSeconds: 60 }],
+    });
+    const service = await s.verifierToken();
+    const document = `mutation($input: VerifyKeyInput!) { verifyKey(input: $input) {
+      ... on KeyVerification { code creditsRemaining retryAfterSeconds rateLimits { name limit remaining resetAt exceeded } }
+      ... on ValidationError { issues { path message } } } }`;
+    const fast = await s.graphql(service, document, { input: { key: secret, cost: 4 } });
+    expect(fast.data.verifyKey).toEqual({
+      code: 'VALID',
+      creditsRemaining: 6,
+      retryAfterSeconds: null,
+      rateLimits: [{ name: 'burst', limit: 5, remaining: 4, resetAt: '2026-06-03T00:11:00.000Z', exceeded: false }],
+    });
+    // A merchant's own verification takes graphql-js execution: the same answer.
+    const slow = await s.graphql(token, document, { input: { key: secret, cost: 4 } });
+    expect(slow.data.verifyKey).toEqual({
+      ...fast.data.verifyKey,
+      creditsRemaining: 2,
+      rateLimits: [{ ...fast.data.verifyKey.rateLimits[0], remaining: 3 }],
+    });
+    const exceeded = await s.graphql(service, document, { input: { key: secret, cost: 3 } });
+    expect(exceeded.data.verifyKey).toMatchObject({ code: 'USAGE_EXCEEDED', creditsRemaining: 2 });
+    const bad = await s.graphql(service, document, { input: { key: secret, cost: -1 } });
+    expect(bad.data.verifyKey.issues).toEqual([{ path: ['input', 'cost'], message: 'must be at least 0' }]);
+  });
+});
+
 describe('changes', () => {
   it('take effect on every instance at the next verification, and are audited', async () => {
     now = Date.parse('2026-06-02T00:00:00.000Z');

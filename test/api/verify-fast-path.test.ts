@@ -1,7 +1,7 @@
 import { generateKey } from '@keygate/core';
 import { noKeyChanges } from '@keygate/schema';
 import { createApp } from '@keygate/server';
-import { createKeyLoader, KeyCache, Verifier } from '@keygate/server/verification';
+import { createKeyLoader, createMeterStore, KeyCache, Meter, Verifier } from '@keygate/server/verification';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testAuth } from '../support/auth.ts';
@@ -22,6 +22,9 @@ beforeAll(async () => {
     createKeyLoader(db.prisma),
     new KeyCache({ maxKeys: 100, maxMisses: 100, ttlMs: 60_000 }),
     null,
+    null,
+    Date.now,
+    new Meter(createMeterStore(db.prisma), null),
   );
   normal = createApp({
     keyChanges: noKeyChanges,
@@ -71,6 +74,16 @@ beforeAll(async () => {
   await make('revoked', { revokedAt: new Date() });
   const limited = await make('limited');
   await db.prisma.ipRule.create({ data: { keyId: limited.id, position: 0, cidr: '203.0.113.0/24', action: 'DENY' } });
+  // Metered, and its one-per-30-days limit used up at once: every answer after the first is the same.
+  await make('metered', {
+    creditsRemaining: 50,
+    rateLimits: [
+      { name: 'monthly', limit: 1, windowSeconds: 2_592_000 },
+      { name: 'per-second', limit: 1000, windowSeconds: 1 },
+    ],
+  });
+  expect((await verifier.verify({ key: secrets.metered! })).code).toBe('VALID');
+  expect((await verifier.verify({ key: secrets.metered! })).code).toBe('RATE_LIMITED');
 });
 afterAll(() => db.close());
 
@@ -115,6 +128,16 @@ const eligible: [string, string, (s: typeof secrets) => unknown, string?][] = [
     'a single scope where a list goes',
     `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on KeyVerification { valid code } } }`,
     (s) => ({ input: { key: s.valid, requiredScopes: 'billing:read' } }),
+  ],
+  [
+    'metered: credits and rate limits, with a literal cost',
+    `mutation ($k: String!) { verifyKey(input: { key: $k, cost: 2 }) { ... on KeyVerification { valid code creditsRemaining retryAfterSeconds rateLimits { name limit left: remaining resetAt exceeded __typename } } } }`,
+    (s) => ({ k: s.metered }),
+  ],
+  [
+    'metered: a cost from the variables, an unmetered key',
+    `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on KeyVerification { valid creditsRemaining rateLimits { name } } } }`,
+    (s) => ({ input: { key: s.valid, cost: 0 } }),
   ],
   [
     'revoked',

@@ -94,6 +94,7 @@ describe('migrate', () => {
       'key_refusals',
       'key_usage',
       'merchants',
+      'rate_limit_windows',
     ]);
   });
 });
