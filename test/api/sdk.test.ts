@@ -129,6 +129,46 @@ describe('keys', () => {
     expect(await client.keys.revoke('nope')).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
   });
 
+  it('creates and edits metered keys, and verifies with a cost: credits and rate limits typed end to end', async () => {
+    const app = await client.applications.create({ name: unique() });
+    if (!app.ok) throw new Error('setup');
+    const created = await client.keys.create({
+      applicationId: app.value.id,
+      name: 'plan',
+      credits: { remaining: 10, refillAmount: 10, refillInterval: 'MONTHLY', refillDay: 31 },
+      rateLimits: [{ name: 'burst', limit: 2, windowSeconds: 3600 }],
+    });
+    if (!created.ok) throw new Error(created.error.message);
+    const { key, secret } = created.value;
+    expect(key.credits).toMatchObject({ remaining: 10, refillAmount: 10, refillInterval: 'MONTHLY', refillDay: 31 });
+    expect(key.rateLimits).toEqual([{ name: 'burst', limit: 2, windowSeconds: 3600 }]);
+
+    const spent = await service.keys.verify({ key: secret, cost: 4 });
+    expect(spent).toMatchObject({
+      ok: true,
+      value: { code: 'VALID', creditsRemaining: 6, rateLimits: [{ name: 'burst', limit: 2, remaining: 1, exceeded: false }] },
+    });
+    expect(await service.keys.verify({ key: secret })).toMatchObject({ ok: true, value: { creditsRemaining: 5 } });
+    const limited = await service.keys.verify({ key: secret });
+    expect(limited).toMatchObject({
+      ok: true,
+      value: { valid: false, code: 'RATE_LIMITED', creditsRemaining: 5, rateLimits: [{ name: 'burst', exceeded: true }] },
+    });
+    if (limited.ok) expect(limited.value.retryAfterSeconds).toBeGreaterThan(0);
+
+    const edited = await client.keys.edit({ id: key.id, credits: null, rateLimits: null });
+    expect(edited).toMatchObject({ ok: true, value: { credits: null, rateLimits: [] } });
+    expect(await service.keys.verify({ key: secret })).toMatchObject({
+      ok: true,
+      value: { code: 'VALID', creditsRemaining: null, rateLimits: null },
+    });
+    const bad = await client.keys.edit({ id: key.id, rateLimits: [{ name: 'x', limit: 0, windowSeconds: 1 }] });
+    expect(bad).toMatchObject({
+      ok: false,
+      error: { __typename: 'ValidationError', issues: [{ path: ['input', 'rateLimits', '0', 'limit'] }] },
+    });
+  });
+
   it('reports the key limit, walks keys with all(), filters by status', async () => {
     const app = await client.applications.create({ name: unique() });
     if (!app.ok) throw new Error('setup');

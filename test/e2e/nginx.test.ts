@@ -45,6 +45,8 @@ beforeAll(async () => {
     readOnly: { access: 'READ_ONLY' },
     revoked: {},
     ipDenied: {},
+    metered: { credits: { remaining: 100 }, rateLimits: [{ name: 'per-minute', limit: 2, windowSeconds: 60 }] },
+    spent: { credits: { remaining: 1 } },
   };
   for (const [name, input] of Object.entries(kinds)) {
     const created = (await keygate.graphql(token, CREATE_KEY, { input: { applicationId: app, name, ...input } })).data
@@ -144,6 +146,32 @@ it('limits a guessing client with 429 and Retry-After, and only that client', as
   expect((await call('GET', { 'x-api-key': secrets.full! }, '127.0.0.5')).status).toBe(200);
   // nginx logs the 429 as an "unexpected status" (it is: auth_request has no other way); the client got it right.
   expect(nginx.errors()).toContain('auth request unexpected status: 429');
+});
+
+it('passes a metered key’s rate limits and credits to the client, and its 429s with Retry-After', async () => {
+  const before = seen.length;
+  const first = await call('GET', { 'x-api-key': secrets.metered! }, '127.0.0.6');
+  expect(first.status).toBe(200);
+  expect(first.headers['ratelimit-policy']).toBe('"per-minute";q=2;w=60');
+  expect(first.headers.ratelimit).toMatch(/^"per-minute";r=1;t=\d+$/);
+  expect(first.headers['x-keygate-credits-remaining']).toBe('99');
+  expect((await call('GET', { 'x-api-key': secrets.metered! }, '127.0.0.6')).status).toBe(200);
+  const limited = await call('GET', { 'x-api-key': secrets.metered! }, '127.0.0.6');
+  expect(refusal(limited)).toEqual([429, 'RATE_LIMITED', 'RATE_LIMITED']);
+  expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+  expect(limited.headers['x-keygate-rate-limit']).toBe('per-minute');
+  expect(limited.headers.ratelimit).toMatch(/^"per-minute";r=0;t=\d+$/);
+  expect(limited.headers['x-keygate-credits-remaining']).toBe('98');
+  // Credits used up: 429 USAGE_EXCEEDED, with no Retry-After (no refill to wait for).
+  expect((await call('GET', { 'x-api-key': secrets.spent! }, '127.0.0.6')).status).toBe(200);
+  const exceeded = await call('GET', { 'x-api-key': secrets.spent! }, '127.0.0.6');
+  expect(refusal(exceeded)).toEqual([429, 'USAGE_EXCEEDED', 'USAGE_EXCEEDED']);
+  expect(exceeded.headers['retry-after']).toBeUndefined();
+  expect(exceeded.headers['x-keygate-credits-remaining']).toBe('0');
+  // Unmetered keys: no metering fields at all.
+  const plain = await call('GET', { 'x-api-key': secrets.readOnly! }, '127.0.0.6');
+  expect([plain.headers.ratelimit, plain.headers['x-keygate-credits-remaining']]).toEqual([undefined, undefined]);
+  expect(seen.length).toBe(before + 4);
 });
 
 it('stops a key at the gateway as soon as it is revoked', async () => {
