@@ -7,7 +7,14 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { generateKey, hashKey, parseKey } from '@keygate/core';
 import { openDatabase } from '@keygate/server';
-import { createKeyLoader, KeyCache, UsageRecorder, Verifier } from '@keygate/server/verification';
+import {
+  createKeyLoader,
+  createMeterStore,
+  KeyCache,
+  Meter,
+  UsageRecorder,
+  Verifier,
+} from '@keygate/server/verification';
 import { signToken } from '@keygate/test/support/auth';
 import { freePort, startCluster } from '@keygate/test/support/postgres-cluster';
 import { graphql, type KeygateProcess, startKeygate } from '@keygate/test/support/process';
@@ -43,7 +50,20 @@ const signer = new TextEncoder().encode(SECRET);
 const merchantToken = () => signToken(signer, { merchant_id: 'bench' }, { expiresIn: '2h' });
 const verifierToken = () => signToken(signer, { keygate_role: 'verifier' }, { expiresIn: '2h' });
 
-async function seedKeys(prisma: Awaited<ReturnType<typeof openDatabase>>['prisma'], count: number) {
+/** Credits and two rate limits, ample enough that none refuses while measured. */
+const AMPLE_METERING = {
+  creditsRemaining: 1_000_000_000,
+  rateLimits: [
+    { name: 'per-second', limit: 1_000_000_000, windowSeconds: 1 },
+    { name: 'per-day', limit: 1_000_000_000, windowSeconds: 86_400 },
+  ],
+};
+
+async function seedKeys(
+  prisma: Awaited<ReturnType<typeof openDatabase>>['prisma'],
+  count: number,
+  metering: Record<string, unknown> = {},
+) {
   await prisma.merchant.create({ data: { id: 'bench' } });
   const app = await prisma.application.create({
     data: { merchantId: 'bench', name: 'bench', normalizedName: 'bench' },
@@ -58,9 +78,28 @@ async function seedKeys(prisma: Awaited<ReturnType<typeof openDatabase>>['prisma
       hash: k.hash,
       access: 'FULL_ACCESS' as const,
       environment: 'LIVE' as const,
+      ...metering,
     })),
   });
   return keys.map((k) => k.secret);
+}
+
+/** Median time per call over batches, awaiting the calls that return a promise (a reservation). */
+async function microsPerCallAsync(fn: () => unknown, calls = 20_000, batches = 40): Promise<number> {
+  for (let i = 0; i < calls; i++) {
+    const result = fn();
+    if (result instanceof Promise) await result;
+  }
+  const perCall: number[] = [];
+  for (let b = 0; b < batches; b++) {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < calls; i++) {
+      const result = fn();
+      if (result instanceof Promise) await result;
+    }
+    perCall.push(Number(process.hrtime.bigint() - start) / 1000 / calls);
+  }
+  return median(perCall);
 }
 
 /** Median time per call, over batches of synchronous calls. */
@@ -104,6 +143,36 @@ async function inProcess(): Promise<void> {
     met: hit <= 5,
     detail: `bare checksum + SHA-256 + Map lookup: ${round(bare)} µs`,
   });
+
+  // The same with metering: a key with credits and two rate limits, reservations included.
+  await db.prisma.$executeRaw`TRUNCATE merchants CASCADE`;
+  const [metered] = await seedKeys(db.prisma, 1, AMPLE_METERING);
+  const meter = new Meter(createMeterStore(db.prisma), usage);
+  const meteredVerifier = new Verifier(
+    createKeyLoader(db.prisma),
+    new KeyCache({ maxKeys: 100_000, maxMisses: 10_000, ttlMs: 300_000 }),
+    usage,
+    null,
+    Date.now,
+    meter,
+  );
+  const first = await meteredVerifier.verify({ key: metered! });
+  if (first.code !== 'VALID' || first.rateLimits?.length !== 2) throw new Error('metered bench key did not verify');
+  const statementsBefore = meter.statements;
+  let count = 0;
+  const meteredHit = await microsPerCallAsync(() => {
+    count++;
+    return meteredVerifier.verify({ key: metered!, ip: '198.51.100.1', requiredAccess: 'READ_ONLY' });
+  });
+  record({
+    name: 'verify, cache hit, credits + two rate limits (in-process)',
+    value: meteredHit,
+    unit: 'µs median',
+    target: '≤ 3 µs',
+    met: meteredHit <= 3,
+    detail: `unmetered ${round(hit)} µs; ${meter.statements - statementsBefore} reservations over ${count} verifications, included`,
+  });
+  await meter.stop();
   await db.close();
 }
 
@@ -145,7 +214,7 @@ async function postgresFigures(url: string): Promise<void> {
     if (outcome instanceof Promise) await outcome;
   }
   await usage.flush();
-  const writes = statements.filter((sql) => /^\s*(insert|update|delete)/i.test(sql)).length;
+  const writes = statements.filter((sql) => /^\s*(insert|update|delete|with)/i.test(sql)).length;
   record({
     name: 'database writes for 10,000 verifications of one key',
     value: writes,
@@ -154,7 +223,80 @@ async function postgresFigures(url: string): Promise<void> {
     met: writes <= 1,
     detail: `${statements.length} statements in all; last-used is written per flush (default every 5 s), here once`,
   });
+
+  // Metered keys at saturation: every statement the meter sends, per 1,000 verifications.
+  const meteredSecrets = await seedKeysForApp(db.prisma, 2, [
+    AMPLE_METERING,
+    {
+      creditsRemaining: 1_000_000_000,
+      rateLimits: [
+        { name: 'per-second', limit: 100, windowSeconds: 1 },
+        { name: 'per-day', limit: 1_000_000_000, windowSeconds: 86_400 },
+      ],
+    },
+  ]);
+  const meter = new Meter(createMeterStore(db.prisma), usage);
+  const meteredVerifier = new Verifier(
+    createKeyLoader(db.prisma),
+    new KeyCache({ maxKeys: 100_000, maxMisses: 10_000, ttlMs: 300_000 }),
+    usage,
+    null,
+    Date.now,
+    meter,
+  );
+  for (const [index, label] of ['ample credits and limits', '100 per second, used up'].entries()) {
+    const secret = meteredSecrets[index]!;
+    await meteredVerifier.verify({ key: secret });
+    await usage.flush();
+    statements.length = 0;
+    const codes = new Map<string, number>();
+    const started = Date.now();
+    const total = 100_000;
+    // 64 verifications in flight at a time, as a busy gateway would send them.
+    for (let done = 0; done < total; done += 64) {
+      const outcomes = await Promise.all(
+        Array.from({ length: 64 }, () => meteredVerifier.verify({ key: secret, ip: '198.51.100.1' })),
+      );
+      for (const outcome of outcomes) codes.set(outcome.code, (codes.get(outcome.code) ?? 0) + 1);
+    }
+    await usage.flush();
+    const seconds = (Date.now() - started) / 1000;
+    const perThousand = (statements.length / total) * 1000;
+    record({
+      name: `database statements per 1,000 metered verifications (${label})`,
+      value: perThousand,
+      unit: 'statements',
+      target: '≤ 20',
+      met: perThousand <= 20,
+      detail: `${statements.length} statements (reservations and the flush) for ${total} verifications in ${round(seconds)} s: ${[...codes].map(([c, n]) => `${n} ${c}`).join(', ')}`,
+    });
+  }
+  await meter.stop();
   await db.close();
+}
+
+async function seedKeysForApp(
+  prisma: Awaited<ReturnType<typeof openDatabase>>['prisma'],
+  count: number,
+  metering: Record<string, unknown>[],
+) {
+  const app = await prisma.application.create({
+    data: { merchantId: 'bench', name: 'metered', normalizedName: 'metered' },
+  });
+  const keys = Array.from({ length: count }, () => generateKey('live'));
+  await prisma.apiKey.createMany({
+    data: keys.map((k, i) => ({
+      merchantId: 'bench',
+      applicationId: app.id,
+      name: `m${i}`,
+      prefix: k.prefix,
+      hash: k.hash,
+      access: 'FULL_ACCESS' as const,
+      environment: 'LIVE' as const,
+      ...metering[i],
+    })),
+  });
+  return keys.map((k) => k.secret);
 }
 
 /** An application with one key, created through the API of a running server. */
@@ -171,12 +313,12 @@ async function seedThroughApi(url: string, name: string, withKey = true) {
   return { token, app, secret: key?.secret ?? '' };
 }
 
-async function createKeyThroughApi(url: string, token: string, app: string) {
+async function createKeyThroughApi(url: string, token: string, app: string, extra: Record<string, unknown> = {}) {
   const { body } = await graphql(
     url,
     token,
-    'mutation($a: ID!) { createKey(input: { applicationId: $a, name: "k", access: FULL_ACCESS }) { ... on CreateKeyPayload { secret key { id } } } }',
-    { a: app },
+    'mutation($input: CreateKeyInput!) { createKey(input: $input) { ... on CreateKeyPayload { secret key { id } } } }',
+    { input: { applicationId: app, name: 'k', access: 'FULL_ACCESS', ...extra } },
   );
   return body.data.createKey as { secret: string; key: { id: string } };
 }
@@ -244,7 +386,7 @@ async function httpFigures(): Promise<void> {
   });
   const bare = await startBareServer();
   try {
-    const { secret } = await seedThroughApi(keygate.url, 'bench');
+    const { secret, app } = await seedThroughApi(keygate.url, 'bench');
 
     // The same request to both: only the server differs.
     const gatewayHeaders = { 'x-api-key': secret, 'x-original-method': 'POST' };
@@ -261,6 +403,26 @@ async function httpFigures(): Promise<void> {
       target: '≥ 0.75',
       met: forward.ratio >= 0.75,
       detail: forward.detail,
+    });
+
+    const meteredKey = await createKeyThroughApi(keygate.url, await merchantToken(), app, {
+      credits: { remaining: 1_000_000_000 },
+      rateLimits: AMPLE_METERING.rateLimits,
+    });
+    const meteredHeaders = { 'x-api-key': meteredKey.secret, 'x-original-method': 'POST' };
+    const metered = await compare(
+      { url: `${bare.url}/v1/auth`, headers: meteredHeaders },
+      { url: `${keygate.url}/v1/auth`, headers: meteredHeaders },
+      rounds,
+      settings,
+    );
+    record({
+      name: 'forward-auth, credits + two rate limits, vs bare node:http',
+      value: metered.ratio,
+      unit: '× bare',
+      target: '≥ 0.7',
+      met: metered.ratio >= 0.7,
+      detail: `${metered.detail}; RateLimit and credits fields on every answer`,
     });
 
     const post = (body: unknown, authorization?: string): Target => ({

@@ -146,13 +146,22 @@ describe('keys', () => {
     const spent = await service.keys.verify({ key: secret, cost: 4 });
     expect(spent).toMatchObject({
       ok: true,
-      value: { code: 'VALID', creditsRemaining: 6, rateLimits: [{ name: 'burst', limit: 2, remaining: 1, exceeded: false }] },
+      value: {
+        code: 'VALID',
+        creditsRemaining: 6,
+        rateLimits: [{ name: 'burst', limit: 2, remaining: 1, exceeded: false }],
+      },
     });
     expect(await service.keys.verify({ key: secret })).toMatchObject({ ok: true, value: { creditsRemaining: 5 } });
     const limited = await service.keys.verify({ key: secret });
     expect(limited).toMatchObject({
       ok: true,
-      value: { valid: false, code: 'RATE_LIMITED', creditsRemaining: 5, rateLimits: [{ name: 'burst', exceeded: true }] },
+      value: {
+        valid: false,
+        code: 'RATE_LIMITED',
+        creditsRemaining: 5,
+        rateLimits: [{ name: 'burst', exceeded: true }],
+      },
     });
     if (limited.ok) expect(limited.value.retryAfterSeconds).toBeGreaterThan(0);
 

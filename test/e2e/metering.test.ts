@@ -87,6 +87,8 @@ describe('two server processes on one PostgreSQL', () => {
       const answers = await Promise.all(Array.from({ length: 4000 }, (_, i) => forwardAuth(servers[i % 2]!, secret)));
       const valid = answers.filter((a) => a.status === 200);
       expect(valid).toHaveLength(1000);
+      const others = answers.filter((a) => a.status !== 200 && a.code !== 'USAGE_EXCEEDED');
+      expect(others.map((a) => `${a.status} ${a.code}`)).toEqual([]);
       expect(answers.filter((a) => a.status === 429 && a.code === 'USAGE_EXCEEDED')).toHaveLength(3000);
       expect(answers.every((a) => a.headers['x-keygate-credits-remaining'] !== undefined)).toBe(true);
       // Graceful stops give back what was reserved and write what was spent: the pool is exactly empty.

@@ -73,9 +73,9 @@ $$;
 --   p_limits   [{"name", "need", "want"}], one per rate limit wanted
 -- Credits: a due refill is applied first (the pool becomes the refill amount; the epoch is bumped,
 -- which voids every reservation of the period before), then LEAST(pool, GREATEST(need,
--- LEAST(want, pool / 8))) is taken: reservations shrink as the pool runs out, so instances hold
+-- LEAST(want, ⌈pool / 8⌉))) is taken: reservations shrink as the pool runs out, so instances hold
 -- little of what is left. Rate limits, each in its current fixed window (aligned to the Unix
--- epoch): LEAST(room, GREATEST(need, LEAST(want, room / 4))). The limits themselves are read
+-- epoch): LEAST(room, GREATEST(need, LEAST(want, ⌈room / 4⌉))). The limits themselves are read
 -- here, from the key, never taken from the caller.
 -- Returns {"credits": {taken, left, epoch, validUntil} | null, "limits": [{name, limit, windowMs,
 -- windowStart, taken, left}]}, or null when the key is revoked or gone.
@@ -114,7 +114,7 @@ BEGIN
           WHERE id = p_key;
       END IF;
     END IF;
-    v_taken := LEAST(v_pool, GREATEST((p_credits->>'need')::int, LEAST((p_credits->>'want')::int, v_pool / 8)));
+    v_taken := LEAST(v_pool, GREATEST((p_credits->>'need')::int, LEAST((p_credits->>'want')::int, (v_pool + 7) / 8)));
     UPDATE api_keys SET credits_remaining = v_pool - v_taken, credits_reserved = credits_reserved + v_taken
       WHERE id = p_key;
     v_credits := jsonb_build_object(
@@ -135,7 +135,7 @@ BEGIN
       WHERE w.key_id = p_key AND w.name = v_request->>'name' AND w.window_start = v_start;
     v_room := GREATEST(0, v_limit - COALESCE(v_used, 0));
     v_taken := LEAST(v_room,
-      GREATEST((v_request->>'need')::int, LEAST((v_request->>'want')::int, v_room / 4)));
+      GREATEST((v_request->>'need')::int, LEAST((v_request->>'want')::int, (v_room + 3) / 4)));
     IF v_taken > 0 THEN
       INSERT INTO rate_limit_windows (key_id, name, window_start, window_end, used)
         VALUES (p_key, v_request->>'name', v_start, v_start + v_window_ms * interval '1 millisecond', v_taken)

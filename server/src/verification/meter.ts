@@ -10,11 +10,14 @@
 // does a verification wait for the next reservation, and verifications of the same
 // key that arrive meanwhile share that one round trip.
 //
-// Reservations are sized so that little sits idle: credits take at most an eighth
-// of what is left in the pool (1,000 at most), rate limits a quarter of what is
-// left in the window. What an instance holds and no longer uses comes back: after
-// LAPSE_MS without a verification of the key, when the server stops, and (for
-// credits) never across a refill or a change of the credits, whose epoch voids it.
+// Reservations are sized so that little sits idle: credits about a second of this
+// instance's traffic on the key, and at most an eighth of what is left in the pool;
+// rate limits at most a quarter of what is left in the window. When a quarter of a
+// reservation is left, the next one is taken in the background, so a busy key's
+// verifications do not wait for the database. What an instance holds and no longer
+// uses comes back: after LAPSE_MS without a verification of the key, when the
+// server stops, and (for credits) never across a refill or a change of the
+// credits, whose epoch voids it.
 //
 // All or nothing: a verification consumes credits and one unit of every rate limit
 // only when all of them allow it; a refusal consumes nothing.
@@ -32,8 +35,10 @@ import type { UsageRecorder } from './usage.ts';
 export const LAPSE_MS = 10_000;
 /** After the database had too little, ask again no sooner than this (others may give some back). */
 const RECHECK_MS = 1_000;
+/** A credit reservation aims to last this long at the key's current pace. */
+const RESERVE_FOR_MS = 1_000;
 /** Largest credit reservation one instance asks for. */
-const MAX_CREDIT_WANT = 1_000;
+const MAX_CREDIT_WANT = 1_000_000;
 
 export interface MeterDecision {
   code: 'VALID' | 'USAGE_EXCEEDED' | 'RATE_LIMITED' | 'REVOKED';
@@ -70,8 +75,10 @@ interface CreditLease {
   validUntil: number;
   /** The pool had too little: refuse without asking until then. */
   shortUntil: number;
-  /** Size of our next reservation (doubles while the key is busy). */
-  want: number;
+  /** The latest reservation: its size, when it was taken, and what was spent since. */
+  taken: number;
+  takenAt: number;
+  spent: number;
 }
 
 interface WindowLease {
@@ -81,6 +88,8 @@ interface WindowLease {
   balance: number;
   left: number;
   shortUntil: number;
+  /** The size of the latest reservation. */
+  taken: number;
 }
 
 interface Waiter {
@@ -94,8 +103,11 @@ interface KeyState {
   credits: CreditLease | null;
   windows: Map<string, WindowLease>;
   queue: Waiter[];
-  fetching: boolean;
+  /** The reservation being taken, if any. */
+  fetching: Promise<void> | null;
   lastUse: number;
+  /** After a failed reservation, no background one before this. */
+  calmUntil: number;
 }
 
 export class Meter {
@@ -116,10 +128,11 @@ export class Meter {
     this.timer.unref();
   }
 
-  /** Gives back everything held. */
+  /** Gives back everything held, once the reservations being taken have arrived. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
+    await Promise.all([...this.states.values()].map((state) => state.fetching));
     await this.lapse(Number.POSITIVE_INFINITY);
   }
 
@@ -127,7 +140,7 @@ export class Meter {
   check(key: VerifiableKey, cost: number, now: number): MeterDecision | Promise<MeterDecision> {
     let state = this.states.get(key.id);
     if (state === undefined) {
-      state = { credits: null, windows: new Map(), queue: [], fetching: false, lastUse: now };
+      state = { credits: null, windows: new Map(), queue: [], fetching: null, lastUse: now, calmUntil: 0 };
       this.states.set(key.id, state);
     }
     state.lastUse = now;
@@ -138,7 +151,7 @@ export class Meter {
     }
     return new Promise((resolve, reject) => {
       state.queue.push({ key, cost, resolve, reject });
-      if (!state.fetching) void this.fetch(key.id, state);
+      if (state.fetching === null) this.fetch(key, state);
     });
   }
 
@@ -196,15 +209,23 @@ export class Meter {
     if (needsReservation) return null;
     // Everything allows it: consume.
     const decision: MeterDecision = { code: 'VALID' };
+    let low = false;
     if (lease !== null) {
       lease.balance -= cost;
+      lease.spent += cost;
       decision.creditsRemaining = remaining(lease);
       if (cost > 0) this.usage?.spend(key.id, lease.epoch, cost);
+      low = creditsLow(lease, now);
     }
     if (windows !== undefined) {
-      for (const window of windows) window.balance -= 1;
+      for (const window of windows) {
+        window.balance -= 1;
+        low ||= windowLow(window, now);
+      }
       decision.rateLimits = this.states_(meter, state, now, null);
     }
+    // A quarter of a reservation left: the next one is taken meanwhile, off this verification's path.
+    if (low && state.fetching === null && now >= state.calmUntil) this.fetch(key, state);
     return decision;
   }
 
@@ -237,31 +258,44 @@ export class Meter {
     });
   }
 
-  /** Reserves for the waiting verifications (one statement per round) and decides them in order. */
-  private async fetch(keyId: string, state: KeyState): Promise<void> {
-    state.fetching = true;
+  /**
+   * Reserves what the waiting verifications need, plus what runs low (one statement per round), and
+   * decides the waiting verifications in order. With nobody waiting it is a background top-up.
+   */
+  private fetch(key: VerifiableKey, state: KeyState): void {
+    state.fetching = this.reserve(key, state);
+  }
+
+  private async reserve(key: VerifiableKey, state: KeyState): Promise<void> {
+    // Verifications arriving in the same turn of the event loop join this round.
+    await null;
     try {
-      for (let round = 0; state.queue.length > 0; round++) {
-        if (round === 5) throw new Error('metering settings kept changing while reserving; try again');
-        const { key } = state.queue[0]!;
-        const meter = key.meter as KeyMeter;
+      // Rounds that decided nobody (the settings changed under the reservation) are few, or it stops.
+      let toppedUp = false;
+      for (let idle = 0; ; ) {
+        if (idle === 5) throw new Error('metering settings kept changing while reserving; try again');
+        const meter = (state.queue[0]?.key ?? key).meter as KeyMeter;
         const now = this.now();
+        const queued = state.queue.length;
         let credits: { need: number; want: number } | null = null;
         if (meter.credits !== null) {
-          const lease = state.credits;
-          const usable =
-            lease !== null && lease.epoch >= meter.credits.epoch && now < lease.validUntil ? lease.balance : 0;
-          const need = state.queue.reduce((sum, waiter) => sum + waiter.cost, 0) - usable;
-          if (need > 0) credits = { need, want: Math.max(need, lease?.want ?? 1) };
+          const held = state.credits;
+          const lease = held !== null && held.epoch >= meter.credits.epoch && now < held.validUntil ? held : null;
+          const need = Math.max(0, state.queue.reduce((sum, waiter) => sum + waiter.cost, 0) - (lease?.balance ?? 0));
+          if (need > 0 || (lease !== null && creditsLow(lease, now))) {
+            credits = { need, want: Math.max(need, creditWant(lease, now)) };
+          }
         }
         const limits = meter.rateLimits.flatMap((config) => {
           const window = this.window(state, config, now);
-          const need = state.queue.length - (window?.balance ?? 0);
-          return need > 0 ? [{ name: config.name, need, want: config.limit }] : [];
+          const need = Math.max(0, queued - (window?.balance ?? 0));
+          return need > 0 || (window !== null && windowLow(window, now))
+            ? [{ name: config.name, need, want: config.limit }]
+            : [];
         });
         if (credits !== null || limits.length > 0) {
           this.statements++;
-          const taken = await this.store.take(keyId, now, credits, limits);
+          const taken = await this.store.take(key.id, now, credits, limits);
           if (taken === null) {
             // Revoked (or deleted) since it was cached; the invalidation is on its way.
             for (const waiter of state.queue.splice(0)) waiter.resolve({ code: 'REVOKED' });
@@ -269,6 +303,7 @@ export class Meter {
           }
           this.apply(state, meter, taken, credits, limits, now);
         }
+        const before = state.queue.length;
         while (state.queue.length > 0) {
           const waiter = state.queue[0]!;
           const decided = this.decide(waiter.key, state, waiter.cost, this.now());
@@ -276,12 +311,21 @@ export class Meter {
           state.queue.shift();
           waiter.resolve(decided);
         }
+        if (state.queue.length === 0) {
+          // Once everyone is decided, one more round tops up whatever those decisions left low.
+          if (toppedUp) return;
+          toppedUp = true;
+          continue;
+        }
+        idle = state.queue.length < before ? 0 : idle + 1;
       }
     } catch (error) {
+      state.calmUntil = this.now() + RECHECK_MS;
       for (const waiter of state.queue.splice(0)) waiter.reject(error);
       this.onError(error);
     } finally {
-      state.fetching = false;
+      // In the same turn as the last decision: a verification queued after it starts the next round.
+      state.fetching = null;
     }
   }
 
@@ -303,12 +347,24 @@ export class Meter {
         const lease: CreditLease =
           previous !== null && previous.epoch === epoch
             ? previous
-            : { epoch, balance: 0, left, validUntil: Number.POSITIVE_INFINITY, shortUntil: 0, want: 1 };
+            : {
+                epoch,
+                balance: 0,
+                left,
+                validUntil: Number.POSITIVE_INFINITY,
+                shortUntil: 0,
+                taken: 0,
+                takenAt: now,
+                spent: 0,
+              };
         lease.balance += n;
         lease.left = left;
         lease.validUntil = validUntil ?? Number.POSITIVE_INFINITY;
-        lease.shortUntil = n < asked.need ? Math.min(now + RECHECK_MS, lease.validUntil) : 0;
-        lease.want = Math.min(MAX_CREDIT_WANT, Math.max(1, n) * 2);
+        // Too little for those waiting, or nothing left behind: the pool is short for now.
+        lease.shortUntil = n < asked.need || left === 0 ? Math.min(now + RECHECK_MS, lease.validUntil) : 0;
+        lease.taken = n;
+        lease.takenAt = now;
+        lease.spent = 0;
         state.credits = lease;
       }
     }
@@ -318,7 +374,15 @@ export class Meter {
       const start = result?.windowStart ?? windowStart(config.windowMs, now);
       let window = state.windows.get(request.name);
       if (window === undefined || window.start !== start) {
-        window = { limit: config.limit, windowMs: config.windowMs, start, balance: 0, left: 0, shortUntil: 0 };
+        window = {
+          limit: config.limit,
+          windowMs: config.windowMs,
+          start,
+          balance: 0,
+          left: 0,
+          shortUntil: 0,
+          taken: 0,
+        };
         state.windows.set(request.name, window);
       }
       if (result === undefined) {
@@ -330,7 +394,9 @@ export class Meter {
       window.windowMs = result.windowMs;
       window.balance += result.taken;
       window.left = result.left;
-      window.shortUntil = result.taken < request.need ? Math.min(now + RECHECK_MS, start + result.windowMs) : 0;
+      window.taken = result.taken;
+      window.shortUntil =
+        result.taken < request.need || result.left === 0 ? Math.min(now + RECHECK_MS, start + result.windowMs) : 0;
     }
   }
 
@@ -340,7 +406,7 @@ export class Meter {
     const credits: { id: string; epoch: number; n: number }[] = [];
     const windows: { id: string; name: string; start: number; n: number }[] = [];
     for (const [id, state] of this.states) {
-      if (state.lastUse >= idleBefore || state.fetching || state.queue.length > 0) continue;
+      if (state.lastUse >= idleBefore || state.fetching !== null || state.queue.length > 0) continue;
       this.states.delete(id);
       const lease = state.credits;
       if (lease !== null && lease.balance > 0 && Number.isFinite(lease.balance) && now < lease.validUntil) {
@@ -370,8 +436,27 @@ function unlimitedLease(epoch: number, now: number): CreditLease {
     left: 0,
     validUntil: now + RECHECK_MS,
     shortUntil: 0,
-    want: 1,
+    taken: 0,
+    takenAt: now,
+    spent: 0,
   };
+}
+
+/** A quarter of the latest credit reservation left, and the pool may have more. */
+const creditsLow = (lease: CreditLease, now: number): boolean =>
+  lease.balance < lease.taken / 4 && lease.left > 0 && now >= lease.shortUntil && Number.isFinite(lease.balance);
+
+const windowLow = (window: WindowLease, now: number): boolean =>
+  window.balance < window.taken / 4 && window.left > 0 && now >= window.shortUntil && Number.isFinite(window.balance);
+
+/**
+ * About RESERVE_FOR_MS of the pace since the latest reservation (at most 16 times that one, so
+ * one burst does not reserve a fortune), or 1 for a key just starting.
+ */
+function creditWant(lease: CreditLease | null, now: number): number {
+  if (lease === null || lease.spent === 0) return 1;
+  const pace = Math.ceil((lease.spent * RESERVE_FOR_MS) / Math.max(1, now - lease.takenAt));
+  return Math.max(1, Math.min(pace, Math.max(1, lease.taken) * 16, MAX_CREDIT_WANT));
 }
 
 const remaining = (lease: CreditLease): number => finite(lease.balance + lease.left, 0);
