@@ -223,6 +223,14 @@ describe('rate limits', () => {
     expect(await codes(s, secret, 5)).toEqual(['VALID', 'VALID', 'RATE_LIMITED', 'RATE_LIMITED', 'RATE_LIMITED']);
     await settle();
     expect((await stored(id)).credits?.remaining).toBe(8);
+    // Analytics count the metering refusals by their own outcome.
+    const usage = await sdk.keys.usage(id, {
+      from: new Date(now - 3_600_000).toISOString(),
+      to: new Date(now + 3_600_000).toISOString(),
+    });
+    expect(usage?.buckets.filter((b) => b.valid + b.rateLimited > 0)).toEqual([
+      expect.objectContaining({ valid: 2, rateLimited: 3, usageExceeded: 0, refused: 0 }),
+    ]);
 
     now += 60_000;
     const scarce = await createKey({
@@ -232,6 +240,11 @@ describe('rate limits', () => {
     expect(await codes(s, scarce.secret, 4)).toEqual(['VALID', 'USAGE_EXCEEDED', 'USAGE_EXCEEDED', 'USAGE_EXCEEDED']);
     // What the instance reserved of the limit meanwhile goes back to the window unused.
     await settle();
+    const scarceUsage = await sdk.keys.usage(scarce.id, {
+      from: new Date(now - 3_600_000).toISOString(),
+      to: new Date(now + 3_600_000).toISOString(),
+    });
+    expect(scarceUsage?.recentRefusals.map((r) => r.code)).toEqual(Array(3).fill('USAGE_EXCEEDED'));
     await sdk.keys.edit({ id: scarce.id, credits: { remaining: 100 } });
     // Four of the window's five are still there, for any instance.
     expect(await codes(other, scarce.secret, 5)).toEqual(['VALID', 'VALID', 'VALID', 'VALID', 'RATE_LIMITED']);

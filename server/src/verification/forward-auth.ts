@@ -111,6 +111,8 @@ export function createForwardAuthHandler(
   };
 }
 
+const VALID_BODY = '{"valid":true,"code":"VALID"}';
+
 /** The identity headers of a key, built once per cached key object. */
 const identityHeaders = new WeakMap<VerifiableKey, string[]>();
 
@@ -120,6 +122,9 @@ function headersFor(key: VerifiableKey): string[] {
     headers = [
       'content-type',
       'application/json',
+      // A length rather than chunked framing: the whole answer goes out in one write.
+      'content-length',
+      String(VALID_BODY.length),
       'cache-control',
       'no-store',
       'x-keygate-code',
@@ -147,19 +152,17 @@ function headersFor(key: VerifiableKey): string[] {
  * each limit as a policy with its quota q and window w, and its remaining r and seconds to reset t),
  * and the credits left.
  */
-function meteringHeaders(outcome: VerifyOutcome, now: number): string[] {
-  const headers: string[] = [];
+function meteringHeaders(base: string[], outcome: VerifyOutcome, key: VerifiableKey, now: number): string[] {
+  const headers = base.slice();
   const limits = outcome.rateLimits;
   if (limits !== undefined && limits.length > 0) {
-    const policies: string[] = [];
-    const states: string[] = [];
+    let state = '';
     for (const limit of limits) {
-      const windowSeconds = outcome.key?.meter?.rateLimits.find((l) => l.name === limit.name)?.windowMs ?? 0;
-      policies.push(`"${limit.name}";q=${limit.limit};w=${windowSeconds / 1000}`);
-      states.push(`"${limit.name}";r=${limit.remaining};t=${Math.max(0, Math.ceil((limit.resetAt - now) / 1000))}`);
+      if (state !== '') state += ', ';
+      state += `"${limit.name}";r=${limit.remaining};t=${Math.max(0, Math.ceil((limit.resetAt - now) / 1000))}`;
       if (limit.exceeded) headers.push('x-keygate-rate-limit', limit.name);
     }
-    headers.push('ratelimit-policy', policies.join(', '), 'ratelimit', states.join(', '));
+    headers.push('ratelimit-policy', policyOf(key), 'ratelimit', state);
   }
   if (outcome.creditsRemaining !== undefined) {
     headers.push('x-keygate-credits-remaining', String(outcome.creditsRemaining));
@@ -167,22 +170,43 @@ function meteringHeaders(outcome: VerifyOutcome, now: number): string[] {
   return headers;
 }
 
+/** RateLimit-Policy: the key's limits as quota policies, built once per cached key object. */
+const policies = new WeakMap<VerifiableKey, string>();
+function policyOf(key: VerifiableKey): string {
+  let policy = policies.get(key);
+  if (policy === undefined) {
+    policy = (key.meter?.rateLimits ?? []).map((l) => `"${l.name}";q=${l.limit};w=${l.windowMs / 1000}`).join(', ');
+    policies.set(key, policy);
+  }
+  return policy;
+}
+
 function answer(res: ServerResponse, outcome: VerifyOutcome, clock: () => number): void {
   const { code, key } = outcome;
-  const metered = key?.meter != null ? meteringHeaders(outcome, clock()) : undefined;
   if (code !== 'VALID' || !key) {
+    const metered = key?.meter != null ? meteringHeaders([], outcome, key, clock()) : undefined;
     refuse(res, STATUS[code], code, outcome.retryAfterSeconds, metered);
     return;
   }
-  res.writeHead(200, metered === undefined ? headersFor(key) : [...headersFor(key), ...metered]);
-  res.end('{"valid":true,"code":"VALID"}');
+  res.writeHead(200, key.meter === null ? headersFor(key) : meteringHeaders(headersFor(key), outcome, key, clock()));
+  res.end(VALID_BODY);
 }
 
 function refuse(res: ServerResponse, status: number, code: string, retryAfterSeconds?: number, extra?: string[]): void {
-  const headers = ['content-type', 'application/json', 'cache-control', 'no-store', 'x-keygate-code', code];
+  const body = `{"valid":false,"code":"${code}"}`;
+  const headers = [
+    'content-type',
+    'application/json',
+    'content-length',
+    String(body.length),
+    'cache-control',
+    'no-store',
+    'x-keygate-code',
+    code,
+  ];
   if (status === 401) headers.push('www-authenticate', 'ApiKey');
   if (retryAfterSeconds !== undefined) headers.push('retry-after', String(retryAfterSeconds));
   if (extra !== undefined) headers.push(...extra);
   res.writeHead(status, headers);
-  res.end(`{"valid":false,"code":"${code}"}`);
+  res.end(body);
 }
