@@ -16,6 +16,10 @@ const key = (overrides: Partial<VerifiableKey> = {}): VerifiableKey => ({
   applicationEnabled: true,
   ipRules: compileIpRules([], 'ALLOW'),
   meter: null,
+  meterKeyId: 'k',
+  enabled: true,
+  metadata: null,
+  externalId: null,
   ...overrides,
 });
 const request = { key: 'x' };

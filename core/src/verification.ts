@@ -3,6 +3,7 @@
 //   MALFORMED            not shaped like a Keygate key, or the checksum fails (no lookup)
 //   NOT_FOUND            no key with this secret (or another merchant's, for a merchant caller)
 //   REVOKED              revoked keys never verify again
+//   KEY_DISABLED         disabled by its merchant (reversible, unlike revocation)
 //   EXPIRED              the expiry has passed
 //   APPLICATION_DISABLED the key's application is disabled
 //   IP_DENIED            the key's IP rules refuse the client address
@@ -24,6 +25,7 @@ export type VerifyCode =
   | 'MALFORMED'
   | 'NOT_FOUND'
   | 'REVOKED'
+  | 'KEY_DISABLED'
   | 'EXPIRED'
   | 'APPLICATION_DISABLED'
   | 'IP_DENIED'
@@ -38,6 +40,7 @@ export const VERIFY_CODES: readonly VerifyCode[] = [
   'MALFORMED',
   'NOT_FOUND',
   'REVOKED',
+  'KEY_DISABLED',
   'EXPIRED',
   'APPLICATION_DISABLED',
   'IP_DENIED',
@@ -62,10 +65,21 @@ export interface VerifiableKey {
   /** Milliseconds since the epoch, or null for no expiry. */
   expiresAt: number | null;
   revoked: boolean;
+  /** False while its merchant has disabled it. */
+  enabled: boolean;
   applicationEnabled: boolean;
   ipRules: CompiledIpRules;
   /** Credits and rate limits; null when the key has neither. */
   meter: KeyMeter | null;
+  /**
+   * Whose credits and rate limits apply: the key's own id, or, for a rolled key in its grace
+   * period, the id of the key that replaced it (the two share one quota).
+   */
+  meterKeyId: string;
+  /** The merchant's own data for the key, as JSON text (returned on every verification), or null. */
+  metadata: string | null;
+  /** The merchant's own id for the key's owner, or null. */
+  externalId: string | null;
 }
 
 export interface VerifyRequest {
@@ -80,6 +94,7 @@ export interface VerifyRequest {
 
 export function decide(key: VerifiableKey, request: VerifyRequest, now: number): VerifyCode {
   if (key.revoked) return 'REVOKED';
+  if (!key.enabled) return 'KEY_DISABLED';
   if (key.expiresAt !== null && key.expiresAt <= now) return 'EXPIRED';
   if (!key.applicationEnabled) return 'APPLICATION_DISABLED';
   if (key.ipRules.decide(request.ip ?? null) === 'DENY') return 'IP_DENIED';

@@ -102,3 +102,48 @@ export const rateLimitsRule = z
       seen.add(folded);
     });
   });
+
+export const METADATA_MAX_BYTES = 4096;
+export const METADATA_MAX_DEPTH = 5;
+/** Something shaped like a Keygate secret: never stored in metadata, where it would be shown. */
+const SECRET_LIKE = /kg_(live|test)_[A-Za-z0-9]{16,}/;
+
+/** A JSON object of at most 4 KiB serialised and depth 5, with nothing that looks like a key. */
+export const metadataRule = z.unknown().superRefine((value, ctx) => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a JSON object' });
+    return;
+  }
+  const size = Buffer.byteLength(JSON.stringify(value));
+  if (size > METADATA_MAX_BYTES) {
+    ctx.addIssue({ code: 'custom', message: `must be at most ${METADATA_MAX_BYTES} bytes as JSON (is ${size})` });
+    return;
+  }
+  const walk = (node: unknown, path: (string | number)[], depth: number): void => {
+    if (typeof node === 'string') {
+      if (SECRET_LIKE.test(node)) ctx.addIssue({ code: 'custom', path, message: 'must not hold a Keygate key' });
+      return;
+    }
+    if (typeof node !== 'object' || node === null) return;
+    if (depth > METADATA_MAX_DEPTH) {
+      ctx.addIssue({ code: 'custom', path, message: `nests deeper than ${METADATA_MAX_DEPTH} levels` });
+      return;
+    }
+    for (const [key, child] of Object.entries(node)) {
+      if (SECRET_LIKE.test(key))
+        ctx.addIssue({ code: 'custom', path: [...path, key], message: 'must not hold a Keygate key' });
+      walk(child, [...path, Array.isArray(node) ? Number(key) : key], depth + 1);
+    }
+  };
+  walk(value, [], 1);
+});
+
+export const externalIdRule = z
+  .string()
+  .trim()
+  .max(255, 'must be at most 255 characters')
+  .refine(noControlChars, 'must not contain control characters')
+  .transform((value) => (value === '' ? null : value));
+
+export const MAX_GRACE_SECONDS = 7 * 86_400;
+export const gracePeriodRule = whole(0, MAX_GRACE_SECONDS);

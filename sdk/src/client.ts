@@ -19,9 +19,11 @@ import {
   type EditKeyInput,
   KeyUsageDocument,
   RevokeKeyDocument,
+  RollKeyDocument,
   SetApplicationEnabledDocument,
   SetIpRulesDocument,
   type SetIpRulesInput,
+  SetKeyEnabledDocument,
   UpdateApplicationDocument,
   type UpdateApplicationInput,
   type UsageGranularity,
@@ -152,6 +154,24 @@ export function createKeygateClient(options: KeygateClientOptions) {
       })),
     edit: async (input: EditKeyInput) =>
       split((await mutate(EditKeyDocument, { input })).editKey, 'ApiKeyPayload', (p) => p.key),
+    /**
+     * A new secret for the key, with everything else copied (credits and rate limits move to it);
+     * the old secret keeps verifying for `gracePeriodSeconds` (default 0, at most 7 days). On
+     * success, `value.secret` is the new key: shown this once, never again.
+     */
+    roll: async (id: string, { gracePeriodSeconds }: { gracePeriodSeconds?: number } = {}) =>
+      split(
+        (await mutate(RollKeyDocument, { input: { id, gracePeriodSeconds } })).rollKey,
+        'RollKeyPayload',
+        ({ key, secret, previousKey }) => ({ key, secret, previousKey }),
+      ),
+    /** A disabled key answers KEY_DISABLED until enabled again (unlike revocation, reversible). */
+    setEnabled: async (id: string, enabled: boolean) =>
+      split(
+        (await mutate(SetKeyEnabledDocument, { input: { id, enabled } })).setKeyEnabled,
+        'ApiKeyPayload',
+        (p) => p.key,
+      ),
     /** Final: a revoked key never verifies again. */
     revoke: async (id: string) =>
       split((await mutate(RevokeKeyDocument, { input: { id } })).revokeKey, 'ApiKeyPayload', (p) => p.key),

@@ -15,8 +15,10 @@ import {
   EDIT_KEY,
   NODE,
   REVOKE_KEY,
+  ROLL_KEY,
   SET_APPLICATION_ENABLED,
   SET_IP_RULES,
+  SET_KEY_ENABLED,
   UPDATE_APPLICATION,
 } from '../support/operations.ts';
 
@@ -84,6 +86,22 @@ const operations: Operation[] = [
   ['editKey', EDIT_KEY, (ids) => ({ input: { id: ids.keyId, name: 'Hijacked' } })],
   ['revokeKey', REVOKE_KEY, (ids) => ({ input: { id: ids.keyId } })],
   ['setIpRules', SET_IP_RULES, (ids) => ({ input: { keyId: ids.keyId, rules: [] } })],
+  ['rollKey', ROLL_KEY, (ids) => ({ input: { id: ids.keyId, gracePeriodSeconds: 60 } })],
+  ['setKeyEnabled', SET_KEY_ENABLED, (ids) => ({ input: { id: ids.keyId, enabled: false } })],
+  [
+    'editKey with metering, metadata and owner id',
+    EDIT_KEY,
+    (ids) => ({
+      input: {
+        id: ids.keyId,
+        credits: { remaining: 1 },
+        rateLimits: [{ name: 'x', limit: 1, windowSeconds: 1 }],
+        metadata: { hijacked: true },
+        externalId: 'mine',
+      },
+    }),
+  ],
+  ['application keys by owner id', APPLICATION_KEYS, (ids) => ({ applicationId: ids.appId, externalId: 'x' })],
   ['auditEvents about a target', AuditEventsDocument, (ids) => ({ first: 10, targetId: ids.keyId })],
 ];
 

@@ -70,7 +70,12 @@ beforeAll(async () => {
       },
     });
   };
-  await make('valid', { access: 'FULL_ACCESS', scopes: ['orders:*'] });
+  await make('valid', {
+    access: 'FULL_ACCESS',
+    scopes: ['orders:*'],
+    metadata: { plan: 'pro', seats: [1, 2], nested: { ok: true } },
+    externalId: 'cus_9',
+  });
   await make('revoked', { revokedAt: new Date() });
   const limited = await make('limited');
   await db.prisma.ipRule.create({ data: { keyId: limited.id, position: 0, cidr: '203.0.113.0/24', action: 'DENY' } });
@@ -102,7 +107,7 @@ async function send(
   return `${response.status} ${await response.text()}`;
 }
 
-const ALL = 'valid code keyId prefix applicationId merchantId environment access scopes __typename';
+const ALL = 'valid code keyId prefix applicationId merchantId environment access scopes metadata externalId __typename';
 const eligible: [string, string, (s: typeof secrets) => unknown, string?][] = [
   [
     'variables, every field',

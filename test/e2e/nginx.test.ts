@@ -41,7 +41,12 @@ beforeAll(async () => {
   const app = (await keygate.graphql(token, CREATE_APP, { input: { name: 'API' } })).data.createApplication.application
     .id;
   const kinds: Record<string, Partial<CreateKeyInput>> = {
-    full: { access: 'FULL_ACCESS', scopes: ['orders:write'] },
+    full: {
+      access: 'FULL_ACCESS',
+      scopes: ['orders:write'],
+      metadata: { plan: 'pro', customer: 'c_42' },
+      externalId: 'user 7/ü',
+    },
     readOnly: { access: 'READ_ONLY' },
     revoked: {},
     ipDenied: {},
@@ -104,6 +109,10 @@ it('lets a valid key through to the upstream with identity headers, and not the 
   expect(JSON.parse(response.body)).toEqual({ merchant: 'acme' });
   expect(seen.length).toBe(before + 1);
   expect(seen.at(-1)).toMatchObject({ 'x-keygate-key-id': ids.full, 'x-keygate-merchant-id': 'acme' });
+  // The key's metadata and owner id reach the API behind the gateway: no second lookup needed.
+  const metadata = String(seen.at(-1)?.['x-keygate-metadata']);
+  expect(JSON.parse(Buffer.from(metadata, 'base64url').toString())).toEqual({ plan: 'pro', customer: 'c_42' });
+  expect(decodeURIComponent(String(seen.at(-1)?.['x-keygate-external-id']))).toBe('user 7/ü');
   expect(seen.at(-1)?.authorization).toBeUndefined();
   expect(seen.at(-1)?.['x-api-key']).toBeUndefined();
 });

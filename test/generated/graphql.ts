@@ -11,6 +11,8 @@ export type IpAction =
 export type KeyStatus =
   /** Verifies (while its application is enabled) */
   | 'ACTIVE'
+  /** Disabled by its merchant: refused with KEY_DISABLED until enabled again */
+  | 'DISABLED'
   /** Its expiry has passed; moving the expiry revives it */
   | 'EXPIRED'
   /** Final: never verifies again and cannot be reactivated */

@@ -10,8 +10,10 @@ import {
   type CreateKeyInput,
   EditKeyDocument,
   RevokeKeyDocument,
+  RollKeyDocument,
   SetApplicationEnabledDocument,
   SetIpRulesDocument,
+  SetKeyEnabledDocument,
   UpdateApplicationDocument,
 } from '@keygate/sdk/documents';
 import { DashboardDocument, NodeDocument } from '../generated/graphql.ts';
@@ -26,6 +28,8 @@ export const CREATE_KEY = CreateKeyDocument;
 export const EDIT_KEY = EditKeyDocument;
 export const REVOKE_KEY = RevokeKeyDocument;
 export const SET_IP_RULES = SetIpRulesDocument;
+export const ROLL_KEY = RollKeyDocument;
+export const SET_KEY_ENABLED = SetKeyEnabledDocument;
 export const APPLICATION = ApplicationDocument;
 export const API_KEY = ApiKeyDocument;
 export const NODE = NodeDocument;

@@ -14,6 +14,8 @@ export const AUDIT_ACTIONS = [
   'editKey',
   'revokeKey',
   'setIpRules',
+  'rollKey',
+  'setKeyEnabled',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -1,10 +1,10 @@
 // API keys: every write to a key. Each function is one transaction with its
 // audit event and, where verification changes, its announcement; failures are
 // the typed errors of the mutation's result union.
-import { generateKey, localId, type RefillInterval, refillDue } from '@keygate/core';
+import { generateKey, globalId, localId, type RefillInterval, refillDue } from '@keygate/core';
 import { clockOf, type MerchantContext } from '../context.ts';
-import { KeyLimitReachedError, KeyRevokedError, NotFoundError } from '../errors.ts';
-import type { ApiKey, KeyAccess, KeyEnvironment, Prisma } from '../prisma.ts';
+import { KeyLimitReachedError, KeyRevokedError, NotFoundError, ValidationError } from '../errors.ts';
+import { type ApiKey, type KeyAccess, type KeyEnvironment, Prisma } from '../prisma.ts';
 import { announce, recorded, sent, type Transaction } from './audit.ts';
 
 /** The caller's key with this global id, or null (foreign and missing ids alike). */
@@ -85,6 +85,8 @@ export interface CreateKeyInput {
   expiresAt?: Date | null;
   credits?: CreditsInput | null;
   rateLimits?: RateLimitInput[] | null;
+  metadata?: unknown;
+  externalId?: string | null;
 }
 
 /** A new key and its secret, which exists only in this return value. */
@@ -119,6 +121,8 @@ export async function createKey(ctx: MerchantContext, input: CreateKeyInput): Pr
           expiresAt: input.expiresAt ?? null,
           ...creditsData(input.credits ?? null, clockOf(ctx)),
           rateLimits: rateLimitsData(input.rateLimits ?? null),
+          metadata: metadataData(input.metadata),
+          externalId: input.externalId ?? null,
         },
       });
     },
@@ -128,7 +132,18 @@ export async function createKey(ctx: MerchantContext, input: CreateKeyInput): Pr
       summary: {
         applicationId: input.applicationId,
         prefix: created.prefix,
-        ...sent(input, ['name', 'websiteUrl', 'access', 'scopes', 'environment', 'expiresAt', 'credits', 'rateLimits']),
+        ...sent(input, [
+          'name',
+          'websiteUrl',
+          'access',
+          'scopes',
+          'environment',
+          'expiresAt',
+          'credits',
+          'rateLimits',
+          'metadata',
+          'externalId',
+        ]),
       },
     }),
     // Drops a remembered "unknown key" with this hash (a guess that came true).
@@ -148,11 +163,15 @@ export interface EditKeyInput {
   credits?: CreditsInput | null;
   /** Replaces the list; null or [] removes every limit. */
   rateLimits?: RateLimitInput[] | null;
+  /** Replaces the metadata; null clears it. */
+  metadata?: unknown;
+  externalId?: string | null;
 }
 
 /** Changes the given fields; undefined ones stay as they are (null clears the URL, the expiry, the credits). */
 export async function editKey(ctx: MerchantContext, input: EditKeyInput): Promise<ApiKey> {
   const current = await requireChangeableKey(ctx, input.id);
+  const sharing = await rolledInto(ctx, current.id);
   return recorded(
     ctx,
     (tx) =>
@@ -166,14 +185,141 @@ export async function editKey(ctx: MerchantContext, input: EditKeyInput): Promis
           ? { ...creditsData(input.credits, clockOf(ctx)), creditsEpoch: { increment: 1 } }
           : {}),
         ...(input.rateLimits !== undefined ? { rateLimits: rateLimitsData(input.rateLimits) } : {}),
+        ...(input.metadata !== undefined ? { metadata: metadataData(input.metadata) } : {}),
+        ...(input.externalId !== undefined ? { externalId: input.externalId } : {}),
       }),
     () => ({
       action: 'editKey',
       target: { type: 'ApiKey', id: current.id },
-      summary: sent(input, ['name', 'websiteUrl', 'access', 'scopes', 'expiresAt', 'credits', 'rateLimits']),
+      summary: sent(input, [
+        'name',
+        'websiteUrl',
+        'access',
+        'scopes',
+        'expiresAt',
+        'credits',
+        'rateLimits',
+        'metadata',
+        'externalId',
+      ]),
     }),
+    // Keys rolled into this one in their grace share its credits and limits: they verify differently too.
+    () => ({ keyIds: [current.id, ...sharing] }),
+  );
+}
+
+/** Disables (refused with KEY_DISABLED) or enables again a key that is not revoked. */
+export async function setKeyEnabled(ctx: MerchantContext, id: string, enabled: boolean): Promise<ApiKey> {
+  const current = await requireChangeableKey(ctx, id);
+  return recorded(
+    ctx,
+    (tx) => updateUnrevokedKey(tx, current.id, id, 'change', { enabled }),
+    () => ({ action: 'setKeyEnabled', target: { type: 'ApiKey', id: current.id }, summary: { enabled } }),
     () => ({ keyIds: [current.id] }),
   );
+}
+
+/**
+ * Replaces a key with a new one that copies everything about it (credits and rate limits move
+ * to the new key); the old key keeps verifying until the grace period ends, then is EXPIRED.
+ * Concurrent rolls of one key: the row lock and the unique rolled_from_id let exactly one win.
+ */
+export async function rollKey(
+  ctx: MerchantContext,
+  id: string,
+  gracePeriodSeconds: number,
+): Promise<{ key: ApiKey; previousKey: ApiKey; secret: string }> {
+  const current = await findKey(ctx, id);
+  if (!current) throw new NotFoundError('ApiKey', id);
+  const { secret, prefix, hash } = generateKey(current.environment === 'LIVE' ? 'live' : 'test');
+  const now = clockOf(ctx);
+  const sharing = await rolledInto(ctx, current.id);
+  const result = await recorded(
+    ctx,
+    async (tx) => {
+      await tx.$queryRaw`SELECT id FROM api_keys WHERE id = ${current.id}::uuid FOR UPDATE`;
+      const old = await tx.apiKey.findUniqueOrThrow({ where: { id: current.id }, include: { rolledTo: true } });
+      if (old.revokedAt) throw new KeyRevokedError(id, old.revokedAt, 'change');
+      if (old.rolledTo) {
+        const successor = globalId('ApiKey', old.rolledTo.id);
+        throw new ValidationError([
+          { path: ['input', 'id'], message: `this key was already rolled; its replacement is ${successor}` },
+        ]);
+      }
+      const key = await tx.apiKey.create({
+        data: {
+          merchantId: old.merchantId,
+          applicationId: old.applicationId,
+          name: old.name,
+          websiteUrl: old.websiteUrl,
+          prefix,
+          hash,
+          access: old.access,
+          scopes: old.scopes,
+          environment: old.environment,
+          expiresAt: old.expiresAt,
+          ipDefaultAction: old.ipDefaultAction,
+          enabled: old.enabled,
+          metadata: old.metadata === null ? undefined : (old.metadata as Prisma.InputJsonValue),
+          externalId: old.externalId,
+          // The credits move: what instances hold in reservation for the old key is spent there
+          // or lost with it, never counted twice.
+          creditsRemaining: old.creditsRemaining,
+          refillAmount: old.refillAmount,
+          refillInterval: old.refillInterval,
+          refillDay: old.refillDay,
+          refilledAt: old.refilledAt,
+          rateLimits: old.rateLimits as Prisma.InputJsonValue,
+          rolledFromId: old.id,
+        },
+      });
+      await tx.$executeRaw`
+        INSERT INTO ip_rules (id, key_id, position, cidr, action)
+        SELECT gen_random_uuid(), ${key.id}::uuid, position, cidr, action FROM ip_rules WHERE key_id = ${old.id}::uuid`;
+      // The windows used so far go with the limits, so a roll does not reset them.
+      await tx.$executeRaw`
+        INSERT INTO rate_limit_windows (key_id, name, window_start, window_end, used)
+        SELECT ${key.id}::uuid, name, window_start, window_end, used FROM rate_limit_windows
+        WHERE key_id = ${old.id}::uuid AND window_end > now()`;
+      const graceEnd = new Date(now + gracePeriodSeconds * 1000);
+      const previousKey = await tx.apiKey.update({
+        where: { id: old.id },
+        data: {
+          expiresAt: old.expiresAt !== null && old.expiresAt < graceEnd ? old.expiresAt : graceEnd,
+          ...creditsData(null, now),
+          creditsEpoch: { increment: 1 },
+          rateLimits: [],
+        },
+      });
+      return { key, previousKey };
+    },
+    ({ key }) => ({
+      action: 'rollKey',
+      target: { type: 'ApiKey', id: current.id },
+      summary: { gracePeriodSeconds, newKeyId: globalId('ApiKey', key.id), prefix: key.prefix },
+    }),
+    // The old key (and any key rolled into it) now verifies differently; the new hash was never a key.
+    () => ({ keyIds: [current.id, ...sharing], hashes: [hash] }),
+  );
+  return { ...result, secret };
+}
+
+/** The keys rolled into this one, directly or through others (they share its metering). */
+async function rolledInto(ctx: MerchantContext, id: string): Promise<string[]> {
+  const rows = await ctx.prisma.$queryRaw<{ id: string }[]>`
+    WITH RECURSIVE up AS (
+      SELECT rolled_from_id AS id, 1 AS depth FROM api_keys WHERE id = ${id}::uuid AND rolled_from_id IS NOT NULL
+      UNION ALL
+      SELECT k.rolled_from_id, up.depth + 1 FROM up JOIN api_keys k ON k.id = up.id
+      WHERE k.rolled_from_id IS NOT NULL AND up.depth < 32
+    )
+    SELECT id::text AS id FROM up`;
+  return rows.map((row) => row.id);
+}
+
+/** Metadata for a write: a JSON value, or the database's NULL for null. */
+function metadataData(metadata: unknown) {
+  return metadata === null || metadata === undefined ? Prisma.DbNull : (metadata as Prisma.InputJsonValue);
 }
 
 /** Stops the key from verifying, at once, on every instance, for good. */

@@ -6,7 +6,18 @@ import { clockOf } from '../context.ts';
 import { KeyLimitReachedError, KeyRevokedError, NotFoundError, ValidationError } from '../errors.ts';
 import type { ApiKey as ApiKeyRow, Prisma } from '../prisma.ts';
 import * as keys from '../services/keys.ts';
-import { creditsRule, futureDateRule, nameRule, rateLimitsRule, scopesRule, websiteUrlRule } from '../validation.ts';
+import {
+  creditsRule,
+  externalIdRule,
+  futureDateRule,
+  gracePeriodRule,
+  MAX_GRACE_SECONDS,
+  metadataRule,
+  nameRule,
+  rateLimitsRule,
+  scopesRule,
+  websiteUrlRule,
+} from '../validation.ts';
 
 export const KeyAccess = builder.enumType('KeyAccess', {
   values: {
@@ -18,6 +29,7 @@ export const KeyEnvironment = builder.enumType('KeyEnvironment', { values: ['LIV
 export const KeyStatus = builder.enumType('KeyStatus', {
   values: {
     ACTIVE: { description: 'Verifies (while its application is enabled)' },
+    DISABLED: { description: 'Disabled by its merchant: refused with KEY_DISABLED until enabled again' },
     EXPIRED: { description: 'Its expiry has passed; moving the expiry revives it' },
     REVOKED: { description: 'Final: never verifies again and cannot be reactivated' },
   } satisfies Record<KeyStatusName, { description: string }>,
@@ -113,8 +125,9 @@ export function keyStatusWhere(
 ): Prisma.ApiKeyWhereInput {
   if (!statuses || statuses.length === 0) return {};
   const byStatus: Record<KeyStatusName, Prisma.ApiKeyWhereInput> = {
-    ACTIVE: { revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] },
-    EXPIRED: { revokedAt: null, expiresAt: { lte: now } },
+    ACTIVE: { revokedAt: null, enabled: true, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] },
+    DISABLED: { revokedAt: null, enabled: false },
+    EXPIRED: { revokedAt: null, enabled: true, expiresAt: { lte: now } },
     REVOKED: { revokedAt: { not: null } },
   };
   return { OR: [...new Set(statuses)].map((status) => byStatus[status]) };
@@ -136,6 +149,22 @@ export const ApiKey = builder.prismaNode('ApiKey', {
     revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),
     lastUsedAt: t.expose('lastUsedAt', { type: 'DateTime', nullable: true }),
     lastUsedIp: t.exposeString('lastUsedIp', { nullable: true }),
+    enabled: t.exposeBoolean('enabled', { description: 'False: refused with KEY_DISABLED until enabled again' }),
+    metadata: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: 'The merchant’s own data for the key, returned on every verification',
+      resolve: (key) => key.metadata,
+    }),
+    externalId: t.exposeString('externalId', {
+      nullable: true,
+      description: 'The merchant’s own id for the key’s owner (a customer or user id)',
+    }),
+    rolledFrom: t.relation('rolledFrom', { nullable: true, description: 'The key this one replaced (rollKey)' }),
+    rolledTo: t.relation('rolledTo', {
+      nullable: true,
+      description: 'The key that replaced this one; this one verifies until its grace period ends',
+    }),
     credits: t.field({
       type: Credits,
       nullable: true,
@@ -179,6 +208,15 @@ const CreateKeyInput = builder.inputType('CreateKeyInput', {
     environment: t.field({ type: KeyEnvironment, defaultValue: 'LIVE' }),
     expiresAt: t.field({ type: 'DateTime', validate: futureDateRule, description: 'When the key stops verifying' }),
     credits: t.field({ type: CreditsInput, validate: creditsRule, description: 'Absent: unlimited use' }),
+    metadata: t.field({
+      type: 'JSON',
+      validate: metadataRule,
+      description: 'A JSON object (at most 4 KiB, depth 5) returned on every verification: plan, customer, tier…',
+    }),
+    externalId: t.string({
+      validate: externalIdRule,
+      description: 'Your own id for the key’s owner, at most 255 characters',
+    }),
     rateLimits: t.field({
       type: [RateLimitInput],
       validate: rateLimitsRule,
@@ -214,8 +252,26 @@ const EditKeyInput = builder.inputType('EditKeyInput', {
       validate: rateLimitsRule,
       description: `Replaces the list (at most ${maxRateLimits}, names unique); null or [] removes every limit`,
     }),
+    metadata: t.field({ type: 'JSON', validate: metadataRule, description: 'Replaces the metadata; null clears it' }),
+    externalId: t.string({ validate: externalIdRule, description: 'null or "" clears it' }),
   }),
 });
+
+const RollKeyPayload = builder
+  .objectRef<{ key: ApiKeyRow; previousKey: ApiKeyRow; secret: string }>('RollKeyPayload')
+  .implement({
+    fields: (t) => ({
+      key: t.field({ type: ApiKey, resolve: (payload) => payload.key, description: 'The new key' }),
+      secret: t.exposeString('secret', {
+        description: 'The new key’s secret. Shown only here, only once: store it now; it cannot be retrieved again',
+      }),
+      previousKey: t.field({
+        type: ApiKey,
+        resolve: (payload) => payload.previousKey,
+        description: 'The key it replaces, which verifies until its grace period ends (its expiresAt)',
+      }),
+    }),
+  });
 
 export const ApiKeyPayload = builder.objectRef<{ key: ApiKeyRow }>('ApiKeyPayload').implement({
   fields: (t) => ({ key: t.field({ type: ApiKey, resolve: (payload) => payload.key }) }),
@@ -239,6 +295,42 @@ builder.mutationFields((t) => ({
       }
       return { key: await keys.editKey(ctx, input) };
     },
+  }),
+  rollKey: t.withAuth({ merchant: true }).field({
+    type: RollKeyPayload,
+    description:
+      'Replaces a key with a new secret that has everything the old key had (credits and rate limits move to it); the old key keeps verifying for the grace period, then is EXPIRED',
+    args: {
+      input: t.arg({
+        type: builder.inputType('RollKeyInput', {
+          fields: (f) => ({
+            id: f.id({ required: true }),
+            gracePeriodSeconds: f.int({
+              defaultValue: 0,
+              validate: gracePeriodRule,
+              description: `How long the old key keeps verifying: 0 (refused at once) to ${MAX_GRACE_SECONDS} (7 days)`,
+            }),
+          }),
+        }),
+        required: true,
+      }),
+    },
+    errors: { types: [NotFoundError, KeyRevokedError, ValidationError] },
+    resolve: (_root, { input }, ctx) => keys.rollKey(ctx, input.id, input.gracePeriodSeconds ?? 0),
+  }),
+  setKeyEnabled: t.withAuth({ merchant: true }).field({
+    type: ApiKeyPayload,
+    description: 'Disables a key (refused with KEY_DISABLED) or enables it again; unlike revocation, reversible',
+    args: {
+      input: t.arg({
+        type: builder.inputType('SetKeyEnabledInput', {
+          fields: (f) => ({ id: f.id({ required: true }), enabled: f.boolean({ required: true }) }),
+        }),
+        required: true,
+      }),
+    },
+    errors: { types: [NotFoundError, KeyRevokedError] },
+    resolve: async (_root, { input }, ctx) => ({ key: await keys.setKeyEnabled(ctx, input.id, input.enabled) }),
   }),
   revokeKey: t.withAuth({ merchant: true }).field({
     type: ApiKeyPayload,

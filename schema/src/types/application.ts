@@ -31,12 +31,34 @@ export const Application = builder.prismaNode('Application', {
         description: "The application's keys, newest first",
         args: {
           status: t.arg({ type: [KeyStatus], required: false, description: 'Only keys with one of these statuses' }),
+          externalId: t.arg.string({ required: false, description: 'Only keys with this owner id' }),
+          search: t.arg.string({
+            required: false,
+            description: 'Only keys whose name contains this text (case-insensitive) or whose prefix starts with it',
+          }),
         },
         maxSize: (_args, ctx) => (ctx as Context).settings.maxPageSize,
         query: (args, ctx) => {
           // The connection arguments are there at run time; the option's type leaves them out.
           checkPageSize(args as { first?: number | null; last?: number | null }, ctx.settings.maxPageSize);
-          return { where: keyStatusWhere(args.status, new Date()), orderBy: newestFirst };
+          const search = args.search?.trim();
+          return {
+            where: {
+              AND: [
+                keyStatusWhere(args.status, new Date()),
+                args.externalId != null ? { externalId: args.externalId } : {},
+                search
+                  ? {
+                      OR: [
+                        { name: { contains: search, mode: 'insensitive' as const } },
+                        { prefix: { startsWith: search } },
+                      ],
+                    }
+                  : {},
+              ],
+            },
+            orderBy: newestFirst,
+          };
         },
         totalCount: true,
       },

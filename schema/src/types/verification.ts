@@ -22,6 +22,7 @@ const CODE_DESCRIPTIONS: Record<VerifyCode, string> = {
   MALFORMED: 'Not shaped like a Keygate key, or its checksum fails (decided without a lookup)',
   NOT_FOUND: 'No such key (for a merchant token: none of its own)',
   REVOKED: 'Revoked: never verifies again',
+  KEY_DISABLED: 'Disabled by its merchant (setKeyEnabled); verifies again once enabled',
   EXPIRED: 'Past its expiry',
   APPLICATION_DISABLED: 'Its application is disabled',
   IP_DENIED: "Its IP rules refuse the client's address",
@@ -40,6 +41,18 @@ export const VerifyCodeEnum = builder.enumType('VerifyCode', {
   >,
   description: 'Why a key was accepted or refused; checks run in the order listed in the README',
 });
+
+/** Metadata parsed once per cached key object. */
+const parsedMetadata = new WeakMap<VerifiableKey, unknown>();
+function metadataOf(key: VerifiableKey): unknown {
+  if (key.metadata === null) return null;
+  let parsed = parsedMetadata.get(key);
+  if (parsed === undefined) {
+    parsed = JSON.parse(key.metadata);
+    parsedMetadata.set(key, parsed);
+  }
+  return parsed;
+}
 
 const whenValid =
   <T>(pick: (key: VerifiableKey) => T) =>
@@ -60,6 +73,8 @@ export const keyVerificationFields = {
   environment: whenValid((key) => key.environment),
   access: whenValid((key) => key.access),
   scopes: whenValid((key) => [...key.scopes]),
+  metadata: whenValid(metadataOf),
+  externalId: whenValid((key) => key.externalId),
   retryAfterSeconds: (outcome: VerifyOutcome) => outcome.retryAfterSeconds ?? null,
   creditsRemaining: (outcome: VerifyOutcome) => outcome.creditsRemaining ?? null,
   rateLimits: (outcome: VerifyOutcome) =>
@@ -93,6 +108,17 @@ const KeyVerification = builder.objectRef<VerifyOutcome>('KeyVerification').impl
     environment: t.field({ type: KeyEnvironment, nullable: true, resolve: keyVerificationFields.environment }),
     access: t.field({ type: KeyAccess, nullable: true, resolve: keyVerificationFields.access }),
     scopes: t.stringList({ nullable: true, resolve: keyVerificationFields.scopes }),
+    metadata: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: 'The key’s metadata, as its merchant set it',
+      resolve: keyVerificationFields.metadata,
+    }),
+    externalId: t.string({
+      nullable: true,
+      description: 'The merchant’s own id for the key’s owner',
+      resolve: keyVerificationFields.externalId,
+    }),
     retryAfterSeconds: t.int({
       nullable: true,
       description:

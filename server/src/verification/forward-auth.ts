@@ -18,6 +18,7 @@ const STATUS: Record<VerifyCode, number> = {
   MALFORMED: 401,
   NOT_FOUND: 401,
   REVOKED: 401,
+  KEY_DISABLED: 401,
   EXPIRED: 401,
   APPLICATION_DISABLED: 401,
   IP_DENIED: 403,
@@ -142,6 +143,9 @@ function headersFor(key: VerifiableKey): string[] {
       'x-keygate-scopes',
       key.scopes.join(' '),
     ];
+    // The merchant's data for the key, as base64url JSON (header-safe, exactly as stored).
+    if (key.metadata !== null) headers.push('x-keygate-metadata', Buffer.from(key.metadata).toString('base64url'));
+    if (key.externalId !== null) headers.push('x-keygate-external-id', encodeURIComponent(key.externalId));
     identityHeaders.set(key, headers);
   }
   return headers;

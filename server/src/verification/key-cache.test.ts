@@ -15,6 +15,10 @@ const key = (id: string, applicationId = 'app'): VerifiableKey => ({
   applicationEnabled: true,
   ipRules: compileIpRules([], 'ALLOW'),
   meter: null,
+  meterKeyId: 'k',
+  enabled: true,
+  metadata: null,
+  externalId: null,
 });
 
 describe('KeyCache', () => {

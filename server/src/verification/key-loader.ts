@@ -1,5 +1,6 @@
 // Loads what verification needs about one key, by the hash of its secret, in
-// a single round trip (key, application state and ordered IP rules together).
+// a single round trip (key, application state, ordered IP rules, and the metering
+// that applies: its own, or, for a rolled key, that of the key that replaced it).
 import { compileIpRules, type IpAction, type KeyMeter, type RefillInterval, type VerifiableKey } from '@keygate/core';
 import type { PrismaClient } from '@keygate/schema/prisma';
 
@@ -13,7 +14,11 @@ interface Row {
   scopes: string[];
   expires_at: Date | null;
   revoked: boolean;
+  key_enabled: boolean;
   enabled: boolean;
+  metadata: string | null;
+  external_id: string | null;
+  meter_id: string;
   ip_default_action: IpAction;
   ip_rules: { cidr: string; action: IpAction }[];
   has_credits: boolean;
@@ -27,14 +32,23 @@ export type KeyLoader = (hash: string) => Promise<VerifiableKey | null>;
 
 export function createKeyLoader(prisma: PrismaClient): KeyLoader {
   return async (hash) => {
+    // The end of the key's chain of rolls carries the metering (it moved there with each roll).
     const rows = await prisma.$queryRaw<Row[]>`
+      WITH RECURSIVE chain AS (
+        SELECT k.id, 0 AS depth FROM api_keys k WHERE k.hash = ${hash}
+        UNION ALL
+        SELECT s.id, c.depth + 1 FROM chain c JOIN api_keys s ON s.rolled_from_id = c.id WHERE c.depth < 32
+      )
       SELECT k.id, k.prefix, k.application_id, k.merchant_id, k.environment::text AS environment,
-             k.access::text AS access, k.scopes, k.expires_at, k.revoked_at IS NOT NULL AS revoked, a.enabled,
-             k.ip_default_action::text AS ip_default_action, k.credits_remaining IS NOT NULL AS has_credits,
-             k.refill_interval::text AS refill_interval, k.refill_day, k.credits_epoch, k.rate_limits,
+             k.access::text AS access, k.scopes, k.expires_at, k.revoked_at IS NOT NULL AS revoked,
+             k.enabled AS key_enabled, a.enabled, k.metadata::text AS metadata, k.external_id,
+             k.ip_default_action::text AS ip_default_action, m.id AS meter_id,
+             m.credits_remaining IS NOT NULL AS has_credits, m.refill_interval::text AS refill_interval,
+             m.refill_day, m.credits_epoch, m.rate_limits,
              COALESCE((SELECT json_agg(json_build_object('cidr', r.cidr, 'action', r.action) ORDER BY r.position)
                        FROM ip_rules r WHERE r.key_id = k.id), '[]'::json) AS ip_rules
       FROM api_keys k JOIN applications a ON a.id = k.application_id
+      JOIN api_keys m ON m.id = (SELECT id FROM chain ORDER BY depth DESC LIMIT 1)
       WHERE k.hash = ${hash}`;
     const row = rows[0];
     if (!row) return null;
@@ -48,9 +62,13 @@ export function createKeyLoader(prisma: PrismaClient): KeyLoader {
       scopes: row.scopes,
       expiresAt: row.expires_at ? row.expires_at.getTime() : null,
       revoked: row.revoked,
+      enabled: row.key_enabled,
       applicationEnabled: row.enabled,
       ipRules: compileIpRules(row.ip_rules, row.ip_default_action),
       meter: keyMeter(row),
+      meterKeyId: row.meter_id,
+      metadata: row.metadata,
+      externalId: row.external_id,
     };
   };
 }

@@ -15,6 +15,10 @@ const key = (meter: KeyMeter): VerifiableKey => ({
   applicationEnabled: true,
   ipRules: compileIpRules([], 'ALLOW'),
   meter,
+  meterKeyId: 'k',
+  enabled: true,
+  metadata: null,
+  externalId: null,
 });
 
 /** The database's rules (keygate_meter_take) over one key, in memory, with every call recorded. */

@@ -138,10 +138,11 @@ export class Meter {
 
   /** Decides the metering of a verification that passed every other check. */
   check(key: VerifiableKey, cost: number, now: number): MeterDecision | Promise<MeterDecision> {
-    let state = this.states.get(key.id);
+    // Keys that share a quota (a rolled key and its replacement) share one state.
+    let state = this.states.get(key.meterKeyId);
     if (state === undefined) {
       state = { credits: null, windows: new Map(), queue: [], fetching: null, lastUse: now, calmUntil: 0 };
-      this.states.set(key.id, state);
+      this.states.set(key.meterKeyId, state);
     }
     state.lastUse = now;
     // Behind waiters, wait too: first come, first served.
@@ -214,7 +215,7 @@ export class Meter {
       lease.balance -= cost;
       lease.spent += cost;
       decision.creditsRemaining = remaining(lease);
-      if (cost > 0) this.usage?.spend(key.id, lease.epoch, cost);
+      if (cost > 0) this.usage?.spend(key.meterKeyId, lease.epoch, cost);
       low = creditsLow(lease, now);
     }
     if (windows !== undefined) {
@@ -295,7 +296,7 @@ export class Meter {
         });
         if (credits !== null || limits.length > 0) {
           this.statements++;
-          const taken = await this.store.take(key.id, now, credits, limits);
+          const taken = await this.store.take(key.meterKeyId, now, credits, limits);
           if (taken === null) {
             // Revoked (or deleted) since it was cached; the invalidation is on its way.
             for (const waiter of state.queue.splice(0)) waiter.resolve({ code: 'REVOKED' });

@@ -16,6 +16,10 @@ const stored = (revoked: boolean): VerifiableKey => ({
   applicationEnabled: true,
   ipRules: compileIpRules([], 'ALLOW'),
   meter: null,
+  meterKeyId: 'k',
+  enabled: true,
+  metadata: null,
+  externalId: null,
 });
 
 function deferred<T>() {
