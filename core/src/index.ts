@@ -1,4 +1,5 @@
 export * from './api-key.ts';
+export * from './events.ts';
 export * from './global-id.ts';
 export * from './ip-rules.ts';
 export * from './key-status.ts';

@@ -102,3 +102,12 @@ function networkAddress(address: ipaddr.IPv4 | ipaddr.IPv6, prefixLength: number
   }
   return ipaddr.fromByteArray(bytes);
 }
+
+/**
+ * Whether an address is on the public internet: not loopback, private, link-local (cloud
+ * metadata at 169.254.169.254 included), multicast, carrier-grade NAT, unspecified or reserved.
+ */
+export function isPublicAddress(text: string): boolean {
+  const address = parseIp(text);
+  return address !== null && address.range() === 'unicast';
+}

@@ -41,6 +41,8 @@ export interface SchemaSettings {
   maxPageSize: number;
   /** The clock of credits and their refills (the verification path's clock); Date.now when absent. */
   clock?: () => number;
+  /** Webhook URLs: plain http (KEYGATE_WEBHOOKS_ALLOW_INSECURE) and non-public hosts (KEYGATE_WEBHOOKS_ALLOW_PRIVATE). */
+  webhooks?: { allowInsecure: boolean; allowPrivate: boolean };
 }
 
 /** The current time of a request, by the server's clock (ms since the epoch). */

@@ -41,7 +41,7 @@ export class ValidationError extends KeygateError {
   }
 }
 
-export type ResourceType = 'Application' | 'ApiKey';
+export type ResourceType = 'Application' | 'ApiKey' | 'WebhookEndpoint';
 
 export class NotFoundError extends KeygateError {
   override readonly code = 'NOT_FOUND';
@@ -49,7 +49,9 @@ export class NotFoundError extends KeygateError {
     readonly resource: ResourceType,
     readonly id: string,
   ) {
-    super(`${resource === 'ApiKey' ? 'API key' : 'Application'} ${id} was not found`);
+    super(
+      `${resource === 'ApiKey' ? 'API key' : resource === 'WebhookEndpoint' ? 'Webhook endpoint' : 'Application'} ${id} was not found`,
+    );
   }
 }
 

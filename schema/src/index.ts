@@ -9,6 +9,7 @@ import './types/ip-rules.ts';
 import './types/verification.ts';
 import './types/audit.ts';
 import './types/usage.ts';
+import './types/webhooks.ts';
 
 export const schema = builder.toSchema();
 

@@ -35,6 +35,17 @@ export interface Config {
   graphqlFastPath: boolean;
   /** Schema introspection (and so GraphiQL's documentation); KEYGATE_INTROSPECTION=0 turns it off. */
   introspection: boolean;
+  /** Webhook delivery: what targets are allowed, how often to look for due deliveries, how long to retry. */
+  webhooks: {
+    allowInsecure: boolean;
+    allowPrivate: boolean;
+    pollMs: number;
+    batch: number;
+    timeoutMs: number;
+    retryBaseMs: number;
+    retryForMs: number;
+    disableAfterMs: number;
+  };
   /** Failed verifications (wrong guesses) allowed per client address and window; 0 turns the limit off. */
   failedVerifications: { burst: number; windowMs: number };
   production: boolean;
@@ -84,6 +95,16 @@ export function loadConfig(env: Env = process.env): Config {
     usageFlushMs: integer(env, 'KEYGATE_USAGE_FLUSH_MS', 5000, 10, 3_600_000),
     usageRetentionDays: integer(env, 'KEYGATE_USAGE_RETENTION_DAYS', 90, 1, 3650),
     graphqlFastPath: env.KEYGATE_GRAPHQL_FAST_PATH !== '0',
+    webhooks: {
+      allowInsecure: env.KEYGATE_WEBHOOKS_ALLOW_INSECURE === '1',
+      allowPrivate: env.KEYGATE_WEBHOOKS_ALLOW_PRIVATE === '1',
+      pollMs: integer(env, 'KEYGATE_WEBHOOK_POLL_MS', 500, 10, 60_000),
+      batch: 20,
+      timeoutMs: 10_000,
+      retryBaseMs: integer(env, 'KEYGATE_WEBHOOK_RETRY_BASE_MS', 5_000, 1, 3_600_000),
+      retryForMs: integer(env, 'KEYGATE_WEBHOOK_RETRY_HOURS', 24, 1, 720) * 3_600_000,
+      disableAfterMs: integer(env, 'KEYGATE_WEBHOOK_DISABLE_AFTER_HOURS', 72, 1, 8_760) * 3_600_000,
+    },
     introspection: env.KEYGATE_INTROSPECTION !== '0',
     failedVerifications: {
       burst: integer(env, 'KEYGATE_FAILED_VERIFICATIONS', 30, 0, 1_000_000),

@@ -15,6 +15,7 @@ import { createKeyLoader } from './verification/key-loader.ts';
 import { createMeterStore, Meter } from './verification/meter.ts';
 import { UsageRecorder } from './verification/usage.ts';
 import { Verifier } from './verification/verifier.ts';
+import { WebhookWorker } from './webhooks/worker.ts';
 import { createApp } from './yoga.ts';
 
 export interface RunningServer {
@@ -24,6 +25,7 @@ export interface RunningServer {
   verifier: Verifier;
   usage: UsageRecorder;
   meter: Meter;
+  webhooks: WebhookWorker;
   invalidation: InvalidationBus;
   /** Stops accepting, lets in-flight requests finish, writes last-used data, closes the database. */
   close(): Promise<void>;
@@ -74,6 +76,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   await invalidation.start();
   usage.start();
   meter.start();
+  const webhooks = new WebhookWorker(prisma, config.webhooks, clock, (error) =>
+    logger.error({ err: error }, 'webhook delivery failed'),
+  );
+  webhooks.start();
 
   const trustedProxies = new TrustedProxies(config.trustedProxies, (peer) =>
     logger.warn(
@@ -88,7 +94,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     trustedProxies,
     prisma,
     authenticate: createAuthenticator(auth),
-    settings: { maxKeysPerApplication: config.maxKeysPerApplication, maxPageSize: config.maxPageSize, clock },
+    settings: {
+      maxKeysPerApplication: config.maxKeysPerApplication,
+      maxPageSize: config.maxPageSize,
+      clock,
+      webhooks: { allowInsecure: config.webhooks.allowInsecure, allowPrivate: config.webhooks.allowPrivate },
+    },
     keyChanges: invalidation,
     verifier,
     fastVerifier: config.graphqlFastPath ? verifier : undefined,
@@ -128,6 +139,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       http.listen(config.port, config.host, resolve);
     });
   } catch (error) {
+    await webhooks.stop();
     await meter.stop();
     await usage.stop();
     await invalidation.stop();
@@ -154,6 +166,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     verifier,
     usage,
     meter,
+    webhooks,
     invalidation,
     close: async () => {
       stopping = true;
@@ -163,7 +176,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         // Connections still busy after a grace period are cut.
         setTimeout(() => http.closeAllConnections(), 10_000).unref();
       });
-      // Unused reservations go back to the pool; then what was spent is written.
+      // Attempts under way finish (and are recorded); then unused reservations go back to the
+      // pool, and what was spent is written.
+      await webhooks.stop();
       await meter.stop();
       await usage.stop();
       await invalidation.stop();

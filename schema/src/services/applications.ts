@@ -7,6 +7,7 @@ import { NameConflictError, NotFoundError } from '../errors.ts';
 import type { Application } from '../prisma.ts';
 import { isUniqueViolation } from '../prisma-errors.ts';
 import { recorded, sent } from './audit.ts';
+import { applicationEventData } from './events.ts';
 
 /** The caller's application with this global id, or null (foreign and missing ids alike). */
 export async function findApplication<Q extends object>(ctx: MerchantContext, id: string, query?: Q) {
@@ -44,6 +45,7 @@ export async function createApplication(
         action: 'createApplication',
         target: { type: 'Application', id: app.id },
         summary: sent(input, ['name', 'description']),
+        event: { type: 'APPLICATION_CREATED', data: applicationEventData(app) },
       }),
     ),
   );
@@ -67,10 +69,11 @@ export async function updateApplication(
             ...(input.description !== undefined ? { description: input.description } : {}),
           },
         }),
-      () => ({
+      (app) => ({
         action: 'updateApplication',
         target: { type: 'Application', id },
         summary: sent(input, ['name', 'description']),
+        event: { type: 'APPLICATION_UPDATED', data: applicationEventData(app) },
       }),
     ),
   );
@@ -85,10 +88,14 @@ export async function setApplicationEnabled(
   return recorded(
     ctx,
     (tx) => tx.application.update({ where: { id }, data: { enabled: input.enabled } }),
-    () => ({
+    (app) => ({
       action: 'setApplicationEnabled',
       target: { type: 'Application', id },
       summary: { enabled: input.enabled },
+      event: {
+        type: input.enabled ? 'APPLICATION_ENABLED' : 'APPLICATION_DISABLED',
+        data: applicationEventData(app),
+      },
     }),
     () => ({ applicationId: id }),
   );

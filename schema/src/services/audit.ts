@@ -2,8 +2,10 @@
 // transaction as the change, so there is never a change without its event (or
 // an event without its change). Summaries hold what was asked for — never a
 // secret: the only secret, a new key's, exists only in createKey's response.
-import type { Announcement, KeyChange, MerchantContext } from '../context.ts';
-import type { Prisma, PrismaClient } from '../prisma.ts';
+import { type Announcement, clockOf, type KeyChange, type MerchantContext } from '../context.ts';
+import type { Prisma } from '../prisma.ts';
+import { type EventEntry, emit } from './events.ts';
+import type { Transaction } from './transaction.ts';
 
 /** Every audited action: the name of the mutation that made the change. */
 export const AUDIT_ACTIONS = [
@@ -16,16 +18,23 @@ export const AUDIT_ACTIONS = [
   'setIpRules',
   'rollKey',
   'setKeyEnabled',
+  'createWebhookEndpoint',
+  'updateWebhookEndpoint',
+  'deleteWebhookEndpoint',
+  'rotateWebhookSecret',
+  'sendTestWebhook',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export interface AuditEntry {
   action: AuditAction;
-  target: { type: 'Application' | 'ApiKey'; id: string };
+  target: { type: 'Application' | 'ApiKey' | 'WebhookEndpoint'; id: string };
   summary: Prisma.InputJsonObject;
+  /** The event this change sends to the merchant's webhooks, written in the same transaction. */
+  event?: EventEntry;
 }
 
-export type Transaction = Omit<PrismaClient, '$connect' | '$disconnect' | '$on' | '$transaction' | '$extends'>;
+export type { Transaction };
 
 /**
  * Runs `write` and records its audit event in one transaction. When the change
@@ -43,7 +52,9 @@ export async function recorded<T>(
   try {
     result = await ctx.prisma.$transaction(async (tx) => {
       const written = await write(tx);
-      await audit(ctx, tx, entry(written));
+      const recordedEntry = entry(written);
+      await audit(ctx, tx, recordedEntry);
+      if (recordedEntry.event) await emit(tx, ctx.viewer.merchantId, recordedEntry.event, new Date(clockOf(ctx)));
       if (changes) announcement = await ctx.keyChanges.announce(tx, changes(written));
       return written;
     });

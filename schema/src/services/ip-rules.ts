@@ -4,6 +4,7 @@
 import type { MerchantContext } from '../context.ts';
 import type { ApiKey, IpAction } from '../prisma.ts';
 import { recorded } from './audit.ts';
+import { keyEventData } from './events.ts';
 import { requireChangeableKey, updateUnrevokedKey } from './keys.ts';
 
 export interface SetIpRulesInput {
@@ -32,8 +33,9 @@ export async function setIpRules(ctx: MerchantContext, input: SetIpRulesInput): 
       });
       return key;
     },
-    () => ({
+    (key) => ({
       action: 'setIpRules',
+      event: { type: 'KEY_UPDATED', data: keyEventData(key) },
       target: { type: 'ApiKey', id: current.id },
       summary: {
         rules: input.rules.map((rule) => ({ cidr: rule.cidr, action: rule.action })),

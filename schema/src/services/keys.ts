@@ -6,6 +6,7 @@ import { clockOf, type MerchantContext } from '../context.ts';
 import { KeyLimitReachedError, KeyRevokedError, NotFoundError, ValidationError } from '../errors.ts';
 import { type ApiKey, type KeyAccess, type KeyEnvironment, Prisma } from '../prisma.ts';
 import { announce, recorded, sent, type Transaction } from './audit.ts';
+import { keyEventData } from './events.ts';
 
 /** The caller's key with this global id, or null (foreign and missing ids alike). */
 export async function findKey<Q extends object>(ctx: MerchantContext, id: string, query?: Q) {
@@ -128,6 +129,7 @@ export async function createKey(ctx: MerchantContext, input: CreateKeyInput): Pr
     },
     (created) => ({
       action: 'createKey',
+      event: { type: 'KEY_CREATED', data: keyEventData(created) },
       target: { type: 'ApiKey', id: created.id },
       summary: {
         applicationId: input.applicationId,
@@ -188,8 +190,9 @@ export async function editKey(ctx: MerchantContext, input: EditKeyInput): Promis
         ...(input.metadata !== undefined ? { metadata: metadataData(input.metadata) } : {}),
         ...(input.externalId !== undefined ? { externalId: input.externalId } : {}),
       }),
-    () => ({
+    (key) => ({
       action: 'editKey',
+      event: { type: 'KEY_UPDATED', data: keyEventData(key) },
       target: { type: 'ApiKey', id: current.id },
       summary: sent(input, [
         'name',
@@ -214,7 +217,12 @@ export async function setKeyEnabled(ctx: MerchantContext, id: string, enabled: b
   return recorded(
     ctx,
     (tx) => updateUnrevokedKey(tx, current.id, id, 'change', { enabled }),
-    () => ({ action: 'setKeyEnabled', target: { type: 'ApiKey', id: current.id }, summary: { enabled } }),
+    (key) => ({
+      action: 'setKeyEnabled',
+      target: { type: 'ApiKey', id: current.id },
+      summary: { enabled },
+      event: { type: enabled ? 'KEY_ENABLED' : 'KEY_DISABLED', data: keyEventData(key) },
+    }),
     () => ({ keyIds: [current.id] }),
   );
 }
@@ -293,8 +301,12 @@ export async function rollKey(
       });
       return { key, previousKey };
     },
-    ({ key }) => ({
+    ({ key, previousKey }) => ({
       action: 'rollKey',
+      event: {
+        type: 'KEY_ROLLED',
+        data: { ...keyEventData(key), previousKey: keyEventData(previousKey, new Date(now)) },
+      },
       target: { type: 'ApiKey', id: current.id },
       summary: { gracePeriodSeconds, newKeyId: globalId('ApiKey', key.id), prefix: key.prefix },
     }),
@@ -330,7 +342,12 @@ export async function revokeKey(ctx: MerchantContext, id: string): Promise<ApiKe
     return await recorded(
       ctx,
       (tx) => updateUnrevokedKey(tx, current.id, id, 'revoke', { revokedAt: new Date() }),
-      () => ({ action: 'revokeKey', target: { type: 'ApiKey', id: current.id }, summary: {} }),
+      (key) => ({
+        action: 'revokeKey',
+        target: { type: 'ApiKey', id: current.id },
+        summary: {},
+        event: { type: 'KEY_REVOKED', data: keyEventData(key) },
+      }),
       () => ({ keyIds: [current.id] }),
     );
   } catch (error) {

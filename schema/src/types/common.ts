@@ -59,7 +59,9 @@ builder.objectType(ValidationError, {
   fields: (t) => ({ issues: t.field({ type: [FieldIssueRef], resolve: (error) => error.issues }) }),
 });
 
-export const ResourceType = builder.enumType('ResourceType', { values: ['Application', 'ApiKey'] as const });
+export const ResourceType = builder.enumType('ResourceType', {
+  values: ['Application', 'ApiKey', 'WebhookEndpoint'] as const,
+});
 
 builder.objectType(NotFoundError, {
   name: 'NotFoundError',

@@ -7,13 +7,18 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
 export type AuditAction =
   | 'createApplication'
   | 'createKey'
+  | 'createWebhookEndpoint'
+  | 'deleteWebhookEndpoint'
   | 'editKey'
   | 'revokeKey'
   | 'rollKey'
+  | 'rotateWebhookSecret'
+  | 'sendTestWebhook'
   | 'setApplicationEnabled'
   | 'setIpRules'
   | 'setKeyEnabled'
-  | 'updateApplication';
+  | 'updateApplication'
+  | 'updateWebhookEndpoint';
 
 export type CreateApplicationInput = {
   /** At most 500 characters */
@@ -130,7 +135,8 @@ export type RefillInterval =
 
 export type ResourceType =
   | 'ApiKey'
-  | 'Application';
+  | 'Application'
+  | 'WebhookEndpoint';
 
 export type RevokeKeyInput = {
   id: string;

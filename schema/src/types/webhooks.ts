@@ -1,0 +1,234 @@
+// Webhooks: endpoints that receive a merchant's events, and the deliveries made to them.
+
+import { EVENT_TYPES, type EventTypeName, eventTypeName } from '@keygate/core';
+import { z } from 'zod';
+import { builder } from '../builder.ts';
+import type { Context } from '../context.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
+import { checkPageSize, keysetQuery, newestFirst } from '../pagination.ts';
+import type { WebhookDelivery as DeliveryRow, WebhookEndpoint as EndpointRow, Event as EventRow } from '../prisma.ts';
+import * as webhooks from '../services/webhooks.ts';
+import { descriptionRule } from '../validation.ts';
+
+const EVENT_DESCRIPTIONS: Record<EventTypeName, string> = {
+  KEY_CREATED: 'key.created: a key was created',
+  KEY_UPDATED: 'key.updated: a key was edited or its IP rules set',
+  KEY_ROLLED: 'key.rolled: a key was replaced by a new secret (data: the new key, with previousKey)',
+  KEY_REVOKED: 'key.revoked: a key was revoked',
+  KEY_ENABLED: 'key.enabled: a disabled key was enabled',
+  KEY_DISABLED: 'key.disabled: a key was disabled',
+  APPLICATION_CREATED: 'application.created',
+  APPLICATION_UPDATED: 'application.updated: renamed or described anew',
+  APPLICATION_ENABLED: 'application.enabled',
+  APPLICATION_DISABLED: 'application.disabled: none of its keys verify',
+  WEBHOOK_TEST: 'webhook.test: sent by sendTestWebhook',
+};
+
+export const EventType = builder.enumType('EventType', {
+  description: 'What a webhook can be told about; on the wire, the lower-case dotted names',
+  values: Object.fromEntries(
+    (Object.keys(EVENT_TYPES) as EventTypeName[]).map((name) => [name, { description: EVENT_DESCRIPTIONS[name] }]),
+  ) as Record<EventTypeName, { description: string }>,
+});
+
+const DeliveryStatus = builder.enumType('WebhookDeliveryStatus', {
+  values: {
+    PENDING: { description: 'Not delivered yet: waiting for its next attempt' },
+    SUCCEEDED: { description: 'The endpoint answered 2xx' },
+    FAILED: { description: 'Attempts ran out (KEYGATE_WEBHOOK_RETRY_HOURS) without a 2xx' },
+  },
+});
+
+const WebhookDelivery = builder.objectRef<DeliveryRow & { event: EventRow }>('WebhookDelivery').implement({
+  description: 'One event sent to one endpoint, attempted until a 2xx answer or its time runs out',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    eventId: t.exposeString('eventId', { description: 'Also the webhook-id header of every attempt' }),
+    eventType: t.field({
+      type: EventType,
+      resolve: (delivery) => eventTypeName(delivery.event.type) ?? 'WEBHOOK_TEST',
+    }),
+    status: t.expose('status', { type: DeliveryStatus }),
+    attempts: t.exposeInt('attempts'),
+    lastStatusCode: t.exposeInt('lastStatusCode', { nullable: true }),
+    lastError: t.exposeString('lastError', { nullable: true }),
+    lastResponse: t.exposeString('lastResponse', { nullable: true, description: 'At most 1 KiB of the answer' }),
+    nextAttemptAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      resolve: (delivery) => (delivery.status === 'PENDING' ? delivery.nextAttemptAt : null),
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+  }),
+});
+
+export const WebhookEndpoint = builder.prismaNode('WebhookEndpoint', {
+  id: { field: 'id' },
+  nullable: true,
+  findUnique: (id, ctx) => ({ id_merchantId: { id, merchantId: ctx.viewer?.merchantId ?? '' } }),
+  fields: (t) => ({
+    url: t.exposeString('url'),
+    description: t.exposeString('description', { nullable: true }),
+    events: t.field({
+      type: [EventType],
+      resolve: (endpoint) => endpoint.events.flatMap((wire) => eventTypeName(wire) ?? []),
+    }),
+    enabled: t.exposeBoolean('enabled'),
+    disabledReason: t.exposeString('disabledReason', {
+      nullable: true,
+      description: 'Why Keygate disabled it (it kept failing); updateWebhookEndpoint(enabled: true) starts afresh',
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    deliveries: t.connection(
+      {
+        type: WebhookDelivery,
+        description: 'Deliveries to this endpoint, newest first',
+        args: { status: t.arg({ type: DeliveryStatus, required: false }) },
+        resolve: async (endpoint, args, ctx) => {
+          checkPageSize(args, ctx.settings.maxPageSize);
+          const size = Math.min(args.first ?? args.last ?? 20, ctx.settings.maxPageSize);
+          const after = args.after ? Buffer.from(args.after, 'base64').toString() : null;
+          const rows = await ctx.prisma.webhookDelivery.findMany({
+            where: {
+              endpointId: endpoint.id,
+              ...(args.status ? { status: args.status } : {}),
+              ...(after ? keysetQuery({ take: 1, cursor: { id: after } }).where : {}),
+            },
+            include: { event: true },
+            orderBy: newestFirst,
+            take: size + 1,
+          });
+          const page = rows.slice(0, size);
+          const cursor = (row: DeliveryRow) => Buffer.from(row.id).toString('base64');
+          return {
+            edges: page.map((node) => ({ node, cursor: cursor(node) })),
+            pageInfo: {
+              hasNextPage: rows.length > size,
+              hasPreviousPage: after !== null,
+              startCursor: page[0] ? cursor(page[0]) : null,
+              endCursor: page.at(-1) ? cursor(page.at(-1)!) : null,
+            },
+          };
+        },
+      },
+      { name: 'WebhookDeliveryConnection' },
+      { name: 'WebhookDeliveryEdge' },
+    ),
+  }),
+});
+
+const urlRule = z.string().trim().min(1, 'must not be empty').max(2048, 'must be at most 2048 characters');
+const eventsRule = z.array(z.string()).min(1, 'must name at least one event type');
+
+const EndpointPayload = builder
+  .objectRef<{ endpoint: EndpointRow; signingSecret: string }>('CreateWebhookEndpointPayload')
+  .implement({
+    fields: (t) => ({
+      endpoint: t.field({ type: WebhookEndpoint, resolve: (payload) => payload.endpoint }),
+      signingSecret: t.exposeString('signingSecret', {
+        description:
+          'whsec_…: verify deliveries with it (Standard Webhooks). Shown only here, only once; rotateWebhookSecret makes a new one',
+      }),
+    }),
+  });
+
+const WebhookEndpointPayload = builder.objectRef<{ endpoint: EndpointRow }>('WebhookEndpointPayload').implement({
+  fields: (t) => ({ endpoint: t.field({ type: WebhookEndpoint, resolve: (payload) => payload.endpoint }) }),
+});
+
+const idInput = (name: string) => builder.inputType(name, { fields: (f) => ({ id: f.id({ required: true }) }) });
+
+builder.queryField('webhookEndpoints', (t) =>
+  t.withAuth({ merchant: true }).prismaConnection(
+    {
+      type: WebhookEndpoint,
+      cursor: 'id',
+      description: "The merchant's webhook endpoints, newest first",
+      maxSize: (_args, ctx) => (ctx as Context).settings.maxPageSize,
+      resolve: (rawQuery, _root, args, ctx) => {
+        checkPageSize(args, ctx.settings.maxPageSize);
+        const { query, where } = keysetQuery(rawQuery);
+        return ctx.prisma.webhookEndpoint.findMany({
+          ...query,
+          where: { AND: [{ merchantId: ctx.viewer.merchantId }, where] },
+          orderBy: newestFirst,
+        });
+      },
+      totalCount: (_root, _args, ctx) =>
+        ctx.prisma.webhookEndpoint.count({ where: { merchantId: ctx.viewer?.merchantId ?? '' } }),
+    },
+    { name: 'WebhookEndpointConnection' },
+    { name: 'WebhookEndpointEdge' },
+  ),
+);
+
+builder.mutationFields((t) => ({
+  createWebhookEndpoint: t.withAuth({ merchant: true }).field({
+    type: EndpointPayload,
+    description: 'Starts sending the chosen events to a URL, signed (Standard Webhooks); the secret is shown once',
+    args: {
+      input: t.arg({
+        type: builder.inputType('CreateWebhookEndpointInput', {
+          fields: (f) => ({
+            url: f.string({
+              required: true,
+              validate: urlRule,
+              description: 'https:// (a public host; checked again at every delivery)',
+            }),
+            events: f.field({ type: [EventType], required: true, validate: eventsRule }),
+            description: f.string({ validate: descriptionRule }),
+          }),
+        }),
+        required: true,
+      }),
+    },
+    errors: { types: [ValidationError] },
+    resolve: (_root, { input }, ctx) => webhooks.createEndpoint(ctx, input),
+  }),
+  updateWebhookEndpoint: t.withAuth({ merchant: true }).field({
+    type: WebhookEndpointPayload,
+    description: 'Changes the given fields; enabling an endpoint Keygate disabled starts afresh',
+    args: {
+      input: t.arg({
+        type: builder.inputType('UpdateWebhookEndpointInput', {
+          fields: (f) => ({
+            id: f.id({ required: true }),
+            url: f.string({ validate: urlRule }),
+            events: f.field({ type: [EventType], validate: eventsRule }),
+            description: f.string({ validate: descriptionRule, description: 'null or "" clears it' }),
+            enabled: f.boolean(),
+          }),
+        }),
+        required: true,
+      }),
+    },
+    errors: { types: [ValidationError, NotFoundError] },
+    resolve: async (_root, { input }, ctx) => ({ endpoint: await webhooks.updateEndpoint(ctx, input.id, input) }),
+  }),
+  deleteWebhookEndpoint: t.withAuth({ merchant: true }).field({
+    type: builder.objectRef<{ id: string }>('DeleteWebhookEndpointPayload').implement({
+      fields: (f) => ({ id: f.exposeID('id', { description: 'The deleted endpoint' }) }),
+    }),
+    description: 'Stops sending to the endpoint; its pending deliveries are dropped',
+    args: { input: t.arg({ type: idInput('DeleteWebhookEndpointInput'), required: true }) },
+    errors: { types: [NotFoundError] },
+    resolve: async (_root, { input }, ctx) => ({ id: await webhooks.deleteEndpoint(ctx, input.id) }),
+  }),
+  rotateWebhookSecret: t.withAuth({ merchant: true }).field({
+    type: EndpointPayload,
+    description: 'A new signing secret (shown once); deliveries are signed with it from now on',
+    args: { input: t.arg({ type: idInput('RotateWebhookSecretInput'), required: true }) },
+    errors: { types: [NotFoundError] },
+    resolve: (_root, { input }, ctx) => webhooks.rotateSecret(ctx, input.id),
+  }),
+  sendTestWebhook: t.withAuth({ merchant: true }).field({
+    type: builder.objectRef<DeliveryRow & { event: EventRow }>('SendTestWebhookPayload').implement({
+      fields: (f) => ({ delivery: f.field({ type: WebhookDelivery, resolve: (delivery) => delivery }) }),
+    }),
+    description: 'Sends a webhook.test event to this endpoint alone',
+    args: { input: t.arg({ type: idInput('SendTestWebhookInput'), required: true }) },
+    errors: { types: [NotFoundError] },
+    resolve: (_root, { input }, ctx) => webhooks.sendTest(ctx, input.id),
+  }),
+}));

@@ -1,0 +1,171 @@
+// Sends the outbox's deliveries. Every instance runs one; each attempt is made
+// by exactly one of them: a delivery is claimed with FOR UPDATE SKIP LOCKED by
+// pushing its next attempt past the attempt's own time limit, so a claim that
+// dies with its instance (SIGKILL) is simply attempted again later — at least
+// once, never lost. Receivers deduplicate on webhook-id (the event's id).
+//
+// Retries back off exponentially with jitter until KEYGATE_WEBHOOK_RETRY_HOURS
+// after the event, then the delivery is FAILED; an endpoint that has failed
+// without a single success for KEYGATE_WEBHOOK_DISABLE_AFTER_HOURS is disabled,
+// with the reason on it.
+import type { PrismaClient } from '@keygate/schema/prisma';
+import { type Attempt, type DeliveryOptions, deliver, signature } from './deliver.ts';
+
+export interface WorkerOptions extends DeliveryOptions {
+  pollMs: number;
+  /** Deliveries claimed per round. */
+  batch: number;
+  /** The first retry's delay; each next one doubles, up to an hour, ±20 %. */
+  retryBaseMs: number;
+  /** How long after its event a delivery is attempted. */
+  retryForMs: number;
+  /** An endpoint failing this long, without a success, is disabled. */
+  disableAfterMs: number;
+}
+
+interface Claimed {
+  id: string;
+  attempts: number;
+  created_at: Date;
+  endpoint_id: string;
+  url: string;
+  secret: string;
+  failing_since: Date | null;
+  event_id: string;
+  type: string;
+  data: unknown;
+  event_at: Date;
+}
+
+export class WebhookWorker {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+  /** Attempts made by this instance (tests). */
+  attempts = 0;
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly options: WorkerOptions,
+    private readonly clock: () => number = Date.now,
+    private readonly log: (error: unknown) => void = (error) => console.error('keygate: webhooks', error),
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** Runs one round now (tests; a change that just wrote deliveries). */
+  async runOnce(): Promise<number> {
+    while (this.running) await this.running;
+    const round = this.round();
+    this.running = round.then(
+      () => {},
+      () => {},
+    );
+    try {
+      return await round;
+    } finally {
+      this.running = null;
+    }
+  }
+
+  private schedule(delay: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      void this.runOnce()
+        .catch((error) => this.log(error))
+        .then((sent) => this.schedule(sent === this.options.batch ? 0 : this.options.pollMs));
+    }, delay);
+    this.timer.unref();
+  }
+
+  /** Claims due deliveries and attempts them; the number claimed. */
+  private async round(): Promise<number> {
+    const now = new Date(this.clock());
+    // Past any attempt's own time limit: only a dead instance's claim comes due again.
+    const claimUntil = new Date(now.getTime() + this.options.timeoutMs * 3 + 30_000);
+    const claimed = await this.prisma.$queryRaw<Claimed[]>`
+      WITH due AS (
+        SELECT d.id FROM webhook_deliveries d
+        JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
+        WHERE d.status = 'PENDING' AND d.next_attempt_at <= ${now}
+        ORDER BY d.next_attempt_at
+        LIMIT ${this.options.batch}
+        FOR UPDATE OF d SKIP LOCKED
+      ), claimed AS (
+        UPDATE webhook_deliveries d SET next_attempt_at = ${claimUntil}, attempts = d.attempts + 1, updated_at = ${now}
+        FROM due WHERE d.id = due.id
+        RETURNING d.id, d.attempts, d.created_at, d.endpoint_id, d.event_id
+      )
+      SELECT c.id, c.attempts, c.created_at, c.endpoint_id, e.url, e.secret, e.failing_since,
+             c.event_id, ev.type, ev.data, ev.created_at AS event_at
+      FROM claimed c
+      JOIN webhook_endpoints e ON e.id = c.endpoint_id
+      JOIN events ev ON ev.id = c.event_id`;
+    await Promise.all(claimed.map((delivery) => this.attempt(delivery)));
+    return claimed.length;
+  }
+
+  private async attempt(delivery: Claimed): Promise<void> {
+    const timestamp = Math.floor(this.clock() / 1000);
+    const body = JSON.stringify({
+      type: delivery.type,
+      timestamp: delivery.event_at.toISOString(),
+      data: delivery.data,
+    });
+    const headers = {
+      'user-agent': 'Keygate-Webhooks/1',
+      'webhook-id': delivery.event_id,
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': signature(delivery.secret, delivery.event_id, timestamp, body),
+    };
+    this.attempts++;
+    const result = await deliver(delivery.url, headers, body, this.options);
+    await this.record(delivery, result);
+  }
+
+  private async record(delivery: Claimed, result: Attempt): Promise<void> {
+    const now = new Date(this.clock());
+    const response = result.response?.slice(0, 1024) ?? null;
+    const error = result.error?.slice(0, 1024) ?? null;
+    if (result.error === null) {
+      await this.prisma.$executeRaw`
+        WITH done AS (
+          UPDATE webhook_deliveries SET status = 'SUCCEEDED', last_status_code = ${result.statusCode},
+            last_error = NULL, last_response = ${response}, updated_at = ${now}
+          WHERE id = ${delivery.id}::uuid RETURNING endpoint_id
+        )
+        UPDATE webhook_endpoints SET failing_since = NULL
+        WHERE id = (SELECT endpoint_id FROM done) AND failing_since IS NOT NULL`;
+      return;
+    }
+    const exponent = Math.min(delivery.attempts - 1, 20);
+    const delay = Math.min(this.options.retryBaseMs * 2 ** exponent, 3_600_000) * (0.8 + Math.random() * 0.4);
+    const next = new Date(now.getTime() + delay);
+    const expired = next.getTime() - delivery.created_at.getTime() > this.options.retryForMs;
+    const failingSince = delivery.failing_since ?? now;
+    const disable = now.getTime() - failingSince.getTime() >= this.options.disableAfterMs;
+    const reason = disable
+      ? `disabled by Keygate on ${now.toISOString()}: every delivery failed since ${failingSince.toISOString()} (last: ${error})`
+      : null;
+    await this.prisma.$executeRaw`
+      WITH attempted AS (
+        UPDATE webhook_deliveries SET status = ${expired ? 'FAILED' : 'PENDING'}::"WebhookDeliveryStatus",
+          next_attempt_at = ${next}, last_status_code = ${result.statusCode}, last_error = ${error},
+          last_response = ${response}, updated_at = ${now}
+        WHERE id = ${delivery.id}::uuid RETURNING endpoint_id
+      )
+      UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, ${now}),
+        enabled = CASE WHEN ${disable} THEN false ELSE enabled END,
+        disabled_reason = CASE WHEN ${disable} THEN ${reason} ELSE disabled_reason END
+      WHERE id = (SELECT endpoint_id FROM attempted)`;
+  }
+}

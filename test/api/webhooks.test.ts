@@ -1,0 +1,255 @@
+// Webhooks end to end: endpoints managed through the API, events written with
+// the change they describe (the outbox), delivered by the server's worker to a
+// real HTTP receiver on loopback, every request verified with the
+// `standardwebhooks` package (a peer's implementation, not ours).
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createKeygateClient } from '@keygate/sdk';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDatabase, type TestDatabase } from '../support/database.ts';
+import { startTestServer, type TestServer } from '../support/server-harness.ts';
+
+interface Received {
+  headers: IncomingHttpHeaders;
+  body: string;
+  payload: { type: string; timestamp: string; data: Record<string, unknown> };
+}
+
+/** A webhook receiver on loopback; `failures` answers 500 that many times first. */
+async function receiver(options: { failures?: number } = {}) {
+  const received: Received[] = [];
+  let failures = options.failures ?? 0;
+  let requests = 0;
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      requests++;
+      if (failures > 0) {
+        failures--;
+        res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end('temporarily broken');
+        return;
+      }
+      received.push({ headers: req.headers, body, payload: JSON.parse(body) });
+      res.writeHead(204);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
+    received,
+    requests: () => requests,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function waitFor<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+let db: TestDatabase;
+let s: TestServer;
+let sdk: ReturnType<typeof createKeygateClient>;
+let token: string;
+const DEV = {
+  KEYGATE_WEBHOOKS_ALLOW_INSECURE: '1',
+  KEYGATE_WEBHOOKS_ALLOW_PRIVATE: '1',
+  KEYGATE_WEBHOOK_POLL_MS: '20',
+  KEYGATE_WEBHOOK_RETRY_BASE_MS: '40',
+};
+
+const ENDPOINT = `mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) {
+  __typename ... on CreateWebhookEndpointPayload { signingSecret endpoint { id url events enabled } }
+  ... on ValidationError { issues { path message } } } }`;
+const DELIVERIES = `query($id: ID!) { node(id: $id) { ... on WebhookEndpoint { enabled disabledReason
+  deliveries(first: 100) { edges { node { eventId eventType status attempts lastStatusCode lastError } } } } } }`;
+
+beforeAll(async () => {
+  db = await openTestDatabase();
+  s = await startTestServer(DEV, db);
+  token = await s.merchantToken('acme');
+  sdk = createKeygateClient({ url: `${s.url}/graphql`, token });
+});
+afterAll(async () => {
+  await s?.close();
+  await db?.close();
+});
+
+async function endpoint(url: string, events: string[]) {
+  const result = await s.graphql(token, ENDPOINT, { input: { url, events, description: 'tests' } });
+  const created = result.data.createWebhookEndpoint;
+  if (created.__typename !== 'CreateWebhookEndpointPayload') throw new Error(JSON.stringify(created));
+  return created as { signingSecret: string; endpoint: { id: string } };
+}
+
+describe('delivery', () => {
+  it('sends each event type it is subscribed to, signed so that standardwebhooks verifies it', async () => {
+    const hooks = await receiver();
+    const all = [
+      'KEY_CREATED',
+      'KEY_UPDATED',
+      'KEY_ROLLED',
+      'KEY_REVOKED',
+      'KEY_ENABLED',
+      'KEY_DISABLED',
+      'APPLICATION_CREATED',
+      'APPLICATION_UPDATED',
+      'APPLICATION_ENABLED',
+      'APPLICATION_DISABLED',
+    ];
+    const { signingSecret, endpoint: created } = await endpoint(hooks.url, all);
+    expect(signingSecret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+
+    const app = await sdk.applications.create({ name: 'Hooked' });
+    if (!app.ok) throw new Error('setup');
+    await sdk.applications.update({ id: app.value.id, name: 'Hooked, renamed' });
+    await sdk.applications.setEnabled(app.value.id, false);
+    await sdk.applications.setEnabled(app.value.id, true);
+    const key = await sdk.keys.create({ applicationId: app.value.id, name: 'k', externalId: 'cus_1' });
+    if (!key.ok) throw new Error('setup');
+    await sdk.keys.edit({ id: key.value.key.id, name: 'k2' });
+    await sdk.keys.setEnabled(key.value.key.id, false);
+    await sdk.keys.setEnabled(key.value.key.id, true);
+    const rolled = await sdk.keys.roll(key.value.key.id, { gracePeriodSeconds: 60 });
+    if (!rolled.ok) throw new Error('setup');
+    await sdk.keys.revoke(rolled.value.key.id);
+    const test = await s.graphql(
+      token,
+      'mutation($id: ID!) { sendTestWebhook(input: { id: $id }) { ... on SendTestWebhookPayload { delivery { eventType status } } } }',
+      { id: created.id },
+    );
+    expect(test.data.sendTestWebhook.delivery).toEqual({ eventType: 'WEBHOOK_TEST', status: 'PENDING' });
+
+    await waitFor(() => hooks.received.length >= 11);
+    // Deliveries run concurrently; event ids are time-ordered (UUIDv7).
+    hooks.received.sort((a, b) => String(a.headers['webhook-id']).localeCompare(String(b.headers['webhook-id'])));
+    const verifier = new Webhook(signingSecret);
+    for (const message of hooks.received) {
+      // Throws unless webhook-id, webhook-timestamp and webhook-signature check out.
+      expect(verifier.verify(message.body, message.headers as Record<string, string>)).toEqual(message.payload);
+      expect(message.headers['webhook-id']).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    expect(hooks.received.map((m) => m.payload.type)).toEqual([
+      'application.created',
+      'application.updated',
+      'application.disabled',
+      'application.enabled',
+      'key.created',
+      'key.updated',
+      'key.disabled',
+      'key.enabled',
+      'key.rolled',
+      'key.revoked',
+      'webhook.test',
+    ]);
+    const created_ = hooks.received[4]!.payload.data;
+    expect(created_).toMatchObject({
+      id: key.value.key.id,
+      name: 'k',
+      prefix: key.value.key.prefix,
+      externalId: 'cus_1',
+    });
+    // Public fields only: neither secret appears in anything sent.
+    const everything = hooks.received.map((m) => m.body).join('\n');
+    expect(everything).not.toContain(key.value.secret);
+    expect(everything).not.toContain(rolled.value.secret);
+    expect(hooks.received[8]!.payload.data).toMatchObject({
+      id: rolled.value.key.id,
+      previousKey: { id: key.value.key.id },
+    });
+    // A tampered body fails the peer's verification.
+    expect(() =>
+      verifier.verify(hooks.received[0]!.body.replace('Hooked', 'Hacked'), hooks.received[0]!.headers as never),
+    ).toThrow();
+    await hooks.close();
+  });
+
+  it('retries with backoff: failing 3 times then succeeding is one success after 4 attempts', async () => {
+    const hooks = await receiver({ failures: 3 });
+    const { endpoint: created, signingSecret } = await endpoint(hooks.url, ['APPLICATION_CREATED']);
+    await sdk.applications.create({ name: 'Retried' });
+    await waitFor(() => hooks.received.length === 1);
+    expect(hooks.requests()).toBe(4);
+    new Webhook(signingSecret).verify(hooks.received[0]!.body, hooks.received[0]!.headers as never);
+    const { deliveries } = (await s.graphql(token, DELIVERIES, { id: created.id })).data.node;
+    expect(deliveries.edges.map((e: { node: unknown }) => e.node)).toEqual([
+      {
+        eventId: hooks.received[0]!.headers['webhook-id'],
+        eventType: 'APPLICATION_CREATED',
+        status: 'SUCCEEDED',
+        attempts: 4,
+        lastStatusCode: 204,
+        lastError: null,
+      },
+    ]);
+    await hooks.close();
+  });
+
+  it('writes no event for a change that rolls back', async () => {
+    const hooks = await receiver();
+    await endpoint(hooks.url, ['APPLICATION_CREATED']);
+    const before = await db.prisma.event.count();
+    await sdk.applications.create({ name: 'Taken' });
+    // A name conflict: the transaction rolls back, and no event is written or sent.
+    expect(await sdk.applications.create({ name: 'taken' })).toMatchObject({ ok: false });
+    await waitFor(() => hooks.received.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(hooks.received).toHaveLength(1);
+    expect(await db.prisma.event.count()).toBe(before + 1);
+    await hooks.close();
+  });
+});
+
+describe('safety', () => {
+  it('refuses loopback, private and link-local targets without the allow flag, at creation and at delivery', async () => {
+    // Plain http allowed (the receiver is one), private targets not.
+    const strict = await startTestServer({ KEYGATE_WEBHOOK_POLL_MS: '20', KEYGATE_WEBHOOKS_ALLOW_INSECURE: '1' }, db);
+    try {
+      const strictToken = await strict.merchantToken('acme');
+      const cases: [string, string][] = [
+        ['https://127.0.0.1/hooks', 'its host resolves to 127.0.0.1, which is not a public address'],
+        [
+          'https://169.254.169.254/latest/meta-data',
+          'its host resolves to 169.254.169.254, which is not a public address',
+        ],
+        ['https://localhost/hooks', 'its host resolves to'],
+        ['http://[::1]/hooks', 'its host resolves to ::1, which is not a public address'],
+        ['http://10.1.2.3:8080/hooks', 'its host resolves to 10.1.2.3, which is not a public address'],
+      ];
+      for (const [url, message] of cases) {
+        const result = await strict.graphql(strictToken, ENDPOINT, { input: { url, events: ['KEY_CREATED'] } });
+        expect(result.data.createWebhookEndpoint.__typename, url).toBe('ValidationError');
+        expect(result.data.createWebhookEndpoint.issues[0].path).toEqual(['input', 'url']);
+        expect(result.data.createWebhookEndpoint.issues[0].message).toContain(message);
+      }
+      // An endpoint that got in anyway (made where private targets were allowed) is refused when sending.
+      const hooks = await receiver();
+      const { endpoint: created } = await endpoint(hooks.url, ['APPLICATION_CREATED']);
+      await s.server.webhooks.stop();
+      await sdk.applications.create({ name: 'Not to loopback' });
+      const delivery = await waitFor(async () => {
+        await strict.server.webhooks.runOnce();
+        const found = (await s.graphql(token, DELIVERIES, { id: created.id })).data.node.deliveries.edges[0]?.node;
+        return found?.attempts > 0 ? found : undefined;
+      });
+      s.server.webhooks.start();
+      expect(delivery.lastError).toBe('refused: 127.0.0.1 resolves to 127.0.0.1, which is not a public address');
+      expect(hooks.requests()).toBe(0);
+      await hooks.close();
+    } finally {
+      await strict.close();
+    }
+  });
+});
