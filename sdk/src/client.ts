@@ -15,21 +15,32 @@ import {
   type CreateApplicationInput,
   CreateKeyDocument,
   type CreateKeyInput,
+  CreateWebhookEndpointDocument,
+  type CreateWebhookEndpointInput,
+  DeleteWebhookEndpointDocument,
   EditKeyDocument,
   type EditKeyInput,
   KeyUsageDocument,
   RevokeKeyDocument,
   RollKeyDocument,
+  RotateWebhookSecretDocument,
+  SendTestWebhookDocument,
   SetApplicationEnabledDocument,
   SetIpRulesDocument,
   type SetIpRulesInput,
   SetKeyEnabledDocument,
   UpdateApplicationDocument,
   type UpdateApplicationInput,
+  UpdateWebhookEndpointDocument,
+  type UpdateWebhookEndpointInput,
   type UsageGranularity,
   VerifyKeyDocument,
   type VerifyKeyInput,
   ViewerDocument,
+  WebhookDeliveriesDocument,
+  type WebhookDeliveriesQueryVariables,
+  WebhookEndpointsDocument,
+  type WebhookEndpointsQueryVariables,
 } from './generated/graphql.ts';
 import { walk } from './pagination.ts';
 import { split } from './result.ts';
@@ -187,6 +198,50 @@ export function createKeygateClient(options: KeygateClientOptions) {
     },
   };
 
+  const webhooks = {
+    /** One page of the merchant's webhook endpoints, newest first. */
+    list: async (variables: WebhookEndpointsQueryVariables = {}) =>
+      (await query(WebhookEndpointsDocument, variables)).webhookEndpoints,
+    /** On success, `value.signingSecret` (whsec_…) is shown this once: verify deliveries with it (verifyWebhook). */
+    create: async (input: CreateWebhookEndpointInput) =>
+      split(
+        (await mutate(CreateWebhookEndpointDocument, { input })).createWebhookEndpoint,
+        'CreateWebhookEndpointPayload',
+        ({ endpoint, signingSecret }) => ({ endpoint, signingSecret }),
+      ),
+    update: async (input: UpdateWebhookEndpointInput) =>
+      split(
+        (await mutate(UpdateWebhookEndpointDocument, { input })).updateWebhookEndpoint,
+        'WebhookEndpointPayload',
+        (p) => p.endpoint,
+      ),
+    delete: async (id: string) =>
+      split(
+        (await mutate(DeleteWebhookEndpointDocument, { input: { id } })).deleteWebhookEndpoint,
+        'DeleteWebhookEndpointPayload',
+        (p) => p.id,
+      ),
+    /** A new signing secret, shown this once; deliveries are signed with it from now on. */
+    rotateSecret: async (id: string) =>
+      split(
+        (await mutate(RotateWebhookSecretDocument, { input: { id } })).rotateWebhookSecret,
+        'CreateWebhookEndpointPayload',
+        ({ endpoint, signingSecret }) => ({ endpoint, signingSecret }),
+      ),
+    /** Sends a webhook.test event to this endpoint alone. */
+    sendTest: async (id: string) =>
+      split(
+        (await mutate(SendTestWebhookDocument, { input: { id } })).sendTestWebhook,
+        'SendTestWebhookPayload',
+        (p) => p.delivery,
+      ),
+    /** One page of an endpoint's deliveries, newest first; null for an unknown endpoint. */
+    deliveries: async (id: string, variables: Omit<WebhookDeliveriesQueryVariables, 'id'> = {}) => {
+      const node = (await query(WebhookDeliveriesDocument, { id, ...variables })).node;
+      return node && 'deliveries' in node ? node.deliveries : null;
+    },
+  };
+
   const auditEvents = {
     /** One page of the merchant's audit trail, newest first. */
     list: async (variables: AuditEventsQueryVariables = {}) =>
@@ -200,6 +255,7 @@ export function createKeygateClient(options: KeygateClientOptions) {
     viewer: async () => (await query(ViewerDocument, {})).viewer,
     applications,
     keys,
+    webhooks,
     auditEvents,
     /** The underlying urql client, for anything not covered here. */
     urql,

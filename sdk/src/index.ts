@@ -4,3 +4,4 @@ export { createKeygateClient, type KeygateClient, type KeygateClientOptions, typ
 export { KeygateRequestError, type RequestErrorCode } from './errors.ts';
 export * from './generated/graphql.ts';
 export type { Result } from './result.ts';
+export { verifyWebhook, type WebhookEvent, WebhookVerificationError } from './webhooks.ts';

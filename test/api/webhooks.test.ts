@@ -4,7 +4,7 @@
 // `standardwebhooks` package (a peer's implementation, not ours).
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createKeygateClient } from '@keygate/sdk';
+import { createKeygateClient, verifyWebhook, WebhookVerificationError } from '@keygate/sdk';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -173,6 +173,17 @@ describe('delivery', () => {
     expect(() =>
       verifier.verify(hooks.received[0]!.body.replace('Hooked', 'Hacked'), hooks.received[0]!.headers as never),
     ).toThrow();
+    // The SDK's helper agrees with the peer's implementation, both ways.
+    for (const message of hooks.received) {
+      expect(await verifyWebhook(signingSecret, message.body, message.headers as never)).toEqual(message.payload);
+    }
+    const first = hooks.received[0]!;
+    await expect(verifyWebhook(signingSecret, `${first.body} `, first.headers as never)).rejects.toThrow(
+      WebhookVerificationError,
+    );
+    await expect(
+      verifyWebhook(signingSecret, first.body, first.headers as never, { now: Date.now() + 3_600_000 }),
+    ).rejects.toThrow('webhook-timestamp is too far from now');
     await hooks.close();
   });
 
@@ -251,5 +262,91 @@ describe('safety', () => {
     } finally {
       await strict.close();
     }
+  });
+});
+
+describe('several instances', () => {
+  it('two instances on one database deliver 200 events, each exactly once', async () => {
+    const second = await startTestServer(DEV, db);
+    try {
+      const hooks = await receiver();
+      const { signingSecret } = await endpoint(hooks.url, ['APPLICATION_CREATED']);
+      const ids = new Set<string>();
+      for (let i = 0; i < 200; i++) {
+        const result = await sdk.applications.create({ name: `burst ${i}` });
+        if (!result.ok) throw new Error('setup');
+        ids.add(result.value.id);
+      }
+      await waitFor(() => hooks.received.length >= 200, 30_000);
+      // Whatever a little longer would bring, too.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const byEvent = new Map<string, number>();
+      for (const message of hooks.received) {
+        const id = String(message.headers['webhook-id']);
+        byEvent.set(id, (byEvent.get(id) ?? 0) + 1);
+        new Webhook(signingSecret).verify(message.body, message.headers as never);
+      }
+      expect(byEvent.size).toBe(200);
+      expect([...byEvent.values()].every((count) => count === 1)).toBe(true);
+      expect(new Set(hooks.received.map((m) => m.payload.data.id))).toEqual(ids);
+      // Both instances took part.
+      expect(s.server.webhooks.attempts).toBeGreaterThan(0);
+      expect(second.server.webhooks.attempts).toBeGreaterThan(0);
+      await hooks.close();
+    } finally {
+      await second.close();
+    }
+  }, 60_000);
+});
+
+describe('endpoints', () => {
+  it('are listed, updated, rotated and deleted through the SDK; another merchant’s id is a missing id', async () => {
+    const hooks = await receiver();
+    const created = await sdk.webhooks.create({ url: hooks.url, events: ['KEY_CREATED', 'KEY_CREATED'] });
+    if (!created.ok) throw new Error('setup');
+    const { endpoint: made, signingSecret } = created.value;
+    expect(made.events).toEqual(['KEY_CREATED']);
+    expect((await sdk.webhooks.list())?.edges.some((e) => e.node.id === made.id)).toBe(true);
+    expect(await sdk.webhooks.update({ id: made.id, events: [], description: 'x' })).toMatchObject({
+      ok: false,
+      error: { __typename: 'ValidationError', issues: [{ path: ['input', 'events'] }] },
+    });
+    expect(await sdk.webhooks.update({ id: made.id, enabled: false })).toMatchObject({
+      ok: true,
+      value: { enabled: false },
+    });
+    const rotated = await sdk.webhooks.rotateSecret(made.id);
+    if (!rotated.ok) throw new Error('rotate');
+    expect(rotated.value.signingSecret).not.toBe(signingSecret);
+    // The secret is shown by the mutations that make it and nowhere else.
+    const listed = JSON.stringify(await sdk.webhooks.list());
+    expect(listed).not.toContain(rotated.value.signingSecret.slice(6));
+
+    const globex = createKeygateClient({ url: `${s.url}/graphql`, token: await s.merchantToken('globex') });
+    const missing = made.id.replace(/.{4}$/, 'AAAA');
+    for (const call of [
+      (id: string) => globex.webhooks.update({ id, description: 'hijacked' }),
+      (id: string) => globex.webhooks.rotateSecret(id),
+      (id: string) => globex.webhooks.sendTest(id),
+      (id: string) => globex.webhooks.delete(id),
+    ]) {
+      const foreign = await call(made.id);
+      const absent = await call(missing);
+      expect(foreign).toMatchObject({ ok: false, error: { __typename: 'NotFoundError' } });
+      expect(absent).toMatchObject({ ok: false, error: { __typename: 'NotFoundError' } });
+    }
+    expect(await globex.webhooks.deliveries(made.id)).toBeNull();
+    expect((await globex.webhooks.list())?.totalCount).toBe(0);
+
+    expect(await sdk.webhooks.delete(made.id)).toEqual({ ok: true, value: made.id });
+    expect(await sdk.webhooks.deliveries(made.id)).toBeNull();
+    const audit = await sdk.auditEvents.list({ targetId: made.id });
+    expect(audit.edges.map((e) => e.node.action)).toEqual([
+      'deleteWebhookEndpoint',
+      'rotateWebhookSecret',
+      'updateWebhookEndpoint',
+      'createWebhookEndpoint',
+    ]);
+    await hooks.close();
   });
 });

@@ -20,8 +20,10 @@ const AuditEvent = builder.prismaObject('AuditEvent', {
   fields: (t) => ({
     id: t.exposeID('id'),
     action: t.field({ type: AuditAction, resolve: (event) => event.action as typeof AuditAction.$inferType }),
-    targetType: t.exposeString('targetType', { description: 'Application or ApiKey' }),
-    targetId: t.id({ resolve: (event) => globalId(event.targetType as 'Application' | 'ApiKey', event.targetId) }),
+    targetType: t.exposeString('targetType', { description: 'Application, ApiKey or WebhookEndpoint' }),
+    targetId: t.id({
+      resolve: (event) => globalId(event.targetType as 'Application' | 'ApiKey' | 'WebhookEndpoint', event.targetId),
+    }),
     actor: t.exposeString('actor', { nullable: true, description: 'The JWT subject that made the change' }),
     requestId: t.exposeString('requestId', { nullable: true }),
     clientIp: t.exposeString('clientIp', { nullable: true }),
@@ -44,7 +46,9 @@ interface AuditFilter {
 function auditFilter(ctx: MerchantContext, args: AuditFilter): Prisma.AuditEventWhereInput {
   // An id that names nothing of this merchant matches nothing, like a missing one.
   const target = args.targetId
-    ? (localId(args.targetId, 'ApiKey') ?? localId(args.targetId, 'Application'))
+    ? (localId(args.targetId, 'ApiKey') ??
+      localId(args.targetId, 'Application') ??
+      localId(args.targetId, 'WebhookEndpoint'))
     : undefined;
   return {
     merchantId: ctx.viewer.merchantId,
