@@ -6,8 +6,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   CreateApplicationDocument as CREATE_APP,
-  CreateKeyDocument as CREATE_KEY,
   CreateWebhookEndpointDocument as CREATE_ENDPOINT,
+  CreateKeyDocument as CREATE_KEY,
 } from '@keygate/sdk/documents';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -42,13 +42,12 @@ describe.each(['pglite', 'postgres'] as const)('killed between a change and its 
     try {
       // A worker that looks for due deliveries only once a minute: nothing is sent before the kill.
       const first = await startKeygate({ ...env, KEYGATE_WEBHOOK_POLL_MS: '60000' });
-      const endpoint = (
-        await graphql(first.url, token, CREATE_ENDPOINT, { input: { url, events: ['KEY_CREATED'] } })
-      ).body.data.createWebhookEndpoint;
+      const endpoint = (await graphql(first.url, token, CREATE_ENDPOINT, { input: { url, events: ['KEY_CREATED'] } }))
+        .body.data.createWebhookEndpoint;
       const app = (await graphql(first.url, token, CREATE_APP, { input: { name: 'Crash' } })).body.data
         .createApplication.application.id;
-      const key = (await graphql(first.url, token, CREATE_KEY, { input: { applicationId: app, name: 'k' } })).body
-        .data.createKey;
+      const key = (await graphql(first.url, token, CREATE_KEY, { input: { applicationId: app, name: 'k' } })).body.data
+        .createKey;
       expect(key.secret).toMatch(/^kg_live_/);
       await first.stop('SIGKILL');
       expect(received).toHaveLength(0);
