@@ -30,4 +30,6 @@ export type {
 } from './context.ts';
 export { noKeyChanges } from './context.ts';
 export * from './errors.ts';
+export { emit as emitEvent, keyEventData } from './services/events.ts';
+export { reportLeakedKey } from './services/leaks.ts';
 export { keyVerificationFields } from './types/verification.ts';

@@ -46,6 +46,10 @@ export interface Config {
     retryForMs: number;
     disableAfterMs: number;
   };
+  /** Expiry warnings: seconds before an expiry at which to warn, and how often to look. */
+  expiry: { warnings: number[]; intervalMs: number };
+  /** Leaked-key reports (POST /v1/leaks): where the signers' public keys are, and what to do. */
+  leaks: { keys: string; action: 'revoke' | 'flag' } | null;
   /** Failed verifications (wrong guesses) allowed per client address and window; 0 turns the limit off. */
   failedVerifications: { burst: number; windowMs: number };
   production: boolean;
@@ -105,6 +109,13 @@ export function loadConfig(env: Env = process.env): Config {
       retryForMs: integer(env, 'KEYGATE_WEBHOOK_RETRY_HOURS', 24, 1, 720) * 3_600_000,
       disableAfterMs: integer(env, 'KEYGATE_WEBHOOK_DISABLE_AFTER_HOURS', 72, 1, 8_760) * 3_600_000,
     },
+    expiry: {
+      warnings: hoursList(env, 'KEYGATE_EXPIRY_WARNING_HOURS', [168, 24]).map((hours) => hours * 3600),
+      intervalMs: integer(env, 'KEYGATE_EXPIRY_SCAN_SECONDS', 60, 1, 86_400) * 1000,
+    },
+    leaks: env.KEYGATE_LEAK_REPORT_KEYS
+      ? { keys: env.KEYGATE_LEAK_REPORT_KEYS, action: leakAction(env.KEYGATE_LEAK_ACTION) }
+      : null,
     introspection: env.KEYGATE_INTROSPECTION !== '0',
     failedVerifications: {
       burst: integer(env, 'KEYGATE_FAILED_VERIFICATIONS', 30, 0, 1_000_000),
@@ -126,6 +137,24 @@ function cidrList(env: Env, name: string): string[] {
     if (!parsed.ok) throw new ConfigError(`${name}: "${entry}" ${parsed.error}`);
     return parsed.value.cidr;
   });
+}
+
+function hoursList(env: Env, name: string, fallback: number[]): number[] {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  return raw.split(/[\s,]+/).map((entry) => {
+    const value = Number(entry);
+    if (!Number.isInteger(value) || value < 1 || value > 8760) {
+      throw new ConfigError(`${name} must list whole numbers of hours from 1 to 8760, e.g. "168,24" (got "${raw}")`);
+    }
+    return value;
+  });
+}
+
+function leakAction(raw: string | undefined): 'revoke' | 'flag' {
+  if (raw === undefined || raw === '' || raw === 'revoke') return 'revoke';
+  if (raw === 'flag') return 'flag';
+  throw new ConfigError(`KEYGATE_LEAK_ACTION must be revoke or flag (got "${raw}")`);
 }
 
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {

@@ -5,6 +5,7 @@ import { createAuthenticator } from './auth/authenticator.ts';
 import { loadAuth } from './auth/secret.ts';
 import { type Config, ConfigError } from './config.ts';
 import { type Database, openDatabase } from './db/database.ts';
+import { createLeakHandler } from './leaks.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { TrustedProxies } from './verification/client-ip.ts';
 import { FailureLimiter } from './verification/failure-limiter.ts';
@@ -15,6 +16,7 @@ import { createKeyLoader } from './verification/key-loader.ts';
 import { createMeterStore, Meter } from './verification/meter.ts';
 import { UsageRecorder } from './verification/usage.ts';
 import { Verifier } from './verification/verifier.ts';
+import { ExpiryWatcher } from './webhooks/expiry.ts';
 import { WebhookWorker } from './webhooks/worker.ts';
 import { createApp } from './yoga.ts';
 
@@ -26,6 +28,7 @@ export interface RunningServer {
   usage: UsageRecorder;
   meter: Meter;
   webhooks: WebhookWorker;
+  expiry: ExpiryWatcher;
   invalidation: InvalidationBus;
   /** Stops accepting, lets in-flight requests finish, writes last-used data, closes the database. */
   close(): Promise<void>;
@@ -80,6 +83,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     logger.error({ err: error }, 'webhook delivery failed'),
   );
   webhooks.start();
+  const expiry = new ExpiryWatcher(prisma, config.expiry, clock, (error) =>
+    logger.error({ err: error }, 'expiry warnings failed'),
+  );
+  expiry.start();
 
   const trustedProxies = new TrustedProxies(config.trustedProxies, (peer) =>
     logger.warn(
@@ -89,17 +96,18 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         `If ${peer} is your gateway, add it to KEYGATE_TRUSTED_PROXIES (said once per address)`,
     ),
   );
+  const settings = {
+    maxKeysPerApplication: config.maxKeysPerApplication,
+    maxPageSize: config.maxPageSize,
+    clock,
+    webhooks: { allowInsecure: config.webhooks.allowInsecure, allowPrivate: config.webhooks.allowPrivate },
+  };
   const app = createApp({
     logger,
     trustedProxies,
     prisma,
     authenticate: createAuthenticator(auth),
-    settings: {
-      maxKeysPerApplication: config.maxKeysPerApplication,
-      maxPageSize: config.maxPageSize,
-      clock,
-      webhooks: { allowInsecure: config.webhooks.allowInsecure, allowPrivate: config.webhooks.allowPrivate },
-    },
+    settings,
     keyChanges: invalidation,
     verifier,
     fastVerifier: config.graphqlFastPath ? verifier : undefined,
@@ -107,6 +115,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     introspection: config.introspection,
   });
   const forwardAuth = createForwardAuthHandler(verifier, trustedProxies, clock);
+  const leaks = config.leaks ? createLeakHandler(config.leaks, prisma, invalidation, settings, log) : null;
   let stopping = false;
   const ready = async (res: ServerResponse) => {
     let ok = !stopping && invalidation.connected;
@@ -129,6 +138,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       return res.end('{"status":"ok"}');
     }
     if (path === '/readyz') return void ready(res);
+    if (path === '/v1/leaks') {
+      if (leaks)
+        return void leaks(req, res).catch((error) => {
+          logger.error({ err: error }, 'leak report failed');
+          if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+          res.end('{"error":"the report could not be handled; send it again"}');
+        });
+      res.writeHead(404, { 'content-type': 'application/json' });
+      return res.end('{"error":"leak reports are not configured (KEYGATE_LEAK_REPORT_KEYS)"}');
+    }
     return app(req, res);
   });
   // Gateways keep connections open; Node's default would drop idle ones under them at 5 s.
@@ -139,6 +158,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       http.listen(config.port, config.host, resolve);
     });
   } catch (error) {
+    await expiry.stop();
     await webhooks.stop();
     await meter.stop();
     await usage.stop();
@@ -167,6 +187,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     usage,
     meter,
     webhooks,
+    expiry,
     invalidation,
     close: async () => {
       stopping = true;
@@ -178,6 +199,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       });
       // Attempts under way finish (and are recorded); then unused reservations go back to the
       // pool, and what was spent is written.
+      await expiry.stop();
       await webhooks.stop();
       await meter.stop();
       await usage.stop();

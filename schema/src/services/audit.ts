@@ -23,6 +23,7 @@ export const AUDIT_ACTIONS = [
   'deleteWebhookEndpoint',
   'rotateWebhookSecret',
   'sendTestWebhook',
+  'reportLeakedKey',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -1,9 +1,11 @@
 // API keys: the type, its queries, and the mutations that create and change keys.
 
 import { type KeyStatusName, keyStatus, METERING_BOUNDS, nextRefill, refillDue } from '@keygate/core';
+import { GraphQLError } from 'graphql';
 import { builder } from '../builder.ts';
-import { clockOf } from '../context.ts';
+import { type Context, clockOf } from '../context.ts';
 import { KeyLimitReachedError, KeyRevokedError, NotFoundError, ValidationError } from '../errors.ts';
+import { checkPageSize, keysetQuery, newestFirst } from '../pagination.ts';
 import type { ApiKey as ApiKeyRow, Prisma } from '../prisma.ts';
 import * as keys from '../services/keys.ts';
 import {
@@ -181,6 +183,47 @@ export const ApiKey = builder.prismaNode('ApiKey', {
     application: t.relation('application'),
   }),
 });
+
+builder.queryField('expiringKeys', (t) =>
+  t.withAuth({ merchant: true }).prismaConnection(
+    {
+      type: ApiKey,
+      cursor: 'id',
+      description:
+        'Keys that are not revoked and expire within the given time from now, newest first (for dashboards; webhooks send key.expiring)',
+      args: {
+        withinSeconds: t.arg.int({ required: true, description: 'From now; 1 to 31536000 (a year)' }),
+      },
+      maxSize: (_args, ctx) => (ctx as Context).settings.maxPageSize,
+      resolve: (rawQuery, _root, args, ctx) => {
+        checkPageSize(args, ctx.settings.maxPageSize);
+        const { query, where } = keysetQuery(rawQuery);
+        return ctx.prisma.apiKey.findMany({
+          ...query,
+          where: { AND: [expiringWhere(ctx, args.withinSeconds), where] },
+          orderBy: newestFirst,
+        });
+      },
+      totalCount: (_root, args, ctx) => ctx.prisma.apiKey.count({ where: expiringWhere(ctx, args.withinSeconds) }),
+    },
+    { name: 'ExpiringKeyConnection' },
+    { name: 'ExpiringKeyEdge' },
+  ),
+);
+
+function expiringWhere(ctx: Context, withinSeconds: number): Prisma.ApiKeyWhereInput {
+  if (withinSeconds < 1 || withinSeconds > 31_536_000) {
+    throw new GraphQLError('withinSeconds must be from 1 to 31536000 (a year)', {
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+  }
+  const now = clockOf(ctx);
+  return {
+    merchantId: ctx.viewer?.merchantId ?? '',
+    revokedAt: null,
+    expiresAt: { gt: new Date(now), lte: new Date(now + withinSeconds * 1000) },
+  };
+}
 
 builder.queryField('apiKey', (t) =>
   t.withAuth({ merchant: true }).prismaField({

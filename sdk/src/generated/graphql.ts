@@ -10,6 +10,7 @@ export type AuditAction =
   | 'createWebhookEndpoint'
   | 'deleteWebhookEndpoint'
   | 'editKey'
+  | 'reportLeakedKey'
   | 'revokeKey'
   | 'rollKey'
   | 'rotateWebhookSecret'
@@ -114,6 +115,12 @@ export type EventType =
   | 'KEY_DISABLED'
   /** key.enabled: a disabled key was enabled */
   | 'KEY_ENABLED'
+  /** key.expired: a key’s expiry has passed */
+  | 'KEY_EXPIRED'
+  /** key.expiring: a key expires soon (data.warningSeconds: the warning threshold reached) */
+  | 'KEY_EXPIRING'
+  /** key.leaked: a secret scanner found the key in public (data.leak: where, and whether it was revoked) */
+  | 'KEY_LEAKED'
   /** key.revoked: a key was revoked */
   | 'KEY_REVOKED'
   /** key.rolled: a key was replaced by a new secret (data: the new key, with previousKey) */

@@ -115,7 +115,8 @@ export class WebhookWorker {
   }
 
   private async attempt(delivery: Claimed): Promise<void> {
-    const timestamp = Math.floor(this.clock() / 1000);
+    // When the attempt is made, by the wall clock (receivers check it against theirs).
+    const timestamp = Math.floor(Date.now() / 1000);
     const body = JSON.stringify({
       type: delivery.type,
       timestamp: delivery.event_at.toISOString(),

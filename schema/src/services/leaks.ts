@@ -1,0 +1,53 @@
+// A leaked key, as a secret scanner reported it: revoked at once (or only
+// flagged, when the operator chose so), audited with the actor "leak-report",
+// and announced to the merchant as a key.leaked event saying where it was found.
+import { globalId } from '@keygate/core';
+import { clockOf, type MerchantContext } from '../context.ts';
+import { KeyRevokedError } from '../errors.ts';
+import type { ApiKey } from '../prisma.ts';
+import { recorded } from './audit.ts';
+import { keyEventData } from './events.ts';
+import { updateUnrevokedKey } from './keys.ts';
+
+export interface LeakReport {
+  /** Where the secret was found (a public URL). */
+  url: string | null;
+  /** What kind of place (GitHub: content, commit, pull_request, issue, …). */
+  source: string | null;
+}
+
+/** Acts on a real key found in public; `ctx` acts for the key's merchant. */
+export async function reportLeakedKey(
+  ctx: MerchantContext,
+  key: ApiKey,
+  report: LeakReport,
+  action: 'revoke' | 'flag',
+): Promise<'revoked' | 'flagged'> {
+  const revoke = action === 'revoke' && key.revokedAt === null;
+  const outcome = revoke ? 'revoked' : 'flagged';
+  const write = async (tx: Parameters<Parameters<typeof recorded<ApiKey>>[1]>[0]) =>
+    revoke
+      ? updateUnrevokedKey(tx, key.id, globalId('ApiKey', key.id), 'revoke', { revokedAt: new Date(clockOf(ctx)) })
+      : key;
+  try {
+    await recorded(
+      ctx,
+      write,
+      (written) => ({
+        action: 'reportLeakedKey',
+        target: { type: 'ApiKey', id: key.id },
+        summary: { url: report.url, source: report.source, action: outcome },
+        event: {
+          type: 'KEY_LEAKED',
+          data: { ...keyEventData(written), leak: { url: report.url, source: report.source, action: outcome } },
+        },
+      }),
+      () => ({ keyIds: [key.id] }),
+    );
+  } catch (error) {
+    // Revoked meanwhile: it is safe; report it as flagged rather than fail the whole report.
+    if (!(error instanceof KeyRevokedError)) throw error;
+    return reportLeakedKey(ctx, { ...key, revokedAt: error.revokedAt }, report, 'flag');
+  }
+  return outcome;
+}

@@ -1,0 +1,90 @@
+// Expiry warnings: a key.expiring event at each threshold before a key's expiry
+// (7 days and 1 day by default), and key.expired when the expiry passes. Each
+// instance scans every KEYGATE_EXPIRY_SCAN_MS; a notice is a row inserted in the
+// same transaction as its event, and the insert that conflicts sends nothing, so
+// every warning fires once — across restarts and with several instances. A key
+// given a new expiry is warned about anew.
+
+import { emitEvent, keyEventData } from '@keygate/schema';
+import type { PrismaClient } from '@keygate/schema/prisma';
+
+export interface ExpiryOptions {
+  /** Seconds before the expiry at which to warn, e.g. [604800, 86400]. */
+  warnings: number[];
+  intervalMs: number;
+}
+
+/** Keys that expired longer ago than this when first seen (before warnings existed) are not announced. */
+const EXPIRED_LOOKBACK_MS = 7 * 86_400_000;
+
+export class ExpiryWatcher {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | null = null;
+
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly options: ExpiryOptions,
+    private readonly clock: () => number = Date.now,
+    private readonly log: (error: unknown) => void = (error) => console.error('keygate: expiry warnings', error),
+  ) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => {
+      if (this.running === null) void this.runOnce().catch(this.log);
+    }, this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running?.catch(() => {});
+  }
+
+  /** One scan: the events it sent. */
+  async runOnce(): Promise<number> {
+    const scan = this.scan();
+    this.running = scan;
+    try {
+      return await scan;
+    } finally {
+      if (this.running === scan) this.running = null;
+    }
+  }
+
+  private scan(): Promise<number> {
+    const now = new Date(this.clock());
+    const oldest = new Date(now.getTime() - EXPIRED_LOOKBACK_MS);
+    const thresholds = [...new Set([...this.options.warnings, 0])];
+    return this.prisma.$transaction(async (tx) => {
+      const notices = await tx.$queryRaw<{ key_id: string; threshold_seconds: number }[]>`
+        INSERT INTO key_expiry_notices (key_id, threshold_seconds, expires_at, created_at)
+        SELECT k.id, t.s, k.expires_at, ${now}
+        FROM api_keys k CROSS JOIN unnest(${thresholds}::int[]) AS t(s)
+        WHERE k.revoked_at IS NULL AND k.expires_at IS NOT NULL
+          AND k.expires_at <= ${now}::timestamptz + t.s * interval '1 second'
+          AND CASE WHEN t.s = 0 THEN k.expires_at > ${oldest} ELSE k.expires_at > ${now} END
+        ON CONFLICT DO NOTHING
+        RETURNING key_id::text, threshold_seconds`;
+      if (notices.length === 0) return 0;
+      // One event per key: key.expired, else a warning at the tightest threshold reached.
+      const tightest = new Map<string, number>();
+      for (const { key_id, threshold_seconds } of notices) {
+        tightest.set(key_id, Math.min(tightest.get(key_id) ?? Number.POSITIVE_INFINITY, threshold_seconds));
+      }
+      const keys = await tx.apiKey.findMany({ where: { id: { in: [...tightest.keys()] } } });
+      for (const key of keys) {
+        const threshold = tightest.get(key.id)!;
+        await emitEvent(
+          tx,
+          key.merchantId,
+          threshold === 0
+            ? { type: 'KEY_EXPIRED', data: keyEventData(key, now) }
+            : { type: 'KEY_EXPIRING', data: { ...keyEventData(key, now), warningSeconds: threshold } },
+          now,
+        );
+      }
+      return keys.length;
+    });
+  }
+}

@@ -1,0 +1,244 @@
+// Events that no merchant action causes: expiry warnings on a controllable
+// clock (once per threshold, across instances and restarts), and leaked-key
+// reports from a secret scanner (GitHub's partner format, ECDSA-signed with a
+// key made here), which revoke the key on every instance at once.
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createKeygateClient } from '@keygate/sdk';
+import { Webhook } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTestDatabase, type TestDatabase } from '../support/database.ts';
+import { startTestServer, type TestServer } from '../support/server-harness.ts';
+
+const DAY = 86_400_000;
+let db: TestDatabase;
+let s: TestServer;
+let other: TestServer;
+let sdk: ReturnType<typeof createKeygateClient>;
+let now = Date.now();
+const clock = () => now;
+const dir = mkdtempSync(join(tmpdir(), 'keygate-leaks-'));
+const signer = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+const received: { headers: IncomingHttpHeaders; body: string; payload: any }[] = [];
+const hooks = createServer((req, res) => {
+  let body = '';
+  req.on('data', (chunk) => (body += chunk));
+  req.on('end', () => {
+    received.push({ headers: req.headers, body, payload: JSON.parse(body) });
+    res.writeHead(200);
+    res.end();
+  });
+});
+let signingSecret = '';
+
+beforeAll(async () => {
+  const keysFile = join(dir, 'secret_scanning.json');
+  writeFileSync(
+    keysFile,
+    JSON.stringify({
+      public_keys: [
+        {
+          key_identifier: 'test-key-1',
+          key: signer.publicKey.export({ type: 'spki', format: 'pem' }),
+          is_current: true,
+        },
+      ],
+    }),
+  );
+  const env = {
+    KEYGATE_WEBHOOKS_ALLOW_INSECURE: '1',
+    KEYGATE_WEBHOOKS_ALLOW_PRIVATE: '1',
+    KEYGATE_WEBHOOK_POLL_MS: '20',
+    // Scans are run by the test, on its clock.
+    KEYGATE_EXPIRY_SCAN_SECONDS: '86400',
+    KEYGATE_LEAK_REPORT_KEYS: keysFile,
+  };
+  db = await openTestDatabase();
+  s = await startTestServer(env, db, { clock });
+  other = await startTestServer(env, db, { clock });
+  sdk = createKeygateClient({ url: `${s.url}/graphql`, token: await s.merchantToken('acme') });
+  await new Promise<void>((resolve) => hooks.listen(0, '127.0.0.1', resolve));
+  const created = await sdk.webhooks.create({
+    url: `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/`,
+    events: ['KEY_EXPIRING', 'KEY_EXPIRED', 'KEY_LEAKED'],
+  });
+  if (!created.ok) throw new Error(JSON.stringify(created.error));
+  signingSecret = created.value.signingSecret;
+});
+afterAll(async () => {
+  await other?.close();
+  await s?.close();
+  await db?.close();
+  hooks.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function eventsOfType(type: string, count: number) {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const found = received.filter((m) => m.payload.type === type);
+    if (found.length >= count || Date.now() > deadline) return found;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function application() {
+  const app = await sdk.applications.create({ name: `app ${Math.random().toString(36).slice(2, 8)}` });
+  if (!app.ok) throw new Error('setup');
+  return app.value.id;
+}
+
+describe('expiry warnings', () => {
+  it('fire once per threshold (7 days, 1 day) and at the expiry, across instances and a restart', async () => {
+    now = Date.now();
+    const expiry = now + 10 * DAY;
+    const created = await sdk.keys.create({
+      applicationId: await application(),
+      name: 'expiring',
+      expiresAt: new Date(expiry).toISOString(),
+    });
+    if (!created.ok) throw new Error('setup');
+    const { key } = created.value;
+    expect(await s.server.expiry.runOnce()).toBe(0);
+    now = expiry - 7 * DAY + 1000;
+    expect(await s.server.expiry.runOnce()).toBe(1);
+    expect(await s.server.expiry.runOnce()).toBe(0);
+    expect(await other.server.expiry.runOnce()).toBe(0);
+    // A restart: a new instance on the same database remembers what was sent.
+    const restarted = await startTestServer({ KEYGATE_EXPIRY_SCAN_SECONDS: '86400' }, db, { clock });
+    expect(await restarted.server.expiry.runOnce()).toBe(0);
+    await restarted.close();
+
+    now = expiry - DAY + 1000;
+    // Two instances at the same moment: one of them sends it.
+    expect(
+      (await Promise.all([s.server.expiry.runOnce(), other.server.expiry.runOnce()])).reduce((a, b) => a + b),
+    ).toBe(1);
+    now = expiry + 1000;
+    expect(await other.server.expiry.runOnce()).toBe(1);
+    expect(await s.server.expiry.runOnce()).toBe(0);
+
+    const warnings = await eventsOfType('key.expiring', 2);
+    const expired = await eventsOfType('key.expired', 1);
+    expect(warnings.map((m) => [m.payload.data.id, m.payload.data.warningSeconds])).toEqual([
+      [key.id, 604_800],
+      [key.id, 86_400],
+    ]);
+    expect(expired.map((m) => [m.payload.data.id, m.payload.data.status])).toEqual([[key.id, 'EXPIRED']]);
+    for (const message of [...warnings, ...expired])
+      new Webhook(signingSecret).verify(message.body, message.headers as never);
+
+    // A new expiry warns anew.
+    const later = expiry + 30 * DAY;
+    await sdk.keys.edit({ id: key.id, expiresAt: new Date(later).toISOString() });
+    now = later - DAY + 1000;
+    expect(await s.server.expiry.runOnce()).toBe(1);
+    expect((await eventsOfType('key.expiring', 3)).at(-1)?.payload.data.warningSeconds).toBe(86_400);
+  });
+
+  it('lists keys that expire soon for dashboards, and no revoked ones', async () => {
+    now = Date.now();
+    const app = await application();
+    const soon = await sdk.keys.create({
+      applicationId: app,
+      name: 'soon',
+      expiresAt: new Date(now + DAY).toISOString(),
+    });
+    const late = await sdk.keys.create({
+      applicationId: app,
+      name: 'late',
+      expiresAt: new Date(now + 20 * DAY).toISOString(),
+    });
+    const gone = await sdk.keys.create({
+      applicationId: app,
+      name: 'gone',
+      expiresAt: new Date(now + DAY).toISOString(),
+    });
+    if (!soon.ok || !late.ok || !gone.ok) throw new Error('setup');
+    await sdk.keys.revoke(gone.value.key.id);
+    const token = await s.merchantToken('acme');
+    const ids = async (within: number) =>
+      (
+        await s.graphql(
+          token,
+          'query($w: Int!) { expiringKeys(withinSeconds: $w, first: 100) { totalCount edges { node { id } } } }',
+          {
+            w: within,
+          },
+        )
+      ).data.expiringKeys.edges.map((e: { node: { id: string } }) => e.node.id);
+    expect(await ids(2 * 86_400)).toContain(soon.value.key.id);
+    expect(await ids(2 * 86_400)).not.toContain(late.value.key.id);
+    expect(await ids(2 * 86_400)).not.toContain(gone.value.key.id);
+    expect(await ids(30 * 86_400)).toContain(late.value.key.id);
+    const bad = await s.graphql(token, '{ expiringKeys(withinSeconds: 0) { totalCount } }');
+    expect(bad.errors?.[0]?.message).toContain('withinSeconds');
+  });
+});
+
+describe('leaked-key reports', () => {
+  const report = (findings: object[], signWith = signer.privateKey, keyId = 'test-key-1') => {
+    const body = JSON.stringify(findings);
+    return fetch(`${s.url}/v1/leaks`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'github-public-key-identifier': keyId,
+        'github-public-key-signature': sign('sha256', Buffer.from(body), signWith).toString('base64'),
+      },
+      body,
+    });
+  };
+
+  it('revoke a real key at once on every instance, audited and announced; anything else is a false positive', async () => {
+    now = Date.now();
+    const created = await sdk.keys.create({ applicationId: await application(), name: 'leaky' });
+    if (!created.ok) throw new Error('setup');
+    const { key, secret } = created.value;
+    for (const server of [s, other]) expect((await server.forwardAuth({ 'x-api-key': secret })).status).toBe(200);
+    const url = 'https://github.com/someone/repo/blob/main/.env';
+    const response = await report([
+      { token: secret, type: 'keygate_api_key', url, source: 'content' },
+      { token: 'kg_live_0000000000000000000000000000', type: 'keygate_api_key', url, source: 'content' },
+      { token: 'not even a key', type: 'keygate_api_key', url, source: 'content' },
+    ]);
+    expect(response.status).toBe(200);
+    const answer = (await response.json()) as { token_hash: string; token_type: string; label: string }[];
+    expect(answer.map((a) => a.label)).toEqual(['true_positive', 'false_positive', 'false_positive']);
+    expect(answer[0]!.token_hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(answer[0]!.token_type).toBe('keygate_api_key');
+    // Revoked at once, on both instances.
+    for (const server of [other, s]) {
+      const refused = await server.forwardAuth({ 'x-api-key': secret });
+      expect([refused.status, refused.body.code]).toEqual([401, 'REVOKED']);
+    }
+    const events = await sdk.auditEvents.list({ targetId: key.id, action: 'reportLeakedKey' });
+    expect(events.edges.map((e) => [e.node.actor, e.node.summary])).toEqual([
+      ['leak-report', { url, source: 'content', action: 'revoked' }],
+    ]);
+    const [leaked] = await eventsOfType('key.leaked', 1);
+    expect(leaked?.payload.data).toMatchObject({
+      id: key.id,
+      status: 'REVOKED',
+      leak: { url, source: 'content', action: 'revoked' },
+    });
+    expect(leaked?.body).not.toContain(secret);
+  });
+
+  it('refuses unsigned reports, bad signatures and unknown signing keys', async () => {
+    const created = await sdk.keys.create({ applicationId: await application(), name: 'safe' });
+    if (!created.ok) throw new Error('setup');
+    const finding = [{ token: created.value.secret, type: 'keygate_api_key', url: 'https://x', source: 'content' }];
+    const stranger = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    expect((await report(finding, stranger.privateKey)).status).toBe(401);
+    expect((await report(finding, signer.privateKey, 'unknown-key')).status).toBe(401);
+    const unsigned = await fetch(`${s.url}/v1/leaks`, { method: 'POST', body: JSON.stringify(finding) });
+    expect(unsigned.status).toBe(401);
+    // None of them touched the key.
+    expect((await s.forwardAuth({ 'x-api-key': created.value.secret })).status).toBe(200);
+  });
+});
