@@ -17,6 +17,7 @@ import { createMeterStore, Meter } from './verification/meter.ts';
 import { UsageRecorder } from './verification/usage.ts';
 import { Verifier } from './verification/verifier.ts';
 import { ExpiryWatcher } from './webhooks/expiry.ts';
+import { usageExceededNotifier } from './webhooks/usage-events.ts';
 import { WebhookWorker } from './webhooks/worker.ts';
 import { createApp } from './yoga.ts';
 
@@ -68,8 +69,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
   const limiter = new FailureLimiter({ ...config.failedVerifications, maxClients: 100_000 });
   const clock = options.clock ?? Date.now;
-  const meter = new Meter(createMeterStore(prisma), usage, clock, (error) =>
-    logger.error({ err: error }, 'metering failed'),
+  const meter = new Meter(
+    createMeterStore(prisma),
+    usage,
+    clock,
+    (error) => logger.error({ err: error }, 'metering failed'),
+    usageExceededNotifier(prisma, clock, (error) => logger.error({ err: error }, 'usage.exceeded event failed')),
   );
   const verifier = new Verifier(createKeyLoader(prisma), new KeyCache(config.cache), usage, limiter, clock, meter);
   const invalidation =

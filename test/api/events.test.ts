@@ -64,7 +64,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => hooks.listen(0, '127.0.0.1', resolve));
   const created = await sdk.webhooks.create({
     url: `http://127.0.0.1:${(hooks.address() as AddressInfo).port}/`,
-    events: ['KEY_EXPIRING', 'KEY_EXPIRED', 'KEY_LEAKED'],
+    events: ['KEY_EXPIRING', 'KEY_EXPIRED', 'KEY_LEAKED', 'USAGE_EXCEEDED'],
   });
   if (!created.ok) throw new Error(JSON.stringify(created.error));
   signingSecret = created.value.signingSecret;
@@ -106,6 +106,8 @@ describe('expiry warnings', () => {
     expect(await s.server.expiry.runOnce()).toBe(0);
     now = expiry - 7 * DAY + 1000;
     expect(await s.server.expiry.runOnce()).toBe(1);
+    // Delivered before the clock jumps again (a jump of days would make an attempt in flight look abandoned).
+    await eventsOfType('key.expiring', 1);
     expect(await s.server.expiry.runOnce()).toBe(0);
     expect(await other.server.expiry.runOnce()).toBe(0);
     // A restart: a new instance on the same database remembers what was sent.
@@ -118,6 +120,7 @@ describe('expiry warnings', () => {
     expect(
       (await Promise.all([s.server.expiry.runOnce(), other.server.expiry.runOnce()])).reduce((a, b) => a + b),
     ).toBe(1);
+    await eventsOfType('key.expiring', 2);
     now = expiry + 1000;
     expect(await other.server.expiry.runOnce()).toBe(1);
     expect(await s.server.expiry.runOnce()).toBe(0);
@@ -133,6 +136,7 @@ describe('expiry warnings', () => {
       new Webhook(signingSecret).verify(message.body, message.headers as never);
 
     // A new expiry warns anew.
+    await eventsOfType('key.expired', 1);
     const later = expiry + 30 * DAY;
     await sdk.keys.edit({ id: key.id, expiresAt: new Date(later).toISOString() });
     now = later - DAY + 1000;
@@ -177,6 +181,99 @@ describe('expiry warnings', () => {
     expect(await ids(30 * 86_400)).toContain(late.value.key.id);
     const bad = await s.graphql(token, '{ expiringKeys(withinSeconds: 0) { totalCount } }');
     expect(bad.errors?.[0]?.message).toContain('withinSeconds');
+  });
+});
+
+describe('usage.exceeded', () => {
+  it('is sent once when a key’s credits run out, whichever instance finds them gone, and again after a change', async () => {
+    now = Date.now();
+    const created = await sdk.keys.create({
+      applicationId: await application(),
+      name: 'metered',
+      credits: { remaining: 2 },
+    });
+    if (!created.ok) throw new Error('setup');
+    const { key, secret } = created.value;
+    const codes = [];
+    for (const server of [s, other, s, other]) codes.push((await server.server.verifier.verify({ key: secret })).code);
+    expect(codes.filter((c) => c === 'VALID')).toHaveLength(2);
+    expect(codes.filter((c) => c === 'USAGE_EXCEEDED')).toHaveLength(2);
+    const [event] = await eventsOfType('usage.exceeded', 1);
+    expect(event?.payload.data).toMatchObject({ id: key.id, credits: { remaining: 0, nextRefillAt: null } });
+    new Webhook(signingSecret).verify(event!.body, event!.headers as never);
+    // More refusals in the same period send nothing more.
+    for (const server of [s, other])
+      expect((await server.server.verifier.verify({ key: secret })).code).toBe('USAGE_EXCEEDED');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(received.filter((m) => m.payload.type === 'usage.exceeded' && m.payload.data.id === key.id)).toHaveLength(1);
+    // New credits, used up again: told again.
+    await sdk.keys.edit({ id: key.id, credits: { remaining: 1 } });
+    expect((await other.server.verifier.verify({ key: secret })).code).toBe('VALID');
+    expect((await other.server.verifier.verify({ key: secret })).code).toBe('USAGE_EXCEEDED');
+    const again = await eventsOfType('usage.exceeded', 2);
+    expect(again.filter((m) => m.payload.data.id === key.id)).toHaveLength(2);
+  });
+});
+
+describe('failing endpoints', () => {
+  it('give up on a delivery after the retry window (FAILED), and are disabled after 72 hours of failures', async () => {
+    now = Date.now();
+    let attempts = 0;
+    const broken = createServer((_req, res) => {
+      attempts++;
+      res.writeHead(503);
+      res.end('down for maintenance');
+    });
+    await new Promise<void>((resolve) => broken.listen(0, '127.0.0.1', resolve));
+    try {
+      const endpoint = await sdk.webhooks.create({
+        url: `http://127.0.0.1:${(broken.address() as AddressInfo).port}/`,
+        events: ['APPLICATION_CREATED'],
+      });
+      if (!endpoint.ok) throw new Error('setup');
+      const id = endpoint.value.endpoint.id;
+      await application();
+      const first = async () => (await sdk.webhooks.deliveries(id))?.edges[0]?.node;
+      const until = async (check: (d: Awaited<ReturnType<typeof first>>) => boolean) => {
+        const deadline = Date.now() + 10_000;
+        while (!check(await first()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        return first();
+      };
+      expect(await until((d) => (d?.attempts ?? 0) >= 1)).toMatchObject({
+        status: 'PENDING',
+        lastStatusCode: 503,
+        lastError: 'answered 503',
+        lastResponse: 'down for maintenance',
+      });
+      // A day later the next attempt fails too, and the retry window (24 h) is over.
+      now += 25 * 3_600_000;
+      const failed = await until((d) => d?.status === 'FAILED');
+      expect(failed).toMatchObject({ status: 'FAILED', attempts: 2, nextAttemptAt: null });
+      // Three days of nothing but failures: the endpoint is disabled, and says why.
+      now += 48 * 3_600_000;
+      await application();
+      const deadline = Date.now() + 10_000;
+      let listed = (await sdk.webhooks.list())?.edges.find((e) => e.node.id === id)?.node;
+      while (listed?.enabled !== false && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+        listed = (await sdk.webhooks.list())?.edges.find((e) => e.node.id === id)?.node;
+      }
+      expect(listed?.enabled).toBe(false);
+      expect(listed?.disabledReason).toMatch(
+        /^disabled by Keygate on .*: every delivery failed since .* \(last: answered 503\)$/,
+      );
+      const made = attempts;
+      await application();
+      await new Promise((r) => setTimeout(r, 200));
+      expect(attempts).toBe(made);
+      // Enabled again: it starts afresh.
+      expect(await sdk.webhooks.update({ id, enabled: true })).toMatchObject({
+        ok: true,
+        value: { enabled: true, disabledReason: null },
+      });
+    } finally {
+      broken.close();
+    }
   });
 });
 

@@ -127,6 +127,8 @@ export type EventType =
   | 'KEY_ROLLED'
   /** key.updated: a key was edited or its IP rules set */
   | 'KEY_UPDATED'
+  /** usage.exceeded: a key’s credits ran out (once per refill period or change of its credits) */
+  | 'USAGE_EXCEEDED'
   /** webhook.test: sent by sendTestWebhook */
   | 'WEBHOOK_TEST';
 

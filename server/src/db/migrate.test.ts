@@ -90,11 +90,16 @@ describe('migrate', () => {
       'api_keys',
       'applications',
       'audit_events',
+      'events',
       'ip_rules',
+      'key_expiry_notices',
       'key_refusals',
       'key_usage',
+      'key_usage_notices',
       'merchants',
       'rate_limit_windows',
+      'webhook_deliveries',
+      'webhook_endpoints',
     ]);
   });
 });

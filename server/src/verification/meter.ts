@@ -79,6 +79,8 @@ interface CreditLease {
   taken: number;
   takenAt: number;
   spent: number;
+  /** usage.exceeded was reported for this epoch's empty pool. */
+  notified: boolean;
 }
 
 interface WindowLease {
@@ -121,6 +123,8 @@ export class Meter {
     private readonly usage: UsageRecorder | null,
     private readonly now: () => number = Date.now,
     private readonly onError: (error: unknown) => void = (error) => console.error('keygate: metering', error),
+    /** Told when a key's credits of an epoch run out (for the usage.exceeded event; once per epoch here). */
+    private readonly onExhausted: ((keyId: string, epoch: number) => void) | null = null,
   ) {}
 
   start(): void {
@@ -181,6 +185,12 @@ export class Meter {
       }
       if (cost > 0 && (lease === null || lease.balance < cost)) {
         if (lease !== null && now < lease.shortUntil) {
+          // The pool is empty: the merchant is told once per epoch by this instance (and the
+          // database makes it once in all).
+          if (lease.left === 0 && !lease.notified && this.onExhausted !== null) {
+            lease.notified = true;
+            this.onExhausted(key.meterKeyId, lease.epoch);
+          }
           return {
             code: 'USAGE_EXCEEDED',
             creditsRemaining: remaining(lease),
@@ -357,6 +367,7 @@ export class Meter {
                 taken: 0,
                 takenAt: now,
                 spent: 0,
+                notified: false,
               };
         lease.balance += n;
         lease.left = left;
@@ -440,6 +451,7 @@ function unlimitedLease(epoch: number, now: number): CreditLease {
     taken: 0,
     takenAt: now,
     spent: 0,
+    notified: false,
   };
 }
 
