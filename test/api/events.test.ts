@@ -35,8 +35,9 @@ const hooks = createServer((req, res) => {
 });
 let signingSecret = '';
 
+const keysFile = join(dir, 'secret_scanning.json');
+
 beforeAll(async () => {
-  const keysFile = join(dir, 'secret_scanning.json');
   writeFileSync(
     keysFile,
     JSON.stringify({
@@ -324,6 +325,33 @@ describe('leaked-key reports', () => {
       leak: { url, source: 'content', action: 'revoked' },
     });
     expect(leaked?.body).not.toContain(secret);
+  });
+
+  it('with KEYGATE_LEAK_ACTION=flag only reports: the key keeps working, the merchant is told', async () => {
+    const flagging = await startTestServer({ KEYGATE_LEAK_REPORT_KEYS: keysFile, KEYGATE_LEAK_ACTION: 'flag' }, db, {
+      clock,
+    });
+    try {
+      const created = await sdk.keys.create({ applicationId: await application(), name: 'flagged' });
+      if (!created.ok) throw new Error('setup');
+      const body = JSON.stringify([
+        { token: created.value.secret, type: 'keygate_api_key', url: 'https://gist.example/1', source: 'gist' },
+      ]);
+      const response = await fetch(`${flagging.url}/v1/leaks`, {
+        method: 'POST',
+        headers: {
+          'github-public-key-identifier': 'test-key-1',
+          'github-public-key-signature': sign('sha256', Buffer.from(body), signer.privateKey).toString('base64'),
+        },
+        body,
+      });
+      expect(((await response.json()) as { label: string }[])[0]?.label).toBe('true_positive');
+      expect((await s.forwardAuth({ 'x-api-key': created.value.secret })).status).toBe(200);
+      const leaked = (await eventsOfType('key.leaked', 2)).find((m) => m.payload.data.id === created.value.key.id);
+      expect(leaked?.payload.data).toMatchObject({ status: 'ACTIVE', leak: { source: 'gist', action: 'flagged' } });
+    } finally {
+      await flagging.close();
+    }
   });
 
   it('refuses unsigned reports, bad signatures and unknown signing keys', async () => {
