@@ -162,3 +162,30 @@ describe('`pnpm start` signalled as supervisors signal it', () => {
     expect(server.output()).toContain('parent gone: shutting down');
   });
 });
+
+describe('the production command, `node server/dist/main.js`, signalled as supervisors signal it', () => {
+  it.each([
+    ['SIGTERM (docker stop, systemd)', 'SIGTERM'],
+    ['SIGINT (Ctrl-C)', 'SIGINT'],
+  ] as const)('%s: one graceful shutdown, exit 0, the port free', async (_name, signal) => {
+    const env = { KEYGATE_DATA_DIR: dirs.make(), PORT: String(await freePort()) };
+    const token = runCli('src/cli/token.ts', ['acme'], env).stdout;
+    // The built server, as the README's production section runs it: plain JavaScript, no tsx.
+    const server = await startKeygate(env, [process.execPath, join(repoRoot, 'server', 'dist', 'main.js')], repoRoot);
+    expect(readFileSync(`/proc/${server.child.pid}/cmdline`, 'utf8')).not.toContain('tsx');
+    const exited = new Promise<number | null>((resolve) => server.child.once('exit', (code) => resolve(code)));
+    const request = slowRequest(server.url, token);
+    await request.start();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    process.kill(server.child.pid!, signal);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    request.finish();
+    expect(await request.response()).toMatch(/^HTTP\/1\.1 200 [\s\S]*"merchantId":"acme"/);
+    expect(await exited).toBe(0);
+    await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+    const output = server.output();
+    expect(output.match(/shutting down/g)).toHaveLength(1);
+    expect(output).toContain(`${signal}: shutting down`);
+    expect(output).toContain('stopped:');
+  });
+});

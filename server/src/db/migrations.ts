@@ -2,10 +2,21 @@
 // plus migration_lock.toml. Both the migrator and the schema-diff tooling use it.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const prismaDir = fileURLToPath(new URL('../../../prisma', import.meta.url));
+/** The repository's prisma/ folder: found upwards from this module, from its source or from the build. */
+function findPrismaDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'prisma', 'schema.prisma'))) return join(dir, 'prisma');
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('prisma/schema.prisma was not found above the server');
+    dir = parent;
+  }
+}
+
+export const prismaDir = findPrismaDir();
 export const migrationsDir = join(prismaDir, 'migrations');
 export const schemaPath = join(prismaDir, 'schema.prisma');
 
