@@ -1,8 +1,8 @@
 // `pnpm bench`: Keygate's performance figures, measured in one run on this
 // machine, printed as a table and written to bench/results/latest.json.
 // Figures, not tests: nothing here fails on a slow machine.
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { generateKey, hashKey, parseKey } from '@keygate/core';
@@ -17,7 +17,7 @@ import {
 } from '@keygate/server/verification';
 import { signToken } from '@keygate/test/support/auth';
 import { freePort, startCluster } from '@keygate/test/support/postgres-cluster';
-import { graphql, type KeygateProcess, startKeygate } from '@keygate/test/support/process';
+import { graphql, type KeygateProcess, repoRoot, startKeygate } from '@keygate/test/support/process';
 import { ensureWrk, type LoadResult, type LoadSettings, load, type Target } from './wrk.ts';
 
 interface Figure {
@@ -459,6 +459,74 @@ async function httpFigures(): Promise<void> {
   }
 }
 
+/** Resident memory of a process and its children (pnpm's wrappers included), in MB. */
+function residentMb(pid: number): number {
+  const own = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  const children = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter(Boolean)
+    .map(Number);
+  return own + children.reduce((sum, child) => sum + residentMb(child), 0);
+}
+
+/**
+ * The production command against `pnpm start`: time from spawn to /readyz 200 on an existing
+ * data directory (a second start), and resident memory after 10 s idle, on PostgreSQL and embedded.
+ */
+async function runtimeFigures(url: string): Promise<void> {
+  console.log('runtime: the built server (node server/dist/main.js) against pnpm start, idle');
+  const commands: [string, string[]][] = [
+    ['node server/dist/main.js', [process.execPath, join(repoRoot, 'server', 'dist', 'main.js')]],
+    ['pnpm start', ['pnpm', 'start']],
+  ];
+  for (const storage of ['postgres', 'embedded'] as const) {
+    for (const [label, command] of commands) {
+      const env = {
+        KEYGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'keygate-bench-')),
+        KEYGATE_JWT_SECRET: SECRET,
+        LOG_LEVEL: QUIET,
+        ...(storage === 'postgres' ? { DATABASE_URL: url } : {}),
+      };
+      // The first start creates (and migrates) the data; the second is the one measured.
+      const first = await startKeygate({ ...env, PORT: String(await freePort()) }, command, repoRoot);
+      await first.stop();
+      const port = await freePort();
+      const spawned = Date.now();
+      const server = await startKeygate({ ...env, PORT: String(port) }, command, repoRoot);
+      while (
+        (await fetch(`${server.url}/readyz`).then(
+          (r) => r.status,
+          () => 0,
+        )) !== 200
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const ready = (Date.now() - spawned) / 1000;
+      await new Promise((resolve) => setTimeout(resolve, 10_000));
+      const memory = residentMb(server.child.pid!);
+      await server.stop();
+      const built = label.startsWith('node');
+      const memoryTarget = storage === 'postgres' ? 120 : 350;
+      record({
+        name: `idle resident memory after 10 s, ${storage}, ${label}`,
+        value: memory,
+        unit: 'MB',
+        target: built ? `≤ ${memoryTarget} MB` : 'for comparison',
+        met: !built || memory <= memoryTarget,
+        detail: 'the process and its children (pnpm and tsx wrappers for pnpm start)',
+      });
+      record({
+        name: `ready on an existing data directory, ${storage}, ${label}`,
+        value: ready,
+        unit: 's',
+        target: built && storage === 'postgres' ? '≤ 1.0 s' : 'for comparison',
+        met: !(built && storage === 'postgres') || ready <= 1,
+        detail: 'from spawn to /readyz answering 200',
+      });
+    }
+  }
+}
+
 async function propagation(url: string): Promise<void> {
   console.log('revocation propagation (two server processes, one PostgreSQL)');
   const env = {
@@ -523,6 +591,14 @@ if (wanted('postgres')) {
   }
 }
 if (wanted('http')) await httpFigures();
+if (wanted('runtime')) {
+  const cluster = await startCluster();
+  try {
+    await runtimeFigures(cluster.url);
+  } finally {
+    cluster.stop();
+  }
+}
 
 const report = {
   date: started.toISOString(),
