@@ -46,6 +46,8 @@ export interface Config {
     retryForMs: number;
     disableAfterMs: number;
   };
+  /** Bearer token that may read GET /metrics; metrics are off without it. */
+  metricsToken: string | null;
   /** Expiry warnings: seconds before an expiry at which to warn, and how often to look. */
   expiry: { warnings: number[]; intervalMs: number };
   /** Leaked-key reports (POST /v1/leaks): where the signers' public keys are, and what to do. */
@@ -109,6 +111,7 @@ export function loadConfig(env: Env = process.env): Config {
       retryForMs: integer(env, 'KEYGATE_WEBHOOK_RETRY_HOURS', 24, 1, 720) * 3_600_000,
       disableAfterMs: integer(env, 'KEYGATE_WEBHOOK_DISABLE_AFTER_HOURS', 72, 1, 8_760) * 3_600_000,
     },
+    metricsToken: metricsToken(env.KEYGATE_METRICS_TOKEN),
     expiry: {
       warnings: hoursList(env, 'KEYGATE_EXPIRY_WARNING_HOURS', [168, 24]).map((hours) => hours * 3600),
       intervalMs: integer(env, 'KEYGATE_EXPIRY_SCAN_SECONDS', 60, 1, 86_400) * 1000,
@@ -149,6 +152,12 @@ function hoursList(env: Env, name: string, fallback: number[]): number[] {
     }
     return value;
   });
+}
+
+function metricsToken(raw: string | undefined): string | null {
+  if (raw === undefined || raw === '') return null;
+  if (raw.length < 16) throw new ConfigError('KEYGATE_METRICS_TOKEN must be at least 16 characters (a random string)');
+  return raw;
 }
 
 function leakAction(raw: string | undefined): 'revoke' | 'flag' {

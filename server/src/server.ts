@@ -1,12 +1,14 @@
 // Starts a Keygate server: storage, migrations, auth, verification, HTTP.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { KeyVerifier } from '@keygate/core';
 import { createAuthenticator } from './auth/authenticator.ts';
 import { loadAuth } from './auth/secret.ts';
 import { type Config, ConfigError } from './config.ts';
 import { type Database, openDatabase } from './db/database.ts';
 import { createLeakHandler } from './leaks.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { Metrics, metricsHandler } from './metrics.ts';
 import { TrustedProxies } from './verification/client-ip.ts';
 import { FailureLimiter } from './verification/failure-limiter.ts';
 import { createForwardAuthHandler } from './verification/forward-auth.ts';
@@ -77,9 +79,41 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     usageExceededNotifier(prisma, clock, (error) => logger.error({ err: error }, 'usage.exceeded event failed')),
   );
   const verifier = new Verifier(createKeyLoader(prisma), new KeyCache(config.cache), usage, limiter, clock, meter);
+  // Metrics, when a scraper may read them: counted on the verification path without allocation.
+  const metrics: Metrics | null = config.metricsToken
+    ? new Metrics({
+        cache: () => {
+          const size = verifier.cacheSize();
+          return { hits: verifier.stats.hits, misses: verifier.stats.misses, keys: size.keys, unknown: size.misses };
+        },
+        invalidations: () => ({ received: verifier.stats.invalidations, connected: invalidation.connected }),
+        usageFlushes: () => ({ ok: usage.stats.flushes, failed: usage.stats.failures }),
+        webhookAttempts: () => webhooks.attempts,
+        meterStatements: () => meter.statements,
+      })
+    : null;
+  const graphqlVerifier: KeyVerifier =
+    metrics === null
+      ? verifier
+      : {
+          verify(request, scope) {
+            const started = performance.now();
+            const outcome = verifier.verify(request, scope);
+            if (!(outcome instanceof Promise)) {
+              metrics.verification('graphql', outcome.code, started);
+              return outcome;
+            }
+            return outcome.then((settled) => {
+              metrics.verification('graphql', settled.code, started);
+              return settled;
+            });
+          },
+        };
   const invalidation =
     config.storage.kind === 'postgres'
-      ? new PostgresInvalidation(config.storage.url, verifier, log)
+      ? new PostgresInvalidation(config.storage.url, verifier, log, 2000, (delay) =>
+          metrics?.invalidationReceived(delay),
+        )
       : localInvalidation(verifier, prisma);
   await invalidation.start();
   usage.start();
@@ -114,12 +148,19 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     authenticate: createAuthenticator(auth),
     settings,
     keyChanges: invalidation,
-    verifier,
-    fastVerifier: config.graphqlFastPath ? verifier : undefined,
+    verifier: graphqlVerifier,
+    fastVerifier: config.graphqlFastPath ? graphqlVerifier : undefined,
+    ...(metrics ? { metrics } : {}),
     hideSuggestions: config.production,
     introspection: config.introspection,
   });
-  const forwardAuth = createForwardAuthHandler(verifier, trustedProxies, clock);
+  const forwardAuth = createForwardAuthHandler(
+    verifier,
+    trustedProxies,
+    clock,
+    metrics ? (code, started) => metrics.verification('forward_auth', code, started) : null,
+  );
+  const serveMetrics = metrics && config.metricsToken ? metricsHandler(metrics, config.metricsToken) : null;
   const leaks = config.leaks ? createLeakHandler(config.leaks, prisma, invalidation, settings, log) : null;
   let stopping = false;
   const ready = async (res: ServerResponse) => {
@@ -143,6 +184,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       return res.end('{"status":"ok"}');
     }
     if (path === '/readyz') return void ready(res);
+    if (path === '/metrics') {
+      if (serveMetrics) return void serveMetrics(req, res);
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      return res.end('metrics are off: set KEYGATE_METRICS_TOKEN to serve them to bearers of that token\n');
+    }
     if (path === '/v1/leaks') {
       if (leaks)
         return void leaks(req, res).catch((error) => {

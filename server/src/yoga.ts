@@ -3,17 +3,20 @@
 
 import type { IncomingMessage } from 'node:http';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import type { KeyVerifier } from '@keygate/core';
 import { type Context, schema } from '@keygate/schema';
+import { getOperationAST } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
 import { createYoga } from 'graphql-yoga';
 import { type ContextServices, createContextFactory } from './context.ts';
 import { GRAPHIQL_WALKTHROUGH } from './graphiql-walkthrough.ts';
 import { silentLogger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
 import { costLimit, documentLimits, LIMITS } from './plugins/abuse-limits.ts';
 import { logRequests } from './plugins/log-requests.ts';
 import { requestIds } from './plugins/request-ids.ts';
 import { requireAuthentication } from './plugins/require-authentication.ts';
 import { verifyKeyFastPath } from './verification/graphql-fast-path.ts';
-import type { Verifier } from './verification/verifier.ts';
 
 export interface AppOptions extends ContextServices {
   graphiql?: boolean;
@@ -22,7 +25,23 @@ export interface AppOptions extends ContextServices {
   /** Allow schema introspection (GraphiQL and codegen need it); on unless set false. */
   introspection?: boolean;
   /** The verifier behind verifyKey's compiled fast path (see graphql-fast-path.ts); without it, none. */
-  fastVerifier?: Verifier;
+  fastVerifier?: KeyVerifier;
+  /** Counts operations by name and error code. */
+  metrics?: Metrics;
+}
+
+function operationMetrics(metrics: Metrics): Plugin<Context> {
+  return {
+    onExecute({ args }) {
+      const name = args.operationName ?? getOperationAST(args.document)?.name?.value ?? 'anonymous';
+      return {
+        onExecuteDone({ result }) {
+          const errors = 'errors' in result ? result.errors : undefined;
+          metrics.operation(name, String(errors?.[0]?.extensions?.code ?? ''));
+        },
+      };
+    },
+  };
 }
 
 export function createApp(options: AppOptions) {
@@ -48,6 +67,7 @@ export function createApp(options: AppOptions) {
       requireAuthentication(),
       costLimit(options.settings.maxPageSize),
       logRequests(options.logger ?? silentLogger),
+      ...(options.metrics ? [operationMetrics(options.metrics)] : []),
     ],
   });
 }

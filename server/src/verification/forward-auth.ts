@@ -75,24 +75,22 @@ export function createForwardAuthHandler(
   verifier: KeyVerifier,
   proxies: TrustedProxies,
   clock: () => number = Date.now,
+  /** Told of every answer's code and when its request started (performance.now()), for /metrics. */
+  observe: ((code: string, started: number) => void) | null = null,
 ) {
   return (req: IncomingMessage, res: ServerResponse): void => {
+    const started = observe === null ? 0 : performance.now();
+    const early = (status: number, code: string) => {
+      refuse(res, status, code);
+      observe?.(code, started);
+    };
     const key = presentedKey(req);
-    if (!key) {
-      refuse(res, 401, 'MISSING_KEY');
-      return;
-    }
+    if (!key) return early(401, 'MISSING_KEY');
     const access = requiredAccess(req);
     const scopes = requiredScopes(req);
-    if (access === 'INVALID' || scopes === 'INVALID') {
-      refuse(res, 400, 'BAD_REQUIREMENTS');
-      return;
-    }
+    if (access === 'INVALID' || scopes === 'INVALID') return early(400, 'BAD_REQUIREMENTS');
     const spend = cost(req);
-    if (spend === 'INVALID') {
-      refuse(res, 400, 'BAD_COST');
-      return;
-    }
+    if (spend === 'INVALID') return early(400, 'BAD_COST');
     const xff = req.headers['x-forwarded-for'];
     const realIp = req.headers['x-real-ip'];
     const ip = clientIp(
@@ -103,11 +101,15 @@ export function createForwardAuthHandler(
     const outcome = verifier.verify({ key, ip, requiredAccess: access, requiredScopes: scopes, cost: spend });
     if (outcome instanceof Promise) {
       outcome.then(
-        (settled) => answer(res, settled, clock),
-        () => refuse(res, 503, 'UNAVAILABLE'),
+        (settled) => {
+          answer(res, settled, clock);
+          observe?.(settled.code, started);
+        },
+        () => early(503, 'UNAVAILABLE'),
       );
     } else {
       answer(res, outcome, clock);
+      observe?.(outcome.code, started);
     }
   };
 }

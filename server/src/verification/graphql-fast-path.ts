@@ -7,7 +7,7 @@
 // missing or bad credentials, merchant callers — takes the normal path, which
 // also produces every error. Tests compare both paths' responses byte for byte.
 
-import { METERING_BOUNDS, parseIp, type RateLimitState, type VerifyRequest } from '@keygate/core';
+import { type KeyVerifier, METERING_BOUNDS, parseIp, type RateLimitState, type VerifyRequest } from '@keygate/core';
 import { type Context, keyVerificationFields } from '@keygate/schema';
 import {
   type DocumentNode,
@@ -23,7 +23,6 @@ import {
 import type { Plugin } from 'graphql-yoga';
 import { LRUCache } from 'lru-cache';
 import type { Authenticator } from '../auth/authenticator.ts';
-import type { Verifier } from './verifier.ts';
 
 type FieldName = keyof typeof keyVerificationFields | '__typename';
 /** A field of the result; rateLimits carries its own selection (response keys and RateLimitState fields). */
@@ -46,7 +45,7 @@ const RATE_LIMIT_STATE_FIELDS = new Set(['name', 'limit', 'remaining', 'resetAt'
 export function verifyKeyFastPath(
   schema: GraphQLSchema,
   authenticate: Authenticator,
-  verifier: Verifier,
+  verifier: KeyVerifier,
 ): Plugin<Context> {
   // One plan per document a client sends (a gateway sends the same one always); boxed, as
   // "no plan: use normal execution" is an answer worth remembering too.

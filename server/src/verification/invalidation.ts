@@ -49,6 +49,8 @@ export function localInvalidation(verifier: Verifier, database: object): Invalid
 
 interface Message extends KeyChange {
   nonce: string;
+  /** When it was sent (ms since the epoch), for the delay metric. */
+  at?: number;
 }
 
 export class PostgresInvalidation implements InvalidationBus {
@@ -63,6 +65,7 @@ export class PostgresInvalidation implements InvalidationBus {
     private readonly verifier: Verifier,
     private readonly log: (line: string) => void,
     private readonly echoTimeoutMs = 2000,
+    private readonly onReceived: ((delaySeconds: number) => void) | null = null,
   ) {}
 
   async start(): Promise<void> {
@@ -78,7 +81,7 @@ export class PostgresInvalidation implements InvalidationBus {
   }
 
   async announce(tx: SqlExecutor, change: KeyChange): Promise<Announcement> {
-    const message: Message = { ...change, nonce: randomUUID() };
+    const message: Message = { ...change, nonce: randomUUID(), at: Date.now() };
     // Listened for before sending: the echo may arrive before the commit's own answer does.
     let timer: NodeJS.Timeout | undefined;
     const echoed = new Promise<void>((resolve) => {
@@ -143,6 +146,7 @@ export class PostgresInvalidation implements InvalidationBus {
       return;
     }
     this.verifier.invalidate(message);
+    if (this.onReceived && typeof message.at === 'number') this.onReceived((Date.now() - message.at) / 1000);
     this.echoes.get(message.nonce)?.();
     this.echoes.delete(message.nonce);
   }

@@ -62,6 +62,8 @@ export class UsageRecorder {
   private pruneTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private readonly onError: (error: unknown) => void;
+  /** Counted for /metrics. */
+  readonly stats = { flushes: 0, failures: 0 };
 
   constructor(
     private readonly prisma: PrismaClient,
@@ -182,7 +184,9 @@ export class UsageRecorder {
           RETURNING 1
         )
         SELECT (SELECT count(*) FROM used) + (SELECT count(*) FROM counted) + (SELECT count(*) FROM refused)`;
+      this.stats.flushes++;
     } catch (error) {
+      this.stats.failures++;
       this.putBack(batch);
       this.onError(error);
     }

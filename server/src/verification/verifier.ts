@@ -22,6 +22,8 @@ export class Verifier implements KeyVerifier {
   /** False while invalidations might be missed (the notification feed is down). */
   private cacheTrusted = true;
   private readonly loading = new Map<string, { epoch: number; promise: Promise<VerifiableKey | null> }>();
+  /** Counted for /metrics: lookups answered from memory or the database, and key changes received. */
+  readonly stats = { hits: 0, misses: 0, invalidations: 0 };
 
   constructor(
     private readonly load: KeyLoader,
@@ -45,14 +47,24 @@ export class Verifier implements KeyVerifier {
     }
     const hash = hashKey(request.key);
     const cached = this.cacheTrusted ? this.cache.get(hash) : undefined;
-    if (cached !== undefined) return this.conclude(cached.found ? cached.key : null, request, scope, now);
+    if (cached !== undefined) {
+      this.stats.hits++;
+      return this.conclude(cached.found ? cached.key : null, request, scope, now);
+    }
+    this.stats.misses++;
     return this.loadOnce(hash).then((key) => this.conclude(key, request, scope, this.now()));
   }
 
   /** Drops what a management change may have made stale (before the change's mutation returns). */
   invalidate(change: KeyChange): void {
+    this.stats.invalidations++;
     this.epoch++;
     this.cache.invalidate(change);
+  }
+
+  /** Entries in the cache: keys, and remembered unknown hashes. */
+  cacheSize(): { keys: number; misses: number } {
+    return this.cache.size;
   }
 
   /** While untrusted, every verification reads the database; each switch starts from an empty cache. */

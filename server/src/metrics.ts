@@ -1,0 +1,149 @@
+// Prometheus metrics at GET /metrics (behind KEYGATE_METRICS_TOKEN). The hot
+// path only bumps plain counters and observes a pre-labelled histogram; the
+// rest is read when Prometheus scrapes.
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+export type VerificationPath = 'forward_auth' | 'graphql';
+
+/** What the scrape reads from the running server's parts. */
+export interface MetricSources {
+  cache(): { hits: number; misses: number; keys: number; unknown: number };
+  invalidations(): { received: number; connected: boolean };
+  usageFlushes(): { ok: number; failed: number };
+  webhookAttempts(): number;
+  meterStatements(): number;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly verifications: Counter<'path' | 'code'>;
+  private readonly latency: Histogram<'path'>;
+  private readonly invalidationDelay: Histogram;
+  private readonly operations: Counter<'operation' | 'error_code'>;
+  private readonly children = new Map<string, Counter.Internal>();
+  private readonly latencyChildren: Record<VerificationPath, Histogram.Internal<'path'>>;
+
+  constructor(sources: MetricSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'keygate_' });
+    this.verifications = new Counter({
+      name: 'keygate_verifications_total',
+      help: 'Verifications answered, by path (forward_auth, graphql) and reason code',
+      labelNames: ['path', 'code'],
+      registers,
+    });
+    this.latency = new Histogram({
+      name: 'keygate_verification_duration_seconds',
+      help: 'Time to decide a verification, by path (memory hits are microseconds; misses read the database)',
+      labelNames: ['path'],
+      buckets: [1e-6, 5e-6, 2e-5, 1e-4, 5e-4, 0.002, 0.01, 0.05, 0.25, 1],
+      registers,
+    });
+    this.latencyChildren = {
+      forward_auth: this.latency.labels('forward_auth'),
+      graphql: this.latency.labels('graphql'),
+    };
+    this.invalidationDelay = new Histogram({
+      name: 'keygate_invalidation_delay_seconds',
+      help: 'From the change’s commit on one instance to this instance dropping the key (PostgreSQL)',
+      buckets: [0.001, 0.005, 0.02, 0.05, 0.2, 1, 5],
+      registers,
+    });
+    this.operations = new Counter({
+      name: 'keygate_graphql_operations_total',
+      help: 'GraphQL operations executed, by operation name and first error code (empty: none)',
+      labelNames: ['operation', 'error_code'],
+      registers,
+    });
+    const counterFrom = (name: string, help: string, read: () => number, labels?: Record<string, string>) => {
+      let last = 0;
+      new Counter({
+        name,
+        help,
+        registers,
+        ...(labels ? { labelNames: Object.keys(labels) } : {}),
+        collect() {
+          const value = read();
+          if (value > last) (labels ? this.labels(labels) : this).inc(value - last);
+          last = value;
+        },
+      });
+    };
+    counterFrom('keygate_cache_hits_total', 'Verifications answered from memory', () => sources.cache().hits);
+    counterFrom('keygate_cache_misses_total', 'Verifications that read the database', () => sources.cache().misses);
+    new Gauge({
+      name: 'keygate_cache_entries',
+      help: 'Entries in the verification cache, by kind (key, unknown: remembered misses)',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        const { keys, unknown } = sources.cache();
+        this.set({ kind: 'key' }, keys);
+        this.set({ kind: 'unknown' }, unknown);
+      },
+    });
+    counterFrom(
+      'keygate_invalidations_received_total',
+      'Key changes received (from this instance and, on PostgreSQL, from the others)',
+      () => sources.invalidations().received,
+    );
+    new Gauge({
+      name: 'keygate_listen_connected',
+      help: '1 while change notifications are received (PostgreSQL LISTEN; always 1 embedded)',
+      registers,
+      collect() {
+        this.set(sources.invalidations().connected ? 1 : 0);
+      },
+    });
+    counterFrom('keygate_usage_flushes_total', 'Usage flushes written', () => sources.usageFlushes().ok, {
+      result: 'ok',
+    });
+    counterFrom(
+      'keygate_usage_flush_failures_total',
+      'Usage flushes that failed (retried)',
+      () => sources.usageFlushes().failed,
+    );
+    counterFrom('keygate_webhook_attempts_total', 'Webhook delivery attempts made', () => sources.webhookAttempts());
+    counterFrom('keygate_meter_statements_total', 'Statements the metering sent (reservations, give-backs)', () =>
+      sources.meterStatements(),
+    );
+  }
+
+  /** One answered verification; `started` from performance.now(). */
+  verification(path: VerificationPath, code: string, started: number): void {
+    const key = `${path}\u0000${code}`;
+    let child = this.children.get(key);
+    if (child === undefined) {
+      child = this.verifications.labels(path, code);
+      this.children.set(key, child);
+    }
+    child.inc();
+    this.latencyChildren[path].observe((performance.now() - started) / 1000);
+  }
+
+  invalidationReceived(delaySeconds: number | null): void {
+    if (delaySeconds !== null && delaySeconds >= 0) this.invalidationDelay.observe(delaySeconds);
+  }
+
+  operation(name: string, errorCode: string): void {
+    this.operations.labels(name.slice(0, 64), errorCode).inc();
+  }
+}
+
+/** GET /metrics: the text format, for a bearer of the token only. */
+export function metricsHandler(metrics: Metrics, token: string) {
+  const expected = Buffer.from(`Bearer ${token}`);
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const given = Buffer.from(req.headers.authorization ?? '');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' });
+      res.end('send Authorization: Bearer <KEYGATE_METRICS_TOKEN>\n');
+      return;
+    }
+    const body = await metrics.registry.metrics();
+    res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
+    res.end(body);
+  };
+}
