@@ -85,12 +85,21 @@ export function createForwardAuthHandler(
       observe?.(code, started);
     };
     const key = presentedKey(req);
-    if (!key) return early(401, 'MISSING_KEY');
+    if (!key) {
+      early(401, 'MISSING_KEY');
+      return;
+    }
     const access = requiredAccess(req);
     const scopes = requiredScopes(req);
-    if (access === 'INVALID' || scopes === 'INVALID') return early(400, 'BAD_REQUIREMENTS');
+    if (access === 'INVALID' || scopes === 'INVALID') {
+      early(400, 'BAD_REQUIREMENTS');
+      return;
+    }
     const spend = cost(req);
-    if (spend === 'INVALID') return early(400, 'BAD_COST');
+    if (spend === 'INVALID') {
+      early(400, 'BAD_COST');
+      return;
+    }
     const xff = req.headers['x-forwarded-for'];
     const realIp = req.headers['x-real-ip'];
     const ip = clientIp(
