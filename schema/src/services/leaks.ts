@@ -8,6 +8,7 @@ import type { ApiKey } from '../prisma.ts';
 import { recorded } from './audit.ts';
 import { keyEventData } from './events.ts';
 import { updateUnrevokedKey } from './keys.ts';
+import type { Transaction } from './transaction.ts';
 
 export interface LeakReport {
   /** Where the secret was found (a public URL). */
@@ -25,7 +26,7 @@ export async function reportLeakedKey(
 ): Promise<'revoked' | 'flagged'> {
   const revoke = action === 'revoke' && key.revokedAt === null;
   const outcome = revoke ? 'revoked' : 'flagged';
-  const write = async (tx: Parameters<Parameters<typeof recorded<ApiKey>>[1]>[0]) =>
+  const write = async (tx: Transaction) =>
     revoke
       ? updateUnrevokedKey(tx, key.id, globalId('ApiKey', key.id), 'revoke', { revokedAt: new Date(clockOf(ctx)) })
       : key;
