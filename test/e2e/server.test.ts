@@ -187,9 +187,13 @@ describe('PostgreSQL (DATABASE_URL)', () => {
     const url = new URL(target);
     url.port = String(port);
     const env = { DATABASE_URL: url.href, KEYGATE_DATA_DIR: dataDir(), KEYGATE_JWT_SECRET: 'x'.repeat(40) };
-    const starting = startKeygate(env);
-    // The database "comes up" on the configured port a little later (a forwarder to the real one).
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // The database "comes up" on the configured port once Keygate says it waits (a forwarder to the real one).
+    let saidWaiting: () => void = () => {};
+    const waiting = new Promise<void>((resolve) => (saidWaiting = resolve));
+    const starting = startKeygate(env, undefined, undefined, (output) => {
+      if (output.includes('waiting for PostgreSQL')) saidWaiting();
+    });
+    await Promise.race([waiting, starting]);
     const forwarder = createNetServer((socket) => {
       const upstream = connect(Number(target.port), target.hostname);
       socket.pipe(upstream).pipe(socket);

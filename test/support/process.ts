@@ -31,6 +31,8 @@ export function startKeygate(
   env: Record<string, string>,
   command: string[] = [process.execPath, '--import', 'tsx', 'src/main.ts'],
   cwd = serverDir,
+  /** Called with everything printed so far, on each new chunk (before and after readiness). */
+  onOutput?: (output: string) => void,
 ): Promise<KeygateProcess> {
   const child = spawn(command[0]!, command.slice(1), {
     cwd,
@@ -74,6 +76,7 @@ export function startKeygate(
     }
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
+      onOutput?.(output);
       const match = /listening on (http:\/\/\S+)\/graphql/.exec(output);
       if (match && !port) ready(match[1]!);
     };
