@@ -3,7 +3,8 @@
 // packages (core, schema, server) and pure-JavaScript dependencies are bundled;
 // what loads files of its own at run time (PGlite's WebAssembly, Prisma's runtime)
 // or has optional native parts stays in node_modules, from where it is imported.
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -13,6 +14,39 @@ const out = join(serverDir, 'dist');
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 const started = Date.now();
+
+// Prisma's query compiler is WebAssembly that the generated client imports as a base64 string
+// module: 4.4 MB of module source plus the 4.4 MB string it exports, both held for as long as
+// the server runs. The build decodes it once into query_compiler.wasm beside main.js, and the
+// bundled client reads that file instead (the buffer is garbage once compiled).
+const WASM_IMPORT = '@prisma/client/runtime/query_compiler_fast_bg.postgresql.wasm-base64.mjs';
+const generatedClient = /schema\/src\/generated\/prisma\/internal\/class\.ts$/;
+const wasmModuleGetter =
+  /getQueryCompilerWasmModule: async \(\) => \{\s*const \{ wasm \} = await import\("([^"]+)"\)\s*return await decodeBase64AsWasm\(wasm\)\s*\}/;
+const fromSchema = createRequire(join(serverDir, '..', 'schema', 'package.json'));
+const { wasm } = (await import(fromSchema.resolve(WASM_IMPORT))) as { wasm: string };
+writeFileSync(join(out, 'query_compiler.wasm'), Buffer.from(wasm, 'base64'));
+const prismaWasmFromFile = {
+  name: 'prisma-wasm-from-file',
+  setup(pluginBuild: import('esbuild').PluginBuild) {
+    pluginBuild.onLoad({ filter: generatedClient }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      const match = wasmModuleGetter.exec(source);
+      if (!match || match[1] !== WASM_IMPORT) {
+        throw new Error(`the generated Prisma client no longer loads ${WASM_IMPORT} as the build expects`);
+      }
+      const replaced = source.replace(
+        wasmModuleGetter,
+        `getQueryCompilerWasmModule: async () => {
+    const { readFile } = await import('node:fs/promises')
+    return new WebAssembly.Module(await readFile(new URL('./query_compiler.wasm', import.meta.url)))
+  }`,
+      );
+      return { contents: replaced, loader: 'ts' };
+    });
+  },
+};
+
 await build({
   entryPoints: [join(serverDir, 'src', 'main.ts')],
   outfile: join(out, 'main.js'),
@@ -35,11 +69,17 @@ await build({
     'pino',
     'tsx',
     'tsx/*',
+    // Imported at the first GraphiQL visit only (9 MB of source).
+    '@graphql-yoga/render-graphiql',
   ],
+  // Smaller source is less memory: V8 keeps every module's source text for as long as it runs.
+  minify: true,
+  keepNames: true,
   // Bundled CommonJS dependencies may call require(): give the ES module one.
   banner: {
     js: "import { createRequire as __keygateRequire } from 'node:module'; const require = __keygateRequire(import.meta.url);",
   },
+  plugins: [prismaWasmFromFile],
   logLevel: 'warning',
 });
 // The PGlite worker threads are plain JavaScript files loaded by URL beside the module.

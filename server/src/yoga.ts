@@ -2,7 +2,6 @@
 // plugin is a file of its own in plugins/, listed here in the order they run.
 
 import type { IncomingMessage } from 'node:http';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import type { KeyVerifier } from '@keygate/core';
 import { type Context, schema } from '@keygate/schema';
 import { getOperationAST } from 'graphql';
@@ -51,7 +50,9 @@ export function createApp(options: AppOptions) {
     graphqlEndpoint: '/graphql',
     graphiql: options.graphiql === false ? false : { title: 'Keygate', defaultQuery: GRAPHIQL_WALKTHROUGH },
     // Served from this server, not a CDN: no third-party script on a key-management page, and it works offline.
-    renderGraphiQL,
+    // Loaded at the first visit: GraphiQL's bundle is 9 MB of source an API-only server need not hold.
+    renderGraphiQL: async (graphiqlOptions) =>
+      (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(graphiqlOptions),
     landingPage: false,
     maxRequestBodySize: LIMITS.body,
     // Any origin may call (credentials are bearer tokens, not cookies); browsers may read the request id.

@@ -8,7 +8,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 
-const pglite = await PGlite.create(workerData.dataDir);
+// Postgres' default shared_buffers (128 MB) is memory Postgres touches as it starts: in
+// PGlite, resident in this process. 16 MB measured 160 MB resident for PGlite alone against
+// 312 MB (32 MB: 192 MB); the files' pages stay in the operating system's cache either way.
+const pglite = await PGlite.create(workerData.dataDir, {
+  startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'],
+});
 const adapter = await new PrismaPGlite(pglite).connect();
 /** Open transactions by id; each holds PGlite's lock until it commits or rolls back. */
 const transactions = new Map();
