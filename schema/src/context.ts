@@ -59,8 +59,8 @@ export interface Context {
   viewer: Viewer | null;
   service: ServicePrincipal | null;
   verifier?: KeyVerifier;
-  /** This request, for the audit trail: its id (X-Request-Id or generated) and the client address. */
-  request?: { id: string; ip: string | null };
+  /** This request, for the audit trail: its id (X-Request-Id or generated) and the client address; its headers for tracing. */
+  request?: { id: string; ip: string | null; headers?: Headers };
   settings: SchemaSettings;
   /** Told about every change that alters how keys verify (noKeyChanges where nothing caches keys). */
   keyChanges: KeyChangeListener;

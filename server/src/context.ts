@@ -62,7 +62,7 @@ export function createContextFactory(services: ContextServices) {
       settings: services.settings,
       keyChanges: services.keyChanges,
       verifier: services.verifier,
-      request: { id, ip },
+      request: { id, ip, headers: request.headers },
     };
   };
 }

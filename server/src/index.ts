@@ -14,5 +14,6 @@ export { createLogger, type Logger } from './logger.ts';
 export { LIMITS } from './plugins/abuse-limits.ts';
 export { measure, measureOperation } from './plugins/query-cost.ts';
 export { type RunningServer, startServer } from './server.ts';
+export { startTracing, type Tracing, type TracingConfig, tracingConfig } from './tracing.ts';
 export { CHANNEL } from './verification/invalidation.ts';
 export { createApp } from './yoga.ts';

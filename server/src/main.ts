@@ -10,6 +10,7 @@ import { loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { startServer } from './server.ts';
 import { StartupError } from './startup-error.ts';
+import { startTracing, tracingConfig } from './tracing.ts';
 
 /** How close together two deliveries of one signal count as one (a relay comes within milliseconds). */
 const RELAY_WINDOW_MS = 500;
@@ -23,6 +24,11 @@ try {
     // resident memory at idle and made no measurable difference to a query (0.83 against 0.91 ms
     // per findMany, BENCHMARKS.md). Baseline only, then: set before the first query compiles it.
     setFlagsFromString('--liftoff-only');
+  }
+  const tracingSettings = tracingConfig();
+  const tracing = tracingSettings ? await startTracing(tracingSettings) : null;
+  if (tracingSettings) {
+    logger.info(`tracing on: ${tracingSettings.exporters.join(', ')} exporter, ${tracingSettings.sampler} sampler`);
   }
   const server = await startServer(config, { logger });
   // Without its database Keygate can answer nothing: exit, so that a supervisor starts it again.
@@ -42,6 +48,7 @@ try {
     firstSignal = { name: reason, at: now };
     logger.info(`${reason}: shutting down`);
     await server.close();
+    await tracing?.shutdown(); // exports the spans still buffered
     logger.info('stopped: in-flight requests answered, last-used times written, database closed');
     process.exit(0);
   };

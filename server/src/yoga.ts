@@ -15,6 +15,7 @@ import { costLimit, documentLimits, LIMITS } from './plugins/abuse-limits.ts';
 import { logRequests } from './plugins/log-requests.ts';
 import { requestIds } from './plugins/request-ids.ts';
 import { requireAuthentication } from './plugins/require-authentication.ts';
+import { traceOperations } from './plugins/tracing.ts';
 import { verifyKeyFastPath } from './verification/graphql-fast-path.ts';
 
 export interface AppOptions extends ContextServices {
@@ -60,6 +61,7 @@ export function createApp(options: AppOptions) {
     logging: options.logger ?? silentLogger,
     plugins: [
       requestIds(),
+      traceOperations(),
       ...documentLimits({
         hideSuggestions: options.hideSuggestions ?? false,
         introspection: options.introspection ?? true,

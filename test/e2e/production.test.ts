@@ -2,6 +2,8 @@
 // the whole flow works from the bundle (Prisma's query compiler read from dist/, GraphiQL loaded
 // at its first visit), on PostgreSQL and embedded.
 
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import {
   CreateApplicationDocument as CREATE_APP,
@@ -51,5 +53,49 @@ describe.each([
     } finally {
       expect(await server.stop()).toBe(0);
     }
+  });
+});
+
+describe('tracing on the built server, switched on as an operator does: OTEL_* variables', () => {
+  it('exports GraphQL operation spans over OTLP/HTTP, the last ones at SIGTERM', async () => {
+    // A collector's OTLP/HTTP receiver: POST /v1/traces with JSON (http/json).
+    const received: { path: string; contentType: string; body: any }[] = [];
+    const collector = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => (body += chunk));
+      req.on('end', () => {
+        received.push({ path: req.url ?? '', contentType: req.headers['content-type'] ?? '', body: JSON.parse(body) });
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+    const env = {
+      KEYGATE_DATA_DIR: dirs.make(),
+      KEYGATE_JWT_SECRET: 'x'.repeat(40),
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as AddressInfo).port}`,
+      OTEL_SERVICE_NAME: 'keygate-eu-1',
+    };
+    const token = runCli('src/cli/token.ts', ['acme'], env).stdout;
+    const server = await startKeygate(env, production, repoRoot);
+    try {
+      expect(server.output()).toContain('tracing on: otlp exporter, parentbased_always_on sampler');
+      const created = await graphql(server.url, token, CREATE_APP, { input: { name: 'Traced' } });
+      expect(created.body.data.createApplication.__typename).toBe('ApplicationPayload');
+    } finally {
+      // The batch is not due yet: the graceful shutdown exports it.
+      expect(await server.stop()).toBe(0);
+      collector.close();
+    }
+    expect(received.length).toBeGreaterThan(0);
+    expect(received.every((r) => r.path === '/v1/traces' && r.contentType.startsWith('application/json'))).toBe(true);
+    const resourceSpans = received.flatMap((r) => r.body.resourceSpans);
+    const spans = resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((ss: any) => ss.spans));
+    const operation = spans.find((span: any) => span.name === 'mutation CreateApplication');
+    expect(operation, JSON.stringify(spans.map((span: any) => span.name))).toBeDefined();
+    const attribute = (name: string) => operation.attributes.find((a: any) => a.key === name)?.value.stringValue;
+    expect(attribute('graphql.operation.name')).toBe('CreateApplication');
+    expect(attribute('keygate.request_id')).toMatch(/^[0-9a-f-]{36}$/);
+    const service = resourceSpans[0].resource.attributes.find((a: any) => a.key === 'service.name');
+    expect(service.value.stringValue).toBe('keygate-eu-1');
   });
 });

@@ -11,6 +11,8 @@ import {
   type VerifyCode,
   type VerifyOutcome,
 } from '@keygate/core';
+import { context } from '@opentelemetry/api';
+import { forwardAuthContext, tracing } from '../tracing.ts';
 import { clientIp, type TrustedProxies } from './client-ip.ts';
 
 const STATUS: Record<VerifyCode, number> = {
@@ -107,7 +109,10 @@ export function createForwardAuthHandler(
       { xff: typeof xff === 'string' ? xff : undefined, realIp: typeof realIp === 'string' ? realIp : undefined },
       proxies,
     );
-    const outcome = verifier.verify({ key, ip, requiredAccess: access, requiredScopes: scopes, cost: spend });
+    const request = { key, ip, requiredAccess: access, requiredScopes: scopes, cost: spend };
+    const outcome = tracing.enabled
+      ? context.with(forwardAuthContext(req.headers), () => verifier.verify(request))
+      : verifier.verify(request);
     if (outcome instanceof Promise) {
       outcome.then(
         (settled) => {

@@ -7,8 +7,16 @@
 // missing or bad credentials, merchant callers — takes the normal path, which
 // also produces every error. Tests compare both paths' responses byte for byte.
 
-import { type KeyVerifier, METERING_BOUNDS, parseIp, type RateLimitState, type VerifyRequest } from '@keygate/core';
+import {
+  type KeyVerifier,
+  METERING_BOUNDS,
+  parseIp,
+  type RateLimitState,
+  type VerifyOutcome,
+  type VerifyRequest,
+} from '@keygate/core';
 import { type Context, keyVerificationFields } from '@keygate/schema';
+import { context } from '@opentelemetry/api';
 import {
   type DocumentNode,
   type FieldNode,
@@ -23,6 +31,8 @@ import {
 import type { Plugin } from 'graphql-yoga';
 import { LRUCache } from 'lru-cache';
 import type { Authenticator } from '../auth/authenticator.ts';
+import { requestIdOf } from '../plugins/request-ids.ts';
+import { requestSpan, tracing } from '../tracing.ts';
 
 type FieldName = keyof typeof keyVerificationFields | '__typename';
 /** A field of the result; rateLimits carries its own selection (response keys and RateLimitState fields). */
@@ -32,6 +42,8 @@ const FALLBACK = Symbol('fallback');
 
 interface Plan {
   rootKey: string;
+  /** The operation's name in the document, for its trace span. */
+  operationName: string | undefined;
   /** Response keys and the KeyVerification fields behind them, in response order. */
   fields: Selected[];
   /** The raw input object from the request's variables, or FALLBACK when they need graphql-js. */
@@ -76,7 +88,9 @@ export function verifyKeyFastPath(
         return;
       }
       if (principal?.kind !== 'verifier') return;
-      const outcome = await verifier.verify(input);
+      const outcome = await (tracing.enabled
+        ? traced(request, plan.operationName, () => verifier.verify(input))
+        : verifier.verify(input));
       const result: Record<string, unknown> = {};
       for (const [key, field, sub] of plan.fields) {
         if (field === '__typename') result[key] = 'KeyVerification';
@@ -86,6 +100,28 @@ export function verifyKeyFastPath(
       setResult({ data: { [plan.rootKey]: result } });
     },
   };
+}
+
+/** The operation's span, as plugins/tracing.ts makes it on the normal path. */
+async function traced(
+  request: Request,
+  name: string | undefined,
+  verify: () => VerifyOutcome | Promise<VerifyOutcome>,
+) {
+  const { span, context: spanContext } = requestSpan(
+    name ? `mutation ${name}` : 'mutation',
+    request.headers,
+    requestIdOf(request),
+    {
+      'graphql.operation.type': 'mutation',
+      ...(name ? { 'graphql.operation.name': name } : {}),
+    },
+  );
+  try {
+    return await context.with(spanContext, verify);
+  } finally {
+    span.end();
+  }
 }
 
 /** rateLimits as graphql-js would serialise the selection (DateTime as an ISO string). */
@@ -165,7 +201,7 @@ function compile(schema: GraphQLSchema, query: string, operationName: string | u
   if (!fields || !argument || root.arguments!.length !== 1) return null;
   const input = inputReader(argument.value);
   if (!input) return null;
-  return { rootKey: root.alias?.value ?? 'verifyKey', fields, input };
+  return { rootKey: root.alias?.value ?? 'verifyKey', operationName: operation.name?.value, fields, input };
 }
 
 /** The fields selected on a KeyVerification result, merged as graphql-js merges them. */

@@ -12,7 +12,19 @@
 import { randomUUID } from 'node:crypto';
 import type { KeyChange } from '@keygate/core';
 import type { Announcement, KeyChangeListener, SqlExecutor } from '@keygate/schema';
+import { context, trace } from '@opentelemetry/api';
 import pg from 'pg';
+import {
+  announcementSpan,
+  changeAttributes,
+  currentRequestId,
+  currentTraceparent,
+  failed,
+  linkTo,
+  SpanKind,
+  tracer,
+  tracing,
+} from '../tracing.ts';
 import type { Verifier } from './verifier.ts';
 
 export const CHANNEL = 'keygate_key_changes';
@@ -38,12 +50,19 @@ export function localInvalidation(verifier: Verifier, database: object): Invalid
       all.delete(verifier);
     },
     // One process: nothing to send, and the caches are dropped once the change is committed.
-    announce: async (_tx, change) => ({
-      settled: async () => {
-        for (const subscriber of all) subscriber.invalidate(change);
-      },
-      cancel: () => {},
-    }),
+    announce: async (_tx, change) => {
+      const span = announcementSpan({ ...changeAttributes(change), 'keygate.change.transport': 'local' });
+      return {
+        settled: async () => {
+          for (const subscriber of all) subscriber.invalidate(change);
+          span?.end();
+        },
+        cancel: () => {
+          span?.setAttribute('keygate.change.cancelled', true);
+          span?.end();
+        },
+      };
+    },
   };
 }
 
@@ -51,6 +70,9 @@ interface Message extends KeyChange {
   nonce: string;
   /** When it was sent (ms since the epoch), for the delay metric. */
   at?: number;
+  /** While tracing: the announcing span (W3C traceparent) and request, for the receivers' spans. */
+  traceparent?: string;
+  requestId?: string;
 }
 
 export class PostgresInvalidation implements InvalidationBus {
@@ -81,7 +103,12 @@ export class PostgresInvalidation implements InvalidationBus {
   }
 
   async announce(tx: SqlExecutor, change: KeyChange): Promise<Announcement> {
+    const span = announcementSpan({ ...changeAttributes(change), 'keygate.change.transport': 'postgres-notify' });
     const message: Message = { ...change, nonce: randomUUID(), at: Date.now() };
+    if (span) {
+      message.traceparent = context.with(trace.setSpan(context.active(), span), currentTraceparent);
+      message.requestId = currentRequestId();
+    }
     // Listened for before sending: the echo may arrive before the commit's own answer does.
     let timer: NodeJS.Timeout | undefined;
     const echoed = new Promise<void>((resolve) => {
@@ -98,20 +125,34 @@ export class PostgresInvalidation implements InvalidationBus {
       await tx.$executeRawUnsafe('SELECT pg_notify($1, $2)', CHANNEL, JSON.stringify(message));
     } catch (error) {
       forget();
+      if (span) {
+        failed(span, error);
+        span.end();
+      }
       throw error;
     }
     return {
       settled: async () => {
         this.verifier.invalidate(change);
         // Without a listening connection there is nothing to wait for (and the cache is bypassed anyway).
-        if (!this.connected || !this.echoes.has(message.nonce)) return forget();
+        if (!this.connected || !this.echoes.has(message.nonce)) {
+          span?.setAttribute('keygate.change.echoed', false);
+          span?.end();
+          return forget();
+        }
         timer = setTimeout(() => {
           this.log(`warning: key change ${message.nonce} was not echoed within ${this.echoTimeoutMs} ms`);
+          span?.setAttribute('keygate.change.echoed', false);
           forget();
         }, this.echoTimeoutMs);
         await echoed;
+        span?.end();
       },
-      cancel: forget,
+      cancel: () => {
+        span?.setAttribute('keygate.change.cancelled', true);
+        span?.end();
+        forget();
+      },
     };
   }
 
@@ -146,7 +187,23 @@ export class PostgresInvalidation implements InvalidationBus {
       return;
     }
     this.verifier.invalidate(message);
-    if (this.onReceived && typeof message.at === 'number') this.onReceived((Date.now() - message.at) / 1000);
+    const delaySeconds = typeof message.at === 'number' ? (Date.now() - message.at) / 1000 : null;
+    if (this.onReceived && delaySeconds !== null) this.onReceived(delaySeconds);
+    if (tracing.enabled) {
+      // Its own trace, linked to the announcing span (on this instance or another).
+      tracer
+        .startSpan('keygate.change.receive', {
+          kind: SpanKind.CONSUMER,
+          root: true,
+          links: linkTo(message.traceparent),
+          attributes: {
+            ...changeAttributes(message),
+            ...(message.requestId ? { 'keygate.request_id': message.requestId } : {}),
+            ...(delaySeconds !== null ? { 'keygate.change.delay_ms': delaySeconds * 1000 } : {}),
+          },
+        })
+        .end();
+    }
     this.echoes.get(message.nonce)?.();
     this.echoes.delete(message.nonce);
   }

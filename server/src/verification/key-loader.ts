@@ -3,6 +3,7 @@
 // that applies: its own, or, for a rolled key, that of the key that replaced it).
 import { compileIpRules, type IpAction, type KeyMeter, type RefillInterval, type VerifiableKey } from '@keygate/core';
 import type { PrismaClient } from '@keygate/schema/prisma';
+import { inSpan, SpanKind, tracing } from '../tracing.ts';
 
 interface Row {
   id: string;
@@ -31,6 +32,26 @@ interface Row {
 export type KeyLoader = (hash: string) => Promise<VerifiableKey | null>;
 
 export function createKeyLoader(prisma: PrismaClient): KeyLoader {
+  const load = loadFrom(prisma);
+  // Traced as the database query of a cache miss (a client span under the request's own).
+  return (hash) =>
+    tracing.enabled
+      ? inSpan('keygate.key.load', { kind: SpanKind.CLIENT, attributes: LOAD_ATTRIBUTES }, async (span) => {
+          const key = await load(hash);
+          span.setAttribute('keygate.key.found', key !== null);
+          return key;
+        })
+      : load(hash);
+}
+
+const LOAD_ATTRIBUTES = {
+  'db.system.name': 'postgresql',
+  'db.operation.name': 'SELECT',
+  'db.collection.name': 'api_keys',
+  'keygate.cache': 'miss',
+};
+
+function loadFrom(prisma: PrismaClient): KeyLoader {
   return async (hash) => {
     // The end of the key's chain of rolls carries the metering (it moved there with each roll).
     const rows = await prisma.$queryRaw<Row[]>`
