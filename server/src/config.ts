@@ -71,6 +71,15 @@ export function loadConfig(env: Env = process.env): Config {
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');
   }
+  const directUrl = env.KEYGATE_LISTEN_DATABASE_URL?.trim() || undefined;
+  if (directUrl && !/^postgres(ql)?:\/\//.test(directUrl)) {
+    throw new ConfigError('KEYGATE_LISTEN_DATABASE_URL must be a postgres:// or postgresql:// URL');
+  }
+  if (directUrl && !databaseUrl) {
+    throw new ConfigError(
+      'KEYGATE_LISTEN_DATABASE_URL is set but DATABASE_URL is not: it is a second connection to that database',
+    );
+  }
   return {
     host: env.HOST ?? '127.0.0.1',
     port: integer(env, 'PORT', 4000, 0, 65535),
@@ -79,6 +88,7 @@ export function loadConfig(env: Env = process.env): Config {
       ? {
           kind: 'postgres',
           url: databaseUrl,
+          directUrl: directUrl ?? databaseUrl,
           poolSize: integer(env, 'KEYGATE_DB_POOL_SIZE', 10, 1, 1000),
           connectTimeoutMs: integer(env, 'KEYGATE_DB_CONNECT_TIMEOUT_SECONDS', 30, 0, 3600) * 1000,
         }

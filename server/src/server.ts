@@ -12,7 +12,7 @@ import { Metrics, metricsHandler } from './metrics.ts';
 import { TrustedProxies } from './verification/client-ip.ts';
 import { FailureLimiter } from './verification/failure-limiter.ts';
 import { createForwardAuthHandler } from './verification/forward-auth.ts';
-import { type InvalidationBus, localInvalidation, PostgresInvalidation } from './verification/invalidation.ts';
+import { CHANNEL, type InvalidationBus, localInvalidation, PostgresInvalidation } from './verification/invalidation.ts';
 import { KeyCache } from './verification/key-cache.ts';
 import { createKeyLoader } from './verification/key-loader.ts';
 import { createMeterStore, Meter } from './verification/meter.ts';
@@ -111,8 +111,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         };
   const invalidation =
     config.storage.kind === 'postgres'
-      ? new PostgresInvalidation(config.storage.url, verifier, log, 2000, (delay) =>
-          metrics?.invalidationReceived(delay),
+      ? new PostgresInvalidation(
+          config.storage.directUrl ?? config.storage.url,
+          verifier,
+          log,
+          2000,
+          (delay) => metrics?.invalidationReceived(delay),
+          // Proven through the same pool that publishes changes.
+          { publish: (payload) => prisma.$executeRawUnsafe('SELECT pg_notify($1, $2)', CHANNEL, payload) },
         )
       : localInvalidation(verifier, prisma);
   await invalidation.start();

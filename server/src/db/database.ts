@@ -16,6 +16,11 @@ export type StorageOptions =
   | {
       kind: 'postgres';
       url: string;
+      /**
+       * A session connection's URL for what a transaction-pooling proxy (PgBouncer) cannot
+       * carry: LISTEN and the migrations' advisory lock. Default: url.
+       */
+      directUrl?: string;
       poolSize?: number;
       /** How long to wait for the server at start-up (default 30 s), and who hears that it is waited for. */
       connectTimeoutMs?: number;
@@ -105,16 +110,24 @@ async function initialiseCluster(dataDir: string): Promise<void> {
 }
 
 async function openPostgres(
-  { url, poolSize, connectTimeoutMs = 30_000, onWaiting }: Extract<StorageOptions, { kind: 'postgres' }>,
+  {
+    url,
+    directUrl = url,
+    poolSize,
+    connectTimeoutMs = 30_000,
+    onWaiting,
+  }: Extract<StorageOptions, { kind: 'postgres' }>,
   log: PrismaLogOption,
 ): Promise<Database> {
   await waitForPostgres(url, { timeoutMs: connectTimeoutMs, onWaiting });
+  if (directUrl !== url) await waitForPostgres(directUrl, { timeoutMs: connectTimeoutMs, onWaiting });
   const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: url, max: poolSize }), log });
   return {
     kind: 'postgres',
     prisma,
     migrate: async () => {
-      const client = new pg.Client({ connectionString: url });
+      // Its advisory lock is held across statements: a session, never a pooled transaction.
+      const client = new pg.Client({ connectionString: directUrl });
       await client.connect();
       try {
         return await migrate({

@@ -9,6 +9,12 @@
 // comes back: PostgreSQL signals all listeners at once, so by then every
 // connected instance has it too. If the listening connection drops, the cache
 // is cleared and bypassed until it is back.
+//
+// A LISTEN connection can look connected and hear nothing: behind a transaction-pooling
+// proxy (PgBouncer) the session that ran LISTEN goes back to the proxy's pool. So the
+// feed is proven, not assumed: at connect and every 30 s a probe is published the way
+// changes are (through the query pool) and must come back on the listening connection.
+// Until it does, the cache is bypassed, and the log says what to fix.
 import { randomUUID } from 'node:crypto';
 import type { KeyChange } from '@keygate/core';
 import type { Announcement, KeyChangeListener, SqlExecutor } from '@keygate/schema';
@@ -68,6 +74,8 @@ export function localInvalidation(verifier: Verifier, database: object): Invalid
 
 interface Message extends KeyChange {
   nonce: string;
+  /** A feed probe (see above), not a change. */
+  probe?: true;
   /** When it was sent (ms since the epoch), for the delay metric. */
   at?: number;
   /** While tracing: the announcing span (W3C traceparent) and request, for the receivers' spans. */
@@ -75,12 +83,28 @@ interface Message extends KeyChange {
   requestId?: string;
 }
 
+export interface FeedProbe {
+  /** Publishes a payload on CHANNEL the way changes are published (pg_notify through the query pool). */
+  publish(payload: string): Promise<unknown>;
+  /** How often the feed is proven again while it works (ms). */
+  everyMs?: number;
+}
+
 export class PostgresInvalidation implements InvalidationBus {
   private client: pg.Client | null = null;
   private stopped = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
   private readonly echoes = new Map<string, () => void>();
-  connected = false;
+  /** Connected, and the last probe came back: changes are heard. */
+  private hearing = false;
+  /** The LISTEN connection is up. */
+  private listening = false;
+
+  /** Changes from other instances are heard: listening, and (with a probe) the last probe came back. */
+  get connected(): boolean {
+    return this.listening && (this.probe === null || this.hearing);
+  }
 
   constructor(
     private readonly url: string,
@@ -88,6 +112,7 @@ export class PostgresInvalidation implements InvalidationBus {
     private readonly log: (line: string) => void,
     private readonly echoTimeoutMs = 2000,
     private readonly onReceived: ((delaySeconds: number) => void) | null = null,
+    private readonly probe: FeedProbe | null = null,
   ) {}
 
   async start(): Promise<void> {
@@ -98,6 +123,7 @@ export class PostgresInvalidation implements InvalidationBus {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.probeTimer);
     await this.client?.end().catch(() => {});
     this.client = null;
   }
@@ -174,9 +200,51 @@ export class PostgresInvalidation implements InvalidationBus {
       return;
     }
     this.client = client;
-    this.connected = true;
+    this.listening = true;
+    if (this.probe) await this.prove();
     // Changes made while we were not listening are unknown: start from an empty cache.
-    this.verifier.setCacheTrusted(true);
+    else this.verifier.setCacheTrusted(true);
+  }
+
+  /** Publishes a probe and waits for it on the listening connection; trusts the cache only if it comes. */
+  private async prove(): Promise<void> {
+    clearTimeout(this.probeTimer);
+    const client = this.client;
+    if (!this.probe || !client || this.stopped) return;
+    const nonce = randomUUID();
+    let timer: NodeJS.Timeout | undefined;
+    const heard = new Promise<boolean>((resolve) => {
+      this.echoes.set(nonce, () => resolve(true));
+      timer = setTimeout(() => resolve(false), this.echoTimeoutMs);
+    });
+    let came: boolean;
+    try {
+      await this.probe.publish(JSON.stringify({ nonce, probe: true }));
+      came = await heard;
+    } catch {
+      came = false; // the query pool failed: the next probe tries again
+    } finally {
+      clearTimeout(timer);
+      this.echoes.delete(nonce);
+    }
+    if (this.client !== client || this.stopped) return; // lost or stopped meanwhile
+    if (came && !this.hearing) {
+      this.hearing = true;
+      this.verifier.setCacheTrusted(true);
+    } else if (!came && this.hearing) {
+      this.hearing = false;
+      this.verifier.setCacheTrusted(false);
+    }
+    if (!came) {
+      this.log(
+        `error: the change-notification connection hears nothing (a probe published on ${CHANNEL} did not come back within ${this.echoTimeoutMs} ms). ` +
+          'Verifications read the database until it does. If DATABASE_URL goes through a transaction-pooling proxy such as PgBouncer, ' +
+          'set KEYGATE_LISTEN_DATABASE_URL to a direct connection to PostgreSQL.',
+      );
+    }
+    // While deaf, try again soon; while hearing, every everyMs.
+    this.probeTimer = setTimeout(() => void this.prove(), came ? (this.probe.everyMs ?? 30_000) : 5000);
+    this.probeTimer.unref();
   }
 
   private receive(payload: string | undefined): void {
@@ -184,6 +252,10 @@ export class PostgresInvalidation implements InvalidationBus {
     try {
       message = JSON.parse(payload ?? '');
     } catch {
+      return;
+    }
+    if (message.probe) {
+      this.echoes.get(message.nonce)?.();
       return;
     }
     this.verifier.invalidate(message);
@@ -211,11 +283,13 @@ export class PostgresInvalidation implements InvalidationBus {
   private lost(client: pg.Client, error?: unknown): void {
     if (this.client !== null && this.client !== client) return;
     this.client = null;
-    if (this.connected)
+    if (this.listening)
       this.log(
         `invalidation feed lost${error ? ` (${(error as Error).message})` : ''}; verifying from the database until it is back`,
       );
-    this.connected = false;
+    this.listening = false;
+    this.hearing = false;
+    clearTimeout(this.probeTimer);
     this.verifier.setCacheTrusted(false);
     for (const resolve of this.echoes.values()) resolve();
     this.echoes.clear();
