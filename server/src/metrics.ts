@@ -4,6 +4,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { PoolStats } from './db/database.ts';
 
 export type VerificationPath = 'forward_auth' | 'graphql';
 
@@ -14,6 +15,8 @@ export interface MetricSources {
   usageFlushes(): { ok: number; failed: number };
   webhookAttempts(): number;
   meterStatements(): number;
+  /** PostgreSQL's query pool; null embedded. */
+  pool(): PoolStats | null;
 }
 
 const LATENCY_BUCKETS = [1e-6, 5e-6, 2e-5, 1e-4, 5e-4, 0.002, 0.01, 0.05, 0.25, 1];
@@ -140,6 +143,28 @@ export class Metrics {
       () => sources.usageFlushes().failed,
     );
     counterFrom('keygate_webhook_attempts_total', 'Webhook delivery attempts made', () => sources.webhookAttempts());
+    new Gauge({
+      name: 'keygate_db_pool_connections',
+      help: 'PostgreSQL query pool connections by state (in_use, idle), and the most it opens (max)',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const pool = sources.pool();
+        if (!pool) return;
+        this.set({ state: 'in_use' }, pool.total - pool.idle);
+        this.set({ state: 'idle' }, pool.idle);
+        this.set({ state: 'max' }, pool.max);
+      },
+    });
+    new Gauge({
+      name: 'keygate_db_pool_waiting',
+      help: 'Queries waiting for a PostgreSQL pool connection (all in use)',
+      registers,
+      collect() {
+        const pool = sources.pool();
+        if (pool) this.set(pool.waiting);
+      },
+    });
     counterFrom('keygate_meter_statements_total', 'Statements the metering sent (reservations, give-backs)', () =>
       sources.meterStatements(),
     );

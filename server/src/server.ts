@@ -90,6 +90,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         usageFlushes: () => ({ ok: usage.stats.flushes, failed: usage.stats.failures }),
         webhookAttempts: () => webhooks.attempts,
         meterStatements: () => meter.statements,
+        pool: () => database.poolStats?.() ?? null,
       })
     : null;
   const graphqlVerifier: KeyVerifier =

@@ -67,6 +67,19 @@ it('counts verifications by path and code, cache hits and misses, and GraphQL op
   expect(value('keygate_graphql_operations_total', { operation: 'CreateApplication', error_code: '' })).toBe(2);
   expect(value('keygate_graphql_operations_total', { operation: 'CreateKey', error_code: '' })).toBe(1);
   expect(families.find((f) => f.name === 'keygate_process_resident_memory_bytes')?.type).toBe('GAUGE');
+  if (s.db.storage.kind === 'postgres') {
+    // The query pool: its size as configured, and connections that served the requests above.
+    expect(value('keygate_db_pool_connections', { state: 'max' })).toBe(s.db.storage.poolSize);
+    const open =
+      value('keygate_db_pool_connections', { state: 'idle' })! +
+      value('keygate_db_pool_connections', { state: 'in_use' })!;
+    expect(open).toBeGreaterThanOrEqual(1);
+    expect(open).toBeLessThanOrEqual(s.db.storage.poolSize!);
+    expect(value('keygate_db_pool_waiting')).toBe(0);
+  } else {
+    // The embedded database has no pool: no series rather than zeros.
+    expect(value('keygate_db_pool_connections', { state: 'max' })).toBeUndefined();
+  }
   // Counters only go up between scrapes.
   await s.forwardAuth({ 'x-api-key': key.value.secret });
   expect((await scrape()).value('keygate_verifications_total', { path: 'forward_auth', code: 'VALID' })).toBe(4);

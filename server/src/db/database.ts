@@ -36,7 +36,18 @@ export interface Database {
    * thread died. (A PostgreSQL pool reconnects by itself; it never calls.)
    */
   onFailure(listener: (error: Error) => void): void;
+  /** PostgreSQL: the query pool's connections now (the embedded database has none). */
+  poolStats?(): PoolStats;
   close(): Promise<void>;
+}
+
+export interface PoolStats {
+  /** Connections open: in use and idle. */
+  total: number;
+  idle: number;
+  /** Queries waiting for a connection. */
+  waiting: number;
+  max: number;
 }
 
 export type PrismaLogOption = ConstructorParameters<typeof PrismaClient>[0]['log'];
@@ -121,10 +132,18 @@ async function openPostgres(
 ): Promise<Database> {
   await waitForPostgres(url, { timeoutMs: connectTimeoutMs, onWaiting });
   if (directUrl !== url) await waitForPostgres(directUrl, { timeoutMs: connectTimeoutMs, onWaiting });
-  const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: url, max: poolSize }), log });
+  // Our own pool, handed to Prisma's adapter, so that its use can be measured (/metrics).
+  const pool = new pg.Pool({ connectionString: url, max: poolSize ?? 10 });
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }), log });
   return {
     kind: 'postgres',
     prisma,
+    poolStats: () => ({
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+      max: pool.options.max ?? 10,
+    }),
     migrate: async () => {
       // Its advisory lock is held across statements: a session, never a pooled transaction.
       const client = new pg.Client({ connectionString: directUrl });
