@@ -116,3 +116,47 @@ describe('Application.keys', () => {
     expect(backward).toEqual([...ids].reverse());
   });
 });
+
+describe('Application.keys on a page of applications', () => {
+  test('gives each application its own newest keys, filtered, with its own count', async ({ h }) => {
+    const acme = await h.as('acme');
+    const expected = new Map<string, { id: string; name: string }[]>();
+    for (let a = 0; a < 4; a++) {
+      const app = await createApplication(acme, `page ${a}`);
+      const keys = [];
+      for (let k = 0; k < a * 3; k++) {
+        const name = k % 2 ? `odd 100% ${k}` : `even ${k}`;
+        keys.push({ id: (await createKey(acme, app.id, { name })).key.id, name });
+      }
+      expected.set(app.id, keys.reverse()); // newest first
+    }
+    // Another merchant's keys in applications of the same names never appear.
+    const globex = await h.as('globex');
+    for (let a = 0; a < 4; a++) await createKey(globex, (await createApplication(globex, `page ${a}`)).id);
+
+    const page = async (keyArgs: string) =>
+      (
+        await acme.gql(
+          `query { applications(first: 10) { edges { node { id keys(${keyArgs}) { totalCount edges { node { id name } } } } } } }`,
+        )
+      ).applications.edges.map((e: any) => e.node);
+    for (const node of await page('first: 4')) {
+      const all = expected.get(node.id)!;
+      expect(node.keys.edges.map((e: any) => e.node.id)).toEqual(all.slice(0, 4).map((k) => k.id));
+      expect(node.keys.totalCount).toBe(all.length);
+    }
+    // `%` in a search is a character, not a wildcard; a filter applies to the list and the count.
+    for (const node of await page('first: 2, search: "100%"')) {
+      const odd = expected.get(node.id)!.filter((k) => k.name.includes('100%'));
+      expect(node.keys.edges.map((e: any) => e.node.id)).toEqual(odd.slice(0, 2).map((k) => k.id));
+      expect(node.keys.totalCount).toBe(odd.length);
+    }
+    for (const node of await page('last: 2, status: [ACTIVE]')) {
+      const all = expected.get(node.id)!;
+      expect(node.keys.edges.map((e: any) => e.node.id)).toEqual(all.slice(-2).map((k) => k.id));
+    }
+    for (const node of await page('first: 3, status: [REVOKED, DISABLED]')) {
+      expect([node.keys.edges, node.keys.totalCount]).toEqual([[], 0]);
+    }
+  });
+});

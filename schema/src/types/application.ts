@@ -1,6 +1,7 @@
 // Applications: named groups of keys, usually one integration each.
 
-import { normalizeName } from '@keygate/core';
+import { type KeyStatusName, normalizeName } from '@keygate/core';
+import { applicationKeyCount, applicationKeys } from '../application-keys.ts';
 import { builder } from '../builder.ts';
 import type { Context, MerchantContext } from '../context.ts';
 import { NameConflictError, NotFoundError, ValidationError } from '../errors.ts';
@@ -8,7 +9,7 @@ import { checkPageSize, keysetQuery, newestFirst } from '../pagination.ts';
 import type { Application as ApplicationRow } from '../prisma.ts';
 import * as applications from '../services/applications.ts';
 import { descriptionRule, nameRule } from '../validation.ts';
-import { KeyStatus, keyStatusWhere } from './api-key.ts';
+import { KeyStatus } from './api-key.ts';
 
 export const Application = builder.prismaNode('Application', {
   id: { field: 'id' },
@@ -24,9 +25,9 @@ export const Application = builder.prismaNode('Application', {
       description: 'Most keys that are not revoked this application may hold',
       resolve: (_app, _args, ctx) => ctx.settings.maxKeysPerApplication,
     }),
-    keys: t.relatedConnection(
-      'keys',
+    keys: t.prismaConnection(
       {
+        type: 'ApiKey',
         cursor: 'id',
         description: "The application's keys, newest first",
         args: {
@@ -38,29 +39,14 @@ export const Application = builder.prismaNode('Application', {
           }),
         },
         maxSize: (_args, ctx) => (ctx as Context).settings.maxPageSize,
-        query: (args, ctx) => {
-          // The connection arguments are there at run time; the option's type leaves them out.
-          checkPageSize(args as { first?: number | null; last?: number | null }, ctx.settings.maxPageSize);
-          const search = args.search?.trim();
-          return {
-            where: {
-              AND: [
-                keyStatusWhere(args.status, new Date()),
-                args.externalId != null ? { externalId: args.externalId } : {},
-                search
-                  ? {
-                      OR: [
-                        { name: { contains: search, mode: 'insensitive' as const } },
-                        { prefix: { startsWith: search } },
-                      ],
-                    }
-                  : {},
-              ],
-            },
-            orderBy: newestFirst,
-          };
+        // A page of applications loads its keys together, at most a page per application (application-keys.ts).
+        resolve: (query, app, args, ctx) => {
+          checkPageSize(args, ctx.settings.maxPageSize);
+          if (!ctx.viewer) return [];
+          return applicationKeys(ctx as MerchantContext, app.id, query, keyFilter(args));
         },
-        totalCount: true,
+        totalCount: (app, args, ctx) =>
+          ctx.viewer ? applicationKeyCount(ctx as MerchantContext, app.id, keyFilter(args)) : 0,
       },
       { name: 'ApiKeyConnection' },
       { name: 'ApiKeyEdge' },
@@ -100,6 +86,14 @@ builder.queryFields((t) => ({
     resolve: (query, _root, args, ctx) => applications.findApplication(ctx, args.id, query),
   }),
 }));
+
+function keyFilter(args: {
+  status?: readonly KeyStatusName[] | null;
+  externalId?: string | null;
+  search?: string | null;
+}) {
+  return { statuses: args.status ?? null, externalId: args.externalId ?? null, search: args.search ?? null };
+}
 
 function applicationFilter(ctx: MerchantContext, args: { search?: string | null; enabled?: boolean | null }) {
   return {

@@ -1,0 +1,153 @@
+// Application.keys for a whole page of applications in two statements, whatever their size.
+//
+// Prisma loads a nested `take` by reading every key of every application on the page and
+// cutting each list in memory: with 1,000,000 keys (100 per application) a page of 50
+// applications with 10 keys each took 62 ms (median). Here PostgreSQL takes at most the page
+// size from each application's end of the (application_id, id) index (LATERAL … LIMIT), and
+// Prisma then loads just those rows, with the selection the GraphQL query asked for.
+//
+// Tenant isolation: the application ids are those of applications the caller's merchant loaded,
+// and a key always belongs to its application's merchant (the foreign key is on both columns);
+// the rows are loaded with the merchant in the condition as well. (The merchant in the index
+// condition made PostgreSQL combine two indexes: 76 ms instead of 1.7 ms.)
+//
+// Resolvers of one page call in within the same tick; a batch per distinct query (the same
+// arguments and selection) runs once they all have.
+
+import type { KeyStatusName } from '@keygate/core';
+import type { MerchantContext } from './context.ts';
+import { type ApiKey, Prisma } from './prisma.ts';
+
+export interface KeyFilter {
+  statuses?: readonly KeyStatusName[] | null;
+  externalId?: string | null;
+  search?: string | null;
+}
+
+/** What Pothos hands a connection's resolver: a page (take ±, cursor with skip 1) and a selection. */
+export interface ConnectionQuery {
+  take: number;
+  skip?: number;
+  cursor?: { id?: string };
+  include?: unknown;
+  select?: unknown;
+}
+
+interface Batch<T> {
+  applicationIds: Set<string>;
+  done: Promise<Map<string, T>>;
+}
+
+const batches = new WeakMap<object, Map<string, Batch<unknown>>>();
+
+function batched<T>(
+  ctx: MerchantContext,
+  signature: string,
+  applicationId: string,
+  run: (applicationIds: string[]) => Promise<Map<string, T>>,
+): Promise<T | undefined> {
+  let perRequest = batches.get(ctx);
+  if (!perRequest) {
+    perRequest = new Map();
+    batches.set(ctx, perRequest);
+  }
+  let batch = perRequest.get(signature) as Batch<T> | undefined;
+  if (!batch) {
+    const applicationIds = new Set<string>();
+    const pending = perRequest;
+    const done = new Promise<Map<string, T>>((resolve, reject) => {
+      // After every resolver of this tick (and their microtasks) has joined.
+      setImmediate(() => {
+        pending.delete(signature);
+        run([...applicationIds]).then(resolve, reject);
+      });
+    });
+    batch = { applicationIds, done };
+    perRequest.set(signature, batch as Batch<unknown>);
+  }
+  batch.applicationIds.add(applicationId);
+  return batch.done.then((results) => results.get(applicationId));
+}
+
+/** The filters of Application.keys as SQL over api_keys (the same meaning as keyStatusWhere). */
+function filterSql(filter: KeyFilter, now: Date): Prisma.Sql {
+  const parts: Prisma.Sql[] = [];
+  const statuses = [...new Set(filter.statuses ?? [])];
+  if (statuses.length > 0) {
+    const byStatus: Record<KeyStatusName, Prisma.Sql> = {
+      ACTIVE: Prisma.sql`(revoked_at IS NULL AND enabled AND (expires_at IS NULL OR expires_at > ${now}))`,
+      DISABLED: Prisma.sql`(revoked_at IS NULL AND NOT enabled)`,
+      EXPIRED: Prisma.sql`(revoked_at IS NULL AND enabled AND expires_at <= ${now})`,
+      REVOKED: Prisma.sql`(revoked_at IS NOT NULL)`,
+    };
+    parts.push(
+      Prisma.sql`(${Prisma.join(
+        statuses.map((status) => byStatus[status]),
+        ' OR ',
+      )})`,
+    );
+  }
+  if (filter.externalId != null) parts.push(Prisma.sql`external_id = ${filter.externalId}`);
+  const search = filter.search?.trim();
+  if (search) {
+    const pattern = search.replace(/[\\%_]/g, (char) => `\\${char}`);
+    parts.push(Prisma.sql`(name ILIKE ${`%${pattern}%`} ESCAPE '\\' OR prefix LIKE ${`${pattern}%`} ESCAPE '\\')`);
+  }
+  return parts.length > 0 ? Prisma.sql`AND ${Prisma.join(parts, ' AND ')}` : Prisma.empty;
+}
+
+/** One application's page of keys, newest first, loaded with every other application's of this page. */
+export function applicationKeys(
+  ctx: MerchantContext,
+  applicationId: string,
+  query: ConnectionQuery,
+  filter: KeyFilter,
+): Promise<ApiKey[]> {
+  const { take, skip: _skip, cursor, ...selection } = query;
+  const now = new Date();
+  const signature = JSON.stringify(['page', take, cursor?.id ?? null, filter, selection]);
+  return batched(ctx, signature, applicationId, async (applicationIds) => {
+    const backwards = take < 0;
+    const keyset =
+      cursor?.id !== undefined
+        ? backwards
+          ? Prisma.sql`AND id > ${cursor.id}::uuid`
+          : Prisma.sql`AND id < ${cursor.id}::uuid`
+        : Prisma.empty;
+    const ids = await ctx.prisma.$queryRaw<{ id: string }[]>`
+      SELECT k.id FROM unnest(${applicationIds}::uuid[]) AS a(id)
+      CROSS JOIN LATERAL (
+        SELECT id FROM api_keys
+        WHERE application_id = a.id ${filterSql(filter, now)} ${keyset}
+        ORDER BY id ${backwards ? Prisma.sql`ASC` : Prisma.sql`DESC`}
+        LIMIT ${Math.abs(take)}
+      ) k`;
+    const rows =
+      ids.length === 0
+        ? []
+        : await ctx.prisma.apiKey.findMany({
+            ...(selection as object),
+            where: { id: { in: ids.map((row) => row.id) }, merchantId: ctx.viewer.merchantId },
+            orderBy: { id: 'desc' },
+          });
+    const byApplication = new Map<string, ApiKey[]>();
+    for (const row of rows) {
+      const list = byApplication.get(row.applicationId);
+      if (list) list.push(row);
+      else byApplication.set(row.applicationId, [row]);
+    }
+    return byApplication;
+  }).then((keys) => keys ?? []);
+}
+
+/** How many keys of the application match the filter, counted with the rest of the page's. */
+export function applicationKeyCount(ctx: MerchantContext, applicationId: string, filter: KeyFilter): Promise<number> {
+  const now = new Date();
+  return batched(ctx, JSON.stringify(['count', filter]), applicationId, async (applicationIds) => {
+    const rows = await ctx.prisma.$queryRaw<{ application_id: string; count: bigint }[]>`
+      SELECT application_id, count(*) AS count FROM api_keys
+      WHERE application_id = ANY(${applicationIds}::uuid[]) ${filterSql(filter, now)}
+      GROUP BY application_id`;
+    return new Map(rows.map((row) => [row.application_id, Number(row.count)]));
+  }).then((count) => count ?? 0);
+}
