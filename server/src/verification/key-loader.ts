@@ -1,6 +1,7 @@
 // Loads what verification needs about one key, by the hash of its secret, in
 // a single round trip (key, application state, ordered IP rules, and the metering
-// that applies: its own, or, for a rolled key, that of the key that replaced it).
+// that applies: its own, or, for a rolled key, that of the key that replaced it),
+// through the database function keygate_load_key.
 import { compileIpRules, type IpAction, type KeyMeter, type RefillInterval, type VerifiableKey } from '@keygate/core';
 import type { PrismaClient } from '@keygate/schema/prisma';
 import { inSpan, SpanKind, tracing } from '../tracing.ts';
@@ -53,24 +54,8 @@ const LOAD_ATTRIBUTES = {
 
 function loadFrom(prisma: PrismaClient): KeyLoader {
   return async (hash) => {
-    // The end of the key's chain of rolls carries the metering (it moved there with each roll).
-    const rows = await prisma.$queryRaw<Row[]>`
-      WITH RECURSIVE chain AS (
-        SELECT k.id, 0 AS depth FROM api_keys k WHERE k.hash = ${hash}
-        UNION ALL
-        SELECT s.id, c.depth + 1 FROM chain c JOIN api_keys s ON s.rolled_from_id = c.id WHERE c.depth < 32
-      )
-      SELECT k.id, k.prefix, k.application_id, k.merchant_id, k.environment::text AS environment,
-             k.access::text AS access, k.scopes, k.expires_at, k.revoked_at IS NOT NULL AS revoked,
-             k.enabled AS key_enabled, a.enabled, k.metadata::text AS metadata, k.external_id,
-             k.ip_default_action::text AS ip_default_action, m.id AS meter_id,
-             m.credits_remaining IS NOT NULL AS has_credits, m.refill_interval::text AS refill_interval,
-             m.refill_day, m.credits_epoch, m.rate_limits,
-             COALESCE((SELECT json_agg(json_build_object('cidr', r.cidr, 'action', r.action) ORDER BY r.position)
-                       FROM ip_rules r WHERE r.key_id = k.id), '[]'::json) AS ip_rules
-      FROM api_keys k JOIN applications a ON a.id = k.application_id
-      JOIN api_keys m ON m.id = (SELECT id FROM chain ORDER BY depth DESC LIMIT 1)
-      WHERE k.hash = ${hash}`;
+    // One statement whose plan PostgreSQL keeps (see the migration add_key_loader).
+    const rows = await prisma.$queryRaw<Row[]>`SELECT * FROM keygate_load_key(${hash})`;
     const row = rows[0];
     if (!row) return null;
     return {
