@@ -123,7 +123,7 @@ async function inProcess(): Promise<void> {
   const [secret] = await seedKeys(db.prisma, 1);
   const usage = new UsageRecorder(db.prisma, { intervalMs: 3_600_000, retentionDays: 90 });
   const verifier = new Verifier(
-    createKeyLoader(db.prisma),
+    createKeyLoader(db.prisma, db.pool),
     new KeyCache({ maxKeys: 100_000, maxMisses: 10_000, ttlMs: 300_000 }),
     usage,
   );
@@ -151,7 +151,7 @@ async function inProcess(): Promise<void> {
   const [metered] = await seedKeys(db.prisma, 1, AMPLE_METERING);
   const meter = new Meter(createMeterStore(db.prisma), usage);
   const meteredVerifier = new Verifier(
-    createKeyLoader(db.prisma),
+    createKeyLoader(db.prisma, db.pool),
     new KeyCache({ maxKeys: 100_000, maxMisses: 10_000, ttlMs: 300_000 }),
     usage,
     null,
@@ -185,7 +185,7 @@ async function postgresFigures(url: string): Promise<void> {
   const secrets = await seedKeys(db.prisma, 1000);
   const usage = new UsageRecorder(db.prisma, { intervalMs: 3_600_000, retentionDays: 90 });
   const verifier = new Verifier(
-    createKeyLoader(db.prisma),
+    createKeyLoader(db.prisma, db.pool),
     new KeyCache({ maxKeys: 100_000, maxMisses: 10_000, ttlMs: 300_000 }),
     usage,
   );
@@ -239,7 +239,7 @@ async function postgresFigures(url: string): Promise<void> {
   ]);
   const meter = new Meter(createMeterStore(db.prisma), usage);
   const meteredVerifier = new Verifier(
-    createKeyLoader(db.prisma),
+    createKeyLoader(db.prisma, db.pool),
     new KeyCache({ maxKeys: 100_000, maxMisses: 10_000, ttlMs: 300_000 }),
     usage,
     null,
@@ -649,7 +649,7 @@ async function scaleFigures(url: string): Promise<void> {
 
   // Cache misses: distinct keys, each read from the 1,000,000-key table (one round trip).
   const verifier = new Verifier(
-    createKeyLoader(db.prisma),
+    createKeyLoader(db.prisma, db.pool),
     new KeyCache({ maxKeys: 200_000, maxMisses: 10_000, ttlMs: 3_600_000 }),
     null,
   );
@@ -672,7 +672,7 @@ async function scaleFigures(url: string): Promise<void> {
 
   // Memory per cached key: 100,000 keys in the cache, measured after a full collection each side.
   const fresh = new Verifier(
-    createKeyLoader(db.prisma),
+    createKeyLoader(db.prisma, db.pool),
     new KeyCache({ maxKeys: 200_000, maxMisses: 10_000, ttlMs: 3_600_000 }),
     null,
   );

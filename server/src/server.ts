@@ -78,7 +78,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     (error) => logger.error({ err: error }, 'metering failed'),
     usageExceededNotifier(prisma, clock, (error) => logger.error({ err: error }, 'usage.exceeded event failed')),
   );
-  const verifier = new Verifier(createKeyLoader(prisma), new KeyCache(config.cache), usage, limiter, clock, meter);
+  const verifier = new Verifier(
+    createKeyLoader(prisma, database.pool),
+    new KeyCache(config.cache),
+    usage,
+    limiter,
+    clock,
+    meter,
+  );
   // Metrics, when a scraper may read them: counted on the verification path without allocation.
   const metrics: Metrics | null = config.metricsToken
     ? new Metrics({

@@ -36,6 +36,8 @@ export interface Database {
    * thread died. (A PostgreSQL pool reconnects by itself; it never calls.)
    */
   onFailure(listener: (error: Error) => void): void;
+  /** PostgreSQL: the connection pool behind Prisma, for the one query the hot path sends itself. */
+  readonly pool?: pg.Pool;
   /** PostgreSQL: the query pool's connections now (the embedded database has none). */
   poolStats?(): PoolStats;
   close(): Promise<void>;
@@ -138,6 +140,7 @@ async function openPostgres(
   return {
     kind: 'postgres',
     prisma,
+    pool,
     poolStats: () => ({
       total: pool.totalCount,
       idle: pool.idleCount,
