@@ -96,6 +96,22 @@ function filterSql(filter: KeyFilter, now: Date): Prisma.Sql {
   return parts.length > 0 ? Prisma.sql`AND ${Prisma.join(parts, ' AND ')}` : Prisma.empty;
 }
 
+/** A key row as Prisma returns it (every column, camelCase, as the ApiKey model names them). */
+const API_KEY_COLUMNS = Prisma.sql`k.id, k.merchant_id AS "merchantId", k.application_id AS "applicationId", k.name,
+  k.website_url AS "websiteUrl", k.prefix, k.hash, k.access::text AS access, COALESCE(k.scopes, '{}') AS scopes,
+  k.environment::text AS environment, k.expires_at AS "expiresAt", k.revoked_at AS "revokedAt",
+  k.last_used_at AS "lastUsedAt", k.last_used_ip AS "lastUsedIp", k.ip_default_action::text AS "ipDefaultAction",
+  k.credits_remaining AS "creditsRemaining", k.credits_reserved AS "creditsReserved", k.refill_amount AS "refillAmount",
+  k.refill_interval::text AS "refillInterval", k.refill_day AS "refillDay", k.refilled_at AS "refilledAt",
+  k.credits_epoch AS "creditsEpoch", k.rate_limits AS "rateLimits", k.enabled, k.metadata, k.external_id AS "externalId",
+  k.rolled_from_id AS "rolledFromId", k.created_at AS "createdAt", k.updated_at AS "updatedAt"`;
+
+/** Whether the selection Pothos built loads nothing but the key's own columns. */
+function scalarsOnly(selection: { include?: unknown; select?: unknown }): boolean {
+  if (selection.select !== undefined) return false;
+  return selection.include === undefined || Object.keys(selection.include as object).length === 0;
+}
+
 /** One application's page of keys, newest first, loaded with every other application's of this page. */
 export function applicationKeys(
   ctx: MerchantContext,
@@ -114,22 +130,32 @@ export function applicationKeys(
           ? Prisma.sql`AND id > ${cursor.id}::uuid`
           : Prisma.sql`AND id < ${cursor.id}::uuid`
         : Prisma.empty;
-    const ids = await ctx.prisma.$queryRaw<{ id: string }[]>`
-      SELECT k.id FROM unnest(${applicationIds}::uuid[]) AS a(id)
+    const page = (columns: Prisma.Sql) => Prisma.sql`
+      SELECT ${columns} FROM unnest(${applicationIds}::uuid[]) AS a(id)
       CROSS JOIN LATERAL (
-        SELECT id FROM api_keys
+        SELECT * FROM api_keys
         WHERE application_id = a.id ${filterSql(filter, now)} ${keyset}
         ORDER BY id ${backwards ? Prisma.sql`ASC` : Prisma.sql`DESC`}
         LIMIT ${Math.abs(take)}
       ) k`;
-    const rows =
-      ids.length === 0
-        ? []
-        : await ctx.prisma.apiKey.findMany({
-            ...(selection as object),
-            where: { id: { in: ids.map((row) => row.id) }, merchantId: ctx.viewer.merchantId },
-            orderBy: { id: 'desc' },
-          });
+    let rows: ApiKey[];
+    if (scalarsOnly(selection)) {
+      // The keys' own columns are all the query asked for: one statement returns the rows.
+      rows = await ctx.prisma.$queryRaw<ApiKey[]>`
+        SELECT * FROM (${page(API_KEY_COLUMNS)}) rows
+        WHERE "merchantId" = ${ctx.viewer.merchantId} ORDER BY id DESC`;
+    } else {
+      // Relations of the keys were asked for too: Prisma loads the rows with them.
+      const ids = await ctx.prisma.$queryRaw<{ id: string }[]>(page(Prisma.sql`k.id`));
+      rows =
+        ids.length === 0
+          ? []
+          : await ctx.prisma.apiKey.findMany({
+              ...(selection as object),
+              where: { id: { in: ids.map((row) => row.id) }, merchantId: ctx.viewer.merchantId },
+              orderBy: { id: 'desc' },
+            });
+    }
     const byApplication = new Map<string, ApiKey[]>();
     for (const row of rows) {
       const list = byApplication.get(row.applicationId);

@@ -160,3 +160,32 @@ describe('Application.keys on a page of applications', () => {
     }
   });
 });
+
+test('Application.keys answers a scalar selection exactly as apiKey(id:) does', async ({ h }) => {
+  const acme = await h.as('acme');
+  const app = await createApplication(acme, 'columns');
+  const { key } = await createKey(acme, app.id, {
+    name: 'full',
+    websiteUrl: 'https://shop.example.com',
+    scopes: ['orders:read', 'orders:write'],
+    expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+    metadata: { plan: 'pro', limits: { rps: 10 }, tags: ['a', 'b'] },
+    externalId: 'cust_42',
+    credits: { remaining: 500, refillAmount: 1000, refillInterval: 'MONTHLY' },
+    rateLimits: [{ name: 'per-second', limit: 10, windowSeconds: 1 }],
+  } as never);
+  await createKey(acme, app.id, { name: 'plain' });
+  // Only the key's own columns (and fields computed from them): the one-statement path.
+  const fields = `id name websiteUrl prefix access scopes environment status expiresAt revokedAt lastUsedAt
+    lastUsedIp enabled metadata externalId ipDefaultAction createdAt updatedAt
+    credits { remaining refillAmount refillInterval refillDay refilledAt nextRefillAt }
+    rateLimits { name limit windowSeconds }`;
+  const listed = await acme.gql(
+    `query { applications(first: 10) { edges { node { id keys(first: 10) { edges { node { ${fields} } } } } } } }`,
+  );
+  const edges = listed.applications.edges.find((e: any) => e.node.id === app.id).node.keys.edges;
+  expect(edges.map((e: any) => e.node.name)).toEqual(['plain', 'full']);
+  const single = await acme.gql(`query($id: ID!) { apiKey(id: $id) { ${fields} } }`, { id: key.id });
+  expect(edges[1].node).toEqual(single.apiKey);
+  expect(edges[1].node.metadata).toEqual({ plan: 'pro', limits: { rps: 10 }, tags: ['a', 'b'] });
+});
