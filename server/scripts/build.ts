@@ -75,8 +75,11 @@ await build({
     '@graphql-yoga/render-graphiql',
   ],
   // Smaller source is less memory: V8 keeps every module's source text for as long as it runs.
-  minify: true,
-  keepNames: true,
+  // Identifiers keep their names: esbuild's keepNames would instead call defineProperty for
+  // every closure created at run time (2.6 % of a dashboard page's profile, and one per
+  // forward-auth request), and stack traces stay readable.
+  minifyWhitespace: true,
+  minifySyntax: true,
   // Bundled CommonJS dependencies may call require(): give the ES module one.
   banner: {
     js: "import { createRequire as __keygateRequire } from 'node:module'; const require = __keygateRequire(import.meta.url);",

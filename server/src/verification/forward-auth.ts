@@ -34,43 +34,112 @@ const STATUS: Record<VerifyCode, number> = {
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const SCOPE_LIST = /^[A-Za-z0-9_.:*\- ,]{0,2048}$/;
 
+/**
+ * The request headers forward-auth reads, collected in one pass over rawHeaders: Node would
+ * otherwise build the whole `req.headers` object for every request (2.6 % of the server's
+ * profile under load). Duplicates combine as Node combines them: the first Authorization
+ * counts, other fields are joined with ", ".
+ */
+export class GatewayHeaders {
+  authorization: string | undefined;
+  apiKey: string | undefined;
+  requiredAccess: string | undefined;
+  requiredScopes: string | undefined;
+  cost: string | undefined;
+  originalMethod: string | undefined;
+  forwardedMethod: string | undefined;
+  forwardedFor: string | undefined;
+  realIp: string | undefined;
+
+  constructor(raw: string[]) {
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      const value = raw[i + 1]!;
+      // Most fields a gateway sends (Host, User-Agent, Accept…) are ruled out by their length alone.
+      switch (name.length) {
+        case 9:
+          if (name.toLowerCase() === 'x-api-key') this.apiKey = join(this.apiKey, value);
+          else if (name.toLowerCase() === 'x-real-ip') this.realIp = join(this.realIp, value);
+          break;
+        case 13:
+          if (name.toLowerCase() === 'authorization' && this.authorization === undefined) this.authorization = value;
+          break;
+        case 14:
+          if (name.toLowerCase() === 'x-keygate-cost') this.cost = join(this.cost, value);
+          break;
+        case 15:
+          if (name.toLowerCase() === 'x-forwarded-for') this.forwardedFor = join(this.forwardedFor, value);
+          break;
+        case 17:
+          if (name.toLowerCase() === 'x-original-method') this.originalMethod = join(this.originalMethod, value);
+          break;
+        case 18:
+          if (name.toLowerCase() === 'x-forwarded-method') this.forwardedMethod = join(this.forwardedMethod, value);
+          break;
+        case 25:
+          if (name.toLowerCase() === 'x-keygate-required-access')
+            this.requiredAccess = join(this.requiredAccess, value);
+          else if (name.toLowerCase() === 'x-keygate-required-scopes')
+            this.requiredScopes = join(this.requiredScopes, value);
+          break;
+      }
+    }
+  }
+}
+
+function join(previous: string | undefined, value: string): string {
+  return previous === undefined ? value : `${previous}, ${value}`;
+}
+
 /** The presented key: Authorization: Bearer|ApiKey <key>, else X-Api-Key. */
-export function presentedKey(req: IncomingMessage): string | null {
-  const authorization = req.headers.authorization;
+export function presentedKey(headers: GatewayHeaders): string | null {
+  const authorization = headers.authorization;
   if (authorization) {
     const space = authorization.indexOf(' ');
     const scheme = authorization.slice(0, space).toLowerCase();
     if (space > 0 && (scheme === 'bearer' || scheme === 'apikey')) return authorization.slice(space + 1).trim();
   }
-  const header = req.headers['x-api-key'];
+  const header = headers.apiKey;
   return typeof header === 'string' ? header.trim() : null;
 }
 
 /** What the request needs: an explicit header, else inferred from the original method. */
-function requiredAccess(req: IncomingMessage): Access | 'INVALID' {
-  const explicit = req.headers['x-keygate-required-access'];
+function requiredAccess(headers: GatewayHeaders, method: string | undefined): Access | 'INVALID' {
+  const explicit = headers.requiredAccess;
   if (typeof explicit === 'string') {
     const value = explicit.trim().toUpperCase();
     return value === 'READ_ONLY' || value === 'FULL_ACCESS' ? value : 'INVALID';
   }
-  const original = req.headers['x-original-method'] ?? req.headers['x-forwarded-method'] ?? req.method ?? 'GET';
-  return READ_METHODS.has(String(original).toUpperCase()) ? 'READ_ONLY' : 'FULL_ACCESS';
+  const original = headers.originalMethod ?? headers.forwardedMethod ?? method ?? 'GET';
+  return READ_METHODS.has(original.toUpperCase()) ? 'READ_ONLY' : 'FULL_ACCESS';
 }
 
-function requiredScopes(req: IncomingMessage): string[] | 'INVALID' {
-  const header = req.headers['x-keygate-required-scopes'];
+function requiredScopes(headers: GatewayHeaders): string[] | 'INVALID' {
+  const header = headers.requiredScopes;
   if (typeof header !== 'string' || header.trim() === '') return [];
   if (!SCOPE_LIST.test(header)) return 'INVALID';
   return header.split(/[\s,]+/).filter(Boolean);
 }
 
 /** X-Keygate-Cost: the credits this request spends (default 1). */
-function cost(req: IncomingMessage): number | 'INVALID' {
-  const header = req.headers['x-keygate-cost'];
+function cost(headers: GatewayHeaders): number | 'INVALID' {
+  const header = headers.cost;
   if (header === undefined) return 1;
-  if (typeof header !== 'string' || !/^\s*\d{1,7}\s*$/.test(header)) return 'INVALID';
+  if (!/^\s*\d{1,7}\s*$/.test(header)) return 'INVALID';
   const value = Number(header);
   return value <= METERING_BOUNDS.maxCost ? value : 'INVALID';
+}
+
+/** An answer decided before verification; `started` is for the metrics. */
+function early(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  observe: ((code: string, started: number) => void) | null,
+  started: number,
+): void {
+  refuse(res, status, code);
+  observe?.(code, started);
 }
 
 export function createForwardAuthHandler(
@@ -82,33 +151,24 @@ export function createForwardAuthHandler(
 ) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const started = observe === null ? 0 : performance.now();
-    const early = (status: number, code: string) => {
-      refuse(res, status, code);
-      observe?.(code, started);
-    };
-    const key = presentedKey(req);
+    const headers = new GatewayHeaders(req.rawHeaders);
+    const key = presentedKey(headers);
     if (!key) {
-      early(401, 'MISSING_KEY');
+      early(res, 401, 'MISSING_KEY', observe, started);
       return;
     }
-    const access = requiredAccess(req);
-    const scopes = requiredScopes(req);
+    const access = requiredAccess(headers, req.method);
+    const scopes = requiredScopes(headers);
     if (access === 'INVALID' || scopes === 'INVALID') {
-      early(400, 'BAD_REQUIREMENTS');
+      early(res, 400, 'BAD_REQUIREMENTS', observe, started);
       return;
     }
-    const spend = cost(req);
+    const spend = cost(headers);
     if (spend === 'INVALID') {
-      early(400, 'BAD_COST');
+      early(res, 400, 'BAD_COST', observe, started);
       return;
     }
-    const xff = req.headers['x-forwarded-for'];
-    const realIp = req.headers['x-real-ip'];
-    const ip = clientIp(
-      req.socket.remoteAddress,
-      { xff: typeof xff === 'string' ? xff : undefined, realIp: typeof realIp === 'string' ? realIp : undefined },
-      proxies,
-    );
+    const ip = clientIp(req.socket.remoteAddress, { xff: headers.forwardedFor, realIp: headers.realIp }, proxies);
     const request = { key, ip, requiredAccess: access, requiredScopes: scopes, cost: spend };
     const outcome = tracing.enabled
       ? context.with(forwardAuthContext(req.headers), () => verifier.verify(request))
@@ -119,7 +179,7 @@ export function createForwardAuthHandler(
           answer(res, settled, clock);
           observe?.(settled.code, started);
         },
-        () => early(503, 'UNAVAILABLE'),
+        () => early(res, 503, 'UNAVAILABLE', observe, started),
       );
     } else {
       answer(res, outcome, clock);
