@@ -541,7 +541,7 @@ async function runtimeFigures(url: string): Promise<void> {
         unit: 'MB',
         target: built ? `≤ ${memoryTarget} MB` : 'for comparison',
         met: !built || memory <= memoryTarget,
-        detail: 'the process and its children (pnpm and tsx wrappers for pnpm start)',
+        detail: 'the process and its children (pnpm wrapper for pnpm start)',
       });
       record({
         name: `ready on an existing data directory, ${storage}, ${label}`,

@@ -3,14 +3,16 @@
 // packages (core, schema, server) and pure-JavaScript dependencies are bundled;
 // what loads files of its own at run time (PGlite's WebAssembly, Prisma's runtime)
 // or has optional native parts stays in node_modules, from where it is imported.
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const serverDir = join(dirname(fileURLToPath(import.meta.url)), '..');
-const out = join(serverDir, 'dist');
+const dist = join(serverDir, 'dist');
+// Built beside dist/ and swapped in whole: a server starting meanwhile never meets half a build.
+const out = join(serverDir, `dist.next-${process.pid}`);
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 const started = Date.now();
@@ -91,4 +93,8 @@ await build({
 for (const worker of ['pglite-worker.mjs', 'pglite-initdb-worker.mjs']) {
   copyFileSync(join(serverDir, 'src', 'db', worker), join(out, worker));
 }
+const old = join(serverDir, `dist.old-${process.pid}`);
+if (existsSync(dist)) renameSync(dist, old);
+renameSync(out, dist);
+rmSync(old, { recursive: true, force: true });
 console.log(`built server/dist/main.js in ${Date.now() - started} ms`);

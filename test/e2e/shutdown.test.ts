@@ -90,7 +90,10 @@ describe('`pnpm start` signalled as supervisors signal it', () => {
     const server = await startKeygate(env, ['pnpm', 'start'], repoRoot);
     const pnpm = server.child.pid!;
     const keygate = Number(spawnSync('pgrep', ['-P', String(pnpm)], { encoding: 'utf8' }).stdout.trim());
-    expect(readFileSync(`/proc/${keygate}/cmdline`, 'utf8')).toContain('server/src/main.ts');
+    // pnpm's child is Keygate itself (the script execs it), the built server, no tsx.
+    const command = readFileSync(`/proc/${keygate}/cmdline`, 'utf8');
+    expect(command).toContain('server/dist/main.js');
+    expect(command).not.toContain('tsx');
     const exited = new Promise<number | null>((resolve) => {
       if (server.child.exitCode !== null) resolve(server.child.exitCode);
       else server.child.once('exit', (code) => resolve(code));
