@@ -4,7 +4,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { PoolStats } from './db/database.ts';
 
 export type VerificationPath = 'forward_auth' | 'graphql';
 
@@ -17,6 +16,15 @@ export interface MetricSources {
   meterStatements(): number;
   /** PostgreSQL's query pool; null embedded. */
   pool(): PoolStats | null;
+}
+
+export interface PoolStats {
+  /** Connections open: in use and idle. */
+  total: number;
+  idle: number;
+  /** Queries waiting for a connection. */
+  waiting: number;
+  max: number;
 }
 
 const LATENCY_BUCKETS = [1e-6, 5e-6, 2e-5, 1e-4, 5e-4, 0.002, 0.01, 0.05, 0.25, 1];

@@ -97,7 +97,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         usageFlushes: () => ({ ok: usage.stats.flushes, failed: usage.stats.failures }),
         webhookAttempts: () => webhooks.attempts,
         meterStatements: () => meter.statements,
-        pool: () => database.poolStats?.() ?? null,
+        pool: () => {
+          const pool = database.pool;
+          if (!pool) return null;
+          return {
+            total: pool.totalCount,
+            idle: pool.idleCount,
+            waiting: pool.waitingCount,
+            max: pool.options.max ?? 10,
+          };
+        },
       })
     : null;
   const graphqlVerifier: KeyVerifier =

@@ -162,20 +162,29 @@ const headerGetter = {
 };
 
 /**
- * A span for one request's work (a GraphQL operation, a forward-auth check), child of the
- * caller's traceparent, and the context to run that work in: its spans nest under it and
- * carry the request id.
+ * A GraphQL operation's span ("mutation createKey"), child of the caller's traceparent, and
+ * the context to run the operation in: its spans nest under it and carry the request id.
+ * Used by the normal path (plugins/tracing.ts) and verifyKey's fast path alike.
  */
-export function requestSpan(
-  name: string,
+export function operationSpan(
+  type: string,
+  name: string | undefined,
   headers: Headers,
   requestId: string,
-  attributes: Attributes,
+  attributes: Attributes = {},
 ): { span: Span; context: OtelContext } {
   const parent = propagation.extract(context.active(), headers, headerGetter);
   const span = tracer.startSpan(
-    name,
-    { kind: SpanKind.SERVER, attributes: { ...attributes, 'keygate.request_id': requestId } },
+    name ? `${type} ${name}` : type,
+    {
+      kind: SpanKind.SERVER,
+      attributes: {
+        'graphql.operation.type': type,
+        ...(name ? { 'graphql.operation.name': name } : {}),
+        ...attributes,
+        'keygate.request_id': requestId,
+      },
+    },
     parent,
   );
   return { span, context: trace.setSpan(parent, span).setValue(REQUEST_ID, requestId) };

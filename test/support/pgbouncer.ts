@@ -4,11 +4,10 @@
 // named prepared statements) does not survive between transactions.
 import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort } from './postgres-cluster.ts';
+import { freePort, listening } from './postgres-cluster.ts';
 
 export interface PgBouncer {
   /** The database URL through the pooler. */
@@ -62,7 +61,7 @@ export async function startPgBouncer(upstream: string, poolSize = 4): Promise<Pg
     : spawn(BINARY, [join(dir, 'pgbouncer.ini')], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 10_000;
-  while (!(await accepts(port))) {
+  while (!(await listening(port))) {
     if (child.exitCode !== null || Date.now() > deadline) {
       rmSync(dir, { recursive: true, force: true });
       throw new Error(`pgbouncer did not start (exit ${child.exitCode})`);
@@ -93,15 +92,4 @@ export async function startPgBouncer(upstream: string, poolSize = 4): Promise<Pg
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }

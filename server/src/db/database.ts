@@ -36,20 +36,9 @@ export interface Database {
    * thread died. (A PostgreSQL pool reconnects by itself; it never calls.)
    */
   onFailure(listener: (error: Error) => void): void;
-  /** PostgreSQL: the connection pool behind Prisma, for the one query the hot path sends itself. */
+  /** PostgreSQL: the connection pool behind Prisma (the hot path's own query, /metrics). */
   readonly pool?: pg.Pool;
-  /** PostgreSQL: the query pool's connections now (the embedded database has none). */
-  poolStats?(): PoolStats;
   close(): Promise<void>;
-}
-
-export interface PoolStats {
-  /** Connections open: in use and idle. */
-  total: number;
-  idle: number;
-  /** Queries waiting for a connection. */
-  waiting: number;
-  max: number;
 }
 
 export type PrismaLogOption = ConstructorParameters<typeof PrismaClient>[0]['log'];
@@ -134,19 +123,13 @@ async function openPostgres(
 ): Promise<Database> {
   await waitForPostgres(url, { timeoutMs: connectTimeoutMs, onWaiting });
   if (directUrl !== url) await waitForPostgres(directUrl, { timeoutMs: connectTimeoutMs, onWaiting });
-  // Our own pool, handed to Prisma's adapter, so that its use can be measured (/metrics).
+  // Our own pool, handed to Prisma's adapter: the key lookup uses it directly, /metrics reads it.
   const pool = new pg.Pool({ connectionString: url, max: poolSize ?? 10 });
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }), log });
   return {
     kind: 'postgres',
     prisma,
     pool,
-    poolStats: () => ({
-      total: pool.totalCount,
-      idle: pool.idleCount,
-      waiting: pool.waitingCount,
-      max: pool.options.max ?? 10,
-    }),
     migrate: async () => {
       // Its advisory lock is held across statements: a session, never a pooled transaction.
       const client = new pg.Client({ connectionString: directUrl });

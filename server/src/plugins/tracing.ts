@@ -6,7 +6,7 @@ import type { Context } from '@keygate/schema';
 import { context } from '@opentelemetry/api';
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { requestSpan, SpanStatusCode, tracing } from '../tracing.ts';
+import { operationSpan, SpanStatusCode, tracing } from '../tracing.ts';
 
 export function traceOperations(): Plugin<Context> {
   return {
@@ -16,15 +16,12 @@ export function traceOperations(): Plugin<Context> {
       const operation = getOperationAST(args.document, args.operationName);
       const type = operation?.operation ?? 'query';
       const name = operation?.name?.value;
-      const { span, context: spanContext } = requestSpan(
-        name ? `${type} ${name}` : type,
+      const { span, context: spanContext } = operationSpan(
+        type,
+        name,
         request?.headers ?? new Headers(),
         request?.id ?? '',
-        {
-          'graphql.operation.type': type,
-          ...(name ? { 'graphql.operation.name': name } : {}),
-          ...(viewer ? { 'keygate.merchant_id': viewer.merchantId } : {}),
-        },
+        viewer ? { 'keygate.merchant_id': viewer.merchantId } : {},
       );
       setExecuteFn((executeArgs) => context.with(spanContext, () => executeFn(executeArgs)));
       return {

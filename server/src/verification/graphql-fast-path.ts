@@ -32,7 +32,7 @@ import type { Plugin } from 'graphql-yoga';
 import { LRUCache } from 'lru-cache';
 import type { Authenticator } from '../auth/authenticator.ts';
 import { requestIdOf } from '../plugins/request-ids.ts';
-import { requestSpan, tracing } from '../tracing.ts';
+import { operationSpan, tracing } from '../tracing.ts';
 
 type FieldName = keyof typeof keyVerificationFields | '__typename';
 /** A field of the result; rateLimits carries its own selection (response keys and RateLimitState fields). */
@@ -108,15 +108,7 @@ async function traced(
   name: string | undefined,
   verify: () => VerifyOutcome | Promise<VerifyOutcome>,
 ) {
-  const { span, context: spanContext } = requestSpan(
-    name ? `mutation ${name}` : 'mutation',
-    request.headers,
-    requestIdOf(request),
-    {
-      'graphql.operation.type': 'mutation',
-      ...(name ? { 'graphql.operation.name': name } : {}),
-    },
-  );
+  const { span, context: spanContext } = operationSpan('mutation', name, request.headers, requestIdOf(request));
   try {
     return await context.with(spanContext, verify);
   } finally {
