@@ -106,6 +106,13 @@ describe('embedded database (no DATABASE_URL)', () => {
       [{ DATABASE_URL: 'mysql://localhost/x' }, /DATABASE_URL must be a postgres/],
       [{ NODE_ENV: 'production' }, /needs KEYGATE_JWT_SECRET or KEYGATE_JWKS_URL/],
       [{ KEYGATE_JWT_SECRET: 'short' }, /at least 32 bytes/],
+      [
+        { DATABASE_URL: 'postgres://127.0.0.1:1/x', KEYGATE_LISTEN_DATABASE_URL: 'pgbouncer:6432' },
+        /KEYGATE_LISTEN_DATABASE_URL must be a postgres/,
+      ],
+      [{ KEYGATE_LISTEN_DATABASE_URL: 'postgres://127.0.0.1:1/x' }, /set but DATABASE_URL is not/],
+      [{ OTEL_TRACES_EXPORTER: 'zipkin' }, /OTEL_TRACES_EXPORTER: "zipkin" is not an exporter/],
+      [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, /sends http\/json/],
     ];
     for (const [env, message] of cases) {
       const error = await startKeygate({ KEYGATE_DATA_DIR: dataDir(), ...env }).catch((e: Error) => e);

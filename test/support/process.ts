@@ -13,7 +13,7 @@ const serverDir = `${repoRoot}server`;
 /** The environment a fresh shell would have: none of Keygate's own settings. */
 function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const base = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !/^(KEYGATE_|DATABASE_URL$|PORT$|HOST$|INIT_CWD$)/.test(k)),
+    Object.entries(process.env).filter(([k]) => !/^(KEYGATE_|OTEL_|DATABASE_URL$|PORT$|HOST$|INIT_CWD$)/.test(k)),
   );
   return { ...base, ...env };
 }
