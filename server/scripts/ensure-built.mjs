@@ -1,4 +1,4 @@
-// `pnpm start` runs the built server (server/dist/main.js), as production does. `pnpm install`
+// `pnpm start` runs the built server (server/dist/main.js, serving the dashboard from web/dist), as production does. `pnpm install`
 // builds it; this rebuilds it first when a source is newer than the build (after an edit or a
 // pull), so that `pnpm start` never runs stale code. Plain JavaScript: it runs before anything
 // is compiled.
@@ -8,13 +8,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const built = (() => {
-  try {
-    return statSync(join(root, 'server', 'dist', 'main.js')).mtimeMs;
-  } catch {
-    return 0;
-  }
-})();
+// The older of the two builds: the server's and the dashboard's.
+const built = Math.min(
+  ...['server/dist/main.js', 'web/dist/index.html'].map(
+    (path) => statSync(join(root, path), { throwIfNoEntry: false })?.mtimeMs ?? 0,
+  ),
+);
 
 /** Whether any file under `path` (or `path` itself) changed after the build. */
 function newer(path) {
@@ -29,6 +28,11 @@ const sources = [
   'schema/src',
   'server/src',
   'server/scripts/build.ts',
+  'sdk/src',
+  'web/src',
+  'web/index.html',
+  'web/vite.config.ts',
+  'web/package.json',
   'core/package.json',
   'schema/package.json',
   'server/package.json',

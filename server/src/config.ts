@@ -2,6 +2,7 @@
 // Every variable is listed in the README; a bad value stops start-up with a
 // message naming it.
 import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseCidr } from '@keygate/core';
 import type { StorageOptions } from './db/database.ts';
 import { StartupError } from './startup-error.ts';
@@ -54,6 +55,8 @@ export interface Config {
   leaks: { keys: string; action: 'revoke' | 'flag' } | null;
   /** Failed verifications (wrong guesses) allowed per client address and window; 0 turns the limit off. */
   failedVerifications: { burst: number; windowMs: number };
+  /** The merchant dashboard at /: where its build is, and who may embed it; null when turned off. */
+  dashboard: { dir: string; embedOrigins: string[] } | null;
   production: boolean;
 }
 
@@ -134,6 +137,17 @@ export function loadConfig(env: Env = process.env): Config {
       burst: integer(env, 'KEYGATE_FAILED_VERIFICATIONS', 30, 0, 1_000_000),
       windowMs: integer(env, 'KEYGATE_FAILED_VERIFICATIONS_WINDOW_SECONDS', 60, 1, 86_400) * 1000,
     },
+    dashboard:
+      env.KEYGATE_DASHBOARD === '0'
+        ? null
+        : {
+            // server/src/config.ts and the built server/dist/main.js are both two levels below the root.
+            dir: absolute(
+              env.KEYGATE_DASHBOARD_DIR ?? fileURLToPath(new URL('../../web/dist', import.meta.url)),
+              baseDir,
+            ),
+            embedOrigins: originList(env, 'KEYGATE_DASHBOARD_EMBED_ORIGINS'),
+          },
     production: env.NODE_ENV === 'production',
   };
 }
@@ -149,6 +163,20 @@ function cidrList(env: Env, name: string): string[] {
     const parsed = parseCidr(entry);
     if (!parsed.ok) throw new ConfigError(`${name}: "${entry}" ${parsed.error}`);
     return parsed.value.cidr;
+  });
+}
+
+function originList(env: Env, name: string): string[] {
+  const raw = env[name]?.trim();
+  if (!raw) return [];
+  return raw.split(/[\s,]+/).map((entry) => {
+    let origin: string | null = null;
+    try {
+      const url = new URL(entry);
+      if ((url.protocol === 'https:' || url.protocol === 'http:') && url.origin === entry) origin = url.origin;
+    } catch {}
+    if (origin === null) throw new ConfigError(`${name}: "${entry}" is not an origin such as https://app.example.com`);
+    return origin;
   });
 }
 

@@ -5,6 +5,7 @@ import type { KeyVerifier } from '@keygate/core';
 import { createAuthenticator } from './auth/authenticator.ts';
 import { loadAuth } from './auth/secret.ts';
 import { type Config, ConfigError } from './config.ts';
+import { createDashboardHandler } from './dashboard.ts';
 import { type Database, openDatabase } from './db/database.ts';
 import { createLeakHandler } from './leaks.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -185,6 +186,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   );
   const serveMetrics = metrics && config.metricsToken ? metricsHandler(metrics, config.metricsToken) : null;
   const leaks = config.leaks ? createLeakHandler(config.leaks, prisma, invalidation, settings, log) : null;
+  const dashboard = config.dashboard ? createDashboardHandler({ ...config.dashboard, auth, host: config.host }) : null;
   let stopping = false;
   const ready = async (res: ServerResponse) => {
     let ok = !stopping && invalidation.connected;
@@ -222,6 +224,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       res.writeHead(404, { 'content-type': 'application/json' });
       return res.end('{"error":"leak reports are not configured (KEYGATE_LEAK_REPORT_KEYS)"}');
     }
+    if (dashboard && path !== undefined && path !== '/graphql' && dashboard(req, res, path)) return;
     return app(req, res);
   });
   // Gateways keep connections open; Node's default would drop idle ones under them at 5 s.

@@ -49,6 +49,18 @@ describe.each([
       const html = await page.text();
       expect(html).toContain('<title>Keygate</title>');
       expect(html).toContain('createApplication'); // the walkthrough
+      // The dashboard, from web/dist; with a real secret, nobody may mint tokens through it.
+      expect(await (await fetch(`${server.url}/applications`)).text()).toContain('<div id="root">');
+      expect(await (await fetch(`${server.url}/dashboard/config.json`)).json()).toEqual({
+        devSignIn: false,
+        embedOrigins: [],
+      });
+      const mint = await fetch(`${server.url}/dashboard/sign-in-as`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ merchantId: 'acme' }),
+      });
+      expect(mint.status).toBe(404);
       expect(server.output()).not.toMatch(/error|warn/i);
     } finally {
       expect(await server.stop()).toBe(0);

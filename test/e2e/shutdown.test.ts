@@ -94,6 +94,9 @@ describe('`pnpm start` signalled as supervisors signal it', () => {
     const command = readFileSync(`/proc/${keygate}/cmdline`, 'utf8');
     expect(command).toContain('server/dist/main.js');
     expect(command).not.toContain('tsx');
+    // The quickstart serves the dashboard at / with no step of its own.
+    const home = await fetch(`${server.url}/`);
+    expect([home.status, (await home.text()).includes('<div id="root">')]).toEqual([200, true]);
     const exited = new Promise<number | null>((resolve) => {
       if (server.child.exitCode !== null) resolve(server.child.exitCode);
       else server.child.once('exit', (code) => resolve(code));

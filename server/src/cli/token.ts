@@ -2,8 +2,7 @@
 // `pnpm run token --verifier` prints a service token that may only verify keys.
 // Signed with KEYGATE_JWT_SECRET, or the development secret of the data directory.
 import { parseArgs } from 'node:util';
-import { SignJWT } from 'jose';
-import { ROLE_CLAIM } from '../auth/authenticator.ts';
+import { signDevToken } from '../auth/dev-token.ts';
 import { loadAuth } from '../auth/secret.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 
@@ -37,15 +36,11 @@ try {
   if (auth.key.kind !== 'secret') {
     throw new ConfigError('KEYGATE_JWKS_URL is set: tokens come from your identity provider, not from Keygate');
   }
-  const claims = values.verifier ? { [ROLE_CLAIM]: 'verifier' } : { [auth.merchantClaim]: merchantId };
-  let jwt = new SignJWT(claims)
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(values.subject ?? (values.verifier ? 'dev:verifier' : `dev:${merchantId}`))
-    .setIssuedAt()
-    .setExpirationTime(values['expires-in']!);
-  if (auth.issuer) jwt = jwt.setIssuer(auth.issuer);
-  if (auth.audience) jwt = jwt.setAudience(auth.audience);
-  console.log(await jwt.sign(auth.key.secret));
+  const token = await signDevToken(auth, values.verifier ? { verifier: true } : { merchantId: merchantId! }, {
+    subject: values.subject,
+    expiresIn: values['expires-in']!,
+  });
+  console.log(token);
 } catch (error) {
   console.error(`keygate token: ${(error as Error).message}`);
   process.exit(2);

@@ -1,0 +1,527 @@
+// The merchant dashboard in a real browser (Debian's Chromium), against the built server as
+// `pnpm start` runs it: embedded database, development mode, the dashboard at /.
+// The seeds' flows end to end, accessibility on every screen, keyboard-only key creation,
+// tenant isolation, the ways of signing in, and what the user is told when things fail.
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { CreateApplicationDocument, CreateKeyDocument } from '@keygate/sdk/documents';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signToken } from '../support/auth.ts';
+import { expectAccessible, launchChromium, newContext, screenshot, watchProblems } from '../support/browser.ts';
+import { graphql, type KeygateProcess, repoRoot, startKeygate, tempDirs } from '../support/process.ts';
+
+const dirs = tempDirs();
+let keygate: KeygateProcess;
+let browser: Browser;
+let embedder: Server;
+let embedderOrigin: string;
+let devSecret: Uint8Array;
+let receiver: Server;
+const received: { type: string }[] = [];
+
+/** A token for a merchant, as the platform embedding the dashboard would issue it. */
+const tokenFor = (merchantId: string, expiresIn = '1h') =>
+  signToken(devSecret, { merchant_id: merchantId }, { subject: `user@${merchantId}`, expiresIn });
+
+beforeAll(async () => {
+  // The platform's own page, embedding the dashboard in an iframe and handing it a token.
+  embedder = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end(`<!doctype html><title>Platform</title>
+<iframe id="kg" title="Keygate" src="${url.searchParams.get('src')}" width="1000" height="700"></iframe>
+<script>
+  window.addEventListener('message', (event) => {
+    if (event.data && event.data.type === 'keygate:ready')
+      event.source.postMessage({ type: 'keygate:token', token: ${JSON.stringify(url.searchParams.get('token'))} }, event.origin);
+  });
+</script>`);
+  });
+  await new Promise<void>((resolve) => embedder.listen(0, '127.0.0.1', resolve));
+  // A merchant's webhook endpoint.
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      received.push(JSON.parse(body));
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  embedderOrigin = `http://127.0.0.1:${(embedder.address() as AddressInfo).port}`;
+  const dataDir = dirs.make();
+  keygate = await startKeygate(
+    {
+      KEYGATE_DATA_DIR: dataDir,
+      KEYGATE_USAGE_FLUSH_MS: '200',
+      KEYGATE_DASHBOARD_EMBED_ORIGINS: embedderOrigin,
+      KEYGATE_WEBHOOKS_ALLOW_INSECURE: '1',
+      KEYGATE_WEBHOOKS_ALLOW_PRIVATE: '1',
+      KEYGATE_WEBHOOK_POLL_MS: '100',
+    },
+    [process.execPath, join(repoRoot, 'server', 'dist', 'main.js')],
+    repoRoot,
+  );
+  devSecret = new TextEncoder().encode(readFileSync(join(dataDir, 'dev-jwt-secret'), 'utf8').trim());
+  browser = await launchChromium();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  embedder?.close();
+  receiver?.close();
+  if (keygate) expect(await keygate.stop()).toBe(0);
+  dirs.removeAll();
+});
+
+async function open(path: string, token: string | null, viewport?: { width: number; height: number }) {
+  const context = await newContext(browser, keygate.url, viewport);
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  const problems = watchProblems(page, [/401|Failed to load resource/]);
+  await page.goto(token ? `${path}#token=${token}` : path);
+  return { page, context, problems };
+}
+
+/** A React Aria select: its button is named by its value, then its label. */
+const select = (page: Page, label: string) => page.getByRole('button', { name: new RegExp(`${label}$`) });
+
+async function pick(page: Page, label: string, option: string) {
+  await select(page, label).click();
+  await page.getByRole('option', { name: option, exact: true }).click();
+}
+
+const verify = (secret: string) => fetch(`${keygate.url}/v1/auth`, { headers: { 'x-api-key': secret } });
+
+describe('the dashboard, served by the built server', { timeout: 120_000 }, () => {
+  it('is at /, every page address answers with the app, assets are cached for good; GraphiQL stays at /graphql', async () => {
+    const home = await fetch(`${keygate.url}/`);
+    expect(home.status).toBe(200);
+    const html = await home.text();
+    expect(html).toContain('<div id="root">');
+    expect(home.headers.get('content-security-policy')).toContain(`frame-ancestors 'self' ${embedderOrigin}`);
+    expect(home.headers.get('cache-control')).toBe('no-cache');
+    const deep = await fetch(`${keygate.url}/applications/anything`);
+    expect([deep.status, await deep.text()]).toEqual([200, html]);
+    const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)![1]!;
+    const asset = await fetch(`${keygate.url}${script}`, { headers: { 'accept-encoding': 'gzip' } });
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('cache-control')).toContain('immutable');
+    expect(asset.headers.get('content-type')).toContain('javascript');
+    expect((await fetch(`${keygate.url}/assets/missing.js`)).status).toBe(404);
+    const graphiql = await fetch(`${keygate.url}/graphql`, { headers: { accept: 'text/html' } });
+    expect(await graphiql.text()).toContain('createApplication'); // GraphiQL's walkthrough, not the dashboard
+    const config = await (await fetch(`${keygate.url}/dashboard/config.json`)).json();
+    expect(config).toEqual({ devSignIn: true, embedOrigins: [embedderOrigin] });
+  });
+
+  it('walks the seeds\' flow: app, key "Main store", copy, verify, last used, edit, IP rules, revoke', async () => {
+    const { page, context, problems } = await open('/', await tokenFor('acme'));
+    await expect.poll(() => page.url()).toBe(`${keygate.url}/applications`); // the token left the address
+    expect(await page.evaluate(() => [localStorage.length, sessionStorage.length])).toEqual([0, 1]);
+    await page.getByRole('heading', { name: 'Applications' }).waitFor();
+    await screenshot(page, '01-applications-empty');
+
+    await page.getByRole('button', { name: 'Create application' }).first().click();
+    const appDialog = page.getByRole('dialog', { name: 'Create an application' });
+    await appDialog.getByRole('textbox', { name: 'Name', exact: true }).fill('Web store');
+    await appDialog.getByRole('button', { name: 'Create application' }).click();
+    await page.getByRole('heading', { name: 'Web store', level: 1 }).waitFor();
+
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const keyDialog = page.getByRole('dialog', { name: 'Create an API key' });
+    await keyDialog.getByRole('textbox', { name: 'Name', exact: true }).fill('Main store');
+    await keyDialog.getByLabel('Website URL (optional)').fill('https://store.example.com');
+    await pick(page, 'Access', 'Full access');
+    await keyDialog.getByLabel('Scopes (optional)').fill('payments:write orders:read');
+    await screenshot(page, '02-create-key');
+    await keyDialog.getByRole('button', { name: 'Create key' }).click();
+
+    const secretDialog = page.getByRole('dialog', { name: 'Your new key: Main store' });
+    const shown = (await secretDialog.getByTestId('secret').textContent())!.trim();
+    expect(shown).toMatch(/^kg_live_[0-9A-Za-z]{20,}$/);
+    const done = secretDialog.getByRole('button', { name: 'Done' });
+    expect(await done.isDisabled()).toBe(true); // not before "I have stored it"
+    await page.keyboard.press('Escape'); // nor by accident
+    expect(await secretDialog.isVisible()).toBe(true);
+    await secretDialog.getByRole('button', { name: 'Copy key' }).click();
+    await secretDialog.getByText('Copied to the clipboard.').waitFor();
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    expect(copied).toBe(shown);
+    await screenshot(page, '03-secret-once');
+    await secretDialog.getByText('I have stored this key').click();
+    await done.click();
+    await secretDialog.waitFor({ state: 'detached' });
+    expect(await page.content()).not.toContain(copied); // gone from the page
+
+    const row = page.getByRole('row', { name: /Main store/ });
+    await expect.poll(() => row.getByTestId('last-used').textContent()).toContain('Never used');
+    const ok = await verify(copied);
+    expect(ok.status).toBe(200);
+    // After the flush (200 ms here), the list shows it, relative and exact, on the next load.
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          return row.getByTestId('last-used').textContent({ timeout: 5000 });
+        },
+        { timeout: 15_000 },
+      )
+      .toMatch(/just now|seconds? ago/);
+    expect(await row.getByTestId('last-used').locator('time').getAttribute('datetime')).toMatch(/^\d{4}-/);
+    await screenshot(page, '04-keys-last-used');
+
+    await row.getByRole('button', { name: 'Actions for Main store' }).click();
+    await page.getByRole('menuitem', { name: 'Edit' }).click();
+    const edit = page.getByRole('dialog', { name: 'Edit Main store' });
+    await edit.getByRole('textbox', { name: 'Name', exact: true }).fill('Main store EU');
+    await edit.getByLabel('Website URL (optional)').fill('ftp://nope');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    // The server's ValidationError lands on the field it names.
+    const url = edit.getByLabel('Website URL (optional)');
+    await expect.poll(() => url.getAttribute('aria-invalid')).toBe('true');
+    expect(await edit.locator('.field-error').textContent()).toMatch(/http/);
+    await url.fill('https://eu.store.example.com');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await edit.waitFor({ state: 'detached' });
+    const renamed = page.getByRole('row', { name: /Main store EU/ });
+    await renamed.getByText('https://eu.store.example.com').waitFor();
+
+    await renamed.getByRole('button', { name: 'Actions for Main store EU' }).click();
+    await page.getByRole('menuitem', { name: 'IP rules' }).click();
+    const rules = page.getByRole('dialog', { name: 'IP rules for Main store EU' });
+    await rules.getByRole('button', { name: 'Add rule' }).click();
+    await rules.getByLabel('Rule 1: address or range').fill('10.0.0.0/8');
+    await rules.getByRole('button', { name: 'Add rule' }).click();
+    await rules.getByLabel('Rule 2: address or range').fill('300.1.1.1');
+    await rules.getByRole('button', { name: 'Add rule' }).click();
+    await rules.getByLabel('Rule 3: address or range').fill('127.0.0.1');
+    await rules.getByRole('button', { name: 'Move rule 3 up' }).click(); // now rule 2; the bad one is rule 3
+    expect(await rules.getByLabel('Rule 2: address or range').inputValue()).toBe('127.0.0.1');
+    await rules.getByRole('button', { name: 'Save rules' }).click();
+    const bad = rules.getByLabel('Rule 3: address or range');
+    await expect.poll(() => bad.getAttribute('aria-invalid')).toBe('true');
+    expect(await rules.getByLabel('Rule 1: address or range').getAttribute('aria-invalid')).not.toBe('true');
+    const describedBy = (await bad.getAttribute('aria-describedby'))!;
+    expect(await page.locator(`[id="${describedBy.split(' ').at(-1)}"]`).textContent()).toContain('300.1.1.1');
+    await screenshot(page, '05-ip-rules-error');
+    await rules.getByRole('button', { name: 'Remove rule 3' }).click();
+    await pick(page, 'Addresses no rule matches', 'Deny');
+    await rules.getByRole('button', { name: 'Save rules' }).click();
+    await rules.waitFor({ state: 'detached' });
+    expect((await verify(copied)).status).toBe(200); // 127.0.0.1 is allowed by rule 2
+
+    await renamed.getByRole('button', { name: 'Actions for Main store EU' }).click();
+    await page.getByRole('menuitem', { name: 'Revoke' }).click();
+    const confirm = page.getByRole('alertdialog', { name: 'Revoke Main store EU?' });
+    await screenshot(page, '06-revoke-confirm');
+    await confirm.getByRole('button', { name: 'Revoke key' }).click();
+    await confirm.waitFor({ state: 'detached' });
+    const refused = await verify(copied); // the very next request
+    expect([refused.status, refused.headers.get('x-keygate-code')]).toEqual([401, 'REVOKED']);
+    await renamed.getByRole('cell').getByText('Revoked').waitFor();
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it('rolls a key with a grace period, disables and enables it, sets metadata and credits; webhooks report it', async () => {
+    const token = await tokenFor('lifecycle');
+    const app = (await graphql(keygate.url, token, CreateApplicationDocument, { input: { name: 'Lifecycle' } })).body
+      .data.createApplication.application.id;
+    const created = (
+      await graphql(keygate.url, token, CreateKeyDocument, { input: { applicationId: app, name: 'Rolling key' } })
+    ).body.data.createKey;
+    const { page, context, problems } = await open('/webhooks', token);
+
+    await page.getByRole('button', { name: 'Add endpoint' }).click();
+    const add = page.getByRole('dialog', { name: 'Add a webhook endpoint' });
+    await add.getByLabel('URL').fill(`http://127.0.0.1:${(receiver.address() as AddressInfo).port}/events`);
+    await add.getByText('key.rolled').click();
+    await add.getByText('key.disabled').click();
+    await add.getByRole('button', { name: 'Add endpoint' }).click();
+    const signing = page.getByRole('dialog', { name: "The endpoint's signing secret" });
+    expect(await signing.getByTestId('secret').textContent()).toMatch(/^whsec_/);
+    await signing.getByText('I have stored this key').click();
+    await signing.getByRole('button', { name: 'Done' }).click();
+    await page.getByRole('heading', { name: /\/events$/ }).waitFor();
+
+    await page.goto(`/keys/${created.key.id}`);
+    await page.getByRole('heading', { name: 'Rolling key', level: 1 }).waitFor();
+    await page.getByRole('button', { name: 'Actions for Rolling key' }).click();
+    await page.getByRole('menuitem', { name: 'Roll' }).click();
+    await pick(page, 'Grace period', '1 hour');
+    await page.getByRole('button', { name: 'Roll key' }).click();
+    const rolled = page.getByRole('dialog', { name: 'The rolled key for Rolling key' });
+    const next = (await rolled.getByTestId('secret').textContent())!.trim();
+    expect(next).not.toBe(created.secret);
+    expect([(await verify(created.secret)).status, (await verify(next)).status]).toEqual([200, 200]); // both, in the grace period
+    await rolled.getByText('I have stored this key').click();
+    await rolled.getByRole('button', { name: 'Done' }).click();
+    await page.getByText('Expires').waitFor();
+    await page.getByRole('link', { name: 'its replacement' }).click();
+    await page.getByRole('link', { name: 'the previous key' }).waitFor();
+
+    await page.getByRole('button', { name: 'Actions for Rolling key' }).click();
+    await page.getByRole('menuitem', { name: 'Disable' }).click();
+    await page.getByRole('alertdialog').getByRole('button', { name: 'Disable key' }).click();
+    await page.getByText('Disabled', { exact: true }).waitFor();
+    const disabled = await verify(next);
+    expect([disabled.status, disabled.headers.get('x-keygate-code')]).toEqual([401, 'KEY_DISABLED']);
+    await page.getByRole('button', { name: 'Actions for Rolling key' }).click();
+    await page.getByRole('menuitem', { name: 'Enable' }).click();
+    await page.getByRole('alertdialog').getByRole('button', { name: 'Enable key' }).click();
+    await page.getByText('Active', { exact: true }).waitFor();
+    expect((await verify(next)).status).toBe(200);
+
+    const metadata = page.getByLabel('Metadata (JSON)');
+    await metadata.fill('{"plan": ');
+    await page.getByRole('button', { name: 'Save metadata' }).click();
+    await expect.poll(() => metadata.getAttribute('aria-invalid')).toBe('true');
+    await metadata.fill('{"plan": "gold"}');
+    await page.getByRole('button', { name: 'Save metadata' }).click();
+    await page.getByText('Saved.').first().waitFor();
+    const withMetadata = await verify(next);
+    expect(JSON.parse(Buffer.from(withMetadata.headers.get('x-keygate-metadata')!, 'base64url').toString())).toEqual({
+      plan: 'gold',
+    });
+    await page.getByLabel('Credits left').fill('1');
+    await page.getByRole('button', { name: 'Save credits' }).click();
+    await page.getByText('1 left').waitFor();
+    expect((await verify(next)).status).toBe(200);
+    const spent = await verify(next);
+    expect([spent.status, spent.headers.get('x-keygate-code')]).toEqual([429, 'USAGE_EXCEEDED']);
+    await screenshot(page, '07-key-settings');
+
+    await expect
+      .poll(() => received.map((event) => event.type), { timeout: 15_000 })
+      .toEqual(expect.arrayContaining(['key.rolled', 'key.disabled']));
+    await page.getByRole('link', { name: 'Webhooks', exact: true }).click();
+    await page.getByRole('button', { name: /^Actions for http/ }).click();
+    await page.getByRole('menuitem', { name: 'Deliveries' }).click();
+    const deliveries = page.getByRole('dialog', { name: /^Deliveries to/ });
+    await deliveries.getByText('key.rolled').waitFor();
+    expect(await deliveries.getByText('succeeded').count()).toBeGreaterThan(0);
+    await screenshot(page, '08-webhook-deliveries');
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it('creates a key with the keyboard alone', async () => {
+    const { page, context } = await open('/', await tokenFor('keyboard'));
+    await page.getByRole('heading', { name: 'Applications' }).waitFor();
+    const focused = () => page.evaluate(() => document.activeElement?.textContent?.trim() ?? '');
+    const tabTo = async (text: string) => {
+      for (let i = 0; i < 40 && (await focused()) !== text; i++) await page.keyboard.press('Tab');
+      expect(await focused()).toBe(text);
+    };
+    await tabTo('Create application');
+    await page.keyboard.press('Enter');
+    await page.keyboard.type('Keyboard app'); // focus is in the dialog's first field
+    await page.keyboard.press('Enter'); // submits
+    await page.getByRole('heading', { name: 'Keyboard app', level: 1 }).waitFor();
+    await tabTo('Create key');
+    await page.keyboard.press('Enter');
+    await page.keyboard.type('Typed key');
+    await page.keyboard.press('Tab'); // website
+    await page.keyboard.press('Tab'); // access
+    await page.keyboard.press('ArrowDown'); // opens the list
+    await page.getByRole('listbox').waitFor();
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Enter');
+    expect(await select(page, 'Access').textContent()).toContain('Full access');
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Enter'); // submits from the website field
+    const secret = page.getByRole('dialog', { name: 'Your new key: Typed key' });
+    await secret.waitFor();
+    await tabTo('Copy key');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Space'); // "I have stored this key"
+    await tabTo('Done');
+    await page.keyboard.press('Enter');
+    await secret.waitFor({ state: 'detached' });
+    await page
+      .getByRole('row', { name: /Typed key/ })
+      .getByText('Full access')
+      .waitFor();
+    await context.close();
+  });
+
+  it('passes axe-core on every screen, and works 360 px wide', async () => {
+    const token = await tokenFor('axe');
+    for (const viewport of [
+      { width: 1280, height: 860 },
+      { width: 360, height: 740 },
+    ]) {
+      const narrow = viewport.width === 360 ? '-360' : '';
+      const { page, context, problems } = await open('/', token, viewport);
+      const fits = async (screen: string) => {
+        const width = await page.evaluate(() => document.documentElement.scrollWidth);
+        expect(`${screen}: ${width}`).toBe(`${screen}: ${Math.min(width, viewport.width)}`);
+      };
+      const check = async (screen: string) => {
+        await expectAccessible(page, screen);
+        await fits(screen);
+        await screenshot(page, `axe-${screen}${narrow}`);
+      };
+      await page.getByRole('heading', { name: 'Applications' }).waitFor();
+      if (!narrow) {
+        await page.getByRole('button', { name: 'Create application' }).first().click();
+        await page.getByRole('textbox', { name: 'Name', exact: true }).fill('Axe store');
+        await page.getByRole('button', { name: 'Create application' }).last().click();
+        await page.getByRole('heading', { name: 'Axe store', level: 1 }).waitFor();
+        await page.getByRole('button', { name: 'Create key' }).click();
+        await page.getByRole('textbox', { name: 'Name', exact: true }).fill('Axe key');
+        await page.getByRole('dialog').getByRole('button', { name: 'Create key' }).click();
+        await page.getByText('I have stored this key').click();
+        await page.getByRole('button', { name: 'Done' }).click();
+        await page.goto('/applications');
+      }
+      await page.getByRole('link', { name: 'Axe store' }).waitFor();
+      await check('applications');
+      await page.getByRole('button', { name: 'Create application' }).first().click();
+      await check('create-application');
+      await page.keyboard.press('Escape');
+      await page.getByRole('link', { name: 'Axe store' }).click();
+      await page.getByRole('row', { name: /Axe key/ }).waitFor();
+      await check('keys');
+      await page.getByRole('button', { name: 'Create key' }).click();
+      await check('create-key');
+      await page.keyboard.press('Escape');
+      await page.getByRole('button', { name: 'Actions for Axe key' }).click();
+      await page.getByRole('menu').waitFor();
+      await check('key-menu');
+      await page.getByRole('menuitem', { name: 'IP rules' }).click();
+      await page.getByRole('button', { name: 'Add rule' }).click();
+      await check('ip-rules');
+      await page.keyboard.press('Escape');
+      await page.getByRole('button', { name: 'Actions for Axe key' }).click();
+      await page.getByRole('menuitem', { name: 'Roll' }).click();
+      await check('roll');
+      await page.keyboard.press('Escape');
+      await page.getByRole('link', { name: 'Axe key' }).click();
+      await page.getByRole('heading', { name: 'Usage' }).waitFor();
+      await page.locator('.uplot').waitFor();
+      await check('key');
+      await page.getByRole('link', { name: 'Audit trail', exact: true }).click();
+      await page.locator('tbody').getByText('Key created').first().waitFor();
+      await check('audit');
+      await page.getByRole('link', { name: 'Webhooks', exact: true }).click();
+      await page.getByText('No endpoint yet.').waitFor();
+      await page.getByRole('button', { name: 'Add endpoint' }).click();
+      await check('add-webhook');
+      await page.keyboard.press('Escape');
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.getByRole('heading', { name: 'Sign in to Keygate' }).waitFor();
+      await check('sign-in');
+      expect(problems).toEqual([]);
+      await context.close();
+    }
+  });
+
+  it("keeps merchants apart: B sees none of A's data, also at A's pasted addresses", async () => {
+    const a = await open('/', await tokenFor('tenant-a'));
+    await a.page.getByRole('button', { name: 'Create application' }).first().click();
+    await a.page.getByRole('textbox', { name: 'Name', exact: true }).fill('Secret project');
+    await a.page.getByRole('button', { name: 'Create application' }).last().click();
+    await a.page.getByRole('heading', { name: 'Secret project', level: 1 }).waitFor();
+    const appPath = new URL(a.page.url()).pathname;
+    await a.page.getByRole('button', { name: 'Create key' }).click();
+    await a.page.getByRole('textbox', { name: 'Name', exact: true }).fill('A key');
+    await a.page.getByRole('dialog').getByRole('button', { name: 'Create key' }).click();
+    await a.page.getByText('I have stored this key').click();
+    await a.page.getByRole('button', { name: 'Done' }).click();
+    await a.page.getByRole('link', { name: 'A key' }).click();
+    await a.page.getByRole('heading', { name: 'A key', level: 1 }).waitFor();
+    const keyPath = new URL(a.page.url()).pathname;
+    await a.context.close();
+
+    const b = await open('/', await tokenFor('tenant-b'));
+    await b.page.getByText('You have no applications yet.').waitFor();
+    await b.page.goto(`${appPath}#token=${await tokenFor('tenant-b')}`);
+    await b.page.getByRole('heading', { name: 'Application not found' }).waitFor();
+    await b.page.goto(keyPath); // signed in from this tab's storage
+    await b.page.getByRole('heading', { name: 'Key not found' }).waitFor();
+    await b.page.goto('/audit');
+    await b.page.getByText('No change matches these filters.').waitFor();
+    expect(await b.page.content()).not.toMatch(/Secret project|A key/);
+    await screenshot(b.page, 'isolation-not-found');
+    expect(b.problems).toEqual([]);
+    await b.context.close();
+  });
+
+  it('signs in by postMessage from an allowed embedding page only, and as a merchant in development', async () => {
+    const src = encodeURIComponent(`${keygate.url}/applications`);
+    const context = await newContext(browser, keygate.url);
+    const page = await context.newPage();
+    await page.goto(`${embedderOrigin}/?src=${src}&token=${await tokenFor('embedded')}`);
+    const frame = page.frameLocator('#kg');
+    await frame.getByText('Merchant embedded').waitFor();
+    await frame.getByRole('heading', { name: 'Applications' }).waitFor();
+    // The same page on an origin not in KEYGATE_DASHBOARD_EMBED_ORIGINS: the dashboard ignores it
+    // (and the browser refuses to frame it at all, by frame-ancestors).
+    const other = await context.newPage();
+    const refused: string[] = [];
+    other.on('console', (message) => refused.push(message.text()));
+    await other.goto(
+      `${embedderOrigin.replace('127.0.0.1', 'localhost')}/?src=${src}&token=${await tokenFor('embedded')}`,
+    );
+    await expect.poll(() => refused.join('\n')).toMatch(/frame-ancestors/);
+
+    // A tab of its own: the embedded dashboard's session lives on in the first one.
+    await page.close();
+    const devPage = await context.newPage();
+    devPage.setDefaultTimeout(10_000);
+    await devPage.goto('/');
+    await devPage.getByLabel('Merchant id').fill('dev shop');
+    await devPage.getByRole('button', { name: 'Sign in as this merchant' }).click();
+    await devPage.getByText(/visible ASCII characters/).waitFor(); // the server's message, on the field
+    await devPage.getByLabel('Merchant id').fill('dev-shop');
+    await devPage.getByRole('button', { name: 'Sign in as this merchant' }).click();
+    await devPage.getByText('Merchant dev-shop').waitFor();
+    await context.close();
+
+    // Minting is for the dashboard's own page: another site's request is refused.
+    const foreign = await fetch(`${keygate.url}/dashboard/sign-in-as`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: 'https://evil.example' },
+      body: JSON.stringify({ merchantId: 'acme' }),
+    });
+    expect(foreign.status).toBe(403);
+  });
+
+  it('an expired or refused token leads back to sign-in; offline and server errors say so', async () => {
+    const { page, context } = await open('/applications', await tokenFor('expiring', '3s'));
+    await page.getByRole('heading', { name: 'Applications' }).waitFor();
+    await page.getByRole('alert').filter({ hasText: 'Your session has expired' }).waitFor({ timeout: 10_000 });
+    await page.getByRole('heading', { name: 'Sign in to Keygate' }).waitFor();
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+
+    const forged = `${(await tokenFor('forged')).slice(0, -4)}AAAA`;
+    await page.getByRole('textbox', { name: 'Token' }).fill(forged);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('alert').filter({ hasText: 'Keygate did not accept your token' }).waitFor();
+    await page.getByRole('textbox', { name: 'Token' }).fill('not a token');
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByText(/whitespace/).waitFor();
+
+    await page.getByRole('textbox', { name: 'Token' }).fill(await tokenFor('errors'));
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('heading', { name: 'Applications' }).waitFor();
+    await page.route('**/graphql', (route) => route.fulfill({ status: 503, body: 'upstream unavailable' }));
+    await page.getByRole('link', { name: 'Audit trail', exact: true }).click();
+    await page.getByRole('alert').filter({ hasText: 'server error (HTTP 503)' }).waitFor();
+    await page.unroute('**/graphql');
+    await context.setOffline(true);
+    await page.getByRole('link', { name: 'Webhooks', exact: true }).click();
+    await page.getByRole('alert').filter({ hasText: 'You are offline' }).waitFor();
+    await screenshot(page, 'offline');
+    await context.setOffline(false);
+    await page.getByRole('link', { name: 'Applications', exact: true }).click();
+    await page.getByText('You have no applications yet.').waitFor();
+    await context.close();
+  });
+});

@@ -1,0 +1,41 @@
+// Mutation results are unions of a payload and typed errors (ErrorFields): this puts each
+// error where it belongs, a ValidationError's issues on their fields (by their path under
+// `input`), the others on the form.
+import type { ErrorFieldsFragment } from '@keygate/sdk/documents';
+
+export interface FormErrors {
+  /** Field path under the input ("name", "rules.1.cidr") → message. */
+  fields: Record<string, string>;
+  /** What belongs to no one field. */
+  form: string | null;
+}
+
+export const NO_ERRORS: FormErrors = { fields: {}, form: null };
+
+export function isError<T extends { __typename: string }>(
+  result: T,
+): result is Extract<T, { __typename: ErrorFieldsFragment['__typename'] }> {
+  return result.__typename.endsWith('Error');
+}
+
+export function formErrors(error: ErrorFieldsFragment, nameField = 'name'): FormErrors {
+  switch (error.__typename) {
+    case 'ValidationError': {
+      const fields: Record<string, string> = {};
+      const loose: string[] = [];
+      for (const issue of error.issues) {
+        const path = issue.path[0] === 'input' ? issue.path.slice(1) : issue.path;
+        const key = path.join('.');
+        if (key === '') loose.push(issue.message);
+        else fields[key] ??= issue.message;
+      }
+      return { fields, form: loose.length > 0 ? loose.join('; ') : null };
+    }
+    case 'NameConflictError':
+      return { fields: { [nameField]: error.message }, form: null };
+    case 'NotFoundError':
+      return { fields: {}, form: `${error.message}. It may have been deleted, or it belongs to another account.` };
+    default:
+      return { fields: {}, form: error.message };
+  }
+}

@@ -1,0 +1,131 @@
+// Creating or renaming an application, and enabling or disabling it (confirmed).
+import {
+  type ApplicationFieldsFragment,
+  CreateApplicationDocument,
+  SetApplicationEnabledDocument,
+  UpdateApplicationDocument,
+} from '@keygate/sdk/documents';
+import { useState } from 'react';
+import { Form } from 'react-aria-components';
+import { useMutation } from 'urql';
+import { useLocation } from 'wouter';
+import { explain } from '../client.ts';
+import { type FormErrors, formErrors, isError, NO_ERRORS } from '../errors.ts';
+import { Button, Field } from '../ui/controls.tsx';
+import { Confirm, Sheet } from '../ui/dialogs.tsx';
+import { Alert } from '../ui/feedback.tsx';
+
+export function ApplicationForm({
+  isOpen,
+  onClose,
+  application,
+}: {
+  isOpen: boolean;
+  onClose: () => void;
+  /** Renaming this one; creating a new one without it. */
+  application?: ApplicationFieldsFragment;
+}) {
+  return (
+    <Sheet
+      title={application ? `Rename ${application.name}` : 'Create an application'}
+      isOpen={isOpen}
+      onClose={onClose}
+    >
+      <ApplicationFields application={application} onDone={onClose} />
+    </Sheet>
+  );
+}
+
+function ApplicationFields({ application, onDone }: { application?: ApplicationFieldsFragment; onDone: () => void }) {
+  const [name, setName] = useState(application?.name ?? '');
+  const [description, setDescription] = useState(application?.description ?? '');
+  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
+  const [created, create] = useMutation(CreateApplicationDocument);
+  const [updated, update] = useMutation(UpdateApplicationDocument);
+  const [, navigate] = useLocation();
+
+  async function submit() {
+    setErrors(NO_ERRORS);
+    const input = { name, description: description.trim() === '' ? null : description };
+    if (application) {
+      const result = await update({ input: { id: application.id, ...input } });
+      if (result.error) return setErrors({ fields: {}, form: explain(result.error) });
+      const payload = result.data?.updateApplication;
+      if (payload && isError(payload)) return setErrors(formErrors(payload));
+      onDone();
+    } else {
+      const result = await create({ input }, { additionalTypenames: ['Application'] });
+      if (result.error) return setErrors({ fields: {}, form: explain(result.error) });
+      const payload = result.data?.createApplication;
+      if (payload && isError(payload)) return setErrors(formErrors(payload));
+      onDone();
+      if (payload?.__typename === 'ApplicationPayload') navigate(`/applications/${payload.application.id}`);
+    }
+  }
+
+  return (
+    <Form
+      onSubmit={(event) => {
+        event.preventDefault();
+        void submit();
+      }}
+    >
+      <Field label="Name" value={name} onChange={setName} error={errors.fields.name} isRequired autoFocus />
+      <Field
+        label="Description (optional)"
+        value={description}
+        onChange={setDescription}
+        error={errors.fields.description}
+        multiline
+      />
+      {errors.form ? <Alert>{errors.form}</Alert> : null}
+      <div className="dialog-actions">
+        <Button onPress={onDone}>Cancel</Button>
+        <Button type="submit" variant="primary" isPending={created.fetching || updated.fetching}>
+          {application ? 'Save' : 'Create application'}
+        </Button>
+      </div>
+    </Form>
+  );
+}
+
+export function EnableApplication({
+  isOpen,
+  onClose,
+  application,
+}: {
+  isOpen: boolean;
+  onClose: () => void;
+  application: ApplicationFieldsFragment;
+}) {
+  const [state, setEnabled] = useMutation(SetApplicationEnabledDocument);
+  const [error, setError] = useState<string | null>(null);
+  const enable = !application.enabled;
+  return (
+    <Confirm
+      title={`${enable ? 'Enable' : 'Disable'} ${application.name}?`}
+      isOpen={isOpen}
+      onClose={onClose}
+      confirmLabel={enable ? 'Enable application' : 'Disable application'}
+      danger={!enable}
+      busy={state.fetching}
+      error={error}
+      onConfirm={async () => {
+        const result = await setEnabled({ input: { id: application.id, enabled: enable } });
+        const payload = result.data?.setApplicationEnabled;
+        if (result.error) setError(explain(result.error));
+        else if (payload && isError(payload)) setError(formErrors(payload).form ?? payload.message);
+        else onClose();
+      }}
+    >
+      {enable ? (
+        <p>Its keys verify again, each by its own status.</p>
+      ) : (
+        <p>
+          None of its keys will verify until you enable it again, on every Keygate instance at once. The keys keep their
+          own status.
+        </p>
+      )}
+    </Confirm>
+  );
+}

@@ -1,0 +1,199 @@
+// An application's keys: name, prefix, status, access, created, last used, expiry; a status
+// filter and cursor pages; creating a key. Another merchant's application id shows
+// "not found", exactly like an id that never existed.
+import {
+  type ApiKeyFieldsFragment,
+  ApplicationDocument,
+  ApplicationKeysDocument,
+  type KeyStatus,
+} from '@keygate/sdk/documents';
+import { useEffect, useMemo, useState } from 'react';
+import { useQuery } from 'urql';
+import { Link } from 'wouter';
+import { Button, Choice } from '../ui/controls.tsx';
+import { QueryState } from '../ui/feedback.tsx';
+import { accessLabel, StatusBadge, When } from '../ui/format.tsx';
+import { Pager, usePages } from '../ui/pager.tsx';
+import { useRefresh } from '../ui/refresh.ts';
+import { CreateKey } from './create-key.tsx';
+import { KeyActions } from './key-actions.tsx';
+
+type StatusFilter = 'ALL' | KeyStatus;
+const KEY_TYPES = { additionalTypenames: ['ApiKey'] };
+
+export function ApplicationKeys({ id }: { id: string }) {
+  const [{ data: appData, error: appError, fetching: appFetching }] = useQuery({
+    query: ApplicationDocument,
+    variables: { id },
+  });
+  const application = appData?.application;
+  if (appData && application === null) return <Missing />;
+  return (
+    <section aria-labelledby="keys-heading">
+      <Link href="/applications" className="back">
+        ← Applications
+      </Link>
+      <QueryState error={appError} fetching={appFetching} hasData={application !== undefined} />
+      {application ? (
+        <>
+          <div className="page-header">
+            <h1 id="keys-heading">{application.name}</h1>
+            {application.enabled ? null : (
+              <span className="badge badge-disabled">Disabled: none of its keys verify</span>
+            )}
+          </div>
+          {application.description ? <p className="muted">{application.description}</p> : null}
+          <KeyList applicationId={id} keyLimit={application.keyLimit} />
+        </>
+      ) : null}
+    </section>
+  );
+}
+
+function Missing() {
+  return (
+    <section aria-labelledby="missing-heading">
+      <h1 id="missing-heading">Application not found</h1>
+      <p>
+        There is no application at this address in your account. <Link href="/applications">See your applications</Link>
+        .
+      </p>
+    </section>
+  );
+}
+
+function KeyList({ applicationId, keyLimit }: { applicationId: string; keyLimit: number }) {
+  const [status, setStatus] = useState<StatusFilter>('ALL');
+  const pages = usePages();
+  useEffect(() => pages.reset(), [status]);
+  const [{ data, error, fetching }, refetch] = useQuery({
+    query: ApplicationKeysDocument,
+    variables: { applicationId, ...pages.variables, ...(status === 'ALL' ? {} : { status: [status] }) },
+    context: useMemo(() => KEY_TYPES, []),
+  });
+  // Counted apart from the page: how close the application is to its key limit.
+  const [{ data: counted }] = useQuery({
+    query: ApplicationKeysDocument,
+    variables: { applicationId, first: 1, status: ['ACTIVE', 'DISABLED', 'EXPIRED'] },
+    context: useMemo(() => KEY_TYPES, []),
+  });
+  useRefresh(refetch);
+  const [creating, setCreating] = useState(false);
+  const connection = data?.application?.keys;
+  const unrevoked = counted?.application?.keys.totalCount;
+
+  return (
+    <>
+      <div className="page-header">
+        <h2>API keys</h2>
+        <Button variant="primary" onPress={() => setCreating(true)}>
+          Create key
+        </Button>
+      </div>
+      <p className="muted" data-testid="key-limit">
+        {unrevoked === undefined ? '' : `${unrevoked} of at most ${keyLimit} keys in use (revoked keys do not count).`}
+      </p>
+      <div className="filters">
+        <Choice
+          label="Status"
+          value={status}
+          onChange={setStatus}
+          options={[
+            { id: 'ALL', label: 'All keys' },
+            { id: 'ACTIVE', label: 'Active' },
+            { id: 'DISABLED', label: 'Disabled' },
+            { id: 'EXPIRED', label: 'Expired' },
+            { id: 'REVOKED', label: 'Revoked' },
+          ]}
+        />
+      </div>
+      <QueryState error={error} fetching={fetching} hasData={connection !== undefined} />
+      {connection ? (
+        connection.edges.length === 0 ? (
+          <div className="empty">
+            <p>{status === 'ALL' ? 'No keys yet. Create one to call the API.' : 'No key has this status.'}</p>
+          </div>
+        ) : (
+          <>
+            <div className="table-wrap">
+              <table className="table">
+                <thead>
+                  <tr>
+                    <th scope="col">Name</th>
+                    <th scope="col" className="wide-only">
+                      Key
+                    </th>
+                    <th scope="col" className="wide-only">
+                      Status
+                    </th>
+                    <th scope="col" className="wide-only">
+                      Access
+                    </th>
+                    <th scope="col" className="wide-only">
+                      Created
+                    </th>
+                    <th scope="col">Last used</th>
+                    <th scope="col" className="wide-only">
+                      Expires
+                    </th>
+                    <th scope="col">
+                      <span className="visually-hidden">Actions</span>
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {connection.edges.map(({ node }) => (
+                    <KeyRow key={node.id} apiKey={node} />
+                  ))}
+                </tbody>
+              </table>
+            </div>
+            <Pager pageInfo={connection.pageInfo} onPage={pages.setCursor} total={connection.totalCount} noun="key" />
+          </>
+        )
+      ) : null}
+      <CreateKey applicationId={applicationId} isOpen={creating} onClose={() => setCreating(false)} />
+    </>
+  );
+}
+
+function KeyRow({ apiKey }: { apiKey: ApiKeyFieldsFragment }) {
+  return (
+    <tr data-key-id={apiKey.id}>
+      <th scope="row">
+        <Link href={`/keys/${apiKey.id}`} className="row-link">
+          {apiKey.name}
+        </Link>
+        {apiKey.websiteUrl ? <div className="muted small">{apiKey.websiteUrl}</div> : null}
+        {/* Narrow screens show the key and its status here, in place of their columns. */}
+        <div className="narrow-only small">
+          <code>{apiKey.prefix}…</code> <StatusBadge status={apiKey.status} />
+        </div>
+      </th>
+      <td className="wide-only">
+        <code>{apiKey.prefix}…</code>
+        {apiKey.environment === 'TEST' ? <span className="badge badge-test">Test</span> : null}
+      </td>
+      <td className="wide-only">
+        <StatusBadge status={apiKey.status} />
+      </td>
+      <td className="wide-only">
+        {accessLabel(apiKey.access)}
+        {apiKey.scopes.length > 0 ? <div className="muted small">{apiKey.scopes.join(', ')}</div> : null}
+      </td>
+      <td className="wide-only">
+        <When value={apiKey.createdAt} />
+      </td>
+      <td data-testid="last-used">
+        <When value={apiKey.lastUsedAt} never="Never used" />
+        {apiKey.lastUsedIp ? <div className="muted small">from {apiKey.lastUsedIp}</div> : null}
+      </td>
+      <td className="wide-only">
+        <When value={apiKey.expiresAt} never="Never" />
+      </td>
+      <td className="actions">
+        <KeyActions apiKey={apiKey} />
+      </td>
+    </tr>
+  );
+}

@@ -1,0 +1,160 @@
+// Applications: search, the enabled filter and cursor pages; create, rename, enable/disable.
+import { type ApplicationFieldsFragment, ApplicationsDocument } from '@keygate/sdk/documents';
+import { useEffect, useMemo, useState } from 'react';
+import { Input, Label, Menu, MenuItem, MenuTrigger, Popover, SearchField } from 'react-aria-components';
+import { useQuery } from 'urql';
+import { Link } from 'wouter';
+import { Button, Choice } from '../ui/controls.tsx';
+import { QueryState } from '../ui/feedback.tsx';
+import { When } from '../ui/format.tsx';
+import { Pager, usePages } from '../ui/pager.tsx';
+import { ApplicationForm, EnableApplication } from './application-dialogs.tsx';
+
+type EnabledFilter = 'all' | 'enabled' | 'disabled';
+
+export function Applications() {
+  const [search, setSearch] = useState('');
+  const [debounced, setDebounced] = useState('');
+  const [enabled, setEnabled] = useState<EnabledFilter>('all');
+  const pages = usePages();
+  useEffect(() => {
+    const timer = setTimeout(() => setDebounced(search.trim()), 250);
+    return () => clearTimeout(timer);
+  }, [search]);
+  useEffect(() => pages.reset(), [debounced, enabled]);
+  const [{ data, error, fetching }] = useQuery({
+    query: ApplicationsDocument,
+    variables: {
+      ...pages.variables,
+      ...(debounced ? { search: debounced } : {}),
+      ...(enabled === 'all' ? {} : { enabled: enabled === 'enabled' }),
+    },
+    context: useMemo(() => ({ additionalTypenames: ['Application'] }), []),
+  });
+  const [creating, setCreating] = useState(false);
+  const connection = data?.applications;
+  const filtered = debounced !== '' || enabled !== 'all';
+
+  return (
+    <section aria-labelledby="applications-heading">
+      <div className="page-header">
+        <h1 id="applications-heading">Applications</h1>
+        <Button variant="primary" onPress={() => setCreating(true)}>
+          Create application
+        </Button>
+      </div>
+      <p className="muted">
+        An application groups the API keys of one integration, such as a web store or its staging copy.
+      </p>
+      <div className="filters">
+        <SearchField className="field" value={search} onChange={setSearch}>
+          <Label>Search by name</Label>
+          <Input placeholder="e.g. store" />
+        </SearchField>
+        <Choice
+          label="Show"
+          value={enabled}
+          onChange={setEnabled}
+          options={[
+            { id: 'all', label: 'All applications' },
+            { id: 'enabled', label: 'Enabled' },
+            { id: 'disabled', label: 'Disabled' },
+          ]}
+        />
+      </div>
+      <QueryState error={error} fetching={fetching} hasData={connection !== undefined} />
+      {connection ? (
+        connection.edges.length === 0 ? (
+          <div className="empty">
+            {filtered ? (
+              <p>No application matches these filters.</p>
+            ) : (
+              <>
+                <p>You have no applications yet. Create one to issue its API keys.</p>
+                <Button variant="primary" onPress={() => setCreating(true)}>
+                  Create your first application
+                </Button>
+              </>
+            )}
+          </div>
+        ) : (
+          <>
+            <div className="table-wrap">
+              <table className="table">
+                <thead>
+                  <tr>
+                    <th scope="col">Name</th>
+                    <th scope="col">Status</th>
+                    <th scope="col" className="wide-only">
+                      Key limit
+                    </th>
+                    <th scope="col" className="wide-only">
+                      Created
+                    </th>
+                    <th scope="col">
+                      <span className="visually-hidden">Actions</span>
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {connection.edges.map(({ node }) => (
+                    <ApplicationRow key={node.id} application={node} />
+                  ))}
+                </tbody>
+              </table>
+            </div>
+            <Pager
+              pageInfo={connection.pageInfo}
+              onPage={pages.setCursor}
+              total={connection.totalCount}
+              noun="application"
+            />
+          </>
+        )
+      ) : null}
+      <ApplicationForm isOpen={creating} onClose={() => setCreating(false)} />
+    </section>
+  );
+}
+
+function ApplicationRow({ application }: { application: ApplicationFieldsFragment }) {
+  const [dialog, setDialog] = useState<'rename' | 'enable' | null>(null);
+  return (
+    <tr>
+      <th scope="row">
+        <Link href={`/applications/${application.id}`} className="row-link">
+          {application.name}
+        </Link>
+        {application.description ? <div className="muted small">{application.description}</div> : null}
+      </th>
+      <td>
+        <span className={`badge ${application.enabled ? 'badge-active' : 'badge-disabled'}`}>
+          {application.enabled ? 'Enabled' : 'Disabled'}
+        </span>
+      </td>
+      <td className="wide-only">{application.keyLimit} keys</td>
+      <td className="wide-only">
+        <When value={application.createdAt} />
+      </td>
+      <td className="actions">
+        <MenuTrigger>
+          <Button variant="quiet" aria-label={`Actions for ${application.name}`}>
+            ⋮
+          </Button>
+          <Popover className="popover">
+            <Menu className="menu" onAction={(key) => setDialog(key as 'rename' | 'enable')}>
+              <MenuItem id="rename" className="menu-item">
+                Rename
+              </MenuItem>
+              <MenuItem id="enable" className="menu-item">
+                {application.enabled ? 'Disable' : 'Enable'}
+              </MenuItem>
+            </Menu>
+          </Popover>
+        </MenuTrigger>
+        <ApplicationForm isOpen={dialog === 'rename'} onClose={() => setDialog(null)} application={application} />
+        <EnableApplication isOpen={dialog === 'enable'} onClose={() => setDialog(null)} application={application} />
+      </td>
+    </tr>
+  );
+}

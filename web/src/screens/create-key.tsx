@@ -1,0 +1,101 @@
+// Creating a key: name, website URL, access, scopes, environment, expiry; then its secret,
+// shown once.
+import { CreateKeyDocument, type KeyEnvironment } from '@keygate/sdk/documents';
+import { useState } from 'react';
+import { Form } from 'react-aria-components';
+import { useMutation } from 'urql';
+import { explain } from '../client.ts';
+import { type FormErrors, formErrors, isError, NO_ERRORS } from '../errors.ts';
+import { Button, Choice } from '../ui/controls.tsx';
+import { Sheet } from '../ui/dialogs.tsx';
+import { Alert } from '../ui/feedback.tsx';
+import { draftOf, inputOf, KeyFields } from './key-fields.tsx';
+import { SecretOnce } from './secret-once.tsx';
+
+export function CreateKey({
+  applicationId,
+  isOpen,
+  onClose,
+}: {
+  applicationId: string;
+  isOpen: boolean;
+  onClose: () => void;
+}) {
+  const [draft, setDraft] = useState(draftOf);
+  const [environment, setEnvironment] = useState<KeyEnvironment>('LIVE');
+  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
+  const [created, setCreated] = useState<{ secret: string; name: string } | null>(null);
+  const [state, createKey] = useMutation(CreateKeyDocument);
+
+  const reset = () => {
+    setDraft(draftOf());
+    setEnvironment('LIVE');
+    setErrors(NO_ERRORS);
+  };
+
+  async function submit() {
+    setErrors(NO_ERRORS);
+    const result = await createKey(
+      { input: { applicationId, environment, ...inputOf(draft) } },
+      { additionalTypenames: ['ApiKey'] },
+    );
+    if (result.error) return setErrors({ fields: {}, form: explain(result.error) });
+    const payload = result.data?.createKey;
+    if (!payload) return;
+    if (isError(payload)) return setErrors(formErrors(payload));
+    reset();
+    onClose();
+    setCreated({ secret: payload.secret, name: payload.key.name });
+  }
+
+  return (
+    <>
+      <Sheet
+        title="Create an API key"
+        isOpen={isOpen}
+        onClose={() => {
+          reset();
+          onClose();
+        }}
+      >
+        <Form
+          onSubmit={(event) => {
+            event.preventDefault();
+            void submit();
+          }}
+        >
+          <KeyFields draft={draft} onChange={setDraft} errors={errors.fields} />
+          <Choice
+            label="Environment"
+            value={environment}
+            onChange={setEnvironment}
+            error={errors.fields.environment}
+            options={[
+              { id: 'LIVE', label: 'Live (kg_live_…)' },
+              { id: 'TEST', label: 'Test (kg_test_…)' },
+            ]}
+          />
+          {errors.form ? <Alert>{errors.form}</Alert> : null}
+          <div className="dialog-actions">
+            <Button
+              onPress={() => {
+                reset();
+                onClose();
+              }}
+            >
+              Cancel
+            </Button>
+            <Button type="submit" variant="primary" isPending={state.fetching}>
+              Create key
+            </Button>
+          </div>
+        </Form>
+      </Sheet>
+      <SecretOnce
+        title={`Your new key${created ? `: ${created.name}` : ''}`}
+        secret={created?.secret ?? null}
+        onDone={() => setCreated(null)}
+      />
+    </>
+  );
+}

@@ -1,0 +1,153 @@
+// IP rules: an ordered list (the first match decides) with add, remove and reorder, and the
+// action for addresses no rule matches. Saved whole; a bad range is shown on its own field.
+import { type ApiKeyFieldsFragment, type IpAction, SetIpRulesDocument } from '@keygate/sdk/documents';
+import { useState } from 'react';
+import { Form } from 'react-aria-components';
+import { useMutation } from 'urql';
+import { explain } from '../client.ts';
+import { type FormErrors, formErrors, isError, NO_ERRORS } from '../errors.ts';
+import { Button, Choice, Field } from '../ui/controls.tsx';
+import { Sheet } from '../ui/dialogs.tsx';
+import { Alert } from '../ui/feedback.tsx';
+
+const ACTIONS = [
+  { id: 'ALLOW', label: 'Allow' },
+  { id: 'DENY', label: 'Deny' },
+] as const;
+
+interface Rule {
+  /** Stable across reordering, so focus and fields follow their rule. */
+  uid: number;
+  cidr: string;
+  action: IpAction;
+}
+
+let nextUid = 0;
+
+export function IpRulesDialog({
+  apiKey,
+  isOpen,
+  onClose,
+}: {
+  apiKey: ApiKeyFieldsFragment;
+  isOpen: boolean;
+  onClose: () => void;
+}) {
+  return (
+    <Sheet title={`IP rules for ${apiKey.name}`} isOpen={isOpen} onClose={onClose}>
+      <IpRulesForm apiKey={apiKey} onDone={onClose} />
+    </Sheet>
+  );
+}
+
+function IpRulesForm({ apiKey, onDone }: { apiKey: ApiKeyFieldsFragment; onDone: () => void }) {
+  const [rules, setRules] = useState<Rule[]>(() => apiKey.ipRules.map((rule) => ({ ...rule, uid: nextUid++ })));
+  const [defaultAction, setDefaultAction] = useState<IpAction>(apiKey.ipDefaultAction);
+  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
+  const [state, save] = useMutation(SetIpRulesDocument);
+
+  const change = (index: number, patch: Partial<Rule>) =>
+    setRules(rules.map((rule, at) => (at === index ? { ...rule, ...patch } : rule)));
+  const move = (index: number, by: -1 | 1) => {
+    const next = [...rules];
+    const [rule] = next.splice(index, 1);
+    next.splice(index + by, 0, rule!);
+    setRules(next);
+    setErrors(NO_ERRORS);
+  };
+
+  async function submit() {
+    setErrors(NO_ERRORS);
+    const result = await save({
+      input: {
+        keyId: apiKey.id,
+        defaultAction,
+        rules: rules.map(({ cidr, action }) => ({ cidr: cidr.trim(), action })),
+      },
+    });
+    if (result.error) return setErrors({ fields: {}, form: explain(result.error) });
+    const payload = result.data?.setIpRules;
+    if (payload && isError(payload)) return setErrors(formErrors(payload));
+    onDone();
+  }
+
+  return (
+    <Form
+      onSubmit={(event) => {
+        event.preventDefault();
+        void submit();
+      }}
+    >
+      <p className="muted">
+        Rules are checked from the top; the first that matches the caller's address decides. Single addresses and ranges
+        (CIDR), IPv4 and IPv6.
+      </p>
+      <ol className="rules">
+        {rules.map((rule, index) => (
+          <li key={rule.uid} className="rule">
+            <Field
+              label={`Rule ${index + 1}: address or range`}
+              value={rule.cidr}
+              onChange={(cidr) => change(index, { cidr })}
+              error={errors.fields[`rules.${index}.cidr`]}
+              placeholder="203.0.113.0/24"
+              inputClassName="mono"
+            />
+            <Choice
+              label={`Rule ${index + 1}: action`}
+              value={rule.action}
+              onChange={(action) => change(index, { action })}
+              options={ACTIONS}
+            />
+            <div className="rule-buttons">
+              <Button
+                variant="quiet"
+                isDisabled={index === 0}
+                onPress={() => move(index, -1)}
+                aria-label={`Move rule ${index + 1} up`}
+              >
+                ↑
+              </Button>
+              <Button
+                variant="quiet"
+                isDisabled={index === rules.length - 1}
+                onPress={() => move(index, 1)}
+                aria-label={`Move rule ${index + 1} down`}
+              >
+                ↓
+              </Button>
+              <Button
+                variant="quiet"
+                onPress={() => {
+                  setRules(rules.filter((_, at) => at !== index));
+                  setErrors(NO_ERRORS);
+                }}
+                aria-label={`Remove rule ${index + 1}`}
+              >
+                Remove
+              </Button>
+            </div>
+          </li>
+        ))}
+      </ol>
+      {errors.fields.rules ? <Alert>{errors.fields.rules}</Alert> : null}
+      <Button onPress={() => setRules([...rules, { uid: nextUid++, cidr: '', action: 'ALLOW' }])}>Add rule</Button>
+      <Choice
+        label="Addresses no rule matches"
+        value={defaultAction}
+        onChange={setDefaultAction}
+        options={[
+          { id: 'ALLOW', label: 'Allow (allow all)' },
+          { id: 'DENY', label: 'Deny' },
+        ]}
+      />
+      {errors.form ? <Alert>{errors.form}</Alert> : null}
+      <div className="dialog-actions">
+        <Button onPress={onDone}>Cancel</Button>
+        <Button type="submit" variant="primary" isPending={state.fetching}>
+          Save rules
+        </Button>
+      </div>
+    </Form>
+  );
+}

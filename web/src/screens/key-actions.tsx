@@ -1,0 +1,227 @@
+// A key's ⋮ menu: edit, IP rules, details and usage, roll, disable/enable, revoke. A
+// revoked key is final: only its details remain.
+import {
+  type ApiKeyFieldsFragment,
+  EditKeyDocument,
+  RevokeKeyDocument,
+  RollKeyDocument,
+  SetKeyEnabledDocument,
+} from '@keygate/sdk/documents';
+import { useState } from 'react';
+import { Form, Menu, MenuItem, MenuTrigger, Popover } from 'react-aria-components';
+import { useMutation } from 'urql';
+import { useLocation } from 'wouter';
+import { explain } from '../client.ts';
+import { type FormErrors, formErrors, isError, NO_ERRORS } from '../errors.ts';
+import { Button, Choice } from '../ui/controls.tsx';
+import { Confirm, Sheet } from '../ui/dialogs.tsx';
+import { Alert } from '../ui/feedback.tsx';
+import { IpRulesDialog } from './ip-rules.tsx';
+import { draftOf, inputOf, KeyFields } from './key-fields.tsx';
+import { SecretOnce } from './secret-once.tsx';
+
+type Action = 'edit' | 'ip-rules' | 'details' | 'roll' | 'enable' | 'revoke';
+
+export function KeyActions({ apiKey }: { apiKey: ApiKeyFieldsFragment }) {
+  const [open, setOpen] = useState<Action | null>(null);
+  const [, navigate] = useLocation();
+  const revoked = apiKey.status === 'REVOKED';
+  const close = () => setOpen(null);
+  return (
+    <>
+      <MenuTrigger>
+        <Button variant="quiet" aria-label={`Actions for ${apiKey.name}`}>
+          ⋮
+        </Button>
+        <Popover className="popover">
+          <Menu
+            className="menu"
+            disabledKeys={revoked ? ['edit', 'ip-rules', 'roll', 'enable', 'revoke'] : []}
+            onAction={(key) => (key === 'details' ? navigate(`/keys/${apiKey.id}`) : setOpen(key as Action))}
+          >
+            <MenuItem id="edit" className="menu-item">
+              Edit
+            </MenuItem>
+            <MenuItem id="ip-rules" className="menu-item">
+              IP rules
+            </MenuItem>
+            <MenuItem id="details" className="menu-item">
+              Usage and settings
+            </MenuItem>
+            <MenuItem id="roll" className="menu-item">
+              Roll
+            </MenuItem>
+            <MenuItem id="enable" className="menu-item">
+              {apiKey.enabled ? 'Disable' : 'Enable'}
+            </MenuItem>
+            <MenuItem id="revoke" className="menu-item menu-item-danger">
+              Revoke
+            </MenuItem>
+          </Menu>
+        </Popover>
+      </MenuTrigger>
+      <Sheet title={`Edit ${apiKey.name}`} isOpen={open === 'edit'} onClose={close}>
+        <EditKey apiKey={apiKey} onDone={close} />
+      </Sheet>
+      <IpRulesDialog apiKey={apiKey} isOpen={open === 'ip-rules'} onClose={close} />
+      <RollKey apiKey={apiKey} isOpen={open === 'roll'} onClose={close} />
+      <EnableKey apiKey={apiKey} isOpen={open === 'enable'} onClose={close} />
+      <RevokeKey apiKey={apiKey} isOpen={open === 'revoke'} onClose={close} />
+    </>
+  );
+}
+
+function EditKey({ apiKey, onDone }: { apiKey: ApiKeyFieldsFragment; onDone: () => void }) {
+  const [draft, setDraft] = useState(() => draftOf(apiKey));
+  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
+  const [state, editKey] = useMutation(EditKeyDocument);
+  async function submit() {
+    setErrors(NO_ERRORS);
+    const result = await editKey({ input: { id: apiKey.id, ...inputOf(draft) } });
+    if (result.error) return setErrors({ fields: {}, form: explain(result.error) });
+    const payload = result.data?.editKey;
+    if (payload && isError(payload)) return setErrors(formErrors(payload));
+    onDone();
+  }
+  return (
+    <Form
+      onSubmit={(event) => {
+        event.preventDefault();
+        void submit();
+      }}
+    >
+      <KeyFields draft={draft} onChange={setDraft} errors={errors.fields} />
+      {errors.form ? <Alert>{errors.form}</Alert> : null}
+      <div className="dialog-actions">
+        <Button onPress={onDone}>Cancel</Button>
+        <Button type="submit" variant="primary" isPending={state.fetching}>
+          Save changes
+        </Button>
+      </div>
+    </Form>
+  );
+}
+
+/** Feedback of a one-button mutation: its failure in words, or null. */
+function failure(result: { error?: Parameters<typeof explain>[0]; data?: unknown }, field: string): string | null {
+  if (result.error) return explain(result.error);
+  const payload = (result.data as Record<string, { __typename: string } | undefined> | undefined)?.[field];
+  if (payload && isError(payload)) return formErrors(payload as Parameters<typeof formErrors>[0]).form;
+  return null;
+}
+
+function RevokeKey({
+  apiKey,
+  isOpen,
+  onClose,
+}: {
+  apiKey: ApiKeyFieldsFragment;
+  isOpen: boolean;
+  onClose: () => void;
+}) {
+  const [state, revoke] = useMutation(RevokeKeyDocument);
+  const [error, setError] = useState<string | null>(null);
+  return (
+    <Confirm
+      title={`Revoke ${apiKey.name}?`}
+      isOpen={isOpen}
+      onClose={onClose}
+      confirmLabel="Revoke key"
+      busy={state.fetching}
+      error={error}
+      onConfirm={async () => {
+        const problem = failure(await revoke({ input: { id: apiKey.id } }), 'revokeKey');
+        setError(problem);
+        if (problem === null) onClose();
+      }}
+    >
+      <p>
+        Every request with <code>{apiKey.prefix}…</code> is refused from the moment you confirm, on every Keygate
+        instance. Revoking is final: the key cannot be restored. It stays listed as revoked.
+      </p>
+    </Confirm>
+  );
+}
+
+function EnableKey({
+  apiKey,
+  isOpen,
+  onClose,
+}: {
+  apiKey: ApiKeyFieldsFragment;
+  isOpen: boolean;
+  onClose: () => void;
+}) {
+  const [state, setEnabled] = useMutation(SetKeyEnabledDocument);
+  const [error, setError] = useState<string | null>(null);
+  const enable = !apiKey.enabled;
+  return (
+    <Confirm
+      title={`${enable ? 'Enable' : 'Disable'} ${apiKey.name}?`}
+      isOpen={isOpen}
+      onClose={onClose}
+      confirmLabel={enable ? 'Enable key' : 'Disable key'}
+      danger={!enable}
+      busy={state.fetching}
+      error={error}
+      onConfirm={async () => {
+        const problem = failure(await setEnabled({ input: { id: apiKey.id, enabled: enable } }), 'setKeyEnabled');
+        setError(problem);
+        if (problem === null) onClose();
+      }}
+    >
+      <p>
+        {enable
+          ? 'The key verifies again (unless it has expired).'
+          : 'Requests with this key are refused (KEY_DISABLED) until you enable it again. Unlike revoking, this can be undone.'}
+      </p>
+    </Confirm>
+  );
+}
+
+const GRACE = [
+  { id: '0', label: 'None: the old key stops at once' },
+  { id: '3600', label: '1 hour' },
+  { id: '86400', label: '24 hours' },
+  { id: '604800', label: '7 days (the longest)' },
+] as const;
+
+function RollKey({ apiKey, isOpen, onClose }: { apiKey: ApiKeyFieldsFragment; isOpen: boolean; onClose: () => void }) {
+  const [grace, setGrace] = useState<(typeof GRACE)[number]['id']>('86400');
+  const [state, roll] = useMutation(RollKeyDocument);
+  const [error, setError] = useState<string | null>(null);
+  const [secret, setSecret] = useState<string | null>(null);
+  return (
+    <>
+      <Confirm
+        title={`Roll ${apiKey.name}?`}
+        isOpen={isOpen}
+        onClose={onClose}
+        confirmLabel="Roll key"
+        danger={false}
+        busy={state.fetching}
+        error={error}
+        onConfirm={async () => {
+          const result = await roll(
+            { input: { id: apiKey.id, gracePeriodSeconds: Number(grace) } },
+            { additionalTypenames: ['ApiKey'] },
+          );
+          const problem = failure(result, 'rollKey');
+          setError(problem);
+          const payload = result.data?.rollKey;
+          if (problem === null && payload?.__typename === 'RollKeyPayload') {
+            onClose();
+            setSecret(payload.secret);
+          }
+        }}
+      >
+        <p>
+          A new key takes this one's place, with the same settings. The old key keeps working during the grace period,
+          so you can deploy the new one without downtime.
+        </p>
+        <Choice label="Grace period" value={grace} onChange={setGrace} options={GRACE} />
+      </Confirm>
+      <SecretOnce title={`The rolled key for ${apiKey.name}`} secret={secret} onDone={() => setSecret(null)} />
+    </>
+  );
+}

@@ -1,0 +1,171 @@
+// One key: what it is, its usage over time and latest refusals, and the settings that are
+// not in the create form (metadata, credits, rate limits). Its ⋮ menu has the rest.
+import { ApiKeyDocument, KeyUsageDocument, type UsageGranularity } from '@keygate/sdk/documents';
+import { useMemo, useState } from 'react';
+import { useQuery } from 'urql';
+import { Link } from 'wouter';
+import { Choice } from '../ui/controls.tsx';
+import { QueryState } from '../ui/feedback.tsx';
+import { accessLabel, StatusBadge, When } from '../ui/format.tsx';
+import { KeyActions } from './key-actions.tsx';
+import { KeySettings } from './key-settings.tsx';
+import { UsageChart } from './usage-chart.tsx';
+
+export default function KeyPage({ id }: { id: string }) {
+  const [{ data, error, fetching }] = useQuery({ query: ApiKeyDocument, variables: { id } });
+  const key = data?.apiKey;
+  if (data && key === null) {
+    return (
+      <section aria-labelledby="missing-heading">
+        <h1 id="missing-heading">Key not found</h1>
+        <p>
+          There is no key at this address in your account. <Link href="/applications">See your applications</Link>.
+        </p>
+      </section>
+    );
+  }
+  return (
+    <section aria-labelledby="key-heading">
+      {key ? (
+        <Link href={`/applications/${key.application.id}`} className="back">
+          ← {key.application.name}
+        </Link>
+      ) : null}
+      <QueryState error={error} fetching={fetching} hasData={key !== undefined} />
+      {key ? (
+        <>
+          <div className="page-header">
+            <h1 id="key-heading">{key.name}</h1>
+            <StatusBadge status={key.status} />
+            <KeyActions apiKey={key} />
+          </div>
+          <dl className="facts">
+            <dt>Key</dt>
+            <dd>
+              <code>{key.prefix}…</code> ({key.environment === 'LIVE' ? 'live' : 'test'})
+            </dd>
+            <dt>Access</dt>
+            <dd>
+              {accessLabel(key.access)}
+              {key.scopes.length > 0 ? `: ${key.scopes.join(', ')}` : ''}
+            </dd>
+            <dt>Website</dt>
+            <dd>{key.websiteUrl ?? <span className="muted">—</span>}</dd>
+            <dt>Created</dt>
+            <dd>
+              <When value={key.createdAt} />
+            </dd>
+            <dt>Last used</dt>
+            <dd>
+              <When value={key.lastUsedAt} never="Never used" />
+              {key.lastUsedIp ? ` from ${key.lastUsedIp}` : ''}
+            </dd>
+            <dt>Expires</dt>
+            <dd>
+              <When value={key.expiresAt} never="Never" />
+            </dd>
+            {key.revokedAt ? (
+              <>
+                <dt>Revoked</dt>
+                <dd>
+                  <When value={key.revokedAt} />
+                </dd>
+              </>
+            ) : null}
+            <dt>IP rules</dt>
+            <dd>
+              {key.ipRules.length === 0
+                ? `None: ${key.ipDefaultAction === 'ALLOW' ? 'every address is allowed' : 'every address is denied'}`
+                : `${key.ipRules.map((rule) => `${rule.action === 'ALLOW' ? 'allow' : 'deny'} ${rule.cidr}`).join(', ')}; otherwise ${key.ipDefaultAction === 'ALLOW' ? 'allow' : 'deny'}`}
+            </dd>
+            {key.rolledFrom ? (
+              <>
+                <dt>Rolled from</dt>
+                <dd>
+                  <Link href={`/keys/${key.rolledFrom.id}`}>the previous key</Link>
+                </dd>
+              </>
+            ) : null}
+            {key.rolledTo ? (
+              <>
+                <dt>Rolled to</dt>
+                <dd>
+                  <Link href={`/keys/${key.rolledTo.id}`}>its replacement</Link>
+                </dd>
+              </>
+            ) : null}
+          </dl>
+          <p>
+            <Link href={`/audit?target=${encodeURIComponent(key.id)}`}>
+              Every change to this key, in the audit trail
+            </Link>
+          </p>
+          <Usage id={key.id} />
+          {key.status === 'REVOKED' ? null : <KeySettings apiKey={key} />}
+        </>
+      ) : null}
+    </section>
+  );
+}
+
+const RANGES: Record<UsageGranularity, { hours: number; label: string }> = {
+  HOUR: { hours: 24, label: 'Last 24 hours, by hour' },
+  DAY: { hours: 30 * 24, label: 'Last 30 days, by day' },
+};
+
+function Usage({ id }: { id: string }) {
+  const [granularity, setGranularity] = useState<UsageGranularity>('HOUR');
+  const variables = useMemo(() => {
+    const to = new Date(Math.ceil(Date.now() / 3_600_000) * 3_600_000);
+    const from = new Date(to.getTime() - RANGES[granularity].hours * 3_600_000);
+    return { id, from: from.toISOString(), to: to.toISOString(), granularity, refusals: 20 };
+  }, [id, granularity]);
+  const [{ data, error, fetching }] = useQuery({ query: KeyUsageDocument, variables });
+  const usage = data?.apiKey;
+  return (
+    <section aria-labelledby="usage-heading" className="card">
+      <div className="page-header">
+        <h2 id="usage-heading">Usage</h2>
+        <Choice
+          label="Period"
+          value={granularity}
+          onChange={setGranularity}
+          options={[
+            { id: 'HOUR', label: RANGES.HOUR.label },
+            { id: 'DAY', label: RANGES.DAY.label },
+          ]}
+        />
+      </div>
+      <QueryState error={error} fetching={fetching} hasData={usage !== undefined} />
+      {usage ? <UsageChart buckets={usage.usage} title={RANGES[granularity].label} /> : null}
+      <h3>Latest refusals</h3>
+      {usage && usage.recentRefusals.length === 0 ? <p className="muted">No refused request recently.</p> : null}
+      {usage && usage.recentRefusals.length > 0 ? (
+        <div className="table-wrap">
+          <table className="table">
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">Why</th>
+                <th scope="col">From</th>
+              </tr>
+            </thead>
+            <tbody>
+              {usage.recentRefusals.map((refusal, index) => (
+                <tr key={`${refusal.at}-${index}`}>
+                  <td>
+                    <When value={refusal.at} />
+                  </td>
+                  <td>
+                    <code>{refusal.code}</code>
+                  </td>
+                  <td>{refusal.clientIp ?? '—'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </section>
+  );
+}
