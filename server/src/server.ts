@@ -256,6 +256,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   }
   const where = config.storage.kind === 'pglite' ? `embedded database in ${config.storage.dataDir}` : 'PostgreSQL';
   log(`Keygate (${where}) listening on ${url}/graphql`);
+  if (dashboard) log(`merchant dashboard at ${url}/`);
   return {
     url,
     database,
