@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { CreateApplicationDocument, CreateKeyDocument } from '@keygate/sdk/documents';
+import { CreateApplicationDocument, CreateKeyDocument, SetApplicationEnabledDocument } from '@keygate/sdk/documents';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../support/auth.ts';
@@ -57,6 +57,7 @@ beforeAll(async () => {
     {
       KEYGATE_DATA_DIR: dataDir,
       KEYGATE_USAGE_FLUSH_MS: '200',
+      KEYGATE_MAX_KEYS_PER_APPLICATION: '3',
       KEYGATE_DASHBOARD_EMBED_ORIGINS: embedderOrigin,
       KEYGATE_WEBHOOKS_ALLOW_INSECURE: '1',
       KEYGATE_WEBHOOKS_ALLOW_PRIVATE: '1',
@@ -305,6 +306,66 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     await deliveries.getByText('key.rolled').waitFor();
     expect(await deliveries.getByText('succeeded').count()).toBeGreaterThan(0);
     await screenshot(page, '08-webhook-deliveries');
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it('shows typed errors where they belong: a name taken, the key limit reached', async () => {
+    const token = await tokenFor('limits');
+    const app = (await graphql(keygate.url, token, CreateApplicationDocument, { input: { name: 'Full house' } })).body
+      .data.createApplication.application.id;
+    for (const name of ['one', 'two', 'three'])
+      await graphql(keygate.url, token, CreateKeyDocument, { input: { applicationId: app, name } });
+    const { page, context, problems } = await open('/applications', token);
+    await page.getByRole('button', { name: 'Create application' }).first().click();
+    const dialog = page.getByRole('dialog', { name: 'Create an application' });
+    const name = dialog.getByRole('textbox', { name: 'Name', exact: true });
+    await name.fill('FULL HOUSE'); // names are unique ignoring case
+    await dialog.getByRole('button', { name: 'Create application' }).click();
+    await expect.poll(() => name.getAttribute('aria-invalid')).toBe('true');
+    await dialog.getByText(/already/).waitFor();
+    await page.keyboard.press('Escape');
+
+    await page.getByRole('link', { name: 'Full house' }).click();
+    await page.getByText('3 of at most 3 keys in use').waitFor();
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const create = page.getByRole('dialog', { name: 'Create an API key' });
+    await create.getByRole('textbox', { name: 'Name', exact: true }).fill('four');
+    await create.getByRole('button', { name: 'Create key' }).click();
+    await create.getByRole('alert').filter({ hasText: 'already has 3 keys' }).waitFor();
+    await screenshot(page, 'key-limit');
+    await page.keyboard.press('Escape');
+    await pick(page, 'Status', 'Revoked');
+    await page.getByText('No key has this status.').waitFor();
+    await pick(page, 'Status', 'Active');
+    await expect.poll(() => page.locator('tbody tr').count()).toBe(3);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it('pages through applications by cursor, searches them and filters by enabled', async () => {
+    const token = await tokenFor('many');
+    const ids: string[] = [];
+    for (let i = 1; i <= 22; i++) {
+      const created = await graphql(keygate.url, token, CreateApplicationDocument, { input: { name: `Store ${i}` } });
+      ids.push(created.body.data.createApplication.application.id);
+    }
+    await graphql(keygate.url, token, SetApplicationEnabledDocument, { input: { id: ids[0]!, enabled: false } });
+    const { page, context, problems } = await open('/applications', token);
+    await page.getByText('22 applications').waitFor();
+    const names = () => page.locator('tbody th a').allTextContents();
+    await expect.poll(names).toHaveLength(20);
+    expect((await names())[0]).toBe('Store 22'); // newest first
+    await page.getByRole('button', { name: 'Next page' }).click();
+    await expect.poll(names).toEqual(['Store 2', 'Store 1']);
+    expect(await page.getByRole('button', { name: 'Next page' }).isDisabled()).toBe(true);
+    await page.getByRole('button', { name: 'Previous page' }).click();
+    await expect.poll(async () => (await names())[0]).toBe('Store 22');
+    await page.getByRole('searchbox', { name: 'Search by name' }).fill('store 1');
+    await expect.poll(names).toHaveLength(11); // 1 and 10–19
+    await page.getByRole('searchbox', { name: 'Search by name' }).fill('');
+    await pick(page, 'Show', 'Disabled');
+    await expect.poll(names).toEqual(['Store 1']);
     expect(problems).toEqual([]);
     await context.close();
   });
