@@ -224,6 +224,21 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     const refused = await verify(copied); // the very next request
     expect([refused.status, refused.headers.get('x-keygate-code')]).toEqual([401, 'REVOKED']);
     await renamed.getByRole('cell').getByText('Revoked').waitFor();
+    // The secret was never kept by the browser: only the session's token is stored.
+    const stored = await page.evaluate(() => JSON.stringify({ ...sessionStorage, ...localStorage }));
+    expect(stored).not.toContain(copied.slice(8));
+
+    // The audit trail, filtered by action, and the key's own trail from its page.
+    await page.getByRole('link', { name: 'Audit trail', exact: true }).click();
+    await page.locator('tbody').getByText('Key revoked').waitFor();
+    await pick(page, 'Action', 'IP rules set');
+    await expect.poll(() => page.locator('tbody tr').count()).toBe(1);
+    expect(await page.locator('tbody').textContent()).toContain('10.0.0.0/8');
+    await page.getByRole('link', { name: /^the key/ }).click();
+    await page.getByRole('heading', { name: 'Main store EU', level: 1 }).waitFor();
+    await page.getByRole('link', { name: /Every change to this key/ }).click();
+    await expect.poll(() => page.locator('tbody tr').count()).toBe(4); // created, edited, IP rules, revoked
+    await screenshot(page, '09-audit-of-a-key');
     expect(problems).toEqual([]);
     await context.close();
   });

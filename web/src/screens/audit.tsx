@@ -44,7 +44,8 @@ function Target({ type, id }: { type: string; id: string }) {
   if (path === null) return <div className="muted small mono">{id}</div>;
   return (
     <Link href={path} className="small mono">
-      {type === 'ApiKey' ? 'the key' : 'the application'} {id.slice(0, 12)}…
+      {/* Global ids share their type's prefix; their ends tell them apart. */}
+      {type === 'ApiKey' ? 'the key' : 'the application'} …{id.slice(-8)}
     </Link>
   );
 }
@@ -117,7 +118,7 @@ export default function Audit() {
                       </td>
                       <td>
                         <strong>{ACTIONS[node.action]}</strong>
-                        <div className="small">{summarize(node.summary)}</div>
+                        <div className="small summary">{summarize(node.summary)}</div>
                         <Target type={node.targetType} id={node.targetId} />
                       </td>
                       <td className="wide-only">{node.actor ?? '—'}</td>
