@@ -81,7 +81,7 @@ afterAll(async () => {
 async function open(path: string, token: string | null, viewport?: { width: number; height: number }) {
   const context = await newContext(browser, keygate.url, viewport);
   const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
+  page.setDefaultTimeout(20_000);
   const problems = watchProblems(page, [/401|Failed to load resource/]);
   await page.goto(token ? `${path}#token=${token}` : path);
   return { page, context, problems };
@@ -550,7 +550,7 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     // A tab of its own: the embedded dashboard's session lives on in the first one.
     await page.close();
     const devPage = await context.newPage();
-    devPage.setDefaultTimeout(10_000);
+    devPage.setDefaultTimeout(20_000);
     await devPage.goto('/');
     await devPage.getByLabel('Merchant id').fill('dev shop');
     await devPage.getByRole('button', { name: 'Sign in as this merchant' }).click();
@@ -570,9 +570,9 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
   });
 
   it('an expired or refused token leads back to sign-in; offline and server errors say so', async () => {
-    const { page, context } = await open('/applications', await tokenFor('expiring', '3s'));
+    const { page, context } = await open('/applications', await tokenFor('expiring', '8s'));
     await page.getByRole('heading', { name: 'Applications' }).waitFor();
-    await page.getByRole('alert').filter({ hasText: 'Your session has expired' }).waitFor({ timeout: 10_000 });
+    await page.getByRole('alert').filter({ hasText: 'Your session has expired' }).waitFor({ timeout: 30_000 });
     await page.getByRole('heading', { name: 'Sign in to Keygate' }).waitFor();
     expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
 
