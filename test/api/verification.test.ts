@@ -306,7 +306,8 @@ describe('last used', () => {
       if (outcome instanceof Promise) await outcome;
     }
     const { statements } = await s.db.countStatements(() => s.server.usage.flush());
-    expect(statements.filter((sql) => /update/i.test(sql))).toHaveLength(1);
+    // Only writes to keys count: the window also catches the webhook worker polling for deliveries.
+    expect(statements.filter((sql) => /update\s+api_keys/i.test(sql))).toHaveLength(1);
     const { data } = await s.graphql(merchant, API_KEY, {
       id: ids.busy,
     });

@@ -354,6 +354,8 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     await page.getByText('No key has this status.').waitFor();
     await pick(page, 'Status', 'Active');
     await expect.poll(() => page.locator('tbody tr').count()).toBe(3);
+    await page.getByRole('searchbox', { name: 'Search by name or prefix' }).fill('TW');
+    await expect.poll(() => page.locator('tbody th a').allTextContents()).toEqual(['two']);
     expect(problems).toEqual([]);
     await context.close();
   });

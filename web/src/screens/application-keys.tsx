@@ -8,13 +8,14 @@ import {
   type KeyStatus,
 } from '@keygate/sdk/documents';
 import { useEffect, useMemo, useState } from 'react';
+import { Input, Label, SearchField } from 'react-aria-components';
 import { useQuery } from 'urql';
 import { Link } from 'wouter';
 import { Button, Choice } from '../ui/controls.tsx';
 import { QueryState } from '../ui/feedback.tsx';
 import { accessLabel, StatusBadge, When } from '../ui/format.tsx';
+import { useDebounced, useRefresh } from '../ui/hooks.ts';
 import { Pager, usePages } from '../ui/pager.tsx';
-import { useRefresh } from '../ui/refresh.ts';
 import { CreateKey } from './create-key.tsx';
 import { KeyActions } from './key-actions.tsx';
 
@@ -64,11 +65,17 @@ function Missing() {
 
 function KeyList({ applicationId, keyLimit }: { applicationId: string; keyLimit: number }) {
   const [status, setStatus] = useState<StatusFilter>('ALL');
+  const search = useDebounced();
   const pages = usePages();
-  useEffect(() => pages.reset(), [status]);
+  useEffect(() => pages.reset(), [status, search.value]);
   const [{ data, error, fetching }, refetch] = useQuery({
     query: ApplicationKeysDocument,
-    variables: { applicationId, ...pages.variables, ...(status === 'ALL' ? {} : { status: [status] }) },
+    variables: {
+      applicationId,
+      ...pages.variables,
+      ...(status === 'ALL' ? {} : { status: [status] }),
+      ...(search.value ? { search: search.value } : {}),
+    },
     context: useMemo(() => KEY_TYPES, []),
   });
   // Counted apart from the page: how close the application is to its key limit.
@@ -94,6 +101,10 @@ function KeyList({ applicationId, keyLimit }: { applicationId: string; keyLimit:
         {unrevoked === undefined ? '' : `${unrevoked} of at most ${keyLimit} keys in use (revoked keys do not count).`}
       </p>
       <div className="filters">
+        <SearchField className="field" value={search.input} onChange={search.setInput}>
+          <Label>Search by name or prefix</Label>
+          <Input placeholder="e.g. Main store, kg_live_Ab3x" />
+        </SearchField>
         <Choice
           label="Status"
           value={status}

@@ -7,20 +7,17 @@ import { Link } from 'wouter';
 import { Button, Choice } from '../ui/controls.tsx';
 import { QueryState } from '../ui/feedback.tsx';
 import { When } from '../ui/format.tsx';
+import { useDebounced } from '../ui/hooks.ts';
 import { Pager, usePages } from '../ui/pager.tsx';
 import { ApplicationForm, EnableApplication } from './application-dialogs.tsx';
 
 type EnabledFilter = 'all' | 'enabled' | 'disabled';
 
 export function Applications() {
-  const [search, setSearch] = useState('');
-  const [debounced, setDebounced] = useState('');
+  const search = useDebounced();
+  const debounced = search.value;
   const [enabled, setEnabled] = useState<EnabledFilter>('all');
   const pages = usePages();
-  useEffect(() => {
-    const timer = setTimeout(() => setDebounced(search.trim()), 250);
-    return () => clearTimeout(timer);
-  }, [search]);
   useEffect(() => pages.reset(), [debounced, enabled]);
   const [{ data, error, fetching }] = useQuery({
     query: ApplicationsDocument,
@@ -47,7 +44,7 @@ export function Applications() {
         An application groups the API keys of one integration, such as a web store or its staging copy.
       </p>
       <div className="filters">
-        <SearchField className="field" value={search} onChange={setSearch}>
+        <SearchField className="field" value={search.input} onChange={search.setInput}>
           <Label>Search by name</Label>
           <Input placeholder="e.g. store" />
         </SearchField>
