@@ -8,6 +8,7 @@ import { extname, join, normalize, sep } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { signDevToken } from './auth/dev-token.ts';
 import type { AuthConfig } from './config.ts';
+import { readBody, sendJson } from './http-json.ts';
 
 export interface DashboardOptions {
   /** web/dist: index.html and assets/. */
@@ -89,15 +90,10 @@ export function createDashboardHandler(options: DashboardOptions) {
     res.end(req.method === 'HEAD' ? undefined : body);
   }
 
-  function json(res: ServerResponse, status: number, body: unknown) {
-    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-    res.end(JSON.stringify(body));
-  }
-
   async function signInAs(req: IncomingMessage, res: ServerResponse) {
     const peer = req.socket.remoteAddress ?? '';
     if (!devSignIn || !onLoopback || !LOOPBACK.has(peer)) {
-      return json(res, 404, {
+      return sendJson(res, 404, {
         error:
           'signing in as a merchant is offered only in development mode (no KEYGATE_JWT_SECRET or KEYGATE_JWKS_URL) on a server listening on loopback',
       });
@@ -105,40 +101,34 @@ export function createDashboardHandler(options: DashboardOptions) {
     // Another site open in the same browser may not mint tokens from here.
     const origin = req.headers.origin;
     if (req.method !== 'POST' || (origin !== undefined && origin !== `http://${req.headers.host}`)) {
-      return json(res, 403, { error: 'POST it from the dashboard itself' });
+      return sendJson(res, 403, { error: 'POST it from the dashboard itself' });
     }
     let merchantId: unknown;
     try {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of req as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        if (size > 4096) throw new Error('too large');
-        chunks.push(chunk);
-      }
-      ({ merchantId } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { merchantId?: unknown });
+      const body = await readBody(req, 4096);
+      ({ merchantId } = JSON.parse(body?.toString('utf8') ?? '') as { merchantId?: unknown });
     } catch {
-      return json(res, 400, { error: 'send {"merchantId": "…"} as JSON' });
+      return sendJson(res, 400, { error: 'send {"merchantId": "…"} as JSON' });
     }
     if (typeof merchantId !== 'string' || !MERCHANT_ID.test(merchantId)) {
-      return json(res, 400, {
+      return sendJson(res, 400, {
         error: 'a merchant id is 1 to 128 visible ASCII characters, without spaces',
         field: 'merchantId',
       });
     }
     const token = await signDevToken(options.auth, { merchantId }, { expiresIn: '12h' });
-    return json(res, 200, { token });
+    return sendJson(res, 200, { token });
   }
 
   /** Whether the request was the dashboard's; false leaves it to the GraphQL app. */
   return (req: IncomingMessage, res: ServerResponse, path: string): boolean => {
     if (path === '/dashboard/sign-in-as') {
-      void signInAs(req, res).catch(() => json(res, 500, { error: 'the token could not be signed' }));
+      void signInAs(req, res).catch(() => sendJson(res, 500, { error: 'the token could not be signed' }));
       return true;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     if (path === '/dashboard/config.json') {
-      json(res, 200, { devSignIn: devSignIn && onLoopback, embedOrigins: options.embedOrigins });
+      sendJson(res, 200, { devSignIn: devSignIn && onLoopback, embedOrigins: options.embedOrigins });
       return true;
     }
     if (path.startsWith('/assets/') || /^\/[\w-]+\.(svg|ico|png|txt)$/.test(path)) {

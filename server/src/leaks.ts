@@ -13,6 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hashKey, parseKey } from '@keygate/core';
 import { type KeyChangeListener, reportLeakedKey, type SchemaSettings } from '@keygate/schema';
 import type { PrismaClient } from '@keygate/schema/prisma';
+import { readBody, sendJson } from './http-json.ts';
 
 const MAX_BODY = 1024 * 1024;
 const MAX_TOKENS = 1000;
@@ -48,32 +49,21 @@ export function createLeakHandler(
     return cached.keys;
   };
 
-  const answer = (res: ServerResponse, status: number, body: unknown) => {
-    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-    res.end(JSON.stringify(body));
-  };
-
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    if (req.method !== 'POST') return answer(res, 405, { error: 'POST a report' });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > MAX_BODY) return answer(res, 413, { error: 'the report is too large' });
-      chunks.push(chunk as Buffer);
-    }
-    const body = Buffer.concat(chunks);
+    if (req.method !== 'POST') return sendJson(res, 405, { error: 'POST a report' });
+    const body = await readBody(req, MAX_BODY);
+    if (body === null) return sendJson(res, 413, { error: 'the report is too large' });
     const keyId = req.headers['github-public-key-identifier'];
     const signature = req.headers['github-public-key-signature'];
     if (typeof keyId !== 'string' || typeof signature !== 'string') {
-      return answer(res, 401, { error: 'unsigned report' });
+      return sendJson(res, 401, { error: 'unsigned report' });
     }
     let pem: string | undefined;
     try {
       pem = (await publicKeys(false)).get(keyId) ?? (await publicKeys(true)).get(keyId);
     } catch (error) {
       log(`leak report: public keys unavailable: ${(error as Error).message}`);
-      return answer(res, 503, { error: 'public keys unavailable' });
+      return sendJson(res, 503, { error: 'public keys unavailable' });
     }
     let valid = false;
     try {
@@ -81,16 +71,16 @@ export function createLeakHandler(
     } catch {
       valid = false;
     }
-    if (!valid) return answer(res, 401, { error: 'bad signature' });
+    if (!valid) return sendJson(res, 401, { error: 'bad signature' });
 
     let items: unknown;
     try {
       items = JSON.parse(body.toString('utf8'));
     } catch {
-      return answer(res, 400, { error: 'the report is not JSON' });
+      return sendJson(res, 400, { error: 'the report is not JSON' });
     }
     if (!Array.isArray(items) || items.length > MAX_TOKENS) {
-      return answer(res, 400, { error: `a report is a JSON array of at most ${MAX_TOKENS} findings` });
+      return sendJson(res, 400, { error: `a report is a JSON array of at most ${MAX_TOKENS} findings` });
     }
     const results = [];
     for (const item of items as Record<string, unknown>[]) {
@@ -123,6 +113,6 @@ export function createLeakHandler(
       }
       results.push({ token_hash: tokenHash, token_type: type, label });
     }
-    return answer(res, 200, results);
+    return sendJson(res, 200, results);
   };
 }

@@ -6,8 +6,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { launchChromium } from '../support/browser.ts';
 import { repoRoot, tempDirs } from '../support/process.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 
@@ -209,17 +209,7 @@ try {
     res.end();
   });
   await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--disable-sync',
-    ],
-  });
+  const browser = await launchChromium();
   try {
     const tab = await browser.newPage();
     const problems: string[] = [];

@@ -1,7 +1,9 @@
 // Mutation results are unions of a payload and typed errors (ErrorFields): this puts each
 // error where it belongs, a ValidationError's issues on their fields (by their path under
-// `input`), the others on the form.
+// `input`), the others on the form; a request that failed outright goes on the form too.
 import type { ErrorFieldsFragment } from '@keygate/sdk/documents';
+import type { CombinedError } from 'urql';
+import { explain } from './client.ts';
 
 export interface FormErrors {
   /** Field path under the input ("name", "rules.1.cidr") → message. */
@@ -38,4 +40,21 @@ export function formErrors(error: ErrorFieldsFragment, nameField = 'name'): Form
     default:
       return { fields: {}, form: error.message };
   }
+}
+
+/** What went wrong with a mutation, placed; null when it succeeded. */
+export function failureOf(
+  error: CombinedError | undefined,
+  payload: { __typename: string } | null | undefined,
+  nameField = 'name',
+): FormErrors | null {
+  if (error) return { fields: {}, form: explain(error) };
+  if (payload && isError(payload)) return formErrors(payload as ErrorFieldsFragment, nameField);
+  return null;
+}
+
+/** The same as one sentence, for a dialog that has no fields to put it on. */
+export function inOneLine(errors: FormErrors | null): string | null {
+  if (errors === null) return null;
+  return errors.form ?? Object.values(errors.fields).join('; ');
 }

@@ -6,12 +6,11 @@ import {
   UpdateApplicationDocument,
 } from '@keygate/sdk/documents';
 import { useState } from 'react';
-import { Form } from 'react-aria-components';
 import { useMutation } from 'urql';
 import { useLocation } from 'wouter';
 import { explain } from '../client.ts';
-import { type FormErrors, formErrors, isError, NO_ERRORS } from '../errors.ts';
-import { Button, Field } from '../ui/controls.tsx';
+import { type FormErrors, failureOf, formErrors, isError, NO_ERRORS } from '../errors.ts';
+import { Button, Field, SubmitForm } from '../ui/controls.tsx';
 import { Confirm, Sheet } from '../ui/dialogs.tsx';
 import { Alert } from '../ui/feedback.tsx';
 
@@ -49,27 +48,21 @@ function ApplicationFields({ application, onDone }: { application?: ApplicationF
     const input = { name, description: description.trim() === '' ? null : description };
     if (application) {
       const result = await update({ input: { id: application.id, ...input } });
-      if (result.error) return setErrors({ fields: {}, form: explain(result.error) });
-      const payload = result.data?.updateApplication;
-      if (payload && isError(payload)) return setErrors(formErrors(payload));
+      const failed = failureOf(result.error, result.data?.updateApplication);
+      if (failed) return setErrors(failed);
       onDone();
     } else {
       const result = await create({ input }, { additionalTypenames: ['Application'] });
-      if (result.error) return setErrors({ fields: {}, form: explain(result.error) });
       const payload = result.data?.createApplication;
-      if (payload && isError(payload)) return setErrors(formErrors(payload));
+      const failed = failureOf(result.error, payload);
+      if (failed) return setErrors(failed);
       onDone();
       if (payload?.__typename === 'ApplicationPayload') navigate(`/applications/${payload.application.id}`);
     }
   }
 
   return (
-    <Form
-      onSubmit={(event) => {
-        event.preventDefault();
-        void submit();
-      }}
-    >
+    <SubmitForm onSubmit={submit}>
       <Field label="Name" value={name} onChange={setName} error={errors.fields.name} isRequired autoFocus />
       <Field
         label="Description (optional)"
@@ -85,7 +78,7 @@ function ApplicationFields({ application, onDone }: { application?: ApplicationF
           {application ? 'Save' : 'Create application'}
         </Button>
       </div>
-    </Form>
+    </SubmitForm>
   );
 }
 

@@ -2,11 +2,9 @@
 // shown once.
 import { CreateKeyDocument, type KeyEnvironment } from '@keygate/sdk/documents';
 import { useState } from 'react';
-import { Form } from 'react-aria-components';
 import { useMutation } from 'urql';
-import { explain } from '../client.ts';
-import { type FormErrors, formErrors, isError, NO_ERRORS } from '../errors.ts';
-import { Button, Choice } from '../ui/controls.tsx';
+import { type FormErrors, failureOf, NO_ERRORS } from '../errors.ts';
+import { Button, Choice, SubmitForm } from '../ui/controls.tsx';
 import { Sheet } from '../ui/dialogs.tsx';
 import { Alert } from '../ui/feedback.tsx';
 import { draftOf, inputOf, KeyFields } from './key-fields.tsx';
@@ -39,10 +37,10 @@ export function CreateKey({
       { input: { applicationId, environment, ...inputOf(draft) } },
       { additionalTypenames: ['ApiKey'] },
     );
-    if (result.error) return setErrors({ fields: {}, form: explain(result.error) });
     const payload = result.data?.createKey;
-    if (!payload) return;
-    if (isError(payload)) return setErrors(formErrors(payload));
+    const failed = failureOf(result.error, payload);
+    if (failed) return setErrors(failed);
+    if (payload?.__typename !== 'CreateKeyPayload') return;
     reset();
     onClose();
     setCreated({ secret: payload.secret, name: payload.key.name });
@@ -58,12 +56,7 @@ export function CreateKey({
           onClose();
         }}
       >
-        <Form
-          onSubmit={(event) => {
-            event.preventDefault();
-            void submit();
-          }}
-        >
+        <SubmitForm onSubmit={submit}>
           <KeyFields draft={draft} onChange={setDraft} errors={errors.fields} />
           <Choice
             label="Environment"
@@ -89,7 +82,7 @@ export function CreateKey({
               Create key
             </Button>
           </div>
-        </Form>
+        </SubmitForm>
       </Sheet>
       <SecretOnce
         title={`Your new key${created ? `: ${created.name}` : ''}`}

@@ -2,11 +2,9 @@
 // action for addresses no rule matches. Saved whole; a bad range is shown on its own field.
 import { type ApiKeyFieldsFragment, type IpAction, SetIpRulesDocument } from '@keygate/sdk/documents';
 import { useState } from 'react';
-import { Form } from 'react-aria-components';
 import { useMutation } from 'urql';
-import { explain } from '../client.ts';
-import { type FormErrors, formErrors, isError, NO_ERRORS } from '../errors.ts';
-import { Button, Choice, Field } from '../ui/controls.tsx';
+import { type FormErrors, failureOf, NO_ERRORS } from '../errors.ts';
+import { Button, Choice, Field, SubmitForm } from '../ui/controls.tsx';
 import { Sheet } from '../ui/dialogs.tsx';
 import { Alert } from '../ui/feedback.tsx';
 
@@ -65,19 +63,13 @@ function IpRulesForm({ apiKey, onDone }: { apiKey: ApiKeyFieldsFragment; onDone:
         rules: rules.map(({ cidr, action }) => ({ cidr: cidr.trim(), action })),
       },
     });
-    if (result.error) return setErrors({ fields: {}, form: explain(result.error) });
-    const payload = result.data?.setIpRules;
-    if (payload && isError(payload)) return setErrors(formErrors(payload));
+    const failed = failureOf(result.error, result.data?.setIpRules);
+    if (failed) return setErrors(failed);
     onDone();
   }
 
   return (
-    <Form
-      onSubmit={(event) => {
-        event.preventDefault();
-        void submit();
-      }}
-    >
+    <SubmitForm onSubmit={submit}>
       <p className="muted">
         Rules are checked from the top; the first that matches the caller's address decides. Single addresses and ranges
         (CIDR), IPv4 and IPv6.
@@ -148,6 +140,6 @@ function IpRulesForm({ apiKey, onDone }: { apiKey: ApiKeyFieldsFragment; onDone:
           Save rules
         </Button>
       </div>
-    </Form>
+    </SubmitForm>
   );
 }

@@ -8,12 +8,11 @@ import {
   SetKeyEnabledDocument,
 } from '@keygate/sdk/documents';
 import { useState } from 'react';
-import { Form, Menu, MenuItem, MenuTrigger, Popover } from 'react-aria-components';
+import { Menu, MenuItem, MenuTrigger, Popover } from 'react-aria-components';
 import { useMutation } from 'urql';
 import { useLocation } from 'wouter';
-import { explain } from '../client.ts';
-import { type FormErrors, formErrors, isError, NO_ERRORS } from '../errors.ts';
-import { Button, Choice } from '../ui/controls.tsx';
+import { type FormErrors, failureOf, inOneLine, NO_ERRORS } from '../errors.ts';
+import { Button, Choice, SubmitForm } from '../ui/controls.tsx';
 import { Confirm, Sheet } from '../ui/dialogs.tsx';
 import { Alert } from '../ui/feedback.tsx';
 import { IpRulesDialog } from './ip-rules.tsx';
@@ -78,18 +77,12 @@ function EditKey({ apiKey, onDone }: { apiKey: ApiKeyFieldsFragment; onDone: () 
   async function submit() {
     setErrors(NO_ERRORS);
     const result = await editKey({ input: { id: apiKey.id, ...inputOf(draft) } });
-    if (result.error) return setErrors({ fields: {}, form: explain(result.error) });
-    const payload = result.data?.editKey;
-    if (payload && isError(payload)) return setErrors(formErrors(payload));
+    const failed = failureOf(result.error, result.data?.editKey);
+    if (failed) return setErrors(failed);
     onDone();
   }
   return (
-    <Form
-      onSubmit={(event) => {
-        event.preventDefault();
-        void submit();
-      }}
-    >
+    <SubmitForm onSubmit={submit}>
       <KeyFields draft={draft} onChange={setDraft} errors={errors.fields} />
       {errors.form ? <Alert>{errors.form}</Alert> : null}
       <div className="dialog-actions">
@@ -98,16 +91,8 @@ function EditKey({ apiKey, onDone }: { apiKey: ApiKeyFieldsFragment; onDone: () 
           Save changes
         </Button>
       </div>
-    </Form>
+    </SubmitForm>
   );
-}
-
-/** Feedback of a one-button mutation: its failure in words, or null. */
-function failure(result: { error?: Parameters<typeof explain>[0]; data?: unknown }, field: string): string | null {
-  if (result.error) return explain(result.error);
-  const payload = (result.data as Record<string, { __typename: string } | undefined> | undefined)?.[field];
-  if (payload && isError(payload)) return formErrors(payload as Parameters<typeof formErrors>[0]).form;
-  return null;
 }
 
 function RevokeKey({
@@ -130,7 +115,8 @@ function RevokeKey({
       busy={state.fetching}
       error={error}
       onConfirm={async () => {
-        const problem = failure(await revoke({ input: { id: apiKey.id } }), 'revokeKey');
+        const result = await revoke({ input: { id: apiKey.id } });
+        const problem = inOneLine(failureOf(result.error, result.data?.revokeKey));
         setError(problem);
         if (problem === null) onClose();
       }}
@@ -165,7 +151,8 @@ function EnableKey({
       busy={state.fetching}
       error={error}
       onConfirm={async () => {
-        const problem = failure(await setEnabled({ input: { id: apiKey.id, enabled: enable } }), 'setKeyEnabled');
+        const result = await setEnabled({ input: { id: apiKey.id, enabled: enable } });
+        const problem = inOneLine(failureOf(result.error, result.data?.setKeyEnabled));
         setError(problem);
         if (problem === null) onClose();
       }}
@@ -206,9 +193,9 @@ function RollKey({ apiKey, isOpen, onClose }: { apiKey: ApiKeyFieldsFragment; is
             { input: { id: apiKey.id, gracePeriodSeconds: Number(grace) } },
             { additionalTypenames: ['ApiKey'] },
           );
-          const problem = failure(result, 'rollKey');
-          setError(problem);
           const payload = result.data?.rollKey;
+          const problem = inOneLine(failureOf(result.error, payload));
+          setError(problem);
           if (problem === null && payload?.__typename === 'RollKeyPayload') {
             onClose();
             setSecret(payload.secret);

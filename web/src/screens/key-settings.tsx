@@ -7,11 +7,9 @@ import {
   type RefillInterval,
 } from '@keygate/sdk/documents';
 import { type ReactNode, useState } from 'react';
-import { Form } from 'react-aria-components';
 import { useMutation } from 'urql';
-import { explain } from '../client.ts';
-import { type FormErrors, formErrors, isError, NO_ERRORS } from '../errors.ts';
-import { Button, Choice, Field } from '../ui/controls.tsx';
+import { type FormErrors, failureOf, NO_ERRORS } from '../errors.ts';
+import { Button, Choice, Field, SubmitForm } from '../ui/controls.tsx';
 import { Alert, Notice } from '../ui/feedback.tsx';
 
 export function KeySettings({ apiKey }: { apiKey: ApiKeyFieldsFragment }) {
@@ -50,31 +48,24 @@ function Part({
     const input = build();
     if (typeof input === 'string') return setForm(input);
     const result = await editKey({ input: { id: apiKey.id, ...input } });
-    if (result.error) return setForm(explain(result.error));
-    const payload = result.data?.editKey;
-    if (payload && isError(payload)) {
-      const errors = formErrors(payload);
-      onErrors(errors);
-      return setForm(errors.form);
+    const failed = failureOf(result.error, result.data?.editKey);
+    if (failed) {
+      onErrors(failed);
+      return setForm(failed.form);
     }
     setSaved(true);
   }
   return (
     <section aria-labelledby={id} className="card">
       <h2 id={id}>{title}</h2>
-      <Form
-        onSubmit={(event) => {
-          event.preventDefault();
-          void submit();
-        }}
-      >
+      <SubmitForm onSubmit={submit}>
         {children}
         {form ? <Alert>{form}</Alert> : null}
         {saved ? <Notice>Saved.</Notice> : null}
         <Button type="submit" isPending={state.fetching}>
           Save {title.toLowerCase()}
         </Button>
-      </Form>
+      </SubmitForm>
     </section>
   );
 }

@@ -1,9 +1,8 @@
 // Signing in: paste a token the platform issued, or, on a development server on loopback,
 // mint one for any merchant id ("sign in as"). The page you asked for opens afterwards.
 import { useState } from 'react';
-import { Form } from 'react-aria-components';
 import { type SignedOutReason, signIn } from '../session.ts';
-import { Button, Field } from '../ui/controls.tsx';
+import { Button, Field, SubmitForm } from '../ui/controls.tsx';
 import { Alert, Notice } from '../ui/feedback.tsx';
 
 export function SignIn({ devSignIn, reason }: { devSignIn: boolean; reason: SignedOutReason }) {
@@ -44,12 +43,7 @@ export function SignIn({ devSignIn, reason }: { devSignIn: boolean; reason: Sign
         <p className="muted">
           Paste the token your platform gave you. It is kept in this tab only, and forgotten when you close it.
         </p>
-        <Form
-          onSubmit={(event) => {
-            event.preventDefault();
-            setTokenError(signIn(token) ?? undefined);
-          }}
-        >
+        <SubmitForm onSubmit={() => setTokenError(signIn(token) ?? undefined)}>
           <Field
             label="Token"
             value={token}
@@ -62,7 +56,7 @@ export function SignIn({ devSignIn, reason }: { devSignIn: boolean; reason: Sign
           <Button type="submit" variant="primary">
             Sign in
           </Button>
-        </Form>
+        </SubmitForm>
       </section>
       {devSignIn ? (
         <section aria-labelledby="dev-heading" className="card">
@@ -70,17 +64,12 @@ export function SignIn({ devSignIn, reason }: { devSignIn: boolean; reason: Sign
           <Notice>
             This server runs in development mode on loopback, so it can issue a token for any merchant id.
           </Notice>
-          <Form
-            onSubmit={(event) => {
-              event.preventDefault();
-              void signInAs();
-            }}
-          >
+          <SubmitForm onSubmit={() => signInAs()}>
             <Field label="Merchant id" value={merchantId} onChange={setMerchantId} error={devError} isRequired />
             <Button type="submit" isPending={busy}>
               Sign in as this merchant
             </Button>
-          </Form>
+          </SubmitForm>
         </section>
       ) : null}
     </main>

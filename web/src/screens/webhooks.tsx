@@ -16,7 +16,6 @@ import {
   Checkbox,
   CheckboxGroup,
   FieldError,
-  Form,
   Label,
   Menu,
   MenuItem,
@@ -25,8 +24,8 @@ import {
 } from 'react-aria-components';
 import { useMutation, useQuery } from 'urql';
 import { explain } from '../client.ts';
-import { type FormErrors, formErrors, isError, NO_ERRORS } from '../errors.ts';
-import { Button, Field } from '../ui/controls.tsx';
+import { type FormErrors, failureOf, isError, NO_ERRORS } from '../errors.ts';
+import { Button, Field, SubmitForm } from '../ui/controls.tsx';
 import { Confirm, Sheet } from '../ui/dialogs.tsx';
 import { Alert, Notice, QueryState } from '../ui/feedback.tsx';
 import { When } from '../ui/format.tsx';
@@ -118,19 +117,13 @@ function CreateEndpoint({ onDone }: { onDone: (secret: string | null) => void })
       { input: { url, description: description.trim() || null, events: events as EventType[] } },
       TYPES,
     );
-    if (result.error) return setErrors({ fields: {}, form: explain(result.error) });
     const payload = result.data?.createWebhookEndpoint;
-    if (!payload) return;
-    if (isError(payload)) return setErrors(formErrors(payload, 'url'));
-    onDone(payload.signingSecret);
+    const failed = failureOf(result.error, payload, 'url');
+    if (failed) return setErrors(failed);
+    if (payload?.__typename === 'CreateWebhookEndpointPayload') onDone(payload.signingSecret);
   }
   return (
-    <Form
-      onSubmit={(event) => {
-        event.preventDefault();
-        void submit();
-      }}
-    >
+    <SubmitForm onSubmit={submit}>
       <Field
         label="URL"
         type="url"
@@ -178,7 +171,7 @@ function CreateEndpoint({ onDone }: { onDone: (secret: string | null) => void })
           Add endpoint
         </Button>
       </div>
-    </Form>
+    </SubmitForm>
   );
 }
 

@@ -5,6 +5,7 @@ import {
   Button as AriaButton,
   type ButtonProps,
   FieldError,
+  Form,
   Input,
   Label,
   ListBox,
@@ -21,6 +22,20 @@ type Variant = 'primary' | 'secondary' | 'danger' | 'quiet';
 
 export function Button({ variant = 'secondary', className, ...props }: ButtonProps & { variant?: Variant }) {
   return <AriaButton {...props} className={`button button-${variant}${className ? ` ${className}` : ''}`} />;
+}
+
+/** A form whose submission (its button, or Enter in a field) runs `onSubmit` in place. */
+export function SubmitForm({ onSubmit, children }: { onSubmit: () => unknown; children: ReactNode }) {
+  return (
+    <Form
+      onSubmit={(event) => {
+        event.preventDefault();
+        void onSubmit();
+      }}
+    >
+      {children}
+    </Form>
+  );
 }
 
 interface FieldProps {
