@@ -18,6 +18,8 @@ let keygate: KeygateProcess;
 let browser: Browser;
 let embedder: Server;
 let embedderOrigin: string;
+/** What the platform's backend hands the embedded dashboard. */
+let embedToken = '';
 let devSecret: Uint8Array;
 let receiver: Server;
 const received: { type: string }[] = [];
@@ -27,18 +29,19 @@ const tokenFor = (merchantId: string, expiresIn = '1h') =>
   signToken(devSecret, { merchant_id: merchantId }, { subject: `user@${merchantId}`, expiresIn });
 
 beforeAll(async () => {
-  // The platform's own page, embedding the dashboard in an iframe and handing it a token.
+  // The platform's own page: the README's embedding snippet as written, pointed at this Keygate,
+  // and the platform's backend route it fetches tokens from.
+  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+  const snippet = /2\. \*\*Embedded\*\*[\s\S]*?```html\n([\s\S]*?)```/.exec(readme)![1]!.replace(/^ {3}/gm, '');
   embedder = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
+    if (req.url === '/api/keygate-token') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      return void res.end(embedToken);
+    }
     res.writeHead(200, { 'content-type': 'text/html' });
-    res.end(`<!doctype html><title>Platform</title>
-<iframe id="kg" title="Keygate" src="${url.searchParams.get('src')}" width="1000" height="700"></iframe>
-<script>
-  window.addEventListener('message', (event) => {
-    if (event.data && event.data.type === 'keygate:ready')
-      event.source.postMessage({ type: 'keygate:token', token: ${JSON.stringify(url.searchParams.get('token'))} }, event.origin);
-  });
-</script>`);
+    res.end(
+      `<!doctype html><title>Platform</title>\n${snippet.replaceAll('https://keygate.example.com', keygate.url)}`,
+    );
   });
   await new Promise<void>((resolve) => embedder.listen(0, '127.0.0.1', resolve));
   // A merchant's webhook endpoint.
@@ -532,21 +535,23 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
   });
 
   it('signs in by postMessage from an allowed embedding page only, and as a merchant in development', async () => {
-    const src = encodeURIComponent(`${keygate.url}/applications`);
+    // The README's snippet: the token handed over at keygate:ready, and a fresh one when it expires.
+    embedToken = await tokenFor('embedded', '6s');
     const context = await newContext(browser, keygate.url);
     const page = await context.newPage();
-    await page.goto(`${embedderOrigin}/?src=${src}&token=${await tokenFor('embedded')}`);
-    const frame = page.frameLocator('#kg');
+    page.setDefaultTimeout(20_000);
+    await page.goto(`${embedderOrigin}/`);
+    const frame = page.frameLocator('#keygate');
     await frame.getByText('Merchant embedded').waitFor();
     await frame.getByRole('heading', { name: 'Applications' }).waitFor();
-    // The same page on an origin not in KEYGATE_DASHBOARD_EMBED_ORIGINS: the dashboard ignores it
-    // (and the browser refuses to frame it at all, by frame-ancestors).
+    embedToken = await tokenFor('embedded-again');
+    await frame.getByText('Merchant embedded-again').waitFor({ timeout: 30_000 });
+    // The same page on an origin not in KEYGATE_DASHBOARD_EMBED_ORIGINS: the browser refuses to
+    // frame the dashboard at all (frame-ancestors), and the dashboard would ignore its messages.
     const other = await context.newPage();
     const refused: string[] = [];
     other.on('console', (message) => refused.push(message.text()));
-    await other.goto(
-      `${embedderOrigin.replace('127.0.0.1', 'localhost')}/?src=${src}&token=${await tokenFor('embedded')}`,
-    );
+    await other.goto(`${embedderOrigin.replace('127.0.0.1', 'localhost')}/`);
     await expect.poll(() => refused.join('\n')).toMatch(/frame-ancestors/);
 
     // A tab of its own: the embedded dashboard's session lives on in the first one.
