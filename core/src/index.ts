@@ -5,4 +5,5 @@ export * from './ip-rules.ts';
 export * from './key-status.ts';
 export * from './metering.ts';
 export * from './names.ts';
+export * from './requirements.ts';
 export * from './verification.ts';

@@ -1,6 +1,6 @@
 // Input rules shared by the mutations. Each failure names the offending field.
 
-import { METERING_BOUNDS, parseCidr } from '@keygate/core';
+import { MAX_SCOPES, METERING_BOUNDS, parseCidr, SCOPE_PATTERN, SCOPE_RULE_TEXT } from '@keygate/core';
 import { z } from 'zod';
 
 // Control characters (including newlines) make labels ambiguous in lists and logs.
@@ -38,11 +38,9 @@ export const websiteUrlRule = z
   }, 'must be an http:// or https:// URL')
   .transform((value) => (value === '' ? null : value));
 
-export const SCOPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:*-]{0,63}$/;
-
 export const scopesRule = z
-  .array(z.string().regex(SCOPE_PATTERN, 'must be 1-64 letters, digits or _ . : * - (e.g. payments:write)'))
-  .max(50, 'at most 50 scopes')
+  .array(z.string().regex(SCOPE_PATTERN, SCOPE_RULE_TEXT))
+  .max(MAX_SCOPES, `at most ${MAX_SCOPES} scopes`)
   .transform((scopes) => [...new Set(scopes)]);
 
 export const futureDateRule = z.date().refine((date) => date.getTime() > Date.now(), 'must be in the future');

@@ -183,6 +183,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     trustedProxies,
     clock,
     metrics ? (code, started) => metrics.verification('forward_auth', code, started) : null,
+    (header) =>
+      logger.warn(
+        { header },
+        `/v1/auth refused a request carrying ${header}: requirements and cost are read from the auth URL only ` +
+          '(e.g. /v1/auth?access=FULL_ACCESS&scopes=orders:write&cost=1), as a client could send any header. ' +
+          'If your gateway sets this header, move it to the auth URL (said once per header)',
+      ),
   );
   const serveMetrics = metrics && config.metricsToken ? metricsHandler(metrics, config.metricsToken) : null;
   const leaks = config.leaks ? createLeakHandler(config.leaks, prisma, invalidation, settings, log) : null;
@@ -223,6 +230,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         });
       res.writeHead(404, { 'content-type': 'application/json' });
       return res.end('{"error":"leak reports are not configured (KEYGATE_LEAK_REPORT_KEYS)"}');
+    }
+    // Nothing else lives under /v1/: a gateway pointed at a mistyped auth URL gets a 404, never a 200.
+    if (
+      path !== undefined &&
+      (path.length === 3 ? path.toLowerCase() === '/v1' : path.slice(0, 4).toLowerCase() === '/v1/')
+    ) {
+      res.writeHead(404, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      return res.end('{"error":"no such endpoint: the gateway endpoint is /v1/auth"}');
     }
     if (dashboard && path !== undefined && path !== '/graphql' && dashboard(req, res, path)) return;
     return app(req, res);

@@ -252,7 +252,7 @@ describe('rate limits', () => {
 });
 
 describe('/v1/auth and verifyKey', () => {
-  it('/v1/auth spends X-Keygate-Cost and answers the IETF RateLimit fields and the credits left', async () => {
+  it('/v1/auth spends the auth URL’s cost and answers the IETF RateLimit fields and the credits left', async () => {
     now = Date.parse('2026-06-03T00:00:04.000Z');
     const { secret } = await createKey({
       credits: { remaining: 10 },
@@ -261,7 +261,7 @@ describe('/v1/auth and verifyKey', () => {
         { name: 'daily', limit: 1000, windowSeconds: 86400 },
       ],
     });
-    const first = await s.forwardAuth({ 'x-api-key': secret, 'x-keygate-cost': '3' });
+    const first = await s.forwardAuth({ 'x-api-key': secret }, 'cost=3');
     expect(first.status).toBe(200);
     expect(first.headers.get('ratelimit-policy')).toBe('"burst";q=2;w=10, "daily";q=1000;w=86400');
     expect(first.headers.get('ratelimit')).toBe('"burst";r=1;t=6, "daily";r=999;t=86396');
@@ -276,16 +276,16 @@ describe('/v1/auth and verifyKey', () => {
     expect(limited.headers.get('ratelimit')).toBe('"burst";r=0;t=6, "daily";r=998;t=86396');
     expect(limited.headers.get('x-keygate-credits-remaining')).toBe('6');
     now += 6_000;
-    const exceeded = await s.forwardAuth({ 'x-api-key': secret, 'x-keygate-cost': '7' });
+    const exceeded = await s.forwardAuth({ 'x-api-key': secret }, 'cost=7');
     expect([exceeded.status, exceeded.body.code]).toEqual([429, 'USAGE_EXCEEDED']);
     expect(exceeded.headers.get('retry-after')).toBeNull();
     for (const bad of ['-1', '1.5', 'two', '1000001', '']) {
-      const refused = await s.forwardAuth({ 'x-api-key': secret, 'x-keygate-cost': bad });
+      const refused = await s.forwardAuth({ 'x-api-key': secret }, `cost=${encodeURIComponent(bad)}`);
       expect([bad, refused.status, refused.body.code]).toEqual([bad, 400, 'BAD_COST']);
     }
     // Unmetered keys answer no metering fields.
     const plain = await createKey({});
-    const answer = await s.forwardAuth({ 'x-api-key': plain.secret, 'x-keygate-cost': '5' });
+    const answer = await s.forwardAuth({ 'x-api-key': plain.secret }, 'cost=5');
     expect(answer.status).toBe(200);
     expect([answer.headers.get('ratelimit'), answer.headers.get('x-keygate-credits-remaining')]).toEqual([null, null]);
   });

@@ -130,9 +130,10 @@ describe.each(cases)('%s: %s key %j', (code, name, request) => {
   it('through HTTP forward-auth', async () => {
     const headers: Record<string, string> = { 'x-api-key': secretOf(name) };
     if (request.ip) headers['x-forwarded-for'] = request.ip;
-    if (request.requiredAccess) headers['x-keygate-required-access'] = request.requiredAccess;
-    if (request.requiredScopes) headers['x-keygate-required-scopes'] = request.requiredScopes.join(',');
-    const response = await s.forwardAuth(headers);
+    const query = new URLSearchParams();
+    if (request.requiredAccess) query.set('access', request.requiredAccess);
+    if (request.requiredScopes) query.set('scopes', request.requiredScopes.join(','));
+    const response = await s.forwardAuth(headers, query.toString());
     expect(response.status).toBe(STATUS[code] ?? 401);
     expect(response.headers.get('x-keygate-code')).toBe(code);
     expect(response.body).toEqual({ valid: code === 'VALID', code });
@@ -164,6 +165,9 @@ describe('forward-auth request handling', () => {
         'x-keygate-environment': 'TEST',
         'x-keygate-access': 'READ_ONLY',
         'x-keygate-scopes': '',
+        // Always present (empty when unset): a gateway copying them replaces a client's own.
+        'x-keygate-metadata': '',
+        'x-keygate-external-id': '',
       });
     }
     const missing = await s.forwardAuth({});
@@ -172,7 +176,7 @@ describe('forward-auth request handling', () => {
       'MISSING_KEY',
       'ApiKey',
     ]);
-    const bad = await s.forwardAuth({ 'x-api-key': secrets.full!, 'x-keygate-required-access': 'EVERYTHING' });
+    const bad = await s.forwardAuth({ 'x-api-key': secrets.full! }, 'access=EVERYTHING');
     expect([bad.status, bad.body.code]).toEqual([400, 'BAD_REQUIREMENTS']);
   });
 

@@ -19,10 +19,10 @@ const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 afterAll(() => agent.destroy());
 
 /** GET /v1/auth with the key; the status and the headers a gateway acts on. */
-function forwardAuth(server: KeygateProcess, key: string, headers: Record<string, string> = {}) {
+function forwardAuth(server: KeygateProcess, key: string, query = '') {
   return new Promise<{ status: number; code: string; headers: Record<string, string | string[] | undefined> }>(
     (resolve, reject) => {
-      const req = request(`${server.url}/v1/auth`, { agent, headers: { 'x-api-key': key, ...headers } }, (res) => {
+      const req = request(`${server.url}/v1/auth${query}`, { agent, headers: { 'x-api-key': key } }, (res) => {
         res.resume();
         res.on('end', () =>
           resolve({ status: res.statusCode!, code: String(res.headers['x-keygate-code']), headers: res.headers }),
@@ -81,7 +81,7 @@ describe('two server processes on one PostgreSQL', () => {
       const { secret } = await createKey({ credits: { remaining: 1000 } });
       // Both instances know the key first; a cost of 0 spends nothing.
       for (const server of servers) {
-        const warm = await forwardAuth(server, secret, { 'x-keygate-cost': '0' });
+        const warm = await forwardAuth(server, secret, '?cost=0');
         expect(warm.status).toBe(200);
       }
       const answers = await Promise.all(Array.from({ length: 4000 }, (_, i) => forwardAuth(servers[i % 2]!, secret)));

@@ -14,7 +14,7 @@ import {
   RevokeKeyDocument as REVOKE_KEY,
   SetIpRulesDocument as SET_IP_RULES,
 } from '@keygate/sdk/documents';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Nginx, readmeNginxSnippet, startNginx } from '../support/nginx.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 
@@ -35,7 +35,9 @@ beforeAll(async () => {
     res.end(JSON.stringify({ merchant: req.headers['x-keygate-merchant-id'] }));
   });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  nginx = await startNginx(Number(new URL(keygate.url).port), (upstream.address() as AddressInfo).port);
+  nginx = await startNginx(Number(new URL(keygate.url).port), (upstream.address() as AddressInfo).port, {
+    '/api/refunds/': 'access=FULL_ACCESS&scopes=refunds:write&cost=5',
+  });
 
   const token = await keygate.merchantToken('acme');
   const app = (await keygate.graphql(token, CREATE_APP, { input: { name: 'API' } })).data.createApplication.application
@@ -52,6 +54,13 @@ beforeAll(async () => {
     ipDenied: {},
     metered: { credits: { remaining: 100 }, rateLimits: [{ name: 'per-minute', limit: 2, windowSeconds: 60 }] },
     spent: { credits: { remaining: 1 } },
+    empty: { credits: { remaining: 0 }, access: 'FULL_ACCESS' },
+    refunds: { credits: { remaining: 10 }, access: 'FULL_ACCESS', scopes: ['refunds:write'] },
+    ordersOnly: { access: 'FULL_ACCESS', scopes: ['orders:*'] },
+    office: { access: 'FULL_ACCESS' },
+    plain: { access: 'FULL_ACCESS' },
+    // The largest metadata allowed: 4,096 bytes of JSON, 5,462 as base64url in X-Keygate-Metadata.
+    largest: { metadata: { note: 'm'.repeat(4096 - '{"note":""}'.length) } },
   };
   for (const [name, input] of Object.entries(kinds)) {
     const created = (await keygate.graphql(token, CREATE_KEY, { input: { applicationId: app, name, ...input } })).data
@@ -62,6 +71,9 @@ beforeAll(async () => {
   await keygate.graphql(token, REVOKE_KEY, { input: { id: ids.revoked! } });
   await keygate.graphql(token, SET_IP_RULES, {
     input: { keyId: ids.ipDenied!, rules: [{ cidr: '127.0.0.0/8', action: 'DENY' }] },
+  });
+  await keygate.graphql(token, SET_IP_RULES, {
+    input: { keyId: ids.office!, rules: [{ cidr: '10.0.0.0/8', action: 'ALLOW' }], defaultAction: 'DENY' },
   });
 }, 60_000);
 
@@ -78,17 +90,19 @@ interface Answer {
 }
 
 /** A request through nginx from the client address `from` (127.0.0.x). */
-function call(method: string, headers: Record<string, string>, from = '127.0.0.2'): Promise<Answer> {
+function call(
+  method: string,
+  headers: Record<string, string>,
+  from = '127.0.0.2',
+  path = '/api/orders',
+): Promise<Answer> {
   const { port } = new URL(nginx.url);
   return new Promise((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port, path: '/api/orders', method, headers, localAddress: from, agent: false },
-      (res) => {
-        let body = '';
-        res.on('data', (chunk) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-      },
-    );
+    const req = request({ host: '127.0.0.1', port, path, method, headers, localAddress: from, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (chunk) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
     req.on('error', reject);
     req.end();
   });
@@ -100,6 +114,99 @@ it('runs the README’s snippet, with its trusted-proxy note', () => {
   const snippet = readmeNginxSnippet();
   expect(snippet).toContain('KEYGATE_TRUSTED_PROXIES');
   expect(snippet).toContain('error_page 401 403 500 = @keygate_refused;');
+});
+
+// Headers a client may send to raise its own access, lower its cost or pose as someone else.
+const HOSTILE = {
+  'x-keygate-required-access': 'READ_ONLY',
+  'x-keygate-required-scopes': '',
+  'x-keygate-cost': '0',
+  'x-original-method': 'GET',
+  'x-forwarded-method': 'GET',
+  'x-forwarded-for': '10.1.2.3',
+  'x-real-ip': '10.1.2.3',
+  forwarded: 'for=10.1.2.3;proto=https',
+};
+
+describe('a client sending any header through the gateway gains nothing', () => {
+  it('a read-only key stays read-only, whatever method headers or requirement headers it sends', async () => {
+    for (const method of ['POST', 'DELETE']) {
+      const answer = await call(method, { ...HOSTILE, 'x-api-key': secrets.readOnly! }, '127.0.0.20');
+      expect(refusal(answer), method).toEqual([403, 'INSUFFICIENT_ACCESS', 'INSUFFICIENT_ACCESS']);
+    }
+    expect((await call('GET', { ...HOSTILE, 'x-api-key': secrets.readOnly! }, '127.0.0.20')).status).toBe(200);
+  });
+
+  it('a key without credits stays refused, and each request spends what the route costs', async () => {
+    for (let i = 0; i < 3; i++) {
+      const answer = await call('POST', { ...HOSTILE, 'x-api-key': secrets.empty! }, '127.0.0.21');
+      expect(refusal(answer)).toEqual([429, 'USAGE_EXCEEDED', 'USAGE_EXCEEDED']);
+    }
+    // The refunds route costs 5 and needs refunds:write, from nginx's configuration alone.
+    const first = await call('POST', { ...HOSTILE, 'x-api-key': secrets.refunds! }, '127.0.0.21', '/api/refunds/1');
+    expect([first.status, first.headers['x-keygate-credits-remaining']]).toEqual([200, '5']);
+    const second = await call('POST', { ...HOSTILE, 'x-api-key': secrets.refunds! }, '127.0.0.21', '/api/refunds/2');
+    expect([second.status, second.headers['x-keygate-credits-remaining']]).toEqual([200, '0']);
+    const third = await call('POST', { ...HOSTILE, 'x-api-key': secrets.refunds! }, '127.0.0.21', '/api/refunds/3');
+    expect(refusal(third)).toEqual([429, 'USAGE_EXCEEDED', 'USAGE_EXCEEDED']);
+    // A key scoped to orders stays out of refunds, whatever scopes header it sends.
+    const scoped = await call(
+      'POST',
+      { ...HOSTILE, 'x-keygate-required-scopes': 'orders:read', 'x-api-key': secrets.ordersOnly! },
+      '127.0.0.21',
+      '/api/refunds/4',
+    );
+    expect(refusal(scoped)).toEqual([403, 'INSUFFICIENT_SCOPE', 'INSUFFICIENT_SCOPE']);
+  });
+
+  it('a client cannot choose the address IP rules and the guess limiter see', async () => {
+    const denied = await call('GET', { ...HOSTILE, 'x-api-key': secrets.office! }, '127.0.0.22');
+    expect(refusal(denied)).toEqual([403, 'IP_DENIED', 'IP_DENIED']);
+    // A guesser changing its claimed address each time is still one guesser.
+    const guesser = '127.0.0.23';
+    for (let i = 0; i < 30; i++) {
+      const spoofed = { 'x-forwarded-for': `10.9.${i}.1`, 'x-real-ip': `10.8.${i}.1`, forwarded: `for=10.7.${i}.1` };
+      const answer = await call('GET', { ...spoofed, 'x-api-key': generateKey('live').secret }, guesser);
+      expect(answer.status).toBe(401);
+    }
+    const limited = await call('GET', { 'x-forwarded-for': '10.200.0.1', 'x-api-key': secrets.plain! }, guesser);
+    expect(refusal(limited)).toEqual([429, 'TOO_MANY_FAILURES', 'TOO_MANY_FAILURES']);
+  });
+
+  it('the API behind the gateway sees Keygate’s identity headers, never the client’s', async () => {
+    const before = seen.length;
+    const posing = {
+      'x-keygate-key-id': 'ApiKey:someone-else',
+      'x-keygate-merchant-id': 'victim',
+      'x-keygate-application-id': 'Application:theirs',
+      'x-keygate-scopes': '*',
+      'x-keygate-access': 'FULL_ACCESS',
+      'x-keygate-metadata': Buffer.from('{"plan":"enterprise"}').toString('base64url'),
+      'x-keygate-external-id': 'admin',
+    };
+    const answer = await call('GET', { ...posing, 'x-api-key': secrets.readOnly! }, '127.0.0.24');
+    expect(answer.status).toBe(200);
+    expect(seen.length).toBe(before + 1);
+    const upstream = seen.at(-1)!;
+    expect(upstream['x-keygate-key-id']).toBe(ids.readOnly);
+    expect(upstream['x-keygate-merchant-id']).toBe('acme');
+    expect(upstream['x-keygate-access']).toBe('READ_ONLY');
+    // The key has no scopes, metadata or owner id: the client's claims are gone, not passed on.
+    expect([upstream['x-keygate-scopes'], upstream['x-keygate-metadata'], upstream['x-keygate-external-id']]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(upstream['x-keygate-application-id']).not.toBe('Application:theirs');
+  });
+
+  it('passes the largest metadata a key may carry', async () => {
+    const answer = await call('GET', { 'x-api-key': secrets.largest! }, '127.0.0.25');
+    expect(answer.status).toBe(200);
+    const metadata = String(seen.at(-1)?.['x-keygate-metadata']);
+    expect(metadata.length).toBe(5462);
+    expect(JSON.parse(Buffer.from(metadata, 'base64url').toString())).toEqual({ note: 'm'.repeat(4085) });
+  });
 });
 
 it('lets a valid key through to the upstream with identity headers, and not the key itself', async () => {

@@ -21,7 +21,7 @@ function nginxBinary(): string {
   throw new Error('nginx not found. Install it (Debian: apt-get install -y nginx); .ci/run does.');
 }
 
-/** The README's nginx snippet, exactly as a user copies it. */
+/** The README's nginx file (http context), exactly as a user copies it. */
 export function readmeNginxSnippet(): string {
   const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
   const match = /```nginx\n([\s\S]*?)```/.exec(readme);
@@ -30,19 +30,43 @@ export function readmeNginxSnippet(): string {
 }
 
 /**
- * nginx on loopback serving the README's snippet, with only its two
- * placeholders filled in: Keygate's address and the API behind the gateway.
+ * nginx on loopback serving the README's file, with only its placeholders
+ * filled in: Keygate's address, the API behind the gateway, and the port.
  */
-export async function startNginx(keygatePort: number, upstreamPort: number): Promise<Nginx> {
+/**
+ * Another route, as a user adds one: the README's `location /api/ { … }` block, copied with its own
+ * path and its own `set $keygate_requirements` line.
+ */
+function routeLike(snippet: string, path: string, requirements: string): string {
+  const block = /\n {2}location \/api\/ \{\n[\s\S]*?\n {2}\}\n/.exec(snippet)?.[0];
+  if (!block) throw new Error("the README's nginx file has no `location /api/ { … }` block");
+  const copy = block
+    .replace('location /api/ {', `location ${path} {`)
+    .replace(/set \$keygate_requirements "[^"]*";/, `set $keygate_requirements "${requirements}";`);
+  return snippet.replace(block, `${block}${copy}`);
+}
+
+export async function startNginx(
+  keygatePort: number,
+  upstreamPort: number,
+  /** More routes by path, each with its requirements (e.g. { '/api/refunds/': 'scopes=refunds:write&cost=5' }). */
+  routes: Record<string, string> = {},
+): Promise<Nginx> {
   const binary = nginxBinary();
   const dir = mkdtempSync(join(tmpdir(), 'keygate-nginx-'));
   // Workers run as an unprivileged user when nginx starts as root; they need their temp folders.
   chmodSync(dir, 0o777);
   for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub), { mode: 0o777 });
   const port = await freePort();
-  const snippet = readmeNginxSnippet()
-    .replace('http://keygate:4000/', `http://127.0.0.1:${keygatePort}/`)
-    .replace('http://your-api;', `http://127.0.0.1:${upstreamPort};`);
+  let snippet = readmeNginxSnippet()
+    .replace('server keygate:4000;', `server 127.0.0.1:${keygatePort};`)
+    .replace('server your-api:8080;', `server 127.0.0.1:${upstreamPort};`)
+    .replace('listen 80;', `listen 127.0.0.1:${port};`);
+  for (const [path, requirements] of Object.entries(routes)) snippet = routeLike(snippet, path, requirements);
+  for (const placeholder of ['keygate:4000', 'your-api:8080', 'listen 80;']) {
+    if (snippet.replace(/#.*$/gm, '').includes(placeholder))
+      throw new Error(`the README's nginx file changed: ${placeholder} is left`);
+  }
   const config = `
 worker_processes 1;
 daemon off;
@@ -56,10 +80,7 @@ http {
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
-  server {
-    listen 127.0.0.1:${port};
 ${snippet}
-  }
 }
 `;
   writeFileSync(join(dir, 'nginx.conf'), config);

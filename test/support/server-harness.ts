@@ -52,9 +52,9 @@ export async function startTestServer(
       });
       return { status: response.status, ...((await response.json()) as { data?: any; errors?: any[] }) };
     },
-    /** GET /v1/auth, as a gateway would. */
-    async forwardAuth(headers: Record<string, string>) {
-      const response = await fetch(`${server.url}/v1/auth`, { headers });
+    /** GET /v1/auth, as a gateway would; `query` is the auth URL's requirements (e.g. "cost=3"). */
+    async forwardAuth(headers: Record<string, string>, query = '') {
+      const response = await fetch(`${server.url}/v1/auth${query ? `?${query}` : ''}`, { headers });
       return {
         status: response.status,
         headers: response.headers,

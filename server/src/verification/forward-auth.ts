@@ -3,10 +3,9 @@
 // headers out. Plain node:http, no GraphQL on this path.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
-  type Access,
+  accessForMethods,
   globalId,
   type KeyVerifier,
-  METERING_BOUNDS,
   type VerifiableKey,
   type VerifyCode,
   type VerifyOutcome,
@@ -14,6 +13,7 @@ import {
 import { context } from '@opentelemetry/api';
 import { forwardAuthContext, tracing } from '../tracing.ts';
 import { clientIp, type TrustedProxies } from './client-ip.ts';
+import { gatewayRequirements } from './gateway-requirements.ts';
 
 const STATUS: Record<VerifyCode, number> = {
   VALID: 200,
@@ -31,9 +31,6 @@ const STATUS: Record<VerifyCode, number> = {
   TOO_MANY_FAILURES: 429,
 };
 
-const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-const SCOPE_LIST = /^[A-Za-z0-9_.:*\- ,]{0,2048}$/;
-
 /**
  * The request headers forward-auth reads, collected in one pass over rawHeaders: Node would
  * otherwise build the whole `req.headers` object for every request (2.6 % of the server's
@@ -43,13 +40,12 @@ const SCOPE_LIST = /^[A-Za-z0-9_.:*\- ,]{0,2048}$/;
 export class GatewayHeaders {
   authorization: string | undefined;
   apiKey: string | undefined;
-  requiredAccess: string | undefined;
-  requiredScopes: string | undefined;
-  cost: string | undefined;
   originalMethod: string | undefined;
   forwardedMethod: string | undefined;
   forwardedFor: string | undefined;
   realIp: string | undefined;
+  /** The name of a requirement header that is no longer read (X-Keygate-Required-*, X-Keygate-Cost), if any came. */
+  retiredHeader: string | undefined;
 
   constructor(raw: string[]) {
     for (let i = 0; i < raw.length; i += 2) {
@@ -65,7 +61,7 @@ export class GatewayHeaders {
           if (name.toLowerCase() === 'authorization' && this.authorization === undefined) this.authorization = value;
           break;
         case 14:
-          if (name.toLowerCase() === 'x-keygate-cost') this.cost = join(this.cost, value);
+          if (name.toLowerCase() === 'x-keygate-cost') this.retiredHeader = 'X-Keygate-Cost';
           break;
         case 15:
           if (name.toLowerCase() === 'x-forwarded-for') this.forwardedFor = join(this.forwardedFor, value);
@@ -76,12 +72,11 @@ export class GatewayHeaders {
         case 18:
           if (name.toLowerCase() === 'x-forwarded-method') this.forwardedMethod = join(this.forwardedMethod, value);
           break;
-        case 25:
-          if (name.toLowerCase() === 'x-keygate-required-access')
-            this.requiredAccess = join(this.requiredAccess, value);
-          else if (name.toLowerCase() === 'x-keygate-required-scopes')
-            this.requiredScopes = join(this.requiredScopes, value);
+        case 25: {
+          const lower = name.toLowerCase();
+          if (lower === 'x-keygate-required-access' || lower === 'x-keygate-required-scopes') this.retiredHeader = name;
           break;
+        }
       }
     }
   }
@@ -103,33 +98,6 @@ export function presentedKey(headers: GatewayHeaders): string | null {
   return typeof header === 'string' ? header.trim() : null;
 }
 
-/** What the request needs: an explicit header, else inferred from the original method. */
-function requiredAccess(headers: GatewayHeaders, method: string | undefined): Access | 'INVALID' {
-  const explicit = headers.requiredAccess;
-  if (typeof explicit === 'string') {
-    const value = explicit.trim().toUpperCase();
-    return value === 'READ_ONLY' || value === 'FULL_ACCESS' ? value : 'INVALID';
-  }
-  const original = headers.originalMethod ?? headers.forwardedMethod ?? method ?? 'GET';
-  return READ_METHODS.has(original.toUpperCase()) ? 'READ_ONLY' : 'FULL_ACCESS';
-}
-
-function requiredScopes(headers: GatewayHeaders): string[] | 'INVALID' {
-  const header = headers.requiredScopes;
-  if (typeof header !== 'string' || header.trim() === '') return [];
-  if (!SCOPE_LIST.test(header)) return 'INVALID';
-  return header.split(/[\s,]+/).filter(Boolean);
-}
-
-/** X-Keygate-Cost: the credits this request spends (default 1). */
-function cost(headers: GatewayHeaders): number | 'INVALID' {
-  const header = headers.cost;
-  if (header === undefined) return 1;
-  if (!/^\s*\d{1,7}\s*$/.test(header)) return 'INVALID';
-  const value = Number(header);
-  return value <= METERING_BOUNDS.maxCost ? value : 'INVALID';
-}
-
 /** An answer decided before verification; `started` is for the metrics. */
 function early(
   res: ServerResponse,
@@ -137,8 +105,9 @@ function early(
   code: string,
   observe: ((code: string, started: number) => void) | null,
   started: number,
+  message?: string,
 ): void {
-  refuse(res, status, code);
+  refuse(res, status, code, undefined, undefined, message);
   observe?.(code, started);
 }
 
@@ -148,28 +117,40 @@ export function createForwardAuthHandler(
   clock: () => number = Date.now,
   /** Told of every answer's code and when its request started (performance.now()), for /metrics. */
   observe: ((code: string, started: number) => void) | null = null,
+  /** Told (once per header name) that a gateway still sends a requirement header that is no longer read. */
+  warnRetired: ((header: string) => void) | null = null,
 ) {
+  const warned = new Set<string>();
   return (req: IncomingMessage, res: ServerResponse): void => {
     const started = observe === null ? 0 : performance.now();
     const headers = new GatewayHeaders(req.rawHeaders);
+    const url = req.url ?? '';
+    const question = url.indexOf('?');
+    const requirements = gatewayRequirements(question === -1 ? '' : url.slice(question + 1));
+    if (!requirements.ok) {
+      early(res, 400, requirements.code, observe, started, requirements.error);
+      return;
+    }
+    if (headers.retiredHeader !== undefined) {
+      // Refused, not ignored: a gateway configured with these headers would otherwise get
+      // weaker checks than it asked for without a word. A client adding one harms only itself.
+      if (warnRetired !== null && !warned.has(headers.retiredHeader.toLowerCase())) {
+        warned.add(headers.retiredHeader.toLowerCase());
+        warnRetired(headers.retiredHeader);
+      }
+      early(res, 400, 'BAD_REQUIREMENTS', observe, started, RETIRED);
+      return;
+    }
     const key = presentedKey(headers);
     if (!key) {
       early(res, 401, 'MISSING_KEY', observe, started);
       return;
     }
-    const access = requiredAccess(headers, req.method);
-    const scopes = requiredScopes(headers);
-    if (access === 'INVALID' || scopes === 'INVALID') {
-      early(res, 400, 'BAD_REQUIREMENTS', observe, started);
-      return;
-    }
-    const spend = cost(headers);
-    if (spend === 'INVALID') {
-      early(res, 400, 'BAD_COST', observe, started);
-      return;
-    }
+    const { access, scopes, cost } = requirements.value;
+    const requiredAccess =
+      access ?? accessForMethods([headers.originalMethod, headers.forwardedMethod, req.method ?? 'GET']);
     const ip = clientIp(req.socket.remoteAddress, { xff: headers.forwardedFor, realIp: headers.realIp }, proxies);
-    const request = { key, ip, requiredAccess: access, requiredScopes: scopes, cost: spend };
+    const request = { key, ip, requiredAccess, requiredScopes: scopes, cost };
     const outcome = tracing.enabled
       ? context.with(forwardAuthContext(req.headers), () => verifier.verify(request))
       : verifier.verify(request);
@@ -187,6 +168,10 @@ export function createForwardAuthHandler(
     }
   };
 }
+
+export const RETIRED =
+  'requirements and cost come from the auth URL only (e.g. /v1/auth?access=FULL_ACCESS&scopes=orders:write&cost=1): ' +
+  'X-Keygate-Required-Access, X-Keygate-Required-Scopes and X-Keygate-Cost are refused, as a client could send them';
 
 const VALID_BODY = '{"valid":true,"code":"VALID"}';
 
@@ -219,9 +204,10 @@ function headersFor(key: VerifiableKey): string[] {
       'x-keygate-scopes',
       key.scopes.join(' '),
     ];
-    // The merchant's data for the key, as base64url JSON (header-safe, exactly as stored).
-    if (key.metadata !== null) headers.push('x-keygate-metadata', Buffer.from(key.metadata).toString('base64url'));
-    if (key.externalId !== null) headers.push('x-keygate-external-id', encodeURIComponent(key.externalId));
+    // The merchant's data for the key, as base64url JSON (header-safe, exactly as stored), and its
+    // owner id; empty when unset, so a gateway that copies them always replaces a client's own.
+    headers.push('x-keygate-metadata', key.metadata === null ? '' : Buffer.from(key.metadata).toString('base64url'));
+    headers.push('x-keygate-external-id', key.externalId === null ? '' : encodeURIComponent(key.externalId));
     identityHeaders.set(key, headers);
   }
   return headers;
@@ -272,13 +258,21 @@ function answer(res: ServerResponse, outcome: VerifyOutcome, clock: () => number
   res.end(VALID_BODY);
 }
 
-function refuse(res: ServerResponse, status: number, code: string, retryAfterSeconds?: number, extra?: string[]): void {
-  const body = `{"valid":false,"code":"${code}"}`;
+function refuse(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  retryAfterSeconds?: number,
+  extra?: string[],
+  message?: string,
+): void {
+  const body =
+    message === undefined ? `{"valid":false,"code":"${code}"}` : JSON.stringify({ valid: false, code, message });
   const headers = [
     'content-type',
     'application/json',
     'content-length',
-    String(body.length),
+    String(message === undefined ? body.length : Buffer.byteLength(body)),
     'cache-control',
     'no-store',
     'x-keygate-code',

@@ -8,8 +8,9 @@
 // also produces every error. Tests compare both paths' responses byte for byte.
 
 import {
+  checkScopes,
+  isCost,
   type KeyVerifier,
-  METERING_BOUNDS,
   parseIp,
   type RateLimitState,
   type VerifyOutcome,
@@ -50,7 +51,6 @@ interface Plan {
   input(variables: Variables): Record<string, unknown> | typeof FALLBACK;
 }
 
-const SCOPE = /^[A-Za-z0-9][A-Za-z0-9_.:*-]{0,63}$/;
 const INPUT_FIELDS = new Set(['key', 'ip', 'requiredAccess', 'requiredScopes', 'cost']);
 const RATE_LIMIT_STATE_FIELDS = new Set(['name', 'limit', 'remaining', 'resetAt', 'exceeded', '__typename']);
 
@@ -148,10 +148,9 @@ function checkInput(raw: Record<string, unknown>): VerifyRequest | null {
   if (requiredScopes != null) {
     // GraphQL input coercion turns a single value into a one-item list.
     scopes = Array.isArray(requiredScopes) ? requiredScopes : [requiredScopes];
-    if (scopes.length > 50 || !scopes.every((s) => typeof s === 'string' && SCOPE.test(s))) return null;
+    if (checkScopes(scopes) === null) return null;
   }
-  if (cost != null && !(Number.isInteger(cost) && (cost as number) >= 0 && (cost as number) <= METERING_BOUNDS.maxCost))
-    return null;
+  if (cost != null && !isCost(cost)) return null;
   return {
     key,
     ip: canonicalIp,
