@@ -6,7 +6,7 @@ import type { KeyVerifier } from '@keygate/core';
 import type { Context, KeyChangeListener, SchemaSettings, Viewer } from '@keygate/schema';
 import type { PrismaClient } from '@keygate/schema/prisma';
 import { LRUCache } from 'lru-cache';
-import type { Authenticator } from './auth/authenticator.ts';
+import type { Authenticator, Principal } from './auth/authenticator.ts';
 import { AuthenticationError, AuthenticationUnavailableError } from './auth/errors.ts';
 import { type Logger, silentLogger } from './logger.ts';
 import { requestIdOf } from './plugins/request-ids.ts';
@@ -25,33 +25,54 @@ export interface ContextServices {
   logger?: Logger;
 }
 
-export function createContextFactory(services: ContextServices) {
-  const merchants = new KnownMerchants(services.prisma);
+/** Who sent a request, checked once: the same promise for every step that asks. */
+export type RequestPrincipal = (request: Request, req?: IncomingMessage) => Promise<Principal | null>;
+
+/**
+ * Checks a request's credentials once (before its document is parsed, see
+ * plugins/require-authentication.ts) and logs why refused ones were refused.
+ */
+export function createRequestPrincipal(services: ContextServices): RequestPrincipal {
   const proxies = services.trustedProxies ?? new TrustedProxies([]);
   const logger = services.logger ?? silentLogger;
-  return async ({ request, req }: { request: Request; req?: IncomingMessage }): Promise<Context> => {
-    const id = requestIdOf(request);
-    const ip = req
-      ? clientIp(
-          req.socket.remoteAddress,
-          {
-            xff: request.headers.get('x-forwarded-for') ?? undefined,
-            realIp: request.headers.get('x-real-ip') ?? undefined,
-          },
-          proxies,
-        )
-      : null;
-    let principal: Awaited<ReturnType<Authenticator>>;
-    try {
-      principal = await services.authenticate(request.headers.get('authorization'));
-    } catch (error) {
-      if (error instanceof AuthenticationError) {
-        logger.info({ requestId: id, clientIp: ip, reason: error.reason }, 'credentials refused');
-      } else if (error instanceof AuthenticationUnavailableError) {
-        logger.warn({ requestId: id, reason: error.reason }, "the identity provider's keys could not be fetched");
-      }
-      throw error;
+  const known = new WeakMap<Request, Promise<Principal | null>>();
+  return (request, req) => {
+    let principal = known.get(request);
+    if (principal === undefined) {
+      principal = services.authenticate(request.headers.get('authorization')).catch((error: unknown) => {
+        const ip = req ? clientIpOf(request, req, proxies) : null;
+        if (error instanceof AuthenticationError) {
+          logger.info({ requestId: requestIdOf(request), clientIp: ip, reason: error.reason }, 'credentials refused');
+        } else if (error instanceof AuthenticationUnavailableError) {
+          logger.warn(
+            { requestId: requestIdOf(request), reason: error.reason },
+            "the identity provider's keys could not be fetched",
+          );
+        }
+        throw error;
+      });
+      known.set(request, principal);
     }
+    return principal;
+  };
+}
+
+function clientIpOf(request: Request, req: IncomingMessage, proxies: TrustedProxies): string | null {
+  return clientIp(
+    req.socket.remoteAddress,
+    {
+      xff: request.headers.get('x-forwarded-for') ?? undefined,
+      realIp: request.headers.get('x-real-ip') ?? undefined,
+    },
+    proxies,
+  );
+}
+
+export function createContextFactory(services: ContextServices, principalOf: RequestPrincipal) {
+  const merchants = new KnownMerchants(services.prisma);
+  const proxies = services.trustedProxies ?? new TrustedProxies([]);
+  return async ({ request, req }: { request: Request; req?: IncomingMessage }): Promise<Context> => {
+    const principal = await principalOf(request, req);
     const viewer =
       principal?.kind === 'merchant' ? { merchantId: principal.merchantId, subject: principal.subject } : null;
     if (viewer) await merchants.ensure(viewer);
@@ -62,7 +83,11 @@ export function createContextFactory(services: ContextServices) {
       settings: services.settings,
       keyChanges: services.keyChanges,
       verifier: services.verifier,
-      request: { id, ip, headers: request.headers },
+      request: {
+        id: requestIdOf(request),
+        ip: req ? clientIpOf(request, req, proxies) : null,
+        headers: request.headers,
+      },
     };
   };
 }

@@ -4,10 +4,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { KeyVerifier } from '@keygate/core';
 import { type Context, schema } from '@keygate/schema';
-import { getOperationAST } from 'graphql';
+import { type DocumentNode, getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { createYoga } from 'graphql-yoga';
-import { type ContextServices, createContextFactory } from './context.ts';
+import { LRUCache } from 'lru-cache';
+import { type ContextServices, createContextFactory, createRequestPrincipal } from './context.ts';
 import { GRAPHIQL_WALKTHROUGH } from './graphiql-walkthrough.ts';
 import { silentLogger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
@@ -45,9 +46,10 @@ function operationMetrics(metrics: Metrics): Plugin<Context> {
 }
 
 export function createApp(options: AppOptions) {
+  const principalOf = createRequestPrincipal(options);
   return createYoga<{ req?: IncomingMessage }, Context>({
     schema,
-    context: createContextFactory(options),
+    context: createContextFactory(options, principalOf),
     graphqlEndpoint: '/graphql',
     graphiql: options.graphiql === false ? false : { title: 'Keygate', defaultQuery: GRAPHIQL_WALKTHROUGH },
     // Served from this server, not a CDN: no third-party script on a key-management page, and it works offline.
@@ -56,6 +58,22 @@ export function createApp(options: AppOptions) {
       (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(graphiqlOptions),
     landingPage: false,
     maxRequestBodySize: LIMITS.body,
+    // Yoga keeps parsed documents (and parse errors) by their text; its default keeps 1,024 of
+    // each whatever their size, so unique 240 KB documents grew the heap by hundreds of MB.
+    // Bounded in bytes here, and large documents are never kept.
+    parserAndValidationCache: {
+      documentCache: new LRUCache<string, DocumentNode>({
+        // A parsed document takes roughly ten times its text.
+        maxSize: 16 * 1024 * 1024,
+        maxEntrySize: 320 * 1024,
+        sizeCalculation: (_document, text) => text.length * 10 + 256,
+      }),
+      errorCache: new LRUCache<string, object>({
+        maxSize: 1024 * 1024,
+        maxEntrySize: 16 * 1024,
+        sizeCalculation: (_error, text) => text.length + 256,
+      }),
+    },
     // Any origin may call (credentials are bearer tokens, not cookies); browsers may read the request id.
     cors: { exposedHeaders: ['X-Request-Id', 'Retry-After'] },
     logging: options.logger ?? silentLogger,
@@ -66,8 +84,10 @@ export function createApp(options: AppOptions) {
         hideSuggestions: options.hideSuggestions ?? false,
         introspection: options.introspection ?? true,
       }),
-      ...(options.fastVerifier ? [verifyKeyFastPath(schema, options.authenticate, options.fastVerifier)] : []),
-      requireAuthentication(),
+      // Credentials are checked when the parameters arrive: before any parse or validation, and
+      // before the fast path looks at a document. (Its onValidate runs after the limits' own.)
+      requireAuthentication(principalOf),
+      ...(options.fastVerifier ? [verifyKeyFastPath(schema, options.fastVerifier)] : []),
       costLimit(options.settings.maxPageSize),
       logRequests(options.logger ?? silentLogger),
       ...(options.metrics ? [operationMetrics(options.metrics)] : []),

@@ -4,7 +4,8 @@
 import { GraphQLError } from 'graphql';
 
 /** What a caller without credentials is told. */
-export const MISSING_CREDENTIALS = 'Unauthenticated: send Authorization: Bearer <JWT> (see `pnpm run token`)';
+export const MISSING_CREDENTIALS =
+  'Unauthenticated: send Authorization: Bearer <JWT>, a merchant token your platform signs for this Keygate (or a service token, for verifyKey)';
 /**
  * What a caller with rejected credentials is told, whatever the reason: an
  * attacker learns nothing from trying. The reason goes to the server's log,

@@ -13,19 +13,22 @@ import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { GraphQLError, NoSchemaIntrospectionCustomRule, type ValidationContext } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { measureOperation } from './query-cost.ts';
+import { MAX_REPEATS, repeatedSelection } from './selection-limits.ts';
 
 export const LIMITS = {
   depth: 10,
   aliases: 15,
   directives: 10,
   tokens: 2000,
+  /** Times one response name may occur in one selection set (see selection-limits.ts). */
+  repeats: MAX_REPEATS,
   /** Objects a response may hold, roughly (see query-cost.ts): 25 applications × 25 keys cost 676. */
   cost: 5000,
   /** Request bodies, in bytes. */
   body: 256 * 1024,
 } as const;
 
-export type LimitName = 'depth' | 'aliases' | 'directives' | 'tokens' | 'cost';
+export type LimitName = 'depth' | 'aliases' | 'directives' | 'tokens' | 'repeats' | 'cost';
 
 /** Spec errors: 400 under application/graphql-response+json, 200 under legacy application/json. */
 const HTTP = { spec: true, status: 400 };
@@ -58,9 +61,16 @@ export interface AbuseLimitOptions {
   introspection: boolean;
 }
 
-/** Parse and validation limits: they need no variables and run before authentication is looked at. */
+/** Parse and validation limits: they need no variables. */
 export function documentLimits(options: AbuseLimitOptions): Plugin[] {
   const plugins: Plugin[] = [
+    {
+      // Before validation, whose overlapping-fields rule is quadratic in repeated fields.
+      onValidate({ params, setResult }) {
+        const problem = repeatedSelection(params.documentAST);
+        if (problem !== null) setResult([tooComplex('repeats', problem)]);
+      },
+    },
     maxDepthPlugin({ n: LIMITS.depth, ignoreIntrospection: true, flattenFragments: true, ...refuseAs('depth') }),
     maxAliasesPlugin({ n: LIMITS.aliases, ...refuseAs('aliases') }),
     maxDirectivesPlugin({ n: LIMITS.directives, ...refuseAs('directives') }),

@@ -31,8 +31,10 @@ import {
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { LRUCache } from 'lru-cache';
-import type { Authenticator } from '../auth/authenticator.ts';
+import { LIMITS } from '../plugins/abuse-limits.ts';
 import { requestIdOf } from '../plugins/request-ids.ts';
+import { principals } from '../plugins/require-authentication.ts';
+import { repeatedSelection } from '../plugins/selection-limits.ts';
 import { operationSpan, tracing } from '../tracing.ts';
 
 type FieldName = keyof typeof keyVerificationFields | '__typename';
@@ -54,14 +56,17 @@ interface Plan {
 const INPUT_FIELDS = new Set(['key', 'ip', 'requiredAccess', 'requiredScopes', 'cost']);
 const RATE_LIMIT_STATE_FIELDS = new Set(['name', 'limit', 'remaining', 'resetAt', 'exceeded', '__typename']);
 
-export function verifyKeyFastPath(
-  schema: GraphQLSchema,
-  authenticate: Authenticator,
-  verifier: KeyVerifier,
-): Plugin<Context> {
-  // One plan per document a client sends (a gateway sends the same one always); boxed, as
-  // "no plan: use normal execution" is an answer worth remembering too.
-  const plans = new LRUCache<string, { plan: Plan | null }>({ max: 1000 });
+/** Documents longer than this never get a plan: a verifyKey call with every field selected is under 1 KB. */
+const MAX_PLANNED_DOCUMENT = 8 * 1024;
+
+export function verifyKeyFastPath(schema: GraphQLSchema, verifier: KeyVerifier): Plugin<Context> {
+  // One plan per document a service sends (a gateway sends the same one always); boxed, as
+  // "no plan: use normal execution" is an answer worth remembering too. Bounded in bytes, and
+  // only authenticated services reach it: nothing anonymous is parsed or kept here.
+  const plans = new LRUCache<string, { plan: Plan | null }>({
+    maxSize: 1024 * 1024,
+    sizeCalculation: (_value, key) => key.length + 256,
+  });
   const planFor = (query: string, operationName: string | undefined): Plan | null => {
     const cacheKey = `${operationName ?? ''}\n${query}`;
     let cached = plans.get(cacheKey);
@@ -75,19 +80,14 @@ export function verifyKeyFastPath(
   return {
     async onParams({ request, params, setResult }) {
       if (request.method !== 'POST' || typeof params.query !== 'string') return;
+      // Services only, already authenticated by plugins/require-authentication.ts, and small documents only.
+      if (principals.get(request)?.kind !== 'verifier' || params.query.length > MAX_PLANNED_DOCUMENT) return;
       const plan = planFor(params.query, params.operationName ?? undefined);
       if (!plan) return;
       const raw = plan.input(params.variables as Variables);
       if (raw === FALLBACK) return;
       const input = checkInput(raw);
       if (!input) return;
-      let principal: Awaited<ReturnType<Authenticator>>;
-      try {
-        principal = await authenticate(request.headers.get('authorization'));
-      } catch {
-        return;
-      }
-      if (principal?.kind !== 'verifier') return;
       const outcome = await (tracing.enabled
         ? traced(request, plan.operationName, () => verifier.verify(input))
         : verifier.verify(input));
@@ -163,11 +163,12 @@ function checkInput(raw: Record<string, unknown>): VerifyRequest | null {
 function compile(schema: GraphQLSchema, query: string, operationName: string | undefined): Plan | null {
   let document: DocumentNode;
   try {
-    document = parse(query, { noLocation: true });
+    // The same token limit as the normal path, and the repeated-selection bound before validation.
+    document = parse(query, { noLocation: true, maxTokens: LIMITS.tokens });
   } catch {
     return null;
   }
-  if (validate(schema, document).length > 0) return null;
+  if (repeatedSelection(document) !== null || validate(schema, document).length > 0) return null;
   const operations = document.definitions.filter(
     (d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION,
   );
