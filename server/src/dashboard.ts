@@ -1,10 +1,10 @@
 // The merchant dashboard (web/dist, built by `pnpm build`), served at / as static files:
-// hashed assets cached for good and gzipped once in memory, any other page path answered
-// with index.html (the app routes itself). Plus its two endpoints: the settings it needs
+// the build's files, listed at start-up, cached for good and gzipped once in memory; the
+// app's own page addresses answered with index.html (the app routes itself). Plus its two endpoints: the settings it needs
 // before sign-in, and, in development on a loopback server only, "sign in as" a merchant.
-import { readFileSync, statSync } from 'node:fs';
+import { type Dirent, readdirSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { extname, join, normalize, sep } from 'node:path';
+import { extname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { signDevToken } from './auth/dev-token.ts';
 import type { AuthConfig } from './config.ts';
@@ -33,6 +33,14 @@ const TYPES: Record<string, string> = {
 };
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost', '::ffff:127.0.0.1']);
 const MERCHANT_ID = /^[\x21-\x7e]{1,128}$/;
+const FORWARDING = ['x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip', 'forwarded', 'via'];
+
+/** The Host header when it names a loopback address (127.0.0.1, [::1] or localhost, with a port); else null. */
+function loopbackHost(host: string | undefined): string | null {
+  if (host === undefined) return null;
+  const match = /^(127\.0\.0\.1|\[::1\]|localhost)(:\d{1,5})?$/i.exec(host);
+  return match ? host.toLowerCase() : null;
+}
 
 interface File {
   body: Buffer;
@@ -40,8 +48,33 @@ interface File {
   type: string;
 }
 
+/** The app's own page addresses (web/src/app.tsx): anything else is not the dashboard's to answer. */
+const PAGE = /^\/(?:(?:applications|audit|webhooks)\/?|applications\/[^/]+\/?|keys\/[^/]+\/?)?$/;
+
+/** The files of a build, by URL path, read once when first asked for; found by listing dist, never by a path a client sent. */
+function listBuild(dir: string): Map<string, string> {
+  const found = new Map<string, string>();
+  const walk = (folder: string, prefix: string) => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(folder, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const path = join(folder, entry.name);
+      if (entry.isDirectory()) walk(path, `${prefix}${entry.name}/`);
+      else if (entry.isFile()) found.set(`/${prefix}${entry.name}`, path);
+    }
+  };
+  walk(dir, '');
+  return found;
+}
+
 export function createDashboardHandler(options: DashboardOptions) {
-  const files = new Map<string, File | null>();
+  let build = listBuild(options.dir);
+  let listedAt = Date.now();
+  const files = new Map<string, File>();
   const devSignIn = options.auth.key.kind === 'secret' && options.auth.key.origin === 'development file';
   const onLoopback = LOOPBACK.has(options.host);
   const frameAncestors = ["'self'", ...options.embedOrigins].join(' ');
@@ -62,19 +95,39 @@ export function createDashboardHandler(options: DashboardOptions) {
     'cache-control': 'no-cache',
   };
 
-  function load(relative: string): File | null {
-    if (files.has(relative)) return files.get(relative)!;
-    const path = normalize(join(options.dir, relative));
-    let file: File | null = null;
-    if (path.startsWith(options.dir + sep) && statSync(path, { throwIfNoEntry: false })?.isFile()) {
-      const body = readFileSync(path);
-      const type = TYPES[extname(path)] ?? 'application/octet-stream';
-      const compressible = /^(text|application\/json|image\/svg)/.test(type) && body.length > 1024;
-      file = { body, gzipped: compressible ? gzipSync(body, { level: 9 }) : null, type };
+  /** A built file by its exact URL path; null for anything the build does not hold (never cached). */
+  function load(urlPath: string): File | null {
+    const known = files.get(urlPath);
+    if (known) return known;
+    const path = build.get(urlPath);
+    if (path === undefined) return null;
+    let body: Buffer;
+    try {
+      body = readFileSync(path);
+    } catch {
+      return null;
     }
-    // index.html is re-read when missing, so a build finished after start-up is served.
-    if (file || relative !== 'index.html') files.set(relative, file);
+    const type = TYPES[extname(path)] ?? 'application/octet-stream';
+    const compressible = /^(text|application\/json|image\/svg)/.test(type) && body.length > 1024;
+    const file = { body, gzipped: compressible ? gzipSync(body, { level: 9 }) : null, type };
+    files.set(urlPath, file);
     return file;
+  }
+
+  /** index.html; while there is none (a build still running), the folder is listed again at most once a second. */
+  function index(): File | null {
+    const file = load('/index.html');
+    if (file === null && Date.now() - listedAt > 1000) {
+      build = listBuild(options.dir);
+      listedAt = Date.now();
+      return load('/index.html');
+    }
+    return file;
+  }
+
+  function notFound(res: ServerResponse): void {
+    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
+    res.end('not found\n');
   }
 
   function send(req: IncomingMessage, res: ServerResponse, file: File, headers: Record<string, string>) {
@@ -98,10 +151,13 @@ export function createDashboardHandler(options: DashboardOptions) {
           'signing in as a merchant is offered only in development mode (no KEYGATE_JWT_SECRET or KEYGATE_JWKS_URL) on a server listening on loopback',
       });
     }
-    // Another site open in the same browser may not mint tokens from here.
-    const origin = req.headers.origin;
-    if (req.method !== 'POST' || (origin !== undefined && origin !== `http://${req.headers.host}`)) {
-      return sendJson(res, 403, { error: 'POST it from the dashboard itself' });
+    // Only this machine's own browser, on the dashboard's own page, may mint tokens: a page of
+    // another site (its Origin), a name that merely resolves to 127.0.0.1 (DNS rebinding: its
+    // Host), and anyone reaching in through a proxy on this machine (its forwarding headers) may not.
+    const host = loopbackHost(req.headers.host);
+    const forwarded = FORWARDING.some((name) => req.headers[name] !== undefined);
+    if (req.method !== 'POST' || host === null || forwarded || req.headers.origin !== `http://${host}`) {
+      return sendJson(res, 403, { error: 'POST it from the dashboard itself, opened at a loopback address' });
     }
     let merchantId: unknown;
     try {
@@ -121,7 +177,7 @@ export function createDashboardHandler(options: DashboardOptions) {
   }
 
   /** Whether the request was the dashboard's; false leaves it to the GraphQL app. */
-  return (req: IncomingMessage, res: ServerResponse, path: string): boolean => {
+  const handle = (req: IncomingMessage, res: ServerResponse, path: string): boolean => {
     if (path === '/dashboard/sign-in-as') {
       void signInAs(req, res).catch(() => sendJson(res, 500, { error: 'the token could not be signed' }));
       return true;
@@ -132,14 +188,10 @@ export function createDashboardHandler(options: DashboardOptions) {
       return true;
     }
     if (path.startsWith('/assets/') || /^\/[\w-]+\.(svg|ico|png|txt)$/.test(path)) {
-      let file: File | null = null;
-      try {
-        file = load(decodeURIComponent(path.slice(1)));
-      } catch {}
-      if (file === null) {
-        res.writeHead(404, { 'content-type': 'text/plain' });
-        res.end('not found\n');
-      } else {
+      // The exact path the build holds, undecoded: "..%2f" is no file of it.
+      const file = path === '/index.html' ? null : load(path);
+      if (file === null) notFound(res);
+      else {
         const immutable = path.startsWith('/assets/');
         send(req, res, file, {
           'cache-control': immutable ? 'public, max-age=31536000, immutable' : 'public, max-age=3600',
@@ -148,13 +200,20 @@ export function createDashboardHandler(options: DashboardOptions) {
       }
       return true;
     }
-    const index = load('index.html');
-    if (index === null) {
+    // The app's pages, for a browser asking for a page. Anything else (a mistyped API path
+    // such as /v1/auth/, a script asking for JSON) is a 404, never a 200 that looks like success.
+    if (!PAGE.test(path)) return false;
+    const accept = req.headers.accept;
+    if (accept !== undefined && !/text\/html|\*\/\*/.test(accept)) return false;
+    const page = index();
+    if (page === null) {
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
       res.end('The dashboard is not built: run `pnpm build` (pnpm install does it). GraphQL is at /graphql.\n');
       return true;
     }
-    send(req, res, index, htmlHeaders);
+    send(req, res, page, htmlHeaders);
     return true;
   };
+  /** How many files are held in memory (at most the build's own). */
+  return Object.assign(handle, { cachedFiles: () => files.size });
 }
