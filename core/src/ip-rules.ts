@@ -109,5 +109,11 @@ function networkAddress(address: ipaddr.IPv4 | ipaddr.IPv6, prefixLength: number
  */
 export function isPublicAddress(text: string): boolean {
   const address = parseIp(text);
-  return address !== null && address.range() === 'unicast';
+  if (address === null || address.range() !== 'unicast') return false;
+  if (address.kind() === 'ipv4') return true;
+  // IPv6: only global unicast (2000::/3). ipaddr.js calls anything it has no name for
+  // "unicast", e.g. the deprecated IPv4-compatible ::7f00:1 (127.0.0.1) or ::a9fe:a9fe
+  // (the cloud metadata address), which some stacks still route to the IPv4 address.
+  const first = (address as ipaddr.IPv6).parts[0]!;
+  return first >= 0x2000 && first <= 0x3fff;
 }

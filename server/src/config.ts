@@ -41,7 +41,9 @@ export interface Config {
     allowInsecure: boolean;
     allowPrivate: boolean;
     pollMs: number;
-    batch: number;
+    maxInFlight: number;
+    perEndpoint: number;
+    perMerchant: number;
     timeoutMs: number;
     retryBaseMs: number;
     retryForMs: number;
@@ -118,8 +120,10 @@ export function loadConfig(env: Env = process.env): Config {
       allowInsecure: env.KEYGATE_WEBHOOKS_ALLOW_INSECURE === '1',
       allowPrivate: env.KEYGATE_WEBHOOKS_ALLOW_PRIVATE === '1',
       pollMs: integer(env, 'KEYGATE_WEBHOOK_POLL_MS', 500, 10, 60_000),
-      batch: 20,
-      timeoutMs: 10_000,
+      maxInFlight: 32,
+      perEndpoint: 2,
+      perMerchant: 4,
+      timeoutMs: integer(env, 'KEYGATE_WEBHOOK_TIMEOUT_SECONDS', 10, 1, 30) * 1000,
       retryBaseMs: integer(env, 'KEYGATE_WEBHOOK_RETRY_BASE_MS', 5_000, 1, 3_600_000),
       retryForMs: integer(env, 'KEYGATE_WEBHOOK_RETRY_HOURS', 24, 1, 720) * 3_600_000,
       disableAfterMs: integer(env, 'KEYGATE_WEBHOOK_DISABLE_AFTER_HOURS', 72, 1, 8_760) * 3_600_000,

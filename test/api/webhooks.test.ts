@@ -3,7 +3,7 @@
 // real HTTP receiver on loopback, every request verified with the
 // `standardwebhooks` package (a peer's implementation, not ours).
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer } from 'node:net';
 import { createKeygateClient, verifyWebhook, WebhookVerificationError } from '@keygate/sdk';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -230,20 +230,22 @@ describe('safety', () => {
     try {
       const strictToken = await strict.merchantToken('acme');
       const cases: [string, string][] = [
-        ['https://127.0.0.1/hooks', 'its host resolves to 127.0.0.1, which is not a public address'],
+        ['https://127.0.0.1/hooks', 'its host 127.0.0.1 is not a public address'],
+        ['https://169.254.169.254/latest/meta-data', 'its host 169.254.169.254 is not a public address'],
+        // A name: refused without saying which internal address it resolves to.
         [
-          'https://169.254.169.254/latest/meta-data',
-          'its host resolves to 169.254.169.254, which is not a public address',
+          'https://localhost/hooks',
+          'its host localhost resolves to an address that is not public (loopback, private, link-local or reserved)',
         ],
-        ['https://localhost/hooks', 'its host resolves to'],
-        ['http://[::1]/hooks', 'its host resolves to ::1, which is not a public address'],
-        ['http://10.1.2.3:8080/hooks', 'its host resolves to 10.1.2.3, which is not a public address'],
+        ['http://[::1]/hooks', 'its host ::1 is not a public address'],
+        ['https://[::7f00:1]/hooks', 'its host ::7f00:1 is not a public address'],
+        ['http://10.1.2.3:8080/hooks', 'its host 10.1.2.3 is not a public address'],
       ];
       for (const [url, message] of cases) {
         const result = await strict.graphql(strictToken, ENDPOINT, { input: { url, events: ['KEY_CREATED'] } });
         expect(result.data.createWebhookEndpoint.__typename, url).toBe('ValidationError');
         expect(result.data.createWebhookEndpoint.issues[0].path).toEqual(['input', 'url']);
-        expect(result.data.createWebhookEndpoint.issues[0].message).toContain(message);
+        expect(result.data.createWebhookEndpoint.issues[0].message).toBe(message);
       }
       // An endpoint that got in anyway (made where private targets were allowed) is refused when sending.
       const hooks = await receiver();
@@ -253,14 +255,113 @@ describe('safety', () => {
       const delivery = await waitFor(async () => {
         await strict.server.webhooks.runOnce();
         const found = (await s.graphql(token, DELIVERIES, { id: created.id })).data.node.deliveries.edges[0]?.node;
-        return found?.attempts > 0 ? found : undefined;
+        // An attempt is recorded when it ends (its claim counts it before that).
+        return found?.attempts > 0 && found.lastError ? found : undefined;
       });
       s.server.webhooks.start();
-      expect(delivery.lastError).toBe('refused: 127.0.0.1 resolves to 127.0.0.1, which is not a public address');
+      expect(delivery.lastError).toBe(
+        'refused: 127.0.0.1 resolves to an address that is not public (loopback, private, link-local or reserved)',
+      );
       expect(hooks.requests()).toBe(0);
       await hooks.close();
     } finally {
       await strict.close();
+    }
+  });
+});
+
+/** A receiver that accepts and then sends one byte of its answer's headers every `everyMs`, forever. */
+async function drippingReceiver(everyMs: number) {
+  let connections = 0;
+  const server = createTcpServer((socket) => {
+    connections++;
+    socket.on('error', () => {});
+    socket.write('HTTP/1.1 200 OK\r\n');
+    const timer = setInterval(() => socket.write('x'), everyMs);
+    socket.on('close', () => clearInterval(timer));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
+    connections: () => connections,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+const SEND_TEST =
+  'mutation($id: ID!) { sendTestWebhook(input: { id: $id }) { ... on SendTestWebhookPayload { delivery { eventId } } } }';
+
+describe('one merchant’s receivers never slow another’s deliveries', () => {
+  it('a receiver that drips its answer is cut off at the deadline and holds up no one else', async () => {
+    // A 3 s deadline per attempt (the default is 10 s) keeps the test short.
+    const alone = await startTestServer(
+      { ...DEV, KEYGATE_WEBHOOK_POLL_MS: '50', KEYGATE_WEBHOOK_TIMEOUT_SECONDS: '3' },
+      db,
+    );
+    const slow = await drippingReceiver(1000);
+    const fast = await receiver();
+    try {
+      await s.server.webhooks.stop(); // this file's other server stays out of it
+      const [tokenA, tokenB] = [await alone.merchantToken('slow-merchant'), await alone.merchantToken('fast-merchant')];
+      const endpointOf = async (tokenFor: string, url: string) =>
+        (await alone.graphql(tokenFor, ENDPOINT, { input: { url, events: ['KEY_CREATED'] } })).data
+          .createWebhookEndpoint.endpoint.id as string;
+      const slowIds = [await endpointOf(tokenA, slow.url), await endpointOf(tokenA, slow.url)];
+      const fastId = await endpointOf(tokenB, fast.url);
+
+      // B's latency with nothing else going on.
+      const sendB = async () => {
+        const started = Date.now();
+        const before = fast.received.length;
+        await alone.graphql(tokenB, SEND_TEST, { id: fastId });
+        await waitFor(() => fast.received.length > before, 15_000);
+        return Date.now() - started;
+      };
+      const quiet = await sendB();
+
+      // A fills its receivers with 60 deliveries that will never complete...
+      for (let i = 0; i < 30; i++) for (const id of slowIds) await alone.graphql(tokenA, SEND_TEST, { id });
+      await waitFor(() => slow.connections() >= 4);
+      // ...and B's next delivery arrives as fast as before, several times over.
+      const busy: number[] = [];
+      for (let i = 0; i < 3; i++) busy.push(await sendB());
+      expect(Math.max(...busy)).toBeLessThan(quiet + 1000);
+      // One merchant's attempts never exceed its share on this instance.
+      expect(slow.connections()).toBeLessThanOrEqual(4);
+
+      // The dripping attempts end at the deadline, recorded as such.
+      const failed = await waitFor(async () => {
+        const edges = (await alone.graphql(tokenA, DELIVERIES, { id: slowIds[0] })).data.node.deliveries.edges;
+        return edges.find((edge: { node: { lastError: string | null } }) => edge.node.lastError)?.node;
+      }, 15_000);
+      expect(failed.lastError).toBe('no complete answer within 3000 ms');
+    } finally {
+      await alone.close();
+      s.server.webhooks.start();
+      await slow.close();
+      await fast.close();
+    }
+  }, 60_000);
+
+  it('a merchant may have at most 20 endpoints; another merchant is not affected', async () => {
+    const hooks = await receiver();
+    try {
+      const crowd = await s.merchantToken('crowded-merchant');
+      for (let i = 0; i < 20; i++) {
+        const made = await s.graphql(crowd, ENDPOINT, { input: { url: hooks.url, events: ['KEY_CREATED'] } });
+        expect(made.data.createWebhookEndpoint.__typename).toBe('CreateWebhookEndpointPayload');
+      }
+      const refused = await s.graphql(crowd, ENDPOINT, { input: { url: hooks.url, events: ['KEY_CREATED'] } });
+      expect(refused.data.createWebhookEndpoint).toEqual({
+        __typename: 'ValidationError',
+        issues: [{ path: ['input'], message: 'a merchant may have at most 20 webhook endpoints; delete one first' }],
+      });
+      const other = await s.graphql(await s.merchantToken('roomy-merchant'), ENDPOINT, {
+        input: { url: hooks.url, events: ['KEY_CREATED'] },
+      });
+      expect(other.data.createWebhookEndpoint.__typename).toBe('CreateWebhookEndpointPayload');
+    } finally {
+      await hooks.close();
     }
   });
 });

@@ -43,15 +43,16 @@ export async function urlProblem(
   if (url.username || url.password) return 'must not carry a user name or password';
   if (settings.allowPrivate) return null;
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  const addresses = parseIp(host)
-    ? [host]
-    : await lookup(host, { all: true, verbatim: true }).then(
-        (found) => found.map((a) => a.address),
-        () => null,
-      );
+  if (parseIp(host)) return isPublicAddress(host) ? null : `its host ${host} is not a public address`;
+  const addresses = await lookup(host, { all: true, verbatim: true }).then(
+    (found) => found.map((a) => a.address),
+    () => null,
+  );
   if (addresses === null || addresses.length === 0) return `its host ${host} does not resolve`;
-  const blocked = addresses.find((address) => !isPublicAddress(address));
-  return blocked ? `its host resolves to ${blocked}, which is not a public address` : null;
+  // Which internal address a name resolves to is not the merchant's to learn.
+  return addresses.every(isPublicAddress)
+    ? null
+    : `its host ${host} resolves to an address that is not public (loopback, private, link-local or reserved)`;
 }
 
 async function checkedUrl(ctx: MerchantContext, url: string): Promise<void> {
@@ -75,6 +76,9 @@ async function requireEndpoint(ctx: MerchantContext, id: string): Promise<Webhoo
   return endpoint;
 }
 
+/** Most webhook endpoints one merchant may have: each is attempted for every event it subscribes to. */
+export const MAX_ENDPOINTS_PER_MERCHANT = 20;
+
 export async function createEndpoint(
   ctx: MerchantContext,
   input: { url: string; events: EventTypeName[]; description?: string | null },
@@ -83,8 +87,19 @@ export async function createEndpoint(
   const secret = newSigningSecret();
   const endpoint = await recorded(
     ctx,
-    (tx) =>
-      tx.webhookEndpoint.create({
+    async (tx) => {
+      // Counted under the merchant's row lock: concurrent creations cannot pass the limit together.
+      await tx.$queryRaw`SELECT id FROM merchants WHERE id = ${ctx.viewer.merchantId} FOR UPDATE`;
+      const held = await tx.webhookEndpoint.count({ where: { merchantId: ctx.viewer.merchantId } });
+      if (held >= MAX_ENDPOINTS_PER_MERCHANT) {
+        throw new ValidationError([
+          {
+            path: ['input'],
+            message: `a merchant may have at most ${MAX_ENDPOINTS_PER_MERCHANT} webhook endpoints; delete one first`,
+          },
+        ]);
+      }
+      return tx.webhookEndpoint.create({
         data: {
           merchantId: ctx.viewer.merchantId,
           url: input.url,
@@ -92,7 +107,8 @@ export async function createEndpoint(
           description: input.description ?? null,
           secret,
         },
-      }),
+      });
+    },
     (created) => ({
       action: 'createWebhookEndpoint',
       target: { type: 'WebhookEndpoint', id: created.id },

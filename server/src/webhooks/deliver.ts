@@ -2,7 +2,8 @@
 // every address checked (no loopback, private, link-local or multicast target,
 // unless allowed), and the connection goes to the address that was checked, so
 // DNS cannot answer differently in between (rebinding). No redirects are
-// followed, the attempt is bounded in time, and at most 1 KiB of the answer is kept.
+// followed, the whole attempt has a deadline, the answer's headers are bounded, and at most
+// 1 KiB of its body is read.
 import { createHmac } from 'node:crypto';
 import type { LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
@@ -11,6 +12,8 @@ import { request as httpsRequest } from 'node:https';
 import { isPublicAddress, parseIp } from '@keygate/core';
 
 export const RESPONSE_KEPT = 1024;
+/** Most bytes of a receiver's status line and headers. */
+export const MAX_ANSWER_HEADERS = 8 * 1024;
 
 export interface DeliveryOptions {
   allowInsecure: boolean;
@@ -29,6 +32,15 @@ export interface Attempt {
 export function signature(secret: string, id: string, timestamp: number, body: string): string {
   const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
   return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
+}
+
+/** The promise, or a rejection naming `what` once `ms` have passed. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 export async function deliver(
@@ -52,26 +64,35 @@ export async function deliver(
   try {
     addresses = parseIp(host)
       ? [{ address: host, family: host.includes(':') ? 6 : 4 }]
-      : await lookup(host, { all: true, verbatim: true });
+      : await within(lookup(host, { all: true, verbatim: true }), options.timeoutMs, 'the name lookup');
   } catch (error) {
     return { statusCode: null, error: `${host} does not resolve (${(error as Error).message})`, response: null };
   }
   const blocked = options.allowPrivate ? undefined : addresses.find((a) => !isPublicAddress(a.address));
   if (blocked) {
+    // Recorded on the delivery, which its merchant reads: the internal address stays unnamed.
     return {
       statusCode: null,
-      error: `refused: ${host} resolves to ${blocked.address}, which is not a public address`,
+      error: `refused: ${host} resolves to an address that is not public (loopback, private, link-local or reserved)`,
       response: null,
     };
   }
   const chosen = addresses[0]!;
   return new Promise<Attempt>((resolve) => {
+    let settled = false;
+    const finish = (attempt: Attempt) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      resolve(attempt);
+    };
     const request = (secure ? httpsRequest : httpRequest)(
       url,
       {
         method: 'POST',
         headers: { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-        timeout: options.timeoutMs,
+        // A receiver's answer needs a status line and a few headers, no more.
+        maxHeaderSize: MAX_ANSWER_HEADERS,
         // Connect to the address that was checked, whatever DNS says now.
         lookup: (_hostname, lookupOptions, callback) => {
           if ((lookupOptions as { all?: boolean }).all)
@@ -82,17 +103,10 @@ export async function deliver(
       (response) => {
         const chunks: Buffer[] = [];
         let kept = 0;
-        response.on('data', (chunk: Buffer) => {
-          if (kept < RESPONSE_KEPT) {
-            chunks.push(chunk.subarray(0, RESPONSE_KEPT - kept));
-            kept += Math.min(chunk.length, RESPONSE_KEPT - kept);
-          }
-          if (kept >= RESPONSE_KEPT) response.destroy();
-        });
         const done = () => {
           const statusCode = response.statusCode ?? null;
           const ok = statusCode !== null && statusCode >= 200 && statusCode < 300;
-          resolve({
+          finish({
             statusCode,
             error: ok
               ? null
@@ -101,13 +115,25 @@ export async function deliver(
                 : `answered ${statusCode}`,
             response: Buffer.concat(chunks).toString('utf8'),
           });
+          response.destroy();
         };
+        response.on('data', (chunk: Buffer) => {
+          chunks.push(chunk.subarray(0, RESPONSE_KEPT - kept));
+          kept += Math.min(chunk.length, RESPONSE_KEPT - kept);
+          // What is kept is all that is read: the rest of a long answer is never waited for.
+          if (kept >= RESPONSE_KEPT) done();
+        });
         response.on('end', done);
         response.on('close', done);
       },
     );
-    request.on('timeout', () => request.destroy(new Error(`no answer within ${options.timeoutMs} ms`)));
-    request.on('error', (error) => resolve({ statusCode: null, error: error.message, response: null }));
+    // A deadline for the whole attempt, whatever arrives meanwhile: an idle timeout would never
+    // cut off a receiver that drips a byte now and then, and this instance would wait on it.
+    const deadline = setTimeout(() => {
+      request.destroy();
+      finish({ statusCode: null, error: `no complete answer within ${options.timeoutMs} ms`, response: null });
+    }, options.timeoutMs);
+    request.on('error', (error) => finish({ statusCode: null, error: error.message, response: null }));
     request.end(body);
   });
 }

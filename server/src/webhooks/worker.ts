@@ -4,6 +4,12 @@
 // dies with its instance (SIGKILL) is simply attempted again later — at least
 // once, never lost. Receivers deduplicate on webhook-id (the event's id).
 //
+// Attempts run independently: a claim is made whenever there is room, and each
+// attempt is recorded as it ends, so one receiver that answers slowly never holds
+// up the others. An instance makes at most `perEndpoint` attempts at once to one
+// endpoint and `perMerchant` to one merchant's endpoints (`maxInFlight` in all):
+// one merchant's slow endpoint uses only its own share.
+//
 // Retries back off exponentially with jitter until KEYGATE_WEBHOOK_RETRY_HOURS
 // after the event, then the delivery is FAILED; an endpoint that has failed
 // without a single success for KEYGATE_WEBHOOK_DISABLE_AFTER_HOURS is disabled,
@@ -13,8 +19,11 @@ import { type Attempt, type DeliveryOptions, deliver, signature } from './delive
 
 export interface WorkerOptions extends DeliveryOptions {
   pollMs: number;
-  /** Deliveries claimed per round. */
-  batch: number;
+  /** Most attempts under way at once on this instance. */
+  maxInFlight: number;
+  /** Most attempts under way at once to one endpoint, and to one merchant's endpoints. */
+  perEndpoint: number;
+  perMerchant: number;
   /** The first retry's delay; each next one doubles, up to an hour, ±20 %. */
   retryBaseMs: number;
   /** How long after its event a delivery is attempted. */
@@ -28,6 +37,7 @@ interface Claimed {
   attempts: number;
   created_at: Date;
   endpoint_id: string;
+  merchant_id: string;
   url: string;
   secret: string;
   failing_since: Date | null;
@@ -39,9 +49,12 @@ interface Claimed {
 
 export class WebhookWorker {
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | null = null;
+  private claiming: Promise<number> | null = null;
   private stopped = false;
-  /** Attempts made by this instance (tests). */
+  private readonly underway = new Set<Promise<void>>();
+  private readonly byEndpoint = new Map<string, number>();
+  private readonly byMerchant = new Map<string, number>();
+  /** Attempts made by this instance (tests, /metrics). */
   attempts = 0;
 
   constructor(
@@ -56,62 +69,108 @@ export class WebhookWorker {
     this.schedule(0);
   }
 
+  /** No new claims; the attempts under way finish (each within its deadline) and are recorded. */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.running;
+    await this.claiming?.catch(() => {});
+    await Promise.all(this.underway);
   }
 
-  /** Runs one round now (tests; a change that just wrote deliveries). */
+  /** Claims what is due now and waits for those attempts (tests; a change that just wrote deliveries). */
   async runOnce(): Promise<number> {
-    while (this.running) await this.running;
-    const round = this.round();
-    this.running = round.then(
-      () => {},
-      () => {},
-    );
-    try {
-      return await round;
-    } finally {
-      this.running = null;
-    }
+    const started = new Set(this.underway);
+    const claimed = await this.claim();
+    await Promise.all([...this.underway].filter((attempt) => !started.has(attempt)));
+    return claimed;
   }
 
   private schedule(delay: number): void {
     if (this.stopped) return;
+    clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      void this.runOnce()
-        .catch((error) => this.log(error))
-        .then((sent) => this.schedule(sent === this.options.batch ? 0 : this.options.pollMs));
+      void this.claim()
+        .catch((error) => {
+          this.log(error);
+          return 0;
+        })
+        // Claimed something: there may be more; else look again after the poll interval.
+        .then((claimed) => this.schedule(claimed > 0 ? 0 : this.options.pollMs));
     }, delay);
     this.timer.unref();
   }
 
-  /** Claims due deliveries and attempts them; the number claimed. */
-  private async round(): Promise<number> {
+  /** One claim at a time on this instance; the number of attempts it started. */
+  private async claim(): Promise<number> {
+    while (this.claiming) await this.claiming.catch(() => {});
+    this.claiming = this.claimDue();
+    try {
+      return await this.claiming;
+    } finally {
+      this.claiming = null;
+    }
+  }
+
+  /**
+   * Claims due deliveries while there is room, at most one per endpoint and per merchant in
+   * one claim, none for an endpoint or merchant already at its limit, and starts them.
+   */
+  private async claimDue(): Promise<number> {
+    const room = this.options.maxInFlight - this.underway.size;
+    if (room <= 0 || this.stopped) return 0;
     const now = new Date(this.clock());
     // Past any attempt's own time limit: only a dead instance's claim comes due again.
     const claimUntil = new Date(now.getTime() + this.options.timeoutMs * 3 + 30_000);
+    const fullEndpoints = full(this.byEndpoint, this.options.perEndpoint);
+    const fullMerchants = full(this.byMerchant, this.options.perMerchant);
     const claimed = await this.prisma.$queryRaw<Claimed[]>`
       WITH due AS (
-        SELECT d.id FROM webhook_deliveries d
+        SELECT d.id, d.next_attempt_at, d.endpoint_id, e.merchant_id FROM webhook_deliveries d
         JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
         WHERE d.status = 'PENDING' AND d.next_attempt_at <= ${now}
+          AND NOT (d.endpoint_id = ANY(${fullEndpoints}::uuid[]))
+          AND NOT (e.merchant_id = ANY(${fullMerchants}::text[]))
         ORDER BY d.next_attempt_at
-        LIMIT ${this.options.batch}
-        FOR UPDATE OF d SKIP LOCKED
+        LIMIT 1000
+      ), ranked AS (
+        SELECT id, next_attempt_at,
+          row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at) AS of_endpoint,
+          row_number() OVER (PARTITION BY merchant_id ORDER BY next_attempt_at) AS of_merchant
+        FROM due
+      ), chosen AS (
+        SELECT d.id FROM webhook_deliveries d
+        WHERE d.id IN (
+          SELECT id FROM ranked WHERE of_endpoint = 1 AND of_merchant = 1 ORDER BY next_attempt_at LIMIT ${room}
+        )
+          AND d.status = 'PENDING' AND d.next_attempt_at <= ${now}
+        FOR UPDATE SKIP LOCKED
       ), claimed AS (
         UPDATE webhook_deliveries d SET next_attempt_at = ${claimUntil}, attempts = d.attempts + 1, updated_at = ${now}
-        FROM due WHERE d.id = due.id
+        FROM chosen WHERE d.id = chosen.id
         RETURNING d.id, d.attempts, d.created_at, d.endpoint_id, d.event_id
       )
-      SELECT c.id, c.attempts, c.created_at, c.endpoint_id, e.url, e.secret, e.failing_since,
+      SELECT c.id, c.attempts, c.created_at, c.endpoint_id, e.merchant_id, e.url, e.secret, e.failing_since,
              c.event_id, ev.type, ev.data, ev.created_at AS event_at
       FROM claimed c
       JOIN webhook_endpoints e ON e.id = c.endpoint_id
       JOIN events ev ON ev.id = c.event_id`;
-    await Promise.all(claimed.map((delivery) => this.attempt(delivery)));
+    for (const delivery of claimed) this.launch(delivery);
     return claimed.length;
+  }
+
+  private launch(delivery: Claimed): void {
+    bump(this.byEndpoint, delivery.endpoint_id, 1);
+    bump(this.byMerchant, delivery.merchant_id, 1);
+    const attempt = this.attempt(delivery)
+      .catch((error) => this.log(error))
+      .finally(() => {
+        bump(this.byEndpoint, delivery.endpoint_id, -1);
+        bump(this.byMerchant, delivery.merchant_id, -1);
+        this.underway.delete(attempt);
+        // Room again: look for more without waiting for the poll.
+        this.schedule(0);
+      });
+    this.underway.add(attempt);
   }
 
   private async attempt(delivery: Claimed): Promise<void> {
@@ -169,4 +228,17 @@ export class WebhookWorker {
         disabled_reason = CASE WHEN ${disable} THEN ${reason} ELSE disabled_reason END
       WHERE id = (SELECT endpoint_id FROM attempted)`;
   }
+}
+
+function bump(counts: Map<string, number>, id: string, by: number): void {
+  const next = (counts.get(id) ?? 0) + by;
+  if (next <= 0) counts.delete(id);
+  else counts.set(id, next);
+}
+
+/** The ids at or above their limit. */
+function full(counts: Map<string, number>, limit: number): string[] {
+  const ids: string[] = [];
+  for (const [id, count] of counts) if (count >= limit) ids.push(id);
+  return ids;
 }
