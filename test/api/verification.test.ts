@@ -427,4 +427,43 @@ describe('brute-force protection', () => {
       await limited.close();
     }
   });
+
+  it('a merchant verifying its own keys with any ip locks no one out', async () => {
+    const limited = await startTestServer(
+      { KEYGATE_TRUSTED_PROXIES: '127.0.0.1', KEYGATE_FAILED_VERIFICATIONS: '30' },
+      s.db,
+    );
+    try {
+      // The attack: 31 wrong guesses naming the gateway's own address (a key's lastUsedIp shows it).
+      const attacker = await limited.merchantToken('globex');
+      for (let i = 0; i < 31; i++) {
+        for (const ip of ['127.0.0.1', '198.51.100.70']) {
+          const guess = await limited.graphql(attacker, VERIFY, { input: { key: generateKey('live').secret, ip } });
+          expect(guess.data.verifyKey.code).toBe('NOT_FOUND');
+        }
+        const junk = await limited.graphql(attacker, VERIFY, { input: { key: 'kg_live_nope', ip: '127.0.0.1' } });
+        expect(junk.data.verifyKey.code).toBe('MALFORMED');
+      }
+      // Every client behind the gateway still gets through, by peer or by forwarded address...
+      expect((await limited.forwardAuth({ 'x-api-key': secrets.full! })).status).toBe(200);
+      expect(
+        (await limited.forwardAuth({ 'x-api-key': secrets.full!, 'x-forwarded-for': '198.51.100.70' })).status,
+      ).toBe(200);
+      // ...and so do services and other merchants naming those addresses.
+      const service = await limited.graphql(await limited.verifierToken(), VERIFY, {
+        input: { key: secrets.full, ip: '127.0.0.1' },
+      });
+      expect(service.data.verifyKey.code).toBe('VALID');
+      const acme = await limited.merchantToken('acme');
+      const own = await limited.graphql(acme, VERIFY, { input: { key: secrets.full, ip: '198.51.100.70' } });
+      expect(own.data.verifyKey.code).toBe('VALID');
+      // The attacker's own valid keys are not blocked either: its guesses are simply not counted.
+      expect(
+        (await limited.graphql(attacker, VERIFY, { input: { key: secrets.globex, ip: '127.0.0.1' } })).data.verifyKey
+          .code,
+      ).toBe('VALID');
+    } finally {
+      await limited.close();
+    }
+  });
 });

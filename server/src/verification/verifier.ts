@@ -37,12 +37,16 @@ export class Verifier implements KeyVerifier {
   verify(request: VerifyRequest, scope?: { merchantId: string }): VerifyOutcome | Promise<VerifyOutcome> {
     // One clock reading per verification from memory; a database load takes its own at the end.
     const now = this.now();
-    if (this.limiter) {
-      const waitMs = this.limiter.blockedFor(request.ip, now);
+    // The address guess limiter counts gateways' and services' verifications only. A merchant
+    // verifying its own keys names any `ip` it likes (the gateway's, as a key's lastUsedIp shows):
+    // counting those would let one merchant lock every client behind that address out.
+    const limiter = scope === undefined ? this.limiter : null;
+    if (limiter) {
+      const waitMs = limiter.blockedFor(request.ip, now);
       if (waitMs > 0) return { code: 'TOO_MANY_FAILURES', retryAfterSeconds: Math.ceil(waitMs / 1000) };
     }
     if (typeof request.key !== 'string' || parseKey(request.key) === null) {
-      this.limiter?.fail(request.ip, now);
+      limiter?.fail(request.ip, now);
       return { code: 'MALFORMED' };
     }
     const hash = hashKey(request.key);
@@ -82,7 +86,7 @@ export class Verifier implements KeyVerifier {
   ): VerifyOutcome | Promise<VerifyOutcome> {
     // For a merchant's own verifications, another merchant's key does not exist.
     if (key === null || (scope !== undefined && key.merchantId !== scope.merchantId)) {
-      this.limiter?.fail(request.ip, now);
+      if (scope === undefined) this.limiter?.fail(request.ip, now);
       return { code: 'NOT_FOUND' };
     }
     const code = decide(key, request, now);
