@@ -6,4 +6,5 @@ export * from './key-status.ts';
 export * from './metering.ts';
 export * from './names.ts';
 export * from './requirements.ts';
+export * from './usage-range.ts';
 export * from './verification.ts';

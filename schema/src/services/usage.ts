@@ -1,10 +1,9 @@
 // Verification analytics, read side: counts per hour or day and outcome for one
 // key or an application's keys, every bucket of the range present (zero when
 // quiet), so a client can chart them as they come.
+import { type UsageGranularity, usageRange } from '@keygate/core';
 import { GraphQLError } from 'graphql';
 import type { PrismaClient } from '../prisma.ts';
-
-export type UsageGranularity = 'HOUR' | 'DAY';
 
 export interface UsageBucket {
   start: Date;
@@ -15,49 +14,109 @@ export interface UsageBucket {
   refused: number;
 }
 
-const STEP_MS: Record<UsageGranularity, number> = { HOUR: 3_600_000, DAY: 86_400_000 };
-/** Most buckets one answer holds: a month of hours, a year and a month of days. */
-const MAX_BUCKETS: Record<UsageGranularity, number> = { HOUR: 31 * 24, DAY: 400 };
+interface Range {
+  from: Date;
+  to: Date;
+  granularity?: UsageGranularity | null;
+}
 
-export async function usageBuckets(
-  prisma: PrismaClient,
-  scope: { keyId: string } | { applicationId: string },
-  range: { from: Date; to: Date; granularity?: UsageGranularity | null },
-): Promise<UsageBucket[]> {
-  const { from, to } = range;
-  const granularity = range.granularity ?? 'HOUR';
-  if (!(to > from)) throw badRange('`to` must be after `from`');
-  const step = STEP_MS[granularity];
-  const first = Math.floor(from.getTime() / step) * step;
-  const count = Math.ceil((to.getTime() - first) / step);
-  if (count > MAX_BUCKETS[granularity]) {
-    throw badRange(`at most ${MAX_BUCKETS[granularity]} ${granularity.toLowerCase()}s per request`);
+/** The buckets of a range (refused beyond the largest answer). */
+function bucketsOf(range: Range) {
+  const buckets = usageRange(range.from, range.to, range.granularity ?? 'HOUR');
+  if (!buckets.ok) throw badRange(buckets.error);
+  return buckets;
+}
+
+type Row = { owner: string; start: Date; code: string; count: number };
+
+function fill(
+  rows: Row[],
+  owners: readonly string[],
+  { first, step, count }: { first: number; step: number; count: number },
+) {
+  const byOwner = new Map<string, UsageBucket[]>();
+  for (const owner of owners) {
+    byOwner.set(
+      owner,
+      Array.from({ length: count }, (_, i) => ({
+        start: new Date(first + i * step),
+        valid: 0,
+        rateLimited: 0,
+        usageExceeded: 0,
+        refused: 0,
+      })),
+    );
   }
-  const unit = granularity === 'HOUR' ? 'hour' : 'day';
-  const keyId = 'keyId' in scope ? scope.keyId : null;
-  const applicationId = 'applicationId' in scope ? scope.applicationId : null;
-  const rows = await prisma.$queryRaw<{ start: Date; code: string; count: number }[]>`
-    SELECT date_trunc(${unit}, u.hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start, u.code, sum(u.count)::int AS count
-    FROM key_usage u JOIN api_keys k ON k.id = u.key_id
-    WHERE (k.id = ${keyId}::uuid OR k.application_id = ${applicationId}::uuid)
-      AND u.hour >= ${new Date(first)} AND u.hour < ${to}
-    GROUP BY 1, 2`;
-  const buckets = Array.from({ length: count }, (_, i) => ({
-    start: new Date(first + i * step),
-    valid: 0,
-    rateLimited: 0,
-    usageExceeded: 0,
-    refused: 0,
-  }));
   for (const row of rows) {
-    const bucket = buckets[Math.round((row.start.getTime() - first) / step)];
+    const bucket = byOwner.get(row.owner)?.[Math.round((row.start.getTime() - first) / step)];
     if (!bucket) continue;
     if (row.code === 'VALID') bucket.valid += row.count;
     else if (row.code === 'RATE_LIMITED') bucket.rateLimited += row.count;
     else if (row.code === 'USAGE_EXCEEDED') bucket.usageExceeded += row.count;
     else bucket.refused += row.count;
   }
-  return buckets;
+  return byOwner;
+}
+
+/** An application's keys together: every bucket of the range. */
+export async function applicationUsage(prisma: PrismaClient, applicationId: string, range: Range) {
+  const buckets = bucketsOf(range);
+  const rows = await prisma.$queryRaw<Row[]>`
+    SELECT ${applicationId} AS owner,
+      date_trunc(${buckets.unit}, u.hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start, u.code, sum(u.count)::int AS count
+    FROM key_usage u JOIN api_keys k ON k.id = u.key_id
+    WHERE k.application_id = ${applicationId}::uuid AND u.hour >= ${new Date(buckets.first)} AND u.hour < ${range.to}
+    GROUP BY 2, 3`;
+  return fill(rows, [applicationId], buckets).get(applicationId)!;
+}
+
+/** Several keys' buckets in one statement. */
+export async function keysUsage(prisma: PrismaClient, keyIds: readonly string[], range: Range) {
+  const buckets = bucketsOf(range);
+  const rows = await prisma.$queryRaw<Row[]>`
+    SELECT u.key_id::text AS owner,
+      date_trunc(${buckets.unit}, u.hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start, u.code, sum(u.count)::int AS count
+    FROM key_usage u
+    WHERE u.key_id = ANY(${[...keyIds]}::uuid[]) AND u.hour >= ${new Date(buckets.first)} AND u.hour < ${range.to}
+    GROUP BY 1, 2, 3`;
+  return fill(rows, keyIds, buckets);
+}
+
+interface Batch {
+  keyIds: Set<string>;
+  result: Promise<Map<string, UsageBucket[]>>;
+}
+
+/** Batches being gathered, per request (its context object) and range. */
+const gathering = new WeakMap<object, Map<string, Batch>>();
+
+/**
+ * One key's buckets, batched: the keys of one page (every ApiKey.usage of one request with the
+ * same range, resolved before the event loop turns) are read in one statement.
+ */
+export function keyUsage(ctx: { prisma: PrismaClient }, keyId: string, range: Range): Promise<UsageBucket[]> {
+  bucketsOf(range); // a bad range is this field's own error, at once
+  let pending = gathering.get(ctx);
+  if (!pending) {
+    pending = new Map();
+    gathering.set(ctx, pending);
+  }
+  const id = `${range.from.getTime()}|${range.to.getTime()}|${range.granularity ?? 'HOUR'}`;
+  let batch = pending.get(id);
+  if (!batch) {
+    const keyIds = new Set<string>();
+    const ofRequest = pending;
+    const result = new Promise<Map<string, UsageBucket[]>>((resolve, reject) => {
+      setImmediate(() => {
+        ofRequest.delete(id);
+        keysUsage(ctx.prisma, [...keyIds], range).then(resolve, reject);
+      });
+    });
+    batch = { keyIds, result };
+    pending.set(id, batch);
+  }
+  batch.keyIds.add(keyId);
+  return batch.result.then((byKey) => byKey.get(keyId)!);
 }
 
 function badRange(message: string): GraphQLError {

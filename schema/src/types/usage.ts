@@ -1,7 +1,7 @@
 // Verification analytics on keys and applications: verifications per hour or
 // day by outcome, and a key's latest refusals ("why does my integration fail?").
 import { builder } from '../builder.ts';
-import { type UsageBucket, usageBuckets } from '../services/usage.ts';
+import { applicationUsage, keyUsage, type UsageBucket } from '../services/usage.ts';
 import { ApiKey } from './api-key.ts';
 import { Application } from './application.ts';
 import { VerifyCodeEnum } from './verification.ts';
@@ -35,7 +35,7 @@ builder.objectField(ApiKey, 'usage', (t) =>
     type: [UsageBucketRef],
     description: 'Verifications of this key per hour or day, every bucket of [from, to) included',
     args: usageArgs,
-    resolve: (key, args, ctx) => usageBuckets(ctx.prisma, { keyId: key.id }, args),
+    resolve: (key, args, ctx) => keyUsage(ctx, key.id, args),
   }),
 );
 
@@ -44,7 +44,7 @@ builder.objectField(Application, 'usage', (t) =>
     type: [UsageBucketRef],
     description: "Verifications of this application's keys per hour or day, every bucket of [from, to) included",
     args: usageArgs,
-    resolve: (application, args, ctx) => usageBuckets(ctx.prisma, { applicationId: application.id }, args),
+    resolve: (application, args, ctx) => applicationUsage(ctx.prisma, application.id, args),
   }),
 );
 

@@ -7,6 +7,8 @@
 // or connection counts 1 per parent; a connection's edges/nodes count its
 // `first`/`last` (or the default page size); edge wrappers and PageInfo are
 // free; a list that is not paginated counts LIST_ESTIMATE per parent.
+
+import { MAX_USAGE_BUCKETS, usageRange } from '@keygate/core';
 import {
   type DocumentNode,
   type FieldNode,
@@ -32,6 +34,26 @@ import {
 export const DEFAULT_PAGE_SIZE = 20;
 /** What a list without paging arguments (a key's IP rules) is assumed to hold. */
 export const LIST_ESTIMATE = 5;
+
+/**
+ * Lists whose length their arguments decide: usage answers one bucket per hour or day of its
+ * range (up to 744), costed as such rather than as a short list. An unreadable range costs the
+ * most it could hold (the field refuses it anyway).
+ */
+const SIZED_LISTS: Record<string, (args: Record<string, unknown>) => number> = {
+  'ApiKey.usage': usageBuckets,
+  'Application.usage': usageBuckets,
+};
+
+function usageBuckets(args: Record<string, unknown>): number {
+  const granularity = args.granularity === 'DAY' ? 'DAY' : 'HOUR';
+  const { from, to } = args;
+  if (from instanceof Date && to instanceof Date) {
+    const range = usageRange(from, to, granularity);
+    if (range.ok) return range.count;
+  }
+  return MAX_USAGE_BUCKETS[granularity];
+}
 
 export interface OversizedPage {
   field: string;
@@ -117,8 +139,9 @@ export function measure(
           childPage = Math.min(Math.max(size, 0), maxPageSize);
         }
         const list = isListType(getNullableType(field.type));
+        const sized = SIZED_LISTS[`${type.name}.${field.name}`];
         // A paged list (recentRefusals(first:)) holds its own page; a connection's edges hold theirs.
-        const size = list && childPage !== null ? childPage : (page ?? LIST_ESTIMATE);
+        const size = sized ? sized(args) : list && childPage !== null ? childPage : (page ?? LIST_ESTIMATE);
         const count = list ? multiplier * size : multiplier;
         if (!named.name.endsWith('Edge') && named.name !== 'PageInfo') measurement.cost += count;
         walk(selection.selectionSet, named, count, list ? null : childPage, seen);
