@@ -4,8 +4,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { KeyVerifier } from '@keygate/core';
 import { type Context, schema } from '@keygate/schema';
-import { type DocumentNode, getOperationAST } from 'graphql';
-import type { Plugin } from 'graphql-yoga';
+import type { DocumentNode } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { LRUCache } from 'lru-cache';
 import { type ContextServices, createContextFactory, createRequestPrincipal } from './context.ts';
@@ -14,6 +13,7 @@ import { silentLogger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { costLimit, documentLimits, LIMITS } from './plugins/abuse-limits.ts';
 import { logRequests } from './plugins/log-requests.ts';
+import { operationMetrics } from './plugins/operation-metrics.ts';
 import { requestIds } from './plugins/request-ids.ts';
 import { requireAuthentication } from './plugins/require-authentication.ts';
 import { traceOperations } from './plugins/tracing.ts';
@@ -29,20 +29,6 @@ export interface AppOptions extends ContextServices {
   fastVerifier?: KeyVerifier;
   /** Counts operations by name and error code. */
   metrics?: Metrics;
-}
-
-function operationMetrics(metrics: Metrics): Plugin<Context> {
-  return {
-    onExecute({ args }) {
-      const name = args.operationName ?? getOperationAST(args.document)?.name?.value ?? 'anonymous';
-      return {
-        onExecuteDone({ result }) {
-          const errors = 'errors' in result ? result.errors : undefined;
-          metrics.operation(name, String(errors?.[0]?.extensions?.code ?? ''));
-        },
-      };
-    },
-  };
 }
 
 export function createApp(options: AppOptions) {

@@ -29,6 +29,30 @@ async function scrape() {
   return { families, value };
 }
 
+it('labels only the SDK’s own operations by name: 2,000 made-up names are one series', async () => {
+  const token = await s.merchantToken('namer');
+  const send = (query: string) =>
+    fetch(`${s.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query }),
+    });
+  await Promise.all(
+    Array.from({ length: 2000 }, (_, i) =>
+      send(`query Made${i}Up${Math.random().toString(36).slice(2)} { viewer { id } }`),
+    ),
+  );
+  await send('query Viewer { viewer { id } }');
+  await send('{ viewer { id } }');
+  const { families, value } = await scrape();
+  const series = families.find((f) => f.name === 'keygate_graphql_operations_total')?.metrics ?? [];
+  expect(series.some((m) => /^Made/.test(String(m.labels?.operation)))).toBe(false);
+  expect(value('keygate_graphql_operations_total', { operation: 'other', error_code: '' })).toBe(2000);
+  expect(value('keygate_graphql_operations_total', { operation: 'Viewer', error_code: '' })).toBe(1);
+  expect(value('keygate_graphql_operations_total', { operation: 'anonymous', error_code: '' })).toBe(1);
+  expect(series.length).toBeLessThan(10);
+});
+
 it('counts verifications by path and code, cache hits and misses, and GraphQL operations', async () => {
   const token = await s.merchantToken('acme');
   const sdk = createKeygateClient({ url: `${s.url}/graphql`, token });
