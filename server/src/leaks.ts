@@ -35,20 +35,48 @@ export function createLeakHandler(
   settings: SchemaSettings,
   log: (line: string) => void,
 ) {
-  let cached: { at: number; keys: Map<string, string> } | null = null;
-  const publicKeys = async (refresh: boolean): Promise<Map<string, string>> => {
-    if (cached && !refresh && Date.now() - cached.at < 3_600_000) return cached.keys;
-    const text = /^https?:\/\//.test(options.keys)
-      ? await fetch(options.keys, { signal: AbortSignal.timeout(10_000) }).then((r) => {
-          if (!r.ok) throw new Error(`${options.keys} answered ${r.status}`);
-          return r.text();
-        })
-      : await readFile(options.keys, 'utf8');
-    const parsed = JSON.parse(text) as PublicKeys;
-    cached = { at: Date.now(), keys: new Map(parsed.public_keys.map((k) => [k.key_identifier, k.key])) };
-    return cached.keys;
+  const now = settings.clock ?? Date.now;
+  // The signers' public keys: fetched when first needed and again once an hour. A report naming
+  // a key id not among them may fetch them again, but at most once a minute and one fetch at a
+  // time, whatever arrives: unsigned requests with made-up ids would otherwise spend the
+  // reporter's rate limit (GitHub allows 60 unauthenticated requests an hour). A failed fetch
+  // keeps the keys already known.
+  let known: { at: number; keys: Map<string, string> } | null = null;
+  let lastFetch = 0;
+  let fetching: Promise<Map<string, string>> | null = null;
+  const fetchKeys = (): Promise<Map<string, string>> => {
+    if (fetching) return fetching;
+    lastFetch = now();
+    fetching = (async () => {
+      try {
+        const text = /^https?:\/\//.test(options.keys)
+          ? await fetch(options.keys, { signal: AbortSignal.timeout(10_000) }).then((r) => {
+              if (!r.ok) throw new Error(`${options.keys} answered ${r.status}`);
+              return r.text();
+            })
+          : await readFile(options.keys, 'utf8');
+        const parsed = JSON.parse(text) as PublicKeys;
+        known = { at: now(), keys: new Map(parsed.public_keys.map((k) => [k.key_identifier, k.key])) };
+        return known.keys;
+      } catch (error) {
+        if (known) {
+          log(`leak report: public keys could not be refreshed, the known ones stay: ${(error as Error).message}`);
+          return known.keys;
+        }
+        throw error;
+      } finally {
+        fetching = null;
+      }
+    })();
+    return fetching;
   };
-
+  /** The key for an id: from the known keys, refreshed when stale or (once a minute) when the id is new. */
+  const publicKey = async (keyId: string): Promise<string | undefined> => {
+    if (!known || now() - known.at > 3_600_000) await fetchKeys();
+    const found = known?.keys.get(keyId);
+    if (found !== undefined || now() - lastFetch < 60_000) return found;
+    return (await fetchKeys()).get(keyId);
+  };
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (req.method !== 'POST') return sendJson(res, 405, { error: 'POST a report' });
     const body = await readBody(req, MAX_BODY);
@@ -60,7 +88,7 @@ export function createLeakHandler(
     }
     let pem: string | undefined;
     try {
-      pem = (await publicKeys(false)).get(keyId) ?? (await publicKeys(true)).get(keyId);
+      pem = await publicKey(keyId);
     } catch (error) {
       log(`leak report: public keys unavailable: ${(error as Error).message}`);
       return sendJson(res, 503, { error: 'public keys unavailable' });
@@ -87,6 +115,11 @@ export function createLeakHandler(
       const token = typeof item?.token === 'string' ? item.token : '';
       const type = typeof item?.type === 'string' ? item.type : '';
       const tokenHash = createHash('sha256').update(token).digest('hex');
+      const url = typeof item?.url === 'string' ? item.url.slice(0, 2048) : null;
+      const source = typeof item?.source === 'string' ? item.source.slice(0, 64) : null;
+      const finding = createHash('sha256')
+        .update(JSON.stringify([token, url, source]))
+        .digest('hex');
       let label = 'false_positive';
       if (parseKey(token) !== null) {
         const key = await prisma.apiKey.findUnique({ where: { hash: hashKey(token) } });
@@ -101,10 +134,7 @@ export function createLeakHandler(
               request: { id: `leak-report-${tokenHash.slice(0, 16)}`, ip: null },
             },
             key,
-            {
-              url: typeof item.url === 'string' ? item.url.slice(0, 2048) : null,
-              source: typeof item.source === 'string' ? item.source.slice(0, 64) : null,
-            },
+            { url, source, finding },
             options.action,
           );
           log(`leak report: key ${key.prefix}… ${outcome} (found at ${String(item.url)})`);

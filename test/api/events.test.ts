@@ -368,4 +368,61 @@ describe('leaked-key reports', () => {
     // None of them touched the key.
     expect((await s.forwardAuth({ 'x-api-key': created.value.secret })).status).toBe(200);
   });
+
+  it('process each finding once: a replayed report changes nothing and announces nothing', async () => {
+    const created = await sdk.keys.create({ applicationId: await application(), name: 'replayed' });
+    if (!created.ok) throw new Error('setup');
+    const { key, secret } = created.value;
+    const finding = { token: secret, type: 'keygate_api_key', url: 'https://paste.example/replayed', source: 'paste' };
+    for (let i = 0; i < 5; i++) {
+      const response = await report([finding]);
+      expect(((await response.json()) as { label: string }[])[0]?.label).toBe('true_positive');
+    }
+    const audited = await sdk.auditEvents.list({ targetId: key.id, action: 'reportLeakedKey' });
+    expect(audited.edges).toHaveLength(1);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // what more deliveries would have brought
+    expect(received.filter((m) => m.payload.type === 'key.leaked' && m.payload.data.id === key.id)).toHaveLength(1);
+    // The same key found at another place is another finding: reported (flagged, as it is revoked).
+    await report([{ ...finding, url: 'https://paste.example/elsewhere' }]);
+    expect((await sdk.auditEvents.list({ targetId: key.id, action: 'reportLeakedKey' })).edges).toHaveLength(2);
+  });
+
+  it('fetch the signers’ keys at most once a minute for unknown key ids, and keep them on failure', async () => {
+    let fetches = 0;
+    let failing = false;
+    const published = JSON.stringify({
+      public_keys: [{ key_identifier: 'test-key-1', key: signer.publicKey.export({ type: 'spki', format: 'pem' }) }],
+    });
+    const keyServer = createServer((_req, res) => {
+      fetches++;
+      res.writeHead(failing ? 503 : 200, { 'content-type': 'application/json' });
+      res.end(failing ? '{}' : published);
+    });
+    await new Promise<void>((resolve) => keyServer.listen(0, '127.0.0.1', resolve));
+    const keysUrl = `http://127.0.0.1:${(keyServer.address() as AddressInfo).port}/meta/public_keys/secret_scanning`;
+    const remote = await startTestServer({ KEYGATE_LEAK_REPORT_KEYS: keysUrl }, db, { clock });
+    try {
+      const post = (keyId: string, signature = 'AAAA') =>
+        fetch(`${remote.url}/v1/leaks`, {
+          method: 'POST',
+          headers: { 'github-public-key-identifier': keyId, 'github-public-key-signature': signature },
+          body: '[]',
+        });
+      // 200 unsigned requests naming key ids nobody published, many at once.
+      const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => post(`made-up-${i}`)));
+      expect(answers.every((a) => a.status === 401)).toBe(true);
+      expect(fetches).toBe(1);
+      // A minute later the reporter's keys are unreachable: one more try, and the known keys stay.
+      failing = true;
+      now += 61_000;
+      expect((await post('made-up-after-a-minute')).status).toBe(401);
+      expect(fetches).toBe(2);
+      const signed = sign('sha256', Buffer.from('[]'), signer.privateKey).toString('base64');
+      expect((await post('test-key-1', signed)).status).toBe(200);
+      expect(fetches).toBe(2);
+    } finally {
+      await remote.close();
+      keyServer.close();
+    }
+  });
 });

@@ -96,6 +96,7 @@ describe('migrate', () => {
       'key_refusals',
       'key_usage',
       'key_usage_notices',
+      'leak_findings',
       'merchants',
       'rate_limit_windows',
       'webhook_deliveries',
