@@ -2,7 +2,7 @@
 // in flight, then exits 0; a second signal exits at once. And `pnpm start`,
 // signalled every way a supervisor or a person signals it.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -60,7 +60,21 @@ it('finishes in-flight requests, refuses new ones, then exits 0', async () => {
   expect(server.output()).toContain('stopped:');
   // The embedded database was closed, which releases its directory.
   expect(existsSync(join(env.KEYGATE_DATA_DIR, 'pglite', 'keygate.lock'))).toBe(false);
+  // Everything it wrote (the database, its write-ahead log, the development secret) is the owner's alone.
+  expect(readableByOthers(env.KEYGATE_DATA_DIR)).toEqual([]);
 });
+
+/** Files and folders under `path` that anyone but their owner may read, write or enter. */
+function readableByOthers(path: string): string[] {
+  const found: string[] = [];
+  const walk = (at: string) => {
+    const stat = statSync(at);
+    if ((stat.mode & 0o077) !== 0) found.push(`${at} ${(stat.mode & 0o777).toString(8)}`);
+    if (stat.isDirectory()) for (const entry of readdirSync(at)) walk(join(at, entry));
+  };
+  walk(path);
+  return found;
+}
 
 it('exits at once on a second signal', async () => {
   const env = { KEYGATE_DATA_DIR: dirs.make() };

@@ -46,7 +46,7 @@ export function devSecretPath(dataDir: string): string {
 function devSecret(dataDir: string): string {
   const path = devSecretPath(dataDir);
   if (!existsSync(path)) {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     // 'wx' fails if another process created it first; then read theirs.
     try {
       writeFileSync(path, `${randomBytes(32).toString('base64url')}\n`, { flag: 'wx', mode: 0o600 });

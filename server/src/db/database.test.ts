@@ -1,7 +1,7 @@
 // The embedded database's first start: the cluster is created off the main
 // thread in a staging directory and moved in whole, so an interrupted first
 // start leaves nothing that needs repair.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -41,3 +41,27 @@ it('recovers from a first start that was killed while creating the cluster', asy
   expect(readdirSync(parent)).toEqual(['pglite']);
   expect(existsSync(join(dataDir, 'base', '1', 'junk'))).toBe(false);
 });
+
+it('keeps the database owner-only, and narrows a directory an earlier version left open', async () => {
+  const dataDir = join(root, 'modes', 'pglite');
+  const first = await openDatabase({ kind: 'pglite', dataDir });
+  await first.migrate();
+  await first.prisma.merchant.create({ data: { id: 'acme' } });
+  await first.close();
+  const open = () => walk(dataDir).filter(([, mode]) => (mode & 0o077) !== 0);
+  expect(open()).toEqual([]);
+  // What an earlier version wrote: every file 0666, every folder 0755.
+  for (const [path, mode] of walk(dataDir)) chmodSync(path, mode & 0o40000 ? 0o755 : 0o666);
+  expect(open().length).toBeGreaterThan(10);
+  const again = await openDatabase({ kind: 'pglite', dataDir });
+  await again.close();
+  expect(open()).toEqual([]);
+});
+
+/** Every file and folder under `path`, with its mode. */
+function walk(path: string): [string, number][] {
+  const stat = statSync(path);
+  const here: [string, number][] = [[path, stat.mode]];
+  if (!stat.isDirectory()) return here;
+  return here.concat(readdirSync(path).flatMap((entry) => walk(join(path, entry))));
+}

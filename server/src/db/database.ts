@@ -8,6 +8,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { lockDirectory } from './dir-lock.ts';
 import { type MigrateResult, type MigrationSession, migrate } from './migrate.ts';
+import { makeOwnerOnly, ownerOnlyFromNowOn } from './owner-only.ts';
 import { PGliteThread } from './pglite-thread.ts';
 import { waitForPostgres } from './wait-for-postgres.ts';
 
@@ -48,12 +49,20 @@ export async function openDatabase(options: StorageOptions, log?: PrismaLogOptio
 }
 
 async function openPglite(dataDir: string | undefined, log: PrismaLogOption): Promise<Database> {
-  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  if (dataDir) {
+    ownerOnlyFromNowOn();
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    // Only a directory that holds a database is narrowed whole (never a folder of the user's).
+    if (existsSync(join(dataDir, 'PG_VERSION'))) makeOwnerOnly(dataDir);
+  }
   const unlock = dataDir ? lockDirectory(dataDir) : () => {};
   let pglite: PGliteThread;
   try {
     if (dataDir && !existsSync(join(dataDir, 'PG_VERSION'))) await initialiseCluster(dataDir);
     pglite = await PGliteThread.start(dataDir);
+    // PGlite gives the files it creates mode 0666 whatever the umask; its folders, made with the
+    // narrowed umask, are 0700, so nobody else can reach them. Narrowed here and at close too.
+    if (dataDir) makeOwnerOnly(dataDir);
   } catch (error) {
     unlock();
     throw error;
@@ -71,6 +80,7 @@ async function openPglite(dataDir: string | undefined, log: PrismaLogOption): Pr
     close: async () => {
       await prisma.$disconnect();
       await pglite.close();
+      if (dataDir) makeOwnerOnly(dataDir);
       unlock();
     },
   };
