@@ -129,6 +129,41 @@ describe('rollKey', () => {
     }
   });
 
+  it('a rolled key’s end is final: no edit of its expiry brings it back, even once its replacement is revoked', async () => {
+    now = Date.now(); // expiries given to editKey must be in the future by the wall clock
+    const old = await createKey();
+    const rolled = await sdk.keys.roll(old.key.id);
+    if (!rolled.ok) throw new Error('roll failed');
+    const end = (await sdk.keys.get(old.key.id))?.expiresAt;
+    await sdk.keys.revoke(rolled.value.key.id);
+    for (const expiresAt of [null, new Date(now + 86_400_000).toISOString()]) {
+      const edited = await sdk.keys.edit({ id: old.key.id, expiresAt });
+      expect(edited).toMatchObject({
+        ok: false,
+        error: {
+          __typename: 'ValidationError',
+          issues: [
+            {
+              path: ['input', 'expiresAt'],
+              message: expect.stringContaining(`this key was rolled into ${rolled.value.key.id}: its end`),
+            },
+          ],
+        },
+      });
+    }
+    for (const server of [s, other]) expect(await code(server, old.secret)).toBe('EXPIRED');
+    expect((await sdk.keys.get(old.key.id))?.expiresAt).toBe(end);
+    // Its grace may be ended sooner.
+    const graced = await createKey();
+    const again = await sdk.keys.roll(graced.key.id, { gracePeriodSeconds: 3600 });
+    if (!again.ok) throw new Error('roll failed');
+    const sooner = new Date(now + 60_000).toISOString();
+    expect(await sdk.keys.edit({ id: graced.key.id, expiresAt: sooner })).toMatchObject({
+      ok: true,
+      value: { expiresAt: sooner },
+    });
+  });
+
   it('exactly one of ten concurrent rolls wins; rolling again names the replacement; a revoked key cannot roll', async () => {
     const app = await application();
     const old = await createKey({}, app);

@@ -176,8 +176,9 @@ export async function editKey(ctx: MerchantContext, input: EditKeyInput): Promis
   const sharing = await rolledInto(ctx, current.id);
   return recorded(
     ctx,
-    (tx) =>
-      updateUnrevokedKey(tx, current.id, input.id, 'change', {
+    async (tx) => {
+      if (input.expiresAt !== undefined) await checkRolledEnd(tx, current.id, input.expiresAt);
+      return updateUnrevokedKey(tx, current.id, input.id, 'change', {
         ...(input.name != null ? { name: input.name } : {}),
         ...(input.websiteUrl !== undefined ? { websiteUrl: input.websiteUrl } : {}),
         ...(input.access != null ? { access: input.access } : {}),
@@ -189,7 +190,8 @@ export async function editKey(ctx: MerchantContext, input: EditKeyInput): Promis
         ...(input.rateLimits !== undefined ? { rateLimits: rateLimitsData(input.rateLimits) } : {}),
         ...(input.metadata !== undefined ? { metadata: metadataData(input.metadata) } : {}),
         ...(input.externalId !== undefined ? { externalId: input.externalId } : {}),
-      }),
+      });
+    },
     (key) => ({
       action: 'editKey',
       event: { type: 'KEY_UPDATED', data: keyEventData(key) },
@@ -209,6 +211,24 @@ export async function editKey(ctx: MerchantContext, input: EditKeyInput): Promis
     // Keys rolled into this one in their grace share its credits and limits: they verify differently too.
     () => ({ keyIds: [current.id, ...sharing] }),
   );
+}
+
+/**
+ * A rolled key's end is final: its replacement took over, and its expiry is the end of its grace.
+ * It may come sooner, never later (nor go away). Checked under the row lock a roll takes.
+ */
+async function checkRolledEnd(tx: Transaction, id: string, expiresAt: Date | null): Promise<void> {
+  await tx.$queryRaw`SELECT id FROM api_keys WHERE id = ${id}::uuid FOR UPDATE`;
+  const key = await tx.apiKey.findUniqueOrThrow({ where: { id }, include: { rolledTo: { select: { id: true } } } });
+  if (!key.rolledTo) return;
+  if (expiresAt !== null && key.expiresAt !== null && expiresAt <= key.expiresAt) return;
+  const end = key.expiresAt === null ? '' : ` (${key.expiresAt.toISOString()})`;
+  throw new ValidationError([
+    {
+      path: ['input', 'expiresAt'],
+      message: `this key was rolled into ${globalId('ApiKey', key.rolledTo.id)}: its end${end} is final; it can only come sooner`,
+    },
+  ]);
 }
 
 /** Disables (refused with KEY_DISABLED) or enables again a key that is not revoked. */
