@@ -36,6 +36,8 @@ export interface Config {
   graphqlFastPath: boolean;
   /** Schema introspection (and so GraphiQL's documentation); KEYGATE_INTROSPECTION=0 turns it off. */
   introspection: boolean;
+  /** GraphiQL at GET /graphql: on in development, off in production unless KEYGATE_GRAPHIQL=1. */
+  graphiql: boolean;
   /** Webhook delivery: what targets are allowed, how often to look for due deliveries, how long to retry. */
   webhooks: {
     allowInsecure: boolean;
@@ -137,6 +139,7 @@ export function loadConfig(env: Env = process.env): Config {
       ? { keys: env.KEYGATE_LEAK_REPORT_KEYS, action: leakAction(env.KEYGATE_LEAK_ACTION) }
       : null,
     introspection: env.KEYGATE_INTROSPECTION !== '0',
+    graphiql: env.KEYGATE_GRAPHIQL === '1' || (env.KEYGATE_GRAPHIQL !== '0' && env.NODE_ENV !== 'production'),
     failedVerifications: {
       burst: integer(env, 'KEYGATE_FAILED_VERIFICATIONS', 30, 0, 1_000_000),
       windowMs: integer(env, 'KEYGATE_FAILED_VERIFICATIONS_WINDOW_SECONDS', 60, 1, 86_400) * 1000,

@@ -1,7 +1,8 @@
 // What GraphiQL opens with: the first steps, from a token to a verified key,
 // runnable top to bottom. Lines stay short: GraphiQL's editor shares the
 // window with the results, and a long line is cut off, not wrapped.
-export const GRAPHIQL_WALKTHROUGH = `# Welcome to Keygate: API keys for your merchants.
+/** The walkthrough, for a server reachable at `url` (its curl line names it). */
+export const graphiqlWalkthrough = (url: string) => `# Welcome to Keygate: API keys for your merchants.
 #
 # 1. Get a token for a merchant (any id) in a shell:
 #      pnpm run token my-merchant
@@ -13,7 +14,7 @@ export const GRAPHIQL_WALKTHROUGH = `# Welcome to Keygate: API keys for your mer
 # 4. Put the secret into VerifyKey and run it: valid,
 #    with the key's identity. Gateways ask /v1/auth:
 #      curl -H "X-Api-Key: <secret>" \\
-#        http://127.0.0.1:4000/v1/auth
+#        ${url}/v1/auth
 # 5. RevokeKey, then VerifyKey again: REVOKED, on
 #    every instance at once.
 # 6. Applications: all of it, and each key's last use.

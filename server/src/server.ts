@@ -7,6 +7,7 @@ import { loadAuth } from './auth/secret.ts';
 import { type Config, ConfigError } from './config.ts';
 import { createDashboardHandler } from './dashboard.ts';
 import { type Database, openDatabase } from './db/database.ts';
+import { asksForGraphiql, createGraphiqlHandler } from './graphiql.ts';
 import { createLeakHandler } from './leaks.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Metrics, metricsHandler } from './metrics.ts';
@@ -194,6 +195,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const serveMetrics = metrics && config.metricsToken ? metricsHandler(metrics, config.metricsToken) : null;
   const leaks = config.leaks ? createLeakHandler(config.leaks, prisma, invalidation, settings, log) : null;
   const dashboard = config.dashboard ? createDashboardHandler({ ...config.dashboard, auth, host: config.host }) : null;
+  let publicUrl = '';
+  const graphiql = createGraphiqlHandler(config.graphiql, () => publicUrl);
   let stopping = false;
   const ready = async (res: ServerResponse) => {
     let ok = !stopping && invalidation.connected;
@@ -239,6 +242,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       res.writeHead(404, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       return res.end('{"error":"no such endpoint: the gateway endpoint is /v1/auth"}');
     }
+    if (path === '/graphql' && asksForGraphiql(req)) return graphiql(req, res);
     if (dashboard && path !== undefined && path !== '/graphql' && dashboard(req, res, path)) return;
     return app(req, res);
   });
@@ -264,6 +268,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const { port } = http.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  publicUrl = url;
   if (auth.key.kind === 'secret' && auth.key.origin === 'development file') {
     log(
       'development mode: tokens are signed with a random secret kept in the data directory; get one with `pnpm run token <merchant>`',

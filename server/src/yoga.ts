@@ -8,7 +8,6 @@ import type { DocumentNode } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { LRUCache } from 'lru-cache';
 import { type ContextServices, createContextFactory, createRequestPrincipal } from './context.ts';
-import { GRAPHIQL_WALKTHROUGH } from './graphiql-walkthrough.ts';
 import { silentLogger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { costLimit, documentLimits, LIMITS } from './plugins/abuse-limits.ts';
@@ -20,7 +19,6 @@ import { traceOperations } from './plugins/tracing.ts';
 import { verifyKeyFastPath } from './verification/graphql-fast-path.ts';
 
 export interface AppOptions extends ContextServices {
-  graphiql?: boolean;
   /** Hide field suggestions in error messages (production). */
   hideSuggestions?: boolean;
   /** Allow schema introspection (GraphiQL and codegen need it); on unless set false. */
@@ -37,11 +35,8 @@ export function createApp(options: AppOptions) {
     schema,
     context: createContextFactory(options, principalOf),
     graphqlEndpoint: '/graphql',
-    graphiql: options.graphiql === false ? false : { title: 'Keygate', defaultQuery: GRAPHIQL_WALKTHROUGH },
-    // Served from this server, not a CDN: no third-party script on a key-management page, and it works offline.
-    // Loaded at the first visit: GraphiQL's bundle is 9 MB of source an API-only server need not hold.
-    renderGraphiQL: async (graphiqlOptions) =>
-      (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(graphiqlOptions),
+    // GraphiQL is the server's own route (graphiql.ts): compressed, under a CSP, off in production.
+    graphiql: false,
     landingPage: false,
     maxRequestBodySize: LIMITS.body,
     // Yoga keeps parsed documents (and parse errors) by their text; its default keeps 1,024 of

@@ -27,7 +27,8 @@ describe.each([
     const env: Record<string, string> = {
       KEYGATE_DATA_DIR: dirs.make(),
       KEYGATE_JWT_SECRET: 'x'.repeat(40),
-      ...(postgres ? { DATABASE_URL: await createPostgresDatabase() } : {}),
+      // As the README's production command runs it (on PostgreSQL); embedded, as a trial would.
+      ...(postgres ? { DATABASE_URL: await createPostgresDatabase(), NODE_ENV: 'production' } : {}),
     };
     const token = runCli('src/cli/token.ts', ['acme'], env).stdout;
     const server = await startKeygate(env, production, repoRoot);
@@ -45,10 +46,18 @@ describe.each([
       expect([refused.status, refused.headers.get('x-keygate-code')]).toEqual([401, 'REVOKED']);
 
       const page = await fetch(`${server.url}/graphql`, { headers: { accept: 'text/html' } });
-      expect(page.status).toBe(200);
-      const html = await page.text();
-      expect(html).toContain('<title>Keygate</title>');
-      expect(html).toContain('createApplication'); // the walkthrough
+      if (postgres) {
+        // Production: no GraphiQL unless KEYGATE_GRAPHIQL=1, and a page that says so.
+        expect([page.status, await page.text()]).toEqual([404, expect.stringContaining('KEYGATE_GRAPHIQL=1')]);
+      } else {
+        expect(page.status).toBe(200);
+        const html = await page.text();
+        expect(html).toContain('<title>Keygate</title>');
+        expect(html).toContain('createApplication'); // the walkthrough
+        expect(page.headers.get('content-security-policy')).toMatch(
+          /script-src 'sha256-[^']+'.*frame-ancestors 'none'/,
+        );
+      }
       // The dashboard, from web/dist; with a real secret, nobody may mint tokens through it.
       expect(await (await fetch(`${server.url}/applications`)).text()).toContain('<div id="root">');
       expect(await (await fetch(`${server.url}/dashboard/config.json`)).json()).toEqual({
