@@ -5,6 +5,10 @@ import { z } from 'zod';
 
 // Control characters (including newlines) make labels ambiguous in lists and logs.
 const noControlChars = (value: string) => !/\p{Cc}/u.test(value);
+// A lone UTF-16 surrogate is no character at all: stored, it would be changed or refused by the
+// database (jsonb refuses its escape), so it is the input's error, named on its field.
+const wellFormed = (value: string) => !/\p{Cs}/u.test(value);
+export const WELL_FORMED = 'must be valid Unicode text (it holds a lone UTF-16 surrogate)';
 
 export const nameRule = (max: number) =>
   z
@@ -12,12 +16,14 @@ export const nameRule = (max: number) =>
     .trim()
     .min(1, 'must not be empty')
     .max(max, `must be at most ${max} characters`)
+    .refine(wellFormed, WELL_FORMED)
     .refine(noControlChars, 'must not contain control characters');
 
 export const descriptionRule = z
   .string()
   .trim()
   .max(500, 'must be at most 500 characters')
+  .refine(wellFormed, WELL_FORMED)
   .refine(noControlChars, 'must not contain control characters')
   .transform((value) => (value === '' ? null : value));
 
@@ -25,6 +31,7 @@ export const websiteUrlRule = z
   .string()
   .trim()
   .max(2048, 'must be at most 2048 characters')
+  .refine(wellFormed, WELL_FORMED)
   // The URL parser tolerates some (a NUL in the path); the database does not, and nor should a link.
   .refine(noControlChars, 'must not contain control characters')
   .refine((value) => {
@@ -119,6 +126,7 @@ export const metadataRule = z.unknown().superRefine((value, ctx) => {
   }
   const walk = (node: unknown, path: (string | number)[], depth: number): void => {
     if (typeof node === 'string') {
+      if (!wellFormed(node)) ctx.addIssue({ code: 'custom', path, message: WELL_FORMED });
       if (SECRET_LIKE.test(node)) ctx.addIssue({ code: 'custom', path, message: 'must not hold a Keygate key' });
       return;
     }
@@ -128,6 +136,7 @@ export const metadataRule = z.unknown().superRefine((value, ctx) => {
       return;
     }
     for (const [key, child] of Object.entries(node)) {
+      if (!wellFormed(key)) ctx.addIssue({ code: 'custom', path: [...path, key], message: WELL_FORMED });
       if (SECRET_LIKE.test(key))
         ctx.addIssue({ code: 'custom', path: [...path, key], message: 'must not hold a Keygate key' });
       walk(child, [...path, Array.isArray(node) ? Number(key) : key], depth + 1);
@@ -140,6 +149,7 @@ export const externalIdRule = z
   .string()
   .trim()
   .max(255, 'must be at most 255 characters')
+  .refine(wellFormed, WELL_FORMED)
   .refine(noControlChars, 'must not contain control characters')
   .transform((value) => (value === '' ? null : value));
 

@@ -51,6 +51,10 @@ const text = fc.oneof(
     '%_\\',
     'ＳＴＡＧＩＮＧ',
     '🔑'.repeat(60),
+    // Lone UTF-16 surrogates: no character at all; a ValidationError, never an internal error.
+    'lone \ud800',
+    '\udc00',
+    '🔑'.slice(0, 1),
   ),
 );
 const wrongType = fc.oneof(fc.integer(), fc.boolean(), fc.constant([]), fc.constant({}));

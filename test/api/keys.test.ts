@@ -103,6 +103,40 @@ describe('createKey', () => {
     expect(await h.db.prisma.apiKey.count()).toBe(0);
   });
 
+  test('reports every bad field at once, each on its path, lone surrogates included; stores nothing', async ({ h }) => {
+    const { acme, app } = await setup(h);
+    const result = await acme.request(CREATE_KEY, {
+      input: {
+        applicationId: app.id,
+        name: '',
+        websiteUrl: 'nope',
+        scopes: ['fine', 'bad scope'],
+        externalId: 'cus\udc00',
+        metadata: { plan: 'pro\ud800', ['\ud800key']: 1 },
+        credits: { remaining: -1 },
+        rateLimits: [{ name: 'a', limit: 0, windowSeconds: 1 }],
+      },
+    });
+    expect(result.errors).toBeUndefined();
+    expect(result.data.createKey.__typename).toBe('ValidationError');
+    const surrogate = 'must be valid Unicode text (it holds a lone UTF-16 surrogate)';
+    expect(result.data.createKey.issues).toEqual(
+      expect.arrayContaining([
+        { path: ['input', 'name'], message: 'must not be empty' },
+        { path: ['input', 'websiteUrl'], message: 'must be an http:// or https:// URL' },
+        { path: ['input', 'scopes', '1'], message: expect.stringContaining('must be 1-64') },
+        { path: ['input', 'externalId'], message: surrogate },
+        { path: ['input', 'metadata', 'plan'], message: surrogate },
+        { path: ['input', 'metadata', '\ud800key'], message: surrogate },
+        { path: ['input', 'credits', 'remaining'], message: 'must be at least 0' },
+        { path: ['input', 'rateLimits', '0', 'limit'], message: 'must be at least 1' },
+      ]),
+    );
+    expect(result.data.createKey.issues).toHaveLength(8);
+    const listed = await acme.gql(APPLICATION_KEYS, { applicationId: app.id, first: 10 });
+    expect(listed.application.keys.totalCount).toBe(0);
+  });
+
   test('reports an unknown application', async ({ h }) => {
     const acme = await h.as('acme');
     const { createKey: result } = await acme.gql(CREATE_KEY, {
