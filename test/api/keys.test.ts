@@ -112,7 +112,7 @@ describe('createKey', () => {
         websiteUrl: 'nope',
         scopes: ['fine', 'bad scope'],
         externalId: 'cus\udc00',
-        metadata: { plan: 'pro\ud800', ['\ud800key']: 1 },
+        metadata: { plan: 'pro\ud800', '\ud800key': 1 },
         credits: { remaining: -1 },
         rateLimits: [{ name: 'a', limit: 0, windowSeconds: 1 }],
       },

@@ -607,4 +607,31 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     await page.getByText('You have no applications yet.').waitFor();
     await context.close();
   });
+
+  it('asks before a link for another merchant replaces the session open in this tab', async () => {
+    const { page, context, problems } = await open('/applications', await tokenFor('switch-a'));
+    await page.getByText('Merchant switch-a').waitFor();
+    // Same merchant and person: a fresh token is taken without a question.
+    await page.goto(`/audit#token=${await tokenFor('switch-a')}`);
+    await page.getByRole('heading', { name: 'Audit trail' }).waitFor();
+    expect(await page.getByRole('alertdialog').count()).toBe(0);
+    // Another merchant: asked; staying keeps the open session.
+    const other = await tokenFor('switch-b');
+    await page.goto(`/applications#token=${other}`);
+    const prompt = page.getByRole('alertdialog', { name: 'Switch to another merchant?' });
+    await prompt.waitFor();
+    expect(await prompt.textContent()).toContain('signed in as switch-a (user@switch-a)');
+    expect(page.url()).not.toContain('token=');
+    await screenshot(page, 'switch-merchant');
+    await prompt.getByRole('button', { name: 'Stay signed in as switch-a (user@switch-a)' }).click();
+    await page.getByText('Merchant switch-a').waitFor();
+    expect(await page.evaluate(() => sessionStorage.getItem('keygate.token'))).not.toBe(other);
+    // Asked again, switching signs in as the link's merchant.
+    await page.goto(`/webhooks#token=${other}`);
+    await prompt.getByRole('button', { name: 'Switch to switch-b (user@switch-b)' }).click();
+    await page.getByText('Merchant switch-b').waitFor();
+    expect(await page.evaluate(() => sessionStorage.getItem('keygate.token'))).toBe(other);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
 });

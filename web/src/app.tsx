@@ -9,16 +9,17 @@ import type { DashboardConfig } from './config.ts';
 import { ApplicationKeys } from './screens/application-keys.tsx';
 import { Applications } from './screens/applications.tsx';
 import { SignIn } from './screens/sign-in.tsx';
-import { signOut, useSession } from './session.ts';
+import { settlePendingSwitch, signOut, useSession } from './session.ts';
 import { ScreenBoundary } from './ui/boundary.tsx';
 import { Button } from './ui/controls.tsx';
+import { Sheet } from './ui/dialogs.tsx';
 
 const KeyPage = lazy(() => import('./screens/key-page.tsx'));
 const Audit = lazy(() => import('./screens/audit.tsx'));
 const Webhooks = lazy(() => import('./screens/webhooks.tsx'));
 
 export function App({ config }: { config: DashboardConfig }) {
-  const { session, reason } = useSession();
+  const { session, reason, pending } = useSession();
   // A new client per session: nothing one merchant loaded is ever shown to the next.
   const client = useMemo(() => (session ? createClient() : null), [session?.token]);
   if (!session || !client) return <SignIn devSignIn={config.devSignIn} reason={reason} />;
@@ -27,6 +28,22 @@ export function App({ config }: { config: DashboardConfig }) {
       <Layout>
         <Screens />
       </Layout>
+      {pending ? (
+        <Sheet title="Switch to another merchant?" isOpen onClose={() => settlePendingSwitch(false)} role="alertdialog">
+          <div className="dialog-body">
+            <p>
+              This tab is signed in as <strong>{pending.current}</strong>. The link you opened signs in as{' '}
+              <strong>{pending.next}</strong>.
+            </p>
+          </div>
+          <div className="dialog-actions">
+            <Button onPress={() => settlePendingSwitch(false)}>Stay signed in as {pending.current}</Button>
+            <Button variant="primary" onPress={() => settlePendingSwitch(true)}>
+              Switch to {pending.next}
+            </Button>
+          </div>
+        </Sheet>
+      ) : null}
     </Provider>
   );
 }

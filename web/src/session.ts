@@ -16,12 +16,21 @@ export interface Session {
 /** Why the user is on the sign-in screen, when it was not their choice. */
 export type SignedOutReason = 'expired' | 'rejected' | null;
 
+/** A link's token for another merchant (or person) than the session open in this tab: asked about first. */
+export interface PendingSwitch {
+  token: string;
+  /** Who the open session acts for, and who the link's token would. */
+  current: string;
+  next: string;
+}
+
 interface State {
   session: Session | null;
   reason: SignedOutReason;
+  pending: PendingSwitch | null;
 }
 
-let state: State = { session: null, reason: null };
+let state: State = { session: null, reason: null, pending: null };
 const listeners = new Set<() => void>();
 let expiryTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -63,15 +72,30 @@ export function signIn(raw: string): string | null {
     const wait = Math.min(exp.getTime() - Date.now(), 2 ** 31 - 1);
     expiryTimer = setTimeout(() => signOut('expired'), wait);
   }
-  update({ session: { token, expiresAt: exp }, reason: null });
+  update({ session: { token, expiresAt: exp }, reason: null, pending: null });
   return null;
+}
+
+/** Who a token acts for, as the person reading the prompt knows it: its merchant and subject. */
+function whoOf(token: string): string {
+  const payload = claims(token);
+  const merchant = typeof payload.merchant_id === 'string' ? payload.merchant_id : '?';
+  return typeof payload.sub === 'string' ? `${merchant} (${payload.sub})` : merchant;
+}
+
+/** Takes the link's token after all (the person chose to switch), or keeps the open session. */
+export function settlePendingSwitch(accept: boolean) {
+  const pending = state.pending;
+  if (!pending) return;
+  if (!accept) return update({ ...state, pending: null });
+  if (signIn(pending.token) !== null) update({ ...state, pending: null });
 }
 
 export function signOut(reason: SignedOutReason = null) {
   sessionStorage.removeItem(STORAGE_KEY);
   clearTimeout(expiryTimer);
   if (state.session === null && state.reason === reason) return;
-  update({ session: null, reason });
+  update({ session: null, reason, pending: null });
   tellEmbedder({ type: reason === 'expired' ? 'keygate:token-expired' : 'keygate:signed-out' });
 }
 
@@ -105,20 +129,24 @@ export function startSession(origins: string[]) {
   embedOrigins = origins;
   const hash = new URLSearchParams(window.location.hash.slice(1));
   const fromUrl = hash.get('token');
+  const stored = sessionStorage.getItem(STORAGE_KEY);
+  if (stored !== null && signIn(stored) !== null) sessionStorage.removeItem(STORAGE_KEY);
   if (fromUrl !== null) {
     history.replaceState(history.state, '', window.location.pathname + window.location.search);
-    const problem = signIn(fromUrl);
-    if (problem !== null) update({ session: null, reason: 'rejected' });
-  } else {
-    const stored = sessionStorage.getItem(STORAGE_KEY);
-    if (stored !== null && signIn(stored) !== null) sessionStorage.removeItem(STORAGE_KEY);
+    const open = state.session;
+    if (open !== null && whoOf(open.token) !== whoOf(fromUrl.trim())) {
+      // A link for someone else must not silently replace the session open in this tab: ask.
+      update({ ...state, pending: { token: fromUrl.trim(), current: whoOf(open.token), next: whoOf(fromUrl.trim()) } });
+    } else if (signIn(fromUrl) !== null) {
+      update({ session: open, reason: open ? null : 'rejected', pending: null });
+    }
   }
   if (window.parent !== window) {
     window.addEventListener('message', (event) => {
       if (event.source !== window.parent || !embedOrigins.includes(event.origin)) return;
       const data = event.data as { type?: unknown; token?: unknown } | null;
       if (data?.type === 'keygate:token' && typeof data.token === 'string') {
-        if (signIn(data.token) !== null) update({ session: null, reason: 'rejected' });
+        if (signIn(data.token) !== null) update({ session: null, reason: 'rejected', pending: null });
       }
     });
     tellEmbedder({ type: 'keygate:ready' });
