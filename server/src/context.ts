@@ -6,7 +6,7 @@ import type { KeyVerifier } from '@keygate/core';
 import type { Context, KeyChangeListener, SchemaSettings, Viewer } from '@keygate/schema';
 import type { PrismaClient } from '@keygate/schema/prisma';
 import { LRUCache } from 'lru-cache';
-import type { Authenticator, Principal } from './auth/authenticator.ts';
+import { type Authenticator, BAD_SIGNATURE, type Principal } from './auth/authenticator.ts';
 import { AuthenticationError, AuthenticationUnavailableError } from './auth/errors.ts';
 import { type Logger, silentLogger } from './logger.ts';
 import { requestIdOf } from './plugins/request-ids.ts';
@@ -23,6 +23,8 @@ export interface ContextServices {
   trustedProxies?: TrustedProxies;
   /** Where refused credentials are logged with their reason; silent when absent. */
   logger?: Logger;
+  /** Added to the log line of a token with a bad signature (development: which secret signs them). */
+  signatureHint?: string;
 }
 
 /** Who sent a request, checked once: the same promise for every step that asks. */
@@ -42,7 +44,11 @@ export function createRequestPrincipal(services: ContextServices): RequestPrinci
       principal = services.authenticate(request.headers.get('authorization')).catch((error: unknown) => {
         const ip = req ? clientIpOf(request, req, proxies) : null;
         if (error instanceof AuthenticationError) {
-          logger.info({ requestId: requestIdOf(request), clientIp: ip, reason: error.reason }, 'credentials refused');
+          const hint = error.reason === BAD_SIGNATURE ? services.signatureHint : undefined;
+          logger.info(
+            { requestId: requestIdOf(request), clientIp: ip, reason: error.reason, ...(hint ? { hint } : {}) },
+            'credentials refused',
+          );
         } else if (error instanceof AuthenticationUnavailableError) {
           logger.warn(
             { requestId: requestIdOf(request), reason: error.reason },

@@ -50,7 +50,7 @@ export interface StartOptions {
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger();
   const log = (line: string) => logger.info(line);
-  const auth = loadAuth(config);
+  const auth = loadAuth(config, (path) => log(`created a development secret in ${path}`));
   const storage =
     config.storage.kind === 'postgres'
       ? { ...config.storage, onWaiting: (message: string) => logger.warn(message) }
@@ -168,6 +168,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   };
   const app = createApp({
     logger,
+    ...(auth.key.kind === 'secret' && auth.key.origin === 'development file'
+      ? {
+          signatureHint:
+            `development mode: tokens are signed with the secret in ${config.dataDir}; ` +
+            `get one for this server with KEYGATE_DATA_DIR=${config.dataDir} pnpm run token <merchant>`,
+        }
+      : {}),
     trustedProxies,
     prisma,
     authenticate: createAuthenticator(auth),

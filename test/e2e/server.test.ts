@@ -91,10 +91,20 @@ describe('embedded database (no DATABASE_URL)', () => {
     const b = { KEYGATE_DATA_DIR: dataDir() };
     const server = await startKeygate(b);
     try {
-      const foreignToken = runCli('src/cli/token.ts', ['acme'], a).stdout;
-      expect((await graphql(server.url, foreignToken, LIST, FIRST_PAGE)).status).toBe(401);
-      const ownToken = runCli('src/cli/token.ts', ['acme'], b).stdout;
-      expect((await graphql(server.url, ownToken, LIST, FIRST_PAGE)).status).toBe(200);
+      // Run without the server's data directory: a new secret is made, and the command says so.
+      const foreign = runCli('src/cli/token.ts', ['acme'], a);
+      expect(foreign.stderr).toContain(`created a new development secret in ${a.KEYGATE_DATA_DIR}/dev-jwt-secret`);
+      expect(foreign.stderr).toContain('KEYGATE_DATA_DIR');
+      expect(foreign.stdout.split('.')).toHaveLength(3); // stdout: the token alone
+      expect((await graphql(server.url, foreign.stdout, LIST, FIRST_PAGE)).status).toBe(401);
+      // The server's log says which secret it signs with, under the refusal.
+      await waitUntil(() => server.output().includes('credentials refused'));
+      expect(server.output()).toContain(`KEYGATE_DATA_DIR=${b.KEYGATE_DATA_DIR} pnpm run token`);
+      // With the server's data directory (its secret exists): no message, an accepted token.
+      const own = runCli('src/cli/token.ts', ['acme'], b);
+      expect(own.stderr).toBe('');
+      expect((await graphql(server.url, own.stdout, LIST, FIRST_PAGE)).status).toBe(200);
+      expect(runCli('src/cli/token.ts', ['acme'], a).stderr).toBe('');
     } finally {
       await server.stop();
     }
@@ -235,3 +245,11 @@ describe('PostgreSQL (DATABASE_URL)', () => {
     expect(error).not.toContain('waiting for PostgreSQL');
   });
 });
+
+async function waitUntil(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

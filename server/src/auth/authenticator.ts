@@ -83,12 +83,15 @@ function principalOf(payload: Record<string, unknown>, merchantClaim: string): P
   return { kind: 'merchant', merchantId, subject };
 }
 
+/** The reason logged for a token signed with another secret or key. */
+export const BAD_SIGNATURE = 'the token signature is invalid';
+
 function describeJoseError(error: unknown): string {
   if (error instanceof joseErrors.JWTExpired) return 'the token has expired';
   if (error instanceof joseErrors.JWTClaimValidationFailed) return `the token's "${error.claim}" claim is not accepted`;
   if (error instanceof joseErrors.JOSEAlgNotAllowed)
     return 'the token is signed with an algorithm that is not accepted';
-  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'the token signature is invalid';
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return BAD_SIGNATURE;
   return 'the token is malformed or cannot be verified';
 }
 

@@ -12,7 +12,7 @@ const DEV_SECRET_FILE = 'dev-jwt-secret';
  * KEYGATE_JWKS_URL, development mode keeps a random secret in the data
  * directory (created on first use), so there is never a fixed default.
  */
-export function loadAuth(config: Config): AuthConfig {
+export function loadAuth(config: Config, onCreated: (path: string) => void = () => {}): AuthConfig {
   const { secret, jwksUrl, ...rest } = config.auth;
   if (secret && jwksUrl) throw new ConfigError('Set KEYGATE_JWT_SECRET or KEYGATE_JWKS_URL, not both');
   if (jwksUrl) {
@@ -35,7 +35,11 @@ export function loadAuth(config: Config): AuthConfig {
   }
   return {
     ...rest,
-    key: { kind: 'secret', secret: new TextEncoder().encode(devSecret(config.dataDir)), origin: 'development file' },
+    key: {
+      kind: 'secret',
+      secret: new TextEncoder().encode(devSecret(config.dataDir, onCreated)),
+      origin: 'development file',
+    },
   };
 }
 
@@ -43,7 +47,7 @@ export function devSecretPath(dataDir: string): string {
   return join(dataDir, DEV_SECRET_FILE);
 }
 
-function devSecret(dataDir: string): string {
+function devSecret(dataDir: string, onCreated: (path: string) => void): string {
   const path = devSecretPath(dataDir);
   if (!existsSync(path)) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -51,6 +55,7 @@ function devSecret(dataDir: string): string {
     try {
       writeFileSync(path, `${randomBytes(32).toString('base64url')}\n`, { flag: 'wx', mode: 0o600 });
       chmodSync(path, 0o600);
+      onCreated(path);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }

@@ -32,7 +32,16 @@ try {
   }
   const merchantId = positionals[0];
   if (positionals.length > 1 || values.verifier === Boolean(merchantId)) throw new ConfigError(usage);
-  const auth = loadAuth(loadConfig());
+  const config = loadConfig();
+  const auth = loadAuth(config, (path) =>
+    // On stderr: stdout is the token alone. A server started with another data directory has
+    // its own secret and will refuse this token.
+    console.error(
+      `keygate token: created a new development secret in ${path}. Only a server using the data directory ` +
+        `${config.dataDir} accepts this token; for a server started with another KEYGATE_DATA_DIR, run this ` +
+        'command with the same KEYGATE_DATA_DIR.',
+    ),
+  );
   if (auth.key.kind !== 'secret') {
     throw new ConfigError('KEYGATE_JWKS_URL is set: tokens come from your identity provider, not from Keygate');
   }
