@@ -1,6 +1,6 @@
 // Starts a Keygate server: storage, migrations, auth, verification, HTTP.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import type { KeyVerifier } from '@keygate/core';
 import { createAuthenticator } from './auth/authenticator.ts';
 import { loadAuth } from './auth/secret.ts';
@@ -50,6 +50,8 @@ export interface StartOptions {
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger();
   const log = (line: string) => logger.info(line);
+  // A taken port is said at once, not after the database was opened and migrated.
+  await portFree(config.port, config.host);
   const auth = loadAuth(config, (path) => log(`created a development secret in ${path}`));
   const storage =
     config.storage.kind === 'postgres'
@@ -267,9 +269,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     await usage.stop();
     await invalidation.stop();
     await closeDatabase();
-    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new ConfigError(`port ${config.port} on ${config.host} is already in use; set PORT to another one`);
-    }
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw portInUse(config);
     throw error;
   }
   const { port } = http.address() as AddressInfo;
@@ -312,4 +312,20 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await closeDatabase();
     },
   };
+}
+
+function portInUse(config: Config): ConfigError {
+  return new ConfigError(`port ${config.port} on ${config.host} is already in use; set PORT to another one`);
+}
+
+/** Fails when the port is taken (checked again, for good, when the server listens). */
+async function portFree(port: number, host: string): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'EADDRINUSE' ? portInUse({ port, host } as Config) : error),
+    );
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
 }

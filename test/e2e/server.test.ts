@@ -1,7 +1,7 @@
 // The server as users run it: real processes, the embedded database on disk,
 // the token command, restarts, and PostgreSQL mode.
 import { readFileSync, statSync } from 'node:fs';
-import { connect, createServer as createNetServer } from 'node:net';
+import { type AddressInfo, connect, createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import {
   CreateApplicationDocument as CREATE_APP,
@@ -129,6 +129,17 @@ describe('embedded database (no DATABASE_URL)', () => {
       expect(String(error)).toMatch(message);
       expect(String(error)).toContain('exited with 1');
     }
+    // A taken port is said before the database is created and migrated, not after.
+    const taken = createNetServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = String((taken.address() as AddressInfo).port);
+      const error = await startKeygate({ KEYGATE_DATA_DIR: dataDir(), PORT: port }).catch((e: Error) => String(e));
+      expect(error).toContain(`port ${port} on 127.0.0.1 is already in use; set PORT to another one`);
+      expect(error).not.toContain('applied migrations');
+    } finally {
+      taken.close();
+    }
     const usage = runCli('src/cli/token.ts', [], { KEYGATE_DATA_DIR: dataDir() });
     expect(usage.status).toBe(2);
     expect(usage.stderr).toContain('usage: pnpm run token <merchant-id>');
@@ -167,6 +178,9 @@ describe('PostgreSQL (DATABASE_URL)', () => {
       const listed = await graphql(b.url, token, LIST, FIRST_PAGE);
       expect(listed.body.data.applications.edges.map((e: any) => e.node.name)).toEqual(['Shared']);
       expect(a.output()).toContain('(PostgreSQL)');
+      expect(await Promise.all([a.stop(), b.stop()])).toEqual([0, 0]);
+      // A graceful stop ends the change-notification connection on purpose: nothing to warn about.
+      for (const server of [a, b]) expect(server.output()).not.toMatch(/feed lost|"level":(40|50)/);
     } finally {
       await Promise.all([a.stop(), b.stop()]);
     }

@@ -55,7 +55,8 @@ export function startKeygate(
         child,
         output: () => output,
         stop: async (signal = 'SIGTERM') => {
-          process.kill(-child.pid!, signal);
+          // Stopping one that has exited already (a test stopped it) only answers how it ended.
+          if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, signal);
           return exited;
         },
       });

@@ -283,7 +283,8 @@ export class PostgresInvalidation implements InvalidationBus {
   private lost(client: pg.Client, error?: unknown): void {
     if (this.client !== null && this.client !== client) return;
     this.client = null;
-    if (this.listening)
+    // A stop ends the connection on purpose: nothing was lost.
+    if (this.listening && !this.stopped)
       this.log(
         `invalidation feed lost${error ? ` (${(error as Error).message})` : ''}; verifying from the database until it is back`,
       );
