@@ -18,6 +18,7 @@ import {
   Verifier,
 } from '@keygate/server/verification';
 import { signToken } from '@keygate/test/support/auth';
+import { startNginx } from '@keygate/test/support/nginx';
 import { freePort, startCluster } from '@keygate/test/support/postgres-cluster';
 import { graphql, type KeygateProcess, repoRoot, startKeygate } from '@keygate/test/support/process';
 import { ensureWrk, type LoadResult, type LoadSettings, load, type Target } from './wrk.ts';
@@ -487,6 +488,108 @@ async function httpFigures(): Promise<void> {
   }
 }
 
+/**
+ * The README's nginx file in front of a bare API: what a platform loses by asking Keygate at its
+ * gateway. Three targets in the same rounds: the API alone, nginx proxying to it (a location of
+ * the benchmark's own, without auth_request), and the README's /api/ location, which asks
+ * Keygate's /v1/auth first. nginx (one worker), Keygate, the API and wrk share the machine.
+ */
+async function gatewayFigures(url: string): Promise<void> {
+  const settings: LoadSettings = { threads: 1, connections: 32, seconds: 4 };
+  const rounds = 5;
+  console.log(
+    `gateway (the README's nginx file; wrk: ${settings.threads} thread, ${settings.connections} connections; ${rounds} interleaved rounds of ${settings.seconds} s; ${cpus().length} cores shared)`,
+  );
+  ensureWrk();
+  const dir = mkdtempSync(join(tmpdir(), 'keygate-bench-'));
+  // KEYGATE_BENCH_PROFILE=<dir>: Keygate writes a CPU profile there when it stops (chrome://inspect).
+  const profile = process.env.KEYGATE_BENCH_PROFILE;
+  const production = [
+    process.execPath,
+    ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
+    join(repoRoot, 'server', 'dist', 'main.js'),
+  ];
+  const keygate = await startKeygate(
+    {
+      KEYGATE_DATA_DIR: dir,
+      KEYGATE_JWT_SECRET: SECRET,
+      LOG_LEVEL: QUIET,
+      DATABASE_URL: url,
+      PORT: String(await freePort()),
+      KEYGATE_TRUSTED_PROXIES: '127.0.0.1',
+      ...(process.env.KEYGATE_BENCH_PROFILE
+        ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.KEYGATE_BENCH_PROFILE}` }
+        : {}),
+    },
+    production,
+    repoRoot,
+  );
+  const api = await startBareServer();
+  const apiPort = Number(new URL(api.url).port);
+  const plain = `    location /plain/ {
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass http://your_api;
+    }`;
+  const nginx = await startNginx(Number(new URL(keygate.url).port), apiPort, {}, plain);
+  try {
+    const { secret } = await seedThroughApi(keygate.url, 'gateway');
+    const [alone, asked] = await compareMany(
+      { url: `${api.url}/api/orders` },
+      [{ url: `${nginx.url}/plain/orders` }, { url: `${nginx.url}/api/orders`, headers: { 'x-api-key': secret } }],
+      rounds,
+      settings,
+    );
+    record({
+      name: 'gateway: nginx alone vs the API alone',
+      value: alone!.ratio,
+      unit: '× API',
+      target: 'a reference',
+      met: true,
+      detail: alone!.detail,
+    });
+    record({
+      name: 'gateway: nginx + Keygate (README file) vs the API alone',
+      value: asked!.ratio,
+      unit: '× API',
+      target: 'a reference',
+      met: true,
+      detail: asked!.detail,
+    });
+    // What nginx's forwarding headers cost Keygate itself: /v1/auth with and without them.
+    const bareAuth = { url: `${keygate.url}/v1/auth?cost=1`, headers: { 'x-api-key': secret } };
+    const [forwarded] = await compareMany(
+      bareAuth,
+      [{ ...bareAuth, headers: { ...bareAuth.headers, 'x-original-method': 'GET', 'x-forwarded-for': '203.0.113.7' } }],
+      rounds,
+      settings,
+    );
+    record({
+      name: 'gateway: /v1/auth with nginx’s forwarding headers vs without',
+      value: forwarded!.ratio,
+      unit: '× without',
+      target: '≥ 0.9',
+      met: forwarded!.ratio >= 0.9,
+      detail: `${forwarded!.detail}; X-Original-Method and X-Forwarded-For from a trusted proxy`,
+    });
+    const versusNginx = asked!.ratios.map((r, i) => r / alone!.ratios[i]!);
+    const ratio = median(versusNginx);
+    record({
+      name: 'gateway: nginx + Keygate vs nginx alone',
+      value: ratio,
+      unit: '× nginx',
+      target: '≥ 0.35',
+      met: ratio >= 0.35,
+      detail: `${asked!.subjectRps} vs ${alone!.subjectRps} req/s (medians); per-round ratios ${versusNginx.map((r) => r.toFixed(2)).join(' ')}`,
+    });
+  } finally {
+    await nginx.stop();
+    api.stop();
+    await keygate.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Resident memory of a process and its children (pnpm's wrappers included), in MB. */
 function residentMb(pid: number): number {
   const own = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
@@ -760,6 +863,14 @@ if (wanted('postgres')) {
   }
 }
 if (wanted('http')) await httpFigures();
+if (wanted('gateway')) {
+  const cluster = await startCluster();
+  try {
+    await gatewayFigures(cluster.url);
+  } finally {
+    cluster.stop();
+  }
+}
 if (wanted('scale')) {
   const cluster = await startCluster();
   try {

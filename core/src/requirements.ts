@@ -57,6 +57,8 @@ const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export function accessForMethods(methods: readonly (string | undefined)[]): Access {
   for (const method of methods) {
     if (method === undefined) continue;
+    // One method, as a gateway sends it, is looked up as it is; anything else is split and normalised.
+    if (READ_METHODS.has(method)) continue;
     for (const part of method.split(',')) {
       if (!READ_METHODS.has(part.trim().toUpperCase())) return 'FULL_ACCESS';
     }

@@ -314,7 +314,7 @@ describe('leaked-key reports', () => {
     // Revoked at once, on both instances.
     for (const server of [other, s]) {
       const refused = await server.forwardAuth({ 'x-api-key': secret });
-      expect([refused.status, refused.body.code]).toEqual([401, 'REVOKED']);
+      expect([refused.status, refused.code]).toEqual([401, 'REVOKED']);
     }
     const events = await sdk.auditEvents.list({ targetId: key.id, action: 'reportLeakedKey' });
     expect(events.edges.map((e) => [e.node.actor, e.node.summary])).toEqual([

@@ -50,7 +50,8 @@ interface Answer {
   status: number;
   code: string;
   credits: string | undefined;
-  body: { valid: boolean; code: string; message?: string };
+  /** A refusal's body; null for a 200, which has none. */
+  body: { valid: boolean; code: string; message?: string } | null;
 }
 
 /** One request to Keygate exactly as given: method, path (query included) and headers. */
@@ -65,7 +66,7 @@ function send(method: string, path: string, headers: Record<string, string>): Pr
           status: res.statusCode!,
           code: String(res.headers['x-keygate-code']),
           credits: res.headers['x-keygate-credits-remaining'] as string | undefined,
-          body: JSON.parse(body),
+          body: body === '' ? null : JSON.parse(body),
         }),
       );
     });
@@ -121,7 +122,7 @@ describe('Traefik ForwardAuth, as the README configures it', () => {
     ] as const) {
       const answer = await traefik('/v1/auth?cost=1', 'POST', secrets.ten!, { [name]: value });
       expect([name, answer.status, answer.code]).toEqual([name, 400, 'BAD_REQUIREMENTS']);
-      expect(answer.body.message).toContain('auth URL');
+      expect(answer.body?.message).toContain('auth URL');
     }
     const paid = await traefik('/v1/auth?cost=4', 'POST', secrets.ten!);
     expect([paid.status, paid.credits]).toEqual([200, '6']);
@@ -173,7 +174,7 @@ describe('the auth URL', () => {
     ];
     for (const [query, code] of cases) {
       const answer = await send('GET', `/v1/auth?${query}`, { 'x-api-key': secrets.readOnly! });
-      expect([query, answer.status, answer.code, typeof answer.body.message]).toEqual([query, 400, code, 'string']);
+      expect([query, answer.status, answer.code, typeof answer.body?.message]).toEqual([query, 400, code, 'string']);
     }
     const plus = await send('GET', '/v1/auth?scopes=orders%3Aread+orders%3Awrite', { 'x-api-key': secrets.orders! });
     expect(plus.status).toBe(200);

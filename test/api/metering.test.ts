@@ -277,11 +277,11 @@ describe('/v1/auth and verifyKey', () => {
     expect(limited.headers.get('x-keygate-credits-remaining')).toBe('6');
     now += 6_000;
     const exceeded = await s.forwardAuth({ 'x-api-key': secret }, 'cost=7');
-    expect([exceeded.status, exceeded.body.code]).toEqual([429, 'USAGE_EXCEEDED']);
+    expect([exceeded.status, exceeded.code]).toEqual([429, 'USAGE_EXCEEDED']);
     expect(exceeded.headers.get('retry-after')).toBeNull();
     for (const bad of ['-1', '1.5', 'two', '1000001', '']) {
       const refused = await s.forwardAuth({ 'x-api-key': secret }, `cost=${encodeURIComponent(bad)}`);
-      expect([bad, refused.status, refused.body.code]).toEqual([bad, 400, 'BAD_COST']);
+      expect([bad, refused.status, refused.code]).toEqual([bad, 400, 'BAD_COST']);
     }
     // Unmetered keys answer no metering fields.
     const plain = await createKey({});

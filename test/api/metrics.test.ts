@@ -63,7 +63,7 @@ it('counts verifications by path and code, cache hits and misses, and GraphQL op
   for (let i = 0; i < 3; i++) expect((await s.forwardAuth({ 'x-api-key': key.value.secret })).status).toBe(200);
   for (let i = 0; i < 2; i++)
     expect((await s.forwardAuth({ 'x-api-key': generateKey('live').secret })).status).toBe(401);
-  expect((await s.forwardAuth({})).body.code).toBe('MISSING_KEY');
+  expect((await s.forwardAuth({})).code).toBe('MISSING_KEY');
   const service = createKeygateClient({ url: `${s.url}/graphql`, token: await s.verifierToken() });
   for (let i = 0; i < 2; i++) expect(await service.keys.verify({ key: key.value.secret })).toMatchObject({ ok: true });
   await sdk.applications.create({ name: 'Measured' }); // a name conflict: a typed error, not a GraphQL error

@@ -51,6 +51,8 @@ export async function startNginx(
   upstreamPort: number,
   /** More routes by path, each with its requirements (e.g. { '/api/refunds/': 'scopes=refunds:write&cost=5' }). */
   routes: Record<string, string> = {},
+  /** Locations of the caller's own, added to the server (the benchmark's plain proxy without Keygate). */
+  extraLocations = '',
 ): Promise<Nginx> {
   const binary = nginxBinary();
   const dir = mkdtempSync(join(tmpdir(), 'keygate-nginx-'));
@@ -61,7 +63,7 @@ export async function startNginx(
   let snippet = readmeNginxSnippet()
     .replace('server keygate:4000;', `server 127.0.0.1:${keygatePort};`)
     .replace('server your-api:8080;', `server 127.0.0.1:${upstreamPort};`)
-    .replace('listen 80;', `listen 127.0.0.1:${port};`);
+    .replace('listen 80;', `listen 127.0.0.1:${port};${extraLocations ? `\n${extraLocations}` : ''}`);
   for (const [path, requirements] of Object.entries(routes)) snippet = routeLike(snippet, path, requirements);
   for (const placeholder of ['keygate:4000', 'your-api:8080', 'listen 80;']) {
     if (snippet.replace(/#.*$/gm, '').includes(placeholder))

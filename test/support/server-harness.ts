@@ -55,10 +55,14 @@ export async function startTestServer(
     /** GET /v1/auth, as a gateway would; `query` is the auth URL's requirements (e.g. "cost=3"). */
     async forwardAuth(headers: Record<string, string>, query = '') {
       const response = await fetch(`${server.url}/v1/auth${query ? `?${query}` : ''}`, { headers });
+      const text = await response.text();
       return {
         status: response.status,
         headers: response.headers,
-        body: (await response.json()) as { valid: boolean; code: string },
+        /** X-Keygate-Code: every answer carries it (a 200 has no body). */
+        code: response.headers.get('x-keygate-code'),
+        /** A refusal's JSON body; null for a 200, which has none. */
+        body: (text === '' ? null : JSON.parse(text)) as { valid: boolean; code: string; message?: string } | null,
       };
     },
     async close() {

@@ -173,8 +173,6 @@ export const RETIRED =
   'requirements and cost come from the auth URL only (e.g. /v1/auth?access=FULL_ACCESS&scopes=orders:write&cost=1): ' +
   'X-Keygate-Required-Access, X-Keygate-Required-Scopes and X-Keygate-Cost are refused, as a client could send them';
 
-const VALID_BODY = '{"valid":true,"code":"VALID"}';
-
 /** The identity headers of a key, built once per cached key object. */
 const identityHeaders = new WeakMap<VerifiableKey, string[]>();
 
@@ -182,11 +180,11 @@ function headersFor(key: VerifiableKey): string[] {
   let headers = identityHeaders.get(key);
   if (!headers) {
     headers = [
-      'content-type',
-      'application/json',
-      // A length rather than chunked framing: the whole answer goes out in one write.
+      // No body: the answer is its status and headers. nginx's auth_request reads only the
+      // headers of its subrequest's answer and closes a keep-alive connection whose body it
+      // left unread, so a body would cost every request a new TCP connection to Keygate.
       'content-length',
-      String(VALID_BODY.length),
+      '0',
       'cache-control',
       'no-store',
       'x-keygate-code',
@@ -255,7 +253,7 @@ function answer(res: ServerResponse, outcome: VerifyOutcome, clock: () => number
     return;
   }
   res.writeHead(200, key.meter === null ? headersFor(key) : meteringHeaders(headersFor(key), outcome, key, clock()));
-  res.end(VALID_BODY);
+  res.end();
 }
 
 function refuse(
