@@ -24,7 +24,12 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['core/src/**/*.test.ts', 'schema/src/**/*.test.ts', 'server/src/**/*.test.ts'],
+          include: [
+            'core/src/**/*.test.ts',
+            'services/src/**/*.test.ts',
+            'schema/src/**/*.test.ts',
+            'server/src/**/*.test.ts',
+          ],
         },
       },
       {

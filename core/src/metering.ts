@@ -84,3 +84,49 @@ export function nextRefill(interval: RefillInterval, day: number | null, at: num
 export function windowStart(windowMs: number, at: number): number {
   return Math.floor(at / windowMs) * windowMs;
 }
+
+/** A key's credits as a merchant sees them. */
+export interface CreditsView {
+  remaining: number;
+  refillAmount: number | null;
+  refillInterval: RefillInterval | null;
+  refillDay: number | null;
+  refilledAt: Date | null;
+  nextRefillAt: Date | null;
+}
+
+/** What is stored of a key's credits (its row), reserved credits included. */
+export interface StoredCredits {
+  creditsRemaining: number | null;
+  creditsReserved: number;
+  refillAmount: number | null;
+  refillInterval: RefillInterval | null;
+  refillDay: number | null;
+  refilledAt: Date | null;
+}
+
+/**
+ * A key's credits as of `now`: what instances hold in reservation counts as not spent yet, and a
+ * refill that is due counts as applied (the database applies it lazily, at the next reservation).
+ */
+export function creditsView(key: StoredCredits, now: number): CreditsView | null {
+  if (key.creditsRemaining === null) return null;
+  const interval = key.refillInterval;
+  let remaining = key.creditsRemaining + key.creditsReserved;
+  let refilledAt = key.refilledAt;
+  if (interval !== null) {
+    const due = refillDue(interval, key.refillDay, now);
+    if (refilledAt === null || refilledAt.getTime() < due) {
+      remaining = key.refillAmount ?? 0;
+      refilledAt = new Date(due);
+    }
+  }
+  return {
+    remaining,
+    refillAmount: key.refillAmount,
+    refillInterval: interval,
+    refillDay: key.refillDay,
+    refilledAt,
+    nextRefillAt: interval === null ? null : new Date(nextRefill(interval, key.refillDay, now)),
+  };
+}

@@ -1,6 +1,8 @@
 // The Pothos schema builder and its plugins; no types are defined here.
 
 import { decodeGlobalId, isLoadableNodeId } from '@keygate/core';
+import type { Context, MerchantContext } from '@keygate/services/context';
+import { ValidationError } from '@keygate/services/errors';
 import SchemaBuilder from '@pothos/core';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import PrismaPlugin from '@pothos/plugin-prisma';
@@ -8,8 +10,6 @@ import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
 import { GraphQLError } from 'graphql';
-import type { Context, MerchantContext } from './context.ts';
-import { ValidationError } from './errors.ts';
 import type PrismaTypes from './generated/pothos-types.ts';
 import { getDatamodel } from './generated/pothos-types.ts';
 
@@ -72,3 +72,6 @@ export const builder = new SchemaBuilder<{
     },
   },
 });
+
+/** The largest page a connection serves (Pothos' maxSize), from the server's settings. */
+export const pageSize = (_args: unknown, ctx: Context) => ctx.settings.maxPageSize;

@@ -18,18 +18,5 @@ export function printKeygateSchema(): string {
   return `${printSchema(lexicographicSortSchema(schema))}\n`;
 }
 
-export type {
-  Announcement,
-  Context,
-  KeyChange,
-  KeyChangeListener,
-  SchemaSettings,
-  ServicePrincipal,
-  SqlExecutor,
-  Viewer,
-} from './context.ts';
-export { noKeyChanges } from './context.ts';
-export * from './errors.ts';
-export { emit as emitEvent, keyEventData } from './services/events.ts';
-export { reportLeakedKey } from './services/leaks.ts';
+export type { Context } from '@keygate/services/context';
 export { keyVerificationFields } from './types/verification.ts';

@@ -22,11 +22,11 @@ const started = Date.now();
 // the server runs. The build decodes it once into query_compiler.wasm beside main.js, and the
 // bundled client reads that file instead (the buffer is garbage once compiled).
 const WASM_IMPORT = '@prisma/client/runtime/query_compiler_fast_bg.postgresql.wasm-base64.mjs';
-const generatedClient = /schema\/src\/generated\/prisma\/internal\/class\.ts$/;
+const generatedClient = /services\/src\/generated\/prisma\/internal\/class\.ts$/;
 const wasmModuleGetter =
   /getQueryCompilerWasmModule: async \(\) => \{\s*const \{ wasm \} = await import\("([^"]+)"\)\s*return await decodeBase64AsWasm\(wasm\)\s*\}/;
-const fromSchema = createRequire(join(serverDir, '..', 'schema', 'package.json'));
-const { wasm } = (await import(fromSchema.resolve(WASM_IMPORT))) as { wasm: string };
+const fromServices = createRequire(join(serverDir, '..', 'services', 'package.json'));
+const { wasm } = (await import(fromServices.resolve(WASM_IMPORT))) as { wasm: string };
 writeFileSync(join(out, 'query_compiler.wasm'), Buffer.from(wasm, 'base64'));
 const prismaWasmFromFile = {
   name: 'prisma-wasm-from-file',

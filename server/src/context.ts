@@ -3,8 +3,8 @@
 
 import type { IncomingMessage } from 'node:http';
 import type { KeyVerifier } from '@keygate/core';
-import type { Context, KeyChangeListener, SchemaSettings, Viewer } from '@keygate/schema';
-import type { PrismaClient } from '@keygate/schema/prisma';
+import type { Context, KeyChangeListener, SchemaSettings, Viewer } from '@keygate/services';
+import type { PrismaClient } from '@keygate/services/prisma';
 import { LRUCache } from 'lru-cache';
 import { type Authenticator, BAD_SIGNATURE, type Principal } from './auth/authenticator.ts';
 import { AuthenticationError, AuthenticationUnavailableError } from './auth/errors.ts';

@@ -11,8 +11,9 @@ import { createHash, verify } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hashKey, parseKey } from '@keygate/core';
-import { type KeyChangeListener, reportLeakedKey, type SchemaSettings } from '@keygate/schema';
-import type { PrismaClient } from '@keygate/schema/prisma';
+import type { KeyChangeListener, SchemaSettings } from '@keygate/services';
+import { reportLeakedKey } from '@keygate/services/leaks';
+import type { PrismaClient } from '@keygate/services/prisma';
 import { readBody, sendJson } from './http-json.ts';
 
 const MAX_BODY = 1024 * 1024;

@@ -4,8 +4,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { KeyVerifier } from '@keygate/core';
 import { type Context, schema } from '@keygate/schema';
-import type { DocumentNode } from 'graphql';
-import { createYoga } from 'graphql-yoga';
+import { BadRequestError } from '@keygate/services';
+import { type DocumentNode, GraphQLError } from 'graphql';
+import { createYoga, maskError } from 'graphql-yoga';
 import { LRUCache } from 'lru-cache';
 import { type ContextServices, createContextFactory, createRequestPrincipal } from './context.ts';
 import { silentLogger } from './logger.ts';
@@ -58,6 +59,19 @@ export function createApp(options: AppOptions) {
     // Any origin may call (credentials are bearer tokens, not cookies); browsers may read the request id.
     cors: { exposedHeaders: ['X-Request-Id', 'Retry-After'] },
     logging: options.logger ?? silentLogger,
+    // Unexpected errors stay masked; a service's BadRequestError is the caller's to fix, and says so.
+    maskedErrors: {
+      maskError(error, message, isDev) {
+        const original = error instanceof GraphQLError ? error.originalError : error;
+        if (original instanceof BadRequestError) {
+          return new GraphQLError(original.message, {
+            ...(error instanceof GraphQLError ? { nodes: error.nodes, path: error.path } : {}),
+            extensions: { code: original.code },
+          });
+        }
+        return maskError(error, message, isDev);
+      },
+    },
     plugins: [
       requestIds(),
       traceOperations(),

@@ -4,7 +4,6 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { noKeyChanges } from '@keygate/schema';
 import {
   createApp,
   createAuthenticator,
@@ -12,6 +11,7 @@ import {
   MISSING_CREDENTIALS,
   REJECTED_CREDENTIALS,
 } from '@keygate/server';
+import { noKeyChanges } from '@keygate/services';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from '../support/harness.ts';

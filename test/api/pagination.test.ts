@@ -189,3 +189,83 @@ test('Application.keys answers a scalar selection exactly as apiKey(id:) does', 
   expect(edges[1].node).toEqual(single.apiKey);
   expect(edges[1].node.metadata).toEqual({ plan: 'pro', limits: { rps: 10 }, tags: ['a', 'b'] });
 });
+
+describe('every other list', () => {
+  /** Walks a connection at `path` both ways in pages of `size`, returning the ids each way (newest first). */
+  async function both(client: Client, query: string, pick: (data: any) => any, size: number, extra = {}) {
+    const ways: string[][] = [];
+    for (const direction of ['forward', 'backward'] as const) {
+      const ids: string[] = [];
+      let cursor: string | null = null;
+      for (let page = 0; page < 50; page++) {
+        const variables = direction === 'forward' ? { first: size, after: cursor } : { last: size, before: cursor };
+        const connection = pick(await client.gql(query, { ...extra, ...variables }));
+        const nodes = connection.edges.map((e: any) => e.node.id);
+        ids.push(...(direction === 'forward' ? nodes : nodes.reverse()));
+        const more = direction === 'forward' ? connection.pageInfo.hasNextPage : connection.pageInfo.hasPreviousPage;
+        if (!more) break;
+        cursor = direction === 'forward' ? connection.pageInfo.endCursor : connection.pageInfo.startCursor;
+      }
+      ways.push(ids);
+    }
+    return ways;
+  }
+  const PAGE = 'first: $first, after: $after, last: $last, before: $before';
+  const VARS = '$first: Int, $after: String, $last: Int, $before: String';
+  const INFO = 'pageInfo { hasNextPage hasPreviousPage startCursor endCursor }';
+
+  test('the audit trail, webhook endpoints, their deliveries and expiring keys page both ways, within the largest page', async ({
+    h,
+  }) => {
+    const acme = await h.as('acme');
+    const app = await createApplication(acme, 'Listed');
+    const soon = new Date(Date.now() + 3_600_000).toISOString();
+    for (let i = 0; i < 7; i++) await createKey(acme, app.id, { name: `k${i}`, expiresAt: soon });
+    const endpoints: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const made = await acme.gql(
+        'mutation($u: String!) { createWebhookEndpoint(input: { url: $u, events: [KEY_CREATED] }) { ... on CreateWebhookEndpointPayload { endpoint { id } } } }',
+        { u: `https://8.8.8.8/hooks/${i}` },
+      );
+      endpoints.push(made.createWebhookEndpoint.endpoint.id);
+    }
+    for (let i = 0; i < 6; i++) {
+      await acme.gql('mutation($id: ID!) { sendTestWebhook(input: { id: $id }) { __typename } }', { id: endpoints[0] });
+    }
+    const lists: [string, (data: any) => any, Record<string, unknown>, number][] = [
+      [`query(${VARS}) { auditEvents(${PAGE}) { edges { node { id } } ${INFO} } }`, (d) => d.auditEvents, {}, 19],
+      [
+        `query(${VARS}) { webhookEndpoints(${PAGE}) { edges { node { id } } ${INFO} } }`,
+        (d) => d.webhookEndpoints,
+        {},
+        5,
+      ],
+      [
+        `query($id: ID!, ${VARS}) { node(id: $id) { ... on WebhookEndpoint { deliveries(${PAGE}) { edges { node { id } } ${INFO} } } } }`,
+        (d) => d.node.deliveries,
+        { id: endpoints[0] },
+        6,
+      ],
+      [
+        `query(${VARS}) { expiringKeys(withinSeconds: 86400, ${PAGE}) { edges { node { id } } ${INFO} } }`,
+        (d) => d.expiringKeys,
+        {},
+        7,
+      ],
+    ];
+    for (const [query, pick, extra, count] of lists) {
+      for (const size of [1, 4]) {
+        const [forward, backward] = await both(acme, query, pick, size, extra);
+        expect([query.slice(0, 40), forward!.length, new Set(forward).size]).toEqual([
+          query.slice(0, 40),
+          count,
+          count,
+        ]);
+        expect([...backward!].reverse()).toEqual(forward);
+      }
+      // Above the largest page: refused, not cut.
+      const tooBig = await acme.request(query, { ...extra, first: 51 });
+      expect(tooBig.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    }
+  });
+});

@@ -1,7 +1,7 @@
 import { generateKey } from '@keygate/core';
-import { noKeyChanges } from '@keygate/schema';
 import { createApp } from '@keygate/server';
 import { createKeyLoader, createMeterStore, KeyCache, Meter, Verifier } from '@keygate/server/verification';
+import { noKeyChanges } from '@keygate/services';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testAuth } from '../support/auth.ts';

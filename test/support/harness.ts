@@ -3,8 +3,8 @@
 
 import { randomBytes } from 'node:crypto';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { noKeyChanges } from '@keygate/schema';
 import { type AuthConfig, createApp, createAuthenticator, type Logger } from '@keygate/server';
+import { noKeyChanges } from '@keygate/services';
 import { print } from 'graphql';
 import { signToken } from './auth.ts';
 import { openTestDatabase, type TestDatabase } from './database.ts';

@@ -1,13 +1,10 @@
 // API keys: the type, its queries, and the mutations that create and change keys.
 
-import { type KeyStatusName, keyStatus, METERING_BOUNDS, nextRefill, refillDue } from '@keygate/core';
-import { GraphQLError } from 'graphql';
-import { builder } from '../builder.ts';
-import { type Context, clockOf } from '../context.ts';
-import { KeyLimitReachedError, KeyRevokedError, NotFoundError, ValidationError } from '../errors.ts';
-import { checkPageSize, keysetQuery, newestFirst } from '../pagination.ts';
-import type { ApiKey as ApiKeyRow, Prisma } from '../prisma.ts';
-import * as keys from '../services/keys.ts';
+import { type CreditsView, creditsView, type KeyStatusName, keyStatus, METERING_BOUNDS } from '@keygate/core';
+import { clockOf } from '@keygate/services/context';
+import { KeyLimitReachedError, KeyRevokedError, NotFoundError, ValidationError } from '@keygate/services/errors';
+import * as keys from '@keygate/services/keys';
+import type { ApiKey as ApiKeyRow } from '@keygate/services/prisma';
 import {
   creditsRule,
   externalIdRule,
@@ -19,7 +16,8 @@ import {
   rateLimitsRule,
   scopesRule,
   websiteUrlRule,
-} from '../validation.ts';
+} from '@keygate/services/validation';
+import { builder, pageSize } from '../builder.ts';
 
 export const KeyAccess = builder.enumType('KeyAccess', {
   values: {
@@ -67,15 +65,6 @@ const RateLimitInput = builder.inputType('RateLimitInput', {
   }),
 });
 
-interface CreditsView {
-  remaining: number;
-  refillAmount: number | null;
-  refillInterval: 'DAILY' | 'MONTHLY' | null;
-  refillDay: number | null;
-  refilledAt: Date | null;
-  nextRefillAt: Date | null;
-}
-
 const Credits = builder.objectRef<CreditsView>('Credits').implement({
   fields: (t) => ({
     remaining: t.exposeInt('remaining', {
@@ -96,44 +85,6 @@ const RateLimit = builder.objectRef<{ name: string; limit: number; windowSeconds
     windowSeconds: t.exposeInt('windowSeconds'),
   }),
 });
-
-/** A key's credits as of `now`: a refill that is due counts as applied (the database applies it lazily). */
-function creditsView(key: ApiKeyRow, now: number): CreditsView | null {
-  if (key.creditsRemaining === null) return null;
-  const interval = key.refillInterval;
-  let remaining = key.creditsRemaining + key.creditsReserved;
-  let refilledAt = key.refilledAt;
-  if (interval !== null) {
-    const due = refillDue(interval, key.refillDay, now);
-    if (refilledAt === null || refilledAt.getTime() < due) {
-      remaining = key.refillAmount ?? 0;
-      refilledAt = new Date(due);
-    }
-  }
-  return {
-    remaining,
-    refillAmount: key.refillAmount,
-    refillInterval: interval,
-    refillDay: key.refillDay,
-    refilledAt,
-    nextRefillAt: interval === null ? null : new Date(nextRefill(interval, key.refillDay, now)),
-  };
-}
-
-/** The same classification as keyStatus, as a database filter. */
-export function keyStatusWhere(
-  statuses: readonly KeyStatusName[] | null | undefined,
-  now: Date,
-): Prisma.ApiKeyWhereInput {
-  if (!statuses || statuses.length === 0) return {};
-  const byStatus: Record<KeyStatusName, Prisma.ApiKeyWhereInput> = {
-    ACTIVE: { revokedAt: null, enabled: true, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] },
-    DISABLED: { revokedAt: null, enabled: false },
-    EXPIRED: { revokedAt: null, enabled: true, expiresAt: { lte: now } },
-    REVOKED: { revokedAt: { not: null } },
-  };
-  return { OR: [...new Set(statuses)].map((status) => byStatus[status]) };
-}
 
 export const ApiKey = builder.prismaNode('ApiKey', {
   id: { field: 'id' },
@@ -194,36 +145,14 @@ builder.queryField('expiringKeys', (t) =>
       args: {
         withinSeconds: t.arg.int({ required: true, description: 'From now; 1 to 31536000 (a year)' }),
       },
-      maxSize: (_args, ctx) => (ctx as Context).settings.maxPageSize,
-      resolve: (rawQuery, _root, args, ctx) => {
-        checkPageSize(args, ctx.settings.maxPageSize);
-        const { query, where } = keysetQuery(rawQuery);
-        return ctx.prisma.apiKey.findMany({
-          ...query,
-          where: { AND: [expiringWhere(ctx, args.withinSeconds), where] },
-          orderBy: newestFirst,
-        });
-      },
-      totalCount: (_root, args, ctx) => ctx.prisma.apiKey.count({ where: expiringWhere(ctx, args.withinSeconds) }),
+      maxSize: pageSize,
+      resolve: (query, _root, args, ctx) => keys.listExpiringKeys(ctx, args, query),
+      totalCount: (_root, args, ctx) => keys.countExpiringKeys(ctx, args.withinSeconds),
     },
     { name: 'ExpiringKeyConnection' },
     { name: 'ExpiringKeyEdge' },
   ),
 );
-
-function expiringWhere(ctx: Context, withinSeconds: number): Prisma.ApiKeyWhereInput {
-  if (withinSeconds < 1 || withinSeconds > 31_536_000) {
-    throw new GraphQLError('withinSeconds must be from 1 to 31536000 (a year)', {
-      extensions: { code: 'BAD_USER_INPUT' },
-    });
-  }
-  const now = clockOf(ctx);
-  return {
-    merchantId: ctx.viewer?.merchantId ?? '',
-    revokedAt: null,
-    expiresAt: { gt: new Date(now), lte: new Date(now + withinSeconds * 1000) },
-  };
-}
 
 builder.queryField('apiKey', (t) =>
   t.withAuth({ merchant: true }).prismaField({

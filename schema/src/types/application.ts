@@ -1,14 +1,14 @@
 // Applications: named groups of keys, usually one integration each.
 
-import { type KeyStatusName, normalizeName } from '@keygate/core';
-import { applicationKeyCount, applicationKeys } from '../application-keys.ts';
-import { builder } from '../builder.ts';
-import type { Context, MerchantContext } from '../context.ts';
-import { NameConflictError, NotFoundError, ValidationError } from '../errors.ts';
-import { checkPageSize, keysetQuery, newestFirst } from '../pagination.ts';
-import type { Application as ApplicationRow } from '../prisma.ts';
-import * as applications from '../services/applications.ts';
-import { descriptionRule, nameRule } from '../validation.ts';
+import type { KeyStatusName } from '@keygate/core';
+import { applicationKeyCount, applicationKeys } from '@keygate/services/application-keys';
+import * as applications from '@keygate/services/applications';
+import type { MerchantContext } from '@keygate/services/context';
+import { NameConflictError, NotFoundError, ValidationError } from '@keygate/services/errors';
+import { checkPageSize } from '@keygate/services/pagination';
+import type { Application as ApplicationRow } from '@keygate/services/prisma';
+import { descriptionRule, nameRule } from '@keygate/services/validation';
+import { builder, pageSize } from '../builder.ts';
 import { KeyStatus } from './api-key.ts';
 
 export const Application = builder.prismaNode('Application', {
@@ -38,7 +38,7 @@ export const Application = builder.prismaNode('Application', {
             description: 'Only keys whose name contains this text (case-insensitive) or whose prefix starts with it',
           }),
         },
-        maxSize: (_args, ctx) => (ctx as Context).settings.maxPageSize,
+        maxSize: pageSize,
         // A page of applications loads its keys together, at most a page per application (application-keys.ts).
         resolve: (query, app, args, ctx) => {
           checkPageSize(args, ctx.settings.maxPageSize);
@@ -64,17 +64,9 @@ builder.queryFields((t) => ({
         search: t.arg.string({ required: false, description: 'Only names containing this text (case-insensitive)' }),
         enabled: t.arg.boolean({ required: false }),
       },
-      maxSize: (_args, ctx) => (ctx as Context).settings.maxPageSize,
-      resolve: (rawQuery, _root, args, ctx) => {
-        checkPageSize(args, ctx.settings.maxPageSize);
-        const { query, where } = keysetQuery(rawQuery);
-        return ctx.prisma.application.findMany({
-          ...query,
-          where: { AND: [applicationFilter(ctx, args), where] },
-          orderBy: newestFirst,
-        });
-      },
-      totalCount: (_root, args, ctx) => ctx.prisma.application.count({ where: applicationFilter(ctx, args) }),
+      maxSize: pageSize,
+      resolve: (query, _root, args, ctx) => applications.listApplications(ctx, args, query),
+      totalCount: (_root, args, ctx) => applications.countApplications(ctx, args),
     },
     { name: 'ApplicationConnection' },
     { name: 'ApplicationEdge' },
@@ -93,19 +85,6 @@ function keyFilter(args: {
   search?: string | null;
 }) {
   return { statuses: args.status ?? null, externalId: args.externalId ?? null, search: args.search ?? null };
-}
-
-function applicationFilter(ctx: MerchantContext, args: { search?: string | null; enabled?: boolean | null }) {
-  return {
-    merchantId: ctx.viewer.merchantId,
-    ...(args.search ? { normalizedName: { contains: escapeLike(normalizeName(args.search)) } } : {}),
-    ...(args.enabled != null ? { enabled: args.enabled } : {}),
-  };
-}
-
-/** Prisma's `contains` is a LIKE pattern: make % and _ match themselves. */
-function escapeLike(text: string): string {
-  return text.replace(/[\\%_]/g, (char) => `\\${char}`);
 }
 
 const ApplicationPayload = builder.objectRef<{ application: ApplicationRow }>('ApplicationPayload').implement({

@@ -1,11 +1,8 @@
 // auditEvents: the merchant's audit trail, newest first.
 
-import { globalId, localId } from '@keygate/core';
-import { builder } from '../builder.ts';
-import type { MerchantContext } from '../context.ts';
-import { checkPageSize, keysetQuery, newestFirst } from '../pagination.ts';
-import type { Prisma } from '../prisma.ts';
-import { AUDIT_ACTIONS } from '../services/audit.ts';
+import { globalId } from '@keygate/core';
+import * as audit from '@keygate/services/audit';
+import { builder, pageSize } from '../builder.ts';
 
 builder.scalarType('JSON', {
   description: 'Any JSON value',
@@ -13,7 +10,7 @@ builder.scalarType('JSON', {
   parseValue: (value) => value,
 });
 
-const AuditAction = builder.enumType('AuditAction', { values: AUDIT_ACTIONS });
+const AuditAction = builder.enumType('AuditAction', { values: audit.AUDIT_ACTIONS });
 
 const AuditEvent = builder.prismaObject('AuditEvent', {
   description: 'One management change, recorded in the same transaction as the change',
@@ -36,30 +33,6 @@ const AuditEvent = builder.prismaObject('AuditEvent', {
   }),
 });
 
-interface AuditFilter {
-  action?: string | null;
-  targetId?: string | null;
-  from?: Date | null;
-  to?: Date | null;
-}
-
-function auditFilter(ctx: MerchantContext, args: AuditFilter): Prisma.AuditEventWhereInput {
-  // An id that names nothing of this merchant matches nothing, like a missing one.
-  const target = args.targetId
-    ? (localId(args.targetId, 'ApiKey') ??
-      localId(args.targetId, 'Application') ??
-      localId(args.targetId, 'WebhookEndpoint'))
-    : undefined;
-  return {
-    merchantId: ctx.viewer.merchantId,
-    ...(args.action ? { action: args.action } : {}),
-    ...(args.targetId ? { targetId: target ?? '00000000-0000-0000-0000-000000000000' } : {}),
-    ...(args.from || args.to
-      ? { createdAt: { ...(args.from ? { gte: args.from } : {}), ...(args.to ? { lt: args.to } : {}) } }
-      : {}),
-  };
-}
-
 builder.queryField('auditEvents', (t) =>
   t.withAuth({ merchant: true }).prismaConnection(
     {
@@ -72,16 +45,9 @@ builder.queryField('auditEvents', (t) =>
         from: t.arg({ type: 'DateTime', required: false, description: 'At or after this time' }),
         to: t.arg({ type: 'DateTime', required: false, description: 'Before this time' }),
       },
-      resolve: (rawQuery, _root, args, ctx) => {
-        checkPageSize(args, ctx.settings.maxPageSize);
-        const { query, where } = keysetQuery(rawQuery);
-        return ctx.prisma.auditEvent.findMany({
-          ...query,
-          where: { AND: [auditFilter(ctx, args), where] },
-          orderBy: newestFirst,
-        });
-      },
-      totalCount: (_root, args, ctx) => ctx.prisma.auditEvent.count({ where: auditFilter(ctx, args) }),
+      maxSize: pageSize,
+      resolve: (query, _root, args, ctx) => audit.listAuditEvents(ctx, args, query),
+      totalCount: (_root, args, ctx) => audit.countAuditEvents(ctx, args),
     },
     { name: 'AuditEventConnection' },
     { name: 'AuditEventEdge' },

@@ -1,6 +1,5 @@
 // Scalars and the error types every mutation result may contain.
-import { GraphQLError, Kind } from 'graphql';
-import { builder } from '../builder.ts';
+
 import {
   ERROR_CODES,
   type FieldIssue,
@@ -10,7 +9,9 @@ import {
   NameConflictError,
   NotFoundError,
   ValidationError,
-} from '../errors.ts';
+} from '@keygate/services/errors';
+import { GraphQLError, Kind } from 'graphql';
+import { builder } from '../builder.ts';
 
 builder.scalarType('DateTime', {
   description: 'A point in time, as an ISO 8601 string with a time zone (e.g. 2026-01-31T12:00:00.000Z)',

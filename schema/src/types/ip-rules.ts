@@ -1,9 +1,10 @@
 // A key's IP rules: ordered { cidr, action } entries plus a default action.
+
+import { KeyRevokedError, NotFoundError, ValidationError } from '@keygate/services/errors';
+import { setIpRules } from '@keygate/services/ip-rules';
+import { cidrRule } from '@keygate/services/validation';
 import { z } from 'zod';
 import { builder } from '../builder.ts';
-import { KeyRevokedError, NotFoundError, ValidationError } from '../errors.ts';
-import { setIpRules } from '../services/ip-rules.ts';
-import { cidrRule } from '../validation.ts';
 import { ApiKey, ApiKeyPayload } from './api-key.ts';
 
 export const MAX_IP_RULES = 100;

@@ -1,7 +1,8 @@
 // Verification analytics on keys and applications: verifications per hour or
 // day by outcome, and a key's latest refusals ("why does my integration fail?").
+
+import { applicationUsage, keyUsage, type UsageBucket } from '@keygate/services/usage';
 import { builder } from '../builder.ts';
-import { applicationUsage, keyUsage, type UsageBucket } from '../services/usage.ts';
 import { ApiKey } from './api-key.ts';
 import { Application } from './application.ts';
 import { VerifyCodeEnum } from './verification.ts';

@@ -10,11 +10,11 @@ import {
   type VerifyCode,
   type VerifyOutcome,
 } from '@keygate/core';
+import { ValidationError } from '@keygate/services/errors';
+import { costRule, scopesRule } from '@keygate/services/validation';
 import { GraphQLError } from 'graphql';
 import { z } from 'zod';
 import { builder } from '../builder.ts';
-import { ValidationError } from '../errors.ts';
-import { costRule, scopesRule } from '../validation.ts';
 import { KeyAccess, KeyEnvironment } from './api-key.ts';
 
 const CODE_DESCRIPTIONS: Record<VerifyCode, string> = {

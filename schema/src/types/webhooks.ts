@@ -1,14 +1,13 @@
 // Webhooks: endpoints that receive a merchant's events, and the deliveries made to them.
 
 import { EVENT_TYPES, type EventTypeName, eventTypeName } from '@keygate/core';
+import type { MerchantContext } from '@keygate/services/context';
+import { NotFoundError, ValidationError } from '@keygate/services/errors';
+import type { WebhookDelivery as DeliveryRow, WebhookEndpoint as EndpointRow } from '@keygate/services/prisma';
+import { descriptionRule } from '@keygate/services/validation';
+import * as webhooks from '@keygate/services/webhooks';
 import { z } from 'zod';
-import { builder } from '../builder.ts';
-import type { Context } from '../context.ts';
-import { NotFoundError, ValidationError } from '../errors.ts';
-import { checkPageSize, keysetQuery, newestFirst } from '../pagination.ts';
-import type { WebhookDelivery as DeliveryRow, WebhookEndpoint as EndpointRow, Event as EventRow } from '../prisma.ts';
-import * as webhooks from '../services/webhooks.ts';
-import { descriptionRule } from '../validation.ts';
+import { builder, pageSize } from '../builder.ts';
 
 const EVENT_DESCRIPTIONS: Record<EventTypeName, string> = {
   KEY_CREATED: 'key.created: a key was created',
@@ -43,13 +42,14 @@ const DeliveryStatus = builder.enumType('WebhookDeliveryStatus', {
   },
 });
 
-const WebhookDelivery = builder.objectRef<DeliveryRow & { event: EventRow }>('WebhookDelivery').implement({
+const WebhookDelivery = builder.prismaObject('WebhookDelivery', {
   description: 'One event sent to one endpoint, attempted until a 2xx answer or its time runs out',
   fields: (t) => ({
     id: t.exposeID('id'),
     eventId: t.exposeString('eventId', { description: 'Also the webhook-id header of every attempt' }),
     eventType: t.field({
       type: EventType,
+      select: { event: { select: { type: true } } },
       resolve: (delivery) => eventTypeName(delivery.event.type) ?? 'WEBHOOK_TEST',
     }),
     status: t.expose('status', { type: DeliveryStatus }),
@@ -84,37 +84,15 @@ export const WebhookEndpoint = builder.prismaNode('WebhookEndpoint', {
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
-    deliveries: t.connection(
+    deliveries: t.prismaConnection(
       {
         type: WebhookDelivery,
+        cursor: 'id',
         description: 'Deliveries to this endpoint, newest first',
         args: { status: t.arg({ type: DeliveryStatus, required: false }) },
-        resolve: async (endpoint, args, ctx) => {
-          checkPageSize(args, ctx.settings.maxPageSize);
-          const size = Math.min(args.first ?? args.last ?? 20, ctx.settings.maxPageSize);
-          const after = args.after ? Buffer.from(args.after, 'base64').toString() : null;
-          const rows = await ctx.prisma.webhookDelivery.findMany({
-            where: {
-              endpointId: endpoint.id,
-              ...(args.status ? { status: args.status } : {}),
-              ...(after ? keysetQuery({ take: 1, cursor: { id: after } }).where : {}),
-            },
-            include: { event: true },
-            orderBy: newestFirst,
-            take: size + 1,
-          });
-          const page = rows.slice(0, size);
-          const cursor = (row: DeliveryRow) => Buffer.from(row.id).toString('base64');
-          return {
-            edges: page.map((node) => ({ node, cursor: cursor(node) })),
-            pageInfo: {
-              hasNextPage: rows.length > size,
-              hasPreviousPage: after !== null,
-              startCursor: page[0] ? cursor(page[0]) : null,
-              endCursor: page.at(-1) ? cursor(page.at(-1)!) : null,
-            },
-          };
-        },
+        maxSize: pageSize,
+        resolve: (query, endpoint, args, ctx) =>
+          webhooks.listDeliveries(ctx as MerchantContext, endpoint.id, args, query),
       },
       { name: 'WebhookDeliveryConnection' },
       { name: 'WebhookDeliveryEdge' },
@@ -149,18 +127,9 @@ builder.queryField('webhookEndpoints', (t) =>
       type: WebhookEndpoint,
       cursor: 'id',
       description: "The merchant's webhook endpoints, newest first",
-      maxSize: (_args, ctx) => (ctx as Context).settings.maxPageSize,
-      resolve: (rawQuery, _root, args, ctx) => {
-        checkPageSize(args, ctx.settings.maxPageSize);
-        const { query, where } = keysetQuery(rawQuery);
-        return ctx.prisma.webhookEndpoint.findMany({
-          ...query,
-          where: { AND: [{ merchantId: ctx.viewer.merchantId }, where] },
-          orderBy: newestFirst,
-        });
-      },
-      totalCount: (_root, _args, ctx) =>
-        ctx.prisma.webhookEndpoint.count({ where: { merchantId: ctx.viewer?.merchantId ?? '' } }),
+      maxSize: pageSize,
+      resolve: (query, _root, args, ctx) => webhooks.listEndpoints(ctx, args, query),
+      totalCount: (_root, _args, ctx) => webhooks.countEndpoints(ctx),
     },
     { name: 'WebhookEndpointConnection' },
     { name: 'WebhookEndpointEdge' },
@@ -227,7 +196,7 @@ builder.mutationFields((t) => ({
     resolve: (_root, { input }, ctx) => webhooks.rotateSecret(ctx, input.id),
   }),
   sendTestWebhook: t.withAuth({ merchant: true }).field({
-    type: builder.objectRef<DeliveryRow & { event: EventRow }>('SendTestWebhookPayload').implement({
+    type: builder.objectRef<DeliveryRow>('SendTestWebhookPayload').implement({
       fields: (f) => ({ delivery: f.field({ type: WebhookDelivery, resolve: (delivery) => delivery }) }),
     }),
     description: 'Sends a webhook.test event to this endpoint alone',

@@ -1,6 +1,6 @@
 // Verifies the management API's bearer tokens (JWT, with jose) and turns them
 // into who the request acts for: a merchant, or a verification service.
-import type { Viewer } from '@keygate/schema';
+import type { Viewer } from '@keygate/services';
 import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { AuthConfig } from '../config.ts';

@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { PrismaClient } from '@keygate/schema/prisma';
+import { PrismaClient } from '@keygate/services/prisma';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { lockDirectory } from './dir-lock.ts';

@@ -3,7 +3,7 @@
 // server's thread stays free while a query runs, and a dead thread fails
 // every call at once instead of leaving it hanging.
 
-import { PrismaClient } from '@keygate/schema/prisma';
+import { PrismaClient } from '@keygate/services/prisma';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Database, openDatabase } from './database.ts';
 import { PGliteThread } from './pglite-thread.ts';

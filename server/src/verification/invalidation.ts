@@ -17,7 +17,7 @@
 // Until it does, the cache is bypassed, and the log says what to fix.
 import { randomUUID } from 'node:crypto';
 import type { KeyChange } from '@keygate/core';
-import type { Announcement, KeyChangeListener, SqlExecutor } from '@keygate/schema';
+import type { Announcement, KeyChangeListener, SqlExecutor } from '@keygate/services';
 import { context, trace } from '@opentelemetry/api';
 import pg from 'pg';
 import {

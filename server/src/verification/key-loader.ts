@@ -3,7 +3,7 @@
 // that applies: its own, or, for a rolled key, that of the key that replaced it),
 // through the database function keygate_load_key.
 import { compileIpRules, type IpAction, type KeyMeter, type RefillInterval, type VerifiableKey } from '@keygate/core';
-import type { PrismaClient } from '@keygate/schema/prisma';
+import type { PrismaClient } from '@keygate/services/prisma';
 import type pg from 'pg';
 import { inSpan, SpanKind, tracing } from '../tracing.ts';
 

@@ -28,7 +28,7 @@ import {
   type VerifiableKey,
   windowStart,
 } from '@keygate/core';
-import type { PrismaClient } from '@keygate/schema/prisma';
+import type { PrismaClient } from '@keygate/services/prisma';
 import type { UsageRecorder } from './usage.ts';
 
 /** A reservation unused for this long is given back. */

@@ -4,7 +4,7 @@
 // written in ONE statement per flush interval (and once more when the server
 // stops), whatever the traffic; what is older than the retention is pruned hourly.
 import type { VerifyCode } from '@keygate/core';
-import type { PrismaClient } from '@keygate/schema/prisma';
+import type { PrismaClient } from '@keygate/services/prisma';
 
 const HOUR_MS = 3_600_000;
 /** Refusals kept per key, in the database and in one flush's batch. */

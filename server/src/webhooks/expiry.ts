@@ -5,8 +5,8 @@
 // every warning fires once — across restarts and with several instances. A key
 // given a new expiry is warned about anew.
 
-import { emitEvent, keyEventData } from '@keygate/schema';
-import type { PrismaClient } from '@keygate/schema/prisma';
+import { emit as emitEvent, keyEventData } from '@keygate/services/events';
+import type { PrismaClient } from '@keygate/services/prisma';
 
 export interface ExpiryOptions {
   /** Seconds before the expiry at which to warn, e.g. [604800, 86400]. */

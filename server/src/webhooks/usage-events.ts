@@ -4,8 +4,8 @@
 // that conflicts sends nothing. Off the verification path: the meter only calls
 // this when a reservation found the pool empty.
 import { nextRefill } from '@keygate/core';
-import { emitEvent, keyEventData } from '@keygate/schema';
-import type { PrismaClient } from '@keygate/schema/prisma';
+import { emit as emitEvent, keyEventData } from '@keygate/services/events';
+import type { PrismaClient } from '@keygate/services/prisma';
 
 export function usageExceededNotifier(
   prisma: PrismaClient,

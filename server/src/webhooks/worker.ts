@@ -14,7 +14,7 @@
 // after the event, then the delivery is FAILED; an endpoint that has failed
 // without a single success for KEYGATE_WEBHOOK_DISABLE_AFTER_HOURS is disabled,
 // with the reason on it.
-import type { PrismaClient } from '@keygate/schema/prisma';
+import type { PrismaClient } from '@keygate/services/prisma';
 import { type Attempt, type DeliveryOptions, deliver, signature } from './deliver.ts';
 
 export interface WorkerOptions extends DeliveryOptions {

@@ -2,9 +2,12 @@
 // transaction as the change, so there is never a change without its event (or
 // an event without its change). Summaries hold what was asked for — never a
 // secret: the only secret, a new key's, exists only in createKey's response.
-import { type Announcement, clockOf, type KeyChange, type MerchantContext } from '../context.ts';
-import type { Prisma } from '../prisma.ts';
+import { localId } from '@keygate/core';
+import { type Announcement, clockOf, type KeyChange, type MerchantContext } from './context.ts';
 import { type EventEntry, emit } from './events.ts';
+import { listPage, type PageArgs } from './lists.ts';
+import type { ConnectionQuery } from './pagination.ts';
+import type { Prisma } from './prisma.ts';
 import type { Transaction } from './transaction.ts';
 
 /** Every audited action: the name of the mutation that made the change. */
@@ -96,4 +99,44 @@ export function sent(input: object, fields: readonly string[]): Prisma.InputJson
     summary[field] = value instanceof Date ? value.toISOString() : (value as Prisma.InputJsonValue | null);
   }
   return summary as Prisma.InputJsonObject;
+}
+
+export interface AuditFilter {
+  action?: string | null;
+  /** A global id of an application, key or webhook endpoint. */
+  targetId?: string | null;
+  from?: Date | null;
+  to?: Date | null;
+}
+
+function auditWhere(ctx: MerchantContext, filter: AuditFilter): Prisma.AuditEventWhereInput {
+  // An id that names nothing of this merchant matches nothing, like a missing one.
+  const target = filter.targetId
+    ? (localId(filter.targetId, 'ApiKey') ??
+      localId(filter.targetId, 'Application') ??
+      localId(filter.targetId, 'WebhookEndpoint'))
+    : undefined;
+  return {
+    merchantId: ctx.viewer.merchantId,
+    ...(filter.action ? { action: filter.action } : {}),
+    ...(filter.targetId ? { targetId: target ?? '00000000-0000-0000-0000-000000000000' } : {}),
+    ...(filter.from || filter.to
+      ? { createdAt: { ...(filter.from ? { gte: filter.from } : {}), ...(filter.to ? { lt: filter.to } : {}) } }
+      : {}),
+  };
+}
+
+/** A page of the merchant's audit trail, newest first. */
+export function listAuditEvents(ctx: MerchantContext, args: AuditFilter & PageArgs, query: ConnectionQuery) {
+  return listPage(query, args, ctx.settings.maxPageSize, (page) =>
+    ctx.prisma.auditEvent.findMany({
+      ...page.query,
+      where: { AND: [auditWhere(ctx, args), page.keyset] },
+      orderBy: page.orderBy,
+    }),
+  );
+}
+
+export function countAuditEvents(ctx: MerchantContext, filter: AuditFilter): Promise<number> {
+  return ctx.prisma.auditEvent.count({ where: auditWhere(ctx, filter) });
 }

@@ -2,11 +2,13 @@
 // audit event and, where verification changes, its announcement; failures are
 // the typed errors of the mutation's result union.
 import { generateKey, globalId, localId, type RefillInterval, refillDue } from '@keygate/core';
-import { clockOf, type MerchantContext } from '../context.ts';
-import { KeyLimitReachedError, KeyRevokedError, NotFoundError, ValidationError } from '../errors.ts';
-import { type ApiKey, type KeyAccess, type KeyEnvironment, Prisma } from '../prisma.ts';
 import { announce, recorded, sent, type Transaction } from './audit.ts';
+import { clockOf, type MerchantContext } from './context.ts';
+import { BadRequestError, KeyLimitReachedError, KeyRevokedError, NotFoundError, ValidationError } from './errors.ts';
 import { keyEventData } from './events.ts';
+import { listPage, type PageArgs } from './lists.ts';
+import type { ConnectionQuery } from './pagination.ts';
+import { type ApiKey, type KeyAccess, type KeyEnvironment, Prisma } from './prisma.ts';
 
 /** The caller's key with this global id, or null (foreign and missing ids alike). */
 export async function findKey<Q extends object>(ctx: MerchantContext, id: string, query?: Q) {
@@ -376,4 +378,36 @@ export async function revokeKey(ctx: MerchantContext, id: string): Promise<ApiKe
     if (error instanceof KeyRevokedError) await announce(ctx, { keyIds: [current.id] });
     throw error;
   }
+}
+
+/** Keys that are not revoked and expire within `withinSeconds` from now (1 s to a year). */
+function expiringWhere(ctx: MerchantContext, withinSeconds: number): Prisma.ApiKeyWhereInput {
+  if (withinSeconds < 1 || withinSeconds > 31_536_000) {
+    throw new BadRequestError('withinSeconds must be from 1 to 31536000 (a year)');
+  }
+  const now = clockOf(ctx);
+  return {
+    merchantId: ctx.viewer.merchantId,
+    revokedAt: null,
+    expiresAt: { gt: new Date(now), lte: new Date(now + withinSeconds * 1000) },
+  };
+}
+
+/** A page of the keys that expire soon, newest first (dashboards; webhooks send key.expiring). */
+export function listExpiringKeys(
+  ctx: MerchantContext,
+  args: { withinSeconds: number } & PageArgs,
+  query: ConnectionQuery,
+) {
+  return listPage(query, args, ctx.settings.maxPageSize, (page) =>
+    ctx.prisma.apiKey.findMany({
+      ...page.query,
+      where: { AND: [expiringWhere(ctx, args.withinSeconds), page.keyset] },
+      orderBy: page.orderBy,
+    }),
+  );
+}
+
+export function countExpiringKeys(ctx: MerchantContext, withinSeconds: number): Promise<number> {
+  return ctx.prisma.apiKey.count({ where: expiringWhere(ctx, withinSeconds) });
 }

@@ -3,7 +3,7 @@
 // that subscribed to its type: a change never loses its event, a rolled-back
 // change never has one. The server's webhook worker sends the deliveries.
 import { EVENT_TYPES, type EventTypeName, globalId, keyStatus } from '@keygate/core';
-import type { ApiKey, Application, Prisma } from '../prisma.ts';
+import type { ApiKey, Application, Prisma } from './prisma.ts';
 import type { Transaction } from './transaction.ts';
 
 export interface EventEntry {

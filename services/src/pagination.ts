@@ -1,6 +1,15 @@
 // Keyset pagination over time-ordered (UUIDv7) ids, newest first.
 import { isUuid } from '@keygate/core';
-import { GraphQLError } from 'graphql';
+import { BadRequestError } from './errors.ts';
+
+/** What Pothos hands a connection's resolver: a page (take ±, cursor with skip 1) and a selection. */
+export interface ConnectionQuery {
+  take: number;
+  skip?: number;
+  cursor?: { id?: string };
+  include?: unknown;
+  select?: unknown;
+}
 
 /**
  * Turns the position cursor of a Pothos connection query ({ cursor, skip, take })
@@ -12,7 +21,7 @@ export function keysetQuery<Q extends { take: number; skip?: number; cursor?: { 
   const { cursor, skip: _skip, ...rest } = query;
   if (!cursor) return { query: rest, where: {} };
   if (cursor.id === undefined || !isUuid(cursor.id)) {
-    throw new GraphQLError('Invalid pagination cursor', { extensions: { code: 'BAD_USER_INPUT' } });
+    throw new BadRequestError('Invalid pagination cursor');
   }
   return { query: rest, where: { id: rest.take > 0 ? { lt: cursor.id } : { gt: cursor.id } } };
 }
@@ -24,7 +33,7 @@ export function checkPageSize(args: { first?: number | null; last?: number | nul
   for (const name of ['first', 'last'] as const) {
     const value = args[name];
     if (value != null && value > maxPageSize) {
-      throw new GraphQLError(`${name} must be at most ${maxPageSize}`, { extensions: { code: 'BAD_USER_INPUT' } });
+      throw new BadRequestError(`${name} must be at most ${maxPageSize}`);
     }
   }
 }

@@ -2,8 +2,9 @@
 // key or an application's keys, every bucket of the range present (zero when
 // quiet), so a client can chart them as they come.
 import { type UsageGranularity, usageRange } from '@keygate/core';
-import { GraphQLError } from 'graphql';
-import type { PrismaClient } from '../prisma.ts';
+import { batched } from './batch.ts';
+import { BadRequestError } from './errors.ts';
+import type { PrismaClient } from './prisma.ts';
 
 export interface UsageBucket {
   start: Date;
@@ -82,43 +83,16 @@ export async function keysUsage(prisma: PrismaClient, keyIds: readonly string[],
   return fill(rows, keyIds, buckets);
 }
 
-interface Batch {
-  keyIds: Set<string>;
-  result: Promise<Map<string, UsageBucket[]>>;
-}
-
-/** Batches being gathered, per request (its context object) and range. */
-const gathering = new WeakMap<object, Map<string, Batch>>();
-
 /**
  * One key's buckets, batched: the keys of one page (every ApiKey.usage of one request with the
- * same range, resolved before the event loop turns) are read in one statement.
+ * same range) are read in one statement.
  */
-export function keyUsage(ctx: { prisma: PrismaClient }, keyId: string, range: Range): Promise<UsageBucket[]> {
+export async function keyUsage(ctx: { prisma: PrismaClient }, keyId: string, range: Range): Promise<UsageBucket[]> {
   bucketsOf(range); // a bad range is this field's own error, at once
-  let pending = gathering.get(ctx);
-  if (!pending) {
-    pending = new Map();
-    gathering.set(ctx, pending);
-  }
-  const id = `${range.from.getTime()}|${range.to.getTime()}|${range.granularity ?? 'HOUR'}`;
-  let batch = pending.get(id);
-  if (!batch) {
-    const keyIds = new Set<string>();
-    const ofRequest = pending;
-    const result = new Promise<Map<string, UsageBucket[]>>((resolve, reject) => {
-      setImmediate(() => {
-        ofRequest.delete(id);
-        keysUsage(ctx.prisma, [...keyIds], range).then(resolve, reject);
-      });
-    });
-    batch = { keyIds, result };
-    pending.set(id, batch);
-  }
-  batch.keyIds.add(keyId);
-  return batch.result.then((byKey) => byKey.get(keyId)!);
+  const question = `usage|${range.from.getTime()}|${range.to.getTime()}|${range.granularity ?? 'HOUR'}`;
+  return (await batched(ctx, question, keyId, (ids) => keysUsage(ctx.prisma, ids, range)))!;
 }
 
-function badRange(message: string): GraphQLError {
-  return new GraphQLError(`usage: ${message}`, { extensions: { code: 'BAD_USER_INPUT' } });
+function badRange(message: string): BadRequestError {
+  return new BadRequestError(`usage: ${message}`);
 }

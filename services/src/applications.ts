@@ -2,12 +2,14 @@
 // case and spacing (a unique index on the normalised name), so a conflict is
 // the database's answer, turned into NameConflictError.
 import { localId, normalizeName } from '@keygate/core';
-import type { MerchantContext } from '../context.ts';
-import { NameConflictError, NotFoundError } from '../errors.ts';
-import type { Application } from '../prisma.ts';
-import { isUniqueViolation } from '../prisma-errors.ts';
 import { recorded, sent } from './audit.ts';
+import type { MerchantContext } from './context.ts';
+import { NameConflictError, NotFoundError } from './errors.ts';
 import { applicationEventData } from './events.ts';
+import { escapeLike, listPage, type PageArgs } from './lists.ts';
+import type { ConnectionQuery } from './pagination.ts';
+import type { Application, Prisma } from './prisma.ts';
+import { isUniqueViolation } from './prisma-errors.ts';
 
 /** The caller's application with this global id, or null (foreign and missing ids alike). */
 export async function findApplication<Q extends object>(ctx: MerchantContext, id: string, query?: Q) {
@@ -17,6 +19,35 @@ export async function findApplication<Q extends object>(ctx: MerchantContext, id
     ...query,
     where: { id_merchantId: { id: local, merchantId: ctx.viewer.merchantId } },
   });
+}
+
+export interface ApplicationFilter {
+  /** Names containing this text, ignoring case and spacing. */
+  search?: string | null;
+  enabled?: boolean | null;
+}
+
+function applicationWhere(ctx: MerchantContext, filter: ApplicationFilter): Prisma.ApplicationWhereInput {
+  return {
+    merchantId: ctx.viewer.merchantId,
+    ...(filter.search ? { normalizedName: { contains: escapeLike(normalizeName(filter.search)) } } : {}),
+    ...(filter.enabled != null ? { enabled: filter.enabled } : {}),
+  };
+}
+
+/** A page of the merchant's applications, newest first. */
+export function listApplications(ctx: MerchantContext, args: ApplicationFilter & PageArgs, query: ConnectionQuery) {
+  return listPage(query, args, ctx.settings.maxPageSize, (page) =>
+    ctx.prisma.application.findMany({
+      ...page.query,
+      where: { AND: [applicationWhere(ctx, args), page.keyset] },
+      orderBy: page.orderBy,
+    }),
+  );
+}
+
+export function countApplications(ctx: MerchantContext, filter: ApplicationFilter): Promise<number> {
+  return ctx.prisma.application.count({ where: applicationWhere(ctx, filter) });
 }
 
 async function requireApplicationId(ctx: MerchantContext, id: string): Promise<string> {

@@ -15,7 +15,10 @@
 // arguments and selection) runs once they all have.
 
 import type { KeyStatusName } from '@keygate/core';
+import { batched } from './batch.ts';
 import type { MerchantContext } from './context.ts';
+import { escapeLike } from './lists.ts';
+import type { ConnectionQuery } from './pagination.ts';
 import { type ApiKey, Prisma } from './prisma.ts';
 
 export interface KeyFilter {
@@ -24,65 +27,31 @@ export interface KeyFilter {
   search?: string | null;
 }
 
-/** What Pothos hands a connection's resolver: a page (take ±, cursor with skip 1) and a selection. */
-export interface ConnectionQuery {
-  take: number;
-  skip?: number;
-  cursor?: { id?: string };
-  include?: unknown;
-  select?: unknown;
-}
-
-interface Batch<T> {
-  applicationIds: Set<string>;
-  done: Promise<Map<string, T>>;
-}
-
-const batches = new WeakMap<object, Map<string, Batch<unknown>>>();
-
-function batched<T>(
-  ctx: MerchantContext,
-  signature: string,
-  applicationId: string,
-  run: (applicationIds: string[]) => Promise<Map<string, T>>,
-): Promise<T | undefined> {
-  let perRequest = batches.get(ctx);
-  if (!perRequest) {
-    perRequest = new Map();
-    batches.set(ctx, perRequest);
+/**
+ * A key status as a condition on an api_keys row: the SQL form of @keygate/core's keyStatus
+ * (revoked before disabled before expired), held equal to it by test/api/key-status.test.ts.
+ */
+export function keyStatusSql(status: KeyStatusName, now: Date): Prisma.Sql {
+  switch (status) {
+    case 'REVOKED':
+      return Prisma.sql`(revoked_at IS NOT NULL)`;
+    case 'DISABLED':
+      return Prisma.sql`(revoked_at IS NULL AND NOT enabled)`;
+    case 'EXPIRED':
+      return Prisma.sql`(revoked_at IS NULL AND enabled AND expires_at <= ${now})`;
+    case 'ACTIVE':
+      return Prisma.sql`(revoked_at IS NULL AND enabled AND (expires_at IS NULL OR expires_at > ${now}))`;
   }
-  let batch = perRequest.get(signature) as Batch<T> | undefined;
-  if (!batch) {
-    const applicationIds = new Set<string>();
-    const pending = perRequest;
-    const done = new Promise<Map<string, T>>((resolve, reject) => {
-      // After every resolver of this tick (and their microtasks) has joined.
-      setImmediate(() => {
-        pending.delete(signature);
-        run([...applicationIds]).then(resolve, reject);
-      });
-    });
-    batch = { applicationIds, done };
-    perRequest.set(signature, batch as Batch<unknown>);
-  }
-  batch.applicationIds.add(applicationId);
-  return batch.done.then((results) => results.get(applicationId));
 }
 
-/** The filters of Application.keys as SQL over api_keys (the same meaning as keyStatusWhere). */
+/** The filters of Application.keys as SQL over api_keys. */
 function filterSql(filter: KeyFilter, now: Date): Prisma.Sql {
   const parts: Prisma.Sql[] = [];
   const statuses = [...new Set(filter.statuses ?? [])];
   if (statuses.length > 0) {
-    const byStatus: Record<KeyStatusName, Prisma.Sql> = {
-      ACTIVE: Prisma.sql`(revoked_at IS NULL AND enabled AND (expires_at IS NULL OR expires_at > ${now}))`,
-      DISABLED: Prisma.sql`(revoked_at IS NULL AND NOT enabled)`,
-      EXPIRED: Prisma.sql`(revoked_at IS NULL AND enabled AND expires_at <= ${now})`,
-      REVOKED: Prisma.sql`(revoked_at IS NOT NULL)`,
-    };
     parts.push(
       Prisma.sql`(${Prisma.join(
-        statuses.map((status) => byStatus[status]),
+        statuses.map((status) => keyStatusSql(status, now)),
         ' OR ',
       )})`,
     );
@@ -90,7 +59,7 @@ function filterSql(filter: KeyFilter, now: Date): Prisma.Sql {
   if (filter.externalId != null) parts.push(Prisma.sql`external_id = ${filter.externalId}`);
   const search = filter.search?.trim();
   if (search) {
-    const pattern = search.replace(/[\\%_]/g, (char) => `\\${char}`);
+    const pattern = escapeLike(search);
     parts.push(Prisma.sql`(name ILIKE ${`%${pattern}%`} ESCAPE '\\' OR prefix LIKE ${`${pattern}%`} ESCAPE '\\')`);
   }
   return parts.length > 0 ? Prisma.sql`AND ${Prisma.join(parts, ' AND ')}` : Prisma.empty;

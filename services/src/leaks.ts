@@ -2,12 +2,12 @@
 // flagged, when the operator chose so), audited with the actor "leak-report",
 // and announced to the merchant as a key.leaked event saying where it was found.
 import { globalId } from '@keygate/core';
-import { clockOf, type MerchantContext } from '../context.ts';
-import { KeyRevokedError } from '../errors.ts';
-import type { ApiKey } from '../prisma.ts';
 import { recorded } from './audit.ts';
+import { clockOf, type MerchantContext } from './context.ts';
+import { KeyRevokedError } from './errors.ts';
 import { keyEventData } from './events.ts';
 import { updateUnrevokedKey } from './keys.ts';
+import type { ApiKey } from './prisma.ts';
 import type { Transaction } from './transaction.ts';
 
 export interface LeakReport {

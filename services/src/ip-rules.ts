@@ -1,11 +1,12 @@
 // A key's IP rules: the whole ordered list and the default action, replaced in
 // one transaction with the key's guard, so concurrent calls leave one complete
 // list, never a mix, and never touch a revoked key.
-import type { MerchantContext } from '../context.ts';
-import type { ApiKey, IpAction } from '../prisma.ts';
+
 import { recorded } from './audit.ts';
+import type { MerchantContext } from './context.ts';
 import { keyEventData } from './events.ts';
 import { requireChangeableKey, updateUnrevokedKey } from './keys.ts';
+import type { ApiKey, IpAction } from './prisma.ts';
 
 export interface SetIpRulesInput {
   keyId: string;

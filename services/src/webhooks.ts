@@ -4,11 +4,13 @@
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { EVENT_TYPES, type EventTypeName, globalId, isPublicAddress, localId, parseIp } from '@keygate/core';
-import { clockOf, type MerchantContext } from '../context.ts';
-import { NotFoundError, ValidationError } from '../errors.ts';
-import type { WebhookEndpoint } from '../prisma.ts';
 import { recorded, sent } from './audit.ts';
+import { clockOf, type MerchantContext } from './context.ts';
+import { NotFoundError, ValidationError } from './errors.ts';
 import { emit } from './events.ts';
+import { listPage, type PageArgs } from './lists.ts';
+import type { ConnectionQuery } from './pagination.ts';
+import type { WebhookDeliveryStatus, WebhookEndpoint } from './prisma.ts';
 
 /** whsec_ and 32 random bytes, base64: the Standard Webhooks form of a signing secret. */
 export function newSigningSecret(): string {
@@ -188,5 +190,36 @@ export async function sendTest(ctx: MerchantContext, id: string) {
       });
     },
     () => ({ action: 'sendTestWebhook', target: { type: 'WebhookEndpoint', id: current.id }, summary: {} }),
+  );
+}
+
+/** A page of the merchant's webhook endpoints, newest first. */
+export function listEndpoints(ctx: MerchantContext, args: PageArgs, query: ConnectionQuery) {
+  return listPage(query, args, ctx.settings.maxPageSize, (page) =>
+    ctx.prisma.webhookEndpoint.findMany({
+      ...page.query,
+      where: { AND: [{ merchantId: ctx.viewer.merchantId }, page.keyset] },
+      orderBy: page.orderBy,
+    }),
+  );
+}
+
+export function countEndpoints(ctx: MerchantContext): Promise<number> {
+  return ctx.prisma.webhookEndpoint.count({ where: { merchantId: ctx.viewer.merchantId } });
+}
+
+/** A page of one endpoint's deliveries, newest first (the endpoint is the caller's: it was loaded for them). */
+export function listDeliveries(
+  ctx: MerchantContext,
+  endpointId: string,
+  args: { status?: WebhookDeliveryStatus | null } & PageArgs,
+  query: ConnectionQuery,
+) {
+  return listPage(query, args, ctx.settings.maxPageSize, (page) =>
+    ctx.prisma.webhookDelivery.findMany({
+      ...page.query,
+      where: { AND: [{ endpointId, ...(args.status ? { status: args.status } : {}) }, page.keyset] },
+      orderBy: page.orderBy,
+    }),
   );
 }

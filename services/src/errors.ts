@@ -1,6 +1,5 @@
 // Failures a client is expected to handle. Each is a member of the result
 // union of the mutations that can produce it; anything else stays masked.
-import type { StandardSchemaV1 } from '@pothos/plugin-validation';
 
 export const ERROR_CODES = [
   'VALIDATION_FAILED',
@@ -31,7 +30,10 @@ export class ValidationError extends KeygateError {
     );
   }
 
-  static fromStandardSchema(issues: readonly StandardSchemaV1.Issue[]): ValidationError {
+  /** From a Standard Schema validator's issues (zod's, through Pothos' validation plugin). */
+  static fromStandardSchema(
+    issues: readonly { message: string; path?: readonly (PropertyKey | { key: PropertyKey })[] }[],
+  ): ValidationError {
     return new ValidationError(
       issues.map((issue) => ({
         path: (issue.path ?? []).map((part) => String(typeof part === 'object' ? part.key : part)),
@@ -78,4 +80,13 @@ export class KeyRevokedError extends KeygateError {
   ) {
     super(action === 'revoke' ? 'This API key is already revoked' : 'A revoked API key cannot be changed');
   }
+}
+
+/**
+ * A request a service cannot serve as asked (a bad cursor, a page above the largest, a usage
+ * range too long): the caller's to fix, answered as a BAD_USER_INPUT error of the request
+ * rather than a member of a result union.
+ */
+export class BadRequestError extends Error {
+  readonly code = 'BAD_USER_INPUT';
 }
