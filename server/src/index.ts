@@ -1,3 +1,4 @@
+export { type RunningServer, startServer } from './app/server.ts';
 export { type Authenticator, createAuthenticator, type Principal } from './auth/authenticator.ts';
 export {
   AuthenticationError,
@@ -10,10 +11,6 @@ export { type AuthConfig, type Config, ConfigError, loadConfig } from './config.
 export { type Database, openDatabase, type StorageOptions } from './db/database.ts';
 export { MigrationError, migrate } from './db/migrate.ts';
 export { readMigrations } from './db/migrations.ts';
-export { createLogger, type Logger } from './logger.ts';
-export { LIMITS } from './plugins/abuse-limits.ts';
-export { measure, measureOperation } from './plugins/query-cost.ts';
-export { type RunningServer, startServer } from './server.ts';
-export { startTracing, type Tracing, type TracingConfig, tracingConfig } from './tracing.ts';
+export { createLogger, type Logger } from './observability/logger.ts';
+export { startTracing, type Tracing, type TracingConfig, tracingConfig } from './observability/tracing.ts';
 export { CHANNEL } from './verification/invalidation.ts';
-export { createApp } from './yoga.ts';

@@ -6,11 +6,11 @@
 // it within milliseconds. Each way leads to one graceful shutdown; a second
 // signal from a person, later than a relay would come, exits at once.
 import { setFlagsFromString } from 'node:v8';
+import { startServer } from './app/server.ts';
 import { loadConfig } from './config.ts';
-import { createLogger } from './logger.ts';
-import { startServer } from './server.ts';
+import { createLogger } from './observability/logger.ts';
+import { startTracing, tracingConfig } from './observability/tracing.ts';
 import { StartupError } from './startup-error.ts';
-import { startTracing, tracingConfig } from './tracing.ts';
 
 /** How close together two deliveries of one signal count as one (a relay comes within milliseconds). */
 const RELAY_WINDOW_MS = 500;

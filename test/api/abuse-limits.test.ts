@@ -1,9 +1,8 @@
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesRule } from '@escape.tech/graphql-armor-max-directives';
-import { schema } from '@keygate/schema';
 import * as sdk from '@keygate/sdk/documents';
-import { createApp, LIMITS, measure, measureOperation } from '@keygate/server';
+import { createApp, LIMITS, measure, measureOperation, schema } from '@keygate/server/graphql';
 import { noKeyChanges } from '@keygate/services';
 import { type DocumentNode, Kind, parse, print, validate } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

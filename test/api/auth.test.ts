@@ -4,13 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  createApp,
-  createAuthenticator,
-  createLogger,
-  MISSING_CREDENTIALS,
-  REJECTED_CREDENTIALS,
-} from '@keygate/server';
+import { createAuthenticator, createLogger, MISSING_CREDENTIALS, REJECTED_CREDENTIALS } from '@keygate/server';
+import { createApp } from '@keygate/server/graphql';
 import { noKeyChanges } from '@keygate/services';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 import { generateKey } from '@keygate/core';
-import { createApp } from '@keygate/server';
+import { createApp } from '@keygate/server/graphql';
 import { createKeyLoader, createMeterStore, KeyCache, Meter, Verifier } from '@keygate/server/verification';
 import { noKeyChanges } from '@keygate/services';
 import fc from 'fast-check';

@@ -3,7 +3,8 @@
 
 import { randomBytes } from 'node:crypto';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
-import { type AuthConfig, createApp, createAuthenticator, type Logger } from '@keygate/server';
+import { type AuthConfig, createAuthenticator, type Logger } from '@keygate/server';
+import { createApp } from '@keygate/server/graphql';
 import { noKeyChanges } from '@keygate/services';
 import { print } from 'graphql';
 import { signToken } from './auth.ts';

@@ -11,7 +11,7 @@ import {
   type VerifyOutcome,
 } from '@keygate/core';
 import { context } from '@opentelemetry/api';
-import { forwardAuthContext, tracing } from '../tracing.ts';
+import { forwardAuthContext, tracing } from '../observability/tracing.ts';
 import { clientIp, type TrustedProxies } from './client-ip.ts';
 import { gatewayRequirements } from './gateway-requirements.ts';
 

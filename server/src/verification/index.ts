@@ -3,6 +3,7 @@
 export { FailureLimiter } from './failure-limiter.ts';
 export { KeyCache } from './key-cache.ts';
 export { createKeyLoader } from './key-loader.ts';
-export { createMeterStore, LAPSE_MS, Meter } from './meter.ts';
+export { LAPSE_MS, Meter } from './meter.ts';
+export { createMeterStore } from './meter-store.ts';
 export { UsageRecorder } from './usage.ts';
 export { Verifier } from './verifier.ts';

@@ -30,7 +30,7 @@ import {
   SpanKind,
   tracer,
   tracing,
-} from '../tracing.ts';
+} from '../observability/tracing.ts';
 import type { Verifier } from './verifier.ts';
 
 export const CHANNEL = 'keygate_key_changes';

@@ -5,7 +5,7 @@
 import { compileIpRules, type IpAction, type KeyMeter, type RefillInterval, type VerifiableKey } from '@keygate/core';
 import type { PrismaClient } from '@keygate/services/prisma';
 import type pg from 'pg';
-import { inSpan, SpanKind, tracing } from '../tracing.ts';
+import { inSpan, SpanKind, tracing } from '../observability/tracing.ts';
 
 interface Row {
   id: string;

@@ -1,6 +1,7 @@
 import { compileIpRules, type KeyMeter, type VerifiableKey } from '@keygate/core';
 import { describe, expect, it } from 'vitest';
-import { LAPSE_MS, Meter, type MeterStore } from './meter.ts';
+import { LAPSE_MS, Meter } from './meter.ts';
+import type { MeterStore } from './meter-store.ts';
 
 const key = (meter: KeyMeter): VerifiableKey => ({
   id: 'k',

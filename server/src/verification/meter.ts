@@ -28,7 +28,7 @@ import {
   type VerifiableKey,
   windowStart,
 } from '@keygate/core';
-import type { PrismaClient } from '@keygate/services/prisma';
+import type { MeterStore, TakeResult } from './meter-store.ts';
 import type { UsageRecorder } from './usage.ts';
 
 /** A reservation unused for this long is given back. */
@@ -45,25 +45,6 @@ export interface MeterDecision {
   creditsRemaining?: number;
   rateLimits?: RateLimitState[];
   retryAfterSeconds?: number;
-}
-
-interface TakeResult {
-  credits: { taken: number; left: number; epoch: number; validUntil: number | null } | null;
-  limits: { name: string; limit: number; windowMs: number; windowStart: number; taken: number; left: number }[];
-}
-
-/** The database side: reserving, and giving back what was not used. */
-export interface MeterStore {
-  take(
-    keyId: string,
-    now: number,
-    credits: { need: number; want: number } | null,
-    limits: { name: string; need: number; want: number }[],
-  ): Promise<TakeResult | null>;
-  giveBack(
-    credits: { id: string; epoch: number; n: number }[],
-    windows: { id: string; name: string; start: number; n: number }[],
-  ): Promise<void>;
 }
 
 interface CreditLease {
@@ -475,31 +456,3 @@ function creditWant(lease: CreditLease | null, now: number): number {
 const remaining = (lease: CreditLease): number => finite(lease.balance + lease.left, 0);
 const finite = (value: number, fallback: number): number => (Number.isFinite(value) ? value : fallback);
 const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1000));
-
-export function createMeterStore(prisma: PrismaClient): MeterStore {
-  return {
-    async take(keyId, now, credits, limits) {
-      const rows = await prisma.$queryRaw<{ taken: TakeResult | null }[]>`
-        SELECT keygate_meter_take(${keyId}::uuid, ${new Date(now)}, ${credits === null ? null : JSON.stringify(credits)}::jsonb,
-          ${JSON.stringify(limits)}::jsonb) AS taken`;
-      return rows[0]?.taken ?? null;
-    },
-    async giveBack(credits, windows) {
-      const starts = windows.map((w) => ({ ...w, start: new Date(w.start).toISOString() }));
-      await prisma.$executeRaw`
-        WITH credits AS (
-          UPDATE api_keys AS k
-          SET credits_remaining = k.credits_remaining + r.n, credits_reserved = GREATEST(0, k.credits_reserved - r.n)
-          FROM jsonb_to_recordset(${JSON.stringify(credits)}::jsonb) AS r(id uuid, epoch int, n int)
-          WHERE k.id = r.id AND k.credits_epoch = r.epoch AND k.credits_remaining IS NOT NULL
-          RETURNING 1
-        ), windows AS (
-          UPDATE rate_limit_windows AS w SET used = GREATEST(0, w.used - r.n)
-          FROM jsonb_to_recordset(${JSON.stringify(starts)}::jsonb) AS r(id uuid, name text, start timestamptz, n int)
-          WHERE w.key_id = r.id AND w.name = r.name AND w.window_start = r.start
-          RETURNING 1
-        )
-        SELECT (SELECT count(*) FROM credits) + (SELECT count(*) FROM windows)`;
-    },
-  };
-}

@@ -8,16 +8,16 @@ import { BadRequestError } from '@keygate/services';
 import { type DocumentNode, GraphQLError } from 'graphql';
 import { createYoga, maskError } from 'graphql-yoga';
 import { LRUCache } from 'lru-cache';
+import { silentLogger } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import { type ContextServices, createContextFactory, createRequestPrincipal } from './context.ts';
-import { silentLogger } from './logger.ts';
-import type { Metrics } from './metrics.ts';
 import { costLimit, documentLimits, LIMITS } from './plugins/abuse-limits.ts';
 import { logRequests } from './plugins/log-requests.ts';
 import { operationMetrics } from './plugins/operation-metrics.ts';
 import { requestIds } from './plugins/request-ids.ts';
 import { requireAuthentication } from './plugins/require-authentication.ts';
 import { traceOperations } from './plugins/tracing.ts';
-import { verifyKeyFastPath } from './verification/graphql-fast-path.ts';
+import { verifyKeyFastPath } from './plugins/verify-key-fast-path.ts';
 
 export interface AppOptions extends ContextServices {
   /** Hide field suggestions in error messages (production). */

@@ -6,9 +6,9 @@ import { type Dirent, readdirSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { signDevToken } from './auth/dev-token.ts';
-import type { AuthConfig } from './config.ts';
-import { readBody, sendJson } from './http-json.ts';
+import { signDevToken } from '../auth/dev-token.ts';
+import type { AuthConfig } from '../config.ts';
+import { readBody, sendJson } from './json.ts';
 
 export interface DashboardOptions {
   /** web/dist: index.html and assets/. */

@@ -6,7 +6,7 @@ import type { Context } from '@keygate/schema';
 import { context } from '@opentelemetry/api';
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { operationSpan, SpanStatusCode, tracing } from '../tracing.ts';
+import { operationSpan, SpanStatusCode, tracing } from '../../observability/tracing.ts';
 
 export function traceOperations(): Plugin<Context> {
   return {

@@ -6,8 +6,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Context } from '@keygate/schema';
 import { type DocumentNode, Kind, type OperationDefinitionNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { Principal } from '../auth/authenticator.ts';
-import { AuthenticationError, MISSING_CREDENTIALS } from '../auth/errors.ts';
+import type { Principal } from '../../auth/authenticator.ts';
+import { AuthenticationError, MISSING_CREDENTIALS } from '../../auth/errors.ts';
 import type { RequestPrincipal } from '../context.ts';
 
 /** Who sent each request, once onParams has checked it (read by later plugins, e.g. the verifyKey fast path). */

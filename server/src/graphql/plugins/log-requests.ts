@@ -2,7 +2,7 @@
 import type { Context } from '@keygate/schema';
 import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../../observability/logger.ts';
 
 /** One line per GraphQL request: who, which operation, how it ended, how long it took. */
 export function logRequests(logger: Logger): Plugin<Context> {

@@ -27,7 +27,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { SpanExporter } from '@opentelemetry/sdk-trace';
-import { ConfigError } from './config.ts';
+import { ConfigError } from '../config.ts';
 
 export const tracer = trace.getTracer('keygate');
 

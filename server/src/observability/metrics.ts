@@ -3,6 +3,7 @@
 // rest is read when Prometheus scrapes.
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { KeyVerifier } from '@keygate/core';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export type VerificationPath = 'forward_auth' | 'graphql';
@@ -179,6 +180,24 @@ export class Metrics {
   }
 
   /** One answered verification; `started` from performance.now(). */
+  /** A verifier whose every verification is counted on `path`, in memory or loaded. */
+  measured(path: VerificationPath, verifier: KeyVerifier): KeyVerifier {
+    return {
+      verify: (request, scope) => {
+        const started = performance.now();
+        const outcome = verifier.verify(request, scope);
+        if (!(outcome instanceof Promise)) {
+          this.verification(path, outcome.code, started);
+          return outcome;
+        }
+        return outcome.then((settled) => {
+          this.verification(path, settled.code, started);
+          return settled;
+        });
+      },
+    };
+  }
+
   verification(path: VerificationPath, code: string, started: number): void {
     const counts = this.paths[path];
     counts.codes.set(code, (counts.codes.get(code) ?? 0) + 1);

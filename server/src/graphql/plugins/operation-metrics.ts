@@ -6,7 +6,7 @@ import type { Context } from '@keygate/schema';
 import * as documents from '@keygate/sdk/documents';
 import { type DocumentNode, getOperationAST, Kind } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { Metrics } from '../metrics.ts';
+import type { Metrics } from '../../observability/metrics.ts';
 
 /** The operation names of the SDK's typed documents. */
 export const KNOWN_OPERATIONS: ReadonlySet<string> = new Set(

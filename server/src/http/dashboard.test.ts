@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAuthenticator } from './auth/authenticator.ts';
-import type { AuthConfig } from './config.ts';
+import { createAuthenticator } from '../auth/authenticator.ts';
+import type { AuthConfig } from '../config.ts';
 import { createDashboardHandler, type DashboardOptions } from './dashboard.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'keygate-dashboard-'));

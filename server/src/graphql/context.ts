@@ -6,11 +6,11 @@ import type { KeyVerifier } from '@keygate/core';
 import type { Context, KeyChangeListener, SchemaSettings, Viewer } from '@keygate/services';
 import type { PrismaClient } from '@keygate/services/prisma';
 import { LRUCache } from 'lru-cache';
-import { type Authenticator, BAD_SIGNATURE, type Principal } from './auth/authenticator.ts';
-import { AuthenticationError, AuthenticationUnavailableError } from './auth/errors.ts';
-import { type Logger, silentLogger } from './logger.ts';
+import { type Authenticator, BAD_SIGNATURE, type Principal } from '../auth/authenticator.ts';
+import { AuthenticationError, AuthenticationUnavailableError } from '../auth/errors.ts';
+import { type Logger, silentLogger } from '../observability/logger.ts';
+import { clientIp, TrustedProxies } from '../verification/client-ip.ts';
 import { requestIdOf } from './plugins/request-ids.ts';
-import { clientIp, TrustedProxies } from './verification/client-ip.ts';
 
 export interface ContextServices {
   prisma: PrismaClient;

@@ -31,11 +31,11 @@ import {
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { LRUCache } from 'lru-cache';
-import { LIMITS } from '../plugins/abuse-limits.ts';
-import { requestIdOf } from '../plugins/request-ids.ts';
-import { principals } from '../plugins/require-authentication.ts';
-import { repeatedSelection } from '../plugins/selection-limits.ts';
-import { operationSpan, tracing } from '../tracing.ts';
+import { operationSpan, tracing } from '../../observability/tracing.ts';
+import { LIMITS } from './abuse-limits.ts';
+import { requestIdOf } from './request-ids.ts';
+import { principals } from './require-authentication.ts';
+import { repeatedSelection } from './selection-limits.ts';
 
 type FieldName = keyof typeof keyVerificationFields | '__typename';
 /** A field of the result; rateLimits carries its own selection (response keys and RateLimitState fields). */

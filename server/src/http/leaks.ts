@@ -14,7 +14,7 @@ import { hashKey, parseKey } from '@keygate/core';
 import type { KeyChangeListener, SchemaSettings } from '@keygate/services';
 import { reportLeakedKey } from '@keygate/services/leaks';
 import type { PrismaClient } from '@keygate/services/prisma';
-import { readBody, sendJson } from './http-json.ts';
+import { readBody, sendJson } from './json.ts';
 
 const MAX_BODY = 1024 * 1024;
 const MAX_TOKENS = 1000;

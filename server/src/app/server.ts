@@ -1,0 +1,273 @@
+// Starts a Keygate server: the composition root. Storage and its migrations, the verification
+// path, the workers and the HTTP routes are made here and nowhere else, started in order and
+// stopped in the reverse order by one Lifecycle.
+import { createServer, type Server } from 'node:http';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import type { KeyVerifier } from '@keygate/core';
+import type { SchemaSettings } from '@keygate/services';
+import { createAuthenticator } from '../auth/authenticator.ts';
+import { loadAuth } from '../auth/secret.ts';
+import { type Config, ConfigError } from '../config.ts';
+import { type Database, openDatabase } from '../db/database.ts';
+import { createApp } from '../graphql/yoga.ts';
+import { createDashboardHandler } from '../http/dashboard.ts';
+import { createGraphiqlHandler } from '../http/graphiql.ts';
+import { createLeakHandler } from '../http/leaks.ts';
+import { createRouter } from '../http/routes.ts';
+import { createLogger, type Logger } from '../observability/logger.ts';
+import { Metrics, metricsHandler } from '../observability/metrics.ts';
+import { TrustedProxies } from '../verification/client-ip.ts';
+import { FailureLimiter } from '../verification/failure-limiter.ts';
+import { createForwardAuthHandler } from '../verification/forward-auth.ts';
+import {
+  CHANNEL,
+  type InvalidationBus,
+  localInvalidation,
+  PostgresInvalidation,
+} from '../verification/invalidation.ts';
+import { KeyCache } from '../verification/key-cache.ts';
+import { createKeyLoader } from '../verification/key-loader.ts';
+import { Meter } from '../verification/meter.ts';
+import { createMeterStore } from '../verification/meter-store.ts';
+import { UsageRecorder } from '../verification/usage.ts';
+import { Verifier } from '../verification/verifier.ts';
+import { ExpiryWatcher } from '../webhooks/expiry.ts';
+import { usageExceededNotifier } from '../webhooks/usage-events.ts';
+import { WebhookWorker } from '../webhooks/worker.ts';
+import { Lifecycle } from './lifecycle.ts';
+import { warnings } from './warnings.ts';
+
+export interface RunningServer {
+  url: string;
+  database: Database;
+  http: Server;
+  verifier: Verifier;
+  usage: UsageRecorder;
+  meter: Meter;
+  webhooks: WebhookWorker;
+  expiry: ExpiryWatcher;
+  invalidation: InvalidationBus;
+  /** Stops accepting, lets in-flight requests finish, writes last-used data, closes the database. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** An already open database (tests); it is left open on close. Otherwise config.storage is opened. */
+  database?: Database;
+  /** The clock of verification and metering (tests move it across refills and windows). */
+  clock?: () => number;
+}
+
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger();
+  const log = (line: string) => logger.info(line);
+  const fail = (what: string) => (error: unknown) => logger.error({ err: error }, what);
+  const lifecycle = new Lifecycle((part, error) => logger.error({ err: error }, `stopping ${part} failed`));
+  // A taken port is said at once, not after the database was opened and migrated.
+  await portFree(config.port, config.host);
+  const auth = loadAuth(config, (path) => log(`created a development secret in ${path}`));
+  const clock = options.clock ?? Date.now;
+
+  const database =
+    options.database ??
+    (await openDatabase(
+      config.storage.kind === 'postgres'
+        ? { ...config.storage, onWaiting: (m: string) => logger.warn(m) }
+        : config.storage,
+    ));
+  if (!options.database) lifecycle.started('the database', () => database.close());
+  const { prisma } = database;
+  try {
+    const { applied, modified } = await database.migrate();
+    if (applied.length > 0) log(`applied migrations: ${applied.join(', ')}`);
+    for (const name of modified) log(`warning: migration ${name} was changed after it was applied`);
+
+    // The verification path.
+    const usage = new UsageRecorder(prisma, {
+      intervalMs: config.usageFlushMs,
+      retentionDays: config.usageRetentionDays,
+      onError: fail('usage flush failed'),
+    });
+    const meter = new Meter(
+      createMeterStore(prisma),
+      usage,
+      clock,
+      fail('metering failed'),
+      usageExceededNotifier(prisma, clock, fail('usage.exceeded event failed')),
+    );
+    const limiter = new FailureLimiter({ ...config.failedVerifications, maxClients: 100_000 });
+    const verifier = new Verifier(
+      createKeyLoader(prisma, database.pool),
+      new KeyCache(config.cache),
+      usage,
+      limiter,
+      clock,
+      meter,
+    );
+    let invalidation: InvalidationBus | undefined;
+    const webhooks = new WebhookWorker(prisma, config.webhooks, clock, fail('webhook delivery failed'));
+    const metrics = config.metricsToken
+      ? new Metrics({
+          cache: () => {
+            const size = verifier.cacheSize();
+            return { hits: verifier.stats.hits, misses: verifier.stats.misses, keys: size.keys, unknown: size.misses };
+          },
+          invalidations: () => ({
+            received: verifier.stats.invalidations,
+            connected: invalidation?.connected ?? false,
+          }),
+          usageFlushes: () => ({ ok: usage.stats.flushes, failed: usage.stats.failures }),
+          webhookAttempts: () => webhooks.attempts,
+          meterStatements: () => meter.statements,
+          pool: () => {
+            const pool = database.pool;
+            return pool
+              ? {
+                  total: pool.totalCount,
+                  idle: pool.idleCount,
+                  waiting: pool.waitingCount,
+                  max: pool.options.max ?? 10,
+                }
+              : null;
+          },
+        })
+      : null;
+    invalidation =
+      config.storage.kind === 'postgres'
+        ? new PostgresInvalidation(
+            config.storage.directUrl ?? config.storage.url,
+            verifier,
+            log,
+            2000,
+            (delay) => metrics?.invalidationReceived(delay),
+            // Proven through the same pool that publishes changes.
+            { publish: (payload) => prisma.$executeRawUnsafe('SELECT pg_notify($1, $2)', CHANNEL, payload) },
+          )
+        : localInvalidation(verifier, prisma);
+    const changes = invalidation;
+    await changes.start();
+    lifecycle.started('the change feed', () => changes.stop());
+    usage.start();
+    lifecycle.started('usage recording', () => usage.stop()); // writes what was recorded
+    meter.start();
+    lifecycle.started('metering', () => meter.stop()); // gives back what it holds, before usage is written
+    webhooks.start();
+    lifecycle.started('webhook delivery', () => webhooks.stop()); // attempts under way finish, recorded
+    const expiry = new ExpiryWatcher(prisma, config.expiry, clock, fail('expiry warnings failed'));
+    expiry.start();
+    lifecycle.started('expiry warnings', () => expiry.stop());
+
+    // HTTP.
+    const trustedProxies = new TrustedProxies(config.trustedProxies, (peer) =>
+      logger.warn({ peer }, warnings.untrustedForwarder(peer)),
+    );
+    const settings: SchemaSettings = {
+      maxKeysPerApplication: config.maxKeysPerApplication,
+      maxPageSize: config.maxPageSize,
+      clock,
+      webhooks: { allowInsecure: config.webhooks.allowInsecure, allowPrivate: config.webhooks.allowPrivate },
+    };
+    const graphqlVerifier: KeyVerifier = metrics ? metrics.measured('graphql', verifier) : verifier;
+    const developmentSecret = auth.key.kind === 'secret' && auth.key.origin === 'development file';
+    const graphql = createApp({
+      logger,
+      ...(developmentSecret ? { signatureHint: warnings.developmentSignature(config.dataDir) } : {}),
+      trustedProxies,
+      prisma,
+      authenticate: createAuthenticator(auth),
+      settings,
+      keyChanges: changes,
+      verifier: graphqlVerifier,
+      fastVerifier: config.graphqlFastPath ? graphqlVerifier : undefined,
+      ...(metrics ? { metrics } : {}),
+      hideSuggestions: config.production,
+      introspection: config.introspection,
+    });
+    const dashboard = config.dashboard
+      ? createDashboardHandler({ ...config.dashboard, auth, host: config.host })
+      : null;
+    let url = '';
+    let stopping = false;
+    const http = createServer(
+      createRouter({
+        forwardAuth: createForwardAuthHandler(
+          verifier,
+          trustedProxies,
+          clock,
+          metrics ? (code, started) => metrics.verification('forward_auth', code, started) : null,
+          (header) => logger.warn({ header }, warnings.retiredRequirementHeader(header)),
+        ),
+        ready: async () =>
+          !stopping &&
+          changes.connected &&
+          prisma.$queryRaw`SELECT 1`.then(
+            () => true,
+            () => false,
+          ),
+        metrics: metrics && config.metricsToken ? metricsHandler(metrics, config.metricsToken) : null,
+        leaks: config.leaks ? createLeakHandler(config.leaks, prisma, changes, settings, log) : null,
+        onLeakError: fail('leak report failed'),
+        graphiql: createGraphiqlHandler(config.graphiql, () => url),
+        dashboard,
+        graphql,
+      }),
+    );
+    // Gateways keep connections open; Node's default would drop idle ones under them at 5 s.
+    http.keepAliveTimeout = 65_000;
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', (error: NodeJS.ErrnoException) =>
+        reject(error.code === 'EADDRINUSE' ? portInUse(config.port, config.host) : error),
+      );
+      http.listen(config.port, config.host, resolve);
+    });
+    lifecycle.started('HTTP', () => {
+      stopping = true;
+      return new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeIdleConnections();
+        // Connections still busy after a grace period are cut.
+        setTimeout(() => http.closeAllConnections(), 10_000).unref();
+      });
+    });
+
+    const { port } = http.address() as AddressInfo;
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+    if (developmentSecret) log(warnings.developmentMode);
+    const where = config.storage.kind === 'pglite' ? `embedded database in ${config.storage.dataDir}` : 'PostgreSQL';
+    log(`Keygate (${where}) listening on ${url}/graphql`);
+    if (dashboard) log(`merchant dashboard at ${url}/`);
+    return {
+      url,
+      database,
+      http,
+      verifier,
+      usage,
+      meter,
+      webhooks,
+      expiry,
+      invalidation: changes,
+      close: () => lifecycle.stop(),
+    };
+  } catch (error) {
+    await lifecycle.stop();
+    throw error;
+  }
+}
+
+function portInUse(port: number, host: string): ConfigError {
+  return new ConfigError(`port ${port} on ${host} is already in use; set PORT to another one`);
+}
+
+/** Fails when the port is taken (checked again, for good, when the server listens). */
+async function portFree(port: number, host: string): Promise<void> {
+  if (port === 0) return;
+  await new Promise<void>((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'EADDRINUSE' ? portInUse(port, host) : error),
+    );
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}
