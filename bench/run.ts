@@ -62,29 +62,19 @@ const AMPLE_METERING = {
   ],
 };
 
+/** The bench merchant with `count` keys of its own in a new application; their secrets. */
 async function seedKeys(
   prisma: Awaited<ReturnType<typeof openDatabase>>['prisma'],
   count: number,
   metering: Record<string, unknown> = {},
 ) {
   await prisma.merchant.create({ data: { id: 'bench' } });
-  const app = await prisma.application.create({
-    data: { merchantId: 'bench', name: 'bench', normalizedName: 'bench' },
-  });
-  const keys = Array.from({ length: count }, () => generateKey('live'));
-  await prisma.apiKey.createMany({
-    data: keys.map((k, i) => ({
-      merchantId: 'bench',
-      applicationId: app.id,
-      name: `k${i}`,
-      prefix: k.prefix,
-      hash: k.hash,
-      access: 'FULL_ACCESS' as const,
-      environment: 'LIVE' as const,
-      ...metering,
-    })),
-  });
-  return keys.map((k) => k.secret);
+  return seedKeysForApp(
+    prisma,
+    count,
+    Array.from({ length: count }, () => metering),
+    'bench',
+  );
 }
 
 /** Median time per call over batches, awaiting the calls that return a promise (a reservation). */
@@ -282,9 +272,10 @@ async function seedKeysForApp(
   prisma: Awaited<ReturnType<typeof openDatabase>>['prisma'],
   count: number,
   metering: Record<string, unknown>[],
+  name = 'metered',
 ) {
   const app = await prisma.application.create({
-    data: { merchantId: 'bench', name: 'metered', normalizedName: 'metered' },
+    data: { merchantId: 'bench', name, normalizedName: name },
   });
   const keys = Array.from({ length: count }, () => generateKey('live'));
   await prisma.apiKey.createMany({
@@ -852,41 +843,27 @@ console.log(
 // `pnpm bench http` (or inprocess, postgres) runs one section, for quick iterations.
 const only = process.argv[2];
 const wanted = (section: string) => only === undefined || only === section;
+/** Runs a section against a throwaway PostgreSQL cluster, stopped afterwards. */
+async function withCluster(run: (url: string) => Promise<void>): Promise<void> {
+  const cluster = await startCluster();
+  try {
+    await run(cluster.url);
+  } finally {
+    cluster.stop();
+  }
+}
+
 if (wanted('inprocess')) await inProcess();
 if (wanted('postgres')) {
-  const cluster = await startCluster();
-  try {
-    await postgresFigures(cluster.url);
-    await propagation(cluster.url);
-  } finally {
-    cluster.stop();
-  }
+  await withCluster(async (url) => {
+    await postgresFigures(url);
+    await propagation(url);
+  });
 }
 if (wanted('http')) await httpFigures();
-if (wanted('gateway')) {
-  const cluster = await startCluster();
-  try {
-    await gatewayFigures(cluster.url);
-  } finally {
-    cluster.stop();
-  }
-}
-if (wanted('scale')) {
-  const cluster = await startCluster();
-  try {
-    await scaleFigures(cluster.url);
-  } finally {
-    cluster.stop();
-  }
-}
-if (wanted('runtime')) {
-  const cluster = await startCluster();
-  try {
-    await runtimeFigures(cluster.url);
-  } finally {
-    cluster.stop();
-  }
-}
+if (wanted('gateway')) await withCluster(gatewayFigures);
+if (wanted('scale')) await withCluster(scaleFigures);
+if (wanted('runtime')) await withCluster(runtimeFigures);
 
 const report = {
   date: started.toISOString(),

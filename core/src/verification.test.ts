@@ -1,27 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { compileIpRules } from './ip-rules.ts';
-import { decide, scopesAllow, type VerifiableKey } from './verification.ts';
+import { verifiableKey } from './testing.ts';
+import { decide, scopesAllow } from './verification.ts';
 
 const now = Date.parse('2026-06-01T00:00:00Z');
-const key = (overrides: Partial<VerifiableKey> = {}): VerifiableKey => ({
-  id: 'k',
-  prefix: 'kg_live_abcd',
-  applicationId: 'a',
-  merchantId: 'm',
-  environment: 'LIVE',
-  access: 'FULL_ACCESS',
-  scopes: [],
-  expiresAt: null,
-  revoked: false,
-  applicationEnabled: true,
-  ipRules: compileIpRules([], 'ALLOW'),
-  meter: null,
-  meterKeyId: 'k',
-  enabled: true,
-  metadata: null,
-  externalId: null,
-  ...overrides,
-});
+const key = verifiableKey;
 const request = { key: 'x' };
 
 describe('decide', () => {

@@ -1,25 +1,9 @@
-import { compileIpRules, type VerifiableKey } from '@keygate/core';
+import { verifiableKey } from '@keygate/core/testing';
 import { describe, expect, it } from 'vitest';
 import { KeyCache } from './key-cache.ts';
 
-const key = (id: string, applicationId = 'app'): VerifiableKey => ({
-  id,
-  prefix: 'kg_live_abcd',
-  applicationId,
-  merchantId: 'm',
-  environment: 'LIVE',
-  access: 'READ_ONLY',
-  scopes: [],
-  expiresAt: null,
-  revoked: false,
-  applicationEnabled: true,
-  ipRules: compileIpRules([], 'ALLOW'),
-  meter: null,
-  meterKeyId: 'k',
-  enabled: true,
-  metadata: null,
-  externalId: null,
-});
+const key = (id: string, applicationId = 'app') =>
+  verifiableKey({ id, applicationId, access: 'READ_ONLY', meterKeyId: 'k' });
 
 describe('KeyCache', () => {
   it('keeps at most maxKeys known keys, dropping the least recently used', () => {

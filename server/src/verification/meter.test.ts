@@ -1,26 +1,10 @@
-import { compileIpRules, type KeyMeter, type VerifiableKey } from '@keygate/core';
+import type { KeyMeter } from '@keygate/core';
+import { verifiableKey } from '@keygate/core/testing';
 import { describe, expect, it } from 'vitest';
 import { LAPSE_MS, Meter } from './meter.ts';
 import type { MeterStore } from './meter-store.ts';
 
-const key = (meter: KeyMeter): VerifiableKey => ({
-  id: 'k',
-  prefix: 'kg_live_abcd',
-  applicationId: 'a',
-  merchantId: 'm',
-  environment: 'LIVE',
-  access: 'FULL_ACCESS',
-  scopes: [],
-  expiresAt: null,
-  revoked: false,
-  applicationEnabled: true,
-  ipRules: compileIpRules([], 'ALLOW'),
-  meter,
-  meterKeyId: 'k',
-  enabled: true,
-  metadata: null,
-  externalId: null,
-});
+const key = (meter: KeyMeter) => verifiableKey({ meter });
 
 /** The database's rules (keygate_meter_take) over one key, in memory, with every call recorded. */
 function memoryStore(pool: number, limit = 0) {

@@ -1,26 +1,10 @@
-import { compileIpRules, generateKey, type VerifiableKey } from '@keygate/core';
+import { generateKey, type VerifiableKey } from '@keygate/core';
+import { verifiableKey } from '@keygate/core/testing';
 import { describe, expect, it } from 'vitest';
 import { KeyCache } from './key-cache.ts';
 import { Verifier } from './verifier.ts';
 
-const stored = (revoked: boolean): VerifiableKey => ({
-  id: 'k',
-  prefix: 'kg_live_abcd',
-  applicationId: 'a',
-  merchantId: 'm',
-  environment: 'LIVE',
-  access: 'READ_ONLY',
-  scopes: [],
-  expiresAt: null,
-  revoked,
-  applicationEnabled: true,
-  ipRules: compileIpRules([], 'ALLOW'),
-  meter: null,
-  meterKeyId: 'k',
-  enabled: true,
-  metadata: null,
-  externalId: null,
-});
+const stored = (revoked: boolean) => verifiableKey({ revoked, access: 'READ_ONLY' });
 
 function deferred<T>() {
   let resolve!: (value: T) => void;

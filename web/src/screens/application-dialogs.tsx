@@ -8,8 +8,7 @@ import {
 import { useState } from 'react';
 import { useMutation } from 'urql';
 import { useLocation } from 'wouter';
-import { explain } from '../client.ts';
-import { type FormErrors, failureOf, formErrors, isError, NO_ERRORS } from '../errors.ts';
+import { type FormErrors, failureOf, inOneLine, NO_ERRORS } from '../errors.ts';
 import { Button, Field, SubmitForm } from '../ui/controls.tsx';
 import { Confirm, Sheet } from '../ui/dialogs.tsx';
 import { Alert } from '../ui/feedback.tsx';
@@ -91,8 +90,7 @@ export function EnableApplication({
   onClose: () => void;
   application: ApplicationFieldsFragment;
 }) {
-  const [state, setEnabled] = useMutation(SetApplicationEnabledDocument);
-  const [error, setError] = useState<string | null>(null);
+  const [, setEnabled] = useMutation(SetApplicationEnabledDocument);
   const enable = !application.enabled;
   return (
     <Confirm
@@ -101,14 +99,9 @@ export function EnableApplication({
       onClose={onClose}
       confirmLabel={enable ? 'Enable application' : 'Disable application'}
       danger={!enable}
-      busy={state.fetching}
-      error={error}
-      onConfirm={async () => {
+      action={async () => {
         const result = await setEnabled({ input: { id: application.id, enabled: enable } });
-        const payload = result.data?.setApplicationEnabled;
-        if (result.error) setError(explain(result.error));
-        else if (payload && isError(payload)) setError(formErrors(payload).form ?? payload.message);
-        else onClose();
+        return inOneLine(failureOf(result.error, result.data?.setApplicationEnabled));
       }}
     >
       {enable ? (

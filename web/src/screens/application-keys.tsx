@@ -15,7 +15,8 @@ import { Button, Choice } from '../ui/controls.tsx';
 import { QueryState } from '../ui/feedback.tsx';
 import { accessLabel, StatusBadge, When } from '../ui/format.tsx';
 import { useDebounced, useRefresh } from '../ui/hooks.ts';
-import { Pager, usePages } from '../ui/pager.tsx';
+import { PagedList } from '../ui/paged-list.tsx';
+import { usePages } from '../ui/pager.tsx';
 import { CreateKey } from './create-key.tsx';
 import { KeyActions } from './key-actions.tsx';
 
@@ -118,51 +119,24 @@ function KeyList({ applicationId, keyLimit }: { applicationId: string; keyLimit:
           ]}
         />
       </div>
-      <QueryState error={error} fetching={fetching} hasData={connection !== undefined} />
-      {connection ? (
-        connection.edges.length === 0 ? (
-          <div className="empty">
-            <p>{status === 'ALL' ? 'No keys yet. Create one to call the API.' : 'No key has this status.'}</p>
-          </div>
-        ) : (
-          <>
-            <div className="table-wrap">
-              <table className="table">
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col" className="wide-only">
-                      Key
-                    </th>
-                    <th scope="col" className="wide-only">
-                      Status
-                    </th>
-                    <th scope="col" className="wide-only">
-                      Access
-                    </th>
-                    <th scope="col" className="wide-only">
-                      Created
-                    </th>
-                    <th scope="col">Last used</th>
-                    <th scope="col" className="wide-only">
-                      Expires
-                    </th>
-                    <th scope="col">
-                      <span className="visually-hidden">Actions</span>
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {connection.edges.map(({ node }) => (
-                    <KeyRow key={node.id} apiKey={node} />
-                  ))}
-                </tbody>
-              </table>
-            </div>
-            <Pager pageInfo={connection.pageInfo} onPage={pages.setCursor} total={connection.totalCount} noun="key" />
-          </>
-        )
-      ) : null}
+      <PagedList
+        query={{ error, fetching }}
+        connection={connection}
+        noun="key"
+        onPage={pages.setCursor}
+        empty={<p>{status === 'ALL' ? 'No keys yet. Create one to call the API.' : 'No key has this status.'}</p>}
+        columns={[
+          { label: 'Name' },
+          { label: 'Key', wideOnly: true },
+          { label: 'Status', wideOnly: true },
+          { label: 'Access', wideOnly: true },
+          { label: 'Created', wideOnly: true },
+          { label: 'Last used' },
+          { label: 'Expires', wideOnly: true },
+          { label: 'Actions', hidden: true },
+        ]}
+        rows={(edges) => edges.map(({ node }) => <KeyRow key={node.id} apiKey={node} />)}
+      />
       <CreateKey applicationId={applicationId} isOpen={creating} onClose={() => setCreating(false)} />
     </>
   );

@@ -5,10 +5,10 @@ import { Input, Label, Menu, MenuItem, MenuTrigger, Popover, SearchField } from 
 import { useQuery } from 'urql';
 import { Link } from 'wouter';
 import { Button, Choice } from '../ui/controls.tsx';
-import { QueryState } from '../ui/feedback.tsx';
 import { When } from '../ui/format.tsx';
 import { useDebounced } from '../ui/hooks.ts';
-import { Pager, usePages } from '../ui/pager.tsx';
+import { PagedList } from '../ui/paged-list.tsx';
+import { usePages } from '../ui/pager.tsx';
 import { ApplicationForm, EnableApplication } from './application-dialogs.tsx';
 
 type EnabledFilter = 'all' | 'enabled' | 'disabled';
@@ -59,56 +59,32 @@ export function Applications() {
           ]}
         />
       </div>
-      <QueryState error={error} fetching={fetching} hasData={connection !== undefined} />
-      {connection ? (
-        connection.edges.length === 0 ? (
-          <div className="empty">
-            {filtered ? (
-              <p>No application matches these filters.</p>
-            ) : (
-              <>
-                <p>You have no applications yet. Create one to issue its API keys.</p>
-                <Button variant="primary" onPress={() => setCreating(true)}>
-                  Create your first application
-                </Button>
-              </>
-            )}
-          </div>
-        ) : (
-          <>
-            <div className="table-wrap">
-              <table className="table">
-                <thead>
-                  <tr>
-                    <th scope="col">Name</th>
-                    <th scope="col">Status</th>
-                    <th scope="col" className="wide-only">
-                      Key limit
-                    </th>
-                    <th scope="col" className="wide-only">
-                      Created
-                    </th>
-                    <th scope="col">
-                      <span className="visually-hidden">Actions</span>
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {connection.edges.map(({ node }) => (
-                    <ApplicationRow key={node.id} application={node} />
-                  ))}
-                </tbody>
-              </table>
-            </div>
-            <Pager
-              pageInfo={connection.pageInfo}
-              onPage={pages.setCursor}
-              total={connection.totalCount}
-              noun="application"
-            />
-          </>
-        )
-      ) : null}
+      <PagedList
+        query={{ error, fetching }}
+        connection={connection}
+        noun="application"
+        onPage={pages.setCursor}
+        empty={
+          filtered ? (
+            <p>No application matches these filters.</p>
+          ) : (
+            <>
+              <p>You have no applications yet. Create one to issue its API keys.</p>
+              <Button variant="primary" onPress={() => setCreating(true)}>
+                Create your first application
+              </Button>
+            </>
+          )
+        }
+        columns={[
+          { label: 'Name' },
+          { label: 'Status' },
+          { label: 'Key limit', wideOnly: true },
+          { label: 'Created', wideOnly: true },
+          { label: 'Actions', hidden: true },
+        ]}
+        rows={(edges) => edges.map(({ node }) => <ApplicationRow key={node.id} application={node} />)}
+      />
       <ApplicationForm isOpen={creating} onClose={() => setCreating(false)} />
     </section>
   );

@@ -5,9 +5,9 @@ import { useEffect, useState } from 'react';
 import { useQuery } from 'urql';
 import { Link, useSearch } from 'wouter';
 import { Choice, Field } from '../ui/controls.tsx';
-import { QueryState } from '../ui/feedback.tsx';
 import { When } from '../ui/format.tsx';
-import { Pager, usePages } from '../ui/pager.tsx';
+import { PagedList } from '../ui/paged-list.tsx';
+import { usePages } from '../ui/pager.tsx';
 
 const ACTIONS: Record<AuditAction, string> = {
   createApplication: 'Application created',
@@ -90,53 +90,35 @@ export default function Audit() {
         <Field label="From" type="datetime-local" value={from} onChange={setFrom} />
         <Field label="To" type="datetime-local" value={to} onChange={setTo} />
       </div>
-      <QueryState error={error} fetching={fetching} hasData={connection !== undefined} />
-      {connection ? (
-        connection.edges.length === 0 ? (
-          <p className="empty">No change matches these filters.</p>
-        ) : (
-          <>
-            <div className="table-wrap">
-              <table className="table">
-                <thead>
-                  <tr>
-                    <th scope="col">When</th>
-                    <th scope="col">What</th>
-                    <th scope="col" className="wide-only">
-                      Who
-                    </th>
-                    <th scope="col" className="wide-only">
-                      From
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {connection.edges.map(({ node }) => (
-                    <tr key={node.id}>
-                      <td>
-                        <When value={node.createdAt} />
-                      </td>
-                      <td>
-                        <strong>{ACTIONS[node.action]}</strong>
-                        <div className="small summary">{summarize(node.summary)}</div>
-                        <Target type={node.targetType} id={node.targetId} />
-                      </td>
-                      <td className="wide-only">{node.actor ?? '—'}</td>
-                      <td className="wide-only">{node.clientIp ?? '—'}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-            <Pager
-              pageInfo={connection.pageInfo}
-              onPage={pages.setCursor}
-              total={connection.totalCount}
-              noun="change"
-            />
-          </>
-        )
-      ) : null}
+      <PagedList
+        query={{ error, fetching }}
+        connection={connection}
+        noun="change"
+        onPage={pages.setCursor}
+        empty={<p>No change matches these filters.</p>}
+        columns={[
+          { label: 'When' },
+          { label: 'What' },
+          { label: 'Who', wideOnly: true },
+          { label: 'From', wideOnly: true },
+        ]}
+        rows={(edges) =>
+          edges.map(({ node }) => (
+            <tr key={node.id}>
+              <td>
+                <When value={node.createdAt} />
+              </td>
+              <td>
+                <strong>{ACTIONS[node.action]}</strong>
+                <div className="small summary">{summarize(node.summary)}</div>
+                <Target type={node.targetType} id={node.targetId} />
+              </td>
+              <td className="wide-only">{node.actor ?? '—'}</td>
+              <td className="wide-only">{node.clientIp ?? '—'}</td>
+            </tr>
+          ))
+        }
+      />
     </section>
   );
 }

@@ -104,21 +104,16 @@ function RevokeKey({
   isOpen: boolean;
   onClose: () => void;
 }) {
-  const [state, revoke] = useMutation(RevokeKeyDocument);
-  const [error, setError] = useState<string | null>(null);
+  const [, revoke] = useMutation(RevokeKeyDocument);
   return (
     <Confirm
       title={`Revoke ${apiKey.name}?`}
       isOpen={isOpen}
       onClose={onClose}
       confirmLabel="Revoke key"
-      busy={state.fetching}
-      error={error}
-      onConfirm={async () => {
+      action={async () => {
         const result = await revoke({ input: { id: apiKey.id } });
-        const problem = inOneLine(failureOf(result.error, result.data?.revokeKey));
-        setError(problem);
-        if (problem === null) onClose();
+        return inOneLine(failureOf(result.error, result.data?.revokeKey));
       }}
     >
       <p>
@@ -138,8 +133,7 @@ function EnableKey({
   isOpen: boolean;
   onClose: () => void;
 }) {
-  const [state, setEnabled] = useMutation(SetKeyEnabledDocument);
-  const [error, setError] = useState<string | null>(null);
+  const [, setEnabled] = useMutation(SetKeyEnabledDocument);
   const enable = !apiKey.enabled;
   return (
     <Confirm
@@ -148,13 +142,9 @@ function EnableKey({
       onClose={onClose}
       confirmLabel={enable ? 'Enable key' : 'Disable key'}
       danger={!enable}
-      busy={state.fetching}
-      error={error}
-      onConfirm={async () => {
+      action={async () => {
         const result = await setEnabled({ input: { id: apiKey.id, enabled: enable } });
-        const problem = inOneLine(failureOf(result.error, result.data?.setKeyEnabled));
-        setError(problem);
-        if (problem === null) onClose();
+        return inOneLine(failureOf(result.error, result.data?.setKeyEnabled));
       }}
     >
       <p>
@@ -175,8 +165,7 @@ const GRACE = [
 
 function RollKey({ apiKey, isOpen, onClose }: { apiKey: ApiKeyFieldsFragment; isOpen: boolean; onClose: () => void }) {
   const [grace, setGrace] = useState<(typeof GRACE)[number]['id']>('86400');
-  const [state, roll] = useMutation(RollKeyDocument);
-  const [error, setError] = useState<string | null>(null);
+  const [, roll] = useMutation(RollKeyDocument);
   const [secret, setSecret] = useState<string | null>(null);
   return (
     <>
@@ -186,20 +175,14 @@ function RollKey({ apiKey, isOpen, onClose }: { apiKey: ApiKeyFieldsFragment; is
         onClose={onClose}
         confirmLabel="Roll key"
         danger={false}
-        busy={state.fetching}
-        error={error}
-        onConfirm={async () => {
+        action={async () => {
           const result = await roll(
             { input: { id: apiKey.id, gracePeriodSeconds: Number(grace) } },
             { additionalTypenames: ['ApiKey'] },
           );
           const payload = result.data?.rollKey;
-          const problem = inOneLine(failureOf(result.error, payload));
-          setError(problem);
-          if (problem === null && payload?.__typename === 'RollKeyPayload') {
-            onClose();
-            setSecret(payload.secret);
-          }
+          if (payload?.__typename === 'RollKeyPayload') setSecret(payload.secret);
+          return inOneLine(failureOf(result.error, payload));
         }}
       >
         <p>

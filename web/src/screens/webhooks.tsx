@@ -24,12 +24,13 @@ import {
 } from 'react-aria-components';
 import { useMutation, useQuery } from 'urql';
 import { explain } from '../client.ts';
-import { type FormErrors, failureOf, isError, NO_ERRORS } from '../errors.ts';
+import { type FormErrors, failureOf, inOneLine, isError, NO_ERRORS } from '../errors.ts';
 import { Button, Field, SubmitForm } from '../ui/controls.tsx';
 import { Confirm, Sheet } from '../ui/dialogs.tsx';
 import { Alert, Notice, QueryState } from '../ui/feedback.tsx';
 import { When } from '../ui/format.tsx';
-import { Pager, usePages } from '../ui/pager.tsx';
+import { PagedList } from '../ui/paged-list.tsx';
+import { usePages } from '../ui/pager.tsx';
 import { SecretOnce } from './secret-once.tsx';
 
 const EVENTS: EventType[] = [
@@ -73,23 +74,20 @@ export default function Webhooks() {
         Keygate posts events (key created, revoked, expiring, out of credits, …) to your endpoints, signed per the
         Standard Webhooks specification, retrying until they answer 2xx.
       </p>
-      <QueryState error={error} fetching={fetching} hasData={connection !== undefined} />
-      {connection && connection.edges.length === 0 ? <p className="empty">No endpoint yet.</p> : null}
-      {connection && connection.edges.length > 0 ? (
-        <>
+      <PagedList
+        query={{ error, fetching }}
+        connection={connection}
+        noun="endpoint"
+        onPage={pages.setCursor}
+        empty={<p>No endpoint yet.</p>}
+        items={(edges) => (
           <ul className="endpoints">
-            {connection.edges.map(({ node }) => (
+            {edges.map(({ node }) => (
               <Endpoint key={node.id} endpoint={node} onSecret={setSecret} />
             ))}
           </ul>
-          <Pager
-            pageInfo={connection.pageInfo}
-            onPage={pages.setCursor}
-            total={connection.totalCount}
-            noun="endpoint"
-          />
-        </>
-      ) : null}
+        )}
+      />
       <Sheet title="Add a webhook endpoint" isOpen={creating} onClose={() => setCreating(false)}>
         <CreateEndpoint
           onDone={(signingSecret) => {
@@ -189,8 +187,8 @@ function Endpoint({
   const [problem, setProblem] = useState<string | null>(null);
   const [, update] = useMutation(UpdateWebhookEndpointDocument);
   const [, sendTest] = useMutation(SendTestWebhookDocument);
-  const [rotating, rotate] = useMutation(RotateWebhookSecretDocument);
-  const [deleting, remove] = useMutation(DeleteWebhookEndpointDocument);
+  const [, rotate] = useMutation(RotateWebhookSecretDocument);
+  const [, remove] = useMutation(DeleteWebhookEndpointDocument);
   const close = () => setOpen(null);
 
   async function act(action: EndpointAction) {
@@ -261,16 +259,11 @@ function Endpoint({
         isOpen={open === 'rotate'}
         onClose={close}
         confirmLabel="Rotate secret"
-        busy={rotating.fetching}
-        error={problem}
-        onConfirm={async () => {
+        action={async () => {
           const result = await rotate({ input: { id: endpoint.id } });
           const payload = result.data?.rotateWebhookSecret;
-          if (result.error) return setProblem(explain(result.error));
-          if (payload?.__typename === 'CreateWebhookEndpointPayload') {
-            close();
-            onSecret(payload.signingSecret);
-          } else if (payload) setProblem(payload.message);
+          if (payload?.__typename === 'CreateWebhookEndpointPayload') onSecret(payload.signingSecret);
+          return inOneLine(failureOf(result.error, payload));
         }}
       >
         <p>Events are signed with a new secret from now on; give it to your endpoint.</p>
@@ -280,12 +273,9 @@ function Endpoint({
         isOpen={open === 'delete'}
         onClose={close}
         confirmLabel="Delete endpoint"
-        busy={deleting.fetching}
-        error={problem}
-        onConfirm={async () => {
+        action={async () => {
           const result = await remove({ input: { id: endpoint.id } }, TYPES);
-          if (result.error) setProblem(explain(result.error));
-          else close();
+          return inOneLine(failureOf(result.error, undefined));
         }}
       >
         <p>No more events are sent to it; deliveries not yet made are dropped.</p>

@@ -1,5 +1,5 @@
 // Modal dialogs (React Aria: focus trapped and restored, Escape closes, the rest inert).
-import type { ReactNode } from 'react';
+import { type ReactNode, useEffect, useState } from 'react';
 import { Dialog, Heading, Modal, ModalOverlay } from 'react-aria-components';
 import { Button } from './controls.tsx';
 import { Alert } from './feedback.tsx';
@@ -40,35 +40,50 @@ export function Sheet({
   );
 }
 
-/** "Are you sure?": names what happens, and the action's own verb on the button. */
+/**
+ * "Are you sure?" before a change: names what happens, with the action's own verb on the
+ * button. `action` makes the change and answers what went wrong, or null: then it closes.
+ */
 export function Confirm({
   title,
   isOpen,
   onClose,
-  onConfirm,
+  action,
   confirmLabel,
   children,
-  busy,
-  error,
   danger = true,
 }: {
   title: string;
   isOpen: boolean;
   onClose: () => void;
-  onConfirm: () => void;
+  action: () => Promise<string | null>;
   confirmLabel: string;
   children: ReactNode;
-  busy: boolean;
-  error: string | null;
   danger?: boolean;
 }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  // Asked afresh each time it opens: last time's problem is not this time's.
+  useEffect(() => {
+    if (isOpen) setError(null);
+  }, [isOpen]);
+  async function confirm() {
+    setBusy(true);
+    try {
+      const problem = await action();
+      setError(problem);
+      if (problem === null) onClose();
+    } finally {
+      setBusy(false);
+    }
+  }
   return (
     <Sheet title={title} isOpen={isOpen} onClose={onClose} role="alertdialog">
       <div className="dialog-body">{children}</div>
       {error ? <Alert>{error}</Alert> : null}
       <div className="dialog-actions">
         <Button onPress={onClose}>Cancel</Button>
-        <Button variant={danger ? 'danger' : 'primary'} onPress={onConfirm} isPending={busy}>
+        <Button variant={danger ? 'danger' : 'primary'} onPress={() => void confirm()} isPending={busy}>
           {confirmLabel}
         </Button>
       </div>
