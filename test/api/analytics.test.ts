@@ -5,6 +5,7 @@ import { generateKey } from '@keygate/core';
 import { createKeygateClient } from '@keygate/sdk';
 import { CreateApplicationDocument, CreateKeyDocument, SetIpRulesDocument } from '@keygate/sdk/documents';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ok } from '../support/results.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 
 let s: TestServer;
@@ -17,15 +18,15 @@ beforeAll(async () => {
   s = await startTestServer({ KEYGATE_USAGE_FLUSH_MS: '3600000' });
   const token = await s.merchantToken('acme');
   sdk = createKeygateClient({ url: `${s.url}/graphql`, token });
-  ids.app = (
-    await s.graphql(token, CreateApplicationDocument, { input: { name: 'Metered' } })
-  ).data.createApplication.application.id;
+  ids.app = ok(
+    (await s.graphql(token, CreateApplicationDocument, { input: { name: 'Metered' } })).data.createApplication,
+  ).application.id;
   for (const name of ['a', 'b'] as const) {
     const created = (
       await s.graphql(token, CreateKeyDocument, { input: { applicationId: ids.app, name, access: 'READ_ONLY' } })
     ).data.createKey;
-    ids[name] = created.key.id;
-    secrets[name] = created.secret;
+    ids[name] = ok(created).key.id;
+    secrets[name] = ok(created).secret;
   }
   await s.graphql(token, SetIpRulesDocument, {
     input: { keyId: ids.b, rules: [{ cidr: '203.0.113.0/24', action: 'DENY' }] },

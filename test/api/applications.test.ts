@@ -8,6 +8,7 @@ import {
   SET_APPLICATION_ENABLED,
   UPDATE_APPLICATION,
 } from '../support/operations.ts';
+import { failed, member, ok } from '../support/results.ts';
 
 describe('createApplication', () => {
   test('creates an enabled application and returns it', async ({ h }) => {
@@ -16,14 +17,14 @@ describe('createApplication', () => {
       input: { name: '  Production web store ', description: 'Primary e-commerce backend' },
     });
     expect(result.__typename).toBe('ApplicationPayload');
-    expect(result.application).toMatchObject({
+    expect(ok(result).application).toMatchObject({
       name: 'Production web store',
       description: 'Primary e-commerce backend',
       enabled: true,
       keyLimit: 100,
     });
-    const { application } = await acme.gql(APPLICATION, { id: result.application.id });
-    expect(application).toEqual(result.application);
+    const { application } = await acme.gql(APPLICATION, { id: ok(result).application.id });
+    expect(application).toEqual(ok(result).application);
   });
 
   test('rejects a name already used by the merchant, ignoring case and surrounding spaces', async ({ h }) => {
@@ -48,8 +49,8 @@ describe('createApplication', () => {
     const acme = await h.as('acme');
     const { createApplication: result } = await acme.gql(CREATE_APPLICATION, { input });
     expect(result.__typename).toBe('ValidationError');
-    expect(result.code).toBe('VALIDATION_FAILED');
-    expect(result.issues).toEqual([{ path, message: expect.stringContaining(message) }]);
+    expect(failed(result).code).toBe('VALIDATION_FAILED');
+    expect(member(result, 'ValidationError').issues).toEqual([{ path, message: expect.stringContaining(message) }]);
     expect(await h.db.prisma.application.count()).toBe(0);
   });
 
@@ -77,9 +78,9 @@ describe('updateApplication', () => {
     const acme = await h.as('acme');
     const app = await createApplication(acme, 'Old name', 'old');
     const renamed = await acme.gql(UPDATE_APPLICATION, { input: { id: app.id, name: 'New name' } });
-    expect(renamed.updateApplication.application).toMatchObject({ name: 'New name', description: 'old' });
+    expect(ok(renamed.updateApplication).application).toMatchObject({ name: 'New name', description: 'old' });
     const cleared = await acme.gql(UPDATE_APPLICATION, { input: { id: app.id, description: null } });
-    expect(cleared.updateApplication.application).toMatchObject({ name: 'New name', description: null });
+    expect(ok(cleared.updateApplication).application).toMatchObject({ name: 'New name', description: null });
   });
 
   test('allows changing only the case of its own name, but not taking another one', async ({ h }) => {
@@ -87,7 +88,7 @@ describe('updateApplication', () => {
     const app = await createApplication(acme, 'web');
     await createApplication(acme, 'Mobile');
     const recased = await acme.gql(UPDATE_APPLICATION, { input: { id: app.id, name: 'Web' } });
-    expect(recased.updateApplication.application.name).toBe('Web');
+    expect(ok(recased.updateApplication).application.name).toBe('Web');
     const taken = await acme.gql(UPDATE_APPLICATION, { input: { id: app.id, name: 'mobile' } });
     expect(taken.updateApplication).toMatchObject({ __typename: 'NameConflictError', name: 'mobile' });
   });
@@ -96,7 +97,7 @@ describe('updateApplication', () => {
     const acme = await h.as('acme');
     const app = await createApplication(acme, 'web');
     const invalid = await acme.gql(UPDATE_APPLICATION, { input: { id: app.id, name: 'x'.repeat(101) } });
-    expect(invalid.updateApplication.issues[0].path).toEqual(['input', 'name']);
+    expect(member(invalid.updateApplication, 'ValidationError').issues[0]!.path).toEqual(['input', 'name']);
     const nullName = await acme.gql(UPDATE_APPLICATION, { input: { id: app.id, name: null } });
     expect(nullName.updateApplication).toMatchObject({
       __typename: 'ValidationError',
@@ -116,9 +117,9 @@ describe('setApplicationEnabled', () => {
     const acme = await h.as('acme');
     const app = await createApplication(acme, 'web');
     const off = await acme.gql(SET_APPLICATION_ENABLED, { input: { id: app.id, enabled: false } });
-    expect(off.setApplicationEnabled.application.enabled).toBe(false);
+    expect(ok(off.setApplicationEnabled).application.enabled).toBe(false);
     const on = await acme.gql(SET_APPLICATION_ENABLED, { input: { id: app.id, enabled: true } });
-    expect(on.setApplicationEnabled.application.enabled).toBe(true);
+    expect(ok(on.setApplicationEnabled).application.enabled).toBe(true);
   });
 });
 

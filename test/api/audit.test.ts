@@ -3,7 +3,7 @@
 
 import { AuditEventsDocument, type AuditEventsQueryVariables } from '@keygate/sdk/documents';
 import { expect, test } from '../support/fixtures.ts';
-import type { Document, Harness } from '../support/harness.ts';
+import type { Document, Harness, ResultOf, VariablesOf } from '../support/harness.ts';
 import {
   CREATE_APPLICATION,
   CREATE_KEY,
@@ -13,6 +13,7 @@ import {
   SET_IP_RULES,
   UPDATE_APPLICATION,
 } from '../support/operations.ts';
+import { ok } from '../support/results.ts';
 
 test.override({ harnessOptions: { maxKeysPerApplication: 1 } });
 
@@ -20,7 +21,12 @@ const AUDIT = AuditEventsDocument;
 
 /** Sends as a merchant with a chosen request id, and reads the trail back. */
 function auditClient(h: Harness) {
-  async function send<V>(document: Document<V>, variables: V, requestId: string, merchant = 'acme') {
+  async function send<D extends Document<unknown, never>>(
+    document: D,
+    variables: VariablesOf<D>,
+    requestId: string,
+    merchant = 'acme',
+  ): Promise<ResultOf<D>> {
     const result = await h.request(document, variables, {
       authorization: `Bearer ${await h.token(merchant)}`,
       'x-request-id': requestId,
@@ -37,27 +43,28 @@ function auditClient(h: Harness) {
 
 test('records every successful change once, with who, what, the request and no secret', async ({ h }) => {
   const { send, events } = auditClient(h);
-  const app = (await send(CREATE_APPLICATION, { input: { name: 'Shop', description: 'd' } }, 'req-1')).createApplication
-    .application;
+  const app = ok(
+    (await send(CREATE_APPLICATION, { input: { name: 'Shop', description: 'd' } }, 'req-1')).createApplication,
+  ).application;
   await send(UPDATE_APPLICATION, { input: { id: app.id, name: 'Shop 2' } }, 'req-2');
   await send(SET_APPLICATION_ENABLED, { input: { id: app.id, enabled: false } }, 'req-3');
   const created = (await send(CREATE_KEY, { input: { applicationId: app.id, name: 'k', scopes: ['a:b'] } }, 'req-4'))
     .createKey;
-  await send(EDIT_KEY, { input: { id: created.key.id, access: 'FULL_ACCESS' } }, 'req-5');
+  await send(EDIT_KEY, { input: { id: ok(created).key.id, access: 'FULL_ACCESS' } }, 'req-5');
   await send(
     SET_IP_RULES,
-    { input: { keyId: created.key.id, rules: [{ cidr: '10.0.0.1', action: 'DENY' }] } },
+    { input: { keyId: ok(created).key.id, rules: [{ cidr: '10.0.0.1', action: 'DENY' }] } },
     'req-6',
   );
-  await send(REVOKE_KEY, { input: { id: created.key.id } }, 'req-7');
+  await send(REVOKE_KEY, { input: { id: ok(created).key.id } }, 'req-7');
 
   const trail = await events();
   expect(trail.totalCount).toBe(7);
   expect(trail.edges.map((e) => [e.node.action, e.node.requestId, e.node.targetType, e.node.targetId])).toEqual([
-    ['revokeKey', 'req-7', 'ApiKey', created.key.id],
-    ['setIpRules', 'req-6', 'ApiKey', created.key.id],
-    ['editKey', 'req-5', 'ApiKey', created.key.id],
-    ['createKey', 'req-4', 'ApiKey', created.key.id],
+    ['revokeKey', 'req-7', 'ApiKey', ok(created).key.id],
+    ['setIpRules', 'req-6', 'ApiKey', ok(created).key.id],
+    ['editKey', 'req-5', 'ApiKey', ok(created).key.id],
+    ['createKey', 'req-4', 'ApiKey', ok(created).key.id],
     ['setApplicationEnabled', 'req-3', 'Application', app.id],
     ['updateApplication', 'req-2', 'Application', app.id],
     ['createApplication', 'req-1', 'Application', app.id],
@@ -68,18 +75,18 @@ test('records every successful change once, with who, what, the request and no s
     createApplication: { name: 'Shop', description: 'd' },
     updateApplication: { name: 'Shop 2' },
     setApplicationEnabled: { enabled: false },
-    createKey: { name: 'k', scopes: ['a:b'], prefix: created.key.prefix, applicationId: app.id },
+    createKey: { name: 'k', scopes: ['a:b'], prefix: ok(created).key.prefix, applicationId: app.id },
     editKey: { access: 'FULL_ACCESS' },
     setIpRules: { rules: [{ cidr: '10.0.0.1/32', action: 'DENY' }], defaultAction: 'ALLOW' },
     revokeKey: {},
   });
-  expect(JSON.stringify(trail)).not.toContain(created.secret.slice(8));
+  expect(JSON.stringify(trail)).not.toContain(ok(created).secret.slice(8));
 });
 
 test('records nothing for refused changes', async ({ h }) => {
   const { send, events } = auditClient(h);
-  const app = (await send(CREATE_APPLICATION, { input: { name: 'Shop' } }, 'ok')).createApplication.application;
-  const key = (await send(CREATE_KEY, { input: { applicationId: app.id, name: 'k' } }, 'ok')).createKey.key;
+  const app = ok((await send(CREATE_APPLICATION, { input: { name: 'Shop' } }, 'ok')).createApplication).application;
+  const key = ok((await send(CREATE_KEY, { input: { applicationId: app.id, name: 'k' } }, 'ok')).createKey).key;
   await send(REVOKE_KEY, { input: { id: key.id } }, 'ok');
   const before = (await events()).totalCount;
   await send(CREATE_APPLICATION, { input: { name: '' } }, 'invalid');
@@ -97,8 +104,8 @@ test('records nothing for refused changes', async ({ h }) => {
 
 test('filters by action, target and time, and shows a merchant only its own events', async ({ h }) => {
   const { send, events } = auditClient(h);
-  const app = (await send(CREATE_APPLICATION, { input: { name: 'Shop' } }, 'a')).createApplication.application;
-  const key = (await send(CREATE_KEY, { input: { applicationId: app.id, name: 'k' } }, 'b')).createKey.key;
+  const app = ok((await send(CREATE_APPLICATION, { input: { name: 'Shop' } }, 'a')).createApplication).application;
+  const key = ok((await send(CREATE_KEY, { input: { applicationId: app.id, name: 'k' } }, 'b')).createKey).key;
   const middle = new Date().toISOString();
   await new Promise((resolve) => setTimeout(resolve, 5));
   await send(REVOKE_KEY, { input: { id: key.id } }, 'c');

@@ -114,7 +114,7 @@ const plausible = {
 const mostly = <T, U>(valid: fc.Arbitrary<T>, fuzzed: fc.Arbitrary<U>) =>
   fc.oneof({ weight: 3, arbitrary: valid }, { weight: 1, arbitrary: fuzzed });
 
-const mutations: [string, Document<any>, fc.Arbitrary<unknown>][] = [
+const mutations: [string, Document<unknown, never>, fc.Arbitrary<unknown>][] = [
   [
     'createApplication',
     CREATE_APPLICATION,

@@ -11,6 +11,7 @@ import {
   SetIpRulesDocument as SET_IP_RULES,
 } from '@keygate/sdk/documents';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ok } from '../support/results.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 
 let s: TestServer;
@@ -20,8 +21,8 @@ beforeAll(async () => {
   // The gateway (the test's own loopback address) is trusted, as the README says it must be.
   s = await startTestServer({ KEYGATE_TRUSTED_PROXIES: '127.0.0.1', KEYGATE_FAILED_VERIFICATIONS: '30' });
   const token = await s.merchantToken('acme');
-  const app = (await s.graphql(token, CREATE_APP, { input: { name: 'Gateways' } })).data.createApplication.application
-    .id;
+  const app = ok((await s.graphql(token, CREATE_APP, { input: { name: 'Gateways' } })).data.createApplication)
+    .application.id;
   const kinds: Record<string, Partial<CreateKeyInput>> = {
     readOnly: { access: 'READ_ONLY' },
     empty: { access: 'FULL_ACCESS', credits: { remaining: 0 } },
@@ -31,11 +32,11 @@ beforeAll(async () => {
   };
   for (const [name, input] of Object.entries(kinds)) {
     const created = await s.graphql(token, CREATE_KEY, { input: { applicationId: app, name, ...input } });
-    secrets[name] = created.data.createKey.secret;
+    secrets[name] = ok(created.data.createKey).secret;
     if (name === 'office') {
       await s.graphql(token, SET_IP_RULES, {
         input: {
-          keyId: created.data.createKey.key.id,
+          keyId: ok(created.data.createKey).key.id,
           rules: [{ cidr: '10.0.0.0/8', action: 'ALLOW' }],
           defaultAction: 'DENY',
         },

@@ -4,6 +4,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { CreateApplicationDocument as CREATE_APP, CreateKeyDocument as CREATE_KEY } from '@keygate/sdk/documents';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ok } from '../support/results.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 
 let s: TestServer;
@@ -16,10 +17,11 @@ beforeAll(async () => {
   tokens.anonymous = null;
   tokens.merchant = merchant;
   tokens.service = await s.verifierToken();
-  const app = (await s.graphql(merchant, CREATE_APP, { input: { name: 'Store' } })).data.createApplication.application
-    .id;
-  secret = (await s.graphql(merchant, CREATE_KEY, { input: { applicationId: app, name: 'Main' } })).data.createKey
-    .secret;
+  const app = ok((await s.graphql(merchant, CREATE_APP, { input: { name: 'Store' } })).data.createApplication)
+    .application.id;
+  secret = ok(
+    (await s.graphql(merchant, CREATE_KEY, { input: { applicationId: app, name: 'Main' } })).data.createKey,
+  ).secret;
 }, 60_000);
 afterAll(() => s?.close());
 

@@ -60,7 +60,11 @@ test.beforeAll(async ({ h }) => {
   globexSnapshot = await h.db.dumpAllTables();
 });
 
-type Operation = [name: string, query: Document<any>, variables: (ids: typeof foreign) => Record<string, unknown>];
+type Operation = [
+  name: string,
+  query: Document<unknown, never>,
+  variables: (ids: typeof foreign) => Record<string, unknown>,
+];
 
 const operations: Operation[] = [
   ['application', APPLICATION, (ids) => ({ id: ids.appId })],

@@ -15,6 +15,7 @@ import { CHANNEL } from '@keygate/server';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDbKind } from '../support/database.ts';
+import { ok } from '../support/results.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 
 const RULES = [{ cidr: '10.0.0.0/8', action: 'DENY' as const }];
@@ -31,7 +32,7 @@ describe.runIf(testDbKind === 'postgres')('announcing key changes on PostgreSQL'
     a = await startTestServer();
     b = await startTestServer({}, a.db);
     token = await a.merchantToken('acme');
-    app = (await a.graphql(token, CREATE_APP, { input: { name: 'Shop' } })).data.createApplication.application.id;
+    app = ok((await a.graphql(token, CREATE_APP, { input: { name: 'Shop' } })).data.createApplication).application.id;
     listener = new pg.Client({ connectionString: a.db.storage.kind === 'postgres' ? a.db.storage.url : '' });
     await listener.connect();
     listener.on('notification', (message) => heard.push(message.payload ?? ''));
@@ -121,7 +122,9 @@ describe.runIf(testDbKind === 'postgres')('announcing key changes on PostgreSQL'
           return rows[0].n > 0;
         });
         await other.query('COMMIT');
-        const result = (await pending).data[field];
+        const result = ((await pending).data as unknown as Record<string, { __typename: string; revokedAt?: string }>)[
+          field
+        ]!;
         expect(result.__typename).toBe('KeyRevokedError');
         expect(result.revokedAt).toBe(revokedAt.toISOString());
       } finally {

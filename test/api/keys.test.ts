@@ -12,6 +12,7 @@ import {
   REVOKE_KEY,
   SET_IP_RULES,
 } from '../support/operations.ts';
+import { member, ok } from '../support/results.ts';
 
 test.override({ harnessOptions: { maxKeysPerApplication: 5 } });
 
@@ -90,7 +91,7 @@ describe('createKey', () => {
     const { acme, app } = await setup(h);
     const { createKey: result } = await acme.gql(CREATE_KEY, { input: { applicationId: app.id, name: 'k', ...input } });
     expect(result).toMatchObject({ __typename: 'ValidationError', code: 'VALIDATION_FAILED' });
-    expect(result.issues.map((i: any) => i.path)).toContainEqual(path);
+    expect(member(result, 'ValidationError').issues.map((i: any) => i.path)).toContainEqual(path);
     expect(await h.db.prisma.apiKey.count()).toBe(0);
   });
 
@@ -120,7 +121,7 @@ describe('createKey', () => {
     expect(result.errors).toBeUndefined();
     expect(result.data.createKey.__typename).toBe('ValidationError');
     const surrogate = 'must be valid Unicode text (it holds a lone UTF-16 surrogate)';
-    expect(result.data.createKey.issues).toEqual(
+    expect(member(result.data.createKey, 'ValidationError').issues).toEqual(
       expect.arrayContaining([
         { path: ['input', 'name'], message: 'must not be empty' },
         { path: ['input', 'websiteUrl'], message: 'must be an http:// or https:// URL' },
@@ -132,9 +133,9 @@ describe('createKey', () => {
         { path: ['input', 'rateLimits', '0', 'limit'], message: 'must be at least 1' },
       ]),
     );
-    expect(result.data.createKey.issues).toHaveLength(8);
+    expect(member(result.data.createKey, 'ValidationError').issues).toHaveLength(8);
     const listed = await acme.gql(APPLICATION_KEYS, { applicationId: app.id, first: 10 });
-    expect(listed.application.keys.totalCount).toBe(0);
+    expect(listed.application!.keys.totalCount).toBe(0);
   });
 
   test('reports an unknown application', async ({ h }) => {
@@ -175,7 +176,7 @@ describe('editKey', () => {
     const { editKey: renamed } = await acme.gql(EDIT_KEY, {
       input: { id: key.id, name: 'b', access: 'FULL_ACCESS', scopes: ['x:y'] },
     });
-    expect(renamed.key).toMatchObject({
+    expect(ok(renamed).key).toMatchObject({
       name: 'b',
       access: 'FULL_ACCESS',
       scopes: ['x:y'],
@@ -183,25 +184,29 @@ describe('editKey', () => {
       expiresAt: key.expiresAt,
     });
     const { editKey: cleared } = await acme.gql(EDIT_KEY, { input: { id: key.id, websiteUrl: null, expiresAt: null } });
-    expect(cleared.key).toMatchObject({ name: 'b', websiteUrl: null, expiresAt: null });
+    expect(ok(cleared).key).toMatchObject({ name: 'b', websiteUrl: null, expiresAt: null });
   });
 
   test('shows an expired key as EXPIRED and revives it when the expiry moves', async ({ h }) => {
     const { acme, app } = await setup(h);
     const { key } = await createKey(acme, app.id, { expiresAt: future() });
     await h.db.prisma.apiKey.updateMany({ data: { expiresAt: new Date(Date.now() - 1000) } });
-    expect((await acme.gql(API_KEY, { id: key.id })).apiKey.status).toBe('EXPIRED');
+    expect((await acme.gql(API_KEY, { id: key.id })).apiKey?.status).toBe('EXPIRED');
     const { editKey } = await acme.gql(EDIT_KEY, { input: { id: key.id, expiresAt: future() } });
-    expect(editKey.key.status).toBe('ACTIVE');
+    expect(ok(editKey).key.status).toBe('ACTIVE');
   });
 
   test('rejects invalid values, null for required fields, unknown ids and revoked keys', async ({ h }) => {
     const { acme, app } = await setup(h);
     const { key } = await createKey(acme, app.id);
     const invalid = await acme.gql(EDIT_KEY, { input: { id: key.id, websiteUrl: 'javascript:alert(1)' } });
-    expect(invalid.editKey.issues).toEqual([{ path: ['input', 'websiteUrl'], message: expect.any(String) }]);
+    expect(member(invalid.editKey, 'ValidationError').issues).toEqual([
+      { path: ['input', 'websiteUrl'], message: expect.any(String) },
+    ]);
     const nullName = await acme.gql(EDIT_KEY, { input: { id: key.id, name: null } });
-    expect(nullName.editKey.issues).toEqual([{ path: ['input', 'name'], message: 'must not be null' }]);
+    expect(member(nullName.editKey, 'ValidationError').issues).toEqual([
+      { path: ['input', 'name'], message: 'must not be null' },
+    ]);
     const missing = await acme.gql(EDIT_KEY, {
       input: { id: 'QXBpS2V5OjAxOTAwMDAwLTAwMDAtNzAwMC04MDAwLTAwMDAwMDAwMDAwMA==', name: 'x' },
     });
@@ -209,7 +214,7 @@ describe('editKey', () => {
     await acme.gql(REVOKE_KEY, { input: { id: key.id } });
     const revoked = await acme.gql(EDIT_KEY, { input: { id: key.id, name: 'x' } });
     expect(revoked.editKey).toMatchObject({ __typename: 'KeyRevokedError', code: 'KEY_REVOKED', keyId: key.id });
-    expect((await acme.gql(API_KEY, { id: key.id })).apiKey.name).toBe('Test key');
+    expect((await acme.gql(API_KEY, { id: key.id })).apiKey?.name).toBe('Test key');
   });
 });
 
@@ -218,10 +223,10 @@ describe('revokeKey', () => {
     const { acme, app } = await setup(h);
     const { key } = await createKey(acme, app.id);
     const { revokeKey: first } = await acme.gql(REVOKE_KEY, { input: { id: key.id } });
-    expect(first.key.status).toBe('REVOKED');
-    expect(Date.parse(first.key.revokedAt)).toBeGreaterThan(Date.now() - 60_000);
+    expect(ok(first).key.status).toBe('REVOKED');
+    expect(Date.parse(ok(first).key.revokedAt!)).toBeGreaterThan(Date.now() - 60_000);
     const { revokeKey: second } = await acme.gql(REVOKE_KEY, { input: { id: key.id } });
-    expect(second).toMatchObject({ __typename: 'KeyRevokedError', revokedAt: first.key.revokedAt });
+    expect(second).toMatchObject({ __typename: 'KeyRevokedError', revokedAt: ok(first).key.revokedAt });
     const { editKey } = await acme.gql(EDIT_KEY, { input: { id: key.id, expiresAt: future() } });
     expect(editKey.__typename).toBe('KeyRevokedError');
   });
@@ -251,8 +256,8 @@ describe('setIpRules', () => {
     const { setIpRules: first } = await acme.gql(SET_IP_RULES, {
       input: { keyId: key.id, rules, defaultAction: 'DENY' },
     });
-    expect(first.key.ipDefaultAction).toBe('DENY');
-    expect(first.key.ipRules).toEqual([
+    expect(ok(first).key.ipDefaultAction).toBe('DENY');
+    expect(ok(first).key.ipRules).toEqual([
       { cidr: '10.0.0.0/8', action: 'DENY' },
       { cidr: '203.0.113.7/32', action: 'ALLOW' },
       { cidr: '2001:db8::/32', action: 'ALLOW' },
@@ -261,8 +266,8 @@ describe('setIpRules', () => {
     const { setIpRules: second } = await acme.gql(SET_IP_RULES, {
       input: { keyId: key.id, rules: [{ cidr: '::1', action: 'ALLOW' }] },
     });
-    expect(second.key.ipRules).toEqual([{ cidr: '::1/128', action: 'ALLOW' }]);
-    expect(second.key.ipDefaultAction).toBe('ALLOW');
+    expect(ok(second).key.ipRules).toEqual([{ cidr: '::1/128', action: 'ALLOW' }]);
+    expect(ok(second).key.ipDefaultAction).toBe('ALLOW');
     expect(await h.db.prisma.ipRule.count()).toBe(1);
   });
 
@@ -281,11 +286,11 @@ describe('setIpRules', () => {
       },
     });
     expect(setIpRules.__typename).toBe('ValidationError');
-    expect(setIpRules.issues).toEqual([
+    expect(member(setIpRules, 'ValidationError').issues).toEqual([
       { path: ['input', 'rules', '1', 'cidr'], message: expect.stringContaining('10.0.0.0/8') },
       { path: ['input', 'rules', '2', 'cidr'], message: expect.stringContaining('300.1.1.1') },
     ]);
-    expect((await acme.gql(API_KEY, { id: key.id })).apiKey.ipRules).toEqual([
+    expect((await acme.gql(API_KEY, { id: key.id })).apiKey?.ipRules).toEqual([
       { cidr: '192.0.2.1/32', action: 'ALLOW' },
     ]);
   });
@@ -295,7 +300,7 @@ describe('setIpRules', () => {
     const { key } = await createKey(acme, app.id);
     const tooMany = Array.from({ length: 101 }, (_, i) => ({ cidr: `10.0.${i}.0/24`, action: 'ALLOW' as const }));
     const many = await acme.gql(SET_IP_RULES, { input: { keyId: key.id, rules: tooMany } });
-    expect(many.setIpRules.issues[0].path).toEqual(['input', 'rules']);
+    expect(member(many.setIpRules, 'ValidationError').issues[0]!.path).toEqual(['input', 'rules']);
     const missing = await acme.gql(SET_IP_RULES, { input: { keyId: 'x', rules: [] } });
     expect(missing.setIpRules).toMatchObject({ __typename: 'NotFoundError', id: 'x' });
     await acme.gql(REVOKE_KEY, { input: { id: key.id } });
@@ -320,8 +325,8 @@ describe('Application.keys', () => {
     const names = async (status?: KeyStatus[]) => {
       const { application } = await acme.gql(APPLICATION_KEYS, { applicationId: app.id, first: 10, status });
       return {
-        total: application.keys.totalCount,
-        names: application.keys.edges.map((e: any) => `${e.node.name}:${e.node.status}`),
+        total: application!.keys.totalCount,
+        names: application!.keys.edges.map((e: any) => `${e.node.name}:${e.node.status}`),
       };
     };
     expect(await names()).toEqual({ total: 3, names: ['c:ACTIVE', 'b:EXPIRED', 'a:REVOKED'] });

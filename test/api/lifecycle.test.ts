@@ -5,6 +5,7 @@ import { createKeygateClient } from '@keygate/sdk';
 import { ApplicationKeysDocument, CreateApplicationDocument, CreateKeyDocument } from '@keygate/sdk/documents';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase, type TestDatabase } from '../support/database.ts';
+import { ok } from '../support/results.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 
 let db: TestDatabase;
@@ -35,7 +36,7 @@ afterAll(async () => {
 
 async function application(name = `app ${Math.random().toString(36).slice(2, 8)}`) {
   const created = await s.graphql(token, CreateApplicationDocument, { input: { name } });
-  return created.data.createApplication.application.id as string;
+  return ok(created.data.createApplication).application.id as string;
 }
 
 type Input = Parameters<typeof sdk.keys.create>[0];
@@ -262,7 +263,7 @@ describe('metadata and owner id', () => {
     const created = await s.graphql(token, CreateKeyDocument, {
       input: { applicationId: await application(), name: 'meta', metadata, externalId: 'cus_42' },
     });
-    const { key, secret } = created.data.createKey;
+    const { key, secret } = ok(created.data.createKey);
     const text = JSON.stringify(metadata);
     expect(JSON.stringify(key.metadata)).toBe(text);
     expect(JSON.stringify((await sdk.keys.get(key.id))?.metadata)).toBe(text);
@@ -333,7 +334,7 @@ describe('metadata and owner id', () => {
     const ids = async (variables: { externalId?: string; search?: string }) =>
       (
         await s.graphql(token, ApplicationKeysDocument, { applicationId: app, ...variables })
-      ).data.application.keys.edges.map((e: { node: { id: string } }) => e.node.id);
+      ).data.application!.keys.edges.map((e: { node: { id: string } }) => e.node.id);
     expect(await ids({ externalId: 'cus_7' })).toEqual([a.key.id]);
     expect(await ids({ search: 'checkout' })).toEqual([a.key.id]);
     expect(await ids({ search: a.key.prefix })).toEqual([a.key.id]);

@@ -7,6 +7,7 @@ import { createKeygateClient } from '@keygate/sdk';
 import { CreateApplicationDocument, CreateKeyDocument, EditKeyDocument } from '@keygate/sdk/documents';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase, type TestDatabase } from '../support/database.ts';
+import { member, ok } from '../support/results.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 
 let db: TestDatabase;
@@ -26,7 +27,7 @@ beforeAll(async () => {
   other = await startTestServer({ KEYGATE_USAGE_FLUSH_MS: '3600000' }, db, { clock });
   token = await s.merchantToken('acme');
   sdk = createKeygateClient({ url: `${s.url}/graphql`, token });
-  appId = (await s.graphql(token, CreateApplicationDocument, { input: { name: 'Metered' } })).data.createApplication
+  appId = ok((await s.graphql(token, CreateApplicationDocument, { input: { name: 'Metered' } })).data.createApplication)
     .application.id;
 });
 afterAll(async () => {
@@ -396,7 +397,9 @@ describe('changes', () => {
         input: { applicationId: appId, name: 'x', ...input },
       });
       expect(result.data.createKey.__typename, JSON.stringify(input)).toBe('ValidationError');
-      expect(result.data.createKey.issues.map((i: { path: string[] }) => i.path)).toEqual(paths);
+      expect(member(result.data.createKey, 'ValidationError').issues.map((i: { path: string[] }) => i.path)).toEqual(
+        paths,
+      );
     }
     // Nothing half-written.
     expect(await db.prisma.apiKey.count()).toBe(before);

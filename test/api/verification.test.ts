@@ -16,6 +16,7 @@ import {
   type VerifyKeyInput,
 } from '@keygate/sdk/documents';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { member, ok } from '../support/results.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 
 let s: TestServer;
@@ -36,16 +37,16 @@ const ids = {} as Record<Name, string>;
 
 async function makeKey(name: Name, appId: string, input: Record<string, unknown> = {}, token = merchant) {
   const result = await s.graphql(token, CREATE_KEY, { input: { applicationId: appId, name, ...input } });
-  secrets[name] = result.data.createKey.secret;
-  ids[name] = result.data.createKey.key.id;
+  secrets[name] = ok(result.data.createKey).secret;
+  ids[name] = ok(result.data.createKey).key.id;
 }
 
 beforeAll(async () => {
   s = await startTestServer({ KEYGATE_TRUSTED_PROXIES: '127.0.0.1/32, ::1', KEYGATE_USAGE_FLUSH_MS: '3600000' });
   merchant = await s.merchantToken('acme');
-  const main = (await s.graphql(merchant, CREATE_APP, { input: { name: 'Main' } })).data.createApplication.application
-    .id;
-  const off = (await s.graphql(merchant, CREATE_APP, { input: { name: 'Disabled' } })).data.createApplication
+  const main = ok((await s.graphql(merchant, CREATE_APP, { input: { name: 'Main' } })).data.createApplication)
+    .application.id;
+  const off = ok((await s.graphql(merchant, CREATE_APP, { input: { name: 'Disabled' } })).data.createApplication)
     .application.id;
   ids.main = main;
   await makeKey('full', main, { access: 'FULL_ACCESS', scopes: ['payments:*', 'refunds:read'] });
@@ -69,7 +70,7 @@ beforeAll(async () => {
   await makeKey('disabled', off);
   await s.graphql(merchant, ENABLE, { input: { id: off, enabled: false } });
   const globex = await s.merchantToken('globex');
-  const globexApp = (await s.graphql(globex, CREATE_APP, { input: { name: 'Globex' } })).data.createApplication
+  const globexApp = ok((await s.graphql(globex, CREATE_APP, { input: { name: 'Globex' } })).data.createApplication)
     .application.id;
   await makeKey('globex', globexApp, {}, globex);
 });
@@ -288,7 +289,7 @@ describe('verifyKey callers', () => {
     for (const [input, path] of cases) {
       const result = await s.graphql(token, VERIFY, { input: { key: secrets.full, ...input } });
       expect(result.data.verifyKey.__typename).toBe('ValidationError');
-      expect(result.data.verifyKey.issues.map((i: any) => i.path.join('.'))).toEqual([path]);
+      expect(member(result.data.verifyKey, 'ValidationError').issues.map((i: any) => i.path.join('.'))).toEqual([path]);
     }
   });
 
@@ -316,8 +317,8 @@ describe('last used', () => {
     const { data } = await s.graphql(merchant, API_KEY, {
       id: ids.busy,
     });
-    expect(data.apiKey.lastUsedIp).toBe('2001:db8::7');
-    expect(Date.parse(data.apiKey.lastUsedAt)).toBeGreaterThanOrEqual(before - 5);
+    expect(data.apiKey!.lastUsedIp).toBe('2001:db8::7');
+    expect(Date.parse(data.apiKey!.lastUsedAt!)).toBeGreaterThanOrEqual(before - 5);
   });
 
   it('records the client address a gateway forwards', async () => {
@@ -326,7 +327,7 @@ describe('last used', () => {
     const { data } = await s.graphql(merchant, API_KEY, {
       id: ids.ipRules,
     });
-    expect(data.apiKey.lastUsedIp).toBe('203.0.113.200');
+    expect(data.apiKey!.lastUsedIp).toBe('203.0.113.200');
   });
 });
 
@@ -419,7 +420,7 @@ describe('brute-force protection', () => {
         input: { key: secrets.full, ip: '198.51.100.66' },
       });
       expect(graphql.data.verifyKey).toMatchObject({ valid: false, code: 'TOO_MANY_FAILURES' });
-      expect(graphql.data.verifyKey.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+      expect(ok(graphql.data.verifyKey).retryAfterSeconds).toBeGreaterThanOrEqual(1);
       const other = await limited.graphql(await limited.verifierToken(), VERIFY, {
         input: { key: secrets.full, ip: '198.51.100.67' },
       });
@@ -440,10 +441,10 @@ describe('brute-force protection', () => {
       for (let i = 0; i < 31; i++) {
         for (const ip of ['127.0.0.1', '198.51.100.70']) {
           const guess = await limited.graphql(attacker, VERIFY, { input: { key: generateKey('live').secret, ip } });
-          expect(guess.data.verifyKey.code).toBe('NOT_FOUND');
+          expect(ok(guess.data.verifyKey).code).toBe('NOT_FOUND');
         }
         const junk = await limited.graphql(attacker, VERIFY, { input: { key: 'kg_live_nope', ip: '127.0.0.1' } });
-        expect(junk.data.verifyKey.code).toBe('MALFORMED');
+        expect(ok(junk.data.verifyKey).code).toBe('MALFORMED');
       }
       // Every client behind the gateway still gets through, by peer or by forwarded address...
       expect((await limited.forwardAuth({ 'x-api-key': secrets.full! })).status).toBe(200);
@@ -454,14 +455,15 @@ describe('brute-force protection', () => {
       const service = await limited.graphql(await limited.verifierToken(), VERIFY, {
         input: { key: secrets.full, ip: '127.0.0.1' },
       });
-      expect(service.data.verifyKey.code).toBe('VALID');
+      expect(ok(service.data.verifyKey).code).toBe('VALID');
       const acme = await limited.merchantToken('acme');
       const own = await limited.graphql(acme, VERIFY, { input: { key: secrets.full, ip: '198.51.100.70' } });
-      expect(own.data.verifyKey.code).toBe('VALID');
+      expect(ok(own.data.verifyKey).code).toBe('VALID');
       // The attacker's own valid keys are not blocked either: its guesses are simply not counted.
       expect(
-        (await limited.graphql(attacker, VERIFY, { input: { key: secrets.globex, ip: '127.0.0.1' } })).data.verifyKey
-          .code,
+        ok(
+          (await limited.graphql(attacker, VERIFY, { input: { key: secrets.globex, ip: '127.0.0.1' } })).data.verifyKey,
+        ).code,
       ).toBe('VALID');
     } finally {
       await limited.close();

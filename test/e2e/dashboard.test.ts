@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../support/auth.ts';
 import { expectAccessible, launchChromium, newContext, screenshot, watchProblems } from '../support/browser.ts';
 import { graphql, type KeygateProcess, repoRoot, startKeygate, tempDirs } from '../support/process.ts';
+import { ok } from '../support/results.ts';
 
 const dirs = tempDirs();
 let keygate: KeygateProcess;
@@ -248,8 +249,10 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
 
   it('rolls a key with a grace period, disables and enables it, sets metadata and credits; webhooks report it', async () => {
     const token = await tokenFor('lifecycle');
-    const app = (await graphql(keygate.url, token, CreateApplicationDocument, { input: { name: 'Lifecycle' } })).body
-      .data.createApplication.application.id;
+    const app = ok(
+      (await graphql(keygate.url, token, CreateApplicationDocument, { input: { name: 'Lifecycle' } })).body.data
+        .createApplication,
+    ).application.id;
     const created = (
       await graphql(keygate.url, token, CreateKeyDocument, { input: { applicationId: app, name: 'Rolling key' } })
     ).body.data.createKey;
@@ -267,7 +270,7 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     await signing.getByRole('button', { name: 'Done' }).click();
     await page.getByRole('heading', { name: /\/events$/ }).waitFor();
 
-    await page.goto(`/keys/${created.key.id}`);
+    await page.goto(`/keys/${ok(created).key.id}`);
     await page.getByRole('heading', { name: 'Rolling key', level: 1 }).waitFor();
     await page.getByRole('button', { name: 'Actions for Rolling key' }).click();
     await page.getByRole('menuitem', { name: 'Roll' }).click();
@@ -275,8 +278,8 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     await page.getByRole('button', { name: 'Roll key' }).click();
     const rolled = page.getByRole('dialog', { name: 'The rolled key for Rolling key' });
     const next = (await rolled.getByTestId('secret').textContent())!.trim();
-    expect(next).not.toBe(created.secret);
-    expect([(await verify(created.secret)).status, (await verify(next)).status]).toEqual([200, 200]); // both, in the grace period
+    expect(next).not.toBe(ok(created).secret);
+    expect([(await verify(ok(created).secret)).status, (await verify(next)).status]).toEqual([200, 200]); // both, in the grace period
     await rolled.getByText('I have stored this key').click();
     await rolled.getByRole('button', { name: 'Done' }).click();
     await page.getByText('Expires').waitFor();
@@ -330,8 +333,10 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
 
   it('shows typed errors where they belong: a name taken, the key limit reached', async () => {
     const token = await tokenFor('limits');
-    const app = (await graphql(keygate.url, token, CreateApplicationDocument, { input: { name: 'Full house' } })).body
-      .data.createApplication.application.id;
+    const app = ok(
+      (await graphql(keygate.url, token, CreateApplicationDocument, { input: { name: 'Full house' } })).body.data
+        .createApplication,
+    ).application.id;
     for (const name of ['one', 'two', 'three'])
       await graphql(keygate.url, token, CreateKeyDocument, { input: { applicationId: app, name } });
     const { page, context, problems } = await open('/applications', token);
@@ -368,7 +373,7 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     const ids: string[] = [];
     for (let i = 1; i <= 22; i++) {
       const created = await graphql(keygate.url, token, CreateApplicationDocument, { input: { name: `Store ${i}` } });
-      ids.push(created.body.data.createApplication.application.id);
+      ids.push(ok(created.body.data.createApplication).application.id);
     }
     await graphql(keygate.url, token, SetApplicationEnabledDocument, { input: { id: ids[0]!, enabled: false } });
     const { page, context, problems } = await open('/applications', token);

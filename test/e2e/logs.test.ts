@@ -8,6 +8,7 @@ import {
 } from '@keygate/sdk/documents';
 import { afterAll, expect, it } from 'vitest';
 import { graphql, runCli, startKeygate, tempDirs } from '../support/process.ts';
+import { ok } from '../support/results.ts';
 
 const dirs = tempDirs('keygate-logs-');
 afterAll(dirs.removeAll);
@@ -19,13 +20,15 @@ it('writes structured lines with request ids and never a secret or a token', asy
   const server = await startKeygate(env);
   const secrets: string[] = [];
   try {
-    const app = (await graphql(server.url, token, CreateApplicationDocument, { input: { name: 'Logged' } })).body.data
-      .createApplication.application.id;
+    const app = ok(
+      (await graphql(server.url, token, CreateApplicationDocument, { input: { name: 'Logged' } })).body.data
+        .createApplication,
+    ).application.id;
     for (let i = 0; i < 5; i++) {
       const { body } = await graphql(server.url, token, CreateKeyDocument, {
         input: { applicationId: app, name: 'k' },
       });
-      secrets.push(body.data.createKey.secret);
+      secrets.push(ok(body.data.createKey).secret);
     }
     for (const secret of secrets) {
       await fetch(`${server.url}/v1/auth`, { headers: { authorization: `Bearer ${secret}` } });

@@ -12,6 +12,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../support/database.ts';
 import { graphql, type KeygateProcess, runCli, startKeygate, tempDirs } from '../support/process.ts';
+import { ok } from '../support/results.ts';
 
 const dirs = tempDirs();
 afterAll(dirs.removeAll);
@@ -50,8 +51,9 @@ async function cluster(count: number) {
   for (let i = 0; i < count; i++) await start();
   const token = runCli('src/cli/token.ts', ['acme'], env).stdout;
   const verifierToken = runCli('src/cli/token.ts', ['--verifier'], env).stdout;
-  const app = (await graphql(servers[0]!.url, token, CREATE_APP, { input: { name: 'Plans' } })).body.data
-    .createApplication.application.id;
+  const app = ok(
+    (await graphql(servers[0]!.url, token, CREATE_APP, { input: { name: 'Plans' } })).body.data.createApplication,
+  ).application.id;
   const createKey = async (input: Partial<CreateKeyInput>) =>
     (await graphql(servers[0]!.url, token, CREATE_KEY, { input: { applicationId: app, name: 'plan', ...input } })).body
       .data.createKey as { secret: string; key: { id: string } };

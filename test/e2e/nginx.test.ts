@@ -16,6 +16,7 @@ import {
 } from '@keygate/sdk/documents';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Nginx, readmeNginxSnippet, startNginx } from '../support/nginx.ts';
+import { ok } from '../support/results.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 
 let keygate: TestServer;
@@ -40,8 +41,8 @@ beforeAll(async () => {
   });
 
   const token = await keygate.merchantToken('acme');
-  const app = (await keygate.graphql(token, CREATE_APP, { input: { name: 'API' } })).data.createApplication.application
-    .id;
+  const app = ok((await keygate.graphql(token, CREATE_APP, { input: { name: 'API' } })).data.createApplication)
+    .application.id;
   const kinds: Record<string, Partial<CreateKeyInput>> = {
     full: {
       access: 'FULL_ACCESS',
@@ -65,8 +66,8 @@ beforeAll(async () => {
   for (const [name, input] of Object.entries(kinds)) {
     const created = (await keygate.graphql(token, CREATE_KEY, { input: { applicationId: app, name, ...input } })).data
       .createKey;
-    secrets[name] = created.secret;
-    ids[name] = created.key.id;
+    secrets[name] = ok(created).secret;
+    ids[name] = ok(created).key.id;
   }
   await keygate.graphql(token, REVOKE_KEY, { input: { id: ids.revoked! } });
   await keygate.graphql(token, SET_IP_RULES, {

@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../support/database.ts';
 import { startPgBouncer } from '../support/pgbouncer.ts';
 import { graphql, type KeygateProcess, repoRoot, runCli, startKeygate, tempDirs } from '../support/process.ts';
+import { ok } from '../support/results.ts';
 
 const dirs = tempDirs();
 afterAll(dirs.removeAll);
@@ -45,7 +46,7 @@ describe('behind PgBouncer (transaction pooling)', () => {
       const apps = await Promise.all(
         Array.from({ length: 12 }, (_, i) =>
           graphql(a!.url, token, CREATE_APP, { input: { name: `Pooled ${i}` } }).then(
-            (r) => r.body.data.createApplication.application.id as string,
+            (r) => ok(r.body.data.createApplication).application.id as string,
           ),
         ),
       );
@@ -140,10 +141,11 @@ describe('behind PgBouncer (transaction pooling)', () => {
         expect((await fetch(`${server.url}/readyz`)).status).toBe(503);
       }
       const token = runCli('src/cli/token.ts', ['acme'], env).stdout;
-      const app = (await graphql(a.url, token, CREATE_APP, { input: { name: 'Deaf' } })).body.data.createApplication
+      const app = ok((await graphql(a.url, token, CREATE_APP, { input: { name: 'Deaf' } })).body.data.createApplication)
         .application.id;
-      const { secret, key } = (await graphql(a.url, token, CREATE_KEY, { input: { applicationId: app, name: 'k' } }))
-        .body.data.createKey;
+      const { secret, key } = ok(
+        (await graphql(a.url, token, CREATE_KEY, { input: { applicationId: app, name: 'k' } })).body.data.createKey,
+      );
       expect((await check(b, secret)).status).toBe(200);
       expect((await graphql(a.url, token, REVOKE, { input: { id: key.id } })).body.data.revokeKey.__typename).toBe(
         'ApiKeyPayload',

@@ -13,6 +13,7 @@ import {
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../support/database.ts';
 import { graphql, repoRoot, runCli, startKeygate, tempDirs } from '../support/process.ts';
+import { ok } from '../support/results.ts';
 
 const dirs = tempDirs();
 afterAll(dirs.removeAll);
@@ -33,14 +34,16 @@ describe.each([
     const token = runCli('src/cli/token.ts', ['acme'], env).stdout;
     const server = await startKeygate(env, production, repoRoot);
     try {
-      const app = (await graphql(server.url, token, CREATE_APP, { input: { name: 'Shop' } })).body.data
-        .createApplication.application.id;
+      const app = ok(
+        (await graphql(server.url, token, CREATE_APP, { input: { name: 'Shop' } })).body.data.createApplication,
+      ).application.id;
       const created = (await graphql(server.url, token, CREATE_KEY, { input: { applicationId: app, name: 'k' } })).body
         .data.createKey;
-      const verify = () => fetch(`${server.url}/v1/auth`, { headers: { 'x-api-key': created.secret } });
+      const verify = () => fetch(`${server.url}/v1/auth`, { headers: { 'x-api-key': ok(created).secret } });
       expect((await verify()).status).toBe(200);
       expect(
-        (await graphql(server.url, token, REVOKE, { input: { id: created.key.id } })).body.data.revokeKey.__typename,
+        (await graphql(server.url, token, REVOKE, { input: { id: ok(created).key.id } })).body.data.revokeKey
+          .__typename,
       ).toBe('ApiKeyPayload');
       const refused = await verify();
       expect([refused.status, refused.headers.get('x-keygate-code')]).toEqual([401, 'REVOKED']);

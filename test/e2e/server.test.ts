@@ -15,6 +15,7 @@ import { DashboardDocument } from '../generated/graphql.ts';
 import { createPostgresDatabase } from '../support/database.ts';
 import { freePort } from '../support/postgres-cluster.ts';
 import { graphql, repoRoot, runCli, runShell, startKeygate, tempDirs } from '../support/process.ts';
+import { ok } from '../support/results.ts';
 
 const dirs = tempDirs();
 const dataDir = dirs.make;
@@ -42,17 +43,17 @@ describe('embedded database (no DATABASE_URL)', () => {
       expect(captured.stdout).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
       const token = { stdout: captured.stdout };
       const created = await graphql(first.url, token.stdout, CREATE_APP, { input: { name: 'Web store' } });
-      const appId = created.body.data.createApplication.application.id;
+      const appId = ok(created.body.data.createApplication).application.id;
       const key = await graphql(first.url, token.stdout, CREATE_KEY, { input: { applicationId: appId, name: 'k' } });
-      expect(key.body.data.createKey.secret).toMatch(/^kg_live_/);
+      expect(ok(key.body.data.createKey).secret).toMatch(/^kg_live_/);
       const service = runCli('src/cli/token.ts', ['--verifier'], env);
       const verified = await graphql(first.url, service.stdout, VERIFY, {
-        input: { key: key.body.data.createKey.secret },
+        input: { key: ok(key.body.data.createKey).secret },
       });
       expect(verified.body.data.verifyKey).toMatchObject({ valid: true, merchantId: 'acme' });
       expect((await graphql(first.url, service.stdout, LIST, FIRST_PAGE)).status).toBe(403);
       expect(first.output()).toContain('development mode');
-      expect(first.output()).not.toContain(key.body.data.createKey.secret);
+      expect(first.output()).not.toContain(ok(key.body.data.createKey).secret);
     } finally {
       await first.stop();
     }

@@ -11,6 +11,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../support/database.ts';
 import { graphql, type KeygateProcess, runCli, startKeygate, tempDirs } from '../support/process.ts';
+import { ok } from '../support/results.ts';
 
 const dirs = tempDirs();
 const dataDir = dirs.make;
@@ -20,8 +21,9 @@ const check = (server: KeygateProcess, key: string) =>
   fetch(`${server.url}/v1/auth`, { headers: { 'x-api-key': key } }).then((r) => r.status);
 
 async function setup(server: KeygateProcess, token: string, count: number) {
-  const app = (await graphql(server.url, token, CREATE_APP, { input: { name: 'Shop' } })).body.data.createApplication
-    .application.id;
+  const app = ok(
+    (await graphql(server.url, token, CREATE_APP, { input: { name: 'Shop' } })).body.data.createApplication,
+  ).application.id;
   const keys = [];
   for (let i = 0; i < count; i++)
     keys.push(
@@ -117,8 +119,8 @@ describe('last used', () => {
     const second = await startKeygate(env);
     try {
       const { body } = await graphql(second.url, token, LAST_USED, { id: keyId });
-      expect(body.data.apiKey.lastUsedIp).toBe('198.51.100.23');
-      expect(Date.parse(body.data.apiKey.lastUsedAt)).toBeGreaterThan(Date.now() - 120_000);
+      expect(body.data.apiKey!.lastUsedIp).toBe('198.51.100.23');
+      expect(Date.parse(body.data.apiKey!.lastUsedAt!)).toBeGreaterThan(Date.now() - 120_000);
     } finally {
       await second.stop();
     }

@@ -13,6 +13,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../support/database.ts';
 import { graphql, runCli, startKeygate, tempDirs } from '../support/process.ts';
+import { ok } from '../support/results.ts';
 
 const dirs = tempDirs('keygate-webhooks-');
 afterAll(dirs.removeAll);
@@ -44,11 +45,12 @@ describe.each(['pglite', 'postgres'] as const)('killed between a change and its 
       const first = await startKeygate({ ...env, KEYGATE_WEBHOOK_POLL_MS: '60000' });
       const endpoint = (await graphql(first.url, token, CREATE_ENDPOINT, { input: { url, events: ['KEY_CREATED'] } }))
         .body.data.createWebhookEndpoint;
-      const app = (await graphql(first.url, token, CREATE_APP, { input: { name: 'Crash' } })).body.data
-        .createApplication.application.id;
+      const app = ok(
+        (await graphql(first.url, token, CREATE_APP, { input: { name: 'Crash' } })).body.data.createApplication,
+      ).application.id;
       const key = (await graphql(first.url, token, CREATE_KEY, { input: { applicationId: app, name: 'k' } })).body.data
         .createKey;
-      expect(key.secret).toMatch(/^kg_live_/);
+      expect(ok(key).secret).toMatch(/^kg_live_/);
       await first.stop('SIGKILL');
       expect(received).toHaveLength(0);
 
@@ -58,12 +60,12 @@ describe.each(['pglite', 'postgres'] as const)('killed between a change and its 
         while (received.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
         await new Promise((r) => setTimeout(r, 300));
         expect(received).toHaveLength(1);
-        const event = new Webhook(endpoint.signingSecret).verify(received[0]!.body, received[0]!.headers) as {
+        const event = new Webhook(ok(endpoint).signingSecret).verify(received[0]!.body, received[0]!.headers) as {
           type: string;
           data: { id: string };
         };
-        expect(event).toMatchObject({ type: 'key.created', data: { id: key.key.id } });
-        expect(received[0]!.body).not.toContain(key.secret);
+        expect(event).toMatchObject({ type: 'key.created', data: { id: ok(key).key.id } });
+        expect(received[0]!.body).not.toContain(ok(key).secret);
       } finally {
         await second.stop();
       }

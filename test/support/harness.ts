@@ -10,8 +10,12 @@ import { print } from 'graphql';
 import { signToken } from './auth.ts';
 import { openTestDatabase, type TestDatabase } from './database.ts';
 
-/** A typed document (variables checked; results are asserted by value), or a crafted string. */
-export type Document<V> = TypedDocumentNode<unknown, V> | string;
+/** A typed document (its variables and result typed), or a string a test crafts on purpose. */
+export type Document<R = unknown, V = Record<string, unknown>> = TypedDocumentNode<R, V> | string;
+
+/** What a document's data is: typed for a typed document; for a crafted string, whatever came. */
+export type ResultOf<D> = D extends TypedDocumentNode<infer R, infer _V> ? R : any;
+export type VariablesOf<D> = D extends TypedDocumentNode<infer _R, infer V> ? V : Record<string, unknown>;
 
 export interface GraphQLResponse<T = any> {
   status: number;
@@ -59,11 +63,11 @@ export async function createHarness(options: HarnessOptions = {}) {
    * test/operations), whose variables are typed; a string only where a test
    * crafts a document on purpose (malformed, oversized, hostile).
    */
-  async function request<T = any, V = Record<string, unknown>>(
-    document: Document<V>,
-    variables: V | Record<string, never> = {},
+  async function request<D extends Document<unknown, never>>(
+    document: D,
+    variables: VariablesOf<D> | Record<string, never> = {},
     headers: Record<string, string> = {},
-  ): Promise<GraphQLResponse<T>> {
+  ): Promise<GraphQLResponse<ResultOf<D>>> {
     const query = typeof document === 'string' ? document : print(document);
     const response = await app.fetch('http://keygate/graphql', {
       method: 'POST',
@@ -80,10 +84,10 @@ export async function createHarness(options: HarnessOptions = {}) {
     const headers = { authorization: `Bearer ${await token(merchantId)}` };
     return {
       merchantId,
-      request: <T = any, V = Record<string, unknown>>(document: Document<V>, variables?: V) =>
-        request<T, V>(document, variables, headers),
-      async gql<T = any, V = Record<string, unknown>>(document: Document<V>, variables?: V): Promise<T> {
-        const result = await request<T, V>(document, variables, headers);
+      request: <D extends Document<unknown, never>>(document: D, variables?: VariablesOf<D>) =>
+        request(document, variables, headers),
+      async gql<D extends Document<unknown, never>>(document: D, variables?: VariablesOf<D>): Promise<ResultOf<D>> {
+        const result = await request(document, variables, headers);
         if (result.errors) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`);
         return result.data;
       },

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { print } from 'graphql';
-import type { Document } from './harness.ts';
+import type { Document, ResultOf, VariablesOf } from './harness.ts';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const serverDir = `${repoRoot}server`;
@@ -113,11 +113,11 @@ export function runShell(command: string, env: Record<string, string>) {
 }
 
 /** POST /graphql: a typed document of the SDK (variables checked), or a string crafted on purpose. */
-export async function graphql<V = Record<string, unknown>>(
+export async function graphql<D extends Document<unknown, never>>(
   url: string,
   token: string | null,
-  document: Document<V>,
-  variables?: V,
+  document: D,
+  variables?: VariablesOf<D>,
 ) {
   const query = typeof document === 'string' ? document : print(document);
   const response = await fetch(`${url}/graphql`, {
@@ -125,7 +125,13 @@ export async function graphql<V = Record<string, unknown>>(
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify({ query, variables: variables ?? {} }),
   });
-  return { status: response.status, body: (await response.json()) as { data?: any; errors?: { message: string }[] } };
+  return {
+    status: response.status,
+    body: (await response.json()) as {
+      data: ResultOf<D>;
+      errors?: { message: string; extensions?: { code?: string } }[];
+    },
+  };
 }
 
 /** Fresh data directories for a test file, removed by the returned cleanup. */

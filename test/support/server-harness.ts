@@ -5,7 +5,7 @@ import { type Config, createLogger, loadConfig, startServer } from '@keygate/ser
 import { print } from 'graphql';
 import { signToken } from './auth.ts';
 import { openTestDatabase, type TestDatabase } from './database.ts';
-import type { Document } from './harness.ts';
+import type { Document, ResultOf, VariablesOf } from './harness.ts';
 
 export type TestServer = Awaited<ReturnType<typeof startTestServer>>;
 
@@ -43,14 +43,17 @@ export async function startTestServer(
     merchantToken: (merchantId: string) => sign({ merchant_id: merchantId, sub: `user-of-${merchantId}` }),
     verifierToken: () => sign({ keygate_role: 'verifier', sub: 'gateway' }),
     /** A typed document of the SDK (variables checked), or a string a test crafts on purpose. */
-    async graphql<V = Record<string, unknown>>(token: string | null, document: Document<V>, variables?: V) {
+    async graphql<D extends Document<unknown, never>>(token: string | null, document: D, variables?: VariablesOf<D>) {
       const query = typeof document === 'string' ? document : print(document);
       const response = await fetch(`${server.url}/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
         body: JSON.stringify({ query, variables: variables ?? {} }),
       });
-      return { status: response.status, ...((await response.json()) as { data?: any; errors?: any[] }) };
+      return {
+        status: response.status,
+        ...((await response.json()) as { data: ResultOf<D>; errors?: { message: string; extensions?: any }[] }),
+      };
     },
     /** GET /v1/auth, as a gateway would; `query` is the auth URL's requirements (e.g. "cost=3"). */
     async forwardAuth(headers: Record<string, string>, query = '') {
