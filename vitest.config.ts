@@ -34,6 +34,11 @@ export default defineConfig({
       },
       {
         extends: true,
+        // The dashboard's logic (errors, the session, pages), in a DOM of happy-dom's.
+        test: { name: 'web', include: ['web/src/**/*.test.ts'], environment: 'happy-dom' },
+      },
+      {
+        extends: true,
         test: { name: 'api:pglite', include: ['test/api/**/*.test.ts'], env: { KEYGATE_TEST_DB: 'pglite' } },
       },
       {

@@ -7,15 +7,15 @@ export type PageCursor = { after: string } | { before: string } | null;
 
 export const PAGE_SIZE = 20;
 
+/** The variables of a page: the first page, the page after a cursor, or the page before one. */
+export function pageVariables(cursor: PageCursor, size = PAGE_SIZE) {
+  if (cursor === null) return { first: size };
+  return 'after' in cursor ? { first: size, after: cursor.after } : { last: size, before: cursor.before };
+}
+
 export function usePages(size = PAGE_SIZE) {
   const [cursor, setCursor] = useState<PageCursor>(null);
-  const variables =
-    cursor === null
-      ? { first: size }
-      : 'after' in cursor
-        ? { first: size, after: cursor.after }
-        : { last: size, before: cursor.before };
-  return { variables, setCursor, reset: () => setCursor(null) };
+  return { variables: pageVariables(cursor, size), setCursor, reset: () => setCursor(null) };
 }
 
 export function Pager({
