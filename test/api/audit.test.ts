@@ -14,6 +14,7 @@ import {
   UPDATE_APPLICATION,
 } from '../support/operations.ts';
 import { ok } from '../support/results.ts';
+import { waitFor } from '../support/wait.ts';
 
 test.override({ harnessOptions: { maxKeysPerApplication: 1 } });
 
@@ -107,7 +108,7 @@ test('filters by action, target and time, and shows a merchant only its own even
   const app = ok((await send(CREATE_APPLICATION, { input: { name: 'Shop' } }, 'a')).createApplication).application;
   const key = ok((await send(CREATE_KEY, { input: { applicationId: app.id, name: 'k' } }, 'b')).createKey).key;
   const middle = new Date().toISOString();
-  await new Promise((resolve) => setTimeout(resolve, 5));
+  await waitFor(() => new Date().toISOString() > middle, 1000, 'the clock to move past `middle`');
   await send(REVOKE_KEY, { input: { id: key.id } }, 'c');
   expect((await events({ action: 'revokeKey' })).edges.map((e) => e.node.requestId)).toEqual(['c']);
   expect((await events({ targetId: key.id })).totalCount).toBe(2);

@@ -13,6 +13,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase, type TestDatabase } from '../support/database.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
+import { quietFor, waitFor } from '../support/wait.ts';
 
 const DAY = 86_400_000;
 let db: TestDatabase;
@@ -79,12 +80,9 @@ afterAll(async () => {
 });
 
 async function eventsOfType(type: string, count: number) {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const found = received.filter((m) => m.payload.type === type);
-    if (found.length >= count || Date.now() > deadline) return found;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  const found = () => received.filter((m) => m.payload.type === type);
+  await waitFor(() => found().length >= count, 10_000, `${count} ${type} event(s)`).catch(() => undefined);
+  return found(); // the assertions that follow say what is missing
 }
 
 async function application() {
@@ -205,7 +203,7 @@ describe('usage.exceeded', () => {
     // More refusals in the same period send nothing more.
     for (const server of [s, other])
       expect((await server.server.verifier.verify({ key: secret })).code).toBe('USAGE_EXCEEDED');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await quietFor(300); // what more deliveries would have brought
     expect(received.filter((m) => m.payload.type === 'usage.exceeded' && m.payload.data.id === key.id)).toHaveLength(1);
     // New credits, used up again: told again.
     await sdk.keys.edit({ id: key.id, credits: { remaining: 1 } });
@@ -236,8 +234,7 @@ describe('failing endpoints', () => {
       await application();
       const first = async () => (await sdk.webhooks.deliveries(id))?.edges[0]?.node;
       const until = async (check: (d: Awaited<ReturnType<typeof first>>) => boolean) => {
-        const deadline = Date.now() + 10_000;
-        while (!check(await first()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        await waitFor(async () => check(await first()), 10_000, 'the delivery to change').catch(() => undefined);
         return first();
       };
       // An attempt counts from its claim; wait for its answer to be recorded.
@@ -255,19 +252,16 @@ describe('failing endpoints', () => {
       // Three days of nothing but failures: the endpoint is disabled, and says why.
       now += 48 * 3_600_000;
       await application();
-      const deadline = Date.now() + 10_000;
-      let listed = (await sdk.webhooks.list())?.edges.find((e) => e.node.id === id)?.node;
-      while (listed?.enabled !== false && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20));
-        listed = (await sdk.webhooks.list())?.edges.find((e) => e.node.id === id)?.node;
-      }
+      const endpointNow = async () => (await sdk.webhooks.list())?.edges.find((e) => e.node.id === id)?.node;
+      await waitFor(async () => (await endpointNow())?.enabled === false, 10_000, 'the endpoint to be disabled');
+      const listed = await endpointNow();
       expect(listed?.enabled).toBe(false);
       expect(listed?.disabledReason).toMatch(
         /^disabled by Keygate on .*: every delivery failed since .* \(last: answered 503\)$/,
       );
       const made = attempts;
       await application();
-      await new Promise((r) => setTimeout(r, 200));
+      await quietFor(200); // what an attempt would have taken
       expect(attempts).toBe(made);
       // Enabled again: it starts afresh.
       expect(await sdk.webhooks.update({ id, enabled: true })).toMatchObject({
@@ -380,7 +374,7 @@ describe('leaked-key reports', () => {
     }
     const audited = await sdk.auditEvents.list({ targetId: key.id, action: 'reportLeakedKey' });
     expect(audited.edges).toHaveLength(1);
-    await new Promise((resolve) => setTimeout(resolve, 300)); // what more deliveries would have brought
+    await quietFor(300); // what more deliveries would have brought
     expect(received.filter((m) => m.payload.type === 'key.leaked' && m.payload.data.id === key.id)).toHaveLength(1);
     // The same key found at another place is another finding: reported (flagged, as it is revoked).
     await report([{ ...finding, url: 'https://paste.example/elsewhere' }]);

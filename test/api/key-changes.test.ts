@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDbKind } from '../support/database.ts';
 import { ok } from '../support/results.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
+import { quietFor, waitFor } from '../support/wait.ts';
 
 const RULES = [{ cidr: '10.0.0.0/8', action: 'DENY' as const }];
 
@@ -86,14 +87,14 @@ describe.runIf(testDbKind === 'postgres')('announcing key changes on PostgreSQL'
     const count = () => heard.filter((payload) => payload.includes(localId(key.id))).length;
     heard.length = 0;
     expect((await a.graphql(token, REVOKE, { input: { id: key.id } })).data.revokeKey.__typename).toBe('ApiKeyPayload');
-    await until(() => heard.length >= 1);
+    await waitFor(() => heard.length >= 1);
     expect(count()).toBe(1);
     heard.length = 0;
     // Editing a revoked key fails inside its transaction: nothing may be announced for it.
     expect((await a.graphql(token, EDIT, { input: { id: key.id, name: 'renamed' } })).data.editKey.__typename).toBe(
       'KeyRevokedError',
     );
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await quietFor(200); // what an announcement would have taken
     expect(heard).toEqual([]);
   });
 
@@ -115,7 +116,7 @@ describe.runIf(testDbKind === 'postgres')('announcing key changes on PostgreSQL'
         await other.query('BEGIN');
         await other.query('UPDATE api_keys SET revoked_at = $1 WHERE id = $2::uuid', [revokedAt, id]);
         const pending = losers[field](key.id);
-        await until(async () => {
+        await waitFor(async () => {
           const { rows } = await other.query(
             "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
           );
@@ -135,11 +136,3 @@ describe.runIf(testDbKind === 'postgres')('announcing key changes on PostgreSQL'
 });
 
 const localId = (globalId: string) => Buffer.from(globalId, 'base64').toString().split(':')[1]!;
-
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

@@ -9,6 +9,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase, type TestDatabase } from '../support/database.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
+import { quietFor, waitFor } from '../support/wait.ts';
 
 interface Received {
   headers: IncomingHttpHeaders;
@@ -44,19 +45,6 @@ async function receiver(options: { failures?: number } = {}) {
     requests: () => requests,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
-}
-
-async function waitFor<T>(
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 let db: TestDatabase;
@@ -216,7 +204,7 @@ describe('delivery', () => {
     // A name conflict: the transaction rolls back, and no event is written or sent.
     expect(await sdk.applications.create({ name: 'taken' })).toMatchObject({ ok: false });
     await waitFor(() => hooks.received.length === 1);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await quietFor(200); // what a second delivery would have taken
     expect(hooks.received).toHaveLength(1);
     expect(await db.prisma.event.count()).toBe(before + 1);
     await hooks.close();
@@ -379,8 +367,7 @@ describe('several instances', () => {
         ids.add(result.value.id);
       }
       await waitFor(() => hooks.received.length >= 200, 30_000);
-      // Whatever a little longer would bring, too.
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await quietFor(300); // whatever a little longer would bring, too
       const byEvent = new Map<string, number>();
       for (const message of hooks.received) {
         const id = String(message.headers['webhook-id']);

@@ -7,6 +7,7 @@ import { KeysAndTheirEventsDocument } from '../generated/graphql.ts';
 import { createPostgresDatabase } from '../support/database.ts';
 import { graphql, runCli, startKeygate, tempDirs } from '../support/process.ts';
 import { ok } from '../support/results.ts';
+import { waitFor } from '../support/wait.ts';
 
 const dirs = tempDirs('keygate-crash-');
 afterAll(dirs.removeAll);
@@ -38,7 +39,7 @@ describe.each(['pglite', 'postgres'] as const)('killed during a burst of createK
       }
     };
     const workers = Array.from({ length: 16 }, (_, w) => worker(w));
-    while (returned.length < 150) await new Promise((resolve) => setTimeout(resolve, 5));
+    await waitFor(() => returned.length >= 150, 30_000, '150 answers');
     // Mid-burst: requests are in flight when the process dies.
     await first.stop('SIGKILL');
     stop = true;

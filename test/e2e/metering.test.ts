@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../support/database.ts';
 import { graphql, type KeygateProcess, runCli, startKeygate, tempDirs } from '../support/process.ts';
 import { ok } from '../support/results.ts';
+import { waitFor } from '../support/wait.ts';
 
 const dirs = tempDirs();
 afterAll(dirs.removeAll);
@@ -176,14 +177,6 @@ describe('two server processes on one PostgreSQL', () => {
     }
   }, 90_000);
 });
-
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** Stops what is still running (a killed process is gone already). */
 async function stopAll(servers: KeygateProcess[]): Promise<void> {

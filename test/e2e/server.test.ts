@@ -16,6 +16,7 @@ import { createPostgresDatabase } from '../support/database.ts';
 import { freePort } from '../support/postgres-cluster.ts';
 import { graphql, repoRoot, runCli, runShell, startKeygate, tempDirs } from '../support/process.ts';
 import { ok } from '../support/results.ts';
+import { waitFor } from '../support/wait.ts';
 
 const dirs = tempDirs();
 const dataDir = dirs.make;
@@ -99,7 +100,7 @@ describe('embedded database (no DATABASE_URL)', () => {
       expect(foreign.stdout.split('.')).toHaveLength(3); // stdout: the token alone
       expect((await graphql(server.url, foreign.stdout, LIST, FIRST_PAGE)).status).toBe(401);
       // The server's log says which secret it signs with, under the refusal.
-      await waitUntil(() => server.output().includes('credentials refused'));
+      await waitFor(() => server.output().includes('credentials refused'));
       expect(server.output()).toContain(`KEYGATE_DATA_DIR=${b.KEYGATE_DATA_DIR} pnpm run token`);
       // With the server's data directory (its secret exists): no message, an accepted token.
       const own = runCli('src/cli/token.ts', ['acme'], b);
@@ -260,11 +261,3 @@ describe('PostgreSQL (DATABASE_URL)', () => {
     expect(error).not.toContain('waiting for PostgreSQL');
   });
 });
-
-async function waitUntil(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

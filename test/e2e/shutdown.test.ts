@@ -8,11 +8,16 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/postgres-cluster.ts';
 import { repoRoot, runCli, startKeygate, tempDirs } from '../support/process.ts';
+import { quietFor, waitFor } from '../support/wait.ts';
 
 const dirs = tempDirs('keygate-shutdown-');
 afterAll(dirs.removeAll);
 
-/** A POST /graphql whose body is sent in two parts, so it is in flight for as long as we like. */
+/**
+ * A POST /graphql whose body is sent in two parts, so it is in flight for as long as we like.
+ * It asks for `100 Continue`, which the server sends once it has taken the request: `start()`
+ * resolves then, so the request is known to be in flight, with no guess at how long that takes.
+ */
 function slowRequest(url: string, token: string) {
   const { hostname, port } = new URL(url);
   const body = JSON.stringify({ query: '{ viewer { merchantId } }' });
@@ -25,13 +30,18 @@ function slowRequest(url: string, token: string) {
     async start() {
       await opened;
       socket.write(
-        `POST /graphql HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nAuthorization: Bearer ${token}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`,
+        `POST /graphql HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nAuthorization: Bearer ${token}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n${body.slice(0, 10)}`,
+      );
+      await waitFor(
+        () => response.startsWith('HTTP/1.1 100 Continue\r\n\r\n'),
+        10_000,
+        'the server to take the request',
       );
     },
     finish: () => socket.write(body.slice(10)),
     response: async () => {
       await closed;
-      return response;
+      return response.replace('HTTP/1.1 100 Continue\r\n\r\n', '');
     },
     destroy: () => socket.destroy(),
   };
@@ -43,12 +53,19 @@ it('finishes in-flight requests, refuses new ones, then exits 0', async () => {
   const server = await startKeygate(env);
   const request = slowRequest(server.url, token);
   await request.start();
-  await new Promise((resolve) => setTimeout(resolve, 200));
   process.kill(-server.child.pid!, 'SIGTERM');
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await waitFor(() => server.output().includes('SIGTERM: shutting down'), 10_000, 'the shutdown to begin');
   // Still up for the request in flight, but no longer accepting connections.
+  await waitFor(
+    () =>
+      fetch(`${server.url}/healthz`).then(
+        () => false,
+        () => true,
+      ),
+    10_000,
+    'the port to refuse',
+  );
   expect(server.child.exitCode).toBeNull();
-  await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
   request.finish();
   expect(await request.response()).toMatch(/^HTTP\/1\.1 200 [\s\S]*"merchantId":"acme"/);
   const code = await new Promise<number | null>((resolve) => {
@@ -82,10 +99,10 @@ it('exits at once on a second signal', async () => {
   const server = await startKeygate(env);
   const stuck = slowRequest(server.url, token);
   await stuck.start();
-  await new Promise((resolve) => setTimeout(resolve, 200));
   process.kill(-server.child.pid!, 'SIGTERM');
-  // Later than a relayed copy of the first signal would come: this is a second one.
-  await new Promise((resolve) => setTimeout(resolve, 800));
+  await waitFor(() => server.output().includes('SIGTERM: shutting down'), 10_000, 'the shutdown to begin');
+  // Later than a relayed copy of the first signal would come (500 ms): this is a second one.
+  await quietFor(600);
   expect(server.child.exitCode).toBeNull();
   const started = Date.now();
   const exited = new Promise<number | null>((resolve) => server.child.once('exit', (exit) => resolve(exit)));
@@ -136,10 +153,9 @@ describe('`pnpm start` signalled as supervisors signal it', () => {
     const { server, token, pnpm, keygate, exited } = await pnpmStart();
     const request = slowRequest(server.url, token);
     await request.start();
-    await new Promise((resolve) => setTimeout(resolve, 200));
     const started = Date.now();
     process.kill(target === 'pnpm' ? pnpm : target === 'keygate' ? keygate : -pnpm, signal);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await waitFor(() => server.output().includes(`${signal}: shutting down`), 10_000, 'the shutdown to begin');
     request.finish();
     expect(await request.response()).toMatch(/^HTTP\/1\.1 200 [\s\S]*"merchantId":"acme"/);
     expect(await exited).toBe(0);
@@ -157,9 +173,10 @@ describe('`pnpm start` signalled as supervisors signal it', () => {
     const { server, token, pnpm, keygate, exited } = await pnpmStart();
     const stuck = slowRequest(server.url, token);
     await stuck.start();
-    await new Promise((resolve) => setTimeout(resolve, 200));
     process.kill(-pnpm, 'SIGINT');
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await waitFor(() => server.output().includes('SIGINT: shutting down'), 10_000, 'the shutdown to begin');
+    // A person's second Ctrl-C comes later than pnpm's relayed copy of the first (500 ms).
+    await quietFor(600);
     expect(alive(keygate)).toBe(true); // still waiting for the stuck request
     const started = Date.now();
     process.kill(-pnpm, 'SIGINT');
@@ -173,11 +190,7 @@ describe('`pnpm start` signalled as supervisors signal it', () => {
   it('shuts down by itself when pnpm is killed outright (SIGKILL), never lingering as an orphan', async () => {
     const { server, pnpm, keygate } = await pnpmStart();
     process.kill(pnpm, 'SIGKILL');
-    const deadline = Date.now() + 15_000;
-    while (alive(keygate)) {
-      expect(Date.now(), 'Keygate still running without pnpm').toBeLessThan(deadline);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await waitFor(() => !alive(keygate), 15_000, 'Keygate to exit without pnpm');
     await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
     expect(server.output()).toContain('parent gone: shutting down');
   });
@@ -196,9 +209,8 @@ describe('the production command, `node server/dist/main.js`, signalled as super
     const exited = new Promise<number | null>((resolve) => server.child.once('exit', (code) => resolve(code)));
     const request = slowRequest(server.url, token);
     await request.start();
-    await new Promise((resolve) => setTimeout(resolve, 200));
     process.kill(server.child.pid!, signal);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await waitFor(() => server.output().includes(`${signal}: shutting down`), 10_000, 'the shutdown to begin');
     request.finish();
     expect(await request.response()).toMatch(/^HTTP\/1\.1 200 [\s\S]*"merchantId":"acme"/);
     expect(await exited).toBe(0);

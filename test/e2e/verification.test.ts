@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../support/database.ts';
 import { graphql, type KeygateProcess, runCli, startKeygate, tempDirs } from '../support/process.ts';
 import { ok } from '../support/results.ts';
+import { waitFor } from '../support/wait.ts';
 
 const dirs = tempDirs();
 const dataDir = dirs.make;
@@ -129,12 +130,4 @@ describe('last used', () => {
 
 function idOf(globalId: string): string {
   return Buffer.from(globalId, 'base64').toString().split(':')[1]!;
-}
-
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }

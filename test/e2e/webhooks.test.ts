@@ -14,6 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../support/database.ts';
 import { graphql, runCli, startKeygate, tempDirs } from '../support/process.ts';
 import { ok } from '../support/results.ts';
+import { quietFor, waitFor } from '../support/wait.ts';
 
 const dirs = tempDirs('keygate-webhooks-');
 afterAll(dirs.removeAll);
@@ -56,9 +57,8 @@ describe.each(['pglite', 'postgres'] as const)('killed between a change and its 
 
       const second = await startKeygate({ ...env, KEYGATE_WEBHOOK_POLL_MS: '50' });
       try {
-        const deadline = Date.now() + 20_000;
-        while (received.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-        await new Promise((r) => setTimeout(r, 300));
+        await waitFor(() => received.length > 0, 20_000, 'the delivery');
+        await quietFor(300); // what a second delivery would have taken
         expect(received).toHaveLength(1);
         const event = new Webhook(ok(endpoint).signingSecret).verify(received[0]!.body, received[0]!.headers) as {
           type: string;
