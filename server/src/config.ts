@@ -1,6 +1,8 @@
 // Keygate's configuration, read from the environment once at start-up.
-// Every variable is listed in the README; a bad value stops start-up with a
-// message naming it.
+// Every variable is declared once, in `variables` below: its default, its bounds
+// and what it means. loadConfig reads through that table, and
+// docs/configuration.md is printed from it (`pnpm generate`; a drift check fails
+// when the page is stale). A bad value stops start-up with a message naming it.
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCidr } from '@keygate/core';
@@ -64,6 +66,306 @@ export interface Config {
   production: boolean;
 }
 
+/** One environment variable: where the reference lists it, its default, and what it means. */
+export interface Variable {
+  section: Section;
+  /** The default as the reference shows it (for whole numbers it is `fallback`). */
+  default?: string;
+  /** Whole numbers: the default and the accepted range, enforced at start-up. */
+  fallback?: number;
+  min?: number;
+  max?: number;
+  meaning: string;
+}
+
+export const sections = [
+  'Serving',
+  'Storage',
+  'Tokens',
+  'Keys and pages',
+  'Verification',
+  'Webhooks and events',
+  'Dashboard and GraphiQL',
+  'Observability',
+] as const;
+export type Section = (typeof sections)[number];
+
+/** Every variable Keygate reads. The reference page is printed from this table, in this order. */
+export const variables = {
+  PORT: {
+    section: 'Serving',
+    fallback: 4000,
+    min: 0,
+    max: 65535,
+    meaning: 'The port to listen on (`0`: any free one, logged)',
+  },
+  HOST: {
+    section: 'Serving',
+    default: '`127.0.0.1`',
+    meaning: 'The address to listen on (`0.0.0.0`: every interface)',
+  },
+  NODE_ENV: {
+    section: 'Serving',
+    meaning: '`production` refuses the development secret, hides field suggestions and turns GraphiQL off',
+  },
+  LOG_LEVEL: {
+    section: 'Serving',
+    default: '`info`',
+    meaning: 'pino level: `debug` adds Yoga’s own messages, `warn` keeps only problems',
+  },
+
+  KEYGATE_DATA_DIR: {
+    section: 'Storage',
+    default: '`./.keygate`',
+    meaning: 'The embedded database and the development secret (owner-only files), relative to where the command ran',
+  },
+  KEYGATE_PGLITE_DIR: { section: 'Storage', default: '`<data dir>/pglite`', meaning: 'The embedded database alone' },
+  DATABASE_URL: {
+    section: 'Storage',
+    meaning: '`postgres://…`: use this PostgreSQL server instead of the embedded database',
+  },
+  KEYGATE_DB_POOL_SIZE: {
+    section: 'Storage',
+    fallback: 10,
+    min: 1,
+    max: 1000,
+    meaning: 'Connections per instance (PostgreSQL)',
+  },
+  KEYGATE_LISTEN_DATABASE_URL: {
+    section: 'Storage',
+    default: '`DATABASE_URL`',
+    meaning:
+      'A direct (session) connection for what a transaction-pooling proxy cannot carry: change notifications (`LISTEN`) and the migrations’ advisory lock. Set it when `DATABASE_URL` points at PgBouncer',
+  },
+  KEYGATE_DB_CONNECT_TIMEOUT_SECONDS: {
+    section: 'Storage',
+    fallback: 30,
+    min: 0,
+    max: 3600,
+    meaning:
+      'How long start-up waits for PostgreSQL (retrying with backoff) before it exits 1 with one line naming host, port, database and cause',
+  },
+
+  KEYGATE_JWT_SECRET: {
+    section: 'Tokens',
+    meaning:
+      'HS256 secret, at least 32 bytes. Without it (or `KEYGATE_JWKS_URL`) Keygate is in development mode: tokens are signed with a random secret created in the data directory',
+  },
+  KEYGATE_JWKS_URL: { section: 'Tokens', meaning: 'A JWKS endpoint for asymmetric tokens (instead of the secret)' },
+  KEYGATE_JWT_ISSUER: { section: 'Tokens', meaning: 'The `iss` every token must carry, when set' },
+  KEYGATE_JWT_AUDIENCE: { section: 'Tokens', meaning: 'The `aud` every token must carry, when set' },
+  KEYGATE_MERCHANT_CLAIM: { section: 'Tokens', default: '`merchant_id`', meaning: 'The claim holding the merchant id' },
+
+  KEYGATE_MAX_KEYS_PER_APPLICATION: {
+    section: 'Keys and pages',
+    fallback: 100,
+    min: 1,
+    max: 100_000,
+    meaning: 'Most non-revoked keys per application',
+  },
+  KEYGATE_MAX_PAGE_SIZE: {
+    section: 'Keys and pages',
+    fallback: 100,
+    min: 1,
+    max: 1000,
+    meaning: 'Largest `first` / `last`',
+  },
+
+  KEYGATE_TRUSTED_PROXIES: {
+    section: 'Verification',
+    meaning:
+      'CIDRs (comma-separated) whose `X-Forwarded-For` / `X-Real-IP` are believed: your gateway’s address, so IP rules and the failure limit see each client’s own',
+  },
+  KEYGATE_CACHE_KEYS: {
+    section: 'Verification',
+    fallback: 100_000,
+    min: 1,
+    max: 10_000_000,
+    meaning: 'Verification cache: how many known keys it holds',
+  },
+  KEYGATE_CACHE_MISSES: {
+    section: 'Verification',
+    fallback: 10_000,
+    min: 1,
+    max: 10_000_000,
+    meaning: 'Verification cache: how many unknown keys it remembers',
+  },
+  KEYGATE_CACHE_TTL_SECONDS: {
+    section: 'Verification',
+    fallback: 300,
+    min: 1,
+    max: 86_400,
+    meaning: 'Longest a cached key is used without a reload (a safety net: changes invalidate at once)',
+  },
+  KEYGATE_USAGE_FLUSH_MS: {
+    section: 'Verification',
+    fallback: 5000,
+    min: 10,
+    max: 3_600_000,
+    meaning: 'How often last-used times, usage counts, refusals and spent credits are written (and always at shutdown)',
+  },
+  KEYGATE_USAGE_RETENTION_DAYS: {
+    section: 'Verification',
+    fallback: 90,
+    min: 1,
+    max: 3650,
+    meaning: 'How long hourly usage counts are kept (pruned hourly)',
+  },
+  KEYGATE_FAILED_VERIFICATIONS: {
+    section: 'Verification',
+    fallback: 30,
+    min: 0,
+    max: 1_000_000,
+    meaning: 'Wrong guesses allowed per client address and window (`0`: no limit)',
+  },
+  KEYGATE_FAILED_VERIFICATIONS_WINDOW_SECONDS: {
+    section: 'Verification',
+    fallback: 60,
+    min: 1,
+    max: 86_400,
+    meaning: 'The window of `KEYGATE_FAILED_VERIFICATIONS`',
+  },
+  KEYGATE_GRAPHQL_FAST_PATH: {
+    section: 'Verification',
+    default: '`1`',
+    meaning: '`0` sends service `verifyKey` calls through graphql-js execution too',
+  },
+
+  KEYGATE_WEBHOOKS_ALLOW_INSECURE: {
+    section: 'Webhooks and events',
+    meaning: '`1`: webhook URLs may be plain `http://` (development)',
+  },
+  KEYGATE_WEBHOOKS_ALLOW_PRIVATE: {
+    section: 'Webhooks and events',
+    meaning: '`1`: webhook URLs may point at loopback, private and link-local addresses (development, tests)',
+  },
+  KEYGATE_WEBHOOK_POLL_MS: {
+    section: 'Webhooks and events',
+    fallback: 500,
+    min: 10,
+    max: 60_000,
+    meaning: 'How often each instance looks for due webhook deliveries',
+  },
+  KEYGATE_WEBHOOK_TIMEOUT_SECONDS: {
+    section: 'Webhooks and events',
+    fallback: 10,
+    min: 1,
+    max: 30,
+    meaning: 'Deadline of one delivery attempt, from connecting to the last byte kept',
+  },
+  KEYGATE_WEBHOOK_RETRY_BASE_MS: {
+    section: 'Webhooks and events',
+    fallback: 5000,
+    min: 1,
+    max: 3_600_000,
+    meaning: 'The first retry’s delay; each next one doubles (up to an hour), ±20 %',
+  },
+  KEYGATE_WEBHOOK_RETRY_HOURS: {
+    section: 'Webhooks and events',
+    fallback: 24,
+    min: 1,
+    max: 720,
+    meaning: 'How long after its event a delivery is attempted before it is `FAILED`',
+  },
+  KEYGATE_WEBHOOK_DISABLE_AFTER_HOURS: {
+    section: 'Webhooks and events',
+    fallback: 72,
+    min: 1,
+    max: 8760,
+    meaning: 'An endpoint failing this long without a success is disabled (with the reason)',
+  },
+  KEYGATE_EXPIRY_WARNING_HOURS: {
+    section: 'Webhooks and events',
+    default: '`168,24`',
+    meaning: 'When to send `key.expiring` before a key’s expiry (whole hours, 1 to 8760, comma-separated)',
+  },
+  KEYGATE_EXPIRY_SCAN_SECONDS: {
+    section: 'Webhooks and events',
+    fallback: 60,
+    min: 1,
+    max: 86_400,
+    meaning: 'How often each instance looks for keys to warn about',
+  },
+  KEYGATE_LEAK_REPORT_KEYS: {
+    section: 'Webhooks and events',
+    meaning: 'URL or file of the secret scanner’s ECDSA public keys; enables `POST /v1/leaks`',
+  },
+  KEYGATE_LEAK_ACTION: {
+    section: 'Webhooks and events',
+    default: '`revoke`',
+    meaning: 'What a confirmed leak report does: `revoke`, or `flag` (report only)',
+  },
+
+  KEYGATE_DASHBOARD: {
+    section: 'Dashboard and GraphiQL',
+    default: '`1`',
+    meaning: '`0` serves no dashboard at `/` (the API only)',
+  },
+  KEYGATE_DASHBOARD_DIR: {
+    section: 'Dashboard and GraphiQL',
+    default: '`web/dist`',
+    meaning: 'Where the built dashboard is',
+  },
+  KEYGATE_DASHBOARD_EMBED_ORIGINS: {
+    section: 'Dashboard and GraphiQL',
+    meaning:
+      'Origins (comma-separated, e.g. `https://app.example.com`) whose pages may frame the dashboard and hand it a token by `postMessage`',
+  },
+  KEYGATE_GRAPHIQL: {
+    section: 'Dashboard and GraphiQL',
+    default: '`1`; `0` in production',
+    meaning: 'GraphiQL at `/graphql` for browsers (gzipped, under a CSP); with `NODE_ENV=production` only when `1`',
+  },
+  KEYGATE_INTROSPECTION: {
+    section: 'Dashboard and GraphiQL',
+    default: '`1`',
+    meaning: '`0` refuses schema introspection (GraphiQL then has no documentation)',
+  },
+
+  KEYGATE_METRICS_TOKEN: {
+    section: 'Observability',
+    meaning: 'Serves `GET /metrics` (Prometheus) to bearers of this token, 16 characters or more; off without it',
+  },
+  OTEL_EXPORTER_OTLP_ENDPOINT: {
+    section: 'Observability',
+    meaning:
+      'Turns tracing on, exporting OTLP as JSON over HTTP (a collector’s port 4318) to `<endpoint>/v1/traces`. `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_EXPORTER_OTLP_TIMEOUT` apply as the specification says',
+  },
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: { section: 'Observability', meaning: 'The same, with the traces URL as given' },
+  OTEL_EXPORTER_OTLP_PROTOCOL: {
+    section: 'Observability',
+    default: '`http/json`',
+    meaning: 'Only `http/json`; `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` is read too',
+  },
+  OTEL_TRACES_EXPORTER: {
+    section: 'Observability',
+    meaning: '`otlp`, `console` (spans on stdout) or both, comma-separated; `none` keeps tracing off',
+  },
+  OTEL_SERVICE_NAME: {
+    section: 'Observability',
+    default: '`keygate`',
+    meaning: 'The resource’s `service.name`; `OTEL_RESOURCE_ATTRIBUTES` adds more',
+  },
+  OTEL_TRACES_SAMPLER: {
+    section: 'Observability',
+    default: '`parentbased_always_on`',
+    meaning:
+      '`always_on`, `always_off`, `traceidratio`, `parentbased_traceidratio`, `parentbased_always_on`, `parentbased_always_off`; `OTEL_TRACES_SAMPLER_ARG` is the ratio, 0 to 1',
+  },
+  OTEL_SDK_DISABLED: { section: 'Observability', meaning: '`true` keeps tracing off whatever else is set' },
+} as const satisfies Record<string, Variable>;
+
+export type VariableName = keyof typeof variables;
+
+/** Further variables read alongside one listed above, named in its meaning. */
+export const companionVariables = [
+  'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_EXPORTER_OTLP_TIMEOUT',
+  'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL',
+  'OTEL_RESOURCE_ATTRIBUTES',
+  'OTEL_TRACES_SAMPLER_ARG',
+] as const;
+
 export class ConfigError extends StartupError {
   override name = 'ConfigError';
 }
@@ -89,15 +391,15 @@ export function loadConfig(env: Env = process.env): Config {
   }
   return {
     host: env.HOST ?? '127.0.0.1',
-    port: integer(env, 'PORT', 4000, 0, 65535),
+    port: integer(env, 'PORT'),
     dataDir,
     storage: databaseUrl
       ? {
           kind: 'postgres',
           url: databaseUrl,
           directUrl: directUrl ?? databaseUrl,
-          poolSize: integer(env, 'KEYGATE_DB_POOL_SIZE', 10, 1, 1000),
-          connectTimeoutMs: integer(env, 'KEYGATE_DB_CONNECT_TIMEOUT_SECONDS', 30, 0, 3600) * 1000,
+          poolSize: integer(env, 'KEYGATE_DB_POOL_SIZE'),
+          connectTimeoutMs: integer(env, 'KEYGATE_DB_CONNECT_TIMEOUT_SECONDS') * 1000,
         }
       : { kind: 'pglite', dataDir: absolute(env.KEYGATE_PGLITE_DIR ?? 'pglite', dataDir) },
     auth: {
@@ -107,33 +409,33 @@ export function loadConfig(env: Env = process.env): Config {
       audience: env.KEYGATE_JWT_AUDIENCE || undefined,
       merchantClaim: env.KEYGATE_MERCHANT_CLAIM || 'merchant_id',
     },
-    maxKeysPerApplication: integer(env, 'KEYGATE_MAX_KEYS_PER_APPLICATION', 100, 1, 100_000),
-    maxPageSize: integer(env, 'KEYGATE_MAX_PAGE_SIZE', 100, 1, 1000),
+    maxKeysPerApplication: integer(env, 'KEYGATE_MAX_KEYS_PER_APPLICATION'),
+    maxPageSize: integer(env, 'KEYGATE_MAX_PAGE_SIZE'),
     trustedProxies: cidrList(env, 'KEYGATE_TRUSTED_PROXIES'),
     cache: {
-      maxKeys: integer(env, 'KEYGATE_CACHE_KEYS', 100_000, 1, 10_000_000),
-      maxMisses: integer(env, 'KEYGATE_CACHE_MISSES', 10_000, 1, 10_000_000),
-      ttlMs: integer(env, 'KEYGATE_CACHE_TTL_SECONDS', 300, 1, 86_400) * 1000,
+      maxKeys: integer(env, 'KEYGATE_CACHE_KEYS'),
+      maxMisses: integer(env, 'KEYGATE_CACHE_MISSES'),
+      ttlMs: integer(env, 'KEYGATE_CACHE_TTL_SECONDS') * 1000,
     },
-    usageFlushMs: integer(env, 'KEYGATE_USAGE_FLUSH_MS', 5000, 10, 3_600_000),
-    usageRetentionDays: integer(env, 'KEYGATE_USAGE_RETENTION_DAYS', 90, 1, 3650),
+    usageFlushMs: integer(env, 'KEYGATE_USAGE_FLUSH_MS'),
+    usageRetentionDays: integer(env, 'KEYGATE_USAGE_RETENTION_DAYS'),
     graphqlFastPath: env.KEYGATE_GRAPHQL_FAST_PATH !== '0',
     webhooks: {
       allowInsecure: env.KEYGATE_WEBHOOKS_ALLOW_INSECURE === '1',
       allowPrivate: env.KEYGATE_WEBHOOKS_ALLOW_PRIVATE === '1',
-      pollMs: integer(env, 'KEYGATE_WEBHOOK_POLL_MS', 500, 10, 60_000),
+      pollMs: integer(env, 'KEYGATE_WEBHOOK_POLL_MS'),
       maxInFlight: 32,
       perEndpoint: 2,
       perMerchant: 4,
-      timeoutMs: integer(env, 'KEYGATE_WEBHOOK_TIMEOUT_SECONDS', 10, 1, 30) * 1000,
-      retryBaseMs: integer(env, 'KEYGATE_WEBHOOK_RETRY_BASE_MS', 5_000, 1, 3_600_000),
-      retryForMs: integer(env, 'KEYGATE_WEBHOOK_RETRY_HOURS', 24, 1, 720) * 3_600_000,
-      disableAfterMs: integer(env, 'KEYGATE_WEBHOOK_DISABLE_AFTER_HOURS', 72, 1, 8_760) * 3_600_000,
+      timeoutMs: integer(env, 'KEYGATE_WEBHOOK_TIMEOUT_SECONDS') * 1000,
+      retryBaseMs: integer(env, 'KEYGATE_WEBHOOK_RETRY_BASE_MS'),
+      retryForMs: integer(env, 'KEYGATE_WEBHOOK_RETRY_HOURS') * 3_600_000,
+      disableAfterMs: integer(env, 'KEYGATE_WEBHOOK_DISABLE_AFTER_HOURS') * 3_600_000,
     },
     metricsToken: metricsToken(env.KEYGATE_METRICS_TOKEN),
     expiry: {
       warnings: hoursList(env, 'KEYGATE_EXPIRY_WARNING_HOURS', [168, 24]).map((hours) => hours * 3600),
-      intervalMs: integer(env, 'KEYGATE_EXPIRY_SCAN_SECONDS', 60, 1, 86_400) * 1000,
+      intervalMs: integer(env, 'KEYGATE_EXPIRY_SCAN_SECONDS') * 1000,
     },
     leaks: env.KEYGATE_LEAK_REPORT_KEYS
       ? { keys: env.KEYGATE_LEAK_REPORT_KEYS, action: leakAction(env.KEYGATE_LEAK_ACTION) }
@@ -141,8 +443,8 @@ export function loadConfig(env: Env = process.env): Config {
     introspection: env.KEYGATE_INTROSPECTION !== '0',
     graphiql: env.KEYGATE_GRAPHIQL === '1' || (env.KEYGATE_GRAPHIQL !== '0' && env.NODE_ENV !== 'production'),
     failedVerifications: {
-      burst: integer(env, 'KEYGATE_FAILED_VERIFICATIONS', 30, 0, 1_000_000),
-      windowMs: integer(env, 'KEYGATE_FAILED_VERIFICATIONS_WINDOW_SECONDS', 60, 1, 86_400) * 1000,
+      burst: integer(env, 'KEYGATE_FAILED_VERIFICATIONS'),
+      windowMs: integer(env, 'KEYGATE_FAILED_VERIFICATIONS_WINDOW_SECONDS') * 1000,
     },
     dashboard:
       env.KEYGATE_DASHBOARD === '0'
@@ -211,7 +513,9 @@ function leakAction(raw: string | undefined): 'revoke' | 'flag' {
   throw new ConfigError(`KEYGATE_LEAK_ACTION must be revoke or flag (got "${raw}")`);
 }
 
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+/** A whole-number variable, with its default and bounds from `variables`. */
+function integer(env: Env, name: VariableName): number {
+  const { fallback, min, max } = variables[name] as Variable & { fallback: number; min: number; max: number };
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);

@@ -7,7 +7,8 @@ export {
   REJECTED_CREDENTIALS,
 } from './auth/errors.ts';
 export { devSecretPath, loadAuth } from './auth/secret.ts';
-export { type AuthConfig, type Config, ConfigError, loadConfig } from './config.ts';
+export { type AuthConfig, type Config, ConfigError, loadConfig, variables } from './config.ts';
+export { configurationReference } from './config-reference.ts';
 export { type Database, openDatabase, type StorageOptions } from './db/database.ts';
 export { MigrationError, migrate } from './db/migrate.ts';
 export { readMigrations } from './db/migrations.ts';

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generate } from '@graphql-codegen/cli';
+import { configurationReference } from '@keygate/server';
 import { diffMigrationsToSchema, schemaPath } from '@keygate/server/db';
 import { printKeygateSchema } from '@keygate/server/graphql';
 import { describe, expect, it } from 'vitest';
@@ -45,6 +46,34 @@ describe('schema/schema.graphql', () => {
       const failed = check();
       expect(failed.status).toBe(1);
       expect(failed.stderr).toContain('is stale: run `pnpm generate`');
+    } finally {
+      dirs.removeAll();
+    }
+  });
+});
+
+describe('docs/configuration.md', () => {
+  const committedPath = join(repoRoot, 'docs', 'configuration.md');
+
+  it('is printed from the variables in server/src/config.ts (run `pnpm generate` when this fails)', () => {
+    expect(configurationReference()).toBe(readFileSync(committedPath, 'utf8'));
+  });
+
+  it('has a check script that fails on a stale copy', () => {
+    const dirs = tempDirs('keygate-drift-');
+    try {
+      const stale = join(dirs.make(), 'configuration.md');
+      const check = () =>
+        spawnSync(process.execPath, ['--import', 'tsx', 'scripts/print-configuration.ts', '--check', '--file', stale], {
+          cwd: join(repoRoot, 'server'),
+          encoding: 'utf8',
+        });
+      writeFileSync(stale, readFileSync(committedPath, 'utf8'));
+      expect(check().status).toBe(0);
+      writeFileSync(stale, readFileSync(committedPath, 'utf8').replace(/^\| `KEYGATE_MAX_PAGE_SIZE` .*\n/m, ''));
+      const failed = check();
+      expect(failed.status).toBe(1);
+      expect(failed.stderr).toContain('docs/configuration.md is stale: run `pnpm generate`');
     } finally {
       dirs.removeAll();
     }

@@ -1,6 +1,6 @@
 // Expiry warnings: a key.expiring event at each threshold before a key's expiry
 // (7 days and 1 day by default), and key.expired when the expiry passes. Each
-// instance scans every KEYGATE_EXPIRY_SCAN_MS; a notice is a row inserted in the
+// instance scans every KEYGATE_EXPIRY_SCAN_SECONDS; a notice is a row inserted in the
 // same transaction as its event, and the insert that conflicts sends nothing, so
 // every warning fires once — across restarts and with several instances. A key
 // given a new expiry is warned about anew.
