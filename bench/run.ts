@@ -480,16 +480,16 @@ async function httpFigures(): Promise<void> {
 }
 
 /**
- * The README's nginx file in front of a bare API: what a platform loses by asking Keygate at its
+ * The documented nginx file (docs/verification.md) in front of a bare API: what a platform loses by asking Keygate at its
  * gateway. Three targets in the same rounds: the API alone, nginx proxying to it (a location of
- * the benchmark's own, without auth_request), and the README's /api/ location, which asks
+ * the benchmark's own, without auth_request), and its /api/ location, which asks
  * Keygate's /v1/auth first. nginx (one worker), Keygate, the API and wrk share the machine.
  */
 async function gatewayFigures(url: string): Promise<void> {
   const settings: LoadSettings = { threads: 1, connections: 32, seconds: 4 };
   const rounds = 5;
   console.log(
-    `gateway (the README's nginx file; wrk: ${settings.threads} thread, ${settings.connections} connections; ${rounds} interleaved rounds of ${settings.seconds} s; ${cpus().length} cores shared)`,
+    `gateway (the documented nginx file; wrk: ${settings.threads} thread, ${settings.connections} connections; ${rounds} interleaved rounds of ${settings.seconds} s; ${cpus().length} cores shared)`,
   );
   ensureWrk();
   const dir = mkdtempSync(join(tmpdir(), 'keygate-bench-'));
@@ -540,7 +540,7 @@ async function gatewayFigures(url: string): Promise<void> {
       detail: alone!.detail,
     });
     record({
-      name: 'gateway: nginx + Keygate (README file) vs the API alone',
+      name: 'gateway: nginx + Keygate (documented file) vs the API alone',
       value: asked!.ratio,
       unit: '× API',
       target: 'a reference',

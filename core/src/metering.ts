@@ -5,7 +5,7 @@
 
 export type RefillInterval = 'DAILY' | 'MONTHLY';
 
-/** Bounds of what a key may be given (documented in the README). */
+/** Bounds of what a key may be given (documented in docs/metering.md). */
 export const METERING_BOUNDS = {
   /** Most credits a key may hold, and most a refill may grant. */
   maxCredits: 1_000_000_000,

@@ -18,7 +18,7 @@ let s: TestServer;
 const secrets: Record<string, string> = {};
 
 beforeAll(async () => {
-  // The gateway (the test's own loopback address) is trusted, as the README says it must be.
+  // The gateway (the test's own loopback address) is trusted, as docs/verification.md says it must be.
   s = await startTestServer({ KEYGATE_TRUSTED_PROXIES: '127.0.0.1', KEYGATE_FAILED_VERIFICATIONS: '30' });
   const token = await s.merchantToken('acme');
   const app = ok((await s.graphql(token, CREATE_APP, { input: { name: 'Gateways' } })).data.createApplication)
@@ -108,7 +108,7 @@ const traefik = (address: string, method: string, key: string, client: Record<st
 const envoy = (prefix: string, method: string, clientPath: string, key: string, clientXff = '10.1.2.3') =>
   send(method, `${prefix}${clientPath}`, { 'x-api-key': key, 'x-forwarded-for': `${clientXff}, 127.0.0.52` });
 
-describe('Traefik ForwardAuth, as the README configures it', () => {
+describe('Traefik ForwardAuth, as docs/verification.md configures it', () => {
   it('a read-only key cannot claim a read: Traefik’s own method header decides, the strictest wins', async () => {
     const answer = await traefik('/v1/auth?cost=1', 'POST', secrets.readOnly!);
     expect([answer.status, answer.code]).toEqual([403, 'INSUFFICIENT_ACCESS']);
@@ -136,7 +136,7 @@ describe('Traefik ForwardAuth, as the README configures it', () => {
   });
 });
 
-describe('Envoy ext_authz, as the README configures it', () => {
+describe('Envoy ext_authz, as docs/verification.md configures it', () => {
   it('reads the prefix’s requirements and never the client’s path or query after path=', async () => {
     const prefix = '/v1/auth?access=FULL_ACCESS&scopes=refunds:write&cost=5&path=';
     const hostile = '/api/refunds?access=READ_ONLY&scopes=&cost=0&path=/x';

@@ -30,10 +30,10 @@ const tokenFor = (merchantId: string, expiresIn = '1h') =>
   signToken(devSecret, { merchant_id: merchantId }, { subject: `user@${merchantId}`, expiresIn });
 
 beforeAll(async () => {
-  // The platform's own page: the README's embedding snippet as written, pointed at this Keygate,
+  // The platform's own page: the embedding snippet of docs/dashboard.md as written, pointed at this Keygate,
   // and the platform's backend route it fetches tokens from.
-  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
-  const snippet = /2\. \*\*Embedded\*\*[\s\S]*?```html\n([\s\S]*?)```/.exec(readme)![1]!.replace(/^ {3}/gm, '');
+  const page = readFileSync(join(repoRoot, 'docs', 'dashboard.md'), 'utf8');
+  const snippet = /2\. \*\*Embedded\*\*[\s\S]*?```html\n([\s\S]*?)```/.exec(page)![1]!.replace(/^ {3}/gm, '');
   embedder = createServer((req, res) => {
     if (req.url === '/api/keygate-token') {
       res.writeHead(200, { 'content-type': 'text/plain' });
@@ -540,7 +540,7 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
   });
 
   it('signs in by postMessage from an allowed embedding page only, and as a merchant in development', async () => {
-    // The README's snippet: the token handed over at keygate:ready, and a fresh one when it expires.
+    // The documented snippet: the token handed over at keygate:ready, and a fresh one when it expires.
     embedToken = await tokenFor('embedded', '6s');
     const context = await newContext(browser, keygate.url);
     const page = await context.newPage();

@@ -1,4 +1,4 @@
-// A real nginx running the README's snippet (only Keygate's address and the
+// A real nginx running the documented snippet (docs/verification.md) (only Keygate's address and the
 // upstream's filled in) in front of a small upstream: Keygate decides who gets
 // through, the upstream learns who the caller is, and every refusal reaches the
 // client with Keygate's status and reason, a 429 included, never a 500.
@@ -15,7 +15,7 @@ import {
   SetIpRulesDocument as SET_IP_RULES,
 } from '@keygate/sdk/documents';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Nginx, readmeNginxSnippet, startNginx } from '../support/nginx.ts';
+import { documentedNginxSnippet, type Nginx, startNginx } from '../support/nginx.ts';
 import { ok } from '../support/results.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 
@@ -28,7 +28,7 @@ const secrets: Record<string, string> = {};
 const ids: Record<string, string> = {};
 
 beforeAll(async () => {
-  // As the README says: nginx's address is a trusted proxy. The failure limit is the default one.
+  // As docs/verification.md says: nginx's address is a trusted proxy. The failure limit is the default one.
   keygate = await startTestServer({ KEYGATE_TRUSTED_PROXIES: '127.0.0.1', KEYGATE_FAILED_VERIFICATIONS: '30' });
   upstream = createServer((req, res) => {
     seen.push(req.headers);
@@ -111,8 +111,8 @@ function call(
 
 const refusal = (answer: Answer) => [answer.status, answer.headers['x-keygate-code'], JSON.parse(answer.body).code];
 
-it('runs the README’s snippet, with its trusted-proxy note', () => {
-  const snippet = readmeNginxSnippet();
+it('runs the documented snippet, with its trusted-proxy note', () => {
+  const snippet = documentedNginxSnippet();
   expect(snippet).toContain('KEYGATE_TRUSTED_PROXIES');
   expect(snippet).toContain('error_page 401 403 500 = @keygate_refused;');
 });

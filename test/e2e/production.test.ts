@@ -1,4 +1,4 @@
-// The production command, `node server/dist/main.js`, as the README's production section runs it:
+// The production command, `node server/dist/main.js`, as docs/operations.md runs it:
 // the whole flow works from the bundle (Prisma's query compiler read from dist/, GraphiQL loaded
 // at its first visit), on PostgreSQL and embedded.
 
@@ -28,7 +28,7 @@ describe.each([
     const env: Record<string, string> = {
       KEYGATE_DATA_DIR: dirs.make(),
       KEYGATE_JWT_SECRET: 'x'.repeat(40),
-      // As the README's production command runs it (on PostgreSQL); embedded, as a trial would.
+      // As docs/operations.md's production command runs it (on PostgreSQL); embedded, as a trial would.
       ...(postgres ? { DATABASE_URL: await createPostgresDatabase(), NODE_ENV: 'production' } : {}),
     };
     const token = runCli('src/cli/token.ts', ['acme'], env).stdout;

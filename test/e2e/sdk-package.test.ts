@@ -83,6 +83,9 @@ it('is ready to publish: dependency ranges, an install section, no links that le
   }
   // No workspace package leaks into what consumers install.
   expect(Object.keys(pkg.devDependencies ?? {}).filter((name) => name.startsWith('@keygate/'))).toEqual([]);
+  // The license it declares travels with it.
+  expect(pkg.license).toBe('MIT');
+  expect(readFileSync(join(root, 'LICENSE'), 'utf8')).toBe(readFileSync(join(repoRoot, 'LICENSE'), 'utf8'));
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   expect(readme).toMatch(/^## Install\n\n```sh\nnpm install @keygate\/sdk/m);
   const links = [...readme.matchAll(/\]\(([^)]+)\)/g)].map((m) => m[1]!);

@@ -203,7 +203,7 @@ describe('the production command, `node server/dist/main.js`, signalled as super
   ] as const)('%s: one graceful shutdown, exit 0, the port free', async (_name, signal) => {
     const env = { KEYGATE_DATA_DIR: dirs.make(), PORT: String(await freePort()) };
     const token = runCli('src/cli/token.ts', ['acme'], env).stdout;
-    // The built server, as the README's production section runs it: plain JavaScript, no tsx.
+    // The built server, as docs/operations.md runs it: plain JavaScript, no tsx.
     const server = await startKeygate(env, [process.execPath, join(repoRoot, 'server', 'dist', 'main.js')], repoRoot);
     expect(readFileSync(`/proc/${server.child.pid}/cmdline`, 'utf8')).not.toContain('tsx');
     const exited = new Promise<number | null>((resolve) => server.child.once('exit', (code) => resolve(code)));

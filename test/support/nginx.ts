@@ -21,25 +21,25 @@ function nginxBinary(): string {
   throw new Error('nginx not found. Install it (Debian: apt-get install -y nginx); .ci/run does.');
 }
 
-/** The README's nginx file (http context), exactly as a user copies it. */
-export function readmeNginxSnippet(): string {
-  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
-  const match = /```nginx\n([\s\S]*?)```/.exec(readme);
-  if (!match) throw new Error('README.md has no nginx snippet');
+/** The documented nginx file (http context, in docs/verification.md), exactly as a user copies it. */
+export function documentedNginxSnippet(): string {
+  const page = readFileSync(join(repoRoot, 'docs', 'verification.md'), 'utf8');
+  const match = /```nginx\n([\s\S]*?)```/.exec(page);
+  if (!match) throw new Error('docs/verification.md has no nginx snippet');
   return match[1]!;
 }
 
 /**
- * nginx on loopback serving the README's file, with only its placeholders
+ * nginx on loopback serving the documented file, with only its placeholders
  * filled in: Keygate's address, the API behind the gateway, and the port.
  */
 /**
- * Another route, as a user adds one: the README's `location /api/ { … }` block, copied with its own
+ * Another route, as a user adds one: the documented `location /api/ { … }` block, copied with its own
  * path and its own `set $keygate_requirements` line.
  */
 function routeLike(snippet: string, path: string, requirements: string): string {
   const block = /\n {2}location \/api\/ \{\n[\s\S]*?\n {2}\}\n/.exec(snippet)?.[0];
-  if (!block) throw new Error("the README's nginx file has no `location /api/ { … }` block");
+  if (!block) throw new Error('the documented nginx file has no `location /api/ { … }` block');
   const copy = block
     .replace('location /api/ {', `location ${path} {`)
     .replace(/set \$keygate_requirements "[^"]*";/, `set $keygate_requirements "${requirements}";`);
@@ -60,14 +60,14 @@ export async function startNginx(
   chmodSync(dir, 0o777);
   for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub), { mode: 0o777 });
   const port = await freePort();
-  let snippet = readmeNginxSnippet()
+  let snippet = documentedNginxSnippet()
     .replace('server keygate:4000;', `server 127.0.0.1:${keygatePort};`)
     .replace('server your-api:8080;', `server 127.0.0.1:${upstreamPort};`)
     .replace('listen 80;', `listen 127.0.0.1:${port};${extraLocations ? `\n${extraLocations}` : ''}`);
   for (const [path, requirements] of Object.entries(routes)) snippet = routeLike(snippet, path, requirements);
   for (const placeholder of ['keygate:4000', 'your-api:8080', 'listen 80;']) {
     if (snippet.replace(/#.*$/gm, '').includes(placeholder))
-      throw new Error(`the README's nginx file changed: ${placeholder} is left`);
+      throw new Error(`the documented nginx file changed: ${placeholder} is left`);
   }
   const config = `
 worker_processes 1;

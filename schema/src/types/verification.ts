@@ -39,7 +39,7 @@ export const VerifyCodeEnum = builder.enumType('VerifyCode', {
     VerifyCode,
     { description: string }
   >,
-  description: 'Why a key was accepted or refused; checks run in the order listed in the README',
+  description: 'Why a key was accepted or refused; checks run in the order listed in docs/verification.md',
 });
 
 /** Metadata parsed once per cached key object. */

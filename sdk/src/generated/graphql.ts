@@ -240,7 +240,7 @@ export type UsageGranularity =
   /** One bucket per hour (UTC); at most 31 days per request */
   | 'HOUR';
 
-/** Why a key was accepted or refused; checks run in the order listed in the README */
+/** Why a key was accepted or refused; checks run in the order listed in docs/verification.md */
 export type VerifyCode =
   /** Its application is disabled */
   | 'APPLICATION_DISABLED'
