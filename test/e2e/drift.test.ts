@@ -8,7 +8,7 @@ import { diffMigrationsToSchema, schemaPath } from '@keygate/server/db';
 import { printKeygateSchema } from '@keygate/server/graphql';
 import { describe, expect, it } from 'vitest';
 import codegenConfig from '../../sdk/codegen.ts';
-import { repoRoot, tempDirs } from '../support/process.ts';
+import { repoRoot, tempDirs, tsxNode } from '../support/process.ts';
 
 describe('prisma/migrations', () => {
   it('covers every change in schema.prisma (run `pnpm db:diff <name>` when this fails)', async () => {
@@ -36,7 +36,7 @@ describe('schema/schema.graphql', () => {
     try {
       const stale = join(dirs.make(), 'schema.graphql');
       const check = () =>
-        spawnSync(process.execPath, ['--import', 'tsx', 'scripts/print-schema.ts', '--check', '--file', stale], {
+        spawnSync(tsxNode[0], [...tsxNode.slice(1), 'scripts/print-schema.ts', '--check', '--file', stale], {
           cwd: join(repoRoot, 'schema'),
           encoding: 'utf8',
         });
@@ -64,7 +64,7 @@ describe('docs/configuration.md', () => {
     try {
       const stale = join(dirs.make(), 'configuration.md');
       const check = () =>
-        spawnSync(process.execPath, ['--import', 'tsx', 'scripts/print-configuration.ts', '--check', '--file', stale], {
+        spawnSync(tsxNode[0], [...tsxNode.slice(1), 'scripts/print-configuration.ts', '--check', '--file', stale], {
           cwd: join(repoRoot, 'server'),
           encoding: 'utf8',
         });

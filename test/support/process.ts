@@ -10,6 +10,13 @@ import type { Document, ResultOf, VariablesOf } from './harness.ts';
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const serverDir = `${repoRoot}server`;
 
+/**
+ * Node running TypeScript sources as the workspace does: tsx, and the "@keygate/source" export
+ * condition, so a package such as the SDK resolves to its sources, not a build that a fresh clone
+ * has not made yet.
+ */
+export const tsxNode = [process.execPath, '--conditions=@keygate/source', '--import', 'tsx'] as const;
+
 /** The environment a fresh shell would have: none of Keygate's own settings. */
 function cleanEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const base = Object.fromEntries(
@@ -29,7 +36,7 @@ export interface KeygateProcess {
 /** Starts `src/main.ts` (or the given command) and waits until it listens. */
 export function startKeygate(
   env: Record<string, string>,
-  command: string[] = [process.execPath, '--import', 'tsx', 'src/main.ts'],
+  command: string[] = [...tsxNode, 'src/main.ts'],
   cwd = serverDir,
   /** Called with everything printed so far, on each new chunk (before and after readiness). */
   onOutput?: (output: string) => void,
@@ -92,7 +99,8 @@ export function startKeygate(
 
 /** Runs a command-line tool of the server package to completion. */
 export function runCli(script: string, args: string[], env: Record<string, string>) {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', script, ...args], {
+  const [node, ...flags] = tsxNode;
+  const result = spawnSync(node!, [...flags, script, ...args], {
     cwd: serverDir,
     env: cleanEnv(env),
     encoding: 'utf8',
