@@ -75,8 +75,8 @@ afterAll(async () => {
   await db?.close();
 });
 
-async function endpoint(url: string, events: string[]) {
-  const result = await s.graphql(token, ENDPOINT, { input: { url, events, description: 'tests' } });
+async function endpoint(url: string, events: string[], as = token) {
+  const result = await s.graphql(as, ENDPOINT, { input: { url, events, description: 'tests' } });
   const created = result.data.createWebhookEndpoint;
   if (created.__typename !== 'CreateWebhookEndpointPayload') throw new Error(JSON.stringify(created));
   return created as { signingSecret: string; endpoint: { id: string } };
@@ -358,11 +358,15 @@ describe('several instances', () => {
   it('two instances on one database deliver 200 events, each exactly once', async () => {
     const second = await startTestServer(DEV, db);
     try {
+      // A merchant of its own: the endpoints earlier tests left behind (their receivers closed,
+      // several subscribed to APPLICATION_CREATED) would retry beside these 200 under load.
+      const own = await s.merchantToken('burst-merchant');
+      const client = createKeygateClient({ url: `${s.url}/graphql`, token: own });
       const hooks = await receiver();
-      const { signingSecret } = await endpoint(hooks.url, ['APPLICATION_CREATED']);
+      const { signingSecret } = await endpoint(hooks.url, ['APPLICATION_CREATED'], own);
       const ids = new Set<string>();
       for (let i = 0; i < 200; i++) {
-        const result = await sdk.applications.create({ name: `burst ${i}` });
+        const result = await client.applications.create({ name: `burst ${i}` });
         if (!result.ok) throw new Error('setup');
         ids.add(result.value.id);
       }
