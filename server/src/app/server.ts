@@ -4,6 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import type { KeyVerifier } from '@keygate/core';
+import { FailureLimiter, KeyCache, Meter, Verifier } from '@keygate/core/engine';
 import type { SchemaSettings } from '@keygate/services';
 import { createAuthenticator } from '../auth/authenticator.ts';
 import { loadAuth } from '../auth/secret.ts';
@@ -17,7 +18,6 @@ import { createRouter } from '../http/routes.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { Metrics, metricsHandler } from '../observability/metrics.ts';
 import { TrustedProxies } from '../verification/client-ip.ts';
-import { FailureLimiter } from '../verification/failure-limiter.ts';
 import { createForwardAuthHandler } from '../verification/forward-auth.ts';
 import {
   CHANNEL,
@@ -25,12 +25,9 @@ import {
   localInvalidation,
   PostgresInvalidation,
 } from '../verification/invalidation.ts';
-import { KeyCache } from '../verification/key-cache.ts';
 import { createKeyLoader } from '../verification/key-loader.ts';
-import { Meter } from '../verification/meter.ts';
 import { createMeterStore } from '../verification/meter-store.ts';
 import { UsageRecorder } from '../verification/usage.ts';
-import { Verifier } from '../verification/verifier.ts';
 import { ExpiryWatcher } from '../webhooks/expiry.ts';
 import { usageExceededNotifier } from '../webhooks/usage-events.ts';
 import { WebhookWorker } from '../webhooks/worker.ts';

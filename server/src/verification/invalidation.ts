@@ -17,6 +17,7 @@
 // Until it does, the cache is bypassed, and the log says what to fix.
 import { randomUUID } from 'node:crypto';
 import type { KeyChange } from '@keygate/core';
+import type { Verifier } from '@keygate/core/engine';
 import type { Announcement, KeyChangeListener, SqlExecutor } from '@keygate/services';
 import { context, trace } from '@opentelemetry/api';
 import pg from 'pg';
@@ -31,7 +32,6 @@ import {
   tracer,
   tracing,
 } from '../observability/tracing.ts';
-import type { Verifier } from './verifier.ts';
 
 export const CHANNEL = 'keygate_key_changes';
 

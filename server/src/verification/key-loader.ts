@@ -2,7 +2,8 @@
 // a single round trip (key, application state, ordered IP rules, and the metering
 // that applies: its own, or, for a rolled key, that of the key that replaced it),
 // through the database function keygate_load_key.
-import { compileIpRules, type IpAction, type KeyMeter, type RefillInterval, type VerifiableKey } from '@keygate/core';
+import type { IpAction, KeyMeter, RefillInterval } from '@keygate/core';
+import { fromRecord, type KeyLoader, type KeyRecord } from '@keygate/core/engine';
 import type { PrismaClient } from '@keygate/services/prisma';
 import type pg from 'pg';
 import { inSpan, SpanKind, tracing } from '../observability/tracing.ts';
@@ -31,14 +32,18 @@ interface Row {
   rate_limits: { name: string; limit: number; windowSeconds: number }[];
 }
 
-export type KeyLoader = (hash: string) => Promise<VerifiableKey | null>;
+export type RecordLoader = (hash: string) => Promise<KeyRecord | null>;
 
 /**
  * On PostgreSQL, pass the pool behind Prisma: the lookup is then sent as it is, without Prisma's
  * query compiler and result mapping (0.2 ms of a 0.5 ms miss, measured over 1,000,000 keys).
  */
 export function createKeyLoader(prisma: PrismaClient, pool?: pg.Pool): KeyLoader {
-  const load = pool ? loadWith(pool) : loadFrom(prisma);
+  const records = createRecordLoader(prisma, pool);
+  const load: KeyLoader = async (hash) => {
+    const record = await records(hash);
+    return record === null ? null : fromRecord(record);
+  };
   // Traced as the database query of a cache miss (a client span under the request's own).
   return (hash) =>
     tracing.enabled
@@ -59,16 +64,14 @@ const LOAD_ATTRIBUTES = {
 
 const LOAD = 'SELECT * FROM keygate_load_key($1)';
 
-function loadWith(pool: pg.Pool): KeyLoader {
-  return async (hash) => toKey((await pool.query<Row>(LOAD, [hash])).rows[0]);
-}
-
-function loadFrom(prisma: PrismaClient): KeyLoader {
+/** The verification record of a key by its hash, as verifiers receive it (no secret, no hash). */
+export function createRecordLoader(prisma: PrismaClient, pool?: pg.Pool): RecordLoader {
+  if (pool) return async (hash) => toRecord((await pool.query<Row>(LOAD, [hash])).rows[0]);
   // One statement whose plan PostgreSQL keeps (see the migration add_key_loader).
-  return async (hash) => toKey((await prisma.$queryRaw<Row[]>`SELECT * FROM keygate_load_key(${hash})`)[0]);
+  return async (hash) => toRecord((await prisma.$queryRaw<Row[]>`SELECT * FROM keygate_load_key(${hash})`)[0]);
 }
 
-function toKey(row: Row | undefined): VerifiableKey | null {
+function toRecord(row: Row | undefined): KeyRecord | null {
   if (!row) return null;
   return {
     id: row.id,
@@ -82,7 +85,7 @@ function toKey(row: Row | undefined): VerifiableKey | null {
     revoked: row.revoked,
     enabled: row.key_enabled,
     applicationEnabled: row.enabled,
-    ipRules: compileIpRules(row.ip_rules, row.ip_default_action),
+    ipRules: { defaultAction: row.ip_default_action, rules: row.ip_rules },
     meter: keyMeter(row),
     meterKeyId: row.meter_id,
     metadata: row.metadata,

@@ -2,26 +2,8 @@
 // window under the key's row lock (keygate_meter_take, see the add_metering migration), and
 // one gives back what an instance no longer needs. The engine that decides from what it holds
 // is meter.ts.
+import type { MeterStore, TakeResult } from '@keygate/core/engine';
 import type { PrismaClient } from '@keygate/services/prisma';
-
-export interface TakeResult {
-  credits: { taken: number; left: number; epoch: number; validUntil: number | null } | null;
-  limits: { name: string; limit: number; windowMs: number; windowStart: number; taken: number; left: number }[];
-}
-
-/** Reserving, and giving back what was not used. */
-export interface MeterStore {
-  take(
-    keyId: string,
-    now: number,
-    credits: { need: number; want: number } | null,
-    limits: { name: string; need: number; want: number }[],
-  ): Promise<TakeResult | null>;
-  giveBack(
-    credits: { id: string; epoch: number; n: number }[],
-    windows: { id: string; name: string; start: number; n: number }[],
-  ): Promise<void>;
-}
 
 export function createMeterStore(prisma: PrismaClient): MeterStore {
   return {

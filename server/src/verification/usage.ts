@@ -4,49 +4,10 @@
 // written in ONE statement per flush interval (and once more when the server
 // stops), whatever the traffic; what is older than the retention is pruned hourly.
 import type { VerifyCode } from '@keygate/core';
+import { REFUSALS_KEPT, UsageBatch, type UsageReport, type UsageSink } from '@keygate/core/engine';
 import type { PrismaClient } from '@keygate/services/prisma';
 
 const HOUR_MS = 3_600_000;
-/** Refusals kept per key, in the database and in one flush's batch. */
-export const REFUSALS_KEPT = 100;
-
-interface Use {
-  /** Milliseconds since the epoch. */
-  at: number;
-  ip: string | null;
-}
-
-interface Refusal extends Use {
-  code: VerifyCode;
-}
-
-/** One key's counts for the hour it was last verified in (older hours move to `closed`). */
-interface Tally {
-  hour: number;
-  counts: Map<VerifyCode, number>;
-}
-
-/** Credits spent from an instance's reservations, reported so the pool's reserved count goes down. */
-interface Spent {
-  epoch: number;
-  n: number;
-}
-
-interface Batch {
-  uses: Map<string, Use>;
-  spent: Map<string, Spent>;
-  tallies: Map<string, Tally>;
-  closed: { keyId: string; tally: Tally }[];
-  refusals: Map<string, Refusal[]>;
-}
-
-const emptyBatch = (): Batch => ({
-  uses: new Map(),
-  spent: new Map(),
-  tallies: new Map(),
-  closed: [],
-  refusals: new Map(),
-});
 
 export interface UsageOptions {
   /** How often to write. */
@@ -56,8 +17,8 @@ export interface UsageOptions {
   onError?: (error: unknown) => void;
 }
 
-export class UsageRecorder {
-  private batch = emptyBatch();
+export class UsageRecorder implements UsageSink {
+  private readonly batch = new UsageBatch();
   private timer: NodeJS.Timeout | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
@@ -81,27 +42,12 @@ export class UsageRecorder {
 
   /** One verification of a known key, whatever its outcome. */
   record(keyId: string, code: VerifyCode, ip: string | null, at: number): void {
-    const { batch } = this;
-    if (code === 'VALID') batch.uses.set(keyId, { at, ip });
-    const hour = Math.floor(at / HOUR_MS);
-    let tally = batch.tallies.get(keyId);
-    if (tally === undefined || tally.hour !== hour) {
-      if (tally !== undefined) batch.closed.push({ keyId, tally });
-      tally = { hour, counts: new Map() };
-      batch.tallies.set(keyId, tally);
-    }
-    tally.counts.set(code, (tally.counts.get(code) ?? 0) + 1);
-    if (code !== 'VALID') {
-      const refusals = batch.refusals.get(keyId) ?? [];
-      if (refusals.length === 0) batch.refusals.set(keyId, refusals);
-      refusals.push({ at, ip, code });
-      if (refusals.length > REFUSALS_KEPT) refusals.shift();
-    }
+    this.batch.record(keyId, code, ip, at);
   }
 
   /** Credits spent from a reservation of the given epoch (an older epoch's spending no longer counts). */
   spend(keyId: string, epoch: number, n: number): void {
-    addSpent(this.batch.spent, keyId, { epoch, n });
+    this.batch.spend(keyId, epoch, n);
   }
 
   /** Writes what has been recorded so far; concurrent calls run one after another. */
@@ -131,33 +77,28 @@ export class UsageRecorder {
   }
 
   private async write(): Promise<void> {
-    const batch = this.batch;
-    if (batch.tallies.size === 0 && batch.closed.length === 0 && batch.spent.size === 0) return;
-    this.batch = emptyBatch();
-    const iso = (ms: number) => new Date(ms).toISOString();
-    const uses = [...new Set([...batch.uses.keys(), ...batch.spent.keys()])].map((id) => {
-      const use = batch.uses.get(id);
-      const spent = batch.spent.get(id);
-      return {
-        id,
-        at: use ? iso(use.at) : null,
-        ip: use?.ip ?? null,
-        epoch: spent?.epoch ?? null,
-        spent: spent?.n ?? 0,
-      };
-    });
-    const counts = [...batch.closed, ...[...batch.tallies].map(([keyId, tally]) => ({ keyId, tally }))].flatMap(
-      ({ keyId, tally }) =>
-        [...tally.counts].map(([code, count]) => ({ key_id: keyId, hour: iso(tally.hour * HOUR_MS), code, count })),
-    );
-    const refusals = [...batch.refusals].flatMap(([keyId, list]) =>
-      list.map((r) => ({ key_id: keyId, at: iso(r.at), code: r.code, ip: r.ip })),
-    );
+    const taken = this.batch.take();
+    if (taken === null) return;
     try {
-      // One statement for everything since the last flush. Last-used times never move backwards;
-      // spent credits leave the reserved count (of their epoch only: a refill or a change reset it);
-      // counts of the same key, hour and outcome add up; rows of keys that no longer exist are skipped.
-      await this.prisma.$executeRaw`
+      await writeUsage(this.prisma, taken.report);
+      this.stats.flushes++;
+    } catch (error) {
+      this.stats.failures++;
+      taken.putBack();
+      this.onError(error);
+    }
+  }
+}
+
+/**
+ * Writes one batch of usage in ONE statement: this instance's, or one an embedded verifier sent.
+ * Last-used times never move backwards; spent credits leave the reserved count (of their epoch
+ * only: a refill or a change reset it); counts of the same key, hour and outcome add up; rows of
+ * keys that no longer exist are skipped.
+ */
+export async function writeUsage(prisma: PrismaClient, report: UsageReport): Promise<void> {
+  const { uses, counts, refusals } = report;
+  await prisma.$executeRaw`
         WITH used AS (
           UPDATE api_keys AS k SET
             last_used_at = CASE WHEN u.at > k.last_used_at OR k.last_used_at IS NULL THEN COALESCE(u.at, k.last_used_at) ELSE k.last_used_at END,
@@ -184,29 +125,4 @@ export class UsageRecorder {
           RETURNING 1
         )
         SELECT (SELECT count(*) FROM used) + (SELECT count(*) FROM counted) + (SELECT count(*) FROM refused)`;
-      this.stats.flushes++;
-    } catch (error) {
-      this.stats.failures++;
-      this.putBack(batch);
-      this.onError(error);
-    }
-  }
-
-  /** A failed batch waits for the next flush, merged with what arrived meanwhile. */
-  private putBack(failed: Batch): void {
-    const current = this.batch;
-    for (const [id, use] of failed.uses) if (!current.uses.has(id)) current.uses.set(id, use);
-    for (const [id, spent] of failed.spent) addSpent(current.spent, id, spent);
-    current.closed.push(...failed.closed, ...[...failed.tallies].map(([keyId, tally]) => ({ keyId, tally })));
-    for (const [id, list] of failed.refusals) {
-      const merged = [...list, ...(current.refusals.get(id) ?? [])].slice(-REFUSALS_KEPT);
-      current.refusals.set(id, merged);
-    }
-  }
-}
-
-function addSpent(spent: Map<string, Spent>, keyId: string, add: Spent): void {
-  const current = spent.get(keyId);
-  if (current === undefined || current.epoch < add.epoch) spent.set(keyId, { ...add });
-  else if (current.epoch === add.epoch) current.n += add.n;
 }

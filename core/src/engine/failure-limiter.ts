@@ -4,8 +4,9 @@
 // its verifications are refused with TOO_MANY_FAILURES, so guessing learns nothing.
 // IPv6 addresses count per /64, the block one client usually holds.
 // In memory, per instance: with N instances a client may fail up to N times as often.
-import { parseIp } from '@keygate/core';
+
 import { LRUCache } from 'lru-cache';
+import { parseIp } from '../index.ts';
 
 export interface FailureLimits {
   /** Failures allowed at once (0 turns the limiter off). */

@@ -1,8 +1,8 @@
-import type { KeyMeter } from '@keygate/core';
-import { verifiableKey } from '@keygate/core/testing';
 import { describe, expect, it } from 'vitest';
+import type { KeyMeter } from '../index.ts';
+import { verifiableKey } from '../testing.ts';
 import { LAPSE_MS, Meter } from './meter.ts';
-import type { MeterStore } from './meter-store.ts';
+import type { MeterStore } from './ports.ts';
 
 const key = (meter: KeyMeter) => verifiableKey({ meter });
 

@@ -9,12 +9,11 @@ import {
   type VerifiableKey,
   type VerifyOutcome,
   type VerifyRequest,
-} from '@keygate/core';
+} from '../index.ts';
 import type { FailureLimiter } from './failure-limiter.ts';
 import type { KeyCache } from './key-cache.ts';
-import type { KeyLoader } from './key-loader.ts';
 import type { Meter, MeterDecision } from './meter.ts';
-import type { UsageRecorder } from './usage.ts';
+import type { KeyLoader, UsageSink } from './ports.ts';
 
 export class Verifier implements KeyVerifier {
   /** Bumped by every invalidation: a load that began before one is never cached. */
@@ -28,7 +27,7 @@ export class Verifier implements KeyVerifier {
   constructor(
     private readonly load: KeyLoader,
     private readonly cache: KeyCache,
-    private readonly usage: UsageRecorder | null,
+    private readonly usage: UsageSink | null,
     private readonly limiter: FailureLimiter | null = null,
     private readonly now: () => number = Date.now,
     private readonly meter: Meter | null = null,

@@ -21,15 +21,8 @@
 //
 // All or nothing: a verification consumes credits and one unit of every rate limit
 // only when all of them allow it; a refusal consumes nothing.
-import {
-  type KeyMeter,
-  type RateLimitConfig,
-  type RateLimitState,
-  type VerifiableKey,
-  windowStart,
-} from '@keygate/core';
-import type { MeterStore, TakeResult } from './meter-store.ts';
-import type { UsageRecorder } from './usage.ts';
+import { type KeyMeter, type RateLimitConfig, type RateLimitState, type VerifiableKey, windowStart } from '../index.ts';
+import type { MeterStore, TakeResult, UsageSink } from './ports.ts';
 
 /** A reservation unused for this long is given back. */
 export const LAPSE_MS = 10_000;
@@ -101,7 +94,7 @@ export class Meter {
 
   constructor(
     private readonly store: MeterStore,
-    private readonly usage: UsageRecorder | null,
+    private readonly usage: UsageSink | null,
     private readonly now: () => number = Date.now,
     private readonly onError: (error: unknown) => void = (error) => console.error('keygate: metering', error),
     /** Told when a key's credits of an epoch run out (for the usage.exceeded event; once per epoch here). */

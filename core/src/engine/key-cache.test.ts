@@ -1,5 +1,5 @@
-import { verifiableKey } from '@keygate/core/testing';
 import { describe, expect, it } from 'vitest';
+import { verifiableKey } from '../testing.ts';
 import { KeyCache } from './key-cache.ts';
 
 const key = (id: string, applicationId = 'app') =>

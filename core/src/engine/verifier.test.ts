@@ -1,6 +1,6 @@
-import { generateKey, type VerifiableKey } from '@keygate/core';
-import { verifiableKey } from '@keygate/core/testing';
 import { describe, expect, it } from 'vitest';
+import { generateKey, type VerifiableKey } from '../index.ts';
+import { verifiableKey } from '../testing.ts';
 import { KeyCache } from './key-cache.ts';
 import { Verifier } from './verifier.ts';
 

@@ -1,0 +1,133 @@
+// What verification records without a write per request: each key's newest use (last-used time
+// and address), how often it was verified per hour and outcome, its refused verifications, and
+// the credits spent from reservations. Kept in memory; `take()` hands over everything since the
+// last take as one UsageReport, which the server writes in one statement (its own, and those
+// that embedded verifiers send it, one request per flush interval).
+import type { VerifyCode } from '../verification.ts';
+import type { UsageSink } from './ports.ts';
+
+const HOUR_MS = 3_600_000;
+/** Refusals kept per key, in the database and in one flush's batch. */
+export const REFUSALS_KEPT = 100;
+
+/** One flush's worth of usage, as the database statement takes it (JSON-safe). */
+export interface UsageReport {
+  /** Newest valid use and credits spent, per key. */
+  uses: { id: string; at: string | null; ip: string | null; epoch: number | null; spent: number }[];
+  /** Verifications per key, hour (ISO) and outcome. */
+  counts: { key_id: string; hour: string; code: VerifyCode; count: number }[];
+  refusals: { key_id: string; at: string; code: VerifyCode; ip: string | null }[];
+}
+
+interface Use {
+  at: number;
+  ip: string | null;
+}
+interface Refusal extends Use {
+  code: VerifyCode;
+}
+interface Tally {
+  hour: number;
+  counts: Map<VerifyCode, number>;
+}
+interface Spent {
+  epoch: number;
+  n: number;
+}
+interface Batch {
+  uses: Map<string, Use>;
+  spent: Map<string, Spent>;
+  tallies: Map<string, Tally>;
+  closed: { keyId: string; tally: Tally }[];
+  refusals: Map<string, Refusal[]>;
+}
+
+const emptyBatch = (): Batch => ({
+  uses: new Map(),
+  spent: new Map(),
+  tallies: new Map(),
+  closed: [],
+  refusals: new Map(),
+});
+
+/** A taken batch: its report, and a way to put it back when it could not be written. */
+export interface TakenUsage {
+  report: UsageReport;
+  putBack(): void;
+}
+
+export class UsageBatch implements UsageSink {
+  private batch = emptyBatch();
+
+  record(keyId: string, code: VerifyCode, ip: string | null, at: number): void {
+    const { batch } = this;
+    if (code === 'VALID') batch.uses.set(keyId, { at, ip });
+    const hour = Math.floor(at / HOUR_MS);
+    let tally = batch.tallies.get(keyId);
+    if (tally === undefined || tally.hour !== hour) {
+      if (tally !== undefined) batch.closed.push({ keyId, tally });
+      tally = { hour, counts: new Map() };
+      batch.tallies.set(keyId, tally);
+    }
+    tally.counts.set(code, (tally.counts.get(code) ?? 0) + 1);
+    if (code !== 'VALID') {
+      const refusals = batch.refusals.get(keyId) ?? [];
+      if (refusals.length === 0) batch.refusals.set(keyId, refusals);
+      refusals.push({ at, ip, code });
+      if (refusals.length > REFUSALS_KEPT) refusals.shift();
+    }
+  }
+
+  /** Credits spent from a reservation of the given epoch (an older epoch's spending no longer counts). */
+  spend(keyId: string, epoch: number, n: number): void {
+    addSpent(this.batch.spent, keyId, { epoch, n });
+  }
+
+  /** Keys with something recorded since the last take. */
+  get size(): number {
+    return this.batch.tallies.size + this.batch.spent.size;
+  }
+
+  /** Everything since the last take, or null when nothing was recorded. */
+  take(): TakenUsage | null {
+    const batch = this.batch;
+    if (batch.tallies.size === 0 && batch.closed.length === 0 && batch.spent.size === 0) return null;
+    this.batch = emptyBatch();
+    return { report: toReport(batch), putBack: () => this.putBack(batch) };
+  }
+
+  /** A failed batch waits for the next take, merged with what arrived meanwhile. */
+  private putBack(failed: Batch): void {
+    const current = this.batch;
+    for (const [id, use] of failed.uses) if (!current.uses.has(id)) current.uses.set(id, use);
+    for (const [id, spent] of failed.spent) addSpent(current.spent, id, spent);
+    current.closed.push(...failed.closed, ...[...failed.tallies].map(([keyId, tally]) => ({ keyId, tally })));
+    for (const [id, list] of failed.refusals) {
+      const merged = [...list, ...(current.refusals.get(id) ?? [])].slice(-REFUSALS_KEPT);
+      current.refusals.set(id, merged);
+    }
+  }
+}
+
+function toReport(batch: Batch): UsageReport {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const uses = [...new Set([...batch.uses.keys(), ...batch.spent.keys()])].map((id) => {
+    const use = batch.uses.get(id);
+    const spent = batch.spent.get(id);
+    return { id, at: use ? iso(use.at) : null, ip: use?.ip ?? null, epoch: spent?.epoch ?? null, spent: spent?.n ?? 0 };
+  });
+  const counts = [...batch.closed, ...[...batch.tallies].map(([keyId, tally]) => ({ keyId, tally }))].flatMap(
+    ({ keyId, tally }) =>
+      [...tally.counts].map(([code, count]) => ({ key_id: keyId, hour: iso(tally.hour * HOUR_MS), code, count })),
+  );
+  const refusals = [...batch.refusals].flatMap(([keyId, list]) =>
+    list.map((r) => ({ key_id: keyId, at: iso(r.at), code: r.code, ip: r.ip })),
+  );
+  return { uses, counts, refusals };
+}
+
+function addSpent(spent: Map<string, Spent>, keyId: string, add: Spent): void {
+  const current = spent.get(keyId);
+  if (current === undefined || current.epoch < add.epoch) spent.set(keyId, { ...add });
+  else if (current.epoch === add.epoch) current.n += add.n;
+}
