@@ -32,6 +32,8 @@ export interface Config {
   cache: { maxKeys: number; maxMisses: number; ttlMs: number };
   /** How often last-used times, usage counts and refusals are written. */
   usageFlushMs: number;
+  /** The endpoints and change feed for embedded verifiers. */
+  verifierFeed: { ackTimeoutMs: number; heartbeatMs: number; lookupsPerSecond: number };
   /** How long hourly usage counts are kept. */
   usageRetentionDays: number;
   /** Serve verifyKey for service tokens through the compiled fast path (KEYGATE_GRAPHQL_FAST_PATH=0 turns it off). */
@@ -203,6 +205,29 @@ export const variables = {
     min: 10,
     max: 3_600_000,
     meaning: 'How often last-used times, usage counts, refusals and spent credits are written (and always at shutdown)',
+  },
+  KEYGATE_VERIFIER_ACK_MS: {
+    section: 'Verification',
+    fallback: 1000,
+    min: 10,
+    max: 60_000,
+    meaning:
+      'How long a key change waits for embedded verifiers (@keygate/verifier) to acknowledge it; one that does not is told to drop its cache',
+  },
+  KEYGATE_VERIFIER_HEARTBEAT_MS: {
+    section: 'Verification',
+    fallback: 5000,
+    min: 50,
+    max: 60_000,
+    meaning: 'Heartbeat of the change feed to embedded verifiers; they stop trusting a feed silent for three of them',
+  },
+  KEYGATE_VERIFIER_LOOKUPS_PER_SECOND: {
+    section: 'Verification',
+    fallback: 5000,
+    min: 1,
+    max: 1_000_000,
+    meaning:
+      'Key lookups and metering reservations per second per service token at /v1/verifier (bursts of twice that)',
   },
   KEYGATE_USAGE_RETENTION_DAYS: {
     section: 'Verification',
@@ -418,6 +443,11 @@ export function loadConfig(env: Env = process.env): Config {
       ttlMs: integer(env, 'KEYGATE_CACHE_TTL_SECONDS') * 1000,
     },
     usageFlushMs: integer(env, 'KEYGATE_USAGE_FLUSH_MS'),
+    verifierFeed: {
+      ackTimeoutMs: integer(env, 'KEYGATE_VERIFIER_ACK_MS'),
+      heartbeatMs: integer(env, 'KEYGATE_VERIFIER_HEARTBEAT_MS'),
+      lookupsPerSecond: integer(env, 'KEYGATE_VERIFIER_LOOKUPS_PER_SECOND'),
+    },
     usageRetentionDays: integer(env, 'KEYGATE_USAGE_RETENTION_DAYS'),
     graphqlFastPath: env.KEYGATE_GRAPHQL_FAST_PATH !== '0',
     webhooks: {

@@ -70,11 +70,18 @@ export class Verifier implements KeyVerifier {
     return this.cache.size;
   }
 
-  /** While untrusted, every verification reads the database; each switch starts from an empty cache. */
-  setCacheTrusted(trusted: boolean): void {
+  /**
+   * While untrusted, every verification loads its key afresh. Each switch starts from an empty
+   * cache, unless `keep`: a feed that resumed where it stopped has replayed what was missed.
+   */
+  setCacheTrusted(trusted: boolean, keep = false): void {
     this.epoch++;
-    this.cache.clear();
+    if (!keep) this.cache.clear();
     this.cacheTrusted = trusted;
+  }
+
+  get trusted(): boolean {
+    return this.cacheTrusted;
   }
 
   private conclude(

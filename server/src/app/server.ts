@@ -15,9 +15,11 @@ import { createDashboardHandler } from '../http/dashboard.ts';
 import { createGraphiqlHandler } from '../http/graphiql.ts';
 import { createLeakHandler } from '../http/leaks.ts';
 import { createRouter } from '../http/routes.ts';
+import { createVerifierApi } from '../http/verifier-api.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { Metrics, metricsHandler } from '../observability/metrics.ts';
 import { TrustedProxies } from '../verification/client-ip.ts';
+import { FeedHub } from '../verification/feed.ts';
 import { createForwardAuthHandler } from '../verification/forward-auth.ts';
 import {
   CHANNEL,
@@ -25,9 +27,9 @@ import {
   localInvalidation,
   PostgresInvalidation,
 } from '../verification/invalidation.ts';
-import { createKeyLoader } from '../verification/key-loader.ts';
+import { createKeyLoader, createRecordLoader } from '../verification/key-loader.ts';
 import { createMeterStore } from '../verification/meter-store.ts';
-import { UsageRecorder } from '../verification/usage.ts';
+import { UsageRecorder, writeUsage } from '../verification/usage.ts';
 import { ExpiryWatcher } from '../webhooks/expiry.ts';
 import { usageExceededNotifier } from '../webhooks/usage-events.ts';
 import { WebhookWorker } from '../webhooks/worker.ts';
@@ -44,6 +46,8 @@ export interface RunningServer {
   webhooks: WebhookWorker;
   expiry: ExpiryWatcher;
   invalidation: InvalidationBus;
+  /** The change feed of embedded verifiers connected to this instance. */
+  feed: FeedHub;
   /** Stops accepting, lets in-flight requests finish, writes last-used data, closes the database. */
   close(): Promise<void>;
 }
@@ -86,8 +90,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       retentionDays: config.usageRetentionDays,
       onError: fail('usage flush failed'),
     });
+    const meterStore = createMeterStore(prisma);
     const meter = new Meter(
-      createMeterStore(prisma),
+      meterStore,
       usage,
       clock,
       fail('metering failed'),
@@ -102,6 +107,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       clock,
       meter,
     );
+    const feed = new FeedHub({ ...config.verifierFeed, maxSubscribers: 1000, replay: 1024 });
     let invalidation: InvalidationBus | undefined;
     const webhooks = new WebhookWorker(prisma, config.webhooks, clock, fail('webhook delivery failed'));
     const metrics = config.metricsToken
@@ -140,11 +146,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
             (delay) => metrics?.invalidationReceived(delay),
             // Proven through the same pool that publishes changes.
             { publish: (payload) => prisma.$executeRawUnsafe('SELECT pg_notify($1, $2)', CHANNEL, payload) },
+            feed,
           )
-        : localInvalidation(verifier, prisma);
+        : localInvalidation(verifier, prisma, feed);
     const changes = invalidation;
     await changes.start();
     lifecycle.started('the change feed', () => changes.stop());
+    feed.start();
+    lifecycle.started("embedded verifiers' feed", () => feed.stop());
     usage.start();
     lifecycle.started('usage recording', () => usage.stop()); // writes what was recorded
     meter.start();
@@ -205,6 +214,17 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         metrics: metrics && config.metricsToken ? metricsHandler(metrics, config.metricsToken) : null,
         leaks: config.leaks ? createLeakHandler(config.leaks, prisma, changes, settings, log) : null,
         onLeakError: fail('leak report failed'),
+        verifierApi: createVerifierApi({
+          authenticate: createAuthenticator(auth),
+          records: createRecordLoader(prisma, database.pool),
+          feed,
+          feedConnected: () => changes.connected,
+          meterStore,
+          writeUsage: (report) => writeUsage(prisma, report),
+          clock,
+          lookupsPerSecond: config.verifierFeed.lookupsPerSecond,
+          onError: fail('verifier endpoint failed'),
+        }),
         graphiql: createGraphiqlHandler(config.graphiql, () => url),
         dashboard,
         graphql,
@@ -220,6 +240,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     });
     lifecycle.started('HTTP', () => {
       stopping = true;
+      // Verifiers' feeds are open for good: they end first, and their verifiers reconnect elsewhere.
+      feed.stop();
       return new Promise<void>((resolve) => {
         http.close(() => resolve());
         http.closeIdleConnections();
@@ -245,6 +267,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       webhooks,
       expiry,
       invalidation: changes,
+      feed,
       close: () => lifecycle.stop(),
     };
   } catch (error) {

@@ -21,6 +21,8 @@ export interface Routes {
   dashboard: ((req: IncomingMessage, res: ServerResponse, path: string) => boolean) | null;
   /** GraphQL (Yoga) at /graphql, and the 404 for everything nothing else answered. */
   graphql: Handler;
+  /** /v1/verifier/…: what embedded verifiers speak to. */
+  verifierApi: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
   /** Told about a leak report that failed unexpectedly. */
   onLeakError: (error: unknown) => void;
 }
@@ -53,10 +55,19 @@ export function createRouter(routes: Routes) {
       case '/graphql':
         return asksForGraphiql(req) ? routes.graphiql(req, res) : routes.graphql(req, res);
     }
+    if (path.startsWith('/v1/verifier/')) {
+      return void routes.verifierApi(req, res, path).catch((error) => {
+        routes.onLeakError(error);
+        if (!res.headersSent) res.writeHead(503, { 'content-type': 'application/json' });
+        res.end('{"error":"Keygate could not answer; try again","code":"UNAVAILABLE"}');
+      });
+    }
     // Nothing else lives under /v1/: a gateway pointed at a mistyped auth URL gets a 404, never a 200.
     const head = path.slice(0, 4).toLowerCase();
     if (head === '/v1' || head === '/v1/') {
-      return sendJson(res, 404, { error: 'no such endpoint: the gateway endpoint is /v1/auth' });
+      return sendJson(res, 404, {
+        error: 'no such endpoint: the gateway endpoint is /v1/auth, embedded verifiers use /v1/verifier/',
+      });
     }
     if (routes.dashboard?.(req, res, path)) return;
     return routes.graphql(req, res);

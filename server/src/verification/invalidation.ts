@@ -32,8 +32,11 @@ import {
   tracer,
   tracing,
 } from '../observability/tracing.ts';
+import type { FeedHub } from './feed.ts';
 
 export const CHANNEL = 'keygate_key_changes';
+/** How often an instance with embedded verifiers says so to the others (ms). */
+const PRESENCE_MS = 5000;
 
 export interface InvalidationBus extends KeyChangeListener {
   start(): Promise<void>;
@@ -42,25 +45,28 @@ export interface InvalidationBus extends KeyChangeListener {
   readonly connected: boolean;
 }
 
-/** Verifiers per in-process database: every server instance on it hears every change. */
-const localSubscribers = new WeakMap<object, Set<Verifier>>();
+/** Verifiers (and verifier feeds) per in-process database: every server instance on it hears every change. */
+const localSubscribers = new WeakMap<object, Set<{ verifier: Verifier; feed: FeedHub | null }>>();
 
-export function localInvalidation(verifier: Verifier, database: object): InvalidationBus {
-  const all = localSubscribers.get(database) ?? new Set<Verifier>();
+export function localInvalidation(verifier: Verifier, database: object, feed: FeedHub | null = null): InvalidationBus {
+  const all = localSubscribers.get(database) ?? new Set<{ verifier: Verifier; feed: FeedHub | null }>();
   localSubscribers.set(database, all);
-  all.add(verifier);
+  const self = { verifier, feed };
+  all.add(self);
   return {
     connected: true,
     start: async () => {},
     stop: async () => {
-      all.delete(verifier);
+      all.delete(self);
     },
-    // One process: nothing to send, and the caches are dropped once the change is committed.
+    // One process: nothing to send, and the caches are dropped once the change is committed; then
+    // the embedded verifiers connected to any instance have acknowledged it (or were cut).
     announce: async (_tx, change) => {
       const span = announcementSpan({ ...changeAttributes(change), 'keygate.change.transport': 'local' });
       return {
         settled: async () => {
-          for (const subscriber of all) subscriber.invalidate(change);
+          for (const subscriber of all) subscriber.verifier.invalidate(change);
+          await Promise.all([...all].map((subscriber) => subscriber.feed?.publish(change)));
           span?.end();
         },
         cancel: () => {
@@ -74,6 +80,12 @@ export function localInvalidation(verifier: Verifier, database: object): Invalid
 
 interface Message extends KeyChange {
   nonce: string;
+  /** Embedded verifiers on instance `from` acknowledged change `ack` (see FeedHub). */
+  ack?: string;
+  from?: string;
+  /** Instance `presence` has `verifiers` embedded verifiers connected to its feed. */
+  presence?: string;
+  verifiers?: number;
   /** A feed probe (see above), not a change. */
   probe?: true;
   /** When it was sent (ms since the epoch), for the delay metric. */
@@ -100,6 +112,13 @@ export class PostgresInvalidation implements InvalidationBus {
   private hearing = false;
   /** The LISTEN connection is up. */
   private listening = false;
+  /** This instance, for acknowledgements and presence. */
+  private readonly instance = randomUUID();
+  /** Instances with embedded verifiers connected, and when they last said so. */
+  private readonly peers = new Map<string, number>();
+  /** Changes announced here that wait for other instances' verifiers: nonce → instances still to acknowledge. */
+  private readonly awaitingAcks = new Map<string, { pending: Set<string>; done: () => void }>();
+  private presenceTimer: NodeJS.Timeout | undefined;
 
   /** Changes from other instances are heard: listening, and (with a probe) the last probe came back. */
   get connected(): boolean {
@@ -113,15 +132,30 @@ export class PostgresInvalidation implements InvalidationBus {
     private readonly echoTimeoutMs = 2000,
     private readonly onReceived: ((delaySeconds: number) => void) | null = null,
     private readonly probe: FeedProbe | null = null,
-  ) {}
+    /** Embedded verifiers' feed on this instance (with `probe.publish` for acknowledgements). */
+    private readonly feed: FeedHub | null = null,
+  ) {
+    if (feed) {
+      feed.onCount = (count) => this.sayPresence(count);
+    }
+  }
 
   async start(): Promise<void> {
     this.verifier.setCacheTrusted(false);
     await this.connect();
+    if (this.feed) {
+      // Presence is said again while verifiers are connected; peers forget it after three silences.
+      this.presenceTimer = setInterval(() => {
+        if (this.feed!.count > 0) this.sayPresence(this.feed!.count);
+      }, PRESENCE_MS);
+      this.presenceTimer.unref();
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.presenceTimer);
+    if (this.feed && this.feed.count > 0) this.sayPresence(0);
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.probeTimer);
     await this.client?.end().catch(() => {});
@@ -143,9 +177,20 @@ export class PostgresInvalidation implements InvalidationBus {
         resolve();
       });
     });
+    // The instances whose embedded verifiers must acknowledge it (their own feeds bound the wait).
+    const now = Date.now();
+    const pending = new Set([...this.peers].filter(([, seen]) => now - seen < PRESENCE_MS * 3).map(([id]) => id));
+    let acknowledged: Promise<void> | null = null;
+    if (pending.size > 0) {
+      acknowledged = new Promise<void>((resolve) => {
+        this.awaitingAcks.set(message.nonce, { pending, done: resolve });
+      });
+    }
     const forget = () => {
       this.echoes.get(message.nonce)?.();
       this.echoes.delete(message.nonce);
+      this.awaitingAcks.get(message.nonce)?.done();
+      this.awaitingAcks.delete(message.nonce);
     };
     try {
       await tx.$executeRawUnsafe('SELECT pg_notify($1, $2)', CHANNEL, JSON.stringify(message));
@@ -172,6 +217,14 @@ export class PostgresInvalidation implements InvalidationBus {
           forget();
         }, this.echoTimeoutMs);
         await echoed;
+        if (acknowledged !== null) {
+          // Each instance cuts its verifiers that do not acknowledge within its own timeout; this
+          // bound only covers an instance that died meanwhile.
+          const bound = setTimeout(forget, (this.feed?.ackTimeoutMs ?? 1000) + this.echoTimeoutMs);
+          await acknowledged;
+          clearTimeout(bound);
+          this.awaitingAcks.delete(message.nonce);
+        }
         span?.end();
       },
       cancel: () => {
@@ -180,6 +233,13 @@ export class PostgresInvalidation implements InvalidationBus {
         forget();
       },
     };
+  }
+
+  /** Tells the other instances whether this one's verifiers must acknowledge their changes. */
+  private sayPresence(count: number): void {
+    this.probe
+      ?.publish(JSON.stringify({ nonce: randomUUID(), presence: this.instance, verifiers: count }))
+      .catch(() => {});
   }
 
   private async connect(): Promise<void> {
@@ -234,6 +294,7 @@ export class PostgresInvalidation implements InvalidationBus {
     } else if (!came && this.hearing) {
       this.hearing = false;
       this.verifier.setCacheTrusted(false);
+      this.feed?.reset();
     }
     if (!came) {
       this.log(
@@ -258,7 +319,31 @@ export class PostgresInvalidation implements InvalidationBus {
       this.echoes.get(message.nonce)?.();
       return;
     }
+    if (message.presence !== undefined) {
+      if (message.verifiers) this.peers.set(message.presence, Date.now());
+      else this.peers.delete(message.presence);
+      return;
+    }
+    if (message.ack !== undefined) {
+      const waiting = this.awaitingAcks.get(message.ack);
+      if (waiting && message.from !== undefined) {
+        waiting.pending.delete(message.from);
+        if (waiting.pending.size === 0) waiting.done();
+      }
+      return;
+    }
     this.verifier.invalidate(message);
+    // On to the embedded verifiers connected here; once they have it, the announcer is told.
+    if (this.feed && this.feed.count > 0 && this.probe) {
+      const probe = this.probe;
+      void this.feed.publish(message).then((sent) => {
+        if (sent > 0) {
+          probe
+            .publish(JSON.stringify({ nonce: randomUUID(), ack: message.nonce, from: this.instance }))
+            .catch(() => {});
+        }
+      });
+    } else this.feed?.publish(message);
     const delaySeconds = typeof message.at === 'number' ? (Date.now() - message.at) / 1000 : null;
     if (this.onReceived && delaySeconds !== null) this.onReceived(delaySeconds);
     if (tracing.enabled) {
@@ -292,6 +377,8 @@ export class PostgresInvalidation implements InvalidationBus {
     this.hearing = false;
     clearTimeout(this.probeTimer);
     this.verifier.setCacheTrusted(false);
+    // Changes may be missed from now on: the verifiers connected here drop their caches too.
+    this.feed?.reset();
     for (const resolve of this.echoes.values()) resolve();
     this.echoes.clear();
     if (this.stopped || this.reconnectTimer) return;

@@ -1,0 +1,417 @@
+// @keygate/verifier against a real Keygate (its HTTP endpoints, its change feed): the same
+// answers as verifyKey, from memory; changes refused on the next call; usage and metering
+// exactly as for /v1/auth; the secret never sent; failure closed. Every request the verifier
+// makes passes through a recording proxy, which is how "the secret never leaves" is asserted.
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hashKey } from '@keygate/core';
+import { createKeygateClient } from '@keygate/sdk';
+import { createVerifier, type KeygateVerifier } from '@keygate/verifier';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../support/server-harness.ts';
+import { waitFor } from '../support/wait.ts';
+
+let s: TestServer;
+let sdk: ReturnType<typeof createKeygateClient>;
+let service: ReturnType<typeof createKeygateClient>;
+let verifierToken: string;
+let merchantToken: string;
+let applicationId: string;
+const open: KeygateVerifier[] = [];
+
+/** Everything the verifiers sent: method, path, headers and body of each request. */
+const sent: string[] = [];
+let proxy: Server;
+let proxyUrl: string;
+
+beforeAll(async () => {
+  s = await startTestServer({ KEYGATE_USAGE_FLUSH_MS: '60000', KEYGATE_VERIFIER_HEARTBEAT_MS: '200' });
+  merchantToken = await s.merchantToken('acme');
+  verifierToken = await s.verifierToken();
+  sdk = createKeygateClient({ url: `${s.url}/graphql`, token: merchantToken });
+  service = createKeygateClient({ url: `${s.url}/graphql`, token: verifierToken });
+  const app = await sdk.applications.create({ name: 'Embedded verification' });
+  if (!app.ok) throw new Error('setup');
+  applicationId = app.value.id;
+  const target = new URL(s.url);
+  proxy = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      sent.push(`${req.method} ${req.url}\n${JSON.stringify(req.headers)}\n${body.toString('utf8')}`);
+      const upstream = request(
+        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      upstream.on('error', () => res.destroy());
+      upstream.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  proxyUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(open.map((v) => v.close()));
+  proxy?.closeAllConnections();
+  await new Promise((resolve) => proxy?.close(resolve));
+  await s?.close();
+});
+
+async function verifier(options: Partial<Parameters<typeof createVerifier>[0]> = {}): Promise<KeygateVerifier> {
+  const v = createVerifier({ url: proxyUrl, token: verifierToken, flushIntervalMs: 60_000, ...options });
+  open.push(v);
+  await v.ready();
+  return v;
+}
+
+async function key(input: Record<string, unknown> = {}) {
+  const created = await sdk.keys.create({ applicationId, name: `key ${Math.random()}`, ...input } as never);
+  if (!created.ok) throw new Error(JSON.stringify(created.error));
+  return created.value;
+}
+
+describe('answers', () => {
+  it('are exactly what verifyKey answers, for every outcome', async () => {
+    const v = await verifier();
+    const plain = await key({
+      access: 'FULL_ACCESS',
+      scopes: ['orders:*'],
+      metadata: { plan: 'gold', seats: 3 },
+      externalId: 'cus_42',
+    });
+    const readOnly = await key({ access: 'READ_ONLY' });
+    const office = await key({ access: 'FULL_ACCESS' });
+    await sdk.keys.setIpRules({
+      keyId: office.key.id,
+      rules: [{ cidr: '10.0.0.0/8', action: 'ALLOW' }],
+      defaultAction: 'DENY',
+    });
+    const disabled = await key();
+    await sdk.keys.setEnabled(disabled.key.id, false);
+    const revoked = await key();
+    await sdk.keys.revoke(revoked.key.id);
+    const cases = [
+      {
+        key: plain.secret,
+        ip: '198.51.100.1',
+        requiredAccess: 'FULL_ACCESS' as const,
+        requiredScopes: ['orders:write'],
+      },
+      { key: plain.secret, ip: '198.51.100.1', requiredScopes: ['refunds:write'] },
+      { key: readOnly.secret, ip: '198.51.100.2', requiredAccess: 'FULL_ACCESS' as const },
+      { key: readOnly.secret, ip: '198.51.100.2', requiredAccess: 'READ_ONLY' as const },
+      { key: office.secret, ip: '198.51.100.3' },
+      { key: office.secret, ip: '10.1.2.3' },
+      { key: disabled.secret, ip: '198.51.100.4' },
+      { key: revoked.secret, ip: '198.51.100.5' },
+      { key: `${plain.secret.slice(0, -1)}x`, ip: '198.51.100.6' },
+      { key: 'kg_live_notakey', ip: '198.51.100.7' },
+    ];
+    for (const input of cases) {
+      const answer = await service.keys.verify(input);
+      if (!answer.ok) throw new Error('verifyKey failed');
+      const { __typename, ...expected } = answer.value as typeof answer.value & { __typename?: string };
+      // Asked twice: once from Keygate, once from memory.
+      expect(await v.verify(input), JSON.stringify(input)).toEqual(expected);
+      expect(await v.verify(input), JSON.stringify(input)).toEqual(expected);
+    }
+    expect(v.stats.hits).toBeGreaterThanOrEqual(cases.length - 2);
+  });
+
+  it('come from memory after the first: a hit is synchronous and sends nothing', async () => {
+    const v = await verifier();
+    const { secret } = await key();
+    expect((await v.verify({ key: secret })).code).toBe('VALID');
+    const before = sent.length;
+    const hit = v.verify({ key: secret });
+    expect(hit).not.toBeInstanceOf(Promise);
+    expect(hit).toMatchObject({ valid: true, code: 'VALID' });
+    for (let i = 0; i < 1000; i++) v.verify({ key: secret, ip: '203.0.113.9' });
+    expect(sent.length).toBe(before);
+  });
+});
+
+describe('changes', () => {
+  it('a revoked, disabled, edited, rolled or IP-restricted key is refused on the very next call', async () => {
+    const v = await verifier();
+    for (let trial = 0; trial < 10; trial++) {
+      const k = await key({ access: 'FULL_ACCESS', scopes: ['a'] });
+      const warm = () =>
+        v.verify({ key: k.secret, ip: '203.0.113.1', requiredScopes: ['a'] }) as ReturnType<typeof v.verify>;
+      expect((await warm()).code).toBe('VALID');
+      expect(warm()).not.toBeInstanceOf(Promise); // cached
+      switch (trial % 5) {
+        case 0:
+          await sdk.keys.revoke(k.key.id);
+          expect((await warm()).code).toBe('REVOKED');
+          break;
+        case 1:
+          await sdk.keys.setEnabled(k.key.id, false);
+          expect((await warm()).code).toBe('KEY_DISABLED');
+          break;
+        case 2:
+          await sdk.keys.edit({ id: k.key.id, scopes: ['b'] });
+          expect((await warm()).code).toBe('INSUFFICIENT_SCOPE');
+          break;
+        case 3:
+          await sdk.keys.roll(k.key.id);
+          expect((await warm()).code).toBe('EXPIRED');
+          break;
+        case 4:
+          await sdk.keys.setIpRules({
+            keyId: k.key.id,
+            rules: [{ cidr: '10.0.0.0/8', action: 'ALLOW' }],
+            defaultAction: 'DENY',
+          });
+          expect((await warm()).code).toBe('IP_DENIED');
+          break;
+      }
+    }
+  });
+
+  it('an application disabled is refused on the next call, for each of its keys', async () => {
+    const v = await verifier();
+    const other = await sdk.applications.create({ name: 'Soon disabled' });
+    if (!other.ok) throw new Error('setup');
+    const keys = await Promise.all([1, 2, 3].map(() => key({ applicationId: other.value.id })));
+    for (const k of keys) expect((await v.verify({ key: k.secret })).code).toBe('VALID');
+    await sdk.applications.setEnabled(other.value.id, false);
+    for (const k of keys) expect((await v.verify({ key: k.secret })).code).toBe('APPLICATION_DISABLED');
+  });
+
+  it('a verifier that does not acknowledge in time is cut and told to drop its cache; the change waits no longer', async () => {
+    // A feed reader that never acknowledges: the mutation still returns within the ack timeout.
+    const stalled = request(`${s.url}/v1/verifier/changes?session=stalled-session`, {
+      headers: { authorization: `Bearer ${verifierToken}` },
+    });
+    const events: string[] = [];
+    await new Promise<void>((resolve) => {
+      stalled.on('response', (res) => {
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          events.push(chunk);
+          if (chunk.includes('event: ready')) resolve();
+        });
+      });
+      stalled.end();
+    });
+    const k = await key();
+    const started = Date.now();
+    await sdk.keys.revoke(k.key.id);
+    const took = Date.now() - started;
+    expect(took).toBeLessThan(5000); // bounded by KEYGATE_VERIFIER_ACK_MS (1 s), never forever
+    await waitFor(() => events.join('').includes('event: reset'));
+    expect(events.join('')).toMatch(/event: change[\s\S]*event: reset/);
+    expect(s.server.feed.stats.cut).toBeGreaterThanOrEqual(1);
+    stalled.destroy();
+  });
+});
+
+describe('the secret', () => {
+  it('never leaves the process: Keygate is asked by hash, and no request carries the key', async () => {
+    const v = await verifier({ flushIntervalMs: 50 });
+    const k = await key({ credits: { remaining: 5 }, rateLimits: [{ name: 'burst', limit: 100, windowSeconds: 10 }] });
+    const before = sent.length;
+    for (let i = 0; i < 8; i++) await v.verify({ key: k.secret, ip: '203.0.113.77' });
+    await v.verify({ key: `${k.secret.slice(0, -2)}zz`, ip: '203.0.113.77' });
+    await v.flush();
+    const mine = sent.slice(before);
+    expect(mine.some((r) => r.startsWith(`GET /v1/verifier/keys/${hashKey(k.secret)}`))).toBe(true);
+    expect(mine.some((r) => r.startsWith('POST /v1/verifier/meter/take'))).toBe(true);
+    expect(mine.some((r) => r.startsWith('POST /v1/verifier/usage'))).toBe(true);
+    const body = k.secret.slice(k.secret.lastIndexOf('_') + 1);
+    for (const text of sent) {
+      expect(text).not.toContain(k.secret);
+      expect(text).not.toContain(body);
+    }
+  });
+});
+
+describe('usage', () => {
+  it('shows in ApiKey.usage, last used and recent refusals exactly as for /v1/auth', async () => {
+    const v = await verifier();
+    const embedded = await key({ access: 'READ_ONLY' });
+    const gateway = await key({ access: 'READ_ONLY' });
+    for (let i = 0; i < 3; i++) await v.verify({ key: embedded.secret, ip: '192.0.2.10' });
+    await v.verify({ key: embedded.secret, ip: '192.0.2.11', requiredAccess: 'FULL_ACCESS' });
+    await v.verify({ key: embedded.secret, ip: '192.0.2.12', requiredAccess: 'READ_ONLY' });
+    for (let i = 0; i < 3; i++)
+      await s.forwardAuth({ authorization: `Bearer ${gateway.secret}`, 'x-forwarded-for': '192.0.2.10' });
+    await fetch(`${s.url}/v1/auth?access=FULL_ACCESS`, { headers: { authorization: `Bearer ${gateway.secret}` } });
+    await s.forwardAuth({ authorization: `Bearer ${gateway.secret}` });
+    await v.flush();
+    await s.server.usage.flush();
+    const range = {
+      from: new Date(Date.now() - 3_600_000).toISOString(),
+      to: new Date(Date.now() + 3_600_000).toISOString(),
+    };
+    const [a, b] = await Promise.all([sdk.keys.usage(embedded.key.id, range), sdk.keys.usage(gateway.key.id, range)]);
+    const total = (u: typeof a) =>
+      u!.buckets.reduce((sum, x) => ({ valid: sum.valid + x.valid, refused: sum.refused + x.refused }), {
+        valid: 0,
+        refused: 0,
+      });
+    expect(total(a)).toEqual({ valid: 4, refused: 1 });
+    expect(total(b)).toEqual(total(a));
+    expect(a!.recentRefusals.map((r) => [r.code, r.clientIp])).toEqual([['INSUFFICIENT_ACCESS', '192.0.2.11']]);
+    expect(b!.recentRefusals.map((r) => r.code)).toEqual(['INSUFFICIENT_ACCESS']);
+    const used = await sdk.keys.get(embedded.key.id);
+    expect(used?.lastUsedIp).toBe('192.0.2.12');
+    expect(Date.now() - Date.parse(used!.lastUsedAt!)).toBeLessThan(60_000);
+  });
+});
+
+describe('metering', () => {
+  it('1,000 credits over two verifiers and /v1/auth, 4,000 concurrent verifications: exactly 1,000 valid', async () => {
+    const [one, two] = await Promise.all([verifier(), verifier()]);
+    const k = await key({ credits: { remaining: 1000 } });
+    const attempts: Promise<string>[] = [];
+    for (let i = 0; i < 4000; i++) {
+      if (i % 3 === 0) attempts.push(Promise.resolve(one.verify({ key: k.secret })).then((r) => r.code));
+      else if (i % 3 === 1) attempts.push(Promise.resolve(two.verify({ key: k.secret })).then((r) => r.code));
+      else
+        attempts.push(
+          s
+            .forwardAuth({ authorization: `Bearer ${k.secret}` })
+            .then((r) => (r.status === 200 ? 'VALID' : (r.code ?? 'other'))),
+        );
+    }
+    const codes = await Promise.all(attempts);
+    expect(codes.filter((c) => c === 'VALID')).toHaveLength(1000);
+    expect(new Set(codes.filter((c) => c !== 'VALID'))).toEqual(new Set(['USAGE_EXCEEDED']));
+  }, 60_000);
+
+  it('close() gives back what a verifier holds', async () => {
+    const v = createVerifier({ url: s.url, token: verifierToken });
+    await v.ready();
+    const k = await key({ credits: { remaining: 100_000 } });
+    for (let i = 0; i < 2000; i++) await v.verify({ key: k.secret });
+    await v.close();
+    await s.server.usage.flush();
+    const left = await sdk.keys.get(k.key.id);
+    expect(left?.credits?.remaining).toBe(98_000);
+    expect(await s.db.prisma.apiKey.findUniqueOrThrow({ where: { id: fromGlobal(k.key.id) } })).toMatchObject({
+      creditsRemaining: 98_000,
+      creditsReserved: 0,
+    });
+  });
+});
+
+describe('failure', () => {
+  it('fails closed: an unreachable Keygate is UNAVAILABLE, never VALID, for keys not verified before', async () => {
+    const { secret } = await key();
+    const v = createVerifier({ url: 'http://127.0.0.1:9', token: verifierToken, timeoutMs: 500, onError: () => {} });
+    open.push(v);
+    const answer = await v.verify({ key: secret });
+    expect(answer).toMatchObject({ valid: false, code: 'UNAVAILABLE' });
+    expect(answer.retryAfterSeconds).toBeGreaterThan(0);
+  });
+
+  it('staleIfErrorSeconds keeps answering for keys verified lately, and only for them; off by default', async () => {
+    const alone = await startTestServer({ KEYGATE_VERIFIER_HEARTBEAT_MS: '100' });
+    const token = await alone.verifierToken();
+    const client = createKeygateClient({ url: `${alone.url}/graphql`, token: await alone.merchantToken('solo') });
+    const app = await client.applications.create({ name: 'Stale' });
+    if (!app.ok) throw new Error('setup');
+    const make = async () => {
+      const made = await client.keys.create({ applicationId: app.value.id, name: `k${Math.random()}` });
+      if (!made.ok) throw new Error('setup');
+      return made.value.secret;
+    };
+    const [seen, unseen] = [await make(), await make()];
+    const quiet = () => {}; // the outage is the point: its warnings are not
+    const tolerant = createVerifier({ url: alone.url, token, staleIfErrorSeconds: 60, timeoutMs: 300, onError: quiet });
+    const strict = createVerifier({ url: alone.url, token, timeoutMs: 300, onError: quiet });
+    open.push(tolerant, strict);
+    await Promise.all([tolerant.ready(), strict.ready()]);
+    expect((await tolerant.verify({ key: seen })).code).toBe('VALID');
+    expect((await strict.verify({ key: seen })).code).toBe('VALID');
+    await alone.close();
+    await waitFor(() => !tolerant.stats.feedConnected && !strict.stats.feedConnected);
+    expect((await tolerant.verify({ key: seen })).code).toBe('VALID');
+    expect((await tolerant.verify({ key: unseen })).code).toBe('UNAVAILABLE');
+    expect((await strict.verify({ key: seen })).code).toBe('UNAVAILABLE');
+  });
+
+  it('the guess limiter runs per client address inside the verifier', async () => {
+    const v = await verifier({ failedVerifications: 5 });
+    const { secret } = await key();
+    for (let i = 0; i < 5; i++)
+      expect((await v.verify({ key: 'kg_live_wrong', ip: '198.51.100.200' })).code).toBe('MALFORMED');
+    expect((await v.verify({ key: secret, ip: '198.51.100.200' })).code).toBe('TOO_MANY_FAILURES');
+    expect((await v.verify({ key: secret, ip: '198.51.100.201' })).code).toBe('VALID');
+  });
+
+  it('refuses bad options with a clear TypeError', () => {
+    expect(() => createVerifier({ url: 'not a url', token: 'x' })).toThrow(/url is not a URL/);
+    expect(() => createVerifier({ url: 'ftp://x', token: 'x' })).toThrow(/http: or https:/);
+    expect(() => createVerifier({ url: s.url, token: 'two words' })).toThrow(/service token/);
+    expect(() => createVerifier({ url: s.url, token: 'x', maxKeys: 0 })).toThrow(/maxKeys/);
+  });
+});
+
+describe('the endpoints', () => {
+  const hash = '0'.repeat(64);
+  const routes: [string, string, unknown?][] = [
+    ['GET', `/v1/verifier/keys/${hash}`],
+    ['GET', '/v1/verifier/changes?session=abcdefgh12'],
+    ['POST', '/v1/verifier/ack', { session: 'abcdefgh12', seq: 1 }],
+    ['POST', '/v1/verifier/usage', { uses: [], counts: [], refusals: [] }],
+    ['POST', '/v1/verifier/meter/take', { keyId: '00000000-0000-0000-0000-000000000000', credits: null, limits: [] }],
+    ['POST', '/v1/verifier/meter/give-back', { credits: [], windows: [] }],
+  ];
+
+  it('refuse merchant tokens (403) and requests without a token (401), every one', async () => {
+    for (const [method, path, body] of routes) {
+      for (const [token, status] of [
+        [merchantToken, 403],
+        [null, 401],
+        ['garbage.token.here', 401],
+      ] as const) {
+        const answer = await fetch(`${s.url}${path}`, {
+          method,
+          headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+        });
+        expect(answer.status, `${method} ${path} ${status}`).toBe(status);
+        expect(await answer.text()).not.toContain('found');
+      }
+    }
+  });
+
+  it('answer bad input with a 400 that says what is wrong, and huge bodies with 413', async () => {
+    const post = (path: string, body: string) =>
+      fetch(`${s.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${verifierToken}` }, body });
+    expect(
+      (await fetch(`${s.url}/v1/verifier/keys/nothex`, { headers: { authorization: `Bearer ${verifierToken}` } }))
+        .status,
+    ).toBe(400);
+    const badUsage = await post(
+      '/v1/verifier/usage',
+      JSON.stringify({ uses: [], counts: [{ key_id: 'x', hour: 'y', code: 'VALID', count: 1 }], refusals: [] }),
+    );
+    expect(badUsage.status).toBe(400);
+    expect((await badUsage.json()).error).toMatch(/counts\[0\]/);
+    expect((await post('/v1/verifier/meter/take', '{"keyId":"nope"}')).status).toBe(400);
+    expect((await post('/v1/verifier/ack', 'not json')).status).toBe(400);
+    expect((await post('/v1/verifier/ack', 'x'.repeat(300_000))).status).toBe(413);
+    const unknown = await fetch(`${s.url}/v1/verifier/elsewhere`, {
+      headers: { authorization: `Bearer ${verifierToken}` },
+    });
+    expect(unknown.status).toBe(404);
+    // Unknown hashes are found: false, and the server is still well.
+    const missing = await fetch(`${s.url}/v1/verifier/keys/${hash}`, {
+      headers: { authorization: `Bearer ${verifierToken}` },
+    });
+    expect(await missing.json()).toEqual({ found: false });
+  });
+});
+
+function fromGlobal(id: string): string {
+  return Buffer.from(id, 'base64url').toString('utf8').split(':')[1]!;
+}

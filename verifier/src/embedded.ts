@@ -1,0 +1,327 @@
+// Verification inside the platform's own process: Keygate's engine (the same decide(), key
+// cache, guess limiter, metering by reservations and usage batches the server runs) with
+// Keygate's HTTP endpoints for verifiers behind its ports. Keys are asked for by the SHA-256
+// hash of their secret; the secret never leaves this process.
+import { globalId, parseIp, type VerifiableKey, type VerifyOutcome, type VerifyRequest } from '@keygate/core';
+import {
+  FailureLimiter,
+  fromRecord,
+  KeyCache,
+  type KeyLoader,
+  type KeyRecord,
+  Meter,
+  type MeterStore,
+  type TakeResult,
+  UsageBatch,
+  Verifier,
+} from '@keygate/core/engine';
+import { LRUCache } from 'lru-cache';
+import { ChangeFeed } from './feed.ts';
+import { KeygateUnavailable, Transport } from './transport.ts';
+import type { KeygateVerifier, KeyVerification, VerifierOptions, VerifierStats, VerifyInput } from './types.ts';
+
+const DEFAULTS = {
+  maxKeys: 100_000,
+  maxUnknown: 100_000,
+  staleIfErrorSeconds: 0,
+  failedVerifications: 30,
+  failedVerificationsWindowSeconds: 60,
+  flushIntervalMs: 5000,
+  timeoutMs: 2000,
+};
+
+/** Longest a cached key is used without a reload, as a safety net behind the feed (as on the server). */
+const CACHE_TTL_MS = 300_000;
+
+export class EmbeddedVerifier implements KeygateVerifier {
+  private readonly transport: Transport;
+  private readonly engine: Verifier;
+  private readonly usage = new UsageBatch();
+  private readonly meter: Meter;
+  private readonly feed: ChangeFeed;
+  /** Keys as last confirmed by Keygate, for staleIfErrorSeconds; invalidated like the cache. */
+  private readonly stale: KeyCache | null;
+  private readonly staleMs: number;
+  private readonly flushTimer: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
+  /** Since when the feed is down (0 while up): stale answers count from here. */
+  private feedDownSince = 0;
+  private readonly requests = { keys: 0, usage: 0, meter: 0, acks: 0 };
+  private readonly onError: (error: Error) => void;
+  private closed = false;
+
+  constructor(options: VerifierOptions) {
+    const settings = { ...DEFAULTS, ...definedOnly(options) };
+    for (const name of ['maxKeys', 'maxUnknown', 'flushIntervalMs', 'timeoutMs'] as const) {
+      if (!Number.isSafeInteger(settings[name]) || settings[name] < 1) {
+        throw new TypeError(`createVerifier: ${name} must be a positive integer`);
+      }
+    }
+    for (const name of ['staleIfErrorSeconds', 'failedVerifications', 'failedVerificationsWindowSeconds'] as const) {
+      if (!Number.isFinite(settings[name]) || settings[name] < 0) {
+        throw new TypeError(`createVerifier: ${name} must be a number of at least 0`);
+      }
+    }
+    this.onError = options.onError ?? warnSparingly();
+    this.transport = new Transport(options.url, options.token, settings.timeoutMs);
+    this.staleMs = settings.staleIfErrorSeconds * 1000;
+    this.stale =
+      this.staleMs > 0
+        ? new KeyCache({ maxKeys: settings.maxKeys, maxMisses: 1, ttlMs: this.staleMs + CACHE_TTL_MS })
+        : null;
+    const store: MeterStore = {
+      take: async (keyId, _now, credits, limits) => {
+        this.requests.meter++;
+        return (
+          await this.transport.json<{ taken: TakeResult | null }>('POST', '/v1/verifier/meter/take', {
+            keyId,
+            credits,
+            limits,
+          })
+        ).taken;
+      },
+      giveBack: async (credits, windows) => {
+        this.requests.meter++;
+        await this.transport.json('POST', '/v1/verifier/meter/give-back', { credits, windows });
+      },
+    };
+    this.meter = new Meter(store, this.usage, Date.now, (error) => this.onError(error as Error));
+    this.meter.start();
+    this.engine = new Verifier(
+      this.loader(),
+      new KeyCache({ maxKeys: settings.maxKeys, maxMisses: settings.maxUnknown, ttlMs: CACHE_TTL_MS }),
+      this.usage,
+      settings.failedVerifications > 0
+        ? new FailureLimiter({
+            burst: settings.failedVerifications,
+            windowMs: settings.failedVerificationsWindowSeconds * 1000,
+            maxClients: 100_000,
+          })
+        : null,
+      Date.now,
+      this.meter,
+    );
+    // Nothing is trusted from memory until the feed says it is connected.
+    this.engine.setCacheTrusted(false);
+    this.feed = new ChangeFeed(this.transport, {
+      trust: (trusted, keep) => {
+        if (!trusted && this.feedDownSince === 0) this.feedDownSince = Date.now();
+        if (trusted) this.feedDownSince = 0;
+        if (!trusted && !keep) this.stale?.clear();
+        this.engine.setCacheTrusted(trusted, keep);
+      },
+      change: (change) => {
+        this.engine.invalidate(change);
+        this.stale?.invalidate(change);
+      },
+      error: (error) => this.onError(error),
+    });
+    this.feed.start();
+    this.flushTimer = setInterval(() => void this.flush(), settings.flushIntervalMs);
+    this.flushTimer.unref();
+  }
+
+  verify(input: VerifyInput): KeyVerification | Promise<KeyVerification> {
+    if (this.closed) return unavailable('the verifier is closed');
+    const request: VerifyRequest = {
+      key: input?.key,
+      ip: typeof input?.ip === 'string' ? canonicalIp(input.ip) : null,
+      requiredAccess: input?.requiredAccess ?? null,
+      requiredScopes: input?.requiredScopes ?? null,
+      cost: input?.cost ?? null,
+    };
+    let outcome: VerifyOutcome | Promise<VerifyOutcome>;
+    try {
+      outcome = this.engine.verify(request);
+    } catch (error) {
+      this.onError(error as Error);
+      return unavailable();
+    }
+    if (outcome instanceof Promise) {
+      return outcome.then(toKeyVerification, (error: unknown) => {
+        if (!(error instanceof KeygateUnavailable)) this.onError(error as Error);
+        return unavailable(undefined, error instanceof KeygateUnavailable ? error.retryAfterSeconds : null);
+      });
+    }
+    return toKeyVerification(outcome);
+  }
+
+  ready(timeoutMs = 10_000): Promise<void> {
+    return this.feed.ready(timeoutMs);
+  }
+
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      const taken = this.usage.take();
+      if (taken === null) return;
+      this.requests.usage++;
+      try {
+        await this.transport.json('POST', '/v1/verifier/usage', taken.report);
+      } catch (error) {
+        taken.putBack();
+        this.onError(error as Error);
+      }
+    });
+    return this.flushing;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.flushTimer);
+    this.feed.close();
+    await this.meter.stop(); // gives back what it holds
+    await this.flush();
+    this.transport.close();
+  }
+
+  get stats(): VerifierStats {
+    const size = this.engine.cacheSize();
+    return {
+      hits: this.engine.stats.hits,
+      misses: this.engine.stats.misses,
+      keys: size.keys,
+      unknown: size.misses,
+      changes: this.feed.changes,
+      feedConnected: this.feed.connected && this.engine.trusted,
+      requests: { ...this.requests, acks: this.feed.acks },
+    };
+  }
+
+  /** Loads by hash from Keygate; with staleIfErrorSeconds, falls back on what Keygate said lately. */
+  private loader(): KeyLoader {
+    return async (hash) => {
+      this.requests.keys++;
+      try {
+        const answer = await this.transport.json<{ found: boolean; key?: KeyRecord }>(
+          'GET',
+          `/v1/verifier/keys/${hash}`,
+        );
+        const key = answer.found && answer.key ? fromRecord(answer.key) : null;
+        if (key !== null) this.stale?.set(hash, key);
+        return key;
+      } catch (error) {
+        const stale = this.stale?.get(hash);
+        const since = this.feedDownSince === 0 ? Date.now() : this.feedDownSince;
+        if (stale?.found && Date.now() - since <= this.staleMs && stale.key.meter === null) {
+          return stale.key;
+        }
+        throw error;
+      }
+    };
+  }
+}
+
+/** What a VALID answer says of its key, worked out once per cached key. */
+const identities = new WeakMap<VerifiableKey, Identity>();
+type Identity = Pick<
+  KeyVerification,
+  'keyId' | 'prefix' | 'applicationId' | 'merchantId' | 'environment' | 'access' | 'externalId'
+> & { metadata: string | null };
+
+function identityOf(key: VerifiableKey): Identity {
+  let identity = identities.get(key);
+  if (identity === undefined) {
+    identity = {
+      keyId: globalId('ApiKey', key.id),
+      prefix: key.prefix,
+      applicationId: globalId('Application', key.applicationId),
+      merchantId: key.merchantId,
+      environment: key.environment,
+      access: key.access,
+      externalId: key.externalId,
+      metadata: key.metadata,
+    };
+    identities.set(key, identity);
+  }
+  return identity;
+}
+
+/** RateLimit-Policy of a result's key (quota and window of each limit), for the adapters' headers. */
+const policies = new WeakMap<KeyVerification, string>();
+export const rateLimitPolicy = (result: KeyVerification): string | undefined => policies.get(result);
+
+export function toKeyVerification(outcome: VerifyOutcome): KeyVerification {
+  const result = verification(outcome);
+  const limits = outcome.key?.meter?.rateLimits;
+  if (limits?.length && result.rateLimits !== null) {
+    policies.set(result, limits.map((l) => `"${l.name}";q=${l.limit};w=${l.windowMs / 1000}`).join(', '));
+  }
+  return result;
+}
+
+function verification(outcome: VerifyOutcome): KeyVerification {
+  const key = outcome.code === 'VALID' ? outcome.key : undefined;
+  const id = key ? identityOf(key) : null;
+  return {
+    valid: outcome.code === 'VALID',
+    code: outcome.code,
+    keyId: id ? id.keyId : null,
+    prefix: id ? id.prefix : null,
+    applicationId: id ? id.applicationId : null,
+    merchantId: id ? id.merchantId : null,
+    environment: id ? id.environment : null,
+    access: id ? id.access : null,
+    // Copies: what the caller does with them cannot change the cached key.
+    scopes: key ? [...key.scopes] : null,
+    metadata: id?.metadata != null ? JSON.parse(id.metadata) : null,
+    externalId: id ? id.externalId : null,
+    retryAfterSeconds: outcome.retryAfterSeconds ?? null,
+    creditsRemaining: outcome.creditsRemaining ?? null,
+    rateLimits:
+      outcome.rateLimits?.map((limit) => ({
+        name: limit.name,
+        limit: limit.limit,
+        remaining: limit.remaining,
+        resetAt: new Date(limit.resetAt).toISOString(),
+        exceeded: limit.exceeded,
+      })) ?? null,
+  };
+}
+
+function unavailable(_why?: string, retryAfterSeconds: number | null = 1): KeyVerification {
+  return {
+    valid: false,
+    code: 'UNAVAILABLE',
+    keyId: null,
+    prefix: null,
+    applicationId: null,
+    merchantId: null,
+    environment: null,
+    access: null,
+    scopes: null,
+    metadata: null,
+    externalId: null,
+    retryAfterSeconds: retryAfterSeconds ?? 1,
+    creditsRemaining: null,
+    rateLimits: null,
+  };
+}
+
+/** Addresses in the canonical form IP rules and usage use (an IPv4-mapped IPv6 address is IPv4). */
+const canonical = new LRUCache<string, string | false>({ max: 10_000 });
+function canonicalIp(text: string): string | null {
+  let known = canonical.get(text);
+  if (known === undefined) {
+    known = text.length <= 64 ? (parseIp(text)?.toString() ?? false) : false;
+    canonical.set(text, known);
+  }
+  return known === false ? null : known;
+}
+
+function definedOnly<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+/** The default onError: one line per kind of problem a minute, so an outage does not flood the log. */
+function warnSparingly(): (error: Error) => void {
+  const last = new Map<string, number>();
+  return (error) => {
+    const kind = `${error.name}:${error.message.slice(0, 40)}`;
+    const now = Date.now();
+    if ((last.get(kind) ?? 0) > now - 60_000) return;
+    last.set(kind, now);
+    if (last.size > 100) last.clear();
+    console.warn(`keygate verifier: ${error.message}`);
+  };
+}

@@ -1,0 +1,71 @@
+// Express (and Connect, and plain node:http): a middleware that verifies the request's key and
+// puts the outcome on `req.keygate`, or answers the refusal itself.
+//
+//   app.post('/orders', keygate(verifier, { scopes: ['orders:write'] }), (req, res) => …req.keygate.keyId…)
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { answerHeaders, presentedKey, type RouteRequirements, refusalBody, STATUS, verifyInput } from './http.ts';
+import type { KeygateVerifier, KeyVerification } from './types.ts';
+
+export type { RouteRequirements } from './http.ts';
+
+export interface KeygateRequest extends IncomingMessage {
+  /** Set by the middleware once the key verified. */
+  keygate?: KeyVerification;
+  /** Express's client address (honours its "trust proxy" setting). */
+  ip?: string;
+}
+
+export interface ExpressOptions extends RouteRequirements {
+  /** The client's address; default Express's req.ip, else the socket's peer. */
+  ip?: (req: IncomingMessage) => string | null | undefined;
+}
+
+type Next = (error?: unknown) => void;
+
+export function keygate(verifier: KeygateVerifier, options: ExpressOptions = {}) {
+  return (req: KeygateRequest, res: ServerResponse, next: Next): void => {
+    const headers = req.headers;
+    const key = presentedKey(headers.authorization, single(headers['x-api-key']));
+    if (key === null) {
+      send(
+        res,
+        401,
+        { 'x-keygate-code': 'MISSING_KEY', 'www-authenticate': 'ApiKey', 'cache-control': 'no-store' },
+        {
+          valid: false,
+          code: 'MISSING_KEY',
+        },
+      );
+      return;
+    }
+    const ip = options.ip ? options.ip(req) : (req.ip ?? req.socket.remoteAddress);
+    const outcome = verifier.verify(verifyInput(key, req.method ?? 'GET', ip, options));
+    if (outcome instanceof Promise) outcome.then((result) => conclude(req, res, next, result), next);
+    else conclude(req, res, next, outcome);
+  };
+}
+
+function conclude(req: KeygateRequest, res: ServerResponse, next: Next, result: KeyVerification): void {
+  const headers = answerHeaders(result);
+  if (!result.valid) {
+    send(res, STATUS[result.code], headers, refusalBody(result));
+    return;
+  }
+  for (const name in headers) res.setHeader(name, headers[name]!);
+  req.keygate = result;
+  next();
+}
+
+function send(res: ServerResponse, status: number, headers: Record<string, string>, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(text)),
+  });
+  res.end(text);
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

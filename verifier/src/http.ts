@@ -1,0 +1,94 @@
+// What every framework adapter shares: where the key is read from, which access a route needs,
+// and how a refusal is answered — as Keygate's /v1/auth answers it (status, X-Keygate-Code,
+// Retry-After, the IETF RateLimit fields, a small JSON body).
+import { rateLimitPolicy } from './embedded.ts';
+import type { Access, KeyVerification, VerifyCode, VerifyInput } from './types.ts';
+
+export interface RouteRequirements {
+  /** FULL_ACCESS, READ_ONLY, or (default) by the method: GET, HEAD and OPTIONS read, anything else writes. */
+  access?: Access | 'BY_METHOD';
+  /** Scopes the key must cover. */
+  scopes?: readonly string[];
+  /** Credits a request spends on a key with credits (default 1). */
+  cost?: number;
+}
+
+export const STATUS: Record<VerifyCode, number> = {
+  VALID: 200,
+  MALFORMED: 401,
+  NOT_FOUND: 401,
+  REVOKED: 401,
+  KEY_DISABLED: 401,
+  EXPIRED: 401,
+  APPLICATION_DISABLED: 401,
+  IP_DENIED: 403,
+  INSUFFICIENT_ACCESS: 403,
+  INSUFFICIENT_SCOPE: 403,
+  USAGE_EXCEEDED: 429,
+  RATE_LIMITED: 429,
+  TOO_MANY_FAILURES: 429,
+  UNAVAILABLE: 503,
+};
+
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** The presented key: Authorization: Bearer|ApiKey <key>, else X-Api-Key; as /v1/auth reads it. */
+export function presentedKey(
+  authorization: string | undefined | null,
+  apiKey: string | undefined | null,
+): string | null {
+  if (authorization) {
+    const space = authorization.indexOf(' ');
+    const scheme = authorization.slice(0, space).toLowerCase();
+    if (space > 0 && (scheme === 'bearer' || scheme === 'apikey')) return authorization.slice(space + 1).trim() || null;
+  }
+  return typeof apiKey === 'string' && apiKey.trim() !== '' ? apiKey.trim() : null;
+}
+
+export function verifyInput(
+  key: string,
+  method: string,
+  ip: string | null | undefined,
+  route: RouteRequirements,
+): VerifyInput {
+  const access = route.access === undefined || route.access === 'BY_METHOD' ? byMethod(method) : route.access;
+  return {
+    key,
+    ip: ip ?? null,
+    requiredAccess: access,
+    requiredScopes: route.scopes ?? null,
+    cost: route.cost ?? null,
+  };
+}
+
+function byMethod(method: string): Access {
+  return READ_METHODS.has(method.toUpperCase()) ? 'READ_ONLY' : 'FULL_ACCESS';
+}
+
+/** Header fields for an answer: metering state always, and for refusals the code and retry time. */
+export function answerHeaders(result: KeyVerification): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (!result.valid) {
+    headers['x-keygate-code'] = result.code;
+    headers['cache-control'] = 'no-store';
+    if (STATUS[result.code] === 401) headers['www-authenticate'] = 'ApiKey';
+    if (result.retryAfterSeconds !== null) headers['retry-after'] = String(result.retryAfterSeconds);
+  }
+  if (result.rateLimits !== null && result.rateLimits.length > 0) {
+    const now = Date.now();
+    headers['ratelimit-policy'] =
+      rateLimitPolicy(result) ?? result.rateLimits.map((l) => `"${l.name}";q=${l.limit}`).join(', ');
+    headers.ratelimit = result.rateLimits
+      .map((l) => `"${l.name}";r=${l.remaining};t=${Math.max(0, Math.ceil((Date.parse(l.resetAt) - now) / 1000))}`)
+      .join(', ');
+    const exceeded = result.rateLimits.find((l) => l.exceeded);
+    if (exceeded) headers['x-keygate-rate-limit'] = exceeded.name;
+  }
+  if (result.creditsRemaining !== null) headers['x-keygate-credits-remaining'] = String(result.creditsRemaining);
+  return headers;
+}
+
+/** The body of a refusal, as /v1/auth sends it. */
+export function refusalBody(result: KeyVerification): { valid: false; code: VerifyCode } {
+  return { valid: false, code: result.code };
+}
