@@ -8,6 +8,16 @@ import type { KeygateVerifier, KeyVerification } from './types.ts';
 
 export type { RouteRequirements } from './http.ts';
 
+// Express's Request gains `keygate` (merged into @types/express's global namespace when present).
+declare global {
+  namespace Express {
+    interface Request {
+      /** Set by Keygate's middleware once the key verified. */
+      keygate?: KeyVerification;
+    }
+  }
+}
+
 export interface KeygateRequest extends IncomingMessage {
   /** Set by the middleware once the key verified. */
   keygate?: KeyVerification;

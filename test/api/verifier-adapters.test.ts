@@ -1,0 +1,216 @@
+// The verifier's adapters, each in its real framework on a real port: Express, Fastify, and Hono
+// on @hono/node-server. Every answer a route can give, refusal by refusal, as /v1/auth gives it
+// (status, X-Keygate-Code, Retry-After, RateLimit fields), and the key's identity in the handler.
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { generateKey } from '@keygate/core';
+import { createKeygateClient } from '@keygate/sdk';
+import { createVerifier, type KeygateVerifier } from '@keygate/verifier';
+import { keygate as expressKeygate } from '@keygate/verifier/express';
+import { keygate as fastifyKeygate } from '@keygate/verifier/fastify';
+import { keygate as honoKeygate, type KeygateEnv } from '@keygate/verifier/hono';
+import express from 'express';
+import Fastify from 'fastify';
+import { Hono } from 'hono';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../support/server-harness.ts';
+import { waitFor } from '../support/wait.ts';
+
+// What docs/verification.md tells Fastify users to declare once.
+declare module 'fastify' {
+  interface FastifyRequest {
+    keygate?: import('@keygate/verifier').KeyVerification;
+  }
+}
+
+let s: TestServer;
+let sdk: ReturnType<typeof createKeygateClient>;
+let token: string;
+const secrets: Record<string, string> = {};
+const ids: Record<string, string> = {};
+const closers: (() => Promise<unknown>)[] = [];
+
+async function create(name: string, input: Record<string, unknown> = {}, applicationId?: string) {
+  const made = await sdk.keys.create({ applicationId: applicationId ?? appId, name, ...input } as never);
+  if (!made.ok) throw new Error(JSON.stringify(made.error));
+  secrets[name] = made.value.secret;
+  ids[made.value.secret] = made.value.key.id;
+  return made.value.key.id;
+}
+let appId: string;
+
+beforeAll(async () => {
+  s = await startTestServer({ KEYGATE_VERIFIER_HEARTBEAT_MS: '200' });
+  token = await s.verifierToken();
+  sdk = createKeygateClient({ url: `${s.url}/graphql`, token: await s.merchantToken('acme') });
+  const app = await sdk.applications.create({ name: 'Adapters' });
+  const off = await sdk.applications.create({ name: 'Adapters, disabled' });
+  if (!app.ok || !off.ok) throw new Error('setup');
+  appId = app.value.id;
+  await create('valid', { access: 'FULL_ACCESS', scopes: ['orders:*'], metadata: { tier: 'pro' } });
+  await create('readOnly', { access: 'READ_ONLY' });
+  await create('otherScope', { access: 'FULL_ACCESS', scopes: ['refunds:*'] });
+  await sdk.keys.setEnabled(await create('disabled'), false);
+  await sdk.keys.revoke(await create('revoked'));
+  const expiresAt = new Date(Date.now() + 1500).toISOString();
+  await create('expired', { expiresAt });
+  await create('appDisabled', {}, off.value.id);
+  await sdk.applications.setEnabled(off.value.id, false);
+  const office = await create('office');
+  await sdk.keys.setIpRules({ keyId: office, rules: [{ cidr: '10.0.0.0/8', action: 'ALLOW' }], defaultAction: 'DENY' });
+  await create('empty', { credits: { remaining: 0 } });
+  for (const framework of ['express', 'fastify', 'hono']) {
+    await create(`limited-${framework}`, { rateLimits: [{ name: 'per-minute', limit: 1, windowSeconds: 60 }] });
+  }
+  await waitFor(() => Date.now() > Date.parse(expiresAt));
+}, 60_000);
+
+afterAll(async () => {
+  for (const close of closers.reverse()) await close();
+  await s?.close();
+});
+
+interface Case {
+  name: string;
+  method: 'GET' | 'POST';
+  path: string;
+  headers: Record<string, string>;
+  status: number;
+  code: string;
+}
+
+function cases(framework: string): Case[] {
+  const bearer = (name: string) => ({ authorization: `Bearer ${secrets[name]}` });
+  const c = (
+    name: string,
+    status: number,
+    code: string,
+    headers: Record<string, string>,
+    method: 'GET' | 'POST' = 'GET',
+    path = '/orders',
+  ) => ({
+    name,
+    method,
+    path,
+    headers: { 'x-forwarded-for': '198.51.100.10', ...headers },
+    status,
+    code,
+  });
+  return [
+    c('no key', 401, 'MISSING_KEY', {}),
+    c('not a key', 401, 'MALFORMED', { authorization: 'Bearer hello' }),
+    c('a well-formed key that does not exist', 401, 'NOT_FOUND', { 'x-api-key': generateKey('live').secret }),
+    c('revoked', 401, 'REVOKED', bearer('revoked')),
+    c('disabled', 401, 'KEY_DISABLED', bearer('disabled')),
+    c('expired', 401, 'EXPIRED', bearer('expired')),
+    c('application disabled', 401, 'APPLICATION_DISABLED', bearer('appDisabled')),
+    c('outside its IP rules', 403, 'IP_DENIED', bearer('office')),
+    c('inside its IP rules', 200, 'VALID', { ...bearer('office'), 'x-forwarded-for': '10.9.8.7' }),
+    c('read-only key writing', 403, 'INSUFFICIENT_ACCESS', bearer('readOnly'), 'POST'),
+    c('read-only key reading', 200, 'VALID', { authorization: `ApiKey ${secrets.readOnly}` }),
+    c('another scope', 403, 'INSUFFICIENT_SCOPE', bearer('otherScope'), 'POST'),
+    c('no credits', 429, 'USAGE_EXCEEDED', bearer('empty')),
+    c('rate limit, first', 200, 'VALID', bearer(`limited-${framework}`)),
+    c('rate limit, second', 429, 'RATE_LIMITED', bearer(`limited-${framework}`)),
+    c('valid, writing with its scope', 200, 'VALID', bearer('valid'), 'POST'),
+    c('Keygate unreachable', 503, 'UNAVAILABLE', bearer('valid'), 'GET', '/down'),
+    // Three wrong guesses from one address (the verifiers here allow three): then even a good key waits.
+    c('guess 1', 401, 'MALFORMED', { authorization: 'Bearer x', 'x-forwarded-for': '198.51.100.99' }),
+    c('guess 2', 401, 'MALFORMED', { authorization: 'Bearer x', 'x-forwarded-for': '198.51.100.99' }),
+    c('guess 3', 401, 'MALFORMED', { authorization: 'Bearer x', 'x-forwarded-for': '198.51.100.99' }),
+    c('after three guesses', 429, 'TOO_MANY_FAILURES', { ...bearer('valid'), 'x-forwarded-for': '198.51.100.99' }),
+  ];
+}
+
+async function verifiers(): Promise<{ live: KeygateVerifier; dead: KeygateVerifier }> {
+  const live = createVerifier({ url: s.url, token, failedVerifications: 3 });
+  const dead = createVerifier({ url: 'http://127.0.0.1:9', token, timeoutMs: 300, onError: () => {} });
+  closers.push(
+    () => live.close(),
+    () => dead.close(),
+  );
+  await live.ready();
+  return { live, dead };
+}
+
+async function expressApp(): Promise<string> {
+  const { live, dead } = await verifiers();
+  const app = express();
+  app.set('trust proxy', true);
+  app.get('/orders', expressKeygate(live), (req, res) => void res.json({ identity: req.keygate }));
+  app.post(
+    '/orders',
+    expressKeygate(live, { scopes: ['orders:write'] }),
+    (req, res) => void res.json({ identity: req.keygate }),
+  );
+  app.get('/down', expressKeygate(dead), (_req, res) => void res.json({}));
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  closers.push(() => new Promise((resolve) => server.close(resolve)));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function fastifyApp(): Promise<string> {
+  const { live, dead } = await verifiers();
+  const app = Fastify({ trustProxy: true });
+  app.decorateRequest('keygate', undefined);
+  app.get('/orders', { preHandler: fastifyKeygate(live) }, async (request) => ({ identity: request.keygate }));
+  app.post('/orders', { preHandler: fastifyKeygate(live, { scopes: ['orders:write'] }) }, async (request) => ({
+    identity: request.keygate,
+  }));
+  app.get('/down', { preHandler: fastifyKeygate(dead) }, async () => ({}));
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  closers.push(() => app.close());
+  return url;
+}
+
+async function honoApp(): Promise<string> {
+  const { live, dead } = await verifiers();
+  const app = new Hono<KeygateEnv>();
+  // Behind a proxy of its own: the client address is the first of X-Forwarded-For.
+  const ip = (c: { req: { header(name: string): string | undefined } }) =>
+    c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
+  app.get('/orders', honoKeygate(live, { ip }), (c) => c.json({ identity: c.get('keygate') }));
+  app.post('/orders', honoKeygate(live, { ip, scopes: ['orders:write'] }), (c) =>
+    c.json({ identity: c.get('keygate') }),
+  );
+  app.get('/down', honoKeygate(dead, { ip }), (c) => c.json({}));
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const started = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(started));
+  });
+  closers.push(() => new Promise((resolve) => server.close(resolve)));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+describe.each([
+  ['Express', 'express', expressApp],
+  ['Fastify', 'fastify', fastifyApp],
+  ['Hono', 'hono', honoApp],
+] as const)('%s', (_label, framework, start) => {
+  it('answers every refusal as /v1/auth does, and hands the key to the route when valid', async () => {
+    const base = await start();
+    for (const c of cases(framework)) {
+      const answer = await fetch(`${base}${c.path}`, { method: c.method, headers: c.headers });
+      const body = (await answer.json()) as { identity?: { keyId: string; code: string }; code?: string };
+      expect(answer.status, c.name).toBe(c.status);
+      if (c.status === 200) {
+        expect(body.identity?.code, c.name).toBe('VALID');
+        // The key's own global id, as the GraphQL API names it.
+        const presented = (c.headers.authorization ?? '').split(' ')[1] ?? '';
+        expect(body.identity?.keyId, c.name).toBe(ids[presented]);
+        continue;
+      }
+      expect(answer.headers.get('x-keygate-code'), c.name).toBe(c.code);
+      expect(body, c.name).toEqual({ valid: false, code: c.code });
+      if (c.status === 401) expect(answer.headers.get('www-authenticate'), c.name).toBe('ApiKey');
+      if (['RATE_LIMITED', 'TOO_MANY_FAILURES', 'UNAVAILABLE'].includes(c.code)) {
+        expect(Number(answer.headers.get('retry-after')), c.name).toBeGreaterThan(0);
+      }
+      if (c.code === 'RATE_LIMITED') {
+        expect(answer.headers.get('ratelimit-policy')).toBe('"per-minute";q=1;w=60');
+        expect(answer.headers.get('ratelimit')).toMatch(/^"per-minute";r=0;t=\d+$/);
+        expect(answer.headers.get('x-keygate-rate-limit')).toBe('per-minute');
+      }
+    }
+  });
+});
