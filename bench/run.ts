@@ -21,6 +21,7 @@ import { signToken } from '@keygate/test/support/auth';
 import { startNginx } from '@keygate/test/support/nginx';
 import { freePort, startCluster } from '@keygate/test/support/postgres-cluster';
 import { graphql, type KeygateProcess, repoRoot, startKeygate } from '@keygate/test/support/process';
+import pg from 'pg';
 import { ensureWrk, type LoadResult, type LoadSettings, load, type Target } from './wrk.ts';
 
 interface Figure {
@@ -581,6 +582,226 @@ async function gatewayFigures(url: string): Promise<void> {
   }
 }
 
+/** Starts bench/apps/platform-api.ts in one of its shapes; resolves with its URL once it listens. */
+function startPlatformApi(mode: string, env: Record<string, string>): Promise<{ url: string; stop(): void }> {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@keygate/source', '--import', 'tsx', join(repoRoot, 'bench', 'apps', 'platform-api.ts'), mode],
+    {
+      cwd: join(repoRoot, 'bench'),
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the ${mode} API exited with ${code}`)));
+    child.stdout.once('data', (port) =>
+      resolve({ url: `http://127.0.0.1:${String(port).trim()}`, stop: () => child.kill() }),
+    );
+  });
+}
+
+/**
+ * What a platform's own API keeps of its throughput with each way of checking keys, side by side
+ * in the same rounds: the verifier in its process (node:http and Express), nginx with the
+ * documented auth_request file, and verifyKey per request; then revocation reaching a verifier,
+ * a cache miss through it, and its memory per cached key.
+ */
+async function integrationFigures(url: string): Promise<void> {
+  const settings: LoadSettings = { threads: 1, connections: 32, seconds: 4 };
+  const rounds = 5;
+  console.log(
+    `integration (wrk: ${settings.threads} thread, ${settings.connections} connections; ${rounds} interleaved rounds of ${settings.seconds} s; ${cpus().length} cores shared by Keygate, the API, nginx and wrk)`,
+  );
+  ensureWrk();
+  const dir = mkdtempSync(join(tmpdir(), 'keygate-bench-'));
+  const keygate = await startKeygate(
+    {
+      KEYGATE_DATA_DIR: dir,
+      KEYGATE_JWT_SECRET: SECRET,
+      LOG_LEVEL: QUIET,
+      DATABASE_URL: url,
+      PORT: String(await freePort()),
+    },
+    [process.execPath, join(repoRoot, 'server', 'dist', 'main.js')],
+    repoRoot,
+  );
+  const token = await verifierToken();
+  const appEnv = { KEYGATE_URL: keygate.url, KEYGATE_TOKEN: token };
+  const started: { stop(): void }[] = [];
+  const start = async (mode: string) => {
+    const api = await startPlatformApi(mode, appEnv);
+    started.push(api);
+    return api;
+  };
+  try {
+    const { secret, app, token: merchant } = await seedThroughApi(keygate.url, 'integration');
+    const metered = await createKeyThroughApi(keygate.url, merchant, app, {
+      credits: { remaining: 1_000_000_000 },
+      rateLimits: [
+        { name: 'per-second', limit: 1_000_000_000, windowSeconds: 1 },
+        { name: 'per-hour', limit: 1_000_000_000, windowSeconds: 3600 },
+      ],
+    });
+    const [node, nodeVerifier, express, expressVerifier, verifyKey] = [
+      await start('node'),
+      await start('node-verifier'),
+      await start('express'),
+      await start('express-verifier'),
+      await start('verifykey'),
+    ];
+    const nginx = await startNginx(Number(new URL(keygate.url).port), Number(new URL(node!.url).port), {});
+    started.push({ stop: () => void nginx.stop() });
+    const path = '/api/orders';
+    const [withVerifier, withMetered, behindNginx, askingVerifyKey] = await compareMany(
+      { url: `${node!.url}${path}` },
+      [
+        { url: `${nodeVerifier!.url}${path}`, headers: { 'x-api-key': secret } },
+        { url: `${nodeVerifier!.url}${path}`, headers: { 'x-api-key': metered.secret } },
+        { url: `${nginx.url}${path}`, headers: { 'x-api-key': secret } },
+        { url: `${verifyKey!.url}${path}`, headers: { 'x-api-key': secret } },
+      ],
+      rounds,
+      settings,
+    );
+    const [expressRatio] = await compareMany(
+      { url: `${express!.url}${path}` },
+      [{ url: `${expressVerifier!.url}${path}`, headers: { 'x-api-key': secret } }],
+      rounds,
+      settings,
+    );
+    record({
+      name: 'integration: API + verifier (node:http) vs the API alone',
+      value: withVerifier!.ratio,
+      unit: '× API',
+      target: '≥ 0.9',
+      met: withVerifier!.ratio >= 0.9,
+      detail: withVerifier!.detail,
+    });
+    record({
+      name: 'integration: Express + middleware vs Express alone',
+      value: expressRatio!.ratio,
+      unit: '× Express',
+      target: '≥ 0.9',
+      met: expressRatio!.ratio >= 0.9,
+      detail: expressRatio!.detail,
+    });
+    record({
+      name: 'integration: metered key (credits + 2 rate limits) via the verifier vs the API alone',
+      value: withMetered!.ratio,
+      unit: '× API',
+      target: '≥ 0.8',
+      met: withMetered!.ratio >= 0.8,
+      detail: withMetered!.detail,
+    });
+    record({
+      name: 'integration: behind nginx with the documented auth_request file vs the API alone',
+      value: behindNginx!.ratio,
+      unit: '× API',
+      target: 'a reference',
+      met: true,
+      detail: behindNginx!.detail,
+    });
+    record({
+      name: 'integration: calling verifyKey (GraphQL, the SDK) per request vs the API alone',
+      value: askingVerifyKey!.ratio,
+      unit: '× API',
+      target: 'a reference',
+      met: true,
+      detail: askingVerifyKey!.detail,
+    });
+
+    // Revocation: a verifier in this process; each key verified from memory, revoked, verified again.
+    const { createVerifier } = await import('@keygate/verifier');
+    const verifier = createVerifier({ url: keygate.url, token });
+    await verifier.ready();
+    const mutationMs: number[] = [];
+    let refused = 0;
+    for (let trial = 0; trial < 100; trial++) {
+      const key = await createKeyThroughApi(keygate.url, merchant, app);
+      await verifier.verify({ key: key.secret });
+      const t0 = performance.now();
+      await graphql(keygate.url, merchant, 'mutation($id: ID!) { revokeKey(input: { id: $id }) { __typename } }', {
+        id: key.key.id,
+      });
+      mutationMs.push(performance.now() - t0);
+      if ((await verifier.verify({ key: key.secret })).code === 'REVOKED') refused++;
+    }
+    const p99Mutation = percentile(mutationMs, 99);
+    record({
+      name: 'integration: revocation reaching a verifier (first request refused)',
+      value: refused,
+      unit: '/ 100',
+      target: '100/100, p99 ≤ 50 ms',
+      met: refused === 100 && p99Mutation <= 50,
+      detail: `the first verification after revokeKey returned answered REVOKED in ${refused}/100 (the change was applied and acknowledged before it returned); revokeKey round trip including the acknowledgement p99 ${round(p99Mutation)} ms, median ${round(median(mutationMs))} ms — so the change reaches the verifier at most that long after the mutation starts, and 0 ms after it returns`,
+    });
+
+    // Cache misses and memory: 20,000 keys with a name, two scopes and metadata, made in SQL.
+    const db = new pg.Client({ connectionString: url });
+    await db.connect();
+    const secrets: string[] = [];
+    try {
+      const [{ merchant_id }] = (
+        await db.query('SELECT merchant_id FROM applications WHERE id = $1', [fromGlobalId(app)])
+      ).rows;
+      const made = Array.from({ length: 20_000 }, () => generateKey('live'));
+      for (const k of made) secrets.push(k.secret);
+      await db.query(
+        `INSERT INTO api_keys (id, merchant_id, application_id, name, prefix, hash, access, environment, scopes, metadata, external_id, updated_at)
+         SELECT gen_random_uuid(), $1, $2, 'Checkout backend for a long merchant name, production', p, h, 'FULL_ACCESS', 'LIVE',
+           ARRAY['orders:write', 'refunds:*'], '{"plan":"gold","region":"eu-west-1","seats":25}', 'cus_' || substr(h, 1, 14), now()
+         FROM unnest($3::text[], $4::text[]) AS t(p, h)`,
+        [merchant_id, fromGlobalId(app), made.map((k) => k.prefix), made.map((k) => k.hash)],
+      );
+    } finally {
+      await db.end();
+    }
+    const missMs: number[] = [];
+    for (const key of secrets.slice(0, 2000)) {
+      const t0 = performance.now();
+      await verifier.verify({ key });
+      missMs.push(performance.now() - t0);
+    }
+    const p99Miss = percentile(missMs, 99);
+    record({
+      name: 'integration: a cache miss answered through the verifier, p99',
+      value: p99Miss,
+      unit: 'ms',
+      target: '≤ 2',
+      met: p99Miss <= 2,
+      detail: `2,000 keys verified once each, one at a time; median ${round(median(missMs))} ms (a GET by hash to Keygate, which reads PostgreSQL)`,
+    });
+    const gc = collector();
+    const fresh = createVerifier({ url: keygate.url, token, maxKeys: 100_000 });
+    await fresh.ready();
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < secrets.length; i += 64)
+      await Promise.all(secrets.slice(i, i + 64).map((key) => fresh.verify({ key })));
+    await fresh.flush(); // what usage holds until the next flush is not the cache
+    gc();
+    const perKey = (process.memoryUsage().heapUsed - before) / fresh.stats.keys;
+    record({
+      name: 'integration: verifier memory per cached key',
+      value: perKey / 1024,
+      unit: 'KB',
+      target: '≤ 1',
+      met: perKey <= 1024,
+      detail: `${fresh.stats.keys} keys cached (each with a name, 2 scopes, metadata and an external id); heap after a full collection`,
+    });
+    await Promise.all([verifier.close(), fresh.close()]);
+  } finally {
+    for (const api of started) api.stop();
+    await keygate.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function fromGlobalId(id: string): string {
+  return Buffer.from(id, 'base64url').toString('utf8').split(':')[1]!;
+}
+
 /** Resident memory of a process and its children (pnpm's wrappers included), in MB. */
 function residentMb(pid: number): number {
   const own = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
@@ -864,6 +1085,7 @@ if (wanted('http')) await httpFigures();
 if (wanted('gateway')) await withCluster(gatewayFigures);
 if (wanted('scale')) await withCluster(scaleFigures);
 if (wanted('runtime')) await withCluster(runtimeFigures);
+if (wanted('integration')) await withCluster(integrationFigures);
 
 const report = {
   date: started.toISOString(),

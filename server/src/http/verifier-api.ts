@@ -231,8 +231,8 @@ function uuid(value: unknown, name: string): string {
   return id;
 }
 
-function list(value: unknown, name: string): unknown[] {
-  if (!Array.isArray(value) || value.length > 10_000) throw new BadRequest(`${name}: a list of at most 10000`);
+function list(value: unknown, name: string, max = 10_000): unknown[] {
+  if (!Array.isArray(value) || value.length > max) throw new BadRequest(`${name}: a list of at most ${max}`);
   return value;
 }
 
@@ -248,9 +248,9 @@ const optionalIp = (value: unknown): value is string | null =>
 
 /** Checks a verifier's usage report field by field; the database takes nothing it did not expect. */
 function usageReport(body: unknown): UsageReport {
-  const uses = list(field(body, 'uses'), 'uses');
-  const counts = list(field(body, 'counts'), 'counts');
-  const refusals = list(field(body, 'refusals'), 'refusals');
+  const uses = list(field(body, 'uses'), 'uses', MAX_ROWS);
+  const counts = list(field(body, 'counts'), 'counts', MAX_ROWS);
+  const refusals = list(field(body, 'refusals'), 'refusals', MAX_ROWS);
   if (uses.length + counts.length + refusals.length > MAX_ROWS)
     throw new BadRequest(`at most ${MAX_ROWS} rows in one report`);
   return {

@@ -1,0 +1,76 @@
+// The platform's API of `pnpm bench integration`, in one of its shapes (argv[2]):
+//   node            node:http answering "ok"
+//   node-verifier   the same, verifying the request's key with @keygate/verifier first
+//   express         Express answering "ok"
+//   express-verifier the same behind @keygate/verifier/express's middleware
+//   verifykey       node:http asking Keygate's verifyKey (GraphQL, the SDK) on every request
+// KEYGATE_URL and KEYGATE_TOKEN (a service token) as the README says. Prints its port.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createKeygateClient } from '@keygate/sdk';
+import { createVerifier } from '@keygate/verifier';
+import { keygate } from '@keygate/verifier/express';
+import express from 'express';
+
+const mode = process.argv[2] ?? 'node';
+const url = process.env.KEYGATE_URL ?? '';
+const token = process.env.KEYGATE_TOKEN ?? '';
+const ok = (res: { writeHead(s: number, h: Record<string, string>): unknown; end(b: string): void }) => {
+  res.writeHead(200, { 'content-type': 'text/plain' });
+  res.end('ok');
+};
+
+let listen: (port: number, done: (port: number) => void) => void;
+if (mode === 'express' || mode === 'express-verifier') {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  if (mode === 'express-verifier') {
+    const verifier = createVerifier({ url, token });
+    await verifier.ready();
+    app.use(keygate(verifier));
+  }
+  app.get('/api/orders', (_req, res) => {
+    res.type('text/plain').send('ok');
+  });
+  listen = (port, done) => {
+    const server = app.listen(port, '127.0.0.1', () => done((server.address() as AddressInfo).port));
+    server.keepAliveTimeout = 65_000;
+  };
+} else {
+  let handle: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void;
+  if (mode === 'node-verifier') {
+    const verifier = createVerifier({ url, token });
+    await verifier.ready();
+    const refuse = (res: import('node:http').ServerResponse, code: string) => {
+      res.writeHead(401, { 'x-keygate-code': code });
+      res.end();
+    };
+    handle = (req, res) => {
+      const key = req.headers['x-api-key'];
+      if (typeof key !== 'string') return refuse(res, 'MISSING_KEY');
+      const result = verifier.verify({ key, ip: req.socket.remoteAddress ?? null });
+      if (result instanceof Promise) {
+        result.then((r) => (r.valid ? ok(res) : refuse(res, r.code)));
+      } else if (result.valid) ok(res);
+      else refuse(res, result.code);
+    };
+  } else if (mode === 'verifykey') {
+    const sdk = createKeygateClient({ url: `${url}/graphql`, token });
+    handle = (req, res) => {
+      void sdk.keys.verify({ key: String(req.headers['x-api-key'] ?? '') }).then((r) => {
+        if (r.ok && r.value.valid) ok(res);
+        else {
+          res.writeHead(401);
+          res.end();
+        }
+      });
+    };
+  } else {
+    handle = (_req, res) => ok(res);
+  }
+  const server = createServer(handle);
+  server.keepAliveTimeout = 65_000;
+  listen = (port, done) => server.listen(port, '127.0.0.1', () => done((server.address() as AddressInfo).port));
+}
+listen(0, (port) => console.log(port));
