@@ -40,21 +40,11 @@ if (mode === 'express' || mode === 'express-verifier') {
 } else {
   let handle: (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void;
   if (mode === 'node-verifier') {
+    // The Express adapter on plain node:http, as docs/verification.md shows it.
     const verifier = createVerifier({ url, token });
     await verifier.ready();
-    const refuse = (res: import('node:http').ServerResponse, code: string) => {
-      res.writeHead(401, { 'x-keygate-code': code });
-      res.end();
-    };
-    handle = (req, res) => {
-      const key = req.headers['x-api-key'];
-      if (typeof key !== 'string') return refuse(res, 'MISSING_KEY');
-      const result = verifier.verify({ key, ip: req.socket.remoteAddress ?? null });
-      if (result instanceof Promise) {
-        result.then((r) => (r.valid ? ok(res) : refuse(res, r.code)));
-      } else if (result.valid) ok(res);
-      else refuse(res, result.code);
-    };
+    const check = keygate(verifier);
+    handle = (req, res) => check(req, res, () => ok(res));
   } else if (mode === 'verifykey') {
     const sdk = createKeygateClient({ url: `${url}/graphql`, token });
     handle = (req, res) => {
@@ -73,4 +63,5 @@ if (mode === 'express' || mode === 'express-verifier') {
   server.keepAliveTimeout = 65_000;
   listen = (port, done) => server.listen(port, '127.0.0.1', () => done((server.address() as AddressInfo).port));
 }
+process.on('SIGINT', () => process.exit(0));
 listen(0, (port) => console.log(port));

@@ -65,6 +65,13 @@ describe('building blocks', () => {
     expect(crc32('')).toBe(0);
   });
 
+  it('encodeBase62 gives the same for a number as for its BigInt', () => {
+    for (const value of [0, 1, 61, 62, 3843, 2 ** 31, 2 ** 32 - 1, Number.MAX_SAFE_INTEGER]) {
+      expect(encodeBase62(value, 6)).toBe(encodeBase62(BigInt(value), 6));
+    }
+    expect(() => encodeBase62(-1, 6)).toThrow(RangeError);
+  });
+
   it('encodeBase62 pads to width and round-trips', () => {
     expect(encodeBase62(0n, 6)).toBe('000000');
     expect(encodeBase62(61n, 2)).toBe('0z');

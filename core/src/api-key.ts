@@ -59,5 +59,5 @@ export function hashKey(secret: string): string {
 }
 
 function checksum(body: string): string {
-  return encodeBase62(BigInt(crc32(body)), CHECKSUM_LENGTH);
+  return encodeBase62(crc32(body), CHECKSUM_LENGTH);
 }

@@ -123,6 +123,30 @@ describe('answers', () => {
     expect(v.stats.hits).toBeGreaterThanOrEqual(cases.length - 2);
   });
 
+  it("for a metered key, have verifyKey's fields, values and formats (what is left differs: each holds its own share)", async () => {
+    const v = await verifier();
+    const metered = await key({
+      credits: { remaining: 50 },
+      rateLimits: [
+        { name: 'per-minute', limit: 20, windowSeconds: 60 },
+        { name: 'per-day', limit: 1000, windowSeconds: 86_400 },
+      ],
+      metadata: { plan: 'metered' },
+    });
+    const ours = await v.verify({ key: metered.secret, ip: '198.51.100.40' });
+    const answer = await service.keys.verify({ key: metered.secret, ip: '198.51.100.40' });
+    if (!answer.ok) throw new Error('verifyKey failed');
+    const { __typename, ...theirs } = answer.value as typeof answer.value & { __typename?: string };
+    const shape = (r: typeof theirs) => ({
+      ...r,
+      creditsRemaining: typeof r.creditsRemaining,
+      rateLimits: r.rateLimits?.map((l) => ({ ...l, remaining: typeof l.remaining })),
+    });
+    expect(shape(JSON.parse(JSON.stringify(ours)))).toEqual(shape(theirs));
+    expect(ours.creditsRemaining).toBeLessThanOrEqual(49);
+    expect(ours.rateLimits?.every((l) => l.remaining < l.limit)).toBe(true);
+  });
+
   it('come from memory after the first: a hit is synchronous and sends nothing', async () => {
     const v = await verifier();
     const { secret } = await key();

@@ -237,15 +237,96 @@ function identityOf(key: VerifiableKey): Identity {
   return identity;
 }
 
+/** The answer for a key verified with nothing metered: the same every time, so made once (frozen). */
+const plainValid = new WeakMap<VerifiableKey, KeyVerification>();
+/** Refusals that say nothing but their code (NOT_FOUND, MALFORMED…), made once each. */
+const bareRefusals = new Map<string, KeyVerification>();
+
+/** A metered answer, with its key's RateLimit-Policy kept out of sight (a private field) for the adapters. */
+class MeteredVerification implements KeyVerification {
+  #policy: string | undefined;
+  constructor(
+    readonly valid: boolean,
+    readonly code: KeyVerification['code'],
+    readonly keyId: string | null,
+    readonly prefix: string | null,
+    readonly applicationId: string | null,
+    readonly merchantId: string | null,
+    readonly environment: KeyVerification['environment'],
+    readonly access: KeyVerification['access'],
+    readonly scopes: string[] | null,
+    readonly metadata: unknown,
+    readonly externalId: string | null,
+    readonly retryAfterSeconds: number | null,
+    readonly creditsRemaining: number | null,
+    readonly rateLimits: KeyVerification['rateLimits'],
+    policy: string | undefined,
+  ) {
+    this.#policy = policy;
+  }
+  static policyOf(result: KeyVerification): string | undefined {
+    return #policy in result ? (result as MeteredVerification).#policy : undefined;
+  }
+}
+
 /** RateLimit-Policy of a result's key (quota and window of each limit), for the adapters' headers. */
-const policies = new WeakMap<KeyVerification, string>();
-export const rateLimitPolicy = (result: KeyVerification): string | undefined => policies.get(result);
+export const rateLimitPolicy = (result: KeyVerification): string | undefined => MeteredVerification.policyOf(result);
+const policies = new WeakMap<VerifiableKey, string>();
 
 export function toKeyVerification(outcome: VerifyOutcome): KeyVerification {
-  const result = verification(outcome);
-  const limits = outcome.key?.meter?.rateLimits;
-  if (limits?.length && result.rateLimits !== null) {
-    policies.set(result, limits.map((l) => `"${l.name}";q=${l.limit};w=${l.windowMs / 1000}`).join(', '));
+  const plain =
+    outcome.creditsRemaining === undefined &&
+    outcome.rateLimits === undefined &&
+    outcome.retryAfterSeconds === undefined;
+  if (plain && outcome.code === 'VALID' && outcome.key) return plainOf(outcome.key);
+  if (plain && outcome.code !== 'VALID') {
+    let result = bareRefusals.get(outcome.code);
+    if (result === undefined) {
+      result = deepFreeze(verification(outcome));
+      bareRefusals.set(outcome.code, result);
+    }
+    return result;
+  }
+  // Metered (or with a retry time): the identity and its data come from the key's frozen answer.
+  const key = outcome.key;
+  const base = outcome.code === 'VALID' && key ? plainOf(key) : null;
+  const limits = outcome.rateLimits;
+  if (limits !== undefined) {
+    // The engine's states are this verification's own: their times become ISO text in place.
+    for (const limit of limits) (limit as unknown as { resetAt: string }).resetAt = isoTime(limit.resetAt);
+  }
+  let policy: string | undefined;
+  if (limits?.length && key?.meter) {
+    policy = policies.get(key);
+    if (policy === undefined) {
+      policy = key.meter.rateLimits.map((l) => `"${l.name}";q=${l.limit};w=${l.windowMs / 1000}`).join(', ');
+      policies.set(key, policy);
+    }
+  }
+  return new MeteredVerification(
+    outcome.code === 'VALID',
+    outcome.code,
+    base?.keyId ?? null,
+    base?.prefix ?? null,
+    base?.applicationId ?? null,
+    base?.merchantId ?? null,
+    base?.environment ?? null,
+    base?.access ?? null,
+    base?.scopes ?? null,
+    base?.metadata ?? null,
+    base?.externalId ?? null,
+    outcome.retryAfterSeconds ?? null,
+    outcome.creditsRemaining ?? null,
+    (limits as unknown as KeyVerification['rateLimits']) ?? null,
+    policy,
+  );
+}
+
+function plainOf(key: VerifiableKey): KeyVerification {
+  let result = plainValid.get(key);
+  if (result === undefined) {
+    result = deepFreeze(verification({ code: 'VALID', key }));
+    plainValid.set(key, result);
   }
   return result;
 }
@@ -262,20 +343,12 @@ function verification(outcome: VerifyOutcome): KeyVerification {
     merchantId: id ? id.merchantId : null,
     environment: id ? id.environment : null,
     access: id ? id.access : null,
-    // Copies: what the caller does with them cannot change the cached key.
     scopes: key ? [...key.scopes] : null,
     metadata: id?.metadata != null ? JSON.parse(id.metadata) : null,
     externalId: id ? id.externalId : null,
     retryAfterSeconds: outcome.retryAfterSeconds ?? null,
     creditsRemaining: outcome.creditsRemaining ?? null,
-    rateLimits:
-      outcome.rateLimits?.map((limit) => ({
-        name: limit.name,
-        limit: limit.limit,
-        remaining: limit.remaining,
-        resetAt: new Date(limit.resetAt).toISOString(),
-        exceeded: limit.exceeded,
-      })) ?? null,
+    rateLimits: null,
   };
 }
 
@@ -296,6 +369,26 @@ function unavailable(_why?: string, retryAfterSeconds: number | null = 1): KeyVe
     creditsRemaining: null,
     rateLimits: null,
   };
+}
+
+/** Window ends as ISO text: a window's end repeats for every verification in it, so it is formatted once. */
+const isoTimes = new Map<number, string>();
+function isoTime(ms: number): string {
+  let text = isoTimes.get(ms);
+  if (text === undefined) {
+    if (isoTimes.size > 1000) isoTimes.clear();
+    text = new Date(ms).toISOString();
+    isoTimes.set(ms, text);
+  }
+  return text;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
 }
 
 /** Addresses in the canonical form IP rules and usage use (an IPv4-mapped IPv6 address is IPv4). */

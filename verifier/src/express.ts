@@ -3,7 +3,7 @@
 //
 //   app.post('/orders', keygate(verifier, { scopes: ['orders:write'] }), (req, res) => …req.keygate.keyId…)
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { answerHeaders, presentedKey, type RouteRequirements, refusalBody, STATUS, verifyInput } from './http.ts';
+import { answerHeaders, keyFromRawHeaders, type RouteRequirements, refusalBody, STATUS, verifyInput } from './http.ts';
 import type { KeygateVerifier, KeyVerification } from './types.ts';
 
 export type { RouteRequirements } from './http.ts';
@@ -34,8 +34,7 @@ type Next = (error?: unknown) => void;
 
 export function keygate(verifier: KeygateVerifier, options: ExpressOptions = {}) {
   return (req: KeygateRequest, res: ServerResponse, next: Next): void => {
-    const headers = req.headers;
-    const key = presentedKey(headers.authorization, single(headers['x-api-key']));
+    const key = keyFromRawHeaders(req.rawHeaders);
     if (key === null) {
       send(
         res,
@@ -56,12 +55,14 @@ export function keygate(verifier: KeygateVerifier, options: ExpressOptions = {})
 }
 
 function conclude(req: KeygateRequest, res: ServerResponse, next: Next, result: KeyVerification): void {
-  const headers = answerHeaders(result);
   if (!result.valid) {
-    send(res, STATUS[result.code], headers, refusalBody(result));
+    send(res, STATUS[result.code], answerHeaders(result), refusalBody(result));
     return;
   }
-  for (const name in headers) res.setHeader(name, headers[name]!);
+  if (result.rateLimits !== null || result.creditsRemaining !== null) {
+    const headers = answerHeaders(result);
+    for (const name in headers) res.setHeader(name, headers[name]!);
+  }
   req.keygate = result;
   next();
 }
@@ -74,8 +75,4 @@ function send(res: ServerResponse, status: number, headers: Record<string, strin
     'content-length': String(Buffer.byteLength(text)),
   });
   res.end(text);
-}
-
-function single(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }

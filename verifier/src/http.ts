@@ -45,6 +45,22 @@ export function presentedKey(
   return typeof apiKey === 'string' && apiKey.trim() !== '' ? apiKey.trim() : null;
 }
 
+/**
+ * The presented key from Node's raw header list, without making Node build `req.headers` (which
+ * it does lazily, at a cost per request). The first Authorization counts; X-Api-Key otherwise.
+ */
+export function keyFromRawHeaders(raw: readonly string[]): string | null {
+  let authorization: string | undefined;
+  let apiKey: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 13 && authorization === undefined && name.toLowerCase() === 'authorization') {
+      authorization = raw[i + 1];
+    } else if (name.length === 9 && apiKey === undefined && name.toLowerCase() === 'x-api-key') apiKey = raw[i + 1];
+  }
+  return presentedKey(authorization, apiKey);
+}
+
 export function verifyInput(
   key: string,
   method: string,
@@ -68,6 +84,7 @@ function byMethod(method: string): Access {
 /** Header fields for an answer: metering state always, and for refusals the code and retry time. */
 export function answerHeaders(result: KeyVerification): Record<string, string> {
   const headers: Record<string, string> = {};
+  if (result.valid && result.rateLimits === null && result.creditsRemaining === null) return headers;
   if (!result.valid) {
     headers['x-keygate-code'] = result.code;
     headers['cache-control'] = 'no-store';

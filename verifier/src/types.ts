@@ -31,7 +31,10 @@ export interface RateLimitState {
   exceeded: boolean;
 }
 
-/** A verification's outcome: exactly the fields of verifyKey's KeyVerification. */
+/**
+ * A verification's outcome: exactly the fields of verifyKey's KeyVerification. Read-only: answers
+ * that are the same every time (a key with nothing metered, a bare refusal) are shared, frozen objects.
+ */
 export interface KeyVerification {
   valid: boolean;
   code: VerifyCode;
@@ -115,7 +118,7 @@ export interface VerifierStats {
 
 export interface KeygateVerifier {
   /** Verifies a key: synchronously from memory when possible. Never throws: problems are UNAVAILABLE. */
-  verify(input: VerifyInput): KeyVerification | Promise<KeyVerification>;
+  verify(input: VerifyInput): Readonly<KeyVerification> | Promise<Readonly<KeyVerification>>;
   /** Resolves once the change feed is connected (verifications work before, by asking Keygate). */
   ready(timeoutMs?: number): Promise<void>;
   /** Sends what usage is recorded now (also done every flushIntervalMs). */

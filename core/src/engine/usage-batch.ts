@@ -61,7 +61,15 @@ export class UsageBatch implements UsageSink {
 
   record(keyId: string, code: VerifyCode, ip: string | null, at: number): void {
     const { batch } = this;
-    if (code === 'VALID') batch.uses.set(keyId, { at, ip });
+    if (code === 'VALID') {
+      // The newest use, updated in place: no allocation per verification.
+      const use = batch.uses.get(keyId);
+      if (use === undefined) batch.uses.set(keyId, { at, ip });
+      else {
+        use.at = at;
+        use.ip = ip;
+      }
+    }
     const hour = Math.floor(at / HOUR_MS);
     let tally = batch.tallies.get(keyId);
     if (tally === undefined || tally.hour !== hour) {

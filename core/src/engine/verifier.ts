@@ -113,7 +113,10 @@ export class Verifier implements KeyVerifier {
     now = this.now(),
   ): VerifyOutcome {
     this.usage?.record(key.id, decision.code, request.ip ?? null, now);
-    return { ...decision, key };
+    // The decision is this verification's own: it becomes the outcome (no copy on the hot path).
+    const outcome = decision as VerifyOutcome;
+    outcome.key = key;
+    return outcome;
   }
 
   private loadOnce(hash: string): Promise<VerifiableKey | null> {
