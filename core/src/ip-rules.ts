@@ -69,7 +69,14 @@ export interface CompiledIpRules {
 }
 
 /** Parses the rules once so that each decision is only range checks. */
+/** No rules: the default decides every address. One shared object each (most keys have no rules). */
+const NO_RULES: Record<IpAction, CompiledIpRules> = {
+  ALLOW: { decide: () => 'ALLOW' },
+  DENY: { decide: () => 'DENY' },
+};
+
 export function compileIpRules(rules: readonly IpRule[], defaultAction: IpAction): CompiledIpRules {
+  if (rules.length === 0) return NO_RULES[defaultAction];
   const compiled = rules.map((rule) => {
     const parsed = parseCidr(rule.cidr);
     if (!parsed.ok) throw new Error(`stored IP rule ${rule.cidr} is invalid: ${parsed.error}`);

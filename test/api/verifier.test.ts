@@ -310,6 +310,49 @@ describe('metering', () => {
     expect(new Set(codes.filter((c) => c !== 'VALID'))).toEqual(new Set(['USAGE_EXCEEDED']));
   }, 60_000);
 
+  it('a rate limit of 100 per 10 s, saturated by two verifiers and /v1/auth for 25 s: at most 100, at least 95 per window', async () => {
+    const [one, two] = await Promise.all([verifier(), verifier()]);
+    const k = await key({ rateLimits: [{ name: 'plan', limit: 100, windowSeconds: 10 }] });
+    const accepted = new Map<number, number>();
+    const started = Date.now();
+    const until = started + 25_000;
+    const count = (ok: boolean, at: number) => {
+      if (!ok) return;
+      const window = Math.floor(at / 10_000);
+      accepted.set(window, (accepted.get(window) ?? 0) + 1);
+    };
+    const viaVerifier = async (v: KeygateVerifier) => {
+      while (Date.now() < until) {
+        const result = await v.verify({ key: k.secret });
+        // The window a VALID belongs to is the one its rate-limit state names.
+        count(result.valid, Date.parse(result.rateLimits![0]!.resetAt) - 1);
+        if (!result.valid) expect(result.code).toBe('RATE_LIMITED');
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    const viaGateway = async () => {
+      while (Date.now() < until) {
+        const sent = Date.now();
+        const answer = await fetch(`${s.url}/v1/auth`, { headers: { 'x-api-key': k.secret } });
+        const received = Date.now();
+        if (answer.status !== 200) {
+          expect(answer.headers.get('x-keygate-code')).toBe('RATE_LIMITED');
+          continue;
+        }
+        // Its window: the one the request was in, or (straddling a boundary) the one its seconds-to-reset name.
+        const reset = Number(/"plan";r=\d+;t=(\d+)/.exec(answer.headers.get('ratelimit') ?? '')?.[1]);
+        const straddles = Math.floor(sent / 10_000) !== Math.floor(received / 10_000);
+        count(true, straddles && reset < 5 ? sent : received);
+      }
+    };
+    await Promise.all([viaVerifier(one), viaVerifier(two), viaGateway(), viaGateway()]);
+    const ended = Date.now();
+    for (const [window, n] of accepted) expect(n, `window ${window}`).toBeLessThanOrEqual(100);
+    const full = [...accepted].filter(([window]) => window * 10_000 >= started && (window + 1) * 10_000 <= ended);
+    expect(full.length).toBeGreaterThanOrEqual(1);
+    for (const [window, n] of full) expect(n, `full window ${window}`).toBeGreaterThanOrEqual(95);
+  }, 60_000);
+
   it('close() gives back what a verifier holds', async () => {
     const v = createVerifier({ url: s.url, token: verifierToken });
     await v.ready();

@@ -212,31 +212,6 @@ export class EmbeddedVerifier implements KeygateVerifier {
   }
 }
 
-/** What a VALID answer says of its key, worked out once per cached key. */
-const identities = new WeakMap<VerifiableKey, Identity>();
-type Identity = Pick<
-  KeyVerification,
-  'keyId' | 'prefix' | 'applicationId' | 'merchantId' | 'environment' | 'access' | 'externalId'
-> & { metadata: string | null };
-
-function identityOf(key: VerifiableKey): Identity {
-  let identity = identities.get(key);
-  if (identity === undefined) {
-    identity = {
-      keyId: globalId('ApiKey', key.id),
-      prefix: key.prefix,
-      applicationId: globalId('Application', key.applicationId),
-      merchantId: key.merchantId,
-      environment: key.environment,
-      access: key.access,
-      externalId: key.externalId,
-      metadata: key.metadata,
-    };
-    identities.set(key, identity);
-  }
-  return identity;
-}
-
 /** The answer for a key verified with nothing metered: the same every time, so made once (frozen). */
 const plainValid = new WeakMap<VerifiableKey, KeyVerification>();
 /** Refusals that say nothing but their code (NOT_FOUND, MALFORMED…), made once each. */
@@ -333,19 +308,18 @@ function plainOf(key: VerifiableKey): KeyVerification {
 
 function verification(outcome: VerifyOutcome): KeyVerification {
   const key = outcome.code === 'VALID' ? outcome.key : undefined;
-  const id = key ? identityOf(key) : null;
   return {
     valid: outcome.code === 'VALID',
     code: outcome.code,
-    keyId: id ? id.keyId : null,
-    prefix: id ? id.prefix : null,
-    applicationId: id ? id.applicationId : null,
-    merchantId: id ? id.merchantId : null,
-    environment: id ? id.environment : null,
-    access: id ? id.access : null,
+    keyId: key ? globalId('ApiKey', key.id) : null,
+    prefix: key ? key.prefix : null,
+    applicationId: key ? globalId('Application', key.applicationId) : null,
+    merchantId: key ? key.merchantId : null,
+    environment: key ? key.environment : null,
+    access: key ? key.access : null,
     scopes: key ? [...key.scopes] : null,
-    metadata: id?.metadata != null ? JSON.parse(id.metadata) : null,
-    externalId: id ? id.externalId : null,
+    metadata: key?.metadata != null ? JSON.parse(key.metadata) : null,
+    externalId: key ? key.externalId : null,
     retryAfterSeconds: outcome.retryAfterSeconds ?? null,
     creditsRemaining: outcome.creditsRemaining ?? null,
     rateLimits: null,
