@@ -220,6 +220,7 @@ const bareRefusals = new Map<string, KeyVerification>();
 /** A metered answer, with its key's RateLimit-Policy kept out of sight (a private field) for the adapters. */
 class MeteredVerification implements KeyVerification {
   #policy: string | undefined;
+  #resets: number[] | undefined;
   constructor(
     readonly valid: boolean,
     readonly code: KeyVerification['code'],
@@ -236,16 +237,23 @@ class MeteredVerification implements KeyVerification {
     readonly creditsRemaining: number | null,
     readonly rateLimits: KeyVerification['rateLimits'],
     policy: string | undefined,
+    resets: number[] | undefined,
   ) {
     this.#policy = policy;
+    this.#resets = resets;
   }
   static policyOf(result: KeyVerification): string | undefined {
     return #policy in result ? (result as MeteredVerification).#policy : undefined;
+  }
+  static resetsOf(result: KeyVerification): number[] | undefined {
+    return #resets in result ? (result as MeteredVerification).#resets : undefined;
   }
 }
 
 /** RateLimit-Policy of a result's key (quota and window of each limit), for the adapters' headers. */
 export const rateLimitPolicy = (result: KeyVerification): string | undefined => MeteredVerification.policyOf(result);
+/** Each rate limit's window end in ms (what resetAt says as text), for the adapters' headers. */
+export const rateLimitResets = (result: KeyVerification): number[] | undefined => MeteredVerification.resetsOf(result);
 const policies = new WeakMap<VerifiableKey, string>();
 
 export function toKeyVerification(outcome: VerifyOutcome): KeyVerification {
@@ -266,6 +274,7 @@ export function toKeyVerification(outcome: VerifyOutcome): KeyVerification {
   const key = outcome.key;
   const base = outcome.code === 'VALID' && key ? plainOf(key) : null;
   const limits = outcome.rateLimits;
+  const resets = limits?.map((limit) => limit.resetAt);
   if (limits !== undefined) {
     // The engine's states are this verification's own: their times become ISO text in place.
     for (const limit of limits) (limit as unknown as { resetAt: string }).resetAt = isoTime(limit.resetAt);
@@ -294,6 +303,7 @@ export function toKeyVerification(outcome: VerifyOutcome): KeyVerification {
     outcome.creditsRemaining ?? null,
     (limits as unknown as KeyVerification['rateLimits']) ?? null,
     policy,
+    resets,
   );
 }
 

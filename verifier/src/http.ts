@@ -1,7 +1,7 @@
 // What every framework adapter shares: where the key is read from, which access a route needs,
 // and how a refusal is answered — as Keygate's /v1/auth answers it (status, X-Keygate-Code,
 // Retry-After, the IETF RateLimit fields, a small JSON body).
-import { rateLimitPolicy } from './embedded.ts';
+import { rateLimitPolicy, rateLimitResets } from './embedded.ts';
 import type { Access, KeyVerification, VerifyCode, VerifyInput } from './types.ts';
 
 export interface RouteRequirements {
@@ -95,9 +95,14 @@ export function answerHeaders(result: KeyVerification): Record<string, string> {
     const now = Date.now();
     headers['ratelimit-policy'] =
       rateLimitPolicy(result) ?? result.rateLimits.map((l) => `"${l.name}";q=${l.limit}`).join(', ');
-    headers.ratelimit = result.rateLimits
-      .map((l) => `"${l.name}";r=${l.remaining};t=${Math.max(0, Math.ceil((Date.parse(l.resetAt) - now) / 1000))}`)
-      .join(', ');
+    const resets = rateLimitResets(result);
+    let state = '';
+    for (let i = 0; i < result.rateLimits.length; i++) {
+      const l = result.rateLimits[i]!;
+      const reset = resets?.[i] ?? Date.parse(l.resetAt);
+      state += `${i === 0 ? '' : ', '}"${l.name}";r=${l.remaining};t=${Math.max(0, Math.ceil((reset - now) / 1000))}`;
+    }
+    headers.ratelimit = state;
     const exceeded = result.rateLimits.find((l) => l.exceeded);
     if (exceeded) headers['x-keygate-rate-limit'] = exceeded.name;
   }
