@@ -312,6 +312,8 @@ function plainOf(key: VerifiableKey): KeyVerification {
   if (result === undefined) {
     result = deepFreeze(verification({ code: 'VALID', key }));
     plainValid.set(key, result);
+    // The answer holds the parsed metadata for as long as the key is cached: the text is not needed again.
+    key.metadata = null;
   }
   return result;
 }
@@ -327,7 +329,8 @@ function verification(outcome: VerifyOutcome): KeyVerification {
     merchantId: key ? key.merchantId : null,
     environment: key ? key.environment : null,
     access: key ? key.access : null,
-    scopes: key ? [...key.scopes] : null,
+    // The key's own list (frozen with the answer: nothing in the engine changes it).
+    scopes: key ? (key.scopes as string[]) : null,
     metadata: key?.metadata != null ? JSON.parse(key.metadata) : null,
     externalId: key ? key.externalId : null,
     retryAfterSeconds: outcome.retryAfterSeconds ?? null,
