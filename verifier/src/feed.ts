@@ -125,7 +125,9 @@ export class ChangeFeed {
       case 'ready': {
         const ready = JSON.parse(data) as { heartbeatMs: number; resumed: boolean };
         this.heartbeatMs = ready.heartbeatMs;
-        if (id !== null) {
+        // Changes sent between the connection and `ready` came first and were applied; the position
+        // moves forward only (a reconnect resumes from the newest one).
+        if (id !== null && (this.lastEventId === null || this.lastEventId.split(':')[0] !== id.split(':')[0])) {
           this.lastEventId = id;
           this.acked = Number(id.split(':')[1]);
         }

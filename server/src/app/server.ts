@@ -214,6 +214,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         metrics: metrics && config.metricsToken ? metricsHandler(metrics, config.metricsToken) : null,
         leaks: config.leaks ? createLeakHandler(config.leaks, prisma, changes, settings, log) : null,
         onLeakError: fail('leak report failed'),
+        onVerifierError: fail('verifier endpoint failed'),
         verifierApi: createVerifierApi({
           authenticate: createAuthenticator(auth),
           records: createRecordLoader(prisma, database.pool),

@@ -23,6 +23,8 @@ export interface Routes {
   graphql: Handler;
   /** /v1/verifier/…: what embedded verifiers speak to. */
   verifierApi: (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
+  /** Told about a verifier endpoint that failed unexpectedly. */
+  onVerifierError: (error: unknown) => void;
   /** Told about a leak report that failed unexpectedly. */
   onLeakError: (error: unknown) => void;
 }
@@ -57,7 +59,7 @@ export function createRouter(routes: Routes) {
     }
     if (path.startsWith('/v1/verifier/')) {
       return void routes.verifierApi(req, res, path).catch((error) => {
-        routes.onLeakError(error);
+        routes.onVerifierError(error);
         if (!res.headersSent) res.writeHead(503, { 'content-type': 'application/json' });
         res.end('{"error":"Keygate could not answer; try again","code":"UNAVAILABLE"}');
       });

@@ -50,8 +50,11 @@ export class FeedHub {
   private timer: NodeJS.Timeout | undefined;
   /** Counted for /metrics and tests. */
   readonly stats = { published: 0, cut: 0, resumed: 0, resets: 0 };
-  /** Told when the number of connected verifiers changes (for presence across instances). */
-  onCount: ((count: number) => void) | null = null;
+  /**
+   * Told when the number of connected verifiers changes (presence across instances); a new
+   * verifier is told `ready` once what it returns has settled, so every instance waits for it.
+   */
+  onCount: ((count: number) => Promise<void> | void) | null = null;
 
   constructor(private readonly options: FeedOptions) {}
 
@@ -113,14 +116,20 @@ export class FeedHub {
       this.stats.resets++;
       res.write('event: reset\ndata: {}\n\n');
     }
-    res.write(
-      `id: ${this.instance}:${this.seq}\nevent: ready\ndata: ${JSON.stringify({ heartbeatMs: this.options.heartbeatMs, resumed })}\n\n`,
-    );
+    // Changes from here on reach it; `ready` (trust your cache) follows once the other instances
+    // know to wait for this verifier's acknowledgements.
+    const position = this.seq;
+    const instance = this.instance;
     this.subscribers.set(session, subscriber);
     res.on('close', () => {
       if (this.subscribers.get(session) === subscriber) this.forget(subscriber);
     });
-    this.onCount?.(this.subscribers.size);
+    void Promise.resolve(this.onCount?.(this.subscribers.size)).then(() => {
+      if (this.subscribers.get(session) !== subscriber) return;
+      res.write(
+        `id: ${instance}:${position}\nevent: ready\ndata: ${JSON.stringify({ heartbeatMs: this.options.heartbeatMs, resumed })}\n\n`,
+      );
+    });
     return true;
   }
 

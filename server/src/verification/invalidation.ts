@@ -146,7 +146,7 @@ export class PostgresInvalidation implements InvalidationBus {
     if (this.feed) {
       // Presence is said again while verifiers are connected; peers forget it after three silences.
       this.presenceTimer = setInterval(() => {
-        if (this.feed!.count > 0) this.sayPresence(this.feed!.count);
+        if (this.feed!.count > 0) void this.sayPresence(this.feed!.count);
       }, PRESENCE_MS);
       this.presenceTimer.unref();
     }
@@ -155,7 +155,7 @@ export class PostgresInvalidation implements InvalidationBus {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.presenceTimer);
-    if (this.feed && this.feed.count > 0) this.sayPresence(0);
+    if (this.feed && this.feed.count > 0) void this.sayPresence(0);
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.probeTimer);
     await this.client?.end().catch(() => {});
@@ -206,17 +206,21 @@ export class PostgresInvalidation implements InvalidationBus {
       settled: async () => {
         this.verifier.invalidate(change);
         // Without a listening connection there is nothing to wait for (and the cache is bypassed anyway).
-        if (!this.connected || !this.echoes.has(message.nonce)) {
+        if (!this.connected) {
           span?.setAttribute('keygate.change.echoed', false);
           span?.end();
           return forget();
         }
-        timer = setTimeout(() => {
-          this.log(`warning: key change ${message.nonce} was not echoed within ${this.echoTimeoutMs} ms`);
-          span?.setAttribute('keygate.change.echoed', false);
-          forget();
-        }, this.echoTimeoutMs);
-        await echoed;
+        // The echo may have come back already (before the commit's own answer did): then only the
+        // embedded verifiers' acknowledgements are left to wait for.
+        if (this.echoes.has(message.nonce)) {
+          timer = setTimeout(() => {
+            this.log(`warning: key change ${message.nonce} was not echoed within ${this.echoTimeoutMs} ms`);
+            span?.setAttribute('keygate.change.echoed', false);
+            forget();
+          }, this.echoTimeoutMs);
+          await echoed;
+        }
         if (acknowledged !== null) {
           // Each instance cuts its verifiers that do not acknowledge within its own timeout; this
           // bound only covers an instance that died meanwhile.
@@ -236,10 +240,28 @@ export class PostgresInvalidation implements InvalidationBus {
   }
 
   /** Tells the other instances whether this one's verifiers must acknowledge their changes. */
-  private sayPresence(count: number): void {
-    this.probe
-      ?.publish(JSON.stringify({ nonce: randomUUID(), presence: this.instance, verifiers: count }))
-      .catch(() => {});
+  /**
+   * Tells the other instances whether this one's verifiers must acknowledge their changes; resolves
+   * once the message came back here, when every listening instance has it too (bounded).
+   */
+  private sayPresence(count: number): Promise<void> {
+    if (!this.probe) return Promise.resolve();
+    const nonce = randomUUID();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.echoTimeoutMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.echoes.set(nonce, () => {
+        this.echoes.delete(nonce);
+        done();
+      });
+      this.probe!.publish(JSON.stringify({ nonce, presence: this.instance, verifiers: count })).catch(() => {
+        this.echoes.delete(nonce);
+        done();
+      });
+    });
   }
 
   private async connect(): Promise<void> {
@@ -322,6 +344,7 @@ export class PostgresInvalidation implements InvalidationBus {
     if (message.presence !== undefined) {
       if (message.verifiers) this.peers.set(message.presence, Date.now());
       else this.peers.delete(message.presence);
+      this.echoes.get(message.nonce)?.();
       return;
     }
     if (message.ack !== undefined) {
