@@ -51,6 +51,23 @@ export const VERIFY_CODES: readonly VerifyCode[] = [
   'TOO_MANY_FAILURES',
 ];
 
+/** The HTTP status each outcome is answered with, by /v1/auth and by @keygate/verifier's adapters. */
+export const VERIFY_STATUS: Readonly<Record<VerifyCode, number>> = {
+  VALID: 200,
+  MALFORMED: 401,
+  NOT_FOUND: 401,
+  REVOKED: 401,
+  KEY_DISABLED: 401,
+  EXPIRED: 401,
+  APPLICATION_DISABLED: 401,
+  IP_DENIED: 403,
+  INSUFFICIENT_ACCESS: 403,
+  INSUFFICIENT_SCOPE: 403,
+  USAGE_EXCEEDED: 429,
+  RATE_LIMITED: 429,
+  TOO_MANY_FAILURES: 429,
+};
+
 export type Access = 'READ_ONLY' | 'FULL_ACCESS';
 
 /** What verification needs to know about a stored key (cached in memory). */

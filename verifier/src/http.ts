@@ -1,6 +1,7 @@
 // What every framework adapter shares: where the key is read from, which access a route needs,
 // and how a refusal is answered — as Keygate's /v1/auth answers it (status, X-Keygate-Code,
 // Retry-After, the IETF RateLimit fields, a small JSON body).
+import { VERIFY_STATUS } from '@keygate/core';
 import { rateLimitPolicy, rateLimitResets } from './embedded.ts';
 import type { Access, KeyVerification, VerifyCode, VerifyInput } from './types.ts';
 
@@ -13,22 +14,8 @@ export interface RouteRequirements {
   cost?: number;
 }
 
-export const STATUS: Record<VerifyCode, number> = {
-  VALID: 200,
-  MALFORMED: 401,
-  NOT_FOUND: 401,
-  REVOKED: 401,
-  KEY_DISABLED: 401,
-  EXPIRED: 401,
-  APPLICATION_DISABLED: 401,
-  IP_DENIED: 403,
-  INSUFFICIENT_ACCESS: 403,
-  INSUFFICIENT_SCOPE: 403,
-  USAGE_EXCEEDED: 429,
-  RATE_LIMITED: 429,
-  TOO_MANY_FAILURES: 429,
-  UNAVAILABLE: 503,
-};
+/** /v1/auth's statuses, and 503 when Keygate could not be asked. */
+export const STATUS: Record<VerifyCode, number> = { ...VERIFY_STATUS, UNAVAILABLE: 503 };
 
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 

@@ -2,28 +2,12 @@
 // returns, in JSON-safe form. The server answers verifiers with it (by the hash of the secret,
 // never the secret); both sides compile it into the VerifiableKey that decide() reads.
 import { compileIpRules, type IpAction } from '../ip-rules.ts';
-import type { KeyMeter } from '../metering.ts';
-import type { Access, VerifiableKey } from '../verification.ts';
+import type { VerifiableKey } from '../verification.ts';
 
-export interface KeyRecord {
-  id: string;
-  prefix: string;
-  applicationId: string;
-  merchantId: string;
-  environment: 'LIVE' | 'TEST';
-  access: Access;
-  scopes: string[];
-  /** Milliseconds since the epoch, or null. */
-  expiresAt: number | null;
-  revoked: boolean;
-  enabled: boolean;
-  applicationEnabled: boolean;
+/** A VerifiableKey with its IP rules as stored (not compiled), so that it travels as JSON. */
+export type KeyRecord = Omit<VerifiableKey, 'ipRules'> & {
   ipRules: { defaultAction: IpAction; rules: { cidr: string; action: IpAction }[] };
-  meter: KeyMeter | null;
-  meterKeyId: string;
-  metadata: string | null;
-  externalId: string | null;
-}
+};
 
 /**
  * Strings many cached keys share (application and merchant ids), kept once: a verifier holding

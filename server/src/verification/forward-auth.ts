@@ -6,30 +6,14 @@ import {
   accessForMethods,
   globalId,
   type KeyVerifier,
+  VERIFY_STATUS,
   type VerifiableKey,
-  type VerifyCode,
   type VerifyOutcome,
 } from '@keygate/core';
 import { context } from '@opentelemetry/api';
 import { forwardAuthContext, tracing } from '../observability/tracing.ts';
 import { clientIp, type TrustedProxies } from './client-ip.ts';
 import { gatewayRequirements } from './gateway-requirements.ts';
-
-const STATUS: Record<VerifyCode, number> = {
-  VALID: 200,
-  MALFORMED: 401,
-  NOT_FOUND: 401,
-  REVOKED: 401,
-  KEY_DISABLED: 401,
-  EXPIRED: 401,
-  APPLICATION_DISABLED: 401,
-  IP_DENIED: 403,
-  INSUFFICIENT_ACCESS: 403,
-  INSUFFICIENT_SCOPE: 403,
-  USAGE_EXCEEDED: 429,
-  RATE_LIMITED: 429,
-  TOO_MANY_FAILURES: 429,
-};
 
 /**
  * The request headers forward-auth reads, collected in one pass over rawHeaders: Node would
@@ -249,7 +233,7 @@ function answer(res: ServerResponse, outcome: VerifyOutcome, clock: () => number
   const { code, key } = outcome;
   if (code !== 'VALID' || !key) {
     const metered = key?.meter != null ? meteringHeaders([], outcome, key, clock()) : undefined;
-    refuse(res, STATUS[code], code, outcome.retryAfterSeconds, metered);
+    refuse(res, VERIFY_STATUS[code], code, outcome.retryAfterSeconds, metered);
     return;
   }
   res.writeHead(200, key.meter === null ? headersFor(key) : meteringHeaders(headersFor(key), outcome, key, clock()));
