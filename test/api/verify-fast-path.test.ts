@@ -176,8 +176,17 @@ const render = (query: string) => query.replace('{{valid}}', secrets.valid!);
 
 describe('answers exactly as normal execution', () => {
   it.each(eligible)('%s', async (_name, query, variables, operationName) => {
-    const fast = await send(fastOnly, render(query), variables(secrets), serviceToken, operationName);
-    const slow = await send(normal, render(query), variables(secrets), serviceToken, operationName);
+    // Answers carry times to the second (resetAt, retryAfterSeconds): compare
+    // a pair sent within one wall-clock second, sending again if a second
+    // boundary fell between the two.
+    let fast = '';
+    let slow = '';
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const second = Math.floor(Date.now() / 1000);
+      fast = await send(fastOnly, render(query), variables(secrets), serviceToken, operationName);
+      slow = await send(normal, render(query), variables(secrets), serviceToken, operationName);
+      if (Math.floor(Date.now() / 1000) === second) break;
+    }
     expect(fast).toBe(slow);
     expect(fast).toMatch(/^200 \{"data":/);
     expect(fast).not.toContain('errors');
