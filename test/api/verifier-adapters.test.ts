@@ -182,6 +182,28 @@ async function honoApp(): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
+it('takes the socket\'s address, not a client\'s X-Forwarded-For, where Express trusts no proxy', async () => {
+  const { live } = await verifiers();
+  const app = express(); // "trust proxy" off: Express's default
+  app.get('/orders', expressKeygate(live), (req, res) => void res.json({ identity: req.keygate }));
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  closers.push(() => new Promise((resolve) => server.close(resolve)));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // The office key allows 10.0.0.0/8 only; the client is 127.0.0.1 whatever it claims.
+  const spoofed = await fetch(`${base}/orders`, {
+    headers: { authorization: `Bearer ${secrets.office}`, 'x-forwarded-for': '10.9.8.7' },
+  });
+  expect(spoofed.status).toBe(403);
+  expect(spoofed.headers.get('x-keygate-code')).toBe('IP_DENIED');
+  // Once Express is told to trust the proxy in front of it, the forwarded address counts.
+  app.set('trust proxy', 'loopback');
+  const forwarded = await fetch(`${base}/orders`, {
+    headers: { authorization: `Bearer ${secrets.office}`, 'x-forwarded-for': '10.9.8.7' },
+  });
+  expect(forwarded.status).toBe(200);
+});
+
 describe.each([
   ['Express', 'express', expressApp],
   ['Fastify', 'fastify', fastifyApp],

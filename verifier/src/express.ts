@@ -47,11 +47,22 @@ export function keygate(verifier: KeygateVerifier, options: ExpressOptions = {})
       );
       return;
     }
-    const ip = options.ip ? options.ip(req) : (req.ip ?? req.socket.remoteAddress);
+    const ip = options.ip ? options.ip(req) : clientAddress(req);
     const outcome = verifier.verify(verifyInput(key, req.method ?? 'GET', ip, options));
     if (outcome instanceof Promise) outcome.then((result) => conclude(req, res, next, result), next);
     else conclude(req, res, next, outcome);
   };
+}
+
+/**
+ * Express's req.ip, which honours its "trust proxy" setting. With that setting off (Express's
+ * default) req.ip is the socket's peer, read here directly: req.ip would parse X-Forwarded-For
+ * and make Node build req.headers on every request only to ignore both (3 µs a request).
+ */
+function clientAddress(req: KeygateRequest): string | undefined {
+  const settings = (req as { app?: { settings?: Record<string, unknown> } }).app?.settings;
+  if (settings !== undefined && settings['trust proxy'] === false) return req.socket.remoteAddress;
+  return req.ip ?? req.socket.remoteAddress;
 }
 
 function conclude(req: KeygateRequest, res: ServerResponse, next: Next, result: KeyVerification): void {

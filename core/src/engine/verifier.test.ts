@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { generateKey, type VerifiableKey } from '../index.ts';
 import { verifiableKey } from '../testing.ts';
+import { FailureLimiter } from './failure-limiter.ts';
 import { KeyCache } from './key-cache.ts';
 import { Verifier } from './verifier.ts';
 
@@ -39,6 +40,38 @@ describe('Verifier', () => {
     expect(second).toBeInstanceOf(Promise);
     loads[1]!.resolve(stored(true));
     expect((await second).code).toBe('REVOKED');
+  });
+
+  it('answers a key it knows from memory, and refuses a damaged one every time without a load', async () => {
+    let loads = 0;
+    const limiter = new FailureLimiter({ burst: 100, windowMs: 60_000, maxClients: 10 });
+    const verifier = new Verifier(
+      async () => {
+        loads++;
+        return stored(false);
+      },
+      cache(),
+      null,
+      limiter,
+    );
+    expect((await verifier.verify({ key: secret, ip: '203.0.113.7' })).code).toBe('VALID');
+    expect(verifier.verify({ key: secret, ip: '203.0.113.7' })).toMatchObject({ code: 'VALID' });
+    // The same length, one character changed: the checksum no longer matches.
+    const damaged = `${secret.slice(0, 10)}${secret[10] === 'a' ? 'b' : 'a'}${secret.slice(11)}`;
+    for (let i = 0; i < 3; i++) {
+      expect(verifier.verify({ key: damaged, ip: '203.0.113.7' })).toEqual({ code: 'MALFORMED' });
+      expect(verifier.verify({ key: `${secret}x`, ip: '203.0.113.7' })).toEqual({ code: 'MALFORMED' });
+    }
+    expect(loads).toBe(1);
+    expect(verifier.stats).toMatchObject({ hits: 1, misses: 1 });
+    // Each refusal counted against the address.
+    const strict = new FailureLimiter({ burst: 6, windowMs: 60_000, maxClients: 10 });
+    const guarded = new Verifier(async () => stored(false), cache(), null, strict);
+    for (let i = 0; i < 3; i++) {
+      guarded.verify({ key: damaged, ip: '198.51.100.1' });
+      guarded.verify({ key: 'kg_live_short', ip: '198.51.100.1' });
+    }
+    expect(guarded.verify({ key: secret, ip: '198.51.100.1' })).toMatchObject({ code: 'TOO_MANY_FAILURES' });
   });
 
   it('shares one load between concurrent verifications of the same key', async () => {

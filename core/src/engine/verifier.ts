@@ -3,6 +3,7 @@
 import {
   decide,
   hashKey,
+  KEY_LENGTH,
   type KeyChange,
   type KeyVerifier,
   parseKey,
@@ -44,16 +45,17 @@ export class Verifier implements KeyVerifier {
       const waitMs = limiter.blockedFor(request.ip, now);
       if (waitMs > 0) return { code: 'TOO_MANY_FAILURES', retryAfterSeconds: Math.ceil(waitMs / 1000) };
     }
-    if (typeof request.key !== 'string' || parseKey(request.key) === null) {
-      limiter?.fail(request.ip, now);
-      return { code: 'MALFORMED' };
-    }
+    // Only the length is checked before hashing (nothing long is hashed). The shape and the
+    // checksum are checked for what memory does not know: every hash in memory was put there
+    // after its secret passed them, and a secret with that hash is that same secret.
+    if (typeof request.key !== 'string' || request.key.length !== KEY_LENGTH) return malformed(limiter, request, now);
     const hash = hashKey(request.key);
     const cached = this.cacheTrusted ? this.cache.get(hash) : undefined;
     if (cached !== undefined) {
       this.stats.hits++;
       return this.conclude(cached.found ? cached.key : null, request, scope, now);
     }
+    if (parseKey(request.key) === null) return malformed(limiter, request, now);
     this.stats.misses++;
     return this.loadOnce(hash).then((key) => this.conclude(key, request, scope, this.now()));
   }
@@ -135,4 +137,10 @@ export class Verifier implements KeyVerifier {
     promise.then(done, done);
     return promise;
   }
+}
+
+/** A refusal of something that cannot be a key; it counts as a failure against the address. */
+function malformed(limiter: FailureLimiter | null, request: VerifyRequest, now: number): VerifyOutcome {
+  limiter?.fail(request.ip, now);
+  return { code: 'MALFORMED' };
 }
