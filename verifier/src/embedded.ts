@@ -121,7 +121,7 @@ export class EmbeddedVerifier implements KeygateVerifier {
     this.flushTimer.unref();
   }
 
-  verify(input: VerifyInput): KeyVerification | Promise<KeyVerification> {
+  verify(input: VerifyInput, connection?: object): KeyVerification | Promise<KeyVerification> {
     if (this.closed) return unavailable('the verifier is closed');
     const request: VerifyRequest = {
       key: input?.key,
@@ -132,7 +132,7 @@ export class EmbeddedVerifier implements KeygateVerifier {
     };
     let outcome: VerifyOutcome | Promise<VerifyOutcome>;
     try {
-      outcome = this.engine.verify(request);
+      outcome = this.engine.verify(request, undefined, typeof connection === 'object' ? connection : undefined);
     } catch (error) {
       this.onError(error as Error);
       return unavailable();

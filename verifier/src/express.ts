@@ -48,7 +48,7 @@ export function keygate(verifier: KeygateVerifier, options: ExpressOptions = {})
       return;
     }
     const ip = options.ip ? options.ip(req) : clientAddress(req);
-    const outcome = verifier.verify(verifyInput(key, req.method ?? 'GET', ip, options));
+    const outcome = verifier.verify(verifyInput(key, req.method ?? 'GET', ip, options), req.socket);
     if (outcome instanceof Promise) outcome.then((result) => conclude(req, res, next, result), next);
     else conclude(req, res, next, outcome);
   };

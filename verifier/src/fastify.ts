@@ -13,6 +13,8 @@ export interface FastifyLikeRequest {
   method: string;
   ip: string;
   keygate?: KeyVerification;
+  /** Node's request, for its connection. */
+  raw?: { socket?: object | null };
 }
 export interface FastifyLikeReply {
   code(status: number): FastifyLikeReply;
@@ -36,7 +38,7 @@ export function keygate(verifier: KeygateVerifier, options: FastifyOptions = {})
       return;
     }
     const ip = options.ip ? options.ip(request) : request.ip;
-    const result = await verifier.verify(verifyInput(key, request.method, ip, options));
+    const result = await verifier.verify(verifyInput(key, request.method, ip, options), request.raw?.socket ?? undefined);
     const headers = answerHeaders(result);
     if (!result.valid) {
       reply.code(STATUS[result.code]).headers(headers).send(refusalBody(result));

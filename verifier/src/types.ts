@@ -117,8 +117,13 @@ export interface VerifierStats {
 }
 
 export interface KeygateVerifier {
-  /** Verifies a key: synchronously from memory when possible. Never throws: problems are UNAVAILABLE. */
-  verify(input: VerifyInput): Readonly<KeyVerification> | Promise<Readonly<KeyVerification>>;
+  /**
+   * Verifies a key: synchronously from memory when possible. Never throws: problems are UNAVAILABLE.
+   * `connection`, optional: the request's connection (its socket). The key a kept-alive connection
+   * presented is then remembered with it, so its next requests skip hashing the key (every check
+   * still runs; any key change, anywhere, voids what is remembered). The adapters pass it.
+   */
+  verify(input: VerifyInput, connection?: object): Readonly<KeyVerification> | Promise<Readonly<KeyVerification>>;
   /** Resolves once the change feed is connected (verifications work before, by asking Keygate). */
   ready(timeoutMs?: number): Promise<void>;
   /** Sends what usage is recorded now (also done every flushIntervalMs). */

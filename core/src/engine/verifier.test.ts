@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { generateKey, type VerifiableKey } from '../index.ts';
+import { generateKey, hashKey, type VerifiableKey } from '../index.ts';
 import { verifiableKey } from '../testing.ts';
 import { FailureLimiter } from './failure-limiter.ts';
 import { KeyCache } from './key-cache.ts';
@@ -72,6 +72,52 @@ describe('Verifier', () => {
       guarded.verify({ key: 'kg_live_short', ip: '198.51.100.1' });
     }
     expect(guarded.verify({ key: secret, ip: '198.51.100.1' })).toMatchObject({ code: 'TOO_MANY_FAILURES' });
+  });
+
+  it('remembers a connection\'s key only until a change, a loss of trust, or a second', async () => {
+    let loads = 0;
+    let revoked = false;
+    let now = 1_000_000;
+    const verifier = new Verifier(
+      async (hash) => {
+        loads++;
+        return { ...stored(revoked), id: `key-${hash.slice(0, 8)}` };
+      },
+      cache(),
+      null,
+      null,
+      () => now,
+    );
+    const connection = {};
+    const other = generateKey('live').secret;
+    expect((await verifier.verify({ key: secret }, undefined, connection)).code).toBe('VALID');
+    // From the cache, then from the connection's memo: no load either way.
+    for (let i = 0; i < 3; i++) expect(verifier.verify({ key: secret }, undefined, connection)).toMatchObject({ code: 'VALID' });
+    expect(loads).toBe(1);
+    // Another key on the same connection is looked up as itself, never answered from the memo.
+    expect((await verifier.verify({ key: other }, undefined, connection)).code).toBe('VALID');
+    expect(loads).toBe(2);
+    // The key is revoked: the change voids every memo, so the next request on the connection reloads.
+    revoked = true;
+    verifier.invalidate({ keyIds: [`key-${hashKey(secret).slice(0, 8)}`] });
+    const afterChange = verifier.verify({ key: secret }, undefined, connection);
+    expect(afterChange).toBeInstanceOf(Promise);
+    expect((await afterChange).code).toBe('REVOKED');
+    // Trust lost (the feed dropped): nothing from memory, memo included.
+    revoked = false;
+    verifier.setCacheTrusted(false);
+    expect(verifier.verify({ key: secret }, undefined, connection)).toBeInstanceOf(Promise);
+    verifier.setCacheTrusted(true);
+    const loadsBefore = loads;
+    await verifier.verify({ key: secret }, undefined, connection);
+    verifier.verify({ key: secret }, undefined, connection);
+    // A memo lasts a second; then the cache is asked again (still no load: the key is cached).
+    now += 1001;
+    expect(verifier.verify({ key: secret }, undefined, connection)).toMatchObject({ code: 'VALID' });
+    expect(loads).toBe(loadsBefore + 1);
+    // A damaged key of the right length on a remembered connection is still malformed.
+    const damaged = `${secret.slice(0, 10)}${secret[10] === 'a' ? 'b' : 'a'}${secret.slice(11)}`;
+    expect(verifier.verify({ key: damaged }, undefined, connection)).toEqual({ code: 'MALFORMED' });
   });
 
   it('shares one load between concurrent verifications of the same key', async () => {

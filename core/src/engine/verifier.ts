@@ -16,12 +16,25 @@ import type { KeyCache } from './key-cache.ts';
 import type { Meter, MeterDecision } from './meter.ts';
 import type { KeyLoader, UsageSink } from './ports.ts';
 
+/** How long a connection's key is taken from its memo before it is looked up again. */
+const MEMO_MS = 1000;
+
+interface ConnectionMemo {
+  secret: string;
+  key: VerifiableKey;
+  /** The verifier's epoch when it was made: any key change or trust change since voids it. */
+  epoch: number;
+  until: number;
+}
+
 export class Verifier implements KeyVerifier {
   /** Bumped by every invalidation: a load that began before one is never cached. */
   private epoch = 0;
   /** False while invalidations might be missed (the notification feed is down). */
   private cacheTrusted = true;
   private readonly loading = new Map<string, { epoch: number; promise: Promise<VerifiableKey | null> }>();
+  /** Per connection, the key it presented last (see verify). */
+  private readonly memos = new WeakMap<object, ConnectionMemo>();
   /** Counted for /metrics: lookups answered from memory or the database, and key changes received. */
   readonly stats = { hits: 0, misses: 0, invalidations: 0 };
 
@@ -34,7 +47,17 @@ export class Verifier implements KeyVerifier {
     private readonly meter: Meter | null = null,
   ) {}
 
-  verify(request: VerifyRequest, scope?: { merchantId: string }): VerifyOutcome | Promise<VerifyOutcome> {
+  /**
+   * `connection`: the connection the request came on (a socket). A kept-alive connection presents
+   * the same key request after request; the key found in memory for it is remembered with the
+   * connection (for MEMO_MS, and only until any key change or loss of the feed), so the next
+   * request on it skips hashing and the cache lookup. Every other check runs as always.
+   */
+  verify(
+    request: VerifyRequest,
+    scope?: { merchantId: string },
+    connection?: object,
+  ): VerifyOutcome | Promise<VerifyOutcome> {
     // One clock reading per verification from memory; a database load takes its own at the end.
     const now = this.now();
     // The address guess limiter counts gateways' and services' verifications only. A merchant
@@ -49,10 +72,19 @@ export class Verifier implements KeyVerifier {
     // checksum are checked for what memory does not know: every hash in memory was put there
     // after its secret passed them, and a secret with that hash is that same secret.
     if (typeof request.key !== 'string' || request.key.length !== KEY_LENGTH) return malformed(limiter, request, now);
+    let memo = connection === undefined ? undefined : this.memos.get(connection);
+    if (memo !== undefined && memo.secret === request.key && memo.epoch === this.epoch && now < memo.until) {
+      this.stats.hits++;
+      return this.conclude(memo.key, request, scope, now);
+    }
     const hash = hashKey(request.key);
     const cached = this.cacheTrusted ? this.cache.get(hash) : undefined;
     if (cached !== undefined) {
       this.stats.hits++;
+      if (connection !== undefined && cached.found) {
+        memo = { secret: request.key, key: cached.key, epoch: this.epoch, until: now + MEMO_MS };
+        this.memos.set(connection, memo);
+      }
       return this.conclude(cached.found ? cached.key : null, request, scope, now);
     }
     if (parseKey(request.key) === null) return malformed(limiter, request, now);
