@@ -4,6 +4,8 @@
 //   express         Express answering "ok"
 //   express-verifier the same behind @keygate/verifier/express's middleware
 //   verifykey       node:http asking Keygate's verifyKey (GraphQL, the SDK) on every request
+// With a verifier, /bare answers "ok" without verifying, in the same process: the API alone, with
+// the same process, code, memory and placement on the machine, for a like-for-like comparison.
 // KEYGATE_URL and KEYGATE_TOKEN (a service token) as the README says. Prints its port.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -25,14 +27,16 @@ if (mode === 'express' || mode === 'express-verifier') {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
+  const handler = (_req: express.Request, res: express.Response) => {
+    res.type('text/plain').send('ok');
+  };
   if (mode === 'express-verifier') {
     const verifier = createVerifier({ url, token });
     await verifier.ready();
+    app.get('/bare', handler);
     app.use(keygate(verifier));
   }
-  app.get('/api/orders', (_req, res) => {
-    res.type('text/plain').send('ok');
-  });
+  app.get('/api/orders', handler);
   listen = (port, done) => {
     const server = app.listen(port, '127.0.0.1', () => done((server.address() as AddressInfo).port));
     server.keepAliveTimeout = 65_000;
@@ -44,7 +48,7 @@ if (mode === 'express' || mode === 'express-verifier') {
     const verifier = createVerifier({ url, token });
     await verifier.ready();
     const check = keygate(verifier);
-    handle = (req, res) => check(req, res, () => ok(res));
+    handle = (req, res) => (req.url === '/bare' ? ok(res) : check(req, res, () => ok(res)));
   } else if (mode === 'verifykey') {
     const sdk = createKeygateClient({ url: `${url}/graphql`, token });
     handle = (req, res) => {
