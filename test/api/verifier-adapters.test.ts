@@ -182,7 +182,7 @@ async function honoApp(): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-it('takes the socket\'s address, not a client\'s X-Forwarded-For, where Express trusts no proxy', async () => {
+it("takes the socket's address, not a client's X-Forwarded-For, where Express trusts no proxy", async () => {
   const { live } = await verifiers();
   const app = express(); // "trust proxy" off: Express's default
   app.get('/orders', expressKeygate(live), (req, res) => void res.json({ identity: req.keygate }));

@@ -38,7 +38,10 @@ export function keygate(verifier: KeygateVerifier, options: FastifyOptions = {})
       return;
     }
     const ip = options.ip ? options.ip(request) : request.ip;
-    const result = await verifier.verify(verifyInput(key, request.method, ip, options), request.raw?.socket ?? undefined);
+    const result = await verifier.verify(
+      verifyInput(key, request.method, ip, options),
+      request.raw?.socket ?? undefined,
+    );
     const headers = answerHeaders(result);
     if (!result.valid) {
       reply.code(STATUS[result.code]).headers(headers).send(refusalBody(result));

@@ -74,7 +74,7 @@ describe('Verifier', () => {
     expect(guarded.verify({ key: secret, ip: '198.51.100.1' })).toMatchObject({ code: 'TOO_MANY_FAILURES' });
   });
 
-  it('remembers a connection\'s key only until a change, a loss of trust, or a second', async () => {
+  it("remembers a connection's key only until a change, a loss of trust, or a second", async () => {
     let loads = 0;
     let revoked = false;
     let now = 1_000_000;
@@ -92,7 +92,8 @@ describe('Verifier', () => {
     const other = generateKey('live').secret;
     expect((await verifier.verify({ key: secret }, undefined, connection)).code).toBe('VALID');
     // From the cache, then from the connection's memo: no load either way.
-    for (let i = 0; i < 3; i++) expect(verifier.verify({ key: secret }, undefined, connection)).toMatchObject({ code: 'VALID' });
+    for (let i = 0; i < 3; i++)
+      expect(verifier.verify({ key: secret }, undefined, connection)).toMatchObject({ code: 'VALID' });
     expect(loads).toBe(1);
     // Another key on the same connection is looked up as itself, never answered from the memo.
     expect((await verifier.verify({ key: other }, undefined, connection)).code).toBe('VALID');
