@@ -149,6 +149,13 @@ describe.each(cases)('%s: %s key %j', (code, name, request) => {
   });
 });
 
+/**
+ * Statements that read keys. Background work (webhook delivery, notices) may reach the database
+ * while a test counts; verification itself must not.
+ */
+const keyReads = (statements: string[]) =>
+  statements.filter((statement) => /keygate_load_key|\bapi_keys\b|\bip_rules\b/.test(statement));
+
 describe('forward-auth request handling', () => {
   it('reads the key from Bearer, ApiKey and X-Api-Key, and reports identity headers', async () => {
     const variants: Record<string, string>[] = [
@@ -217,7 +224,7 @@ describe('forward-auth request handling', () => {
         expect((await s.server.verifier.verify({ key })).code).toBe('MALFORMED');
       }
     });
-    expect(statements).toEqual([]);
+    expect(keyReads(statements)).toEqual([]);
   });
 
   it('remembers unknown keys, so repeating one does not reach the database', async () => {
@@ -226,7 +233,7 @@ describe('forward-auth request handling', () => {
     const { statements } = await s.db.countStatements(async () => {
       for (let i = 0; i < 20; i++) expect((await s.forwardAuth({ 'x-api-key': secret })).status).toBe(401);
     });
-    expect(statements).toEqual([]);
+    expect(keyReads(statements)).toEqual([]);
   });
 
   it('serves a known key from memory after the first lookup', async () => {
@@ -234,7 +241,7 @@ describe('forward-auth request handling', () => {
     const { statements } = await s.db.countStatements(async () => {
       for (let i = 0; i < 20; i++) expect((await s.forwardAuth({ 'x-api-key': secrets.full! })).status).toBe(200);
     });
-    expect(statements).toEqual([]);
+    expect(keyReads(statements)).toEqual([]);
   });
 });
 

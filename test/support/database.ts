@@ -37,6 +37,16 @@ export async function openTestDatabase(kind: TestDbKind = testDbKind): Promise<T
   // The client's type does not know it was built with query events; they are there.
   const events = database.prisma as unknown as { $on(event: 'query', listener: (e: { query: string }) => void): void };
   events.$on('query', (event) => recording?.push(event.query));
+  // On PostgreSQL the key lookup queries the pool directly (its SQL as a string), past Prisma's
+  // events; Prisma's adapter sends its own through the same pool as query configs, seen above.
+  const pool = database.pool;
+  if (pool) {
+    const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+    (pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      if (typeof args[0] === 'string') recording?.push(args[0]);
+      return query(...args);
+    };
+  }
   // Merchants stay: the server remembers which merchants it has created.
   const tables = ['audit_events', 'ip_rules', 'api_keys', 'applications'];
   return Object.assign(database, {
