@@ -141,6 +141,13 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     await keyDialog.getByRole('textbox', { name: 'Name', exact: true }).fill('Main store');
     await keyDialog.getByLabel('Website URL (optional)').fill('https://store.example.com');
     await pick(page, 'Access', 'Full access');
+    // What each access means, said where it is chosen; no access is offered as fit for a browser.
+    const meaning = keyDialog.getByText('Read only: GET, HEAD and OPTIONS requests', { exact: false });
+    expect(await meaning.isVisible()).toBe(true);
+    expect(await meaning.textContent()).toContain('never in a browser or an app');
+    const accessDescribedBy = (await select(page, 'Access').getAttribute('aria-describedby')) ?? '';
+    expect(accessDescribedBy.split(' ')).toContain(await meaning.getAttribute('id'));
+    expect(await keyDialog.textContent()).not.toContain('safe in a browser');
     await keyDialog.getByLabel('Scopes (optional)').fill('payments:write orders:read');
     await screenshot(page, '02-create-key');
     await keyDialog.getByRole('button', { name: 'Create key' }).click();

@@ -69,9 +69,10 @@ export function KeyFields({
         onChange={(access) => onChange({ ...draft, access })}
         error={errors.access}
         options={[
-          { id: 'READ_ONLY', label: 'Read only (safe in a browser)' },
+          { id: 'READ_ONLY', label: 'Read only' },
           { id: 'FULL_ACCESS', label: 'Full access' },
         ]}
+        description="Read only: GET, HEAD and OPTIONS requests; full access: any request. Either reads your data, so keep every key on a server, never in a browser or an app."
       />
       <Field
         label="Scopes (optional)"

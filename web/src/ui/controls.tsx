@@ -94,12 +94,15 @@ export function Choice<T extends string>({
   onChange,
   options,
   error,
+  description,
 }: {
   label: string;
   value: T;
   onChange: (value: T) => void;
   options: readonly { id: T; label: string }[];
   error?: string | undefined;
+  /** What the choice means, under the control. */
+  description?: ReactNode;
 }) {
   return (
     <Select
@@ -114,6 +117,11 @@ export function Choice<T extends string>({
         <SelectValue />
         <span aria-hidden="true">▾</span>
       </AriaButton>
+      {description ? (
+        <Text slot="description" className="field-description">
+          {description}
+        </Text>
+      ) : null}
       <FieldError className="field-error">{error}</FieldError>
       <Popover className="popover">
         <ListBox className="listbox">
