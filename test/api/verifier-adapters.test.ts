@@ -61,6 +61,10 @@ beforeAll(async () => {
   await create('empty', { credits: { remaining: 0 } });
   for (const framework of ['express', 'fastify', 'hono']) {
     await create(`limited-${framework}`, { rateLimits: [{ name: 'per-minute', limit: 1, windowSeconds: 60 }] });
+    await create(`metered-${framework}`, {
+      credits: { remaining: 100 },
+      rateLimits: [{ name: 'per-minute', limit: 100, windowSeconds: 60 }],
+    });
   }
   await waitFor(() => Date.now() > Date.parse(expiresAt));
 }, 60_000);
@@ -144,6 +148,11 @@ async function expressApp(): Promise<string> {
     (req, res) => void res.json({ identity: req.keygate }),
   );
   app.get('/down', expressKeygate(dead), (_req, res) => void res.json({}));
+  app.get(
+    '/quiet',
+    expressKeygate(live, { meteringHeaders: 'refusals' }),
+    (req, res) => void res.json({ identity: req.keygate }),
+  );
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   closers.push(() => new Promise((resolve) => server.close(resolve)));
@@ -159,6 +168,9 @@ async function fastifyApp(): Promise<string> {
     identity: request.keygate,
   }));
   app.get('/down', { preHandler: fastifyKeygate(dead) }, async () => ({}));
+  app.get('/quiet', { preHandler: fastifyKeygate(live, { meteringHeaders: 'refusals' }) }, async (request) => ({
+    identity: request.keygate,
+  }));
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   closers.push(() => app.close());
   return url;
@@ -175,6 +187,9 @@ async function honoApp(): Promise<string> {
     c.json({ identity: c.get('keygate') }),
   );
   app.get('/down', honoKeygate(dead, { ip }), (c) => c.json({}));
+  app.get('/quiet', honoKeygate(live, { ip, meteringHeaders: 'refusals' }), (c) =>
+    c.json({ identity: c.get('keygate') }),
+  );
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const started = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(started));
   });
@@ -235,4 +250,35 @@ describe.each([
       }
     }
   });
+
+  it("shows a metered key's state on allowed answers unless told to keep it for refusals", async () => {
+    const base = await start();
+    const key = { authorization: `Bearer ${secrets[`metered-${framework}`]}` };
+    const shown = await fetch(`${base}/orders`, { headers: key });
+    expect(shown.status).toBe(200);
+    expect(shown.headers.get('x-keygate-credits-remaining')).toBe('99');
+    expect(shown.headers.get('ratelimit-policy')).toBe('"per-minute";q=100;w=60');
+    expect(shown.headers.get('ratelimit')).toMatch(/^"per-minute";r=99;t=\d+$/);
+    const quiet = await fetch(`${base}/quiet`, { headers: key });
+    expect(quiet.status).toBe(200);
+    expect(((await quiet.json()) as { identity: { creditsRemaining: number } }).identity.creditsRemaining).toBe(98);
+    for (const name of ['x-keygate-credits-remaining', 'ratelimit-policy', 'ratelimit']) {
+      expect(quiet.headers.get(name), name).toBeNull();
+    }
+    // A refusal on the quiet route still says why, and what is left.
+    const refused = await fetch(`${base}/quiet`, { headers: { authorization: `Bearer ${secrets.empty}` } });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('x-keygate-code')).toBe('USAGE_EXCEEDED');
+    expect(refused.headers.get('x-keygate-credits-remaining')).toBe('0');
+  });
+});
+
+it('refuses an adapter option it does not know the value of, when the middleware is made', () => {
+  const verifier = createVerifier({ url: 'http://127.0.0.1:9', token: 'x.y.z', onError: () => {} });
+  closers.push(() => verifier.close());
+  for (const make of [expressKeygate, fastifyKeygate, honoKeygate]) {
+    expect(() => make(verifier, { meteringHeaders: 'never' as 'always' })).toThrow(
+      /meteringHeaders must be 'always' or 'refusals', not "never"/,
+    );
+  }
 });

@@ -3,10 +3,19 @@
 //
 //   app.post('/orders', keygate(verifier, { scopes: ['orders:write'] }), (req, res) => …req.keygate.keyId…)
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { answerHeaders, keyFromRawHeaders, type RouteRequirements, refusalBody, STATUS, verifyInput } from './http.ts';
+import {
+  type AdapterOptions,
+  adapterOptions,
+  answerHeaders,
+  headersOnSuccess,
+  keyFromRawHeaders,
+  refusalBody,
+  STATUS,
+  verifyInput,
+} from './http.ts';
 import type { KeygateVerifier, KeyVerification } from './types.ts';
 
-export type { RouteRequirements } from './http.ts';
+export type { AdapterOptions, RouteRequirements } from './http.ts';
 
 // Express's Request gains `keygate` (merged into @types/express's global namespace when present).
 declare global {
@@ -25,7 +34,7 @@ export interface KeygateRequest extends IncomingMessage {
   ip?: string;
 }
 
-export interface ExpressOptions extends RouteRequirements {
+export interface ExpressOptions extends AdapterOptions {
   /** The client's address; default Express's req.ip, else the socket's peer. */
   ip?: (req: IncomingMessage) => string | null | undefined;
 }
@@ -33,6 +42,8 @@ export interface ExpressOptions extends RouteRequirements {
 type Next = (error?: unknown) => void;
 
 export function keygate(verifier: KeygateVerifier, options: ExpressOptions = {}) {
+  adapterOptions(options, 'keygate (Express)');
+  const onSuccess = headersOnSuccess(options);
   return (req: KeygateRequest, res: ServerResponse, next: Next): void => {
     const key = keyFromRawHeaders(req.rawHeaders);
     if (key === null) {
@@ -49,8 +60,8 @@ export function keygate(verifier: KeygateVerifier, options: ExpressOptions = {})
     }
     const ip = options.ip ? options.ip(req) : clientAddress(req);
     const outcome = verifier.verify(verifyInput(key, req.method ?? 'GET', ip, options), req.socket);
-    if (outcome instanceof Promise) outcome.then((result) => conclude(req, res, next, result), next);
-    else conclude(req, res, next, outcome);
+    if (outcome instanceof Promise) outcome.then((result) => conclude(req, res, next, result, onSuccess), next);
+    else conclude(req, res, next, outcome, onSuccess);
   };
 }
 
@@ -65,12 +76,18 @@ function clientAddress(req: KeygateRequest): string | undefined {
   return req.ip ?? req.socket.remoteAddress;
 }
 
-function conclude(req: KeygateRequest, res: ServerResponse, next: Next, result: KeyVerification): void {
+function conclude(
+  req: KeygateRequest,
+  res: ServerResponse,
+  next: Next,
+  result: KeyVerification,
+  headersOnSuccess: boolean,
+): void {
   if (!result.valid) {
     send(res, STATUS[result.code], answerHeaders(result), refusalBody(result));
     return;
   }
-  if (result.rateLimits !== null || result.creditsRemaining !== null) {
+  if (headersOnSuccess && (result.rateLimits !== null || result.creditsRemaining !== null)) {
     const headers = answerHeaders(result);
     for (const name in headers) res.setHeader(name, headers[name]!);
   }

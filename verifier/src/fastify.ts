@@ -2,10 +2,19 @@
 // `request.keygate`, or answers the refusal.
 //
 //   app.post('/orders', { preHandler: keygate(verifier, { scopes: ['orders:write'] }) }, async (request) => …)
-import { answerHeaders, presentedKey, type RouteRequirements, refusalBody, STATUS, verifyInput } from './http.ts';
+import {
+  type AdapterOptions,
+  adapterOptions,
+  answerHeaders,
+  headersOnSuccess,
+  presentedKey,
+  refusalBody,
+  STATUS,
+  verifyInput,
+} from './http.ts';
 import type { KeygateVerifier, KeyVerification } from './types.ts';
 
-export type { RouteRequirements } from './http.ts';
+export type { AdapterOptions, RouteRequirements } from './http.ts';
 
 /** What the hook reads of Fastify's request and reply (structural: no dependency on fastify's types). */
 export interface FastifyLikeRequest {
@@ -22,12 +31,14 @@ export interface FastifyLikeReply {
   send(body: unknown): FastifyLikeReply;
 }
 
-export interface FastifyOptions extends RouteRequirements {
+export interface FastifyOptions extends AdapterOptions {
   /** The client's address; default Fastify's request.ip (honours its trustProxy setting). */
   ip?: (request: FastifyLikeRequest) => string | null | undefined;
 }
 
 export function keygate(verifier: KeygateVerifier, options: FastifyOptions = {}) {
+  adapterOptions(options, 'keygate (Fastify)');
+  const onSuccess = headersOnSuccess(options);
   return async (request: FastifyLikeRequest, reply: FastifyLikeReply): Promise<void> => {
     const key = presentedKey(single(request.headers.authorization), single(request.headers['x-api-key']));
     if (key === null) {
@@ -42,12 +53,11 @@ export function keygate(verifier: KeygateVerifier, options: FastifyOptions = {})
       verifyInput(key, request.method, ip, options),
       request.raw?.socket ?? undefined,
     );
-    const headers = answerHeaders(result);
     if (!result.valid) {
-      reply.code(STATUS[result.code]).headers(headers).send(refusalBody(result));
+      reply.code(STATUS[result.code]).headers(answerHeaders(result)).send(refusalBody(result));
       return;
     }
-    reply.headers(headers);
+    if (onSuccess) reply.headers(answerHeaders(result));
     request.keygate = result;
   };
 }

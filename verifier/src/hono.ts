@@ -2,10 +2,19 @@
 // answers the refusal. On Node (@hono/node-server) the client address is the socket's.
 //
 //   app.post('/orders', keygate(verifier, { scopes: ['orders:write'] }), (c) => c.json(c.get('keygate')))
-import { answerHeaders, presentedKey, type RouteRequirements, refusalBody, STATUS, verifyInput } from './http.ts';
+import {
+  type AdapterOptions,
+  adapterOptions,
+  answerHeaders,
+  headersOnSuccess,
+  presentedKey,
+  refusalBody,
+  STATUS,
+  verifyInput,
+} from './http.ts';
 import type { KeygateVerifier, KeyVerification } from './types.ts';
 
-export type { RouteRequirements } from './http.ts';
+export type { AdapterOptions, RouteRequirements } from './http.ts';
 
 /** What the middleware uses of Hono's Context (structural: no dependency on hono's types). */
 export interface HonoLikeContext {
@@ -20,12 +29,14 @@ export interface KeygateEnv {
   Variables: { keygate: KeyVerification };
 }
 
-export interface HonoOptions extends RouteRequirements {
+export interface HonoOptions extends AdapterOptions {
   /** The client's address; default the Node socket's peer under @hono/node-server, else none. */
   ip?: (c: HonoLikeContext) => string | null | undefined;
 }
 
 export function keygate(verifier: KeygateVerifier, options: HonoOptions = {}) {
+  adapterOptions(options, 'keygate (Hono)');
+  const onSuccess = headersOnSuccess(options);
   return async (c: HonoLikeContext, next: () => Promise<void>): Promise<Response | undefined> => {
     const key = presentedKey(c.req.header('authorization'), c.req.header('x-api-key'));
     if (key === null) {
@@ -40,11 +51,13 @@ export function keygate(verifier: KeygateVerifier, options: HonoOptions = {}) {
     }
     const ip = options.ip ? options.ip(c) : nodePeer(c.env);
     const result = await verifier.verify(verifyInput(key, c.req.method, ip, options));
-    const headers = answerHeaders(result);
-    if (!result.valid) return json(STATUS[result.code], headers, refusalBody(result));
+    if (!result.valid) return json(STATUS[result.code], answerHeaders(result), refusalBody(result));
     c.set('keygate', result);
     await next();
-    for (const name in headers) c.header(name, headers[name]!);
+    if (onSuccess) {
+      const headers = answerHeaders(result);
+      for (const name in headers) c.header(name, headers[name]!);
+    }
     return undefined;
   };
 }

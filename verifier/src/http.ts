@@ -14,6 +14,29 @@ export interface RouteRequirements {
   cost?: number;
 }
 
+/** What every adapter takes besides the route's requirements. */
+export interface AdapterOptions extends RouteRequirements {
+  /**
+   * A metered key's RateLimit fields and X-Keygate-Credits-Remaining on allowed requests: 'always'
+   * (the default, as /v1/auth answers) or only on refusals ('refusals'), e.g. when clients should
+   * not see their credit balance. Refusals always carry them.
+   */
+  meteringHeaders?: 'always' | 'refusals';
+}
+
+/** The adapter's options, checked once when the middleware is made. */
+export function adapterOptions<T extends AdapterOptions>(options: T, adapter: string): T {
+  if (options === null || typeof options !== 'object') throw new TypeError(`${adapter}: options must be an object`);
+  const headers = options.meteringHeaders;
+  if (headers !== undefined && headers !== 'always' && headers !== 'refusals') {
+    throw new TypeError(`${adapter}: meteringHeaders must be 'always' or 'refusals', not ${JSON.stringify(headers)}`);
+  }
+  return options;
+}
+
+/** Whether an allowed request's answer gets metering headers under these options. */
+export const headersOnSuccess = (options: AdapterOptions): boolean => options.meteringHeaders !== 'refusals';
+
 /** /v1/auth's statuses, and 503 when Keygate could not be asked. */
 export const STATUS: Record<VerifyCode, number> = { ...VERIFY_STATUS, UNAVAILABLE: 503 };
 
