@@ -6,6 +6,8 @@
 //   verifykey       node:http asking Keygate's verifyKey (GraphQL, the SDK) on every request
 // With a verifier, /bare answers "ok" without verifying, in the same process: the API alone, with
 // the same process, code, memory and placement on the machine, for a like-for-like comparison.
+// node-verifier also serves /bare-with-headers (the API alone sending three header fields the size
+// of a metered key's) and /api/orders-quiet (the adapter with meteringHeaders: 'refusals').
 // KEYGATE_URL and KEYGATE_TOKEN (a service token) as the README says. Prints its port.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +23,12 @@ const ok = (res: { writeHead(s: number, h: Record<string, string>): unknown; end
   res.writeHead(200, { 'content-type': 'text/plain' });
   res.end('ok');
 };
+
+const METERING_HEADERS = [
+  ['ratelimit-policy', '"per-second";q=1000000000;w=1, "per-hour";q=1000000000;w=3600'],
+  ['ratelimit', '"per-second";r=999981234;t=1, "per-hour";r=999123456;t=3512'],
+  ['x-keygate-credits-remaining', '998877665'],
+] as const;
 
 let listen: (port: number, done: (port: number) => void) => void;
 if (mode === 'express' || mode === 'express-verifier') {
@@ -48,7 +56,16 @@ if (mode === 'express' || mode === 'express-verifier') {
     const verifier = createVerifier({ url, token });
     await verifier.ready();
     const check = keygate(verifier);
-    handle = (req, res) => (req.url === '/bare' ? ok(res) : check(req, res, () => ok(res)));
+    const quiet = keygate(verifier, { meteringHeaders: 'refusals' });
+    handle = (req, res) => {
+      if (req.url === '/bare') ok(res);
+      else if (req.url === '/bare-with-headers') {
+        // The API alone answering with three header fields the size of a metered key's.
+        for (const [name, value] of METERING_HEADERS) res.setHeader(name, value);
+        ok(res);
+      } else if (req.url === '/api/orders-quiet') quiet(req, res, () => ok(res));
+      else check(req, res, () => ok(res));
+    };
   } else if (mode === 'verifykey') {
     const sdk = createKeygateClient({ url: `${url}/graphql`, token });
     handle = (req, res) => {
