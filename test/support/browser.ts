@@ -50,13 +50,16 @@ export async function screenshot(page: Page, name: string) {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
 
-/** axe-core over the page as it is: no serious or critical violation (WCAG 2.1 A and AA rules). */
-export async function expectAccessible(page: Page, screen: string) {
+/**
+ * axe-core over the page as it is (WCAG 2.1 A and AA rules, and best practices): no serious or
+ * critical violation, or with `strict` no violation of any impact.
+ */
+export async function expectAccessible(page: Page, screen: string, { strict = false } = {}) {
   const results = await new AxeBuilder({ page })
     .withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'])
     .analyze();
   const grave = results.violations
-    .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
+    .filter((violation) => strict || violation.impact === 'serious' || violation.impact === 'critical')
     .map(
       (violation) =>
         `${screen}: ${violation.id} (${violation.impact}): ${violation.nodes.map((node) => node.target.join(' ')).join(', ')}`,
@@ -64,4 +67,39 @@ export async function expectAccessible(page: Page, screen: string) {
   expect(grave).toEqual([]);
   // The check ran over the screen, not an empty page.
   expect(results.passes.length).toBeGreaterThan(5);
+}
+
+/**
+ * What does not fit the viewport: the page or any box scrolling sideways, and any visible element
+ * ending right of the viewport (so cut off, or reachable only by scrolling sideways). Each as
+ * "<tag.class "text"> what"; empty when everything fits.
+ */
+export function overflows(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    const problems: string[] = [];
+    const name = (el: Element) =>
+      `<${el.tagName.toLowerCase()}${el.className && typeof el.className === 'string' ? `.${el.className.trim().split(/\s+/).join('.')}` : ''} "${(el.textContent ?? '').trim().slice(0, 40)}">`;
+    if (document.documentElement.scrollWidth > width) {
+      problems.push(`the page is ${document.documentElement.scrollWidth} px wide in a ${width} px viewport`);
+    }
+    // The outermost offender only: what is inside it is past the edge because it is.
+    const past = new Set<Element>();
+    for (const el of document.querySelectorAll('body *')) {
+      const style = getComputedStyle(el);
+      if (style.visibility === 'hidden' || style.display === 'none') continue;
+      if ((style.overflowX === 'auto' || style.overflowX === 'scroll') && el.scrollWidth > el.clientWidth + 1) {
+        problems.push(`${name(el)} scrolls sideways (${el.scrollWidth} px in ${el.clientWidth} px)`);
+      }
+      const box = el.getBoundingClientRect();
+      // Visually hidden text is 1 px and clipped; anything larger that ends past the edge is cut off.
+      if (box.width > 1 && box.height > 1 && box.right > width + 1) {
+        past.add(el);
+        if (!el.parentElement || !past.has(el.parentElement)) {
+          problems.push(`${name(el)} ends at ${Math.round(box.right)} px, past the ${width} px viewport`);
+        }
+      }
+    }
+    return problems;
+  });
 }

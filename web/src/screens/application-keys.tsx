@@ -13,7 +13,7 @@ import { useQuery } from 'urql';
 import { Link } from 'wouter';
 import { Button, Choice } from '../ui/controls.tsx';
 import { QueryState } from '../ui/feedback.tsx';
-import { accessLabel, StatusBadge, When } from '../ui/format.tsx';
+import { accessLabel, exactTime, StatusBadge, shortTime, When } from '../ui/format.tsx';
 import { useDebounced, useRefresh } from '../ui/hooks.ts';
 import { PagedList } from '../ui/paged-list.tsx';
 import { usePages } from '../ui/pager.tsx';
@@ -127,13 +127,13 @@ function KeyList({ applicationId, keyLimit }: { applicationId: string; keyLimit:
         empty={<p>{status === 'ALL' ? 'No keys yet. Create one to call the API.' : 'No key has this status.'}</p>}
         columns={[
           { label: 'Name' },
-          { label: 'Key', wideOnly: true },
-          { label: 'Status', wideOnly: true },
-          { label: 'Access', wideOnly: true },
-          { label: 'Created', wideOnly: true },
-          { label: 'Last used' },
-          { label: 'Expires', wideOnly: true },
-          { label: 'Actions', hidden: true },
+          { label: 'Key', wideOnly: true, width: '9rem' },
+          { label: 'Status', wideOnly: true, width: '7rem' },
+          { label: 'Access', largeOnly: true, width: '8.5rem' },
+          { label: 'Created', largeOnly: true, width: '7.5rem' },
+          { label: 'Last used', width: '8rem' },
+          { label: 'Expires', largeOnly: true, width: '7.5rem' },
+          { label: 'Actions', hidden: true, width: '3.5rem' },
         ]}
         rows={(edges) => edges.map(({ node }) => <KeyRow key={node.id} apiKey={node} />)}
       />
@@ -145,35 +145,43 @@ function KeyList({ applicationId, keyLimit }: { applicationId: string; keyLimit:
 function KeyRow({ apiKey }: { apiKey: ApiKeyFieldsFragment }) {
   return (
     <tr data-key-id={apiKey.id}>
-      <th scope="row">
+      <th scope="row" className="name-cell">
         <Link href={`/keys/${apiKey.id}`} className="row-link">
           {apiKey.name}
         </Link>
-        {apiKey.websiteUrl ? <div className="muted small">{apiKey.websiteUrl}</div> : null}
+        {apiKey.websiteUrl ? (
+          <span className="muted small truncate" title={apiKey.websiteUrl}>
+            {apiKey.websiteUrl}
+          </span>
+        ) : null}
+        <Rolled apiKey={apiKey} />
         {/* Narrow screens show the key and its status here, in place of their columns. */}
         <div className="narrow-only small">
           <code>{apiKey.prefix}…</code> <StatusBadge status={apiKey.status} />
         </div>
       </th>
-      <td className="wide-only">
+      <td className="wide-only nowrap">
         <code>{apiKey.prefix}…</code>
-        {apiKey.environment === 'TEST' ? <span className="badge badge-test">Test</span> : null}
       </td>
       <td className="wide-only">
         <StatusBadge status={apiKey.status} />
+        {apiKey.environment === 'TEST' ? <span className="badge badge-test">Test</span> : null}
       </td>
-      <td className="wide-only">
+      <td className="large-only">
         {accessLabel(apiKey.access)}
-        {apiKey.scopes.length > 0 ? <div className="muted small">{apiKey.scopes.join(', ')}</div> : null}
+        {apiKey.scopes.length > 0 ? (
+          <span className="muted small truncate" title={apiKey.scopes.join(', ')}>
+            {apiKey.scopes.join(', ')}
+          </span>
+        ) : null}
       </td>
-      <td className="wide-only">
+      <td className="large-only nowrap">
         <When value={apiKey.createdAt} />
       </td>
-      <td data-testid="last-used">
+      <td data-testid="last-used" className="nowrap">
         <When value={apiKey.lastUsedAt} never="Never used" />
-        {apiKey.lastUsedIp ? <div className="muted small">from {apiKey.lastUsedIp}</div> : null}
       </td>
-      <td className="wide-only">
+      <td className="large-only nowrap">
         <When value={apiKey.expiresAt} never="Never" />
       </td>
       <td className="actions">
@@ -181,4 +189,33 @@ function KeyRow({ apiKey }: { apiKey: ApiKeyFieldsFragment }) {
       </td>
     </tr>
   );
+}
+
+/** A rolled key says what replaced it and until when it still works; its replacement says what it replaced. */
+export function Rolled({ apiKey }: { apiKey: ApiKeyFieldsFragment }) {
+  if (apiKey.rolledTo) {
+    const until = apiKey.status === 'ACTIVE' && apiKey.expiresAt ? new Date(apiKey.expiresAt) : null;
+    return (
+      <span className="small rolled">
+        <span className="badge badge-rolled">Rolled</span> to <code>{apiKey.rolledTo.prefix}…</code>
+        {until ? (
+          <>
+            {' '}
+            · works until{' '}
+            <time dateTime={apiKey.expiresAt!} title={exactTime(until)}>
+              {shortTime(until)}
+            </time>
+          </>
+        ) : null}
+      </span>
+    );
+  }
+  if (apiKey.rolledFrom) {
+    return (
+      <span className="small rolled">
+        <span className="badge badge-rolled">New</span> replaces <code>{apiKey.rolledFrom.prefix}…</code>
+      </span>
+    );
+  }
+  return null;
 }

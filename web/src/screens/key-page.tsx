@@ -6,7 +6,7 @@ import { useQuery } from 'urql';
 import { Link } from 'wouter';
 import { Choice } from '../ui/controls.tsx';
 import { QueryState } from '../ui/feedback.tsx';
-import { accessLabel, StatusBadge, When } from '../ui/format.tsx';
+import { accessLabel, refusalOf, StatusBadge, When } from '../ui/format.tsx';
 import { KeyActions } from './key-actions.tsx';
 import { KeySettings } from './key-settings.tsx';
 import { UsageChart } from './usage-chart.tsx';
@@ -34,10 +34,12 @@ export default function KeyPage({ id }: { id: string }) {
       <QueryState error={error} fetching={fetching} hasData={key !== undefined} />
       {key ? (
         <>
-          <div className="page-header">
+          <div className="page-header page-header-tight">
             <h1 id="key-heading">{key.name}</h1>
-            <StatusBadge status={key.status} />
-            <KeyActions apiKey={key} />
+            <div className="header-side">
+              <StatusBadge status={key.status} />
+              <KeyActions apiKey={key} />
+            </div>
           </div>
           <dl className="facts">
             <dt>Key</dt>
@@ -53,22 +55,22 @@ export default function KeyPage({ id }: { id: string }) {
             <dd>{key.websiteUrl ?? <span className="muted">—</span>}</dd>
             <dt>Created</dt>
             <dd>
-              <When value={key.createdAt} />
+              <When exact="below" value={key.createdAt} />
             </dd>
             <dt>Last used</dt>
             <dd>
-              <When value={key.lastUsedAt} never="Never used" />
-              {key.lastUsedIp ? ` from ${key.lastUsedIp}` : ''}
+              <When exact="below" value={key.lastUsedAt} never="Never used" />
+              {key.lastUsedIp ? <span className="muted small block">from {key.lastUsedIp}</span> : null}
             </dd>
             <dt>Expires</dt>
             <dd>
-              <When value={key.expiresAt} never="Never" />
+              <When exact="below" value={key.expiresAt} never="Never" />
             </dd>
             {key.revokedAt ? (
               <>
                 <dt>Revoked</dt>
                 <dd>
-                  <When value={key.revokedAt} />
+                  <When exact="below" value={key.revokedAt} />
                 </dd>
               </>
             ) : null}
@@ -142,12 +144,16 @@ function Usage({ id }: { id: string }) {
       {usage && usage.recentRefusals.length === 0 ? <p className="muted">No refused request recently.</p> : null}
       {usage && usage.recentRefusals.length > 0 ? (
         <div className="table-wrap">
-          <table className="table">
+          <table className="table table-fixed">
             <thead>
               <tr>
-                <th scope="col">When</th>
+                <th scope="col" style={{ width: '7.5rem' }}>
+                  When
+                </th>
                 <th scope="col">Why</th>
-                <th scope="col">From</th>
+                <th scope="col" style={{ width: '8.5rem' }}>
+                  From
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -157,7 +163,8 @@ function Usage({ id }: { id: string }) {
                     <When value={refusal.at} />
                   </td>
                   <td>
-                    <code>{refusal.code}</code>
+                    {refusalOf(refusal.code).label}
+                    <span className="muted small block">{refusalOf(refusal.code).meaning}</span>
                   </td>
                   <td>{refusal.clientIp ?? '—'}</td>
                 </tr>

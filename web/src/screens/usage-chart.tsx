@@ -4,13 +4,18 @@ import type { UsageBucketFieldsFragment } from '@keygate/sdk/documents';
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { shortTime } from '../ui/format.tsx';
 
 const SERIES = [
-  { key: 'valid', label: 'Valid', stroke: '#15803d' },
-  { key: 'refused', label: 'Refused', stroke: '#b91c1c' },
-  { key: 'rateLimited', label: 'Rate limited', stroke: '#b45309' },
-  { key: 'usageExceeded', label: 'Out of credits', stroke: '#6d28d9' },
+  { key: 'valid', label: 'Valid', color: '#15803d' },
+  { key: 'refused', label: 'Refused', color: '#b91c1c' },
+  { key: 'rateLimited', label: 'Rate limited', color: '#b45309' },
+  { key: 'usageExceeded', label: 'Out of credits', color: '#6d28d9' },
 ] as const;
+type SeriesKey = (typeof SERIES)[number]['key'];
+
+/** Drawn back to front as stacked bars: each bar is its series plus every series drawn after it. */
+const STACK: SeriesKey[] = ['valid', 'usageExceeded', 'rateLimited', 'refused'];
 
 export function UsageChart({ buckets, title }: { buckets: UsageBucketFieldsFragment[]; title: string }) {
   const host = useRef<HTMLDivElement>(null);
@@ -19,14 +24,25 @@ export function UsageChart({ buckets, title }: { buckets: UsageBucketFieldsFragm
     if (!element) return;
     const data: uPlot.AlignedData = [
       buckets.map((bucket) => new Date(bucket.start).getTime() / 1000),
-      ...SERIES.map((series) => buckets.map((bucket) => bucket[series.key])),
+      ...STACK.map((_key, index) =>
+        buckets.map((bucket) => STACK.slice(index).reduce((sum, key) => sum + bucket[key], 0)),
+      ),
     ];
+    const bars = uPlot.paths.bars?.({ size: [0.8, 40], align: 1 });
     const width = () => Math.max(280, element.clientWidth);
     const plot = new uPlot(
       {
         width: width(),
         height: 220,
-        series: [{}, ...SERIES.map((series) => ({ label: series.label, stroke: series.stroke, width: 2 }))],
+        legend: { show: false },
+        cursor: { show: false },
+        series: [
+          {},
+          ...STACK.map((key) => {
+            const color = SERIES.find((series) => series.key === key)!.color;
+            return { label: key, stroke: color, fill: color, width: 0, paths: bars, points: { show: false } };
+          }),
+        ],
         axes: [{}, { size: 50 }],
         scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
       },
@@ -40,7 +56,7 @@ export function UsageChart({ buckets, title }: { buckets: UsageBucketFieldsFragm
       plot.destroy();
     };
   }, [buckets]);
-  const total = (key: (typeof SERIES)[number]['key']) => buckets.reduce((sum, bucket) => sum + bucket[key], 0);
+  const total = (key: SeriesKey) => buckets.reduce((sum, bucket) => sum + bucket[key], 0);
   return (
     <figure className="chart">
       <div
@@ -48,16 +64,23 @@ export function UsageChart({ buckets, title }: { buckets: UsageBucketFieldsFragm
         role="img"
         aria-label={`${title}: ${total('valid')} valid and ${total('refused')} refused verifications`}
       />
-      <figcaption className="muted small">
-        {SERIES.map((series) => `${series.label}: ${total(series.key)}`).join(' · ')}
+      <figcaption className="chart-key small">
+        {SERIES.map((series) => (
+          <span key={series.key}>
+            <span className="swatch" style={{ background: series.color }} aria-hidden="true" />
+            {series.label}: <strong>{total(series.key).toLocaleString('en')}</strong>
+          </span>
+        ))}
       </figcaption>
       <details>
         <summary>Show the figures as a table</summary>
         <div className="table-wrap">
-          <table className="table">
+          <table className="table table-fixed table-compact">
             <thead>
               <tr>
-                <th scope="col">From</th>
+                <th scope="col" style={{ width: '28%' }}>
+                  From
+                </th>
                 {SERIES.map((series) => (
                   <th scope="col" key={series.key}>
                     {series.label}
@@ -70,7 +93,7 @@ export function UsageChart({ buckets, title }: { buckets: UsageBucketFieldsFragm
                 .filter((bucket) => SERIES.some((series) => bucket[series.key] > 0))
                 .map((bucket) => (
                   <tr key={bucket.start}>
-                    <th scope="row">{new Date(bucket.start).toLocaleString()}</th>
+                    <th scope="row">{shortTime(new Date(bucket.start))}</th>
                     {SERIES.map((series) => (
                       <td key={series.key}>{bucket[series.key]}</td>
                     ))}

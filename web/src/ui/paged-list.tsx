@@ -14,8 +14,12 @@ export interface Column {
   label: string;
   /** Shown only on wide screens (below 640 px, what it says moves into the first column). */
   wideOnly?: boolean;
+  /** Shown only on large screens (1024 px and up); the row's own page has it. */
+  largeOnly?: boolean;
   /** Read by screen readers only (a column of row actions). */
   hidden?: boolean;
+  /** A fixed width (CSS length) for tables laid out by their columns; the others share what is left. */
+  width?: string;
 }
 
 export function PagedList<Edge>({
@@ -49,11 +53,16 @@ export function PagedList<Edge>({
         <>
           {columns && rows ? (
             <div className="table-wrap">
-              <table className="table">
+              <table className={columns.some((column) => column.width) ? 'table table-fixed' : 'table'}>
                 <thead>
                   <tr>
                     {columns.map((column) => (
-                      <th key={column.label} scope="col" className={column.wideOnly ? 'wide-only' : undefined}>
+                      <th
+                        key={column.label}
+                        scope="col"
+                        className={column.largeOnly ? 'large-only' : column.wideOnly ? 'wide-only' : undefined}
+                        style={column.width ? { width: column.width } : undefined}
+                      >
                         {column.hidden ? <span className="visually-hidden">{column.label}</span> : column.label}
                       </th>
                     ))}

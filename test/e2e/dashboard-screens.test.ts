@@ -1,0 +1,240 @@
+// Every screen of the dashboard with a merchant's realistic data, at 1280, 768 and 390 px, in
+// Debian's Chromium against the built server on PostgreSQL: long names and URLs, a key rolled
+// with a day's grace, keys in every status, a week of traffic, refusals, an audit trail.
+// Nothing is wider than its container, every row's actions are reachable without scrolling
+// sideways, axe-core finds no violation of any impact, and each screen is saved as a screenshot.
+import { join } from 'node:path';
+import { decodeGlobalId } from '@keygate/core';
+import { createKeygateClient } from '@keygate/sdk';
+import pg from 'pg';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signToken } from '../support/auth.ts';
+import {
+  expectAccessible,
+  launchChromium,
+  newContext,
+  overflows,
+  screenshot,
+  watchProblems,
+} from '../support/browser.ts';
+import { createPostgresDatabase } from '../support/database.ts';
+import { type KeygateProcess, repoRoot, startKeygate, tempDirs } from '../support/process.ts';
+import { waitFor } from '../support/wait.ts';
+
+const SECRET = 'dashboard-screens-secret-0123456789abcdef';
+const dirs = tempDirs();
+let keygate: KeygateProcess;
+let browser: Browser;
+let databaseUrl: string;
+let token: string;
+
+const LONG_NAME = 'Point-of-sale terminals, Lisbon flagship store and the Porto warehouse (production)';
+const LONG_URL =
+  'https://checkout.northwind-trading.example.com/integrations/point-of-sale/lisbon-flagship-store?utm_source=keygate&utm_campaign=terminals';
+const APP_NAME = 'Northwind Trading — EU checkout and subscriptions (production)';
+
+/** What the screens show: ids of the application and of the keys the checks look at. */
+const seeded = { app: '', long: '', rolledFrom: '', rolledTo: '' };
+
+const must = <T>(result: { ok: true; value: T } | { ok: false; error: unknown }): T => {
+  if (!result.ok) throw new Error(JSON.stringify(result.error));
+  return result.value;
+};
+
+async function seed() {
+  const sdk = createKeygateClient({ url: `${keygate.url}/graphql`, token });
+  const app = must(
+    await sdk.applications.create({
+      name: APP_NAME,
+      description:
+        'Card payments, refunds and subscription renewals for the web shop, the iOS and Android apps and the point-of-sale terminals in 14 stores.',
+    }),
+  );
+  seeded.app = app.id;
+  for (const name of ['Loyalty points (staging)', 'Warehouse robots', 'Partner portal for resellers in Iberia']) {
+    must(await sdk.applications.create({ name }));
+  }
+  const create = async (input: Record<string, unknown>) =>
+    must(await sdk.keys.create({ applicationId: app.id, ...input } as never));
+  // First, so that the keys the screens look at are on the first page (newest first).
+  for (let i = 1; i <= 14; i++) await create({ name: `Store terminal ${String(i).padStart(3, '0')}` });
+  const long = await create({
+    name: LONG_NAME,
+    websiteUrl: LONG_URL,
+    access: 'FULL_ACCESS',
+    scopes: ['orders:write', 'refunds:write', 'customers:read', 'subscriptions:*'],
+    metadata: { plan: 'enterprise', region: 'eu-west-1', stores: 14 },
+    externalId: 'cus_NwT8fJ2kLm93Qa',
+    credits: { remaining: 250_000, refillAmount: 250_000, refillInterval: 'MONTHLY' },
+    rateLimits: [
+      { name: 'burst', limit: 100, windowSeconds: 10 },
+      { name: 'per-day', limit: 500_000, windowSeconds: 86_400 },
+    ],
+  });
+  seeded.long = long.key.id;
+  must(
+    await sdk.keys.setIpRules({
+      keyId: long.key.id,
+      rules: [
+        { cidr: '203.0.113.0/24', action: 'ALLOW' },
+        { cidr: '198.51.100.7', action: 'ALLOW' },
+        { cidr: '127.0.0.1', action: 'ALLOW' },
+      ],
+      defaultAction: 'DENY',
+    }),
+  );
+  const staging = await create({ name: 'Staging checkout', access: 'FULL_ACCESS' });
+  must(await sdk.keys.edit({ id: staging.key.id, name: 'Staging checkout (EU)' }));
+  const rolled = must(await sdk.keys.roll(staging.key.id, { gracePeriodSeconds: 86_400 }));
+  seeded.rolledFrom = staging.key.id;
+  seeded.rolledTo = rolled.key.id;
+  const mobile = await create({ name: 'Mobile apps (iOS and Android)', access: 'READ_ONLY', scopes: ['catalog:read'] });
+  const partner = await create({ name: 'Old partner integration', access: 'FULL_ACCESS' });
+  must(await sdk.keys.setEnabled(partner.key.id, false));
+  const leaked = await create({ name: 'Leaked in a public repository', access: 'FULL_ACCESS' });
+  must(await sdk.keys.revoke(leaked.key.id));
+  await create({
+    name: 'Quarterly report exporter',
+    expiresAt: new Date(Date.now() + 3 * 86_400_000).toISOString(),
+  });
+  await create({ name: 'Sandbox for the new checkout', environment: 'TEST', access: 'FULL_ACCESS' });
+
+  // Traffic as it arrives: allowed, and refused for the reasons merchants meet.
+  const auth = (secret: string, headers: Record<string, string> = {}) =>
+    fetch(`${keygate.url}/v1/auth`, { headers: { 'x-api-key': secret, ...headers } });
+  for (let i = 0; i < 5; i++) await auth(long.secret);
+  await auth(rolled.secret);
+  await auth(mobile.secret);
+  await auth(mobile.secret, { 'x-original-method': 'POST' }); // INSUFFICIENT_ACCESS
+  await auth(leaked.secret); // REVOKED
+  await auth(partner.secret); // KEY_DISABLED
+  // A week of hourly traffic for the long key and the mobile key, written as usage flushes write it.
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    const now = Date.now();
+    const hour = 3_600_000;
+    const rows: [string, string, string, number][] = [];
+    for (const [id, scale] of [
+      [long.key.id, 900],
+      [mobile.key.id, 300],
+    ] as const) {
+      const uuid = decodeGlobalId(id).id;
+      for (let h = 1; h <= 7 * 24; h++) {
+        const at = new Date(Math.floor((now - h * hour) / hour) * hour);
+        const daily = 0.55 + 0.45 * Math.sin(((at.getUTCHours() - 6) / 24) * 2 * Math.PI);
+        rows.push([uuid, at.toISOString(), 'VALID', Math.round(scale * daily) + (h % 7) * 3]);
+        if (h % 5 === 0) rows.push([uuid, at.toISOString(), 'RATE_LIMITED', 4 + (h % 11)]);
+        if (h % 9 === 0) rows.push([uuid, at.toISOString(), 'IP_DENIED', 1 + (h % 3)]);
+      }
+    }
+    await db.query(
+      `INSERT INTO key_usage (key_id, hour, code, count)
+       SELECT k::uuid, h::timestamptz, c, n FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS t(k, h, c, n)
+       ON CONFLICT (key_id, hour, code) DO UPDATE SET count = key_usage.count + excluded.count`,
+      [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2]), rows.map((r) => r[3])],
+    );
+  } finally {
+    await db.end();
+  }
+  // The flush of the real verifications has landed once the list shows the long key as used.
+  await waitFor(async () => Boolean((await sdk.keys.get(long.key.id))?.lastUsedAt), 15_000);
+}
+
+beforeAll(async () => {
+  databaseUrl = await createPostgresDatabase();
+  keygate = await startKeygate(
+    {
+      KEYGATE_DATA_DIR: dirs.make(),
+      KEYGATE_JWT_SECRET: SECRET,
+      DATABASE_URL: databaseUrl,
+      KEYGATE_USAGE_FLUSH_MS: '200',
+    },
+    [process.execPath, join(repoRoot, 'server', 'dist', 'main.js')],
+    repoRoot,
+  );
+  token = await signToken(
+    new TextEncoder().encode(SECRET),
+    { merchant_id: 'northwind-trading' },
+    { subject: 'dana.fernandes@northwind-trading.example.com', expiresIn: '1h' },
+  );
+  await seed();
+  browser = await launchChromium();
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  if (keygate) await keygate.stop();
+  dirs.removeAll();
+});
+
+const WIDTHS = [
+  { width: 1280, height: 900 },
+  { width: 768, height: 1000 },
+  { width: 390, height: 844 },
+] as const;
+
+describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewport) => {
+  let page: Page;
+  const checked: string[] = [];
+  const check = async (screen: string) => {
+    await page.waitForLoadState('networkidle');
+    expect(await overflows(page), `${screen} at ${viewport.width} px`).toEqual([]);
+    await expectAccessible(page, `${screen} at ${viewport.width} px`, { strict: true });
+    await screenshot(page, `screen-${screen}-${viewport.width}`);
+    checked.push(screen);
+  };
+
+  it('fits, reads and passes axe-core with realistic data', async () => {
+    const context = await newContext(browser, keygate.url, viewport);
+    page = await context.newPage();
+    page.setDefaultTimeout(20_000);
+    const problems = watchProblems(page);
+    await page.goto(`/applications#token=${token}`);
+    await page.getByRole('link', { name: APP_NAME }).waitFor();
+    await check('applications');
+
+    await page.goto(`/applications/${seeded.app}`);
+    const longRow = page.getByRole('row', { name: new RegExp(LONG_NAME.slice(0, 30)) });
+    await longRow.waitFor();
+    await check('keys');
+    // Every row's actions are on screen, without scrolling sideways.
+    const buttons = page.getByRole('button', { name: /^Actions for / });
+    expect(await buttons.count()).toBeGreaterThan(5);
+    for (const button of await buttons.all()) {
+      const box = (await button.boundingBox())!;
+      expect(box.x + box.width, (await button.getAttribute('aria-label')) ?? '').toBeLessThanOrEqual(viewport.width);
+    }
+    // The long website URL is shortened where it does not fit, and whole on hover and to readers.
+    const url = longRow.getByText(LONG_URL.slice(0, 40), { exact: false });
+    expect(await url.getAttribute('title')).toBe(LONG_URL);
+    // Opening the menu leaves the row's name in view.
+    await page.getByRole('button', { name: `Actions for ${LONG_NAME}` }).click();
+    await page.getByRole('menu').waitFor();
+    expect(await longRow.getByRole('link', { name: LONG_NAME }).isVisible()).toBe(true);
+    await check('keys-menu');
+    await page.keyboard.press('Escape');
+
+    await page.goto(`/keys/${seeded.long}`);
+    await page.getByRole('heading', { name: LONG_NAME, level: 1 }).waitFor();
+    await page.locator('.uplot').first().waitFor();
+    await check('key');
+
+    await page.goto(`/keys/${seeded.rolledFrom}`);
+    await page.getByRole('heading', { name: 'Staging checkout (EU)', level: 1 }).waitFor();
+    await check('key-rolled');
+
+    await page.goto('/audit');
+    await page.locator('tbody tr').first().waitFor();
+    await check('audit');
+
+    await page.goto('/webhooks');
+    await page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
+    await check('webhooks');
+
+    expect(problems).toEqual([]);
+    expect(checked).toHaveLength(7);
+    await context.close();
+  });
+});
