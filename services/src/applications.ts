@@ -2,7 +2,7 @@
 // case and spacing (a unique index on the normalised name), so a conflict is
 // the database's answer, turned into NameConflictError.
 import { localId, normalizeName } from '@keygate/core';
-import { recorded, sent } from './audit.ts';
+import { edited, recorded, sent } from './audit.ts';
 import type { MerchantContext } from './context.ts';
 import { NameConflictError, NotFoundError } from './errors.ts';
 import { applicationEventData } from './events.ts';
@@ -87,7 +87,9 @@ export async function updateApplication(
   ctx: MerchantContext,
   input: { id: string; name?: string | undefined; description?: string | null },
 ): Promise<Application> {
-  const id = await requireApplicationId(ctx, input.id);
+  const current = await findApplication(ctx, input.id, { select: { id: true, name: true, description: true } });
+  if (!current) throw new NotFoundError('Application', input.id);
+  const { id } = current;
   const { name } = input;
   return withNameCheck(name ?? '', () =>
     recorded(
@@ -103,7 +105,7 @@ export async function updateApplication(
       (app) => ({
         action: 'updateApplication',
         target: { type: 'Application', id },
-        summary: sent(input, ['name', 'description']),
+        summary: edited(current, input, ['name', 'description']),
         event: { type: 'APPLICATION_UPDATED', data: applicationEventData(app) },
       }),
     ),

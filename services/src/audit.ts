@@ -3,6 +3,7 @@
 // an event without its change). Summaries hold what was asked for — never a
 // secret: the only secret, a new key's, exists only in createKey's response.
 import { localId } from '@keygate/core';
+import { batched } from './batch.ts';
 import { type Announcement, clockOf, type KeyChange, type MerchantContext } from './context.ts';
 import { type EventEntry, emit } from './events.ts';
 import { listPage, type PageArgs } from './lists.ts';
@@ -99,6 +100,50 @@ export function sent(input: object, fields: readonly string[]): Prisma.InputJson
     summary[field] = value instanceof Date ? value.toISOString() : (value as Prisma.InputJsonValue | null);
   }
   return summary as Prisma.InputJsonObject;
+}
+
+/**
+ * What the fields an input sends held before the change ({} when it sends none), for a trail that
+ * reads "renamed 'Staging' to 'Staging checkout'".
+ */
+export function before(current: object, input: object, fields: readonly string[]): Prisma.InputJsonObject {
+  const values: Record<string, Prisma.InputJsonValue | null> = {};
+  for (const field of fields) {
+    if ((input as Record<string, unknown>)[field] === undefined) continue;
+    const value = (current as Record<string, unknown>)[field];
+    values[field] = value instanceof Date ? value.toISOString() : ((value ?? null) as Prisma.InputJsonValue | null);
+  }
+  return values as Prisma.InputJsonObject;
+}
+
+/** The summary of an edit: the fields sent, and what they held before under `before`. */
+export function edited(current: object, input: object, fields: readonly string[], previous = fields) {
+  const was = before(current, input, previous);
+  return { ...sent(input, fields), ...(Object.keys(was).length > 0 ? { before: was } : {}) } as Prisma.InputJsonObject;
+}
+
+type TargetRow =
+  | Awaited<ReturnType<MerchantContext['prisma']['application']['findFirst']>>
+  | Awaited<ReturnType<MerchantContext['prisma']['apiKey']['findFirst']>>
+  | Awaited<ReturnType<MerchantContext['prisma']['webhookEndpoint']['findFirst']>>;
+
+/**
+ * The application, key or endpoint an event is about, as it is now (null once deleted): the page's
+ * targets of one type in one query, scoped by the merchant as every read is.
+ */
+export async function auditTarget(ctx: MerchantContext, type: string, id: string): Promise<TargetRow> {
+  const where = (ids: string[]) => ({ id: { in: ids }, merchantId: ctx.viewer.merchantId });
+  const byId = async (rows: Promise<NonNullable<TargetRow>[]>) => new Map((await rows).map((row) => [row.id, row]));
+  const load =
+    type === 'ApiKey'
+      ? (ids: string[]) => byId(ctx.prisma.apiKey.findMany({ where: where(ids) }))
+      : type === 'Application'
+        ? (ids: string[]) => byId(ctx.prisma.application.findMany({ where: where(ids) }))
+        : type === 'WebhookEndpoint'
+          ? (ids: string[]) => byId(ctx.prisma.webhookEndpoint.findMany({ where: where(ids) }))
+          : null;
+  if (load === null) return null;
+  return (await batched<NonNullable<TargetRow>>(ctx, `audit-target|${type}`, id, load)) ?? null;
 }
 
 export interface AuditFilter {

@@ -2,7 +2,7 @@
 // audit event and, where verification changes, its announcement; failures are
 // the typed errors of the mutation's result union.
 import { generateKey, globalId, localId, type RefillInterval, refillDue } from '@keygate/core';
-import { announce, recorded, sent, type Transaction } from './audit.ts';
+import { announce, edited, recorded, sent, type Transaction } from './audit.ts';
 import { clockOf, type MerchantContext } from './context.ts';
 import { BadRequestError, KeyLimitReachedError, KeyRevokedError, NotFoundError, ValidationError } from './errors.ts';
 import { keyEventData } from './events.ts';
@@ -198,17 +198,12 @@ export async function editKey(ctx: MerchantContext, input: EditKeyInput): Promis
       action: 'editKey',
       event: { type: 'KEY_UPDATED', data: keyEventData(key) },
       target: { type: 'ApiKey', id: current.id },
-      summary: sent(input, [
-        'name',
-        'websiteUrl',
-        'access',
-        'scopes',
-        'expiresAt',
-        'credits',
-        'rateLimits',
-        'metadata',
-        'externalId',
-      ]),
+      summary: edited(
+        current,
+        input,
+        ['name', 'websiteUrl', 'access', 'scopes', 'expiresAt', 'credits', 'rateLimits', 'metadata', 'externalId'],
+        ['name', 'websiteUrl', 'access', 'scopes', 'expiresAt', 'externalId'],
+      ),
     }),
     // Keys rolled into this one in their grace share its credits and limits: they verify differently too.
     () => ({ keyIds: [current.id, ...sharing] }),

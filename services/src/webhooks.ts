@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { EVENT_TYPES, type EventTypeName, globalId, isPublicAddress, localId, parseIp } from '@keygate/core';
-import { recorded, sent } from './audit.ts';
+import { edited, recorded, sent } from './audit.ts';
 import { clockOf, type MerchantContext } from './context.ts';
 import { NotFoundError, ValidationError } from './errors.ts';
 import { emit } from './events.ts';
@@ -141,7 +141,7 @@ export async function updateEndpoint(ctx: MerchantContext, id: string, input: En
     () => ({
       action: 'updateWebhookEndpoint',
       target: { type: 'WebhookEndpoint', id: current.id },
-      summary: sent(input, ['url', 'events', 'description', 'enabled']),
+      summary: edited(current, input, ['url', 'events', 'description', 'enabled']),
     }),
   );
 }
@@ -151,7 +151,12 @@ export async function deleteEndpoint(ctx: MerchantContext, id: string): Promise<
   await recorded(
     ctx,
     (tx) => tx.webhookEndpoint.delete({ where: { id: current.id } }),
-    () => ({ action: 'deleteWebhookEndpoint', target: { type: 'WebhookEndpoint', id: current.id }, summary: {} }),
+    () => ({
+      action: 'deleteWebhookEndpoint',
+      target: { type: 'WebhookEndpoint', id: current.id },
+      // What it was, for the trail: the endpoint itself is gone.
+      summary: { url: current.url },
+    }),
   );
   return globalId('WebhookEndpoint', current.id);
 }

@@ -119,3 +119,54 @@ test('filters by action, target and time, and shows a merchant only its own even
   expect((await events({ targetId: key.id }, 'globex')).totalCount).toBe(0);
   expect((await events({ targetId: 'nonsense' })).totalCount).toBe(0);
 });
+
+test('names what each event is about as it is now, and what an edit changed from', async ({ h }) => {
+  const { send, events } = auditClient(h);
+  const app = ok((await send(CREATE_APPLICATION, { input: { name: 'Staging' } }, 'a')).createApplication).application;
+  await send(UPDATE_APPLICATION, { input: { id: app.id, name: 'Staging checkout' } }, 'b');
+  const key = ok((await send(CREATE_KEY, { input: { applicationId: app.id, name: 'Old name' } }, 'c')).createKey).key;
+  await send(EDIT_KEY, { input: { id: key.id, name: 'New name', access: 'FULL_ACCESS', websiteUrl: null } }, 'd');
+  const acme = await h.as('acme');
+  const endpoint = await acme.gql(
+    'mutation($u: String!) { createWebhookEndpoint(input: { url: $u, events: [KEY_REVOKED] }) { __typename ... on Error { message } ... on CreateWebhookEndpointPayload { endpoint { id } } } }',
+    { u: 'https://93.184.215.14/keygate' },
+  );
+  const endpointId = endpoint.createWebhookEndpoint.endpoint.id;
+  await acme.gql('mutation($id: ID!) { deleteWebhookEndpoint(input: { id: $id }) { __typename } }', { id: endpointId });
+
+  const trail = await events();
+  const by = (action: string) => trail.edges.find((e) => e.node.action === action)!.node;
+  // Targets as they are now: the renamed application and key, by name (and the key by prefix).
+  expect(by('createApplication').target).toEqual({ __typename: 'Application', id: app.id, name: 'Staging checkout' });
+  expect(by('editKey').target).toEqual({ __typename: 'ApiKey', id: key.id, name: 'New name', prefix: key.prefix });
+  // A deleted endpoint is no longer there; its event still says which URL it was.
+  expect(by('deleteWebhookEndpoint').target).toBeNull();
+  expect(by('deleteWebhookEndpoint').summary).toEqual({ url: 'https://93.184.215.14/keygate' });
+  expect(by('createWebhookEndpoint').target).toBeNull();
+  // Edits say what the fields they sent held before.
+  expect(by('updateApplication').summary).toEqual({ name: 'Staging checkout', before: { name: 'Staging' } });
+  expect(by('editKey').summary).toEqual({
+    name: 'New name',
+    access: 'FULL_ACCESS',
+    websiteUrl: null,
+    before: { name: 'Old name', access: 'READ_ONLY', websiteUrl: null },
+  });
+});
+
+test("loads a page's targets in one statement per kind, and never another merchant's", async ({ h }) => {
+  const acme = await h.as('acme');
+  const apps = [];
+  for (let i = 0; i < 12; i++) {
+    const app = ok((await acme.gql(CREATE_APPLICATION, { input: { name: `App ${i}` } })).createApplication).application;
+    apps.push(app);
+  }
+  const { result, statements } = await h.db.countStatements(() => acme.gql(AUDIT, { first: 12 }));
+  const names = result.auditEvents.edges.map((e) =>
+    e.node.target?.__typename === 'Application' ? e.node.target.name : '',
+  );
+  expect(names).toEqual(apps.map((app) => app.name).reverse());
+  expect(statements.filter((sql) => /"applications"/.test(sql) && /SELECT/i.test(sql))).toHaveLength(1);
+  // Another merchant sees none of these events, so none of their targets either.
+  const globex = await h.as('globex');
+  expect((await globex.gql(AUDIT, { first: 50 })).auditEvents.edges).toEqual([]);
+});

@@ -227,7 +227,30 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
 
     await page.goto('/audit');
     await page.locator('tbody tr').first().waitFor();
+    // Read by people: names, prefixes and sentences, no internal id and no JSON.
+    const trail = (await page.locator('tbody').textContent()) ?? '';
+    expect(trail).toContain("Renamed 'Staging checkout' to 'Staging checkout (EU)'");
+    expect(trail).toContain('Key disabled');
+    expect(trail).toContain('3 allow rules, default deny');
+    expect(trail).toMatch(/Key Leaked in a public repository kg_live_\w{4}…/);
+    expect(trail).not.toMatch(/[{}"]|QXB|applicationId|newKeyId/);
     await check('audit');
+    // Filtered by a key picked by name; the filter stays in the address across a reload.
+    await page.getByRole('button', { name: /Application$/ }).click();
+    await page.getByRole('option', { name: APP_NAME }).click();
+    await page.getByRole('button', { name: /Key$/ }).click();
+    // The rolled key (listed after its replacement, which is newer): its creation, edit and roll.
+    await page
+      .getByRole('option', { name: /^Staging checkout \(EU\) \(kg_live_/ })
+      .last()
+      .click();
+    await expect.poll(() => page.url()).toContain('key=');
+    await page.reload();
+    await expect.poll(() => page.locator('tbody tr').count()).toBeGreaterThan(0);
+    const filtered = (await page.locator('tbody').textContent()) ?? '';
+    expect(filtered).toContain('Key rolled');
+    expect(await page.locator('tbody tr').count()).toBe(3); // created, renamed, rolled
+    expect(filtered).not.toContain('Store terminal');
 
     await page.goto('/webhooks');
     await page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();

@@ -92,8 +92,17 @@ export function overflows(page: Page): Promise<string[]> {
         problems.push(`${name(el)} scrolls sideways (${el.scrollWidth} px in ${el.clientWidth} px)`);
       }
       const box = el.getBoundingClientRect();
-      // Visually hidden text is 1 px and clipped; anything larger that ends past the edge is cut off.
-      if (box.width > 1 && box.height > 1 && box.right > width + 1) {
+      // Visually hidden text is 1 px and clipped; anything larger that ends past the edge is cut off,
+      // unless an ancestor inside the viewport clips it (overflow hidden: an ellipsis, a hidden select).
+      const clipped = () => {
+        for (let up = el.parentElement; up; up = up.parentElement) {
+          const overflow = getComputedStyle(up).overflowX;
+          if ((overflow === 'hidden' || overflow === 'clip') && up.getBoundingClientRect().right <= width + 1)
+            return true;
+        }
+        return false;
+      };
+      if (box.width > 1 && box.height > 1 && box.right > width + 1 && !clipped()) {
         past.add(el);
         if (!el.parentElement || !past.has(el.parentElement)) {
           problems.push(`${name(el)} ends at ${Math.round(box.right)} px, past the ${width} px viewport`);

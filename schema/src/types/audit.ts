@@ -3,6 +3,9 @@
 import { globalId } from '@keygate/core';
 import * as audit from '@keygate/services/audit';
 import { builder, pageSize } from '../builder.ts';
+import { ApiKey } from './api-key.ts';
+import { Application } from './application.ts';
+import { WebhookEndpoint } from './webhooks.ts';
 
 builder.scalarType('JSON', {
   description: 'Any JSON value',
@@ -12,6 +15,13 @@ builder.scalarType('JSON', {
 
 const AuditAction = builder.enumType('AuditAction', { values: audit.AUDIT_ACTIONS });
 
+const AuditTarget = builder.unionType('AuditTarget', {
+  description: 'What an audit event is about',
+  types: [Application, ApiKey, WebhookEndpoint],
+  // Told apart by their own columns: only keys have a prefix, only endpoints a URL.
+  resolveType: (row) => ('prefix' in row ? ApiKey : 'url' in row ? WebhookEndpoint : Application),
+});
+
 const AuditEvent = builder.prismaObject('AuditEvent', {
   description: 'One management change, recorded in the same transaction as the change',
   fields: (t) => ({
@@ -20,6 +30,12 @@ const AuditEvent = builder.prismaObject('AuditEvent', {
     targetType: t.exposeString('targetType', { description: 'Application, ApiKey or WebhookEndpoint' }),
     targetId: t.id({
       resolve: (event) => globalId(event.targetType as 'Application' | 'ApiKey' | 'WebhookEndpoint', event.targetId),
+    }),
+    target: t.field({
+      type: AuditTarget,
+      nullable: true,
+      description: 'The application, key or webhook endpoint as it is now; null once deleted',
+      resolve: (event, _args, ctx) => audit.auditTarget(ctx as never, event.targetType, event.targetId) as never,
     }),
     actor: t.exposeString('actor', { nullable: true, description: 'The JWT subject that made the change' }),
     requestId: t.exposeString('requestId', { nullable: true }),

@@ -98,9 +98,7 @@ export default function KeyPage({ id }: { id: string }) {
             ) : null}
           </dl>
           <p>
-            <Link href={`/audit?target=${encodeURIComponent(key.id)}`}>
-              Every change to this key, in the audit trail
-            </Link>
+            <Link href={`/audit?key=${encodeURIComponent(key.id)}`}>Every change to this key, in the audit trail</Link>
           </p>
           <Usage id={key.id} />
           {key.status === 'REVOKED' ? null : <KeySettings apiKey={key} />}
