@@ -77,6 +77,29 @@ describe('the variables table', () => {
   });
 });
 
+describe('the dashboard integration snippets', () => {
+  it("take the platform's API address and key header, and refuse what is not one", () => {
+    expect(loadConfig({}).dashboard?.integration).toEqual({
+      apiUrl: 'https://api.example.com',
+      keyHeader: 'Authorization',
+    });
+    const set = loadConfig({
+      KEYGATE_DASHBOARD_API_URL: 'https://api.shop.example/v1/orders',
+      KEYGATE_DASHBOARD_KEY_HEADER: 'X-Api-Key',
+    });
+    expect(set.dashboard?.integration).toEqual({
+      apiUrl: 'https://api.shop.example/v1/orders',
+      keyHeader: 'X-Api-Key',
+    });
+    for (const url of ['ftp://api.example.com', 'not a url', 'https://user:pass@api.example.com']) {
+      expect(() => loadConfig({ KEYGATE_DASHBOARD_API_URL: url })).toThrow(ConfigError);
+    }
+    for (const header of ['X Api Key', 'X-Api-Key: x', 'Ärger']) {
+      expect(() => loadConfig({ KEYGATE_DASHBOARD_KEY_HEADER: header })).toThrow(/is not an HTTP header name/);
+    }
+  });
+});
+
 describe('docs/configuration.md', () => {
   it('lists every variable under its section, with its default and range', () => {
     const page = configurationReference();

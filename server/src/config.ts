@@ -64,7 +64,12 @@ export interface Config {
   /** Failed verifications (wrong guesses) allowed per client address and window; 0 turns the limit off. */
   failedVerifications: { burst: number; windowMs: number };
   /** The merchant dashboard at /: where its build is, and who may embed it; null when turned off. */
-  dashboard: { dir: string; embedOrigins: string[] } | null;
+  dashboard: {
+    dir: string;
+    embedOrigins: string[];
+    /** What the integration snippets on a key's page show: your API's address and its key header. */
+    integration: { apiUrl: string; keyHeader: string };
+  } | null;
   production: boolean;
 }
 
@@ -336,6 +341,18 @@ export const variables = {
     meaning:
       'Origins (comma-separated, e.g. `https://app.example.com`) whose pages may frame the dashboard and hand it a token by `postMessage`',
   },
+  KEYGATE_DASHBOARD_API_URL: {
+    section: 'Dashboard and GraphiQL',
+    default: '`https://api.example.com`',
+    meaning:
+      "Your API's address, as the integration snippets on a key's page call it (e.g. `https://api.shop.example/v1/orders`)",
+  },
+  KEYGATE_DASHBOARD_KEY_HEADER: {
+    section: 'Dashboard and GraphiQL',
+    default: '`Authorization`',
+    meaning:
+      'The header your API reads keys from, for the snippets: `Authorization` (as `Bearer <key>`) or a header name such as `X-Api-Key`',
+  },
   KEYGATE_GRAPHIQL: {
     section: 'Dashboard and GraphiQL',
     default: '`1`; `0` in production',
@@ -486,6 +503,10 @@ export function loadConfig(env: Env = process.env): Config {
               baseDir,
             ),
             embedOrigins: originList(env, 'KEYGATE_DASHBOARD_EMBED_ORIGINS'),
+            integration: {
+              apiUrl: httpUrl(env, 'KEYGATE_DASHBOARD_API_URL') ?? 'https://api.example.com',
+              keyHeader: headerName(env, 'KEYGATE_DASHBOARD_KEY_HEADER') ?? 'Authorization',
+            },
           },
     production: env.NODE_ENV === 'production',
   };
@@ -517,6 +538,25 @@ function originList(env: Env, name: string): string[] {
     if (origin === null) throw new ConfigError(`${name}: "${entry}" is not an origin such as https://app.example.com`);
     return origin;
   });
+}
+
+function httpUrl(env: Env, name: string): string | null {
+  const raw = env[name]?.trim();
+  if (!raw) return null;
+  try {
+    const url = new URL(raw);
+    if ((url.protocol === 'https:' || url.protocol === 'http:') && !url.username && !url.password) return url.href;
+  } catch {}
+  throw new ConfigError(`${name}: "${raw}" is not an http(s) URL such as https://api.example.com/v1`);
+}
+
+function headerName(env: Env, name: string): string | null {
+  const raw = env[name]?.trim();
+  if (!raw) return null;
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/.test(raw)) {
+    throw new ConfigError(`${name}: "${raw}" is not an HTTP header name such as Authorization or X-Api-Key`);
+  }
+  return raw;
 }
 
 function hoursList(env: Env, name: string, fallback: number[]): number[] {

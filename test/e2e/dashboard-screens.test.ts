@@ -150,6 +150,8 @@ beforeAll(async () => {
       KEYGATE_JWT_SECRET: SECRET,
       DATABASE_URL: databaseUrl,
       KEYGATE_USAGE_FLUSH_MS: '200',
+      KEYGATE_DASHBOARD_API_URL: 'https://api.northwind-trading.example.com/v1/orders',
+      KEYGATE_DASHBOARD_KEY_HEADER: 'X-Api-Key',
     },
     [process.execPath, join(repoRoot, 'server', 'dist', 'main.js')],
     repoRoot,
@@ -198,6 +200,10 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
     await page.goto(`/applications/${seeded.app}`);
     const longRow = page.getByRole('row', { name: new RegExp(LONG_NAME.slice(0, 30)) });
     await longRow.waitFor();
+    // The application's usage: the week of traffic of its keys, by day.
+    const appUsage = page.getByRole('region', { name: 'Usage of all its keys' });
+    await appUsage.locator('.uplot').waitFor();
+    expect(await appUsage.locator('figcaption').textContent()).toMatch(/Valid: [1-9][\d,]{4,}/);
     await check('keys');
     // Every row's actions are on screen, without scrolling sideways.
     const buttons = page.getByRole('button', { name: /^Actions for / });
@@ -219,6 +225,16 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
     await page.goto(`/keys/${seeded.long}`);
     await page.getByRole('heading', { name: LONG_NAME, level: 1 }).waitFor();
     await page.locator('.uplot').first().waitFor();
+    // How to call the platform's API with this key, as the platform configured it; the prefix stands
+    // in for the secret, which the dashboard never has.
+    const curl = (await page.getByTestId('snippet-curl').textContent()) ?? '';
+    expect(curl).toMatch(
+      /^curl 'https:\/\/api\.northwind-trading\.example\.com\/v1\/orders' \\\n {2}-H 'X-Api-Key: kg_live_\w{4}…'$/,
+    );
+    await page.getByRole('tab', { name: 'Python (requests)' }).click();
+    await page.getByRole('button', { name: 'Copy Python (requests)' }).click();
+    await page.getByText('Copied to the clipboard.').waitFor();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toContain('requests.get(');
     await check('key');
 
     await page.goto(`/keys/${seeded.rolledFrom}`);

@@ -120,7 +120,11 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     const graphiql = await fetch(`${keygate.url}/graphql`, { headers: { accept: 'text/html' } });
     expect(await graphiql.text()).toContain('createApplication'); // GraphiQL's walkthrough, not the dashboard
     const config = await (await fetch(`${keygate.url}/dashboard/config.json`)).json();
-    expect(config).toEqual({ devSignIn: true, embedOrigins: [embedderOrigin] });
+    expect(config).toEqual({
+      devSignIn: true,
+      embedOrigins: [embedderOrigin],
+      integration: { apiUrl: 'https://api.example.com', keyHeader: 'Authorization' },
+    });
   });
 
   it('walks the seeds\' flow: app, key "Main store", copy, verify, last used, edit, IP rules, revoke', async () => {

@@ -5,7 +5,7 @@ import { lazy, Suspense, useMemo } from 'react';
 import { Provider, useQuery } from 'urql';
 import { Link, Redirect, Route, Switch, useLocation } from 'wouter';
 import { createClient } from './client.ts';
-import type { DashboardConfig } from './config.ts';
+import { type DashboardConfig, IntegrationContext } from './config.ts';
 import { ApplicationKeys } from './screens/application-keys.tsx';
 import { Applications } from './screens/applications.tsx';
 import { SignIn } from './screens/sign-in.tsx';
@@ -25,9 +25,11 @@ export function App({ config }: { config: DashboardConfig }) {
   if (!session || !client) return <SignIn devSignIn={config.devSignIn} reason={reason} />;
   return (
     <Provider value={client}>
-      <Layout>
-        <Screens />
-      </Layout>
+      <IntegrationContext.Provider value={config.integration}>
+        <Layout>
+          <Screens />
+        </Layout>
+      </IntegrationContext.Provider>
       {pending ? (
         <Sheet title="Switch to another merchant?" isOpen onClose={() => settlePendingSwitch(false)} role="alertdialog">
           <div className="dialog-body">

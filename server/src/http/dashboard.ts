@@ -15,6 +15,8 @@ export interface DashboardOptions {
   dir: string;
   /** Origins that may frame the dashboard and hand it a token by postMessage. */
   embedOrigins: string[];
+  /** Your API's address and key header, for the integration snippets on a key's page. */
+  integration?: { apiUrl: string; keyHeader: string };
   auth: AuthConfig;
   /** The address the server listens on: "sign in as" is offered on loopback only. */
   host: string;
@@ -184,7 +186,11 @@ export function createDashboardHandler(options: DashboardOptions) {
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     if (path === '/dashboard/config.json') {
-      sendJson(res, 200, { devSignIn: devSignIn && onLoopback, embedOrigins: options.embedOrigins });
+      sendJson(res, 200, {
+        devSignIn: devSignIn && onLoopback,
+        embedOrigins: options.embedOrigins,
+        integration: options.integration ?? { apiUrl: 'https://api.example.com', keyHeader: 'Authorization' },
+      });
       return true;
     }
     if (path.startsWith('/assets/') || /^\/[\w-]+\.(svg|ico|png|txt)$/.test(path)) {

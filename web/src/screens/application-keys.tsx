@@ -7,7 +7,7 @@ import {
   ApplicationKeysDocument,
   type KeyStatus,
 } from '@keygate/sdk/documents';
-import { useEffect, useMemo, useState } from 'react';
+import { lazy, Suspense, useEffect, useMemo, useState } from 'react';
 import { Input, Label, SearchField } from 'react-aria-components';
 import { useQuery } from 'urql';
 import { Link } from 'wouter';
@@ -19,6 +19,9 @@ import { PagedList } from '../ui/paged-list.tsx';
 import { usePages } from '../ui/pager.tsx';
 import { CreateKey } from './create-key.tsx';
 import { KeyActions } from './key-actions.tsx';
+
+// The chart library loads with the chart, not with the list.
+const ApplicationUsage = lazy(() => import('./application-usage.tsx'));
 
 type StatusFilter = 'ALL' | KeyStatus;
 const KEY_TYPES = { additionalTypenames: ['ApiKey'] };
@@ -46,6 +49,9 @@ export function ApplicationKeys({ id }: { id: string }) {
           </div>
           {application.description ? <p className="muted">{application.description}</p> : null}
           <KeyList applicationId={id} keyLimit={application.keyLimit} />
+          <Suspense fallback={null}>
+            <ApplicationUsage id={id} />
+          </Suspense>
         </>
       ) : null}
     </section>

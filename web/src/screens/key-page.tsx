@@ -9,7 +9,8 @@ import { QueryState } from '../ui/feedback.tsx';
 import { accessLabel, refusalOf, StatusBadge, When } from '../ui/format.tsx';
 import { KeyActions } from './key-actions.tsx';
 import { KeySettings } from './key-settings.tsx';
-import { UsageChart } from './usage-chart.tsx';
+import { IntegrationSnippets } from './snippets.tsx';
+import { RANGES, UsageChart, usageRange } from './usage-chart.tsx';
 
 export default function KeyPage({ id }: { id: string }) {
   const [{ data, error, fetching }] = useQuery({ query: ApiKeyDocument, variables: { id } });
@@ -101,6 +102,7 @@ export default function KeyPage({ id }: { id: string }) {
             <Link href={`/audit?key=${encodeURIComponent(key.id)}`}>Every change to this key, in the audit trail</Link>
           </p>
           <Usage id={key.id} />
+          {key.status === 'REVOKED' ? null : <IntegrationSnippets prefix={key.prefix} />}
           {key.status === 'REVOKED' ? null : <KeySettings apiKey={key} />}
         </>
       ) : null}
@@ -108,18 +110,9 @@ export default function KeyPage({ id }: { id: string }) {
   );
 }
 
-const RANGES: Record<UsageGranularity, { hours: number; label: string }> = {
-  HOUR: { hours: 24, label: 'Last 24 hours, by hour' },
-  DAY: { hours: 30 * 24, label: 'Last 30 days, by day' },
-};
-
 function Usage({ id }: { id: string }) {
   const [granularity, setGranularity] = useState<UsageGranularity>('HOUR');
-  const variables = useMemo(() => {
-    const to = new Date(Math.ceil(Date.now() / 3_600_000) * 3_600_000);
-    const from = new Date(to.getTime() - RANGES[granularity].hours * 3_600_000);
-    return { id, from: from.toISOString(), to: to.toISOString(), granularity, refusals: 20 };
-  }, [id, granularity]);
+  const variables = useMemo(() => ({ id, ...usageRange(granularity), refusals: 20 }), [id, granularity]);
   const [{ data, error, fetching }] = useQuery({ query: KeyUsageDocument, variables });
   const usage = data?.apiKey;
   return (

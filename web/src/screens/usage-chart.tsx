@@ -1,10 +1,24 @@
 // A key's verifications over time (uPlot): valid against refused, by hour or day, with the
 // same figures as a table for screen readers and for exact numbers.
-import type { UsageBucketFieldsFragment } from '@keygate/sdk/documents';
+import type { UsageBucketFieldsFragment, UsageGranularity } from '@keygate/sdk/documents';
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { shortTime } from '../ui/format.tsx';
+
+export const RANGES: Record<UsageGranularity, { hours: number; label: string }> = {
+  HOUR: { hours: 24, label: 'Last 24 hours, by hour' },
+  DAY: { hours: 30 * 24, label: 'Last 30 days, by day' },
+};
+
+/** The last 24 hours (by hour) or 30 days (by day), ending at the next full hour. */
+export function usageRange(granularity: UsageGranularity) {
+  const to = new Date(Math.ceil(Date.now() / 3_600_000) * 3_600_000);
+  const from = new Date(to.getTime() - RANGES[granularity].hours * 3_600_000);
+  return { from: from.toISOString(), to: to.toISOString(), granularity };
+}
+
+const compact = new Intl.NumberFormat('en', { notation: 'compact', maximumFractionDigits: 1 });
 
 const SERIES = [
   { key: 'valid', label: 'Valid', color: '#15803d' },
@@ -43,7 +57,8 @@ export function UsageChart({ buckets, title }: { buckets: UsageBucketFieldsFragm
             return { label: key, stroke: color, fill: color, width: 0, paths: bars, points: { show: false } };
           }),
         ],
-        axes: [{}, { size: 50 }],
+        // Counts as 15K, 1.2M: the axis keeps its width whatever the traffic.
+        axes: [{}, { size: 56, values: (_u, splits) => splits.map((value) => compact.format(value)) }],
         scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
       },
       data,

@@ -30,9 +30,17 @@ export function Sheet({
     >
       <Modal className="modal">
         <Dialog className="dialog" role={role}>
-          <Heading slot="title" className="dialog-title">
-            {title}
-          </Heading>
+          <div className="dialog-head">
+            <Heading slot="title" className="dialog-title">
+              {title}
+            </Heading>
+            {/* Where closing would lose nothing, a close button as well as Escape and a click outside. */}
+            {dismissable ? (
+              <Button variant="quiet" className="dialog-close" aria-label="Close" onPress={onClose}>
+                ×
+              </Button>
+            ) : null}
+          </div>
           {children}
         </Dialog>
       </Modal>
