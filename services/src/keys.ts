@@ -406,3 +406,41 @@ export function listExpiringKeys(
 export function countExpiringKeys(ctx: MerchantContext, withinSeconds: number): Promise<number> {
   return ctx.prisma.apiKey.count({ where: expiringWhere(ctx, withinSeconds) });
 }
+
+/**
+ * Keys that still work but nobody used for `unusedForSeconds` (1 day to a year): created before
+ * then, and never used since. What a merchant may revoke to keep fewer live secrets about.
+ */
+function unusedWhere(ctx: MerchantContext, unusedForSeconds: number): Prisma.ApiKeyWhereInput {
+  if (!Number.isInteger(unusedForSeconds) || unusedForSeconds < 86_400 || unusedForSeconds > 31_536_000) {
+    throw new BadRequestError('unusedForSeconds must be from 86400 (a day) to 31536000 (a year)');
+  }
+  const now = clockOf(ctx);
+  const since = new Date(now - unusedForSeconds * 1000);
+  return {
+    merchantId: ctx.viewer.merchantId,
+    revokedAt: null,
+    OR: [{ expiresAt: null }, { expiresAt: { gt: new Date(now) } }],
+    createdAt: { lt: since },
+    AND: [{ OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: since } }] }],
+  };
+}
+
+/** A page of the keys unused for a while, newest first. */
+export function listUnusedKeys(
+  ctx: MerchantContext,
+  args: { unusedForSeconds: number } & PageArgs,
+  query: ConnectionQuery,
+) {
+  return listPage(query, args, ctx.settings.maxPageSize, (page) =>
+    ctx.prisma.apiKey.findMany({
+      ...page.query,
+      where: { AND: [unusedWhere(ctx, args.unusedForSeconds), page.keyset] },
+      orderBy: page.orderBy,
+    }),
+  );
+}
+
+export function countUnusedKeys(ctx: MerchantContext, unusedForSeconds: number): Promise<number> {
+  return ctx.prisma.apiKey.count({ where: unusedWhere(ctx, unusedForSeconds) });
+}

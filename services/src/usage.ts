@@ -96,3 +96,29 @@ export async function keyUsage(ctx: { prisma: PrismaClient }, keyId: string, ran
 function badRange(message: string): BadRequestError {
   return new BadRequestError(`usage: ${message}`);
 }
+
+/** Every key of a merchant together: every bucket of the range. */
+export async function merchantUsage(prisma: PrismaClient, merchantId: string, range: Range) {
+  const buckets = bucketsOf(range);
+  const rows = await prisma.$queryRaw<Row[]>`
+    SELECT ${merchantId} AS owner,
+      date_trunc(${buckets.unit}, u.hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start, u.code, sum(u.count)::int AS count
+    FROM key_usage u JOIN api_keys k ON k.id = u.key_id
+    WHERE k.merchant_id = ${merchantId} AND u.hour >= ${new Date(buckets.first)} AND u.hour < ${range.to}
+    GROUP BY 2, 3`;
+  return fill(rows, [merchantId], buckets).get(merchantId)!;
+}
+
+/** Refused verifications of a merchant's keys in a range, by reason, the most frequent first. */
+export async function refusalReasons(
+  prisma: PrismaClient,
+  merchantId: string,
+  range: { from: Date; to: Date },
+): Promise<{ code: string; count: number }[]> {
+  bucketsOf({ ...range, granularity: 'DAY' }); // the same bounds as usage: at most 400 days
+  return prisma.$queryRaw<{ code: string; count: number }[]>`
+    SELECT u.code, sum(u.count)::int AS count
+    FROM key_usage u JOIN api_keys k ON k.id = u.key_id
+    WHERE k.merchant_id = ${merchantId} AND u.code <> 'VALID' AND u.hour >= ${range.from} AND u.hour < ${range.to}
+    GROUP BY 1 ORDER BY 2 DESC, 1`;
+}

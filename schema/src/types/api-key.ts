@@ -154,6 +154,25 @@ builder.queryField('expiringKeys', (t) =>
   ),
 );
 
+builder.queryField('unusedKeys', (t) =>
+  t.withAuth({ merchant: true }).prismaConnection(
+    {
+      type: ApiKey,
+      cursor: 'id',
+      description:
+        'Keys that still work but were not used for the given time: created before then and never used since, newest first (key hygiene)',
+      args: {
+        unusedForSeconds: t.arg.int({ required: true, description: '86400 (a day) to 31536000 (a year)' }),
+      },
+      maxSize: pageSize,
+      resolve: (query, _root, args, ctx) => keys.listUnusedKeys(ctx, args, query),
+      totalCount: (_root, args, ctx) => keys.countUnusedKeys(ctx, args.unusedForSeconds),
+    },
+    { name: 'UnusedKeyConnection' },
+    { name: 'UnusedKeyEdge' },
+  ),
+);
+
 builder.queryField('apiKey', (t) =>
   t.withAuth({ merchant: true }).prismaField({
     type: ApiKey,

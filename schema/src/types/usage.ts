@@ -1,10 +1,11 @@
 // Verification analytics on keys and applications: verifications per hour or
 // day by outcome, and a key's latest refusals ("why does my integration fail?").
 
-import { applicationUsage, keyUsage, type UsageBucket } from '@keygate/services/usage';
+import { applicationUsage, keyUsage, merchantUsage, refusalReasons, type UsageBucket } from '@keygate/services/usage';
 import { builder } from '../builder.ts';
 import { ApiKey } from './api-key.ts';
 import { Application } from './application.ts';
+import { Merchant } from './merchant.ts';
 import { VerifyCodeEnum } from './verification.ts';
 
 const UsageGranularity = builder.enumType('UsageGranularity', {
@@ -46,6 +47,35 @@ builder.objectField(Application, 'usage', (t) =>
     description: "Verifications of this application's keys per hour or day, every bucket of [from, to) included",
     args: usageArgs,
     resolve: (application, args, ctx) => applicationUsage(ctx.prisma, application.id, args),
+  }),
+);
+
+builder.objectField(Merchant, 'usage', (t) =>
+  t.field({
+    type: [UsageBucketRef],
+    description: 'Verifications of all your keys per hour or day, every bucket of [from, to) included',
+    args: usageArgs,
+    resolve: (merchant, args, ctx) => merchantUsage(ctx.prisma, merchant.id, args),
+  }),
+);
+
+const RefusalReason = builder.objectRef<{ code: string; count: number }>('RefusalReason').implement({
+  description: 'How many verifications of your keys were refused for one reason',
+  fields: (t) => ({
+    code: t.field({ type: VerifyCodeEnum, resolve: (reason) => reason.code as typeof VerifyCodeEnum.$inferType }),
+    count: t.exposeInt('count'),
+  }),
+});
+
+builder.objectField(Merchant, 'refusalReasons', (t) =>
+  t.field({
+    type: [RefusalReason],
+    description: 'Refused verifications of all your keys in [from, to) by reason, the most frequent first',
+    args: {
+      from: t.arg({ type: 'DateTime', required: true }),
+      to: t.arg({ type: 'DateTime', required: true }),
+    },
+    resolve: (merchant, args, ctx) => refusalReasons(ctx.prisma, merchant.id, args),
   }),
 );
 
