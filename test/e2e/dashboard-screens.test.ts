@@ -129,6 +129,11 @@ async function seed() {
         if (h % 9 === 0) rows.push([uuid, at.toISOString(), 'IP_DENIED', 1 + (h % 3)]);
       }
     }
+    // Keys made 45 days ago and never used since: what the overview offers to revoke.
+    await db.query(
+      `UPDATE api_keys SET created_at = now() - interval '45 days'
+       WHERE name ~ '^Store terminal 00[1-5]$' OR name = 'Old partner integration'`,
+    );
     await db.query(
       `INSERT INTO key_usage (key_id, hour, code, count)
        SELECT k::uuid, h::timestamptz, c, n FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS t(k, h, c, n)
@@ -193,7 +198,27 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
     page = await context.newPage();
     page.setDefaultTimeout(20_000);
     const problems = watchProblems(page);
-    await page.goto(`/applications#token=${token}`);
+    // The landing screen: traffic of all keys, refusals explained, what needs attention.
+    await page.goto(`/#token=${token}`);
+    await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+    await page.locator('.uplot').first().waitFor();
+    const reasons = page.getByRole('region', { name: 'Why requests were refused' });
+    expect(await reasons.textContent()).toContain('Rate limited');
+    expect(await reasons.textContent()).toContain('slow down and retry');
+    const expiring = page.getByRole('region', { name: /^Expiring in the next 7 days/ });
+    expect(await expiring.textContent()).toContain('Quarterly report exporter');
+    const unused = page.getByRole('region', { name: /^Unused for 30 days or more/ });
+    expect(await unused.textContent()).toContain('Old partner integration');
+    await check('overview');
+    // Key hygiene: one of the unused keys revoked from here, after a confirmation.
+    const stale = `Store terminal 00${WIDTHS.indexOf(viewport) + 1}`;
+    await unused.getByRole('button', { name: `Revoke ${stale}` }).click();
+    const confirm = page.getByRole('alertdialog', { name: `Revoke ${stale}?` });
+    await confirm.getByRole('button', { name: 'Revoke key' }).click();
+    await confirm.waitFor({ state: 'detached' });
+    await expect.poll(() => unused.getByRole('link', { name: stale }).count()).toBe(0);
+
+    await page.goto('/applications');
     await page.getByRole('link', { name: APP_NAME }).waitFor();
     await check('applications');
 
@@ -273,7 +298,7 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
     await check('webhooks');
 
     expect(problems).toEqual([]);
-    expect(checked).toHaveLength(7);
+    expect(checked).toHaveLength(8);
     await context.close();
   });
 });

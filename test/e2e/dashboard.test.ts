@@ -128,7 +128,7 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
   });
 
   it('walks the seeds\' flow: app, key "Main store", copy, verify, last used, edit, IP rules, revoke', async () => {
-    const { page, context, problems } = await open('/', await tokenFor('acme'));
+    const { page, context, problems } = await open('/applications', await tokenFor('acme'));
     await expect.poll(() => page.url()).toBe(`${keygate.url}/applications`); // the token left the address
     expect(await page.evaluate(() => [localStorage.length, sessionStorage.length])).toEqual([0, 1]);
     await page.getByRole('heading', { name: 'Applications' }).waitFor();
@@ -410,7 +410,7 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
   });
 
   it('creates a key with the keyboard alone', async () => {
-    const { page, context } = await open('/', await tokenFor('keyboard'));
+    const { page, context } = await open('/applications', await tokenFor('keyboard'));
     await page.getByRole('heading', { name: 'Applications' }).waitFor();
     const focused = () => page.evaluate(() => document.activeElement?.textContent?.trim() ?? '');
     const tabTo = async (text: string) => {
@@ -457,7 +457,7 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
       { width: 360, height: 740 },
     ]) {
       const narrow = viewport.width === 360 ? '-360' : '';
-      const { page, context, problems } = await open('/', token, viewport);
+      const { page, context, problems } = await open('/applications', token, viewport);
       const fits = async (screen: string) => {
         const width = await page.evaluate(() => document.documentElement.scrollWidth);
         expect(`${screen}: ${width}`).toBe(`${screen}: ${Math.min(width, viewport.width)}`);
@@ -523,7 +523,7 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
   });
 
   it("keeps merchants apart: B sees none of A's data, also at A's pasted addresses", async () => {
-    const a = await open('/', await tokenFor('tenant-a'));
+    const a = await open('/applications', await tokenFor('tenant-a'));
     await a.page.getByRole('button', { name: 'Create application' }).first().click();
     await a.page.getByRole('textbox', { name: 'Name', exact: true }).fill('Secret project');
     await a.page.getByRole('button', { name: 'Create application' }).last().click();
@@ -539,7 +539,7 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     const keyPath = new URL(a.page.url()).pathname;
     await a.context.close();
 
-    const b = await open('/', await tokenFor('tenant-b'));
+    const b = await open('/applications', await tokenFor('tenant-b'));
     await b.page.getByText('You have no applications yet.').waitFor();
     await b.page.goto(`${appPath}#token=${await tokenFor('tenant-b')}`);
     await b.page.getByRole('heading', { name: 'Application not found' }).waitFor();
@@ -547,6 +547,9 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     await b.page.getByRole('heading', { name: 'Key not found' }).waitFor();
     await b.page.goto('/audit');
     await b.page.getByText('No change yet.', { exact: false }).waitFor();
+    await b.page.goto('/'); // the overview counts and lists B's keys only: none
+    await b.page.getByRole('region', { name: 'Latest changes' }).getByText('No change yet.').waitFor();
+    expect(await b.page.getByRole('region', { name: /^Unused for/ }).textContent()).toContain('Every key was used');
     expect(await b.page.content()).not.toMatch(/Secret project|A key/);
     await screenshot(b.page, 'isolation-not-found');
     expect(b.problems).toEqual([]);

@@ -3,7 +3,7 @@
 import { ViewerDocument } from '@keygate/sdk/documents';
 import { lazy, Suspense, useMemo } from 'react';
 import { Provider, useQuery } from 'urql';
-import { Link, Redirect, Route, Switch, useLocation } from 'wouter';
+import { Link, Route, Switch, useLocation } from 'wouter';
 import { createClient } from './client.ts';
 import { type DashboardConfig, IntegrationContext } from './config.ts';
 import { ApplicationKeys } from './screens/application-keys.tsx';
@@ -14,6 +14,7 @@ import { ScreenBoundary } from './ui/boundary.tsx';
 import { Button } from './ui/controls.tsx';
 import { Sheet } from './ui/dialogs.tsx';
 
+const Overview = lazy(() => import('./screens/overview.tsx'));
 const KeyPage = lazy(() => import('./screens/key-page.tsx'));
 const Audit = lazy(() => import('./screens/audit.tsx'));
 const Webhooks = lazy(() => import('./screens/webhooks.tsx'));
@@ -56,9 +57,7 @@ function Screens() {
     <ScreenBoundary resetKey={location}>
       <Suspense fallback={<p className="muted">Loading…</p>}>
         <Switch>
-          <Route path="/">
-            <Redirect to="/applications" replace />
-          </Route>
+          <Route path="/" component={Overview} />
           <Route path="/applications" component={Applications} />
           <Route path="/applications/:id">{(params) => <ApplicationKeys id={params.id} />}</Route>
           <Route path="/keys/:id">{(params) => <KeyPage id={params.id} />}</Route>
@@ -77,6 +76,7 @@ function Layout({ children }: { children: React.ReactNode }) {
   const [location] = useLocation();
   const [{ data }] = useQuery({ query: ViewerDocument });
   const links = [
+    { href: '/', label: 'Overview' },
     { href: '/applications', label: 'Applications' },
     { href: '/audit', label: 'Audit trail' },
     { href: '/webhooks', label: 'Webhooks' },
@@ -87,7 +87,7 @@ function Layout({ children }: { children: React.ReactNode }) {
         Skip to content
       </a>
       <header className="topbar">
-        <Link href="/applications" className="brand">
+        <Link href="/" className="brand">
           Keygate
         </Link>
         <nav aria-label="Dashboard" className="nav">
@@ -96,7 +96,9 @@ function Layout({ children }: { children: React.ReactNode }) {
               key={link.href}
               href={link.href}
               className="nav-link"
-              aria-current={location.startsWith(link.href) ? 'page' : undefined}
+              aria-current={
+                (link.href === '/' ? location === '/' : location.startsWith(link.href)) ? 'page' : undefined
+              }
             >
               {link.label}
             </Link>

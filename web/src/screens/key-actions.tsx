@@ -95,7 +95,7 @@ function EditKey({ apiKey, onDone }: { apiKey: ApiKeyFieldsFragment; onDone: () 
   );
 }
 
-function RevokeKey({
+export function RevokeKey({
   apiKey,
   isOpen,
   onClose,
