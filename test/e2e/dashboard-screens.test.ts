@@ -185,11 +185,11 @@ const WIDTHS = [
 describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewport) => {
   let page: Page;
   const checked: string[] = [];
-  const check = async (screen: string) => {
+  const check = async (screen: string, { dialog = false } = {}) => {
     await page.waitForLoadState('networkidle');
     expect(await overflows(page), `${screen} at ${viewport.width} px`).toEqual([]);
     await expectAccessible(page, `${screen} at ${viewport.width} px`, { strict: true });
-    await screenshot(page, `screen-${screen}-${viewport.width}`);
+    await screenshot(page, `screen-${screen}-${viewport.width}`, { fullPage: !dialog });
     checked.push(screen);
   };
 
@@ -247,6 +247,29 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
     await check('keys-menu');
     await page.keyboard.press('Escape');
 
+    // IP rules of a key with none: deny the rest and be warned; add your own address in one step;
+    // a fixed rule's error goes away as it is fixed.
+    await page.getByRole('button', { name: 'Actions for Mobile apps (iOS and Android)' }).click();
+    await page.getByRole('menuitem', { name: 'IP rules' }).click();
+    const rules = page.getByRole('dialog', { name: 'IP rules for Mobile apps (iOS and Android)' });
+    expect(await rules.textContent()).toContain('Your address, as Keygate sees it: 127.0.0.1');
+    await rules.getByRole('button', { name: /Addresses no rule matches$/ }).click();
+    await page.getByRole('option', { name: 'Deny', exact: true }).click();
+    await rules.getByText('every request with this key will be refused').waitFor();
+    await rules.getByRole('button', { name: 'Add rule' }).click();
+    const bad = rules.getByLabel('Rule 1: address or range');
+    await bad.fill('10.0.0.300');
+    await rules.getByRole('button', { name: 'Save rules' }).click();
+    await expect.poll(() => bad.getAttribute('aria-invalid')).toBe('true');
+    await bad.fill('10.0.0.0/8');
+    await expect.poll(() => bad.getAttribute('aria-invalid')).not.toBe('true');
+    await rules.getByRole('button', { name: 'Add my address' }).click();
+    expect(await rules.getByLabel('Rule 1: address or range').inputValue()).toBe('127.0.0.1');
+    expect(await rules.getByText('every request with this key will be refused').count()).toBe(0);
+    await check('ip-rules', { dialog: true });
+    await rules.getByRole('button', { name: 'Close' }).click();
+    await rules.waitFor({ state: 'detached' });
+
     await page.goto(`/keys/${seeded.long}`);
     await page.getByRole('heading', { name: LONG_NAME, level: 1 }).waitFor();
     await page.locator('.uplot').first().waitFor();
@@ -298,7 +321,7 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
     await check('webhooks');
 
     expect(problems).toEqual([]);
-    expect(checked).toHaveLength(8);
+    expect(checked).toHaveLength(9);
     await context.close();
   });
 });

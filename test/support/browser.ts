@@ -45,9 +45,10 @@ export function watchProblems(page: Page, allow: RegExp[] = []): string[] {
   return problems;
 }
 
-export async function screenshot(page: Page, name: string) {
+/** The whole page, or (for a dialog, which floats over the viewport) what the viewport shows. */
+export async function screenshot(page: Page, name: string, { fullPage = true } = {}) {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage });
 }
 
 /**

@@ -20,3 +20,12 @@ builder.queryField('viewer', (t) =>
       ctx.prisma.merchant.findUniqueOrThrow({ ...query, where: { id: ctx.viewer.merchantId } }),
   }),
 );
+
+builder.queryField('clientAddress', (t) =>
+  t.withAuth({ merchant: true }).string({
+    nullable: true,
+    description:
+      'The address this request came from, as Keygate sees it (behind KEYGATE_TRUSTED_PROXIES, the forwarded one): what an IP rule needs to allow you',
+    resolve: (_root, _args, ctx) => ctx.request?.ip ?? null,
+  }),
+);

@@ -1,12 +1,17 @@
 // IP rules: an ordered list (the first match decides) with add, remove and reorder, and the
 // action for addresses no rule matches. Saved whole; a bad range is shown on its own field.
-import { type ApiKeyFieldsFragment, type IpAction, SetIpRulesDocument } from '@keygate/sdk/documents';
+import {
+  type ApiKeyFieldsFragment,
+  ClientAddressDocument,
+  type IpAction,
+  SetIpRulesDocument,
+} from '@keygate/sdk/documents';
 import { useState } from 'react';
-import { useMutation } from 'urql';
+import { useMutation, useQuery } from 'urql';
 import { type FormErrors, failureOf, NO_ERRORS } from '../errors.ts';
 import { Button, Choice, Field, SubmitForm } from '../ui/controls.tsx';
 import { Sheet } from '../ui/dialogs.tsx';
-import { Alert } from '../ui/feedback.tsx';
+import { Alert, Notice } from '../ui/feedback.tsx';
 
 const ACTIONS = [
   { id: 'ALLOW', label: 'Allow' },
@@ -44,8 +49,24 @@ function IpRulesForm({ apiKey, onDone }: { apiKey: ApiKeyFieldsFragment; onDone:
   const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
   const [state, save] = useMutation(SetIpRulesDocument);
 
-  const change = (index: number, patch: Partial<Rule>) =>
+  // Where you are, as Keygate sees this dashboard's requests: what a rule needs to let you in.
+  const [{ data: where }] = useQuery({ query: ClientAddressDocument });
+  const myAddress = where?.clientAddress ?? null;
+
+  const change = (index: number, patch: Partial<Rule>) => {
     setRules(rules.map((rule, at) => (at === index ? { ...rule, ...patch } : rule)));
+    // The rule's error was about what it held: editing it clears it until the next save.
+    if (patch.cidr !== undefined && errors.fields[`rules.${index}.cidr`]) {
+      const { [`rules.${index}.cidr`]: _fixed, ...fields } = errors.fields;
+      setErrors({ ...errors, fields });
+    }
+  };
+  const addMine = () => {
+    if (myAddress) setRules([{ uid: nextUid++, cidr: myAddress, action: 'ALLOW' }, ...rules]);
+    setErrors(NO_ERRORS);
+  };
+  const allows = rules.some((rule) => rule.action === 'ALLOW' && rule.cidr.trim() !== '');
+  const mineListed = myAddress !== null && rules.some((rule) => rule.cidr.trim() === myAddress);
   const move = (index: number, by: -1 | 1) => {
     const next = [...rules];
     const [rule] = next.splice(index, 1);
@@ -74,6 +95,16 @@ function IpRulesForm({ apiKey, onDone }: { apiKey: ApiKeyFieldsFragment; onDone:
         Rules are checked from the top; the first that matches the caller's address decides. Single addresses and ranges
         (CIDR), IPv4 and IPv6.
       </p>
+      {myAddress ? (
+        <p className="small my-address">
+          Your address, as Keygate sees it: <code>{myAddress}</code>{' '}
+          {mineListed ? null : (
+            <Button variant="quiet" onPress={addMine}>
+              Add my address
+            </Button>
+          )}
+        </p>
+      ) : null}
       <ol className="rules">
         {rules.map((rule, index) => (
           <li key={rule.uid} className="rule">
@@ -133,6 +164,12 @@ function IpRulesForm({ apiKey, onDone }: { apiKey: ApiKeyFieldsFragment; onDone:
           { id: 'DENY', label: 'Deny' },
         ]}
       />
+      {defaultAction === 'DENY' && !allows ? (
+        <Notice>
+          No rule allows any address, and the rest are denied: every request with this key will be refused.
+          {myAddress && !mineListed ? ' Add an allow rule, such as your own address, to let someone in.' : ''}
+        </Notice>
+      ) : null}
       {errors.form ? <Alert>{errors.form}</Alert> : null}
       <div className="dialog-actions">
         <Button onPress={onDone}>Cancel</Button>
