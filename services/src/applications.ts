@@ -3,6 +3,7 @@
 // the database's answer, turned into NameConflictError.
 import { localId, normalizeName } from '@keygate/core';
 import { edited, recorded, sent } from './audit.ts';
+import { batched } from './batch.ts';
 import type { MerchantContext } from './context.ts';
 import { NameConflictError, NotFoundError } from './errors.ts';
 import { applicationEventData } from './events.ts';
@@ -141,4 +142,20 @@ async function withNameCheck<T>(name: string, write: () => Promise<T>): Promise<
     if (isUniqueViolation(error)) throw new NameConflictError(name);
     throw error;
   }
+}
+
+/**
+ * How many keys an application holds that count against its limit (not revoked), batched: the
+ * applications of one page are counted in one statement.
+ */
+export async function keysInUse(ctx: MerchantContext, applicationId: string): Promise<number> {
+  const counted = await batched(ctx, 'keys-in-use', applicationId, async (ids) => {
+    const rows = await ctx.prisma.apiKey.groupBy({
+      by: ['applicationId'],
+      where: { applicationId: { in: ids }, merchantId: ctx.viewer.merchantId, revokedAt: null },
+      _count: { _all: true },
+    });
+    return new Map(rows.map((row) => [row.applicationId, row._count._all]));
+  });
+  return counted ?? 0;
 }

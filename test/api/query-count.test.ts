@@ -57,3 +57,35 @@ test('a page of keys reads its usage in one statement, and costs what it returns
   );
   expect(one.errors).toBeUndefined();
 });
+
+test('a page of applications counts its keys in use in one statement, revoked keys left out', async ({ h }) => {
+  const acme = await h.as('acme');
+  const apps = [];
+  for (let i = 0; i < 6; i++) {
+    const app = await createApplication(acme, `counted ${i}`);
+    for (let k = 0; k < i; k++) await createKey(acme, app.id, { name: `key ${k}` });
+    apps.push(app);
+  }
+  const revoked = await createKey(acme, apps[0]!.id, { name: 'gone' });
+  await acme.gql('mutation($id: ID!) { revokeKey(input: { id: $id }) { __typename } }', { id: revoked.key.id });
+  // Another merchant's keys count for nobody else.
+  const globex = await h.as('globex');
+  await createKey(globex, (await createApplication(globex, 'theirs')).id, { name: 'x' });
+  const query = '{ applications(first: 20) { edges { node { name keysInUse keyLimit } } } }';
+  const { result, statements } = await h.db.countStatements(() => acme.gql(query));
+  const counts = Object.fromEntries(
+    result.applications.edges.map((e: { node: { name: string; keysInUse: number } }) => [
+      e.node.name,
+      e.node.keysInUse,
+    ]),
+  );
+  expect(counts).toEqual({
+    'counted 0': 0,
+    'counted 1': 1,
+    'counted 2': 2,
+    'counted 3': 3,
+    'counted 4': 4,
+    'counted 5': 5,
+  });
+  expect(statements.filter((sql) => /"api_keys"/.test(sql) && /count/i.test(sql))).toHaveLength(1);
+});

@@ -398,6 +398,10 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     await page.getByRole('button', { name: 'Next page' }).click();
     await expect.poll(names).toEqual(['Store 2', 'Store 1']);
     expect(await page.getByRole('button', { name: 'Next page' }).isDisabled()).toBe(true);
+    // The page is in the address: a reload shows the same one.
+    expect(page.url()).toContain('after=');
+    await page.reload();
+    await expect.poll(names).toEqual(['Store 2', 'Store 1']);
     await page.getByRole('button', { name: 'Previous page' }).click();
     await expect.poll(async () => (await names())[0]).toBe('Store 22');
     await page.getByRole('searchbox', { name: 'Search by name' }).fill('store 1');
@@ -405,6 +409,12 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     await page.getByRole('searchbox', { name: 'Search by name' }).fill('');
     await pick(page, 'Show', 'Disabled');
     await expect.poll(names).toEqual(['Store 1']);
+    // So are the filters: a reload (or a shared link) keeps them.
+    await page.getByRole('searchbox', { name: 'Search by name' }).fill('store');
+    await expect.poll(() => page.url()).toMatch(/show=disabled.*q=store|q=store.*show=disabled/);
+    await page.reload();
+    await expect.poll(names).toEqual(['Store 1']);
+    expect(await page.getByRole('searchbox', { name: 'Search by name' }).inputValue()).toBe('store');
     expect(problems).toEqual([]);
     await context.close();
   });

@@ -25,6 +25,10 @@ export const Application = builder.prismaNode('Application', {
       description: 'Most keys that are not revoked this application may hold',
       resolve: (_app, _args, ctx) => ctx.settings.maxKeysPerApplication,
     }),
+    keysInUse: t.int({
+      description: 'Its keys that are not revoked: what counts against keyLimit',
+      resolve: (app, _args, ctx) => (ctx.viewer ? applications.keysInUse(ctx as MerchantContext, app.id) : 0),
+    }),
     keys: t.prismaConnection(
       {
         type: 'ApiKey',

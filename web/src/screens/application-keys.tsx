@@ -14,9 +14,9 @@ import { Link } from 'wouter';
 import { Button, Choice } from '../ui/controls.tsx';
 import { QueryState } from '../ui/feedback.tsx';
 import { accessLabel, exactTime, StatusBadge, shortTime, When } from '../ui/format.tsx';
-import { useDebounced, useRefresh } from '../ui/hooks.ts';
+import { useRefresh } from '../ui/hooks.ts';
 import { PagedList } from '../ui/paged-list.tsx';
-import { usePages } from '../ui/pager.tsx';
+import { useUrlPages, useUrlParams, useUrlSearch } from '../ui/url-state.ts';
 import { CreateKey } from './create-key.tsx';
 import { KeyActions } from './key-actions.tsx';
 
@@ -30,6 +30,8 @@ export function ApplicationKeys({ id }: { id: string }) {
   const [{ data: appData, error: appError, fetching: appFetching }] = useQuery({
     query: ApplicationDocument,
     variables: { id },
+    // Refetched when keys change: it counts the keys in use.
+    context: useMemo(() => KEY_TYPES, []),
   });
   const application = appData?.application;
   if (appData && application === null) return <Missing />;
@@ -48,7 +50,7 @@ export function ApplicationKeys({ id }: { id: string }) {
             )}
           </div>
           {application.description ? <p className="muted">{application.description}</p> : null}
-          <KeyList applicationId={id} keyLimit={application.keyLimit} />
+          <KeyList applicationId={id} keyLimit={application.keyLimit} keysInUse={application.keysInUse} />
           <Suspense fallback={null}>
             <ApplicationUsage id={id} />
           </Suspense>
@@ -70,11 +72,24 @@ function Missing() {
   );
 }
 
-function KeyList({ applicationId, keyLimit }: { applicationId: string; keyLimit: number }) {
-  const [status, setStatus] = useState<StatusFilter>('ALL');
-  const search = useDebounced();
-  const pages = usePages();
-  useEffect(() => pages.reset(), [status, search.value]);
+const STATUSES: StatusFilter[] = ['ALL', 'ACTIVE', 'DISABLED', 'EXPIRED', 'REVOKED'];
+
+function KeyList({
+  applicationId,
+  keyLimit,
+  keysInUse,
+}: {
+  applicationId: string;
+  keyLimit: number;
+  keysInUse: number;
+}) {
+  // The search, the status and the page live in the address: a reload or a link keeps them.
+  const [params, setParams] = useUrlParams();
+  const asked = params.get('status') as StatusFilter | null;
+  const status: StatusFilter = asked && STATUSES.includes(asked) ? asked : 'ALL';
+  const setStatus = (next: StatusFilter) => setParams({ status: next === 'ALL' ? null : next });
+  const search = useUrlSearch('q');
+  const pages = useUrlPages();
   const [{ data, error, fetching }, refetch] = useQuery({
     query: ApplicationKeysDocument,
     variables: {
@@ -85,16 +100,10 @@ function KeyList({ applicationId, keyLimit }: { applicationId: string; keyLimit:
     },
     context: useMemo(() => KEY_TYPES, []),
   });
-  // Counted apart from the page: how close the application is to its key limit.
-  const [{ data: counted }] = useQuery({
-    query: ApplicationKeysDocument,
-    variables: { applicationId, first: 1, status: ['ACTIVE', 'DISABLED', 'EXPIRED'] },
-    context: useMemo(() => KEY_TYPES, []),
-  });
   useRefresh(refetch);
   const [creating, setCreating] = useState(false);
   const connection = data?.application?.keys;
-  const unrevoked = counted?.application?.keys.totalCount;
+  const filtered = status !== 'ALL' || search.value !== '';
 
   return (
     <>
@@ -105,9 +114,10 @@ function KeyList({ applicationId, keyLimit }: { applicationId: string; keyLimit:
         </Button>
       </div>
       <p className="muted" data-testid="key-limit">
-        {unrevoked === undefined ? '' : `${unrevoked} of at most ${keyLimit} keys in use (revoked keys do not count).`}
+        {`${keysInUse} of at most ${keyLimit} keys in use (revoked keys do not count).`}
       </p>
-      <div className="filters">
+      {/* No filters over an empty list: there is nothing to narrow yet. */}
+      <div className="filters" hidden={connection?.totalCount === 0 && !filtered}>
         <SearchField className="field" value={search.input} onChange={search.setInput}>
           <Label>Search by name or prefix</Label>
           <Input placeholder="e.g. Main store, kg_live_Ab3x" />
@@ -130,7 +140,18 @@ function KeyList({ applicationId, keyLimit }: { applicationId: string; keyLimit:
         connection={connection}
         noun="key"
         onPage={pages.setCursor}
-        empty={<p>{status === 'ALL' ? 'No keys yet. Create one to call the API.' : 'No key has this status.'}</p>}
+        empty={
+          filtered ? (
+            <p>{search.value ? 'No key matches this search.' : 'No key has this status.'}</p>
+          ) : (
+            <>
+              <p>No keys yet. A key is what your client sends to call the API.</p>
+              <Button variant="primary" onPress={() => setCreating(true)}>
+                Create the first key
+              </Button>
+            </>
+          )
+        }
         columns={[
           { label: 'Name' },
           { label: 'Key', wideOnly: true, width: '9rem' },

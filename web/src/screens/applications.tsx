@@ -1,24 +1,26 @@
 // Applications: search, the enabled filter and cursor pages; create, rename, enable/disable.
 import { type ApplicationFieldsFragment, ApplicationsDocument } from '@keygate/sdk/documents';
-import { useEffect, useMemo, useState } from 'react';
+import { useMemo, useState } from 'react';
 import { Input, Label, Menu, MenuItem, MenuTrigger, Popover, SearchField } from 'react-aria-components';
 import { useQuery } from 'urql';
 import { Link } from 'wouter';
 import { Button, Choice } from '../ui/controls.tsx';
 import { When } from '../ui/format.tsx';
-import { useDebounced } from '../ui/hooks.ts';
 import { PagedList } from '../ui/paged-list.tsx';
-import { usePages } from '../ui/pager.tsx';
+import { useUrlPages, useUrlParams, useUrlSearch } from '../ui/url-state.ts';
 import { ApplicationForm, EnableApplication } from './application-dialogs.tsx';
 
 type EnabledFilter = 'all' | 'enabled' | 'disabled';
 
 export function Applications() {
-  const search = useDebounced();
+  // The search, the filter and the page live in the address: a reload or a link keeps them.
+  const search = useUrlSearch('q');
   const debounced = search.value;
-  const [enabled, setEnabled] = useState<EnabledFilter>('all');
-  const pages = usePages();
-  useEffect(() => pages.reset(), [debounced, enabled]);
+  const [params, setParams] = useUrlParams();
+  const shown = params.get('show');
+  const enabled: EnabledFilter = shown === 'enabled' || shown === 'disabled' ? shown : 'all';
+  const setEnabled = (next: EnabledFilter) => setParams({ show: next === 'all' ? null : next });
+  const pages = useUrlPages();
   const [{ data, error, fetching }] = useQuery({
     query: ApplicationsDocument,
     variables: {
@@ -43,7 +45,8 @@ export function Applications() {
       <p className="muted">
         An application groups the API keys of one integration, such as a web store or its staging copy.
       </p>
-      <div className="filters">
+      {/* No filters over an empty list: there is nothing to narrow yet. */}
+      <div className="filters" hidden={connection?.totalCount === 0 && !filtered}>
         <SearchField className="field" value={search.input} onChange={search.setInput}>
           <Label>Search by name</Label>
           <Input placeholder="e.g. store" />
@@ -79,7 +82,7 @@ export function Applications() {
         columns={[
           { label: 'Name' },
           { label: 'Status' },
-          { label: 'Key limit', wideOnly: true },
+          { label: 'Keys in use', wideOnly: true },
           { label: 'Created', wideOnly: true },
           { label: 'Actions', hidden: true },
         ]}
@@ -105,7 +108,9 @@ function ApplicationRow({ application }: { application: ApplicationFieldsFragmen
           {application.enabled ? 'Enabled' : 'Disabled'}
         </span>
       </td>
-      <td className="wide-only">{application.keyLimit} keys</td>
+      <td className="wide-only" title={`At most ${application.keyLimit} keys that are not revoked`}>
+        {application.keysInUse} of {application.keyLimit}
+      </td>
       <td className="wide-only">
         <When value={application.createdAt} />
       </td>

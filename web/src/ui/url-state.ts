@@ -1,5 +1,6 @@
 // A screen's filters and page kept in its address (?action=…&after=…), so that a reload, a
 // bookmark or a shared link shows the same list. Changing a filter goes back to the first page.
+import { useEffect, useState } from 'react';
 import { useLocation, useSearch } from 'wouter';
 import { PAGE_SIZE, type PageCursor, pageVariables } from './pager.tsx';
 
@@ -43,4 +44,21 @@ export function useUrlPages(size = PAGE_SIZE) {
             : { before: next.before, after: null },
       ),
   };
+}
+
+/**
+ * A search box kept in the address under `name`: what is typed shows at once, and reaches the
+ * address (and so the query) once typing pauses.
+ */
+export function useUrlSearch(name: string, delayMs = 250) {
+  const [params, set] = useUrlParams();
+  const value = params.get(name) ?? '';
+  const [input, setInput] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => {
+      if (input.trim() !== value) set({ [name]: input.trim() || null });
+    }, delayMs);
+    return () => clearTimeout(timer);
+  }, [input, value, delayMs]);
+  return { input, setInput, value };
 }
