@@ -252,6 +252,7 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
     await page.getByRole('button', { name: 'Actions for Mobile apps (iOS and Android)' }).click();
     await page.getByRole('menuitem', { name: 'IP rules' }).click();
     const rules = page.getByRole('dialog', { name: 'IP rules for Mobile apps (iOS and Android)' });
+    await rules.getByText('Your address, as Keygate sees it:').waitFor();
     expect(await rules.textContent()).toContain('Your address, as Keygate sees it: 127.0.0.1');
     await rules.getByRole('button', { name: /Addresses no rule matches$/ }).click();
     await page.getByRole('option', { name: 'Deny', exact: true }).click();
@@ -322,6 +323,42 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
 
     expect(problems).toEqual([]);
     expect(checked).toHaveLength(9);
+    await context.close();
+  });
+});
+
+describe('in dark mode, as the system asks', { timeout: 120_000 }, () => {
+  it('follows the system, and every screen keeps its contrast', async () => {
+    const viewport = { width: 1280, height: 900 };
+    const context = await newContext(browser, keygate.url, viewport, 'dark');
+    const page = await context.newPage();
+    page.setDefaultTimeout(20_000);
+    const problems = watchProblems(page);
+    const check = async (screen: string) => {
+      await page.waitForLoadState('networkidle');
+      expect(await overflows(page), screen).toEqual([]);
+      // axe-core's colour-contrast rule runs on the dark colours.
+      await expectAccessible(page, `${screen} (dark)`, { strict: true });
+      await screenshot(page, `screen-${screen}-dark`);
+    };
+    await page.goto(`/#token=${token}`);
+    await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+    await page.locator('.uplot').first().waitFor();
+    // The page is dark: its background is the dark wash, not white.
+    expect(await page.evaluate(() => getComputedStyle(document.body.parentElement!).backgroundColor)).toBe(
+      'rgb(12, 17, 29)',
+    );
+    await check('overview');
+    await page.goto(`/applications/${seeded.app}`);
+    await page.getByRole('row', { name: new RegExp(LONG_NAME.slice(0, 30)) }).waitFor();
+    await check('keys');
+    await page.goto(`/keys/${seeded.long}`);
+    await page.locator('.uplot').first().waitFor();
+    await check('key');
+    await page.goto('/audit');
+    await page.locator('tbody tr').first().waitFor();
+    await check('audit');
+    expect(problems).toEqual([]);
     await context.close();
   });
 });

@@ -28,8 +28,9 @@ export async function newContext(
   browser: Browser,
   origin: string,
   viewport = { width: 1280, height: 860 },
+  colorScheme: 'light' | 'dark' = 'light',
 ): Promise<BrowserContext> {
-  const context = await browser.newContext({ viewport, baseURL: origin });
+  const context = await browser.newContext({ viewport, baseURL: origin, colorScheme });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin });
   return context;
 }

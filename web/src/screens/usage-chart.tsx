@@ -43,6 +43,10 @@ export function UsageChart({ buckets, title }: { buckets: UsageBucketFieldsFragm
       ),
     ];
     const bars = uPlot.paths.bars?.({ size: [0.8, 40], align: 1 });
+    // The page's own colours (light or dark) for labels and grid.
+    const style = getComputedStyle(element);
+    const ink = style.getPropertyValue('--muted').trim() || '#4b5563';
+    const grid = style.getPropertyValue('--row-line').trim() || '#e5e7eb';
     const width = () => Math.max(280, element.clientWidth);
     const plot = new uPlot(
       {
@@ -58,7 +62,16 @@ export function UsageChart({ buckets, title }: { buckets: UsageBucketFieldsFragm
           }),
         ],
         // Counts as 15K, 1.2M: the axis keeps its width whatever the traffic.
-        axes: [{}, { size: 56, values: (_u, splits) => splits.map((value) => compact.format(value)) }],
+        axes: [
+          { stroke: ink, grid: { stroke: grid }, ticks: { stroke: grid } },
+          {
+            size: 56,
+            stroke: ink,
+            grid: { stroke: grid },
+            ticks: { stroke: grid },
+            values: (_u, splits) => splits.map((value) => compact.format(value)),
+          },
+        ],
         scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
       },
       data,
