@@ -312,20 +312,26 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     await page.getByText('Active', { exact: true }).waitFor();
     expect((await verify(next)).status).toBe(200);
 
+    // Metadata, credits and rate limits are one form with one Save.
     const metadata = page.getByLabel('Metadata (JSON)');
+    const save = page.getByRole('button', { name: 'Save settings' });
     await metadata.fill('{"plan": ');
-    await page.getByRole('button', { name: 'Save metadata' }).click();
+    await save.click();
     await expect.poll(() => metadata.getAttribute('aria-invalid')).toBe('true');
     await metadata.fill('{"plan": "gold"}');
-    await page.getByRole('button', { name: 'Save metadata' }).click();
+    await page.getByLabel('Credits left').fill('3');
+    await save.click();
     await page.getByText('Saved.').first().waitFor();
+    await page.getByText('3 left').waitFor();
     const withMetadata = await verify(next);
     expect(JSON.parse(Buffer.from(withMetadata.headers.get('x-keygate-metadata')!, 'base64url').toString())).toEqual({
       plan: 'gold',
     });
-    await page.getByLabel('Credits left').fill('1');
-    await page.getByRole('button', { name: 'Save credits' }).click();
-    await page.getByText('1 left').waitFor();
+    // Only what changed is sent: saving the metadata again leaves the credits spent meanwhile spent.
+    await metadata.fill('{"plan": "platinum"}');
+    await save.click();
+    await page.getByText('Saved.').first().waitFor();
+    expect((await verify(next)).status).toBe(200);
     expect((await verify(next)).status).toBe(200);
     const spent = await verify(next);
     expect([spent.status, spent.headers.get('x-keygate-code')]).toEqual([429, 'USAGE_EXCEEDED']);

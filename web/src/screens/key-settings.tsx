@@ -1,101 +1,144 @@
 // The settings of a key beyond the create form: metadata and external id (returned on every
-// verification), credits (with refills) and rate limits. Each part is saved on its own.
+// verification), credits (with refills) and rate limits, in one form with one Save.
 import {
   type ApiKeyFieldsFragment,
   EditKeyDocument,
   type EditKeyInput,
   type RefillInterval,
 } from '@keygate/sdk/documents';
-import { type ReactNode, useState } from 'react';
+import { useState } from 'react';
 import { useMutation } from 'urql';
 import { type FormErrors, failureOf, NO_ERRORS } from '../errors.ts';
 import { Button, Choice, Field, SubmitForm } from '../ui/controls.tsx';
 import { Alert, Notice } from '../ui/feedback.tsx';
 
-export function KeySettings({ apiKey }: { apiKey: ApiKeyFieldsFragment }) {
-  return (
-    <>
-      <Metadata apiKey={apiKey} />
-      <Credits apiKey={apiKey} />
-      <RateLimits apiKey={apiKey} />
-    </>
-  );
+/** The key's settings as the form holds them. */
+interface Draft {
+  metadata: string;
+  externalId: string;
+  remaining: string;
+  interval: RefillInterval | 'NONE';
+  amount: string;
+  day: string;
+  limits: LimitDraft[];
 }
 
-/** A part of the settings with its own Save: sends `input` (built at submit) through editKey. */
-function Part({
-  title,
-  apiKey,
-  build,
-  children,
-  onErrors,
-}: {
-  title: string;
-  apiKey: ApiKeyFieldsFragment;
-  /** The fields to send, or a message when the form cannot be sent as it is. */
-  build: () => Omit<EditKeyInput, 'id'> | string;
-  children: ReactNode;
-  onErrors: (errors: FormErrors) => void;
-}) {
+function draftOf(apiKey: ApiKeyFieldsFragment): Draft {
+  const credits = apiKey.credits;
+  return {
+    metadata: apiKey.metadata === null ? '' : JSON.stringify(apiKey.metadata, null, 2),
+    externalId: apiKey.externalId ?? '',
+    remaining: credits ? String(credits.remaining) : '',
+    interval: credits?.refillInterval ?? 'NONE',
+    amount: credits?.refillAmount ? String(credits.refillAmount) : '',
+    day: credits?.refillDay ? String(credits.refillDay) : '',
+    limits: apiKey.rateLimits.map((limit) => ({
+      name: limit.name,
+      limit: String(limit.limit),
+      windowSeconds: String(limit.windowSeconds),
+    })),
+  };
+}
+
+const whole = (value: string) => (value.trim() === '' ? null : Number(value));
+
+/**
+ * Metadata, credits and rate limits in one form with one Save. Only the parts that were changed
+ * are sent: credits sent again would replace what is left with what the form loaded.
+ */
+export function KeySettings({ apiKey }: { apiKey: ApiKeyFieldsFragment }) {
+  const [draft, setDraft] = useState(() => draftOf(apiKey));
+  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
+  const [note, setNote] = useState<string | null>(null);
   const [state, editKey] = useMutation(EditKeyDocument);
-  const [form, setForm] = useState<string | null>(null);
-  const [saved, setSaved] = useState(false);
-  const id = `${title.toLowerCase().replace(/\W+/g, '-')}-heading`;
+  const loaded = draftOf(apiKey);
+  const changed = (fields: (keyof Draft)[]) =>
+    fields.some((field) => JSON.stringify(draft[field]) !== JSON.stringify(loaded[field]));
+  const set = (patch: Partial<Draft>) => {
+    setDraft({ ...draft, ...patch });
+    setNote(null);
+  };
+
   async function submit() {
-    setSaved(false);
-    setForm(null);
-    onErrors(NO_ERRORS);
-    const input = build();
-    if (typeof input === 'string') return setForm(input);
+    setErrors(NO_ERRORS);
+    setNote(null);
+    const input: Omit<EditKeyInput, 'id'> = {};
+    if (changed(['metadata', 'externalId'])) {
+      let parsed: unknown = null;
+      if (draft.metadata.trim() !== '') {
+        try {
+          parsed = JSON.parse(draft.metadata);
+        } catch (error) {
+          return setErrors({ fields: { metadata: `not JSON: ${(error as Error).message}` }, form: null });
+        }
+      }
+      input.metadata = parsed;
+      input.externalId = draft.externalId.trim() === '' ? null : draft.externalId.trim();
+    }
+    if (changed(['remaining', 'interval', 'amount', 'day'])) {
+      const refill =
+        draft.interval === 'NONE'
+          ? {}
+          : { refillInterval: draft.interval, refillAmount: whole(draft.amount), refillDay: whole(draft.day) };
+      input.credits = draft.remaining.trim() === '' ? null : { remaining: Number(draft.remaining), ...refill };
+    }
+    if (changed(['limits'])) {
+      input.rateLimits = draft.limits.map((limit) => ({
+        name: limit.name.trim(),
+        limit: Number(limit.limit),
+        windowSeconds: Number(limit.windowSeconds),
+      }));
+    }
+    if (Object.keys(input).length === 0) return setNote('Nothing has changed.');
     const result = await editKey({ input: { id: apiKey.id, ...input } });
     const failed = failureOf(result.error, result.data?.editKey);
-    if (failed) {
-      onErrors(failed);
-      return setForm(failed.form);
-    }
-    setSaved(true);
+    if (failed) return setErrors(failed);
+    setNote('Saved.');
   }
+
   return (
-    <section aria-labelledby={id} className="card">
-      <h2 id={id}>{title}</h2>
+    <section aria-labelledby="settings-heading" className="card">
+      <h2 id="settings-heading">Settings</h2>
       <SubmitForm onSubmit={submit}>
-        {children}
-        {form ? <Alert>{form}</Alert> : null}
-        {saved ? <Notice>Saved.</Notice> : null}
-        <Button type="submit" isPending={state.fetching}>
-          Save {title.toLowerCase()}
-        </Button>
+        <Metadata draft={draft} set={set} errors={errors} />
+        <Credits apiKey={apiKey} draft={draft} set={set} errors={errors} />
+        <RateLimits draft={draft} set={set} errors={errors} />
+        {errors.form ? <Alert>{errors.form}</Alert> : null}
+        {note ? <Notice>{note}</Notice> : null}
+        <div className="form-actions">
+          <Button type="submit" variant="primary" isPending={state.fetching}>
+            Save settings
+          </Button>
+          <Button
+            isDisabled={!changed(['metadata', 'externalId', 'remaining', 'interval', 'amount', 'day', 'limits'])}
+            onPress={() => {
+              setDraft(draftOf(apiKey));
+              setErrors(NO_ERRORS);
+              setNote(null);
+            }}
+          >
+            Undo changes
+          </Button>
+        </div>
       </SubmitForm>
     </section>
   );
 }
 
-function Metadata({ apiKey }: { apiKey: ApiKeyFieldsFragment }) {
-  const [metadata, setMetadata] = useState(apiKey.metadata === null ? '' : JSON.stringify(apiKey.metadata, null, 2));
-  const [externalId, setExternalId] = useState(apiKey.externalId ?? '');
-  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
+interface PartProps {
+  draft: Draft;
+  set: (patch: Partial<Draft>) => void;
+  errors: FormErrors;
+}
+
+function Metadata({ draft, set, errors }: PartProps) {
   return (
-    <Part
-      title="Metadata"
-      apiKey={apiKey}
-      onErrors={setErrors}
-      build={() => {
-        let parsed: unknown = null;
-        if (metadata.trim() !== '') {
-          try {
-            parsed = JSON.parse(metadata);
-          } catch (error) {
-            setErrors({ fields: { metadata: `not JSON: ${(error as Error).message}` }, form: null });
-            return 'Fix the metadata first: it must be JSON.';
-          }
-        }
-        return { metadata: parsed, externalId: externalId.trim() === '' ? null : externalId.trim() };
-      }}
-    >
+    <fieldset className="fieldset">
+      <legend>Metadata</legend>
       <Field
         label="Metadata (JSON)"
-        value={metadata}
-        onChange={setMetadata}
+        value={draft.metadata}
+        onChange={(metadata) => set({ metadata })}
         multiline
         inputClassName="mono"
         error={errors.fields.metadata}
@@ -103,38 +146,23 @@ function Metadata({ apiKey }: { apiKey: ApiKeyFieldsFragment }) {
       />
       <Field
         label="External id"
-        value={externalId}
-        onChange={setExternalId}
+        value={draft.externalId}
+        onChange={(externalId) => set({ externalId })}
         error={errors.fields.externalId}
         description="Your own id for the owner of this key, e.g. a customer id."
       />
-    </Part>
+    </fieldset>
   );
 }
 
-function Credits({ apiKey }: { apiKey: ApiKeyFieldsFragment }) {
+function Credits({ apiKey, draft, set, errors }: PartProps & { apiKey: ApiKeyFieldsFragment }) {
   const credits = apiKey.credits;
-  const [remaining, setRemaining] = useState(credits ? String(credits.remaining) : '');
-  const [interval, setInterval] = useState<RefillInterval | 'NONE'>(credits?.refillInterval ?? 'NONE');
-  const [amount, setAmount] = useState(credits?.refillAmount ? String(credits.refillAmount) : '');
-  const [day, setDay] = useState(credits?.refillDay ? String(credits.refillDay) : '');
-  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
-  const whole = (value: string) => (value.trim() === '' ? null : Number(value));
   return (
-    <Part
-      title="Credits"
-      apiKey={apiKey}
-      onErrors={setErrors}
-      build={() => {
-        if (remaining.trim() === '') return { credits: null };
-        const refill =
-          interval === 'NONE' ? {} : { refillInterval: interval, refillAmount: whole(amount), refillDay: whole(day) };
-        return { credits: { remaining: Number(remaining), ...refill } };
-      }}
-    >
+    <fieldset className="fieldset">
+      <legend>Credits</legend>
       {credits ? (
         <p className="muted">
-          {credits.remaining} left
+          {credits.remaining.toLocaleString('en')} left
           {credits.nextRefillAt ? `; next refill ${new Date(credits.nextRefillAt).toLocaleString()}` : ''}.
         </p>
       ) : (
@@ -143,42 +171,42 @@ function Credits({ apiKey }: { apiKey: ApiKeyFieldsFragment }) {
       <Field
         label="Credits left"
         type="number"
-        value={remaining}
-        onChange={setRemaining}
+        value={draft.remaining}
+        onChange={(remaining) => set({ remaining })}
         error={errors.fields['credits.remaining']}
         description="Each valid verification spends one. Empty: unlimited."
       />
       <Choice
         label="Refill"
-        value={interval}
-        onChange={setInterval}
+        value={draft.interval}
+        onChange={(interval) => set({ interval })}
         options={[
           { id: 'NONE', label: 'Never' },
           { id: 'DAILY', label: 'Daily' },
           { id: 'MONTHLY', label: 'Monthly' },
         ]}
       />
-      {interval === 'NONE' ? null : (
+      {draft.interval === 'NONE' ? null : (
         <>
           <Field
             label="Refill to"
             type="number"
-            value={amount}
-            onChange={setAmount}
+            value={draft.amount}
+            onChange={(amount) => set({ amount })}
             error={errors.fields['credits.refillAmount']}
           />
-          {interval === 'MONTHLY' ? (
+          {draft.interval === 'MONTHLY' ? (
             <Field
               label="On day of the month"
               type="number"
-              value={day}
-              onChange={setDay}
+              value={draft.day}
+              onChange={(day) => set({ day })}
               error={errors.fields['credits.refillDay']}
             />
           ) : null}
         </>
       )}
-    </Part>
+    </fieldset>
   );
 }
 
@@ -188,35 +216,18 @@ interface LimitDraft {
   windowSeconds: string;
 }
 
-function RateLimits({ apiKey }: { apiKey: ApiKeyFieldsFragment }) {
-  const [limits, setLimits] = useState<LimitDraft[]>(
-    apiKey.rateLimits.map((limit) => ({
-      name: limit.name,
-      limit: String(limit.limit),
-      windowSeconds: String(limit.windowSeconds),
-    })),
-  );
-  const [errors, setErrors] = useState<FormErrors>(NO_ERRORS);
+function RateLimits({ draft, set, errors }: PartProps) {
+  const limits = draft.limits;
   const change = (index: number, patch: Partial<LimitDraft>) =>
-    setLimits(limits.map((limit, at) => (at === index ? { ...limit, ...patch } : limit)));
+    set({ limits: limits.map((limit, at) => (at === index ? { ...limit, ...patch } : limit)) });
   return (
-    <Part
-      title="Rate limits"
-      apiKey={apiKey}
-      onErrors={setErrors}
-      build={() => ({
-        rateLimits: limits.map((limit) => ({
-          name: limit.name.trim(),
-          limit: Number(limit.limit),
-          windowSeconds: Number(limit.windowSeconds),
-        })),
-      })}
-    >
+    <fieldset className="fieldset">
+      <legend>Rate limits</legend>
       {limits.length === 0 ? <p className="muted">No rate limit: only credits (if any) bound this key.</p> : null}
       {errors.fields.rateLimits ? <Alert>{errors.fields.rateLimits}</Alert> : null}
       <ol className="rules">
         {limits.map((limit, index) => (
-          <li key={index} className="rule">
+          <li key={index} className="rule limit-row">
             <Field
               label={`Limit ${index + 1}: name`}
               value={limit.name}
@@ -231,7 +242,7 @@ function RateLimits({ apiKey }: { apiKey: ApiKeyFieldsFragment }) {
               error={errors.fields[`rateLimits.${index}.limit`]}
             />
             <Field
-              label={`Limit ${index + 1}: per seconds`}
+              label={`Limit ${index + 1}: window (seconds)`}
               type="number"
               value={limit.windowSeconds}
               onChange={(windowSeconds) => change(index, { windowSeconds })}
@@ -240,7 +251,7 @@ function RateLimits({ apiKey }: { apiKey: ApiKeyFieldsFragment }) {
             <div className="rule-buttons">
               <Button
                 variant="quiet"
-                onPress={() => setLimits(limits.filter((_, at) => at !== index))}
+                onPress={() => set({ limits: limits.filter((_, at) => at !== index) })}
                 aria-label={`Remove limit ${index + 1}`}
               >
                 Remove
@@ -251,11 +262,13 @@ function RateLimits({ apiKey }: { apiKey: ApiKeyFieldsFragment }) {
       </ol>
       <Button
         onPress={() =>
-          setLimits([...limits, { name: limits.length === 0 ? 'default' : '', limit: '100', windowSeconds: '60' }])
+          set({
+            limits: [...limits, { name: limits.length === 0 ? 'default' : '', limit: '100', windowSeconds: '60' }],
+          })
         }
       >
         Add limit
       </Button>
-    </Part>
+    </fieldset>
   );
 }
