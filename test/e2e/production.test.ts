@@ -66,6 +66,7 @@ describe.each([
       expect(await (await fetch(`${server.url}/dashboard/config.json`)).json()).toEqual({
         devSignIn: false,
         embedOrigins: [],
+        integration: { apiUrl: 'https://api.example.com', keyHeader: 'Authorization' },
       });
       const mint = await fetch(`${server.url}/dashboard/sign-in-as`, {
         method: 'POST',

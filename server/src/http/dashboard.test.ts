@@ -134,7 +134,11 @@ describe('the dashboard handler', () => {
 
   it('mints a development token on loopback only, for a well-formed merchant id, from its own page', async () => {
     const url = await serve({});
-    expect(await (await fetch(`${url}/dashboard/config.json`)).json()).toEqual({ devSignIn: true, embedOrigins: [] });
+    expect(await (await fetch(`${url}/dashboard/config.json`)).json()).toEqual({
+      devSignIn: true,
+      embedOrigins: [],
+      integration: { apiUrl: 'https://api.example.com', keyHeader: 'Authorization' },
+    });
     const minted = await signIn(url, { merchantId: 'acme' }, { origin: url });
     expect(minted.status).toBe(200);
     const { token } = (await minted.json()) as { token: string };
