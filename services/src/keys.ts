@@ -388,19 +388,20 @@ function expiringWhere(ctx: MerchantContext, withinSeconds: number): Prisma.ApiK
   };
 }
 
+/** A page of the merchant's keys that match `where`, newest first. */
+function listKeysWhere(ctx: MerchantContext, where: Prisma.ApiKeyWhereInput, args: PageArgs, query: ConnectionQuery) {
+  return listPage(query, args, ctx.settings.maxPageSize, (page) =>
+    ctx.prisma.apiKey.findMany({ ...page.query, where: { AND: [where, page.keyset] }, orderBy: page.orderBy }),
+  );
+}
+
 /** A page of the keys that expire soon, newest first (dashboards; webhooks send key.expiring). */
 export function listExpiringKeys(
   ctx: MerchantContext,
   args: { withinSeconds: number } & PageArgs,
   query: ConnectionQuery,
 ) {
-  return listPage(query, args, ctx.settings.maxPageSize, (page) =>
-    ctx.prisma.apiKey.findMany({
-      ...page.query,
-      where: { AND: [expiringWhere(ctx, args.withinSeconds), page.keyset] },
-      orderBy: page.orderBy,
-    }),
-  );
+  return listKeysWhere(ctx, expiringWhere(ctx, args.withinSeconds), args, query);
 }
 
 export function countExpiringKeys(ctx: MerchantContext, withinSeconds: number): Promise<number> {
@@ -432,13 +433,7 @@ export function listUnusedKeys(
   args: { unusedForSeconds: number } & PageArgs,
   query: ConnectionQuery,
 ) {
-  return listPage(query, args, ctx.settings.maxPageSize, (page) =>
-    ctx.prisma.apiKey.findMany({
-      ...page.query,
-      where: { AND: [unusedWhere(ctx, args.unusedForSeconds), page.keyset] },
-      orderBy: page.orderBy,
-    }),
-  );
+  return listKeysWhere(ctx, unusedWhere(ctx, args.unusedForSeconds), args, query);
 }
 
 export function countUnusedKeys(ctx: MerchantContext, unusedForSeconds: number): Promise<number> {

@@ -292,6 +292,10 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     await page.getByRole('button', { name: 'Roll key' }).click();
     const rolled = page.getByRole('dialog', { name: 'The rolled key for Rolling key' });
     const next = (await rolled.getByTestId('secret').textContent())!.trim();
+    // It says until when the old secret still works: the end of the hour's grace.
+    expect(await rolled.getByTestId('old-until').textContent()).toMatch(
+      /keeps working until .*\d{4}.*deploy the new one/,
+    );
     expect(next).not.toBe(ok(created).secret);
     expect([(await verify(ok(created).secret)).status, (await verify(next)).status]).toEqual([200, 200]); // both, in the grace period
     await rolled.getByText('I have stored this key').click();

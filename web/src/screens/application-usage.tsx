@@ -2,9 +2,8 @@
 import { ApplicationUsageDocument, type UsageGranularity } from '@keygate/sdk/documents';
 import { useMemo, useState } from 'react';
 import { useQuery } from 'urql';
-import { Choice } from '../ui/controls.tsx';
 import { QueryState } from '../ui/feedback.tsx';
-import { RANGES, UsageChart, usageRange } from './usage-chart.tsx';
+import { PeriodChoice, RANGES, UsageChart, usageRange } from './usage-chart.tsx';
 
 /** Verifications of every key of the application, by hour or day. */
 export default function ApplicationUsage({ id }: { id: string }) {
@@ -16,15 +15,7 @@ export default function ApplicationUsage({ id }: { id: string }) {
     <section aria-labelledby="app-usage-heading" className="card">
       <div className="page-header">
         <h2 id="app-usage-heading">Usage of all its keys</h2>
-        <Choice
-          label="Period"
-          value={granularity}
-          onChange={setGranularity}
-          options={[
-            { id: 'DAY', label: RANGES.DAY.label },
-            { id: 'HOUR', label: RANGES.HOUR.label },
-          ]}
-        />
+        <PeriodChoice value={granularity} onChange={setGranularity} />
       </div>
       <QueryState error={error} fetching={fetching} hasData={usage !== undefined} />
       {usage ? <UsageChart buckets={usage} title={`All keys, ${RANGES[granularity].label.toLowerCase()}`} /> : null}

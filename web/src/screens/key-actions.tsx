@@ -15,6 +15,7 @@ import { type FormErrors, failureOf, inOneLine, NO_ERRORS } from '../errors.ts';
 import { Button, Choice, SubmitForm } from '../ui/controls.tsx';
 import { Confirm, Sheet } from '../ui/dialogs.tsx';
 import { Alert } from '../ui/feedback.tsx';
+import { exactTime } from '../ui/format.tsx';
 import { IpRulesDialog } from './ip-rules.tsx';
 import { draftOf, inputOf, KeyFields } from './key-fields.tsx';
 import { SecretOnce } from './secret-once.tsx';
@@ -167,6 +168,8 @@ function RollKey({ apiKey, isOpen, onClose }: { apiKey: ApiKeyFieldsFragment; is
   const [grace, setGrace] = useState<(typeof GRACE)[number]['id']>('86400');
   const [, roll] = useMutation(RollKeyDocument);
   const [secret, setSecret] = useState<string | null>(null);
+  /** Until when the old secret keeps working (the previous key's new expiry), null if it stopped. */
+  const [oldUntil, setOldUntil] = useState<string | null>(null);
   return (
     <>
       <Confirm
@@ -181,7 +184,11 @@ function RollKey({ apiKey, isOpen, onClose }: { apiKey: ApiKeyFieldsFragment; is
             { additionalTypenames: ['ApiKey'] },
           );
           const payload = result.data?.rollKey;
-          if (payload?.__typename === 'RollKeyPayload') setSecret(payload.secret);
+          if (payload?.__typename === 'RollKeyPayload') {
+            const until = payload.previousKey.status === 'ACTIVE' ? payload.previousKey.expiresAt : null;
+            setOldUntil(until);
+            setSecret(payload.secret);
+          }
           return inOneLine(failureOf(result.error, payload));
         }}
       >
@@ -191,7 +198,20 @@ function RollKey({ apiKey, isOpen, onClose }: { apiKey: ApiKeyFieldsFragment; is
         </p>
         <Choice label="Grace period" value={grace} onChange={setGrace} options={GRACE} />
       </Confirm>
-      <SecretOnce title={`The rolled key for ${apiKey.name}`} secret={secret} onDone={() => setSecret(null)} />
+      <SecretOnce title={`The rolled key for ${apiKey.name}`} secret={secret} onDone={() => setSecret(null)}>
+        <p data-testid="old-until">
+          {oldUntil ? (
+            <>
+              The old secret (<code>{apiKey.prefix}…</code>) keeps working until{' '}
+              <strong>{exactTime(new Date(oldUntil))}</strong>; deploy the new one before then.
+            </>
+          ) : (
+            <>
+              The old secret (<code>{apiKey.prefix}…</code>) stopped working now.
+            </>
+          )}
+        </p>
+      </SecretOnce>
     </>
   );
 }

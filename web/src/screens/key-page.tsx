@@ -4,13 +4,12 @@ import { ApiKeyDocument, KeyUsageDocument, type UsageGranularity } from '@keygat
 import { useMemo, useState } from 'react';
 import { useQuery } from 'urql';
 import { Link } from 'wouter';
-import { Choice } from '../ui/controls.tsx';
 import { QueryState } from '../ui/feedback.tsx';
 import { accessLabel, refusalOf, StatusBadge, When } from '../ui/format.tsx';
 import { KeyActions } from './key-actions.tsx';
 import { KeySettings } from './key-settings.tsx';
 import { IntegrationSnippets } from './snippets.tsx';
-import { RANGES, UsageChart, usageRange } from './usage-chart.tsx';
+import { PeriodChoice, RANGES, UsageChart, usageRange } from './usage-chart.tsx';
 
 export default function KeyPage({ id }: { id: string }) {
   const [{ data, error, fetching }] = useQuery({ query: ApiKeyDocument, variables: { id } });
@@ -119,15 +118,7 @@ function Usage({ id }: { id: string }) {
     <section aria-labelledby="usage-heading" className="card">
       <div className="page-header">
         <h2 id="usage-heading">Usage</h2>
-        <Choice
-          label="Period"
-          value={granularity}
-          onChange={setGranularity}
-          options={[
-            { id: 'HOUR', label: RANGES.HOUR.label },
-            { id: 'DAY', label: RANGES.DAY.label },
-          ]}
-        />
+        <PeriodChoice value={granularity} onChange={setGranularity} />
       </div>
       <QueryState error={error} fetching={fetching} hasData={usage !== undefined} />
       {usage ? <UsageChart buckets={usage.usage} title={RANGES[granularity].label} /> : null}

@@ -6,12 +6,12 @@ import { type ApiKeyFieldsFragment, OverviewDocument, type UsageGranularity } fr
 import { useMemo, useState } from 'react';
 import { useQuery } from 'urql';
 import { Link } from 'wouter';
-import { Button, Choice } from '../ui/controls.tsx';
+import { Button } from '../ui/controls.tsx';
 import { QueryState } from '../ui/feedback.tsx';
 import { refusalOf, When } from '../ui/format.tsx';
 import { describeEvent } from './audit-text.ts';
 import { RevokeKey } from './key-actions.tsx';
-import { RANGES, UsageChart, usageRange } from './usage-chart.tsx';
+import { PeriodChoice, RANGES, UsageChart, usageRange } from './usage-chart.tsx';
 
 const KEY_TYPES = { additionalTypenames: ['ApiKey'] };
 const UNUSED_DAYS = 30;
@@ -44,15 +44,7 @@ export default function Overview() {
     <section aria-labelledby="overview-heading">
       <div className="page-header">
         <h1 id="overview-heading">Overview</h1>
-        <Choice
-          label="Period"
-          value={granularity}
-          onChange={setGranularity}
-          options={[
-            { id: 'HOUR', label: 'Last 24 hours' },
-            { id: 'DAY', label: 'Last 30 days' },
-          ]}
-        />
+        <PeriodChoice value={granularity} onChange={setGranularity} short />
       </div>
       <QueryState error={error} fetching={fetching} hasData={data !== undefined} />
       {data ? (

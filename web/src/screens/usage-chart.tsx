@@ -4,12 +4,39 @@ import type { UsageBucketFieldsFragment, UsageGranularity } from '@keygate/sdk/d
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { Choice } from '../ui/controls.tsx';
 import { shortTime } from '../ui/format.tsx';
 
 export const RANGES: Record<UsageGranularity, { hours: number; label: string }> = {
   HOUR: { hours: 24, label: 'Last 24 hours, by hour' },
   DAY: { hours: 30 * 24, label: 'Last 30 days, by day' },
 };
+
+/** The period a usage chart shows: 24 hours by hour, or 30 days by day. */
+export function PeriodChoice({
+  value,
+  onChange,
+  short = false,
+}: {
+  value: UsageGranularity;
+  onChange: (granularity: UsageGranularity) => void;
+  /** "Last 24 hours" rather than "Last 24 hours, by hour". */
+  short?: boolean;
+}) {
+  const label = (granularity: UsageGranularity) =>
+    short ? RANGES[granularity].label.split(',')[0]! : RANGES[granularity].label;
+  return (
+    <Choice
+      label="Period"
+      value={value}
+      onChange={onChange}
+      options={[
+        { id: 'HOUR', label: label('HOUR') },
+        { id: 'DAY', label: label('DAY') },
+      ]}
+    />
+  );
+}
 
 /** The last 24 hours (by hour) or 30 days (by day), ending at the next full hour. */
 export function usageRange(granularity: UsageGranularity) {
