@@ -81,13 +81,13 @@ function conclude(
   res: ServerResponse,
   next: Next,
   result: KeyVerification,
-  headersOnSuccess: boolean,
+  onSuccess: boolean,
 ): void {
   if (!result.valid) {
     send(res, STATUS[result.code], answerHeaders(result), refusalBody(result));
     return;
   }
-  if (headersOnSuccess && (result.rateLimits !== null || result.creditsRemaining !== null)) {
+  if (onSuccess && (result.rateLimits !== null || result.creditsRemaining !== null)) {
     const headers = answerHeaders(result);
     for (const name in headers) res.setHeader(name, headers[name]!);
   }

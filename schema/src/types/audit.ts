@@ -2,6 +2,7 @@
 
 import { globalId } from '@keygate/core';
 import * as audit from '@keygate/services/audit';
+import type { MerchantContext } from '@keygate/services/context';
 import { builder, pageSize } from '../builder.ts';
 import { ApiKey } from './api-key.ts';
 import { Application } from './application.ts';
@@ -35,7 +36,9 @@ const AuditEvent = builder.prismaObject('AuditEvent', {
       type: AuditTarget,
       nullable: true,
       description: 'The application, key or webhook endpoint as it is now; null once deleted',
-      resolve: (event, _args, ctx) => audit.auditTarget(ctx as never, event.targetType, event.targetId) as never,
+      // Reached only through auditEvents, which requires a merchant.
+      resolve: (event, _args, ctx) =>
+        ctx.viewer ? audit.auditTarget(ctx as MerchantContext, event.targetType, event.targetId) : null,
     }),
     actor: t.exposeString('actor', { nullable: true, description: 'The JWT subject that made the change' }),
     requestId: t.exposeString('requestId', { nullable: true }),
