@@ -49,7 +49,10 @@ export function watchProblems(page: Page, allow: RegExp[] = []): string[] {
 /** The whole page, or (for a dialog, which floats over the viewport) what the viewport shows. */
 export async function screenshot(page: Page, name: string, { fullPage = true } = {}) {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage });
+  // An open dialog sits in a viewport-high overlay: a full-page capture would show the page below
+  // the viewport drawn over it, which no one ever sees. Capture what the user sees instead.
+  const modal = await page.locator('[role="dialog"]').count();
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: fullPage && modal === 0 });
 }
 
 /**
