@@ -10,7 +10,14 @@ import { CreateApplicationDocument, CreateKeyDocument, SetApplicationEnabledDocu
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../support/auth.ts';
-import { expectAccessible, launchChromium, newContext, overflows, screenshot, watchProblems } from '../support/browser.ts';
+import {
+  expectAccessible,
+  launchChromium,
+  newContext,
+  overflows,
+  screenshot,
+  watchProblems,
+} from '../support/browser.ts';
 import { graphql, type KeygateProcess, repoRoot, startKeygate, tempDirs } from '../support/process.ts';
 import { ok } from '../support/results.ts';
 

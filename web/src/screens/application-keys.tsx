@@ -7,7 +7,7 @@ import {
   ApplicationKeysDocument,
   type KeyStatus,
 } from '@keygate/sdk/documents';
-import { lazy, Suspense, useEffect, useMemo, useState } from 'react';
+import { lazy, Suspense, useMemo, useState } from 'react';
 import { Input, Label, SearchField } from 'react-aria-components';
 import { useQuery } from 'urql';
 import { Link } from 'wouter';
