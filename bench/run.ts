@@ -19,9 +19,11 @@ import {
   Verifier,
 } from '@keygate/server/verification';
 import { signToken } from '@keygate/test/support/auth';
+import { seedMerchant } from '@keygate/test/support/merchant-seed';
 import { startNginx } from '@keygate/test/support/nginx';
 import { freePort, startCluster } from '@keygate/test/support/postgres-cluster';
 import { graphql, type KeygateProcess, repoRoot, startKeygate } from '@keygate/test/support/process';
+import lighthouse from 'lighthouse';
 import pg from 'pg';
 import { cpuTicks, ensureWrk, type LoadResult, type LoadSettings, load, type Target } from './wrk.ts';
 
@@ -979,6 +981,123 @@ async function runtimeFigures(url: string): Promise<void> {
   }
 }
 
+/**
+ * Lighthouse 12 (its default: a mid-range phone on a throttled 4G link, simulated) over the
+ * dashboard as `node server/dist/main.js` serves it, with a merchant's realistic data: the
+ * overview and an application's keys list, signed in by the `#token=` link a platform opens.
+ */
+async function dashboardFigures(url: string): Promise<void> {
+  console.log('dashboard: Lighthouse on the overview and the keys list (built server, PostgreSQL)');
+  const env = {
+    KEYGATE_DATA_DIR: mkdtempSync(join(tmpdir(), 'keygate-bench-')),
+    KEYGATE_JWT_SECRET: SECRET,
+    DATABASE_URL: url,
+    KEYGATE_USAGE_FLUSH_MS: '200',
+    LOG_LEVEL: QUIET,
+    PORT: String(await freePort()),
+  };
+  const server = await startKeygate(env, [process.execPath, join(repoRoot, 'server', 'dist', 'main.js')], repoRoot);
+  const chromeDir = mkdtempSync(join(tmpdir(), 'keygate-lighthouse-'));
+  const port = await freePort();
+  const chrome = spawn(
+    process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    [
+      '--headless=new',
+      '--no-sandbox',
+      '--disable-gpu',
+      `--remote-debugging-port=${port}`,
+      `--user-data-dir=${chromeDir}`,
+    ],
+    { stdio: 'ignore' },
+  );
+  try {
+    const token = await signToken(
+      signer,
+      { merchant_id: 'northwind-trading' },
+      { subject: 'dana@northwind-trading.example.com', expiresIn: '2h' },
+    );
+    const seeded = await seedMerchant(server.url, token, url);
+    while (
+      !(await fetch(`http://127.0.0.1:${port}/json/version`).then(
+        (r) => r.ok,
+        () => false,
+      ))
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const origin = server.url.replace('127.0.0.1', 'localhost');
+    for (const [screen, path] of [
+      ['overview', '/'],
+      ['keys list', `/applications/${seeded.app}`],
+    ] as const) {
+      // Three runs, the median performance score reported (Lighthouse's own advice on noisy machines).
+      const runs: { performance: number; accessibility: number; bestPractices: number; detail: string }[] = [];
+      for (let i = 0; i < 3; i++) {
+        const result = await lighthouse(`${origin}${path}#token=${token}`, {
+          port,
+          output: 'json',
+          logLevel: 'error',
+          onlyCategories: ['performance', 'accessibility', 'best-practices'],
+        });
+        if (!result) throw new Error('Lighthouse returned nothing');
+        // KEYGATE_BENCH_LIGHTHOUSE=<dir>: each run's full report, to open in the Lighthouse viewer.
+        const keep = process.env.KEYGATE_BENCH_LIGHTHOUSE;
+        if (keep) {
+          mkdirSync(keep, { recursive: true });
+          writeFileSync(join(keep, `${screen.replace(/\W+/g, '-')}-${i + 1}.json`), result.report as string);
+        }
+        const { categories, audits } = result.lhr;
+        const score = (id: string) => Math.round((categories[id]?.score ?? 0) * 100);
+        const failing = (id: string) =>
+          (categories[id]?.auditRefs ?? [])
+            .filter((ref) => ref.weight > 0 && (audits[ref.id]?.score ?? 1) < 1)
+            .map((ref) => ref.id);
+        runs.push({
+          performance: score('performance'),
+          accessibility: score('accessibility'),
+          bestPractices: score('best-practices'),
+          detail: [
+            `FCP ${audits['first-contentful-paint']?.displayValue}`,
+            `LCP ${audits['largest-contentful-paint']?.displayValue}`,
+            `TBT ${audits['total-blocking-time']?.displayValue}`,
+            `CLS ${audits['cumulative-layout-shift']?.displayValue}`,
+            ...['accessibility', 'best-practices'].flatMap((id) => failing(id).map((audit) => `${id} fails ${audit}`)),
+          ].join(', '),
+        });
+      }
+      runs.sort((a, b) => a.performance - b.performance);
+      const mid = runs[1]!;
+      record({
+        name: `dashboard ${screen}: Lighthouse performance (mobile, simulated 4G)`,
+        value: mid.performance,
+        unit: '',
+        target: '≥ 90',
+        met: mid.performance >= 90,
+        detail: `median of ${runs.map((r) => r.performance).join(', ')}; ${mid.detail}`,
+      });
+      for (const [name, value] of [
+        ['accessibility', Math.min(...runs.map((r) => r.accessibility))],
+        ['best practices', Math.min(...runs.map((r) => r.bestPractices))],
+      ] as const) {
+        record({
+          name: `dashboard ${screen}: Lighthouse ${name}`,
+          value,
+          unit: '',
+          target: '≥ 95',
+          met: value >= 95,
+          detail: 'the lowest of the three runs',
+        });
+      }
+    }
+  } finally {
+    const exited = new Promise((resolve) => chrome.once('exit', resolve));
+    chrome.kill();
+    await Promise.all([exited, server.stop()]);
+    rmSync(chromeDir, { recursive: true, force: true });
+    rmSync(env.KEYGATE_DATA_DIR, { recursive: true, force: true });
+  }
+}
+
 async function propagation(url: string): Promise<void> {
   console.log('revocation propagation (two server processes, one PostgreSQL)');
   const env = {
@@ -1195,6 +1314,7 @@ if (wanted('gateway')) await withCluster(gatewayFigures);
 if (wanted('scale')) await withCluster(scaleFigures);
 if (wanted('runtime')) await withCluster(runtimeFigures);
 if (wanted('integration')) await withCluster(integrationFigures);
+if (wanted('dashboard')) await withCluster(dashboardFigures);
 
 const report = {
   date: started.toISOString(),

@@ -1,0 +1,139 @@
+// A merchant as the dashboard meets one: long names and URLs, a key rolled with a day's grace,
+// keys in every status, a week of hourly traffic with refusals, keys unused for 45 days. Made
+// through the SDK and the verification endpoint as users make them; only the week of history
+// and the keys' ages are written in SQL (as usage flushes write them). Used by the dashboard's
+// screen tests and by `pnpm bench dashboard`.
+import { decodeGlobalId } from '@keygate/core';
+import { createKeygateClient } from '@keygate/sdk';
+import pg from 'pg';
+import { waitFor } from './wait.ts';
+
+export const LONG_NAME = 'Point-of-sale terminals, Lisbon flagship store and the Porto warehouse (production)';
+export const LONG_URL =
+  'https://checkout.northwind-trading.example.com/integrations/point-of-sale/lisbon-flagship-store?utm_source=keygate&utm_campaign=terminals';
+export const APP_NAME = 'Northwind Trading — EU checkout and subscriptions (production)';
+
+/** Ids of the application and of the keys the screens look at. */
+export interface SeededMerchant {
+  app: string;
+  long: string;
+  rolledFrom: string;
+  rolledTo: string;
+}
+
+const must = <T>(result: { ok: true; value: T } | { ok: false; error: unknown }): T => {
+  if (!result.ok) throw new Error(JSON.stringify(result.error));
+  return result.value;
+};
+
+/**
+ * Seeds the merchant of `token` on the Keygate at `keygateUrl` (its database at `databaseUrl`,
+ * PostgreSQL). Keygate should flush usage often (KEYGATE_USAGE_FLUSH_MS=200): this waits for
+ * the first verifications to show as last used.
+ */
+export async function seedMerchant(keygateUrl: string, token: string, databaseUrl: string): Promise<SeededMerchant> {
+  const seeded: SeededMerchant = { app: '', long: '', rolledFrom: '', rolledTo: '' };
+  const sdk = createKeygateClient({ url: `${keygateUrl}/graphql`, token });
+  const app = must(
+    await sdk.applications.create({
+      name: APP_NAME,
+      description:
+        'Card payments, refunds and subscription renewals for the web shop, the iOS and Android apps and the point-of-sale terminals in 14 stores.',
+    }),
+  );
+  seeded.app = app.id;
+  for (const name of ['Loyalty points (staging)', 'Warehouse robots', 'Partner portal for resellers in Iberia']) {
+    must(await sdk.applications.create({ name }));
+  }
+  const create = async (input: Record<string, unknown>) =>
+    must(await sdk.keys.create({ applicationId: app.id, ...input } as never));
+  // First, so that the keys the screens look at are on the first page (newest first).
+  for (let i = 1; i <= 14; i++) await create({ name: `Store terminal ${String(i).padStart(3, '0')}` });
+  const long = await create({
+    name: LONG_NAME,
+    websiteUrl: LONG_URL,
+    access: 'FULL_ACCESS',
+    scopes: ['orders:write', 'refunds:write', 'customers:read', 'subscriptions:*'],
+    metadata: { plan: 'enterprise', region: 'eu-west-1', stores: 14 },
+    externalId: 'cus_NwT8fJ2kLm93Qa',
+    credits: { remaining: 250_000, refillAmount: 250_000, refillInterval: 'MONTHLY' },
+    rateLimits: [
+      { name: 'burst', limit: 100, windowSeconds: 10 },
+      { name: 'per-day', limit: 500_000, windowSeconds: 86_400 },
+    ],
+  });
+  seeded.long = long.key.id;
+  must(
+    await sdk.keys.setIpRules({
+      keyId: long.key.id,
+      rules: [
+        { cidr: '203.0.113.0/24', action: 'ALLOW' },
+        { cidr: '198.51.100.7', action: 'ALLOW' },
+        { cidr: '127.0.0.1', action: 'ALLOW' },
+      ],
+      defaultAction: 'DENY',
+    }),
+  );
+  const staging = await create({ name: 'Staging checkout', access: 'FULL_ACCESS' });
+  must(await sdk.keys.edit({ id: staging.key.id, name: 'Staging checkout (EU)' }));
+  const rolled = must(await sdk.keys.roll(staging.key.id, { gracePeriodSeconds: 86_400 }));
+  seeded.rolledFrom = staging.key.id;
+  seeded.rolledTo = rolled.key.id;
+  const mobile = await create({ name: 'Mobile apps (iOS and Android)', access: 'READ_ONLY', scopes: ['catalog:read'] });
+  const partner = await create({ name: 'Old partner integration', access: 'FULL_ACCESS' });
+  must(await sdk.keys.setEnabled(partner.key.id, false));
+  const leaked = await create({ name: 'Leaked in a public repository', access: 'FULL_ACCESS' });
+  must(await sdk.keys.revoke(leaked.key.id));
+  await create({
+    name: 'Quarterly report exporter',
+    expiresAt: new Date(Date.now() + 3 * 86_400_000).toISOString(),
+  });
+  await create({ name: 'Sandbox for the new checkout', environment: 'TEST', access: 'FULL_ACCESS' });
+
+  // Traffic as it arrives: allowed, and refused for the reasons merchants meet.
+  const auth = (secret: string, headers: Record<string, string> = {}) =>
+    fetch(`${keygateUrl}/v1/auth`, { headers: { 'x-api-key': secret, ...headers } });
+  for (let i = 0; i < 5; i++) await auth(long.secret);
+  await auth(rolled.secret);
+  await auth(mobile.secret);
+  await auth(mobile.secret, { 'x-original-method': 'POST' }); // INSUFFICIENT_ACCESS
+  await auth(leaked.secret); // REVOKED
+  await auth(partner.secret); // KEY_DISABLED
+  // A week of hourly traffic for the long key and the mobile key, written as usage flushes write it.
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    const now = Date.now();
+    const hour = 3_600_000;
+    const rows: [string, string, string, number][] = [];
+    for (const [id, scale] of [
+      [long.key.id, 900],
+      [mobile.key.id, 300],
+    ] as const) {
+      const uuid = decodeGlobalId(id).id;
+      for (let h = 1; h <= 7 * 24; h++) {
+        const at = new Date(Math.floor((now - h * hour) / hour) * hour);
+        const daily = 0.55 + 0.45 * Math.sin(((at.getUTCHours() - 6) / 24) * 2 * Math.PI);
+        rows.push([uuid, at.toISOString(), 'VALID', Math.round(scale * daily) + (h % 7) * 3]);
+        if (h % 5 === 0) rows.push([uuid, at.toISOString(), 'RATE_LIMITED', 4 + (h % 11)]);
+        if (h % 9 === 0) rows.push([uuid, at.toISOString(), 'IP_DENIED', 1 + (h % 3)]);
+      }
+    }
+    // Keys made 45 days ago and never used since: what the overview offers to revoke.
+    await db.query(
+      `UPDATE api_keys SET created_at = now() - interval '45 days'
+       WHERE name ~ '^Store terminal 00[1-5]$' OR name = 'Old partner integration'`,
+    );
+    await db.query(
+      `INSERT INTO key_usage (key_id, hour, code, count)
+       SELECT k::uuid, h::timestamptz, c, n FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS t(k, h, c, n)
+       ON CONFLICT (key_id, hour, code) DO UPDATE SET count = key_usage.count + excluded.count`,
+      [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2]), rows.map((r) => r[3])],
+    );
+  } finally {
+    await db.end();
+  }
+  // The flush of the real verifications has landed once the list shows the long key as used.
+  await waitFor(async () => Boolean((await sdk.keys.get(long.key.id))?.lastUsedAt), 15_000);
+  return seeded;
+}
