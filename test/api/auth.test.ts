@@ -7,8 +7,9 @@ import type { AddressInfo } from 'node:net';
 import { createAuthenticator, createLogger, MISSING_CREDENTIALS, REJECTED_CREDENTIALS } from '@keygate/server';
 import { createApp } from '@keygate/server/graphql';
 import { noKeyChanges } from '@keygate/services';
-import { exportJWK, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
+import { exportJWK, exportPKCS8, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { docSnippet, importSnippet } from '../support/doc-snippet.ts';
 import { createHarness, type Harness } from '../support/harness.ts';
 import { CREATE_APPLICATION } from '../support/operations.ts';
 
@@ -148,6 +149,8 @@ describe('tokens from an identity provider (JWKS)', () => {
   let app: ReturnType<typeof createApp>;
   let signingKey: CryptoKey;
   let publicPem: string;
+  /** The docs' JWKS minting snippet signs with this key (ES256, kid "keygate-2026"). */
+  let docsKeyPem: string;
   const jwksLogs: Record<string, unknown>[] = [];
 
   beforeAll(async () => {
@@ -155,9 +158,12 @@ describe('tokens from an identity provider (JWKS)', () => {
     signingKey = pair.privateKey;
     publicPem = await exportSPKI(pair.publicKey);
     const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'current', alg: 'RS256', use: 'sig' };
+    const docsPair = await generateKeyPair('ES256', { extractable: true });
+    docsKeyPem = await exportPKCS8(docsPair.privateKey);
+    const docsJwk = { ...(await exportJWK(docsPair.publicKey)), kid: 'keygate-2026', alg: 'ES256', use: 'sig' };
     provider = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ keys: [jwk] }));
+      res.end(JSON.stringify({ keys: [jwk, docsJwk] }));
     });
     await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
     const { port } = provider.address() as AddressInfo;
@@ -196,6 +202,26 @@ describe('tokens from an identity provider (JWKS)', () => {
     const answer = await ask(await claims('RS256').sign(signingKey));
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.body).data.viewer.merchantId).toBe('jwks-merchant');
+  });
+
+  it("accepts the token the dashboard docs' JWKS snippet mints, as written", async () => {
+    const source = docSnippet('dashboard.md', 'With `KEYGATE_JWKS_URL` instead', 'js');
+    process.env.KEYGATE_SIGNING_KEY = docsKeyPem;
+    const minting = await importSnippet<{ keygateToken: (merchantId: string, user: string) => Promise<string> }>(
+      source.replaceAll('https://platform.example.com', 'https://auth.example.com'),
+    ).finally(() => delete process.env.KEYGATE_SIGNING_KEY);
+    const answer = await ask(await minting.keygateToken('jwks-merchant', 'dana@jwks-merchant.example.com'));
+    expect([answer.status, JSON.parse(answer.body)]).toEqual([
+      200,
+      { data: { viewer: { merchantId: 'jwks-merchant' } } },
+    ]);
+    // Without the issuer the snippet sets, Keygate (KEYGATE_JWT_ISSUER set) refuses it.
+    const withoutIssuer = await importSnippet<{ keygateToken: (merchantId: string, user: string) => Promise<string> }>(
+      source
+        .replace(/^ *\.setIssuer\(.*\n/m, '')
+        .replace('process.env.KEYGATE_SIGNING_KEY', JSON.stringify(docsKeyPem)),
+    );
+    expect((await ask(await withoutIssuer.keygateToken('jwks-merchant', 'dana'))).status).toBe(401);
   });
 
   it.each([

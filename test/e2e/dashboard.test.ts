@@ -18,6 +18,7 @@ import {
   screenshot,
   watchProblems,
 } from '../support/browser.ts';
+import { docSnippet, importSnippet } from '../support/doc-snippet.ts';
 import { graphql, type KeygateProcess, repoRoot, startKeygate, tempDirs } from '../support/process.ts';
 import { ok } from '../support/results.ts';
 
@@ -593,8 +594,23 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     const frame = page.frameLocator('#keygate');
     await frame.getByText('Merchant embedded').waitFor();
     await frame.getByRole('heading', { name: 'Applications' }).waitFor();
-    embedToken = await tokenFor('embedded-again');
+    // The fresh token is minted by the docs' HS256 snippet, as the platform's backend runs it.
+    const previous = process.env.KEYGATE_JWT_SECRET;
+    process.env.KEYGATE_JWT_SECRET = new TextDecoder().decode(devSecret);
+    const minting = await importSnippet<{ keygateToken: (merchantId: string, user: string) => Promise<string> }>(
+      docSnippet('dashboard.md', '**Minting the token**', 'js'),
+    ).finally(() => {
+      if (previous === undefined) delete process.env.KEYGATE_JWT_SECRET;
+      else process.env.KEYGATE_JWT_SECRET = previous;
+    });
+    embedToken = await minting.keygateToken('embedded-again', 'dana@embedded-again.example.com');
     await frame.getByText('Merchant embedded-again').waitFor({ timeout: 30_000 });
+    // What the merchant does with it is audited as done by the token's subject.
+    await graphql(keygate.url, embedToken, CreateApplicationDocument, { input: { name: 'Embedded shop' } });
+    const trail = await graphql(keygate.url, embedToken, '{ auditEvents(first: 1) { edges { node { actor } } } }');
+    expect(trail.body).toEqual({
+      data: { auditEvents: { edges: [{ node: { actor: 'dana@embedded-again.example.com' } }] } },
+    });
     // The same page on an origin not in KEYGATE_DASHBOARD_EMBED_ORIGINS: the browser refuses to
     // frame the dashboard at all (frame-ancestors), and the dashboard would ignore its messages.
     const other = await context.newPage();
