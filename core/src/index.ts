@@ -5,6 +5,7 @@ export * from './ip-rules.ts';
 export * from './key-status.ts';
 export * from './metering.ts';
 export * from './names.ts';
+export * from './permissions.ts';
 export * from './requirements.ts';
 export * from './usage-range.ts';
 export * from './verification.ts';

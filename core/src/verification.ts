@@ -8,7 +8,8 @@
 //   APPLICATION_DISABLED the key's application is disabled
 //   IP_DENIED            the key's IP rules refuse the client address
 //   INSUFFICIENT_ACCESS  a READ_ONLY key where FULL_ACCESS is required
-//   INSUFFICIENT_SCOPE   the key's scopes do not cover every required scope
+//   INSUFFICIENT_SCOPE   the key's scopes do not cover every required scope, or do not
+//                        satisfy the required permission expression
 //   USAGE_EXCEEDED       metered keys: too few credits left for this verification's cost
 //   RATE_LIMITED         metered keys: one of the key's own rate limits is used up for now
 //   VALID
@@ -105,6 +106,8 @@ export interface VerifyRequest {
   ip?: string | null;
   requiredAccess?: Access | null;
   requiredScopes?: readonly string[] | null;
+  /** A permission expression the key's scopes must satisfy (parsePermissions), beside requiredScopes. */
+  requiredPermissions?: { allows(keyScopes: readonly string[]): boolean } | null;
   /** Credits this verification spends on a key with credits (default 1; 0 spends none). */
   cost?: number | null;
 }
@@ -117,6 +120,7 @@ export function decide(key: VerifiableKey, request: VerifyRequest, now: number):
   if (key.ipRules.decide(request.ip ?? null) === 'DENY') return 'IP_DENIED';
   if (request.requiredAccess === 'FULL_ACCESS' && key.access !== 'FULL_ACCESS') return 'INSUFFICIENT_ACCESS';
   if (request.requiredScopes?.length && !scopesAllow(key.scopes, request.requiredScopes)) return 'INSUFFICIENT_SCOPE';
+  if (request.requiredPermissions && !request.requiredPermissions.allows(key.scopes)) return 'INSUFFICIENT_SCOPE';
   return 'VALID';
 }
 
@@ -127,9 +131,16 @@ export function decide(key: VerifiableKey, request: VerifyRequest, now: number):
  */
 export function scopesAllow(keyScopes: readonly string[], required: readonly string[]): boolean {
   if (keyScopes.length === 0) return true;
-  return required.every((scope) =>
-    keyScopes.some((granted) => granted === scope || (granted.endsWith('*') && scope.startsWith(granted.slice(0, -1)))),
-  );
+  return required.every((scope) => scopeGranted(keyScopes, scope));
+}
+
+/** Whether key scopes cover one required scope: equal, or under a key scope ending in `*`. */
+export function scopeGranted(keyScopes: readonly string[], scope: string): boolean {
+  for (const granted of keyScopes) {
+    if (granted === scope) return true;
+    if (granted.endsWith('*') && scope.startsWith(granted.slice(0, -1))) return true;
+  }
+  return false;
 }
 
 export interface VerifyOutcome {

@@ -1,6 +1,14 @@
 // Input rules shared by the mutations. Each failure names the offending field.
 
-import { MAX_SCOPES, METERING_BOUNDS, parseCidr, SCOPE_PATTERN, SCOPE_RULE_TEXT } from '@keygate/core';
+import {
+  describePermissionError,
+  MAX_SCOPES,
+  METERING_BOUNDS,
+  parseCidr,
+  parsePermissions,
+  SCOPE_PATTERN,
+  SCOPE_RULE_TEXT,
+} from '@keygate/core';
 import { z } from 'zod';
 
 // Control characters (including newlines) make labels ambiguous in lists and logs.
@@ -49,6 +57,13 @@ export const scopesRule = z
   .array(z.string().regex(SCOPE_PATTERN, SCOPE_RULE_TEXT))
   .max(MAX_SCOPES, `at most ${MAX_SCOPES} scopes`)
   .transform((scopes) => [...new Set(scopes)]);
+
+/** A permission expression (core's parsePermissions); the message names the position of a problem. */
+export const permissionsRule = z.string().superRefine((value, ctx) => {
+  const parsed = parsePermissions(value);
+  if (!parsed.ok)
+    ctx.addIssue({ code: 'custom', message: `BAD_REQUIREMENTS: ${describePermissionError(parsed.error)}` });
+});
 
 export const futureDateRule = z.date().refine((date) => date.getTime() > Date.now(), 'must be in the future');
 

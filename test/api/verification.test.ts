@@ -1,7 +1,7 @@
 // The verification path: every reason code through the verifier, GraphQL
 // verifyKey and the HTTP forward-auth endpoint, with IP rules, the cache and
 // last-used recording.
-import { generateKey } from '@keygate/core';
+import { generateKey, parsePermissions } from '@keygate/core';
 import {
   ApiKeyDocument as API_KEY,
   CreateApplicationDocument as CREATE_APP,
@@ -76,6 +76,12 @@ beforeAll(async () => {
 });
 afterAll(() => s.close());
 
+const expression = (text: string) => {
+  const parsed = parsePermissions(text);
+  if (!parsed.ok) throw new Error(parsed.error.message);
+  return parsed.value;
+};
+
 type Case = [code: string, key: Name | 'unknown' | 'malformed', request: Omit<VerifyKeyInput, 'key'>];
 const cases: Case[] = [
   [
@@ -86,6 +92,11 @@ const cases: Case[] = [
   ['VALID', 'readOnly', { requiredAccess: 'READ_ONLY' }],
   ['INSUFFICIENT_ACCESS', 'readOnly', { requiredAccess: 'FULL_ACCESS' }],
   ['INSUFFICIENT_SCOPE', 'full', { requiredScopes: ['refunds:write'] }],
+  // Permission expressions, the key's wildcard included: payments:* AND (refunds:write OR refunds:read).
+  ['VALID', 'full', { requiredPermissions: 'payments:capture AND (refunds:write OR refunds:read)' }],
+  ['VALID', 'full', { requiredPermissions: 'admin or refunds:read' }],
+  ['INSUFFICIENT_SCOPE', 'full', { requiredPermissions: 'payments:capture AND (refunds:write OR admin)' }],
+  ['INSUFFICIENT_SCOPE', 'full', { requiredScopes: ['payments:capture'], requiredPermissions: 'admin' }],
   ['REVOKED', 'revoked', {}],
   ['EXPIRED', 'expired', {}],
   ['APPLICATION_DISABLED', 'disabled', {}],
@@ -110,7 +121,12 @@ const STATUS: Record<string, number> = {
 
 describe.each(cases)('%s: %s key %j', (code, name, request) => {
   it('through the verifier', async () => {
-    const outcome = await s.server.verifier.verify({ key: secretOf(name), ...(request as object) });
+    const { requiredPermissions, ...rest } = request;
+    const outcome = await s.server.verifier.verify({
+      key: secretOf(name),
+      ...(rest as object),
+      requiredPermissions: requiredPermissions ? expression(requiredPermissions) : null,
+    });
     expect(outcome.code).toBe(code);
   });
 
@@ -134,6 +150,9 @@ describe.each(cases)('%s: %s key %j', (code, name, request) => {
     const query = new URLSearchParams();
     if (request.requiredAccess) query.set('access', request.requiredAccess);
     if (request.requiredScopes) query.set('scopes', request.requiredScopes.join(','));
+    if (request.requiredPermissions) query.set('permissions', request.requiredPermissions);
+    // What a client sends can only be ignored: requirements come from the auth URL alone.
+    headers['x-keygate-required-permissions'] = 'payments:* OR refunds:* OR admin';
     const response = await s.forwardAuth(headers, query.toString());
     expect(response.status).toBe(STATUS[code] ?? 401);
     expect(response.headers.get('x-keygate-code')).toBe(code);
@@ -292,11 +311,36 @@ describe('verifyKey callers', () => {
       [{ ip: '1.2.3' }, 'input.ip'],
       [{ ip: '203.0.113.1/24' }, 'input.ip'],
       [{ requiredScopes: ['bad scope'] }, 'input.requiredScopes.0'],
+      [{ requiredPermissions: 'payments:read AND (refunds:write OR' }, 'input.requiredPermissions'],
     ];
     for (const [input, path] of cases) {
       const result = await s.graphql(token, VERIFY, { input: { key: secrets.full, ...input } });
       expect(result.data.verifyKey.__typename).toBe('ValidationError');
       expect(member(result.data.verifyKey, 'ValidationError').issues.map((i: any) => i.path.join('.'))).toEqual([path]);
+    }
+  });
+
+  it('names where a malformed permission expression goes wrong, in GraphQL and in the auth URL', async () => {
+    const token = await s.verifierToken();
+    const text = 'payments:read AND (refunds:write OR';
+    const result = await s.graphql(token, VERIFY, { input: { key: secrets.full, requiredPermissions: text } });
+    expect(member(result.data.verifyKey, 'ValidationError').issues[0]?.message).toBe(
+      'BAD_REQUIREMENTS: expected a scope or ( after OR, found the end (at character 36)',
+    );
+    const cases: [string, RegExp][] = [
+      [text, /permissions: expected a scope or \( after OR, found the end \(at character 36\)/],
+      ['a AND', /at character 6/],
+      [`${'('.repeat(9)}a${')'.repeat(9)}`, /deeper than 8 \(at character 9\)/],
+      ['x OR '.repeat(400), /longer than 1000 characters/],
+    ];
+    for (const [permissions, message] of cases) {
+      const response = await s.forwardAuth(
+        { 'x-api-key': secrets.full! },
+        new URLSearchParams({ permissions }).toString(),
+      );
+      expect(response.status, permissions.slice(0, 20)).toBe(400);
+      expect(response.headers.get('x-keygate-code')).toBe('BAD_REQUIREMENTS');
+      expect(JSON.stringify(response.body)).toMatch(message);
     }
   });
 

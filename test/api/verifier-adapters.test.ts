@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { generateKey } from '@keygate/core';
 import { createKeygateClient } from '@keygate/sdk';
-import { createVerifier, type KeygateVerifier } from '@keygate/verifier';
+import { createVerifier, KeygateRequirementsError, type KeygateVerifier } from '@keygate/verifier';
 import { keygate as expressKeygate } from '@keygate/verifier/express';
 import { keygate as fastifyKeygate } from '@keygate/verifier/fastify';
 import { keygate as honoKeygate, type KeygateEnv } from '@keygate/verifier/hono';
@@ -137,6 +137,9 @@ async function verifiers(): Promise<{ live: KeygateVerifier; dead: KeygateVerifi
   return { live, dead };
 }
 
+/** A route's permission expression: the valid key (orders:*) satisfies it, refunds:* does not. */
+const PERMISSIONS = 'reports:read OR (orders:read AND admin) OR orders:export';
+
 async function expressApp(): Promise<string> {
   const { live, dead } = await verifiers();
   const app = express();
@@ -145,6 +148,11 @@ async function expressApp(): Promise<string> {
   app.post(
     '/orders',
     expressKeygate(live, { scopes: ['orders:write'] }),
+    (req, res) => void res.json({ identity: req.keygate }),
+  );
+  app.get(
+    '/reports',
+    expressKeygate(live, { permissions: PERMISSIONS }),
     (req, res) => void res.json({ identity: req.keygate }),
   );
   app.get('/down', expressKeygate(dead), (_req, res) => void res.json({}));
@@ -167,6 +175,9 @@ async function fastifyApp(): Promise<string> {
   app.post('/orders', { preHandler: fastifyKeygate(live, { scopes: ['orders:write'] }) }, async (request) => ({
     identity: request.keygate,
   }));
+  app.get('/reports', { preHandler: fastifyKeygate(live, { permissions: PERMISSIONS }) }, async (request) => ({
+    identity: request.keygate,
+  }));
   app.get('/down', { preHandler: fastifyKeygate(dead) }, async () => ({}));
   app.get('/quiet', { preHandler: fastifyKeygate(live, { meteringHeaders: 'refusals' }) }, async (request) => ({
     identity: request.keygate,
@@ -184,6 +195,9 @@ async function honoApp(): Promise<string> {
     c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
   app.get('/orders', honoKeygate(live, { ip }), (c) => c.json({ identity: c.get('keygate') }));
   app.post('/orders', honoKeygate(live, { ip, scopes: ['orders:write'] }), (c) =>
+    c.json({ identity: c.get('keygate') }),
+  );
+  app.get('/reports', honoKeygate(live, { ip, permissions: PERMISSIONS }), (c) =>
     c.json({ identity: c.get('keygate') }),
   );
   app.get('/down', honoKeygate(dead, { ip }), (c) => c.json({}));
@@ -251,6 +265,20 @@ describe.each([
     }
   });
 
+  it('checks the permission expression a route declares', async () => {
+    const base = await start();
+    const allowed = await fetch(`${base}/reports`, { headers: { authorization: `Bearer ${secrets.valid}` } });
+    expect(allowed.status).toBe(200);
+    expect(((await allowed.json()) as { identity: { keyId: string } }).identity.keyId).toBe(ids[secrets.valid!]);
+    const refused = await fetch(`${base}/reports`, {
+      // A client's own requirement header changes nothing.
+      headers: { authorization: `Bearer ${secrets.otherScope}`, 'x-keygate-required-permissions': 'refunds:read' },
+    });
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('x-keygate-code')).toBe('INSUFFICIENT_SCOPE');
+    expect(await refused.json()).toEqual({ valid: false, code: 'INSUFFICIENT_SCOPE' });
+  });
+
   it("shows a metered key's state on allowed answers unless told to keep it for refusals", async () => {
     const base = await start();
     const key = { authorization: `Bearer ${secrets[`metered-${framework}`]}` };
@@ -280,5 +308,21 @@ it('refuses an adapter option it does not know the value of, when the middleware
     expect(() => make(verifier, { meteringHeaders: 'never' as 'always' })).toThrow(
       /meteringHeaders must be 'always' or 'refusals', not "never"/,
     );
+    // A malformed permission expression fails when the route is set up, naming where.
+    let thrown: unknown;
+    try {
+      make(verifier, { permissions: 'orders:read AND (refunds:write OR' });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(KeygateRequirementsError);
+    expect(thrown).toMatchObject({ code: 'BAD_REQUIREMENTS', position: 33 });
+    expect((thrown as Error).message).toMatch(
+      /permissions: expected a scope or \( after OR, found the end \(at character 34\)/,
+    );
   }
+  // And so does one passed to verify() directly.
+  expect(() => verifier.verify({ key: 'kg_live_x', requiredPermissions: 'a OR OR b' })).toThrow(
+    KeygateRequirementsError,
+  );
 });

@@ -38,6 +38,8 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   nginx = await startNginx(Number(new URL(keygate.url).port), (upstream.address() as AddressInfo).port, {
     '/api/refunds/': 'access=FULL_ACCESS&scopes=refunds:write&cost=5',
+    // A permission expression, percent-encoded in nginx's configuration as docs/verification.md shows.
+    '/api/reports/': 'permissions=reports:read%20OR%20(orders:read%20AND%20admin)%20OR%20orders:export',
   });
 
   const token = await keygate.merchantToken('acme');
@@ -158,6 +160,19 @@ describe('a client sending any header through the gateway gains nothing', () => 
       '/api/refunds/4',
     );
     expect(refusal(scoped)).toEqual([403, 'INSUFFICIENT_SCOPE', 'INSUFFICIENT_SCOPE']);
+  });
+
+  it("a route's permission expression comes from nginx's configuration, never from the client", async () => {
+    const allowed = await call('GET', { ...HOSTILE, 'x-api-key': secrets.ordersOnly! }, '127.0.0.24', '/api/reports/7');
+    expect(allowed.status).toBe(200);
+    // refunds:write satisfies none of it, whatever the client adds to its headers or its own query.
+    const refused = await call(
+      'GET',
+      { ...HOSTILE, 'x-keygate-required-permissions': 'refunds:write', 'x-api-key': secrets.refunds! },
+      '127.0.0.24',
+      '/api/reports/7?permissions=refunds:write',
+    );
+    expect(refusal(refused)).toEqual([403, 'INSUFFICIENT_SCOPE', 'INSUFFICIENT_SCOPE']);
   });
 
   it('a client cannot choose the address IP rules and the guess limiter see', async () => {

@@ -17,6 +17,7 @@ import {
 } from '@keygate/core/engine';
 import { LRUCache } from 'lru-cache';
 import { ChangeFeed } from './feed.ts';
+import { checkedPermissions } from './requirements.ts';
 import { KeygateUnavailable, Transport } from './transport.ts';
 import type { KeygateVerifier, KeyVerification, VerifierOptions, VerifierStats, VerifyInput } from './types.ts';
 
@@ -123,11 +124,14 @@ export class EmbeddedVerifier implements KeygateVerifier {
 
   verify(input: VerifyInput, connection?: object): KeyVerification | Promise<KeyVerification> {
     if (this.closed) return unavailable('the verifier is closed');
+    const permissions = input?.requiredPermissions;
     const request: VerifyRequest = {
       key: input?.key,
       ip: typeof input?.ip === 'string' ? canonicalIp(input.ip) : null,
       requiredAccess: input?.requiredAccess ?? null,
       requiredScopes: input?.requiredScopes ?? null,
+      // Parsed once per distinct text; a malformed one throws (KeygateRequirementsError).
+      requiredPermissions: permissions == null ? null : checkedPermissions(permissions),
       cost: input?.cost ?? null,
     };
     let outcome: VerifyOutcome | Promise<VerifyOutcome>;

@@ -3,6 +3,7 @@
 // Retry-After, the IETF RateLimit fields, a small JSON body).
 import { VERIFY_STATUS } from '@keygate/core';
 import { rateLimitPolicy, rateLimitResets } from './embedded.ts';
+import { checkedPermissions } from './requirements.ts';
 import type { Access, KeyVerification, VerifyCode, VerifyInput } from './types.ts';
 
 export interface RouteRequirements {
@@ -10,6 +11,8 @@ export interface RouteRequirements {
   access?: Access | 'BY_METHOD';
   /** Scopes the key must cover. */
   scopes?: readonly string[];
+  /** A permission expression the key's scopes must satisfy: "orders.read AND (refunds.write OR admin)". */
+  permissions?: string;
   /** Credits a request spends on a key with credits (default 1). */
   cost?: number;
 }
@@ -31,6 +34,8 @@ export function adapterOptions<T extends AdapterOptions>(options: T, adapter: st
   if (headers !== undefined && headers !== 'always' && headers !== 'refusals') {
     throw new TypeError(`${adapter}: meteringHeaders must be 'always' or 'refusals', not ${JSON.stringify(headers)}`);
   }
+  // A malformed expression fails when the route is set up, not on its first request.
+  if (options.permissions !== undefined) checkedPermissions(options.permissions, `${adapter}: permissions`);
   return options;
 }
 
@@ -83,6 +88,7 @@ export function verifyInput(
     ip: ip ?? null,
     requiredAccess: access,
     requiredScopes: route.scopes ?? null,
+    requiredPermissions: route.permissions ?? null,
     cost: route.cost ?? null,
   };
 }

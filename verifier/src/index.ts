@@ -4,6 +4,7 @@ import { EmbeddedVerifier } from './embedded.ts';
 import type { KeygateVerifier, VerifierOptions } from './types.ts';
 
 export type { RouteRequirements } from './http.ts';
+export { KeygateRequirementsError } from './requirements.ts';
 export type {
   Access,
   KeygateVerifier,

@@ -67,6 +67,12 @@ export interface VerifyInput {
   requiredAccess?: Access | null;
   /** Every one must be covered by the key's scopes. */
   requiredScopes?: readonly string[] | null;
+  /**
+   * A permission expression the key's scopes must satisfy, e.g. "orders.read AND (refunds.write OR
+   * admin)" (AND, OR, parentheses; wildcards as with requiredScopes). Parsed once per distinct text;
+   * a malformed one throws a KeygateRequirementsError naming the position.
+   */
+  requiredPermissions?: string | null;
   /** Credits this verification spends on a key with credits (default 1; 0 spends none). */
   cost?: number | null;
 }

@@ -4,14 +4,16 @@
 import {
   globalId,
   METERING_BOUNDS,
+  type PermissionExpression,
   parseIp,
+  parsePermissions,
   VERIFY_CODES,
   type VerifiableKey,
   type VerifyCode,
   type VerifyOutcome,
 } from '@keygate/core';
 import { ValidationError } from '@keygate/services/errors';
-import { costRule, scopesRule } from '@keygate/services/validation';
+import { costRule, permissionsRule, scopesRule } from '@keygate/services/validation';
 import { GraphQLError } from 'graphql';
 import { z } from 'zod';
 import { builder } from '../builder.ts';
@@ -27,7 +29,7 @@ const CODE_DESCRIPTIONS: Record<VerifyCode, string> = {
   APPLICATION_DISABLED: 'Its application is disabled',
   IP_DENIED: "Its IP rules refuse the client's address",
   INSUFFICIENT_ACCESS: 'A read-only key where full access is required',
-  INSUFFICIENT_SCOPE: "The key's scopes do not cover every required scope",
+  INSUFFICIENT_SCOPE: "The key's scopes do not cover every required scope, or do not satisfy requiredPermissions",
   USAGE_EXCEEDED: "The key's credits do not cover this verification's cost (see creditsRemaining)",
   RATE_LIMITED:
     "One of the key's own rate limits is used up until its window resets (see rateLimits, retryAfterSeconds)",
@@ -142,12 +144,25 @@ const KeyVerification = builder.objectRef<VerifyOutcome>('KeyVerification').impl
 
 export const verifyKeyIpRule = z.string().refine((ip) => parseIp(ip) !== null, 'must be an IPv4 or IPv6 address');
 
+/** The parsed expression (validated by permissionsRule before the resolver runs), or null. */
+function permissionsOf(text: string | null | undefined): PermissionExpression | null {
+  if (text == null) return null;
+  const parsed = parsePermissions(text);
+  if (!parsed.ok) throw new GraphQLError('requiredPermissions did not parse');
+  return parsed.value;
+}
+
 const VerifyKeyInput = builder.inputType('VerifyKeyInput', {
   fields: (t) => ({
     key: t.string({ required: true, description: 'The key as presented by the client' }),
     ip: t.string({ description: 'Client address, checked against the key’s IP rules', validate: verifyKeyIpRule }),
     requiredAccess: t.field({ type: KeyAccess, description: 'FULL_ACCESS refuses read-only keys' }),
     requiredScopes: t.stringList({ validate: scopesRule, description: 'Every one must be granted by the key' }),
+    requiredPermissions: t.string({
+      validate: permissionsRule,
+      description:
+        'A permission expression the key’s scopes must satisfy, e.g. "orders.read AND (refunds.write OR admin)": AND, OR (AND binds tighter), parentheses, scopes matched as in requiredScopes (wildcards included). At most 1,000 characters, 50 scopes and 8 levels of parentheses. A malformed one is a ValidationError whose message starts with BAD_REQUIREMENTS and names the position.',
+    }),
     cost: t.int({
       validate: costRule,
       description: `Credits this verification spends on a key with credits: default 1, 0 spends none, at most ${METERING_BOUNDS.maxCost}`,
@@ -173,6 +188,7 @@ builder.mutationField('verifyKey', (t) =>
         ip,
         requiredAccess: input.requiredAccess,
         requiredScopes: input.requiredScopes,
+        requiredPermissions: permissionsOf(input.requiredPermissions),
         cost: input.cost,
       };
       // A service verifies for everyone; a merchant token only sees its own keys. The scopes

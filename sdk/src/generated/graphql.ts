@@ -248,7 +248,7 @@ export type VerifyCode =
   | 'EXPIRED'
   /** A read-only key where full access is required */
   | 'INSUFFICIENT_ACCESS'
-  /** The key's scopes do not cover every required scope */
+  /** The key's scopes do not cover every required scope, or do not satisfy requiredPermissions */
   | 'INSUFFICIENT_SCOPE'
   /** Its IP rules refuse the client's address */
   | 'IP_DENIED'
@@ -278,6 +278,8 @@ export type VerifyKeyInput = {
   key: string;
   /** FULL_ACCESS refuses read-only keys */
   requiredAccess?: KeyAccess | null | undefined;
+  /** A permission expression the key’s scopes must satisfy, e.g. "orders.read AND (refunds.write OR admin)": AND, OR (AND binds tighter), parentheses, scopes matched as in requiredScopes (wildcards included). At most 1,000 characters, 50 scopes and 8 levels of parentheses. A malformed one is a ValidationError whose message starts with BAD_REQUIREMENTS and names the position. */
+  requiredPermissions?: string | null | undefined;
   /** Every one must be granted by the key */
   requiredScopes?: Array<string> | null | undefined;
 };

@@ -130,11 +130,11 @@ export function createForwardAuthHandler(
       early(res, 401, 'MISSING_KEY', observe, started);
       return;
     }
-    const { access, scopes, cost } = requirements.value;
+    const { access, scopes, permissions, cost } = requirements.value;
     const requiredAccess =
       access ?? accessForMethods([headers.originalMethod, headers.forwardedMethod, req.method ?? 'GET']);
     const ip = clientIp(req.socket.remoteAddress, { xff: headers.forwardedFor, realIp: headers.realIp }, proxies);
-    const request = { key, ip, requiredAccess, requiredScopes: scopes, cost };
+    const request = { key, ip, requiredAccess, requiredScopes: scopes, requiredPermissions: permissions, cost };
     const outcome = tracing.enabled
       ? context.with(forwardAuthContext(req.headers), () => verifier.verify(request))
       : verifier.verify(request);

@@ -1,5 +1,6 @@
 // What a gateway route requires of a key, read from the query string of the auth URL the
-// gateway is configured with (`/v1/auth?access=FULL_ACCESS&scopes=orders:write&cost=5`).
+// gateway is configured with (`/v1/auth?access=FULL_ACCESS&scopes=orders:write&cost=5`, or
+// `permissions=orders:read%20AND%20(refunds:write%20OR%20admin)` for an expression).
 // Only the gateway's configuration writes that URL; a client can add headers to its own
 // request, and nginx and Traefik hand those on to the auth endpoint, so headers are never
 // read for requirements or cost.
@@ -7,13 +8,23 @@
 // Envoy's ext_authz appends the original request's path (query included) to its path
 // prefix. A prefix ending in `path=` (`/v1/auth?cost=1&path=`) stops the reading there:
 // whatever follows is the client's and is never read.
-import { type Access, parseAccess, parseCost, parseScopeList } from '@keygate/core';
+import {
+  type Access,
+  describePermissionError,
+  type PermissionExpression,
+  parseAccess,
+  parseCost,
+  parsePermissions,
+  parseScopeList,
+} from '@keygate/core';
 import { LRUCache } from 'lru-cache';
 
 export interface GatewayRequirements {
   /** Explicit access, or null: inferred from the method (GET, HEAD, OPTIONS read; others write). */
   access: Access | null;
   scopes: string[];
+  /** A permission expression the key's scopes must satisfy, or null. */
+  permissions: PermissionExpression | null;
   cost: number;
 }
 
@@ -21,7 +32,7 @@ export type ParsedRequirements =
   | { ok: true; value: GatewayRequirements }
   | { ok: false; code: 'BAD_REQUIREMENTS' | 'BAD_COST'; error: string };
 
-const NONE: ParsedRequirements = { ok: true, value: { access: null, scopes: [], cost: 1 } };
+const NONE: ParsedRequirements = { ok: true, value: { access: null, scopes: [], permissions: null, cost: 1 } };
 
 /** A gateway sends the same few query strings again and again: each is read once. */
 const parsed = new LRUCache<string, ParsedRequirements>({ max: 1000 });
@@ -50,6 +61,7 @@ function parse(query: string): ParsedRequirements {
   const seen = new Set<string>();
   let access: Access | null = null;
   let scopes: string[] = [];
+  let permissions: PermissionExpression | null = null;
   let cost = 1;
   for (const pair of query.split('&')) {
     if (pair === '') continue;
@@ -83,6 +95,14 @@ function parse(query: string): ParsedRequirements {
         scopes = read;
         break;
       }
+      case 'permissions': {
+        const read = parsePermissions(value);
+        if (!read.ok) {
+          return { ok: false, code: 'BAD_REQUIREMENTS', error: `permissions: ${describePermissionError(read.error)}` };
+        }
+        permissions = read.value;
+        break;
+      }
       case 'cost': {
         const read = parseCost(value);
         if (read === null)
@@ -94,9 +114,9 @@ function parse(query: string): ParsedRequirements {
         return {
           ok: false,
           code: 'BAD_REQUIREMENTS',
-          error: `the auth URL has an unknown parameter "${name.slice(0, 40)}" (known: access, scopes, cost, path)`,
+          error: `the auth URL has an unknown parameter "${name.slice(0, 40)}" (known: access, scopes, permissions, cost, path)`,
         };
     }
   }
-  return { ok: true, value: { access, scopes, cost } };
+  return { ok: true, value: { access, scopes, permissions, cost } };
 }

@@ -11,7 +11,9 @@ import {
   checkScopes,
   isCost,
   type KeyVerifier,
+  type PermissionExpression,
   parseIp,
+  parsePermissions,
   type RateLimitState,
   type VerifyOutcome,
   type VerifyRequest,
@@ -53,7 +55,7 @@ interface Plan {
   input(variables: Variables): Record<string, unknown> | typeof FALLBACK;
 }
 
-const INPUT_FIELDS = new Set(['key', 'ip', 'requiredAccess', 'requiredScopes', 'cost']);
+const INPUT_FIELDS = new Set(['key', 'ip', 'requiredAccess', 'requiredScopes', 'requiredPermissions', 'cost']);
 const RATE_LIMIT_STATE_FIELDS = new Set(['name', 'limit', 'remaining', 'resetAt', 'exceeded', '__typename']);
 
 /** Documents longer than this never get a plan: a verifyKey call with every field selected is under 1 KB. */
@@ -135,7 +137,7 @@ function rateLimits(limits: RateLimitState[] | undefined, selection: [string, st
 
 /** The checks the schema's input rules make; null when any fails (the normal path reports it). */
 function checkInput(raw: Record<string, unknown>): VerifyRequest | null {
-  const { key, ip, requiredAccess, requiredScopes, cost } = raw;
+  const { key, ip, requiredAccess, requiredScopes, requiredPermissions, cost } = raw;
   if (typeof key !== 'string') return null;
   let canonicalIp: string | null = null;
   if (ip != null) {
@@ -151,11 +153,19 @@ function checkInput(raw: Record<string, unknown>): VerifyRequest | null {
     if (checkScopes(scopes) === null) return null;
   }
   if (cost != null && !isCost(cost)) return null;
+  let permissions: PermissionExpression | null = null;
+  if (requiredPermissions != null) {
+    if (typeof requiredPermissions !== 'string') return null;
+    const parsed = parsePermissions(requiredPermissions);
+    if (!parsed.ok) return null;
+    permissions = parsed.value;
+  }
   return {
     key,
     ip: canonicalIp,
     requiredAccess: (requiredAccess as VerifyRequest['requiredAccess']) ?? null,
     requiredScopes: scopes,
+    requiredPermissions: permissions,
     cost: (cost as number | null | undefined) ?? null,
   };
 }
