@@ -130,6 +130,16 @@ const eligible: [string, string, (s: typeof secrets) => unknown, string?][] = [
     (s) => ({ k: s.limited, ip: '203.0.113.5' }),
   ],
   [
+    'a permission expression the key satisfies',
+    `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on KeyVerification { valid code } } }`,
+    (s) => ({ input: { key: s.valid, requiredPermissions: 'billing:read OR (orders:write AND orders:read)' } }),
+  ],
+  [
+    'a permission expression the key does not satisfy',
+    `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on KeyVerification { valid code } } }`,
+    (s) => ({ input: { key: s.valid, requiredPermissions: 'billing:read AND refunds:write' } }),
+  ],
+  [
     'a single scope where a list goes',
     `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on KeyVerification { valid code } } }`,
     (s) => ({ input: { key: s.valid, requiredScopes: 'billing:read' } }),
@@ -219,6 +229,12 @@ const fallbacks: [string, string, (s: typeof secrets) => unknown, 'service' | 'm
     'service',
   ],
   [
+    'a malformed permission expression',
+    `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on ValidationError { issues { path message } } } }`,
+    (s) => ({ input: { key: s.valid, requiredPermissions: 'orders:read AND (' } }),
+    'service',
+  ],
+  [
     'an unknown input field',
     `mutation ($input: VerifyKeyInput!) { verifyKey(input: $input) { ... on KeyVerification { valid } } }`,
     (s) => ({ input: { key: s.valid, extra: 1 } }),
@@ -292,6 +308,12 @@ describe('fuzzed verifyKey input', () => {
       ip: maybe(fc.oneof(fc.ipV4(), fc.ipV6(), fc.constant('::ffff:203.0.113.7'), text)),
       requiredAccess: maybe(fc.constantFrom('READ_ONLY', 'FULL_ACCESS', 'ALL')),
       requiredScopes: maybe(fc.oneof(fc.array(fc.oneof(fc.stringMatching(/^[a-z]{1,8}:[a-z*]{1,8}$/), text)), text)),
+      requiredPermissions: maybe(
+        fc.oneof(
+          fc.stringMatching(/^\(?[a-z]{1,6}:[a-z*]{1,6}( (AND|OR|and) \(?[a-z]{1,6}:[a-z*]{1,6}\)?){0,3}$/),
+          text,
+        ),
+      ),
     },
     { requiredKeys: [] },
   );
