@@ -14,7 +14,7 @@
 // characters, MAX_EXPRESSION_SCOPES scopes and MAX_EXPRESSION_DEPTH nested parentheses. Each
 // distinct text is parsed once (the last PARSED_CACHE_SIZE texts are kept).
 import { MAX_SCOPES, SCOPE_PATTERN } from './requirements.ts';
-import { scopeGranted } from './verification.ts';
+import { type Grants, grantsOf } from './verification.ts';
 
 export const MAX_EXPRESSION_LENGTH = 1000;
 export const MAX_EXPRESSION_DEPTH = 8;
@@ -61,10 +61,25 @@ export function describePermissionError(error: PermissionSyntaxError): string {
   return `${error.message} (at character ${error.position + 1})`;
 }
 
-function satisfied(node: PermissionNode, keyScopes: readonly string[]): boolean {
-  if ('scope' in node) return scopeGranted(keyScopes, node.scope);
-  if ('and' in node) return node.and.every((inner) => satisfied(inner, keyScopes));
-  return node.or.some((inner) => satisfied(inner, keyScopes));
+type Check = (grants: Grants) => boolean;
+
+/** The tree as nested closures: no allocation and no recursion over node kinds per verification. */
+function compile(node: PermissionNode): Check {
+  if ('scope' in node) {
+    const scope = node.scope;
+    return (grants) => grants.covers(scope);
+  }
+  const parts = ('and' in node ? node.and : node.or).map(compile);
+  if ('and' in node) {
+    return (grants) => {
+      for (const part of parts) if (!part(grants)) return false;
+      return true;
+    };
+  }
+  return (grants) => {
+    for (const part of parts) if (part(grants)) return true;
+    return false;
+  };
 }
 
 function render(node: PermissionNode, parent: 'and' | 'or' | null): string {
@@ -74,13 +89,31 @@ function render(node: PermissionNode, parent: 'and' | 'or' | null): string {
   return parent === 'and' ? `(${text})` : text;
 }
 
+/**
+ * A cached key's scope list never changes (a change loads the key anew, with a new list), so each
+ * expression remembers its answer per list: weakly, and the last one for a reference test.
+ */
 class Expression implements PermissionExpression {
   readonly text: string;
+  private readonly check: Check;
+  private readonly answers = new WeakMap<readonly string[], boolean>();
+  private lastScopes: readonly string[] | null = null;
+  private lastAnswer = false;
   constructor(readonly tree: PermissionNode) {
     this.text = render(tree, null);
+    this.check = compile(tree);
   }
   allows(keyScopes: readonly string[]): boolean {
-    return keyScopes.length === 0 || satisfied(this.tree, keyScopes);
+    if (keyScopes === this.lastScopes) return this.lastAnswer;
+    if (keyScopes.length === 0) return true;
+    let answer = this.answers.get(keyScopes);
+    if (answer === undefined) {
+      answer = this.check(grantsOf(keyScopes));
+      this.answers.set(keyScopes, answer);
+    }
+    this.lastScopes = keyScopes;
+    this.lastAnswer = answer;
+    return answer;
   }
 }
 

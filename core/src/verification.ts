@@ -136,11 +136,39 @@ export function scopesAllow(keyScopes: readonly string[], required: readonly str
 
 /** Whether key scopes cover one required scope: equal, or under a key scope ending in `*`. */
 export function scopeGranted(keyScopes: readonly string[], scope: string): boolean {
-  for (const granted of keyScopes) {
-    if (granted === scope) return true;
-    if (granted.endsWith('*') && scope.startsWith(granted.slice(0, -1))) return true;
+  return grantsOf(keyScopes).covers(scope);
+}
+
+/** A key's scopes, ready for many checks: exact ones in a set, wildcards as their prefixes. */
+export class Grants {
+  private readonly exact: Set<string>;
+  private readonly prefixes: string[] = [];
+  constructor(scopes: readonly string[]) {
+    this.exact = new Set(scopes);
+    for (const granted of scopes) if (granted.endsWith('*')) this.prefixes.push(granted.slice(0, -1));
   }
-  return false;
+  covers(scope: string): boolean {
+    if (this.exact.has(scope)) return true;
+    for (const prefix of this.prefixes) if (scope.startsWith(prefix)) return true;
+    return false;
+  }
+}
+
+/** Each key's scope list (frozen with the cached key) is compiled once. */
+const grants = new WeakMap<readonly string[], Grants>();
+/** The last list asked about: a busy key asks again and again, and a reference test is cheaper than a lookup. */
+let lastScopes: readonly string[] | null = null;
+let lastGrants: Grants | null = null;
+export function grantsOf(keyScopes: readonly string[]): Grants {
+  if (keyScopes === lastScopes) return lastGrants as Grants;
+  let compiled = grants.get(keyScopes);
+  if (compiled === undefined) {
+    compiled = new Grants(keyScopes);
+    grants.set(keyScopes, compiled);
+  }
+  lastScopes = keyScopes;
+  lastGrants = compiled;
+  return compiled;
 }
 
 export interface VerifyOutcome {
