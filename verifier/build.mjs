@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const entries = ['index', 'express', 'fastify', 'hono'];
-const declarations = [...entries, 'http', 'types'];
+const declarations = [...entries, 'http', 'requirements', 'types'];
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
 
 rmSync('dist', { recursive: true, force: true });

@@ -1,6 +1,11 @@
 // Permission expressions as the verifier takes them: parsed once per distinct text by core's
 // parser (the one Keygate's verifyKey and /v1/auth use), a malformed one a typed error.
-import { describePermissionError, type PermissionExpression, parsePermissions } from '@keygate/core';
+import { describePermissionError, parsePermissions } from '@keygate/core';
+
+/** A parsed expression (core's PermissionExpression, named here so the package's types stay its own). */
+export interface ParsedPermissionExpression {
+  allows(keyScopes: readonly string[]): boolean;
+}
 
 /** A malformed requirement, e.g. a permission expression that does not parse: a bug in the caller's code. */
 export class KeygateRequirementsError extends TypeError {
@@ -16,7 +21,7 @@ export class KeygateRequirementsError extends TypeError {
 }
 
 /** The parsed expression, or a KeygateRequirementsError. */
-export function checkedPermissions(text: unknown, what = 'requiredPermissions'): PermissionExpression {
+export function checkedPermissions(text: unknown, what = 'requiredPermissions'): ParsedPermissionExpression {
   if (typeof text !== 'string') throw new KeygateRequirementsError(`${what} must be a string`, 0);
   const parsed = parsePermissions(text);
   if (!parsed.ok)
