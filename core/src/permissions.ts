@@ -204,13 +204,15 @@ function parse(text: string): ParsedPermissions {
 }
 
 const WORD = /[^\s()]+/y;
+/** White space as WORD sees it (so a no-break or other Unicode space is skipped, never a word). */
+const SPACE = /\s/;
 
 function tokenize(text: string): Token[] {
   const tokens: Token[] = [];
   let at = 0;
   while (at < text.length) {
     const char = text[at]!;
-    if (char === ' ' || char === '\t' || char === '\n' || char === '\r') {
+    if (SPACE.test(char)) {
       at++;
     } else if (char === '(' || char === ')') {
       tokens.push({ kind: char, text: char, at });
