@@ -79,7 +79,10 @@ export interface VerifiableKey {
   merchantId: string;
   environment: 'LIVE' | 'TEST';
   access: Access;
+  /** Its effective scopes: its own plus those of its roles. */
   scopes: readonly string[];
+  /** The roles it has (absent when none): a change to one of them drops it from caches. */
+  roleIds?: readonly string[];
   /** Milliseconds since the epoch, or null for no expiry. */
   expiresAt: number | null;
   revoked: boolean;
@@ -194,4 +197,6 @@ export interface KeyChange {
   keyIds?: readonly string[];
   applicationId?: string;
   hashes?: readonly string[];
+  /** Every key that has one of these roles. */
+  roleIds?: readonly string[];
 }

@@ -4,6 +4,7 @@ import { builder } from './builder.ts';
 import './types/common.ts';
 import './types/merchant.ts';
 import './types/application.ts';
+import './types/role.ts';
 import './types/api-key.ts';
 import './types/ip-rules.ts';
 import './types/verification.ts';

@@ -15,13 +15,19 @@ import {
   type CreateApplicationInput,
   CreateKeyDocument,
   type CreateKeyInput,
+  CreateRoleDocument,
+  type CreateRoleInput,
   CreateWebhookEndpointDocument,
   type CreateWebhookEndpointInput,
+  DeleteRoleDocument,
   DeleteWebhookEndpointDocument,
   EditKeyDocument,
   type EditKeyInput,
   KeyUsageDocument,
   RevokeKeyDocument,
+  RoleDocument,
+  RolesDocument,
+  type RolesQueryVariables,
   RollKeyDocument,
   RotateWebhookSecretDocument,
   SendTestWebhookDocument,
@@ -31,6 +37,8 @@ import {
   SetKeyEnabledDocument,
   UpdateApplicationDocument,
   type UpdateApplicationInput,
+  UpdateRoleDocument,
+  type UpdateRoleInput,
   UpdateWebhookEndpointDocument,
   type UpdateWebhookEndpointInput,
   type UsageGranularity,
@@ -242,6 +250,25 @@ export function createKeygateClient(options: KeygateClientOptions) {
     },
   };
 
+  const roles = {
+    /** One page of the merchant's roles, newest first. */
+    list: async (variables: RolesQueryVariables = {}) => (await query(RolesDocument, variables)).roles,
+    /** Every role, page by page. */
+    all: ({ pageSize = 50, ...filter }: Filter<RolesQueryVariables> = {}) =>
+      walk((after) => roles.list({ ...filter, first: pageSize, after })),
+    /** null when there is no such role (or it belongs to someone else). */
+    get: async (id: string) => (await query(RoleDocument, { id })).role,
+    /** A named set of scopes (at least one); give it to keys with `keys.create/edit({ roles })`. */
+    create: async (input: CreateRoleInput) =>
+      split((await mutate(CreateRoleDocument, { input })).createRole, 'RolePayload', (p) => p.role),
+    /** New scopes reach every key with the role on its next verification, on every instance. */
+    update: async (input: UpdateRoleInput) =>
+      split((await mutate(UpdateRoleDocument, { input })).updateRole, 'RolePayload', (p) => p.role),
+    /** Refused with ROLE_IN_USE while keys that are not revoked have it. */
+    delete: async (id: string) =>
+      split((await mutate(DeleteRoleDocument, { input: { id } })).deleteRole, 'RolePayload', (p) => p.role),
+  };
+
   const auditEvents = {
     /** One page of the merchant's audit trail, newest first. */
     list: async (variables: AuditEventsQueryVariables = {}) =>
@@ -256,6 +283,7 @@ export function createKeygateClient(options: KeygateClientOptions) {
     applications,
     keys,
     webhooks,
+    roles,
     auditEvents,
     /** The underlying urql client, for anything not covered here. */
     urql,

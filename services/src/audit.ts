@@ -28,12 +28,15 @@ export const AUDIT_ACTIONS = [
   'rotateWebhookSecret',
   'sendTestWebhook',
   'reportLeakedKey',
+  'createRole',
+  'updateRole',
+  'deleteRole',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export interface AuditEntry {
   action: AuditAction;
-  target: { type: 'Application' | 'ApiKey' | 'WebhookEndpoint'; id: string };
+  target: { type: 'Application' | 'ApiKey' | 'WebhookEndpoint' | 'Role'; id: string };
   summary: Prisma.InputJsonObject;
   /** The event this change sends to the merchant's webhooks, written in the same transaction. */
   event?: EventEntry;
@@ -125,7 +128,8 @@ export function edited(current: object, input: object, fields: readonly string[]
 type TargetRow =
   | Awaited<ReturnType<MerchantContext['prisma']['application']['findFirst']>>
   | Awaited<ReturnType<MerchantContext['prisma']['apiKey']['findFirst']>>
-  | Awaited<ReturnType<MerchantContext['prisma']['webhookEndpoint']['findFirst']>>;
+  | Awaited<ReturnType<MerchantContext['prisma']['webhookEndpoint']['findFirst']>>
+  | Awaited<ReturnType<MerchantContext['prisma']['role']['findFirst']>>;
 
 /**
  * The application, key or endpoint an event is about, as it is now (null once deleted): the page's
@@ -141,14 +145,16 @@ export async function auditTarget(ctx: MerchantContext, type: string, id: string
         ? (ids: string[]) => byId(ctx.prisma.application.findMany({ where: where(ids) }))
         : type === 'WebhookEndpoint'
           ? (ids: string[]) => byId(ctx.prisma.webhookEndpoint.findMany({ where: where(ids) }))
-          : null;
+          : type === 'Role'
+            ? (ids: string[]) => byId(ctx.prisma.role.findMany({ where: where(ids) }))
+            : null;
   if (load === null) return null;
   return (await batched<NonNullable<TargetRow>>(ctx, `audit-target|${type}`, id, load)) ?? null;
 }
 
 export interface AuditFilter {
   action?: string | null;
-  /** A global id of an application, key or webhook endpoint. */
+  /** A global id of an application, key, webhook endpoint or role. */
   targetId?: string | null;
   from?: Date | null;
   to?: Date | null;
@@ -159,7 +165,8 @@ function auditWhere(ctx: MerchantContext, filter: AuditFilter): Prisma.AuditEven
   const target = filter.targetId
     ? (localId(filter.targetId, 'ApiKey') ??
       localId(filter.targetId, 'Application') ??
-      localId(filter.targetId, 'WebhookEndpoint'))
+      localId(filter.targetId, 'WebhookEndpoint') ??
+      localId(filter.targetId, 'Role'))
     : undefined;
   return {
     merchantId: ctx.viewer.merchantId,

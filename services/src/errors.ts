@@ -7,6 +7,7 @@ export const ERROR_CODES = [
   'NAME_CONFLICT',
   'KEY_LIMIT_REACHED',
   'KEY_REVOKED',
+  'ROLE_IN_USE',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -43,7 +44,14 @@ export class ValidationError extends KeygateError {
   }
 }
 
-export type ResourceType = 'Application' | 'ApiKey' | 'WebhookEndpoint';
+export type ResourceType = 'Application' | 'ApiKey' | 'WebhookEndpoint' | 'Role';
+
+const RESOURCE_NAMES: Record<ResourceType, string> = {
+  Application: 'Application',
+  ApiKey: 'API key',
+  WebhookEndpoint: 'Webhook endpoint',
+  Role: 'Role',
+};
 
 export class NotFoundError extends KeygateError {
   override readonly code = 'NOT_FOUND';
@@ -51,16 +59,30 @@ export class NotFoundError extends KeygateError {
     readonly resource: ResourceType,
     readonly id: string,
   ) {
-    super(
-      `${resource === 'ApiKey' ? 'API key' : resource === 'WebhookEndpoint' ? 'Webhook endpoint' : 'Application'} ${id} was not found`,
-    );
+    super(`${RESOURCE_NAMES[resource]} ${id} was not found`);
   }
 }
 
 export class NameConflictError extends KeygateError {
   override readonly code = 'NAME_CONFLICT';
-  constructor(readonly applicationName: string) {
-    super(`An application named "${applicationName}" already exists`);
+  constructor(
+    readonly applicationName: string,
+    kind: 'application' | 'role' = 'application',
+  ) {
+    super(`${kind === 'role' ? 'A role' : 'An application'} named "${applicationName}" already exists`);
+  }
+}
+
+/** A role that keys still have cannot be deleted: without it they could do more, or less, at once. */
+export class RoleInUseError extends KeygateError {
+  override readonly code = 'ROLE_IN_USE';
+  constructor(
+    readonly roleId: string,
+    readonly keyCount: number,
+  ) {
+    super(
+      `${keyCount} ${keyCount === 1 ? 'key that is not revoked has' : 'keys that are not revoked have'} this role; take it off them (editKey roles) first`,
+    );
   }
 }
 

@@ -9,6 +9,7 @@ import { keyEventData } from './events.ts';
 import { listPage, type PageArgs } from './lists.ts';
 import type { ConnectionQuery } from './pagination.ts';
 import { type ApiKey, type KeyAccess, type KeyEnvironment, Prisma } from './prisma.ts';
+import { lockRoles, roleGlobalIds, setKeyRoles } from './roles.ts';
 
 /** The caller's key with this global id, or null (foreign and missing ids alike). */
 export async function findKey<Q extends object>(ctx: MerchantContext, id: string, query?: Q) {
@@ -84,6 +85,8 @@ export interface CreateKeyInput {
   websiteUrl?: string | null;
   access?: KeyAccess | null;
   scopes?: string[] | null;
+  /** Global ids of the merchant's roles. */
+  roles?: readonly string[] | null;
   environment?: KeyEnvironment | null;
   expiresAt?: Date | null;
   credits?: CreditsInput | null;
@@ -110,7 +113,8 @@ export async function createKey(ctx: MerchantContext, input: CreateKeyInput): Pr
       if (locked.length === 0) throw new NotFoundError('Application', input.applicationId);
       const held = await tx.apiKey.count({ where: { applicationId, revokedAt: null } });
       if (held >= limit) throw new KeyLimitReachedError(limit);
-      return tx.apiKey.create({
+      const roles = await lockRoles(tx, merchantId, input.roles ?? [], ['input', 'roles']);
+      const created = await tx.apiKey.create({
         data: {
           merchantId,
           applicationId,
@@ -128,6 +132,8 @@ export async function createKey(ctx: MerchantContext, input: CreateKeyInput): Pr
           externalId: input.externalId ?? null,
         },
       });
+      await setKeyRoles(tx, merchantId, created.id, roles);
+      return created;
     },
     (created) => ({
       action: 'createKey',
@@ -141,6 +147,7 @@ export async function createKey(ctx: MerchantContext, input: CreateKeyInput): Pr
           'websiteUrl',
           'access',
           'scopes',
+          'roles',
           'environment',
           'expiresAt',
           'credits',
@@ -162,6 +169,8 @@ export interface EditKeyInput {
   websiteUrl?: string | null;
   access?: KeyAccess | null;
   scopes?: string[] | null;
+  /** Replaces the key's roles (global ids); [] takes every role off. */
+  roles?: readonly string[] | null;
   expiresAt?: Date | null;
   /** null removes the credits; a value replaces them (and voids every instance's reservations). */
   credits?: CreditsInput | null;
@@ -176,10 +185,22 @@ export interface EditKeyInput {
 export async function editKey(ctx: MerchantContext, input: EditKeyInput): Promise<ApiKey> {
   const current = await requireChangeableKey(ctx, input.id);
   const sharing = await rolledInto(ctx, current.id);
+  const previousRoles =
+    input.roles != null
+      ? roleGlobalIds(
+          (await ctx.prisma.keyRole.findMany({ where: { keyId: current.id }, orderBy: { roleId: 'asc' } })).map(
+            (row) => row.roleId,
+          ),
+        )
+      : [];
   return recorded(
     ctx,
     async (tx) => {
       if (input.expiresAt !== undefined) await checkRolledEnd(tx, current.id, input.expiresAt);
+      if (input.roles != null) {
+        const roles = await lockRoles(tx, ctx.viewer.merchantId, input.roles, ['input', 'roles']);
+        await setKeyRoles(tx, ctx.viewer.merchantId, current.id, roles);
+      }
       return updateUnrevokedKey(tx, current.id, input.id, 'change', {
         ...(input.name != null ? { name: input.name } : {}),
         ...(input.websiteUrl !== undefined ? { websiteUrl: input.websiteUrl } : {}),
@@ -199,10 +220,21 @@ export async function editKey(ctx: MerchantContext, input: EditKeyInput): Promis
       event: { type: 'KEY_UPDATED', data: keyEventData(key) },
       target: { type: 'ApiKey', id: current.id },
       summary: edited(
-        current,
+        { ...current, roles: previousRoles },
         input,
-        ['name', 'websiteUrl', 'access', 'scopes', 'expiresAt', 'credits', 'rateLimits', 'metadata', 'externalId'],
-        ['name', 'websiteUrl', 'access', 'scopes', 'expiresAt', 'externalId'],
+        [
+          'name',
+          'websiteUrl',
+          'access',
+          'scopes',
+          'roles',
+          'expiresAt',
+          'credits',
+          'rateLimits',
+          'metadata',
+          'externalId',
+        ],
+        ['name', 'websiteUrl', 'access', 'scopes', 'roles', 'expiresAt', 'externalId'],
       ),
     }),
     // Keys rolled into this one in their grace share its credits and limits: they verify differently too.
@@ -301,6 +333,9 @@ export async function rollKey(
       await tx.$executeRaw`
         INSERT INTO ip_rules (id, key_id, position, cidr, action)
         SELECT gen_random_uuid(), ${key.id}::uuid, position, cidr, action FROM ip_rules WHERE key_id = ${old.id}::uuid`;
+      await tx.$executeRaw`
+        INSERT INTO key_roles (key_id, role_id, merchant_id)
+        SELECT ${key.id}::uuid, role_id, merchant_id FROM key_roles WHERE key_id = ${old.id}::uuid`;
       // The windows used so far go with the limits, so a roll does not reset them.
       await tx.$executeRaw`
         INSERT INTO rate_limit_windows (key_id, name, window_start, window_end, used)

@@ -1,7 +1,14 @@
 // Tenant isolation: for every operation, another merchant's id must behave
 // exactly like an id that does not exist — same response, nothing changed.
 import { globalId } from '@keygate/core';
-import { AuditEventsDocument } from '@keygate/sdk/documents';
+import {
+  AuditEventsDocument,
+  CreateRoleDocument,
+  DeleteRoleDocument,
+  RoleDocument,
+  RolesDocument,
+  UpdateRoleDocument,
+} from '@keygate/sdk/documents';
 import { describe, expect, test } from '../support/fixtures.ts';
 import type { Document } from '../support/harness.ts';
 import {
@@ -22,9 +29,19 @@ import {
   UPDATE_APPLICATION,
 } from '../support/operations.ts';
 
-let foreign: { appId: string; keyId: string; merchantNodeId: string; appCursor: string; keyCursor: string };
-let missing: { appId: string; keyId: string; merchantNodeId: string; appCursor: string; keyCursor: string };
+interface Ids {
+  appId: string;
+  keyId: string;
+  roleId: string;
+  merchantNodeId: string;
+  appCursor: string;
+  keyCursor: string;
+  roleCursor: string;
+}
+let foreign: Ids;
+let missing: Ids;
 let ownAppId: string;
+let ownKeyId: string;
 let globexSnapshot: string;
 
 const cursorFor = (id: string) => Buffer.from(`GPC:S:${id}`).toString('base64');
@@ -36,35 +53,41 @@ test.beforeAll(async ({ h }) => {
   const app = await createApplication(globex, 'Globex store');
   const { key } = await createKey(globex, app.id, { name: 'Globex key' });
   await globex.gql(SET_IP_RULES, { input: { keyId: key.id, rules: [{ cidr: '10.0.0.0/8', action: 'ALLOW' }] } });
+  const role = (await globex.gql(CreateRoleDocument, { input: { name: 'Globex support', scopes: ['orders.read'] } }))
+    .createRole;
+  if (role.__typename !== 'RolePayload') throw new Error(JSON.stringify(role));
+  const roleId = role.role.id;
+  await globex.gql(EDIT_KEY, { input: { id: key.id, roles: [roleId] } });
   const rawApp = app.id;
   const local = (id: string) => Buffer.from(id, 'base64').toString().split(':')[1]!;
   foreign = {
     appId: rawApp,
     keyId: key.id,
+    roleId,
     merchantNodeId: globalId('Merchant', 'globex'),
     appCursor: cursorFor(local(rawApp)),
     keyCursor: cursorFor(local(key.id)),
+    roleCursor: cursorFor(local(roleId)),
   };
   // Well-formed ids of the same kind that exist nowhere; UUIDv7 ordering puts them next to the foreign ones.
   const absent = (id: string) => id.slice(0, -4) + (id.endsWith('ffff') ? '0000' : 'ffff');
   missing = {
     appId: globalId('Application', absent(local(rawApp))),
     keyId: globalId('ApiKey', absent(local(key.id))),
+    roleId: globalId('Role', absent(local(roleId))),
     merchantNodeId: globalId('Merchant', 'nobody-at-all'),
     appCursor: cursorFor(absent(local(rawApp))),
     keyCursor: cursorFor(absent(local(key.id))),
+    roleCursor: cursorFor(absent(local(roleId))),
   };
   const acme = await h.as('acme');
   ownAppId = (await createApplication(acme, 'Acme store')).id;
-  await createKey(acme, ownAppId, { name: 'Acme key' });
+  ownKeyId = (await createKey(acme, ownAppId, { name: 'Acme key' })).key.id;
+  await acme.gql(CreateRoleDocument, { input: { name: 'Acme support', scopes: ['orders.read'] } });
   globexSnapshot = await h.db.dumpAllTables();
 });
 
-type Operation = [
-  name: string,
-  query: Document<unknown, never>,
-  variables: (ids: typeof foreign) => Record<string, unknown>,
-];
+type Operation = [name: string, query: Document<unknown, never>, variables: (ids: Ids) => Record<string, unknown>];
 
 const operations: Operation[] = [
   ['application', APPLICATION, (ids) => ({ id: ids.appId })],
@@ -107,6 +130,19 @@ const operations: Operation[] = [
   ],
   ['application keys by owner id', APPLICATION_KEYS, (ids) => ({ applicationId: ids.appId, externalId: 'x' })],
   ['auditEvents about a target', AuditEventsDocument, (ids) => ({ first: 10, targetId: ids.keyId })],
+  ['auditEvents about a role', AuditEventsDocument, (ids) => ({ first: 10, targetId: ids.roleId })],
+  ['role', RoleDocument, (ids) => ({ id: ids.roleId })],
+  ['node (role)', NODE, (ids) => ({ id: ids.roleId })],
+  ['roles after a cursor', RolesDocument, (ids) => ({ first: 10, after: ids.roleCursor })],
+  ['roles before a cursor', RolesDocument, (ids) => ({ last: 10, before: ids.roleCursor })],
+  ['updateRole', UpdateRoleDocument, (ids) => ({ input: { id: ids.roleId, scopes: ['admin'] } })],
+  ['deleteRole', DeleteRoleDocument, (ids) => ({ input: { id: ids.roleId } })],
+  [
+    'createKey with a role',
+    CREATE_KEY,
+    (ids) => ({ input: { applicationId: ownAppId, name: 'K', roles: [ids.roleId] } }),
+  ],
+  ['editKey with a role', EDIT_KEY, (ids) => ({ input: { id: ownKeyId, roles: [ids.roleId] } })],
 ];
 
 describe('another merchant’s ids behave exactly like missing ids', () => {
@@ -115,7 +151,7 @@ describe('another merchant’s ids behave exactly like missing ids', () => {
     const withForeign = await acme.request(query, variables(foreign));
     const withMissing = await acme.request(query, variables(missing));
     // Errors echo the id that was sent; apart from that the two answers are identical.
-    const normalise = (raw: string, ids: typeof foreign) =>
+    const normalise = (raw: string, ids: Ids) =>
       Object.values(ids).reduce((text, id) => text.split(id).join('<id>'), raw);
     expect(withForeign.status).toBe(withMissing.status);
     expect(normalise(withForeign.raw, foreign)).toBe(normalise(withMissing.raw, missing));
@@ -129,6 +165,8 @@ describe('another merchant’s ids behave exactly like missing ids', () => {
     const { applications } = await acme.gql(APPLICATIONS, { first: 100 });
     expect(applications.totalCount).toBe(1);
     expect(applications.edges.map((e: any) => e.node.name)).toEqual(['Acme store']);
+    const { roles } = await acme.gql(RolesDocument, { first: 100 });
+    expect(roles.edges.map((e) => e.node.name)).toEqual(['Acme support']);
     const globex = await h.as('globex');
     const { viewer } = await globex.gql('{ viewer { merchantId } }');
     expect(viewer.merchantId).toBe('globex');

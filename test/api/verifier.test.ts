@@ -208,6 +208,19 @@ describe('changes', () => {
     for (const k of keys) expect((await v.verify({ key: k.secret })).code).toBe('APPLICATION_DISABLED');
   });
 
+  it('a role edited is applied on the next call, for each key that has it', async () => {
+    const v = await verifier();
+    const role = await sdk.roles.create({ name: `Desk ${Math.random()}`, scopes: ['orders.read'] });
+    if (!role.ok) throw new Error('setup');
+    const keys = await Promise.all([1, 2, 3].map(() => key({ roles: [role.value.id] })));
+    const check = (secret: string) => v.verify({ key: secret, requiredPermissions: 'orders.read AND refunds.write' });
+    for (const k of keys) expect((await check(k.secret)).code).toBe('INSUFFICIENT_SCOPE');
+    for (const k of keys) expect(check(k.secret)).not.toBeInstanceOf(Promise); // cached
+    await sdk.roles.update({ id: role.value.id, scopes: ['orders.read', 'refunds.write'] });
+    for (const k of keys) expect((await check(k.secret)).code).toBe('VALID');
+    expect((await v.verify({ key: keys[0]!.secret })).scopes).toEqual(['orders.read', 'refunds.write']);
+  });
+
   it('a verifier that does not acknowledge in time is cut and told to drop its cache; the change waits no longer', async () => {
     // A feed reader that never acknowledges: the mutation still returns within the ack timeout.
     const stalled = request(`${s.url}/v1/verifier/changes?session=stalled-session`, {

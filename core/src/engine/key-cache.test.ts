@@ -58,6 +58,26 @@ describe('KeyCache', () => {
     expect(cache.size).toEqual({ keys: 0, misses: 0 });
   });
 
+  it('invalidates every key of a role, and only those; an evicted key leaves no index behind', () => {
+    const cache = new KeyCache({ maxKeys: 3, maxMisses: 1, ttlMs: 1000 });
+    cache.set('h1', { ...key('k1'), roleIds: ['r1', 'r2'] });
+    cache.set('h2', { ...key('k2'), roleIds: ['r2'] });
+    cache.set('h3', key('k3'));
+    cache.invalidate({ roleIds: ['r1'] });
+    expect(cache.get('h1')).toBeUndefined();
+    expect(cache.get('h2')).toMatchObject({ found: true });
+    cache.invalidate({ roleIds: ['r2', 'unknown'] });
+    expect(cache.get('h2')).toBeUndefined();
+    expect(cache.get('h3')).toMatchObject({ found: true });
+    // Filled past its size with keys of one role: the evicted ones are gone from the index too.
+    for (let i = 0; i < 10; i++) cache.set(`r${i}`, { ...key(`kr${i}`), roleIds: ['r3'] });
+    const index = (cache as unknown as { hashesByRole: Map<string, Set<string>> }).hashesByRole;
+    expect(index.get('r3')?.size).toBe(3);
+    cache.invalidate({ roleIds: ['r3'] });
+    expect(cache.size.keys).toBe(0);
+    expect(index.size).toBe(0);
+  });
+
   it('keeps its indexes right when entries are evicted and replaced', () => {
     const cache = new KeyCache({ maxKeys: 1, maxMisses: 1, ttlMs: 1000 });
     cache.set('h1', key('k1', 'a'));

@@ -7,7 +7,7 @@
 // 480 ns for the Map (delete + re-insert to move an entry to the young end).
 
 import { LRUCache } from 'lru-cache';
-import type { VerifiableKey } from '../index.ts';
+import type { KeyChange, VerifiableKey } from '../index.ts';
 
 export interface CacheOptions {
   /** Most known keys kept. */
@@ -26,6 +26,8 @@ export class KeyCache {
   /** For invalidation by key id or application id. */
   private readonly hashByKeyId = new Map<string, string>();
   private readonly hashesByApplication = new Map<string, Set<string>>();
+  /** Keys by each role they have (only keys with roles are in it). */
+  private readonly hashesByRole = new Map<string, Set<string>>();
 
   /** `clock` replaces performance.now() for the TTL (tests). */
   constructor(options: CacheOptions, clock?: { now(): number }) {
@@ -56,12 +58,11 @@ export class KeyCache {
     this.misses.delete(hash);
     this.keys.set(hash, key);
     this.hashByKeyId.set(key.id, hash);
-    const hashes = this.hashesByApplication.get(key.applicationId) ?? new Set<string>();
-    this.hashesByApplication.set(key.applicationId, hashes);
-    hashes.add(hash);
+    index(this.hashesByApplication, key.applicationId, hash);
+    if (key.roleIds !== undefined) for (const role of key.roleIds) index(this.hashesByRole, role, hash);
   }
 
-  invalidate(change: { keyIds?: readonly string[]; applicationId?: string; hashes?: readonly string[] }): void {
+  invalidate(change: KeyChange): void {
     for (const hash of change.hashes ?? []) this.drop(hash);
     for (const id of change.keyIds ?? []) {
       const hash = this.hashByKeyId.get(id);
@@ -70,6 +71,9 @@ export class KeyCache {
     if (change.applicationId !== undefined) {
       for (const hash of [...(this.hashesByApplication.get(change.applicationId) ?? [])]) this.drop(hash);
     }
+    for (const role of change.roleIds ?? []) {
+      for (const hash of [...(this.hashesByRole.get(role) ?? [])]) this.drop(hash);
+    }
   }
 
   clear(): void {
@@ -77,6 +81,7 @@ export class KeyCache {
     this.misses.clear();
     this.hashByKeyId.clear();
     this.hashesByApplication.clear();
+    this.hashesByRole.clear();
   }
 
   get size(): { keys: number; misses: number } {
@@ -90,8 +95,19 @@ export class KeyCache {
 
   private forgetIndexes(hash: string, key: VerifiableKey): void {
     if (this.hashByKeyId.get(key.id) === hash) this.hashByKeyId.delete(key.id);
-    const hashes = this.hashesByApplication.get(key.applicationId);
-    hashes?.delete(hash);
-    if (hashes?.size === 0) this.hashesByApplication.delete(key.applicationId);
+    unindex(this.hashesByApplication, key.applicationId, hash);
+    if (key.roleIds !== undefined) for (const role of key.roleIds) unindex(this.hashesByRole, role, hash);
   }
+}
+
+function index(map: Map<string, Set<string>>, group: string, hash: string): void {
+  const hashes = map.get(group) ?? new Set<string>();
+  map.set(group, hashes);
+  hashes.add(hash);
+}
+
+function unindex(map: Map<string, Set<string>>, group: string, hash: string): void {
+  const hashes = map.get(group);
+  hashes?.delete(hash);
+  if (hashes?.size === 0) map.delete(group);
 }

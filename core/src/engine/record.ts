@@ -31,6 +31,7 @@ export function fromRecord(record: KeyRecord): VerifiableKey {
     environment: record.environment,
     access: record.access,
     scopes: record.scopes,
+    ...(record.roleIds?.length ? { roleIds: record.roleIds.map(intern) } : {}),
     expiresAt: record.expiresAt,
     revoked: record.revoked,
     enabled: record.enabled,

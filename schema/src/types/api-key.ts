@@ -1,10 +1,12 @@
 // API keys: the type, its queries, and the mutations that create and change keys.
 
 import { type CreditsView, creditsView, type KeyStatusName, keyStatus, METERING_BOUNDS } from '@keygate/core';
+import type { MerchantContext } from '@keygate/services/context';
 import { clockOf } from '@keygate/services/context';
 import { KeyLimitReachedError, KeyRevokedError, NotFoundError, ValidationError } from '@keygate/services/errors';
 import * as keys from '@keygate/services/keys';
 import type { ApiKey as ApiKeyRow } from '@keygate/services/prisma';
+import { MAX_ROLES_PER_KEY, rolesOfKey } from '@keygate/services/roles';
 import {
   creditsRule,
   externalIdRule,
@@ -18,6 +20,7 @@ import {
   websiteUrlRule,
 } from '@keygate/services/validation';
 import { builder, pageSize } from '../builder.ts';
+import { Role } from './role.ts';
 
 export const KeyAccess = builder.enumType('KeyAccess', {
   values: {
@@ -95,7 +98,23 @@ export const ApiKey = builder.prismaNode('ApiKey', {
     websiteUrl: t.exposeString('websiteUrl', { nullable: true }),
     prefix: t.exposeString('prefix', { description: 'Visible start of the secret, e.g. kg_live_Ab3x' }),
     access: t.expose('access', { type: KeyAccess }),
-    scopes: t.exposeStringList('scopes', { description: 'Empty: everything its access level allows' }),
+    scopes: t.exposeStringList('scopes', {
+      description: 'Its own scopes. Empty, and without roles: everything its access level allows',
+    }),
+    roles: t.field({
+      type: [Role],
+      description: 'Its roles: it is granted their scopes too',
+      resolve: (key, _args, ctx) => (ctx.viewer ? rolesOfKey(ctx as MerchantContext, key.id) : []),
+    }),
+    effectiveScopes: t.stringList({
+      description:
+        'What verification checks: its own scopes and its roles’, each once, sorted. Empty: everything its access level allows',
+      resolve: async (key, _args, ctx) => {
+        const held = ctx.viewer ? await rolesOfKey(ctx as MerchantContext, key.id) : [];
+        if (held.length === 0) return key.scopes;
+        return [...new Set([...key.scopes, ...held.flatMap((role) => role.scopes)])].sort();
+      },
+    }),
     environment: t.expose('environment', { type: KeyEnvironment }),
     status: t.field({ type: KeyStatus, resolve: (key) => keyStatus(key, new Date()) }),
     expiresAt: t.expose('expiresAt', { type: 'DateTime', nullable: true }),
@@ -194,8 +213,9 @@ const CreateKeyInput = builder.inputType('CreateKeyInput', {
     access: t.field({ type: KeyAccess, defaultValue: 'READ_ONLY' }),
     scopes: t.stringList({
       validate: scopesRule,
-      description: 'e.g. ["payments:write"]; empty or absent: no narrowing',
+      description: 'e.g. ["payments:write"]; empty or absent (and no roles): no narrowing',
     }),
+    roles: t.idList({ description: `Roles whose scopes the key is granted too; at most ${MAX_ROLES_PER_KEY}` }),
     environment: t.field({ type: KeyEnvironment, defaultValue: 'LIVE' }),
     expiresAt: t.field({ type: 'DateTime', validate: futureDateRule, description: 'When the key stops verifying' }),
     credits: t.field({ type: CreditsInput, validate: creditsRule, description: 'Absent: unlimited use' }),
@@ -232,6 +252,9 @@ const EditKeyInput = builder.inputType('EditKeyInput', {
     websiteUrl: t.string({ validate: websiteUrlRule, description: 'null or "" clears it' }),
     access: t.field({ type: KeyAccess }),
     scopes: t.stringList({ validate: scopesRule }),
+    roles: t.idList({
+      description: `Replaces the key's roles (at most ${MAX_ROLES_PER_KEY}); [] takes every role off`,
+    }),
     expiresAt: t.field({ type: 'DateTime', validate: futureDateRule, description: 'null removes the expiry' }),
     credits: t.field({
       type: CreditsInput,
@@ -281,7 +304,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: EditKeyInput, required: true }) },
     errors: { types: [ValidationError, NotFoundError, KeyRevokedError] },
     resolve: async (_root, { input }, ctx) => {
-      for (const field of ['name', 'access', 'scopes'] as const) {
+      for (const field of ['name', 'access', 'scopes', 'roles'] as const) {
         if (input[field] === null) throw new ValidationError([{ path: ['input', field], message: 'must not be null' }]);
       }
       return { key: await keys.editKey(ctx, input) };

@@ -6,6 +6,7 @@ import type { MerchantContext } from '@keygate/services/context';
 import { builder, pageSize } from '../builder.ts';
 import { ApiKey } from './api-key.ts';
 import { Application } from './application.ts';
+import { Role } from './role.ts';
 import { WebhookEndpoint } from './webhooks.ts';
 
 builder.scalarType('JSON', {
@@ -18,9 +19,11 @@ const AuditAction = builder.enumType('AuditAction', { values: audit.AUDIT_ACTION
 
 const AuditTarget = builder.unionType('AuditTarget', {
   description: 'What an audit event is about',
-  types: [Application, ApiKey, WebhookEndpoint],
-  // Told apart by their own columns: only keys have a prefix, only endpoints a URL.
-  resolveType: (row) => ('prefix' in row ? ApiKey : 'url' in row ? WebhookEndpoint : Application),
+  types: [Application, ApiKey, WebhookEndpoint, Role],
+  // Told apart by their own columns: only keys have a prefix, only endpoints a URL, and of the
+  // rest only roles have scopes.
+  resolveType: (row) =>
+    'prefix' in row ? ApiKey : 'url' in row ? WebhookEndpoint : 'scopes' in row ? Role : Application,
 });
 
 const AuditEvent = builder.prismaObject('AuditEvent', {
@@ -28,14 +31,15 @@ const AuditEvent = builder.prismaObject('AuditEvent', {
   fields: (t) => ({
     id: t.exposeID('id'),
     action: t.field({ type: AuditAction, resolve: (event) => event.action as typeof AuditAction.$inferType }),
-    targetType: t.exposeString('targetType', { description: 'Application, ApiKey or WebhookEndpoint' }),
+    targetType: t.exposeString('targetType', { description: 'Application, ApiKey, WebhookEndpoint or Role' }),
     targetId: t.id({
-      resolve: (event) => globalId(event.targetType as 'Application' | 'ApiKey' | 'WebhookEndpoint', event.targetId),
+      resolve: (event) =>
+        globalId(event.targetType as 'Application' | 'ApiKey' | 'WebhookEndpoint' | 'Role', event.targetId),
     }),
     target: t.field({
       type: AuditTarget,
       nullable: true,
-      description: 'The application, key or webhook endpoint as it is now; null once deleted',
+      description: 'The application, key, webhook endpoint or role as it is now; null once deleted',
       // Reached only through auditEvents, which requires a merchant.
       resolve: (event, _args, ctx) =>
         ctx.viewer ? audit.auditTarget(ctx as MerchantContext, event.targetType, event.targetId) : null,

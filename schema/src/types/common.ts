@@ -8,6 +8,7 @@ import {
   KeyRevokedError,
   NameConflictError,
   NotFoundError,
+  RoleInUseError,
   ValidationError,
 } from '@keygate/services/errors';
 import { GraphQLError, Kind } from 'graphql';
@@ -61,7 +62,7 @@ builder.objectType(ValidationError, {
 });
 
 export const ResourceType = builder.enumType('ResourceType', {
-  values: ['Application', 'ApiKey', 'WebhookEndpoint'] as const,
+  values: ['Application', 'ApiKey', 'WebhookEndpoint', 'Role'] as const,
 });
 
 builder.objectType(NotFoundError, {
@@ -77,6 +78,13 @@ builder.objectType(NameConflictError, {
   name: 'NameConflictError',
   interfaces: [ErrorInterface],
   fields: (t) => ({ name: t.string({ resolve: (error) => error.applicationName }) }),
+});
+
+builder.objectType(RoleInUseError, {
+  name: 'RoleInUseError',
+  interfaces: [ErrorInterface],
+  description: 'Keys that are not revoked still have the role; take it off them first',
+  fields: (t) => ({ roleId: t.exposeID('roleId'), keyCount: t.exposeInt('keyCount') }),
 });
 
 builder.objectType(KeyLimitReachedError, {

@@ -94,11 +94,13 @@ describe('migrate', () => {
       'ip_rules',
       'key_expiry_notices',
       'key_refusals',
+      'key_roles',
       'key_usage',
       'key_usage_notices',
       'leak_findings',
       'merchants',
       'rate_limit_windows',
+      'roles',
       'webhook_deliveries',
       'webhook_endpoints',
     ]);

@@ -38,6 +38,7 @@ function wireChange(change: KeyChange): KeyChange {
   if (change.keyIds?.length) out.keyIds = [...change.keyIds];
   if (change.applicationId !== undefined) out.applicationId = change.applicationId;
   if (change.hashes?.length) out.hashes = [...change.hashes];
+  if (change.roleIds?.length) out.roleIds = [...change.roleIds];
   return out;
 }
 

@@ -30,6 +30,7 @@ interface Row {
   refill_day: number | null;
   credits_epoch: number;
   rate_limits: { name: string; limit: number; windowSeconds: number }[];
+  role_ids: string[] | null;
 }
 
 export type RecordLoader = (hash: string) => Promise<KeyRecord | null>;
@@ -81,6 +82,7 @@ function toRecord(row: Row | undefined): KeyRecord | null {
     environment: row.environment,
     access: row.access,
     scopes: row.scopes,
+    ...(row.role_ids ? { roleIds: row.role_ids } : {}),
     expiresAt: row.expires_at ? row.expires_at.getTime() : null,
     revoked: row.revoked,
     enabled: row.key_enabled,

@@ -32,6 +32,21 @@ describe('the audit trail in sentences', () => {
     );
   });
 
+  it('says what a role grants and how a key’s roles changed, without role ids', () => {
+    expect(say('createRole', { name: 'Support', scopes: ['orders.read', 'refunds.*'] })).toBe(
+      'Role created | Grants orders.read, refunds.*',
+    );
+    expect(say('updateRole', { scopes: ['orders.*'], before: { scopes: ['orders.read'] } })).toBe(
+      'Role changed | Scopes: orders.read → orders.*',
+    );
+    expect(say('deleteRole', { name: 'Support', scopes: ['orders.read'] })).toBe("Role deleted | It was 'Support'");
+    const roleId = 'Um9sZTowMTkzYjJmYy0wMDAwLTcwMDAtODAwMC0wMDAwMDAwMDAwMDE=';
+    const edited = say('editKey', { roles: [roleId, roleId], before: { roles: [roleId] } });
+    expect(edited).toBe('Key edited | Roles set (2 roles, was 1)');
+    expect(say('editKey', { roles: [], before: { roles: [roleId] } })).toBe('Key edited | Every role taken off');
+    expect(say('createKey', { access: 'READ_ONLY', roles: [roleId] })).toBe('Key created | Read only | With 1 role');
+  });
+
   it('names enabling and disabling as what they are', () => {
     expect(say('setKeyEnabled', { enabled: false })).toBe('Key disabled | It is refused until it is enabled again.');
     expect(say('setKeyEnabled', { enabled: true })).toBe('Key enabled');

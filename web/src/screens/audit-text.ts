@@ -19,6 +19,9 @@ export const ACTIONS: Record<AuditAction, string> = {
   deleteWebhookEndpoint: 'Webhook endpoint deleted',
   rotateWebhookSecret: 'Webhook secret rotated',
   sendTestWebhook: 'Test webhook sent',
+  createRole: 'Role created',
+  updateRole: 'Role changed',
+  deleteRole: 'Role deleted',
 };
 
 type Summary = Record<string, unknown>;
@@ -46,6 +49,7 @@ export function describeEvent(action: AuditAction, summary: unknown): { title: s
           'websiteUrl',
           'access',
           'scopes',
+          'roles',
           'expiresAt',
           'credits',
           'rateLimits',
@@ -100,6 +104,15 @@ export function describeEvent(action: AuditAction, summary: unknown): { title: s
       return { title: 'Webhook signing secret rotated', details: ['Deliveries are signed with the new secret.'] };
     case 'sendTestWebhook':
       return { title: 'Test webhook sent', details: [] };
+    case 'createRole':
+      return {
+        title: 'Role created',
+        details: Array.isArray(s.scopes) ? [`Grants ${s.scopes.map(text).join(', ')}`] : [],
+      };
+    case 'updateRole':
+      return { title: 'Role changed', details: changes(s, was, ['name', 'description', 'scopes']) };
+    case 'deleteRole':
+      return { title: 'Role deleted', details: s.name ? [`It was '${text(s.name)}'`] : [] };
   }
 }
 
@@ -138,6 +151,14 @@ function changes(s: Summary, was: Summary, fields: string[]): string[] {
       case 'metadata':
         out.push(now === null ? 'Metadata cleared' : 'Metadata replaced');
         break;
+      case 'roles':
+        // Role ids mean nothing to a reader; the count says what happened.
+        out.push(
+          Array.isArray(now) && now.length > 0
+            ? `Roles set (${plural(now.length, 'role')}${Array.isArray(before) ? `, was ${before.length}` : ''})`
+            : 'Every role taken off',
+        );
+        break;
       default: {
         const label = LABELS[field] ?? field;
         const show = (value: unknown) => value_(field, value);
@@ -170,6 +191,7 @@ function keyFacts(s: Summary): string[] {
   if (s.environment === 'TEST') what.push('test mode');
   facts.push(what.join(', '));
   if (Array.isArray(s.scopes) && s.scopes.length > 0) facts.push(`Scopes: ${s.scopes.map(text).join(', ')}`);
+  if (Array.isArray(s.roles) && s.roles.length > 0) facts.push(`With ${plural(s.roles.length, 'role')}`);
   if (s.websiteUrl) facts.push(`Website: ${text(s.websiteUrl)}`);
   if (s.expiresAt) facts.push(`Expires ${date(s.expiresAt)}`);
   if (s.credits) facts.push(credits(s.credits));
