@@ -165,11 +165,28 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
     await page.getByRole('button', { name: 'Copy Python (requests)' }).click();
     await page.getByText('Copied to the clipboard.').waitFor();
     expect(await page.evaluate(() => navigator.clipboard.readText())).toContain('requests.get(');
+    // Its roles, and the scopes they add to its own.
+    expect(await page.locator('.facts').textContent()).toContain('Customer support, tier 2');
+    expect(await page.locator('.facts').textContent()).toContain('chargebacks:*');
     await check('key');
 
     await page.goto(`/keys/${seeded.rolledFrom}`);
     await page.getByRole('heading', { name: 'Staging checkout (EU)', level: 1 }).waitFor();
     await check('key-rolled');
+
+    await page.goto('/roles');
+    const supportRow = page.getByRole('row', { name: /^Customer support, tier 2/ });
+    await supportRow.waitFor();
+    expect(await supportRow.textContent()).toContain('chargebacks:*');
+    await check('roles');
+    // Editing a role says how many keys follow it.
+    await page.getByRole('button', { name: 'Actions for Catalog reader' }).click();
+    await page.getByRole('menuitem', { name: 'Edit' }).click();
+    const editRole = page.getByRole('dialog', { name: 'Edit Catalog reader' });
+    await editRole.getByText('applies to the 1 key with this role at once').waitFor();
+    await check('role-edit', { dialog: true });
+    await editRole.getByRole('button', { name: 'Cancel' }).click();
+    await editRole.waitFor({ state: 'detached' });
 
     await page.goto('/audit');
     await page.locator('tbody tr').first().waitFor();
@@ -203,7 +220,7 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
     await check('webhooks');
 
     expect(problems).toEqual([]);
-    expect(checked).toHaveLength(9);
+    expect(checked).toHaveLength(11);
     await context.close();
   });
 });

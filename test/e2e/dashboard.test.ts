@@ -119,6 +119,15 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     expect(home.headers.get('cache-control')).toBe('no-cache');
     const deep = await fetch(`${keygate.url}/applications/anything`);
     expect([deep.status, await deep.text()]).toEqual([200, html]);
+    // Every route of the app is a page address the server answers (the two lists live apart).
+    const routes = [
+      ...readFileSync(join(repoRoot, 'web', 'src', 'app.tsx'), 'utf8').matchAll(/<Route path="([^"]+)"/g),
+    ];
+    expect(routes.length).toBeGreaterThanOrEqual(7);
+    for (const [, path] of routes) {
+      const answer = await fetch(`${keygate.url}${path!.replace(/:\w+/g, 'some-id')}`);
+      expect([path, answer.status, await answer.text()]).toEqual([path, 200, html]);
+    }
     const script = /src="(\/assets\/[^"]+\.js)"/.exec(html)![1]!;
     const asset = await fetch(`${keygate.url}${script}`, { headers: { 'accept-encoding': 'gzip' } });
     expect(asset.status).toBe(200);
@@ -396,6 +405,71 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     await expect.poll(() => page.locator('tbody tr').count()).toBe(3);
     await page.getByRole('searchbox', { name: 'Search by name or prefix' }).fill('TW');
     await expect.poll(() => page.locator('tbody th a').allTextContents()).toEqual(['two']);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it('defines a role, gives it to a key, and the key follows the role’s edits at the gateway', async () => {
+    const token = await tokenFor('roles-merchant');
+    const app = ok(
+      (await graphql(keygate.url, token, CreateApplicationDocument, { input: { name: 'Help desk' } })).body.data
+        .createApplication,
+    ).application.id;
+    const created = ok(
+      (await graphql(keygate.url, token, CreateKeyDocument, { input: { applicationId: app, name: 'Desk agent' } })).body
+        .data.createKey,
+    );
+    const scoped = (scopes: string) =>
+      fetch(`${keygate.url}/v1/auth?scopes=${scopes}`, { headers: { 'x-api-key': created.secret } });
+    const { page, context, problems } = await open('/roles', token);
+    await page.getByText('No roles yet.').waitFor();
+    await page.getByRole('button', { name: 'Create your first role' }).click();
+    const form = page.getByRole('dialog', { name: 'Create a role' });
+    await form.getByRole('textbox', { name: 'Name', exact: true }).fill('Support staff');
+    const scopes = form.getByRole('textbox', { name: 'Scopes' });
+    await scopes.fill('orders.read refunds/write');
+    await form.getByRole('button', { name: 'Create role' }).click();
+    // A bad scope is named on the field, and the form keeps what was typed.
+    await expect.poll(() => scopes.getAttribute('aria-invalid')).toBe('true');
+    await scopes.fill('orders.read, refunds.write');
+    await form.getByRole('button', { name: 'Create role' }).click();
+    await form.waitFor({ state: 'detached' });
+    const row = page.getByRole('row', { name: /^Support staff/ });
+    expect(await row.textContent()).toContain('refunds.write');
+
+    // The key's edit form offers the role; saved, the key may do what the role grants.
+    await page.goto(`/keys/${created.key.id}`);
+    await page.getByRole('heading', { name: 'Desk agent', level: 1 }).waitFor();
+    await page.getByRole('button', { name: 'Actions for Desk agent' }).click();
+    await page.getByRole('menuitem', { name: 'Edit' }).click();
+    const edit = page.getByRole('dialog', { name: /^Edit/ });
+    const role = edit.getByRole('checkbox', { name: /Support staff/ });
+    await edit.locator('label.checkbox', { hasText: 'Support staff' }).click();
+    expect(await role.isChecked()).toBe(true);
+    await edit.getByRole('button', { name: /^Save/ }).click();
+    await edit.waitFor({ state: 'detached' });
+    await page.getByText('Read only: orders.read, refunds.write').waitFor();
+    expect((await scoped('refunds.write')).status).toBe(200);
+    expect((await scoped('payouts.read')).status).toBe(403);
+
+    // Deleting a role keys have is refused, with the reason.
+    await page.goto('/roles');
+    await page.getByRole('button', { name: 'Actions for Support staff' }).click();
+    await page.getByRole('menuitem', { name: 'Delete' }).click();
+    const confirm = page.getByRole('alertdialog', { name: 'Delete the role Support staff?' });
+    await confirm.getByRole('button', { name: 'Delete role' }).click();
+    await confirm.getByText(/1 key that is not revoked has this role/).waitFor();
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+
+    // The role's edit reaches the key at once: no more refunds, payouts instead.
+    await page.getByRole('button', { name: 'Actions for Support staff' }).click();
+    await page.getByRole('menuitem', { name: 'Edit' }).click();
+    const change = page.getByRole('dialog', { name: 'Edit Support staff' });
+    await change.getByRole('textbox', { name: 'Scopes' }).fill('orders.read payouts.read');
+    await change.getByRole('button', { name: 'Save role' }).click();
+    await change.waitFor({ state: 'detached' });
+    expect((await scoped('refunds.write')).status).toBe(403);
+    expect((await scoped('payouts.read')).status).toBe(200);
     expect(problems).toEqual([]);
     await context.close();
   });

@@ -49,11 +49,29 @@ export async function seedMerchant(keygateUrl: string, token: string, databaseUr
     must(await sdk.keys.create({ applicationId: app.id, ...input } as never));
   // First, so that the keys the screens look at are on the first page (newest first).
   for (let i = 1; i <= 14; i++) await create({ name: `Store terminal ${String(i).padStart(3, '0')}` });
+  // Roles as a platform's merchant defines them: one with a long name, a description and many scopes.
+  const support = must(
+    await sdk.roles.create({
+      name: 'Customer support, tier 2 (refunds and chargebacks, EU and UK stores)',
+      description: 'Reads orders and customers; issues refunds up to the store limit; answers chargebacks.',
+      scopes: [
+        'orders:read',
+        'customers:read',
+        'refunds:write',
+        'chargebacks:*',
+        'subscriptions:read',
+        'stores:eu-west:read',
+      ],
+    }),
+  );
+  const catalog = must(await sdk.roles.create({ name: 'Catalog reader', scopes: ['catalog:read', 'prices:read'] }));
+  must(await sdk.roles.create({ name: 'Finance exports', scopes: ['reports:read', 'payouts:read'] }));
   const long = await create({
     name: LONG_NAME,
     websiteUrl: LONG_URL,
     access: 'FULL_ACCESS',
     scopes: ['orders:write', 'refunds:write', 'customers:read', 'subscriptions:*'],
+    roles: [support.id],
     metadata: { plan: 'enterprise', region: 'eu-west-1', stores: 14 },
     externalId: 'cus_NwT8fJ2kLm93Qa',
     credits: { remaining: 250_000, refillAmount: 250_000, refillInterval: 'MONTHLY' },
@@ -79,7 +97,7 @@ export async function seedMerchant(keygateUrl: string, token: string, databaseUr
   const rolled = must(await sdk.keys.roll(staging.key.id, { gracePeriodSeconds: 86_400 }));
   seeded.rolledFrom = staging.key.id;
   seeded.rolledTo = rolled.key.id;
-  const mobile = await create({ name: 'Mobile apps (iOS and Android)', access: 'READ_ONLY', scopes: ['catalog:read'] });
+  const mobile = await create({ name: 'Mobile apps (iOS and Android)', access: 'READ_ONLY', roles: [catalog.id] });
   const partner = await create({ name: 'Old partner integration', access: 'FULL_ACCESS' });
   must(await sdk.keys.setEnabled(partner.key.id, false));
   const leaked = await create({ name: 'Leaked in a public repository', access: 'FULL_ACCESS' });

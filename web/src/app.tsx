@@ -18,6 +18,7 @@ const Overview = lazy(() => import('./screens/overview.tsx'));
 const KeyPage = lazy(() => import('./screens/key-page.tsx'));
 const Audit = lazy(() => import('./screens/audit.tsx'));
 const Webhooks = lazy(() => import('./screens/webhooks.tsx'));
+const Roles = lazy(() => import('./screens/roles.tsx'));
 
 export function App({ config }: { config: DashboardConfig }) {
   const { session, reason, pending } = useSession();
@@ -61,6 +62,7 @@ function Screens() {
           <Route path="/applications" component={Applications} />
           <Route path="/applications/:id">{(params) => <ApplicationKeys id={params.id} />}</Route>
           <Route path="/keys/:id">{(params) => <KeyPage id={params.id} />}</Route>
+          <Route path="/roles" component={Roles} />
           <Route path="/audit" component={Audit} />
           <Route path="/webhooks" component={Webhooks} />
           <Route>
@@ -78,6 +80,7 @@ function Layout({ children }: { children: React.ReactNode }) {
   const links = [
     { href: '/', label: 'Overview' },
     { href: '/applications', label: 'Applications' },
+    { href: '/roles', label: 'Roles' },
     { href: '/audit', label: 'Audit trail' },
     { href: '/webhooks', label: 'Webhooks' },
   ];

@@ -54,7 +54,21 @@ function Target({ node }: { node: AuditNode }) {
       </Link>
     );
   }
-  const what = node.targetType === 'ApiKey' ? 'key' : node.targetType === 'Application' ? 'application' : 'endpoint';
+  if (target?.__typename === 'Role') {
+    return (
+      <Link href="/roles" className="small target">
+        Role {target.name}
+      </Link>
+    );
+  }
+  const what =
+    node.targetType === 'ApiKey'
+      ? 'key'
+      : node.targetType === 'Application'
+        ? 'application'
+        : node.targetType === 'Role'
+          ? 'role'
+          : 'endpoint';
   return <span className="small muted target">A deleted {what}</span>;
 }
 

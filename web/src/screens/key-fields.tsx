@@ -1,5 +1,9 @@
 // The fields a key is created and edited with, and how they become the API's input.
-import type { KeyAccess } from '@keygate/sdk/documents';
+import { type KeyAccess, RolesDocument } from '@keygate/sdk/documents';
+import { useMemo } from 'react';
+import { Checkbox, CheckboxGroup, FieldError, Label, Text } from 'react-aria-components';
+import { useQuery } from 'urql';
+import { Link } from 'wouter';
 import { Choice, Field } from '../ui/controls.tsx';
 
 export interface KeyDraft {
@@ -7,6 +11,8 @@ export interface KeyDraft {
   websiteUrl: string;
   access: KeyAccess;
   scopes: string;
+  /** Ids of the roles it has. */
+  roles: string[];
   /** datetime-local: the browser's local time, or empty for "never". */
   expiresAt: string;
 }
@@ -16,6 +22,7 @@ export function draftOf(key?: {
   websiteUrl: string | null;
   access: KeyAccess;
   scopes: string[];
+  roles: readonly { id: string }[];
   expiresAt: string | null;
 }): KeyDraft {
   return {
@@ -23,6 +30,7 @@ export function draftOf(key?: {
     websiteUrl: key?.websiteUrl ?? '',
     access: key?.access ?? 'READ_ONLY',
     scopes: key?.scopes.join(' ') ?? '',
+    roles: key?.roles.map((role) => role.id) ?? [],
     expiresAt: key?.expiresAt ? toLocalInput(new Date(key.expiresAt)) : '',
   };
 }
@@ -38,6 +46,7 @@ export function inputOf(draft: KeyDraft) {
     websiteUrl: draft.websiteUrl.trim() === '' ? null : draft.websiteUrl.trim(),
     access: draft.access,
     scopes: draft.scopes.split(/[\s,]+/).filter((scope) => scope !== ''),
+    roles: draft.roles,
     expiresAt: draft.expiresAt === '' ? null : new Date(draft.expiresAt).toISOString(),
   };
 }
@@ -79,8 +88,9 @@ export function KeyFields({
         value={draft.scopes}
         onChange={set('scopes')}
         error={errors.scopes ?? Object.entries(errors).find(([path]) => path.startsWith('scopes.'))?.[1]}
-        description="Separated by spaces or commas, e.g. payments:write. None: everything its access allows."
+        description="Separated by spaces or commas, e.g. payments:write. None (and no roles): everything its access allows."
       />
+      <RolePicker value={draft.roles} onChange={(roles) => onChange({ ...draft, roles })} error={errors.roles} />
       <Field
         label="Expires (optional)"
         type="datetime-local"
@@ -90,5 +100,65 @@ export function KeyFields({
         description="Your local time. Empty: the key does not expire."
       />
     </>
+  );
+}
+
+const ROLE_TYPES = { additionalTypenames: ['Role'] };
+
+/** The merchant's roles as checkboxes (the first 100; a key may have 20). */
+function RolePicker({
+  value,
+  onChange,
+  error,
+}: {
+  value: string[];
+  onChange: (roles: string[]) => void;
+  error: string | undefined;
+}) {
+  const [{ data, error: failed }] = useQuery({
+    query: RolesDocument,
+    variables: { first: 100 },
+    context: useMemo(() => ROLE_TYPES, []),
+  });
+  const roles = data?.roles.edges.map((edge) => edge.node) ?? [];
+  if (failed) return <p className="muted small">Roles could not be loaded: {failed.message}</p>;
+  if (data && roles.length === 0) {
+    return (
+      <p className="muted small">
+        Roles give many keys one set of scopes you change in one place. <Link href="/roles">Create a role</Link>.
+      </p>
+    );
+  }
+  return (
+    <CheckboxGroup
+      className="field checkbox-group"
+      value={value}
+      onChange={onChange}
+      isInvalid={error !== undefined}
+      validationBehavior="aria"
+    >
+      <Label>Roles (optional)</Label>
+      <Text slot="description" className="field-description">
+        The key may also do what its roles grant; a change to a role reaches the key at once.
+      </Text>
+      <div className="checkbox-grid">
+        {roles.map((role) => (
+          <Checkbox key={role.id} value={role.id} className="checkbox">
+            {({ isSelected }) => (
+              <>
+                <span className="checkbox-box" aria-hidden="true">
+                  {isSelected ? '✓' : ''}
+                </span>
+                <span>
+                  {role.name}
+                  <span className="muted small block">{role.scopes.join(', ')}</span>
+                </span>
+              </>
+            )}
+          </Checkbox>
+        ))}
+      </div>
+      <FieldError className="field-error">{error}</FieldError>
+    </CheckboxGroup>
   );
 }

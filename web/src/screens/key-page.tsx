@@ -49,8 +49,20 @@ export default function KeyPage({ id }: { id: string }) {
             <dt>Access</dt>
             <dd>
               {accessLabel(key.access)}
-              {key.scopes.length > 0 ? `: ${key.scopes.join(', ')}` : ''}
+              {key.effectiveScopes.length > 0 ? `: ${key.effectiveScopes.join(', ')}` : ''}
             </dd>
+            {key.roles.length > 0 ? (
+              <>
+                <dt>Roles</dt>
+                <dd>
+                  {key.roles.map((role) => role.name).join(', ')}
+                  <span className="muted small block">
+                    {key.scopes.length > 0 ? `Its own scopes: ${key.scopes.join(', ')}; the rest` : 'Its scopes'} come
+                    from its roles. <Link href="/roles">Roles</Link>
+                  </span>
+                </dd>
+              </>
+            ) : null}
             <dt>Website</dt>
             <dd>{key.websiteUrl ?? <span className="muted">—</span>}</dd>
             <dt>Created</dt>
