@@ -37,10 +37,16 @@ it('labels only the SDK’s own operations by name: 2,000 made-up names are one 
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body: JSON.stringify({ query }),
     });
+  // 2,000 names over 50 connections: every name reaches the server (2,000 sockets opened at once
+  // overflow a loaded machine's accept queue, which is not what this is about).
+  let next = 0;
   await Promise.all(
-    Array.from({ length: 2000 }, (_, i) =>
-      send(`query Made${i}Up${Math.random().toString(36).slice(2)} { viewer { id } }`),
-    ),
+    Array.from({ length: 50 }, async () => {
+      for (let i = next++; i < 2000; i = next++) {
+        const response = await send(`query Made${i}Up${Math.random().toString(36).slice(2)} { viewer { id } }`);
+        expect(response.status).toBe(200);
+      }
+    }),
   );
   await send('query Viewer { viewer { id } }');
   await send('{ viewer { id } }');

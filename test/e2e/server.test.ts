@@ -112,7 +112,8 @@ describe('embedded database (no DATABASE_URL)', () => {
     }
   });
 
-  it('explains bad configuration instead of crashing', async () => {
+  // Eleven processes started one after another: a loaded machine takes more than the default 30 s.
+  it('explains bad configuration instead of crashing', { timeout: 120_000 }, async () => {
     const cases: [Record<string, string>, RegExp][] = [
       [{ PORT: 'eighty' }, /PORT must be a whole number/],
       [{ DATABASE_URL: 'mysql://localhost/x' }, /DATABASE_URL must be a postgres/],
