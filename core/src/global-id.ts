@@ -2,7 +2,7 @@
 // them (a schema test holds the two to the same text). Here so that the hot
 // path can name a key without loading the GraphQL schema.
 
-export type NodeType = 'Merchant' | 'Application' | 'ApiKey' | 'WebhookEndpoint' | 'Role';
+export type NodeType = 'Merchant' | 'Application' | 'ApiKey' | 'WebhookEndpoint' | 'Role' | 'Identity';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -38,7 +38,13 @@ export function localId(text: string, type: Exclude<NodeType, 'Merchant'>): stri
 
 /** Whether a decoded node id can name a row at all (so the database never sees garbage). */
 export function isLoadableNodeId({ typename, id }: { typename: string; id: string }): boolean {
-  if (typename === 'Application' || typename === 'ApiKey' || typename === 'WebhookEndpoint' || typename === 'Role') {
+  if (
+    typename === 'Application' ||
+    typename === 'ApiKey' ||
+    typename === 'WebhookEndpoint' ||
+    typename === 'Role' ||
+    typename === 'Identity'
+  ) {
     return UUID.test(id);
   }
   return typename === 'Merchant' && id.length > 0 && id.length <= 128;

@@ -101,6 +101,8 @@ export interface VerifiableKey {
   metadata: string | null;
   /** The merchant's own id for the key's owner, or null. */
   externalId: string | null;
+  /** The identity the key belongs to (absent when none): a change to it drops the key from caches. */
+  identity?: KeyIdentity;
 }
 
 export interface VerifyRequest {
@@ -186,6 +188,15 @@ export interface VerifyOutcome {
   rateLimits?: RateLimitState[];
 }
 
+/** Whoever a key belongs to, as verification answers with it. */
+export interface KeyIdentity {
+  id: string;
+  /** The merchant's own id for it. */
+  externalId: string;
+  /** The merchant's own data about it, as JSON text, or null. */
+  metadata: string | null;
+}
+
 /** The verification service as the API layers see it. */
 export interface KeyVerifier {
   /** Synchronous when the key is in memory; a promise when it has to be loaded. */
@@ -199,4 +210,6 @@ export interface KeyChange {
   hashes?: readonly string[];
   /** Every key that has one of these roles. */
   roleIds?: readonly string[];
+  /** Every key that belongs to one of these identities. */
+  identityIds?: readonly string[];
 }

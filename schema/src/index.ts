@@ -5,6 +5,7 @@ import './types/common.ts';
 import './types/merchant.ts';
 import './types/application.ts';
 import './types/role.ts';
+import './types/identity.ts';
 import './types/api-key.ts';
 import './types/ip-rules.ts';
 import './types/verification.ts';

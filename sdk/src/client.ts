@@ -13,16 +13,22 @@ import {
   type AuditEventsQueryVariables,
   CreateApplicationDocument,
   type CreateApplicationInput,
+  CreateIdentityDocument,
+  type CreateIdentityInput,
   CreateKeyDocument,
   type CreateKeyInput,
   CreateRoleDocument,
   type CreateRoleInput,
   CreateWebhookEndpointDocument,
   type CreateWebhookEndpointInput,
+  DeleteIdentityDocument,
   DeleteRoleDocument,
   DeleteWebhookEndpointDocument,
   EditKeyDocument,
   type EditKeyInput,
+  IdentitiesDocument,
+  type IdentitiesQueryVariables,
+  IdentityDocument,
   KeyUsageDocument,
   RevokeKeyDocument,
   RoleDocument,
@@ -37,6 +43,8 @@ import {
   SetKeyEnabledDocument,
   UpdateApplicationDocument,
   type UpdateApplicationInput,
+  UpdateIdentityDocument,
+  type UpdateIdentityInput,
   UpdateRoleDocument,
   type UpdateRoleInput,
   UpdateWebhookEndpointDocument,
@@ -269,6 +277,34 @@ export function createKeygateClient(options: KeygateClientOptions) {
       split((await mutate(DeleteRoleDocument, { input: { id } })).deleteRole, 'RolePayload', (p) => p.role),
   };
 
+  const identities = {
+    /** One page of the merchant's identities, newest first (search: external id or name contains). */
+    list: async (variables: IdentitiesQueryVariables = {}) => (await query(IdentitiesDocument, variables)).identities,
+    /** Every identity, page by page. */
+    all: ({ pageSize = 50, ...filter }: Filter<IdentitiesQueryVariables> = {}) =>
+      walk((after) => identities.list({ ...filter, first: pageSize, after })),
+    /** The identity with its first page of keys (`keysFirst`, default 20), or null. */
+    get: async (id: string, { keysFirst = 20, keysAfter }: { keysFirst?: number; keysAfter?: string } = {}) =>
+      (await query(IdentityDocument, { id, keysFirst, keysAfter })).identity,
+    /** The same, found by your own id for it. */
+    getByExternalId: async (
+      externalId: string,
+      { keysFirst = 20, keysAfter }: { keysFirst?: number; keysAfter?: string } = {},
+    ) => (await query(IdentityDocument, { externalId, keysFirst, keysAfter })).identity,
+    /** Whoever keys belong to (a customer, a user); give keys to it with `keys.create/edit({ identityId })`. */
+    create: async (input: CreateIdentityInput) =>
+      split((await mutate(CreateIdentityDocument, { input })).createIdentity, 'IdentityPayload', (p) => p.identity),
+    update: async (input: UpdateIdentityInput) =>
+      split((await mutate(UpdateIdentityDocument, { input })).updateIdentity, 'IdentityPayload', (p) => p.identity),
+    /** Refused with IDENTITY_IN_USE while keys that are not revoked belong to it, unless `detachKeys`. */
+    delete: async (id: string, { detachKeys = false }: { detachKeys?: boolean } = {}) =>
+      split(
+        (await mutate(DeleteIdentityDocument, { input: { id, detachKeys } })).deleteIdentity,
+        'IdentityPayload',
+        (p) => p.identity,
+      ),
+  };
+
   const auditEvents = {
     /** One page of the merchant's audit trail, newest first. */
     list: async (variables: AuditEventsQueryVariables = {}) =>
@@ -284,6 +320,7 @@ export function createKeygateClient(options: KeygateClientOptions) {
     keys,
     webhooks,
     roles,
+    identities,
     auditEvents,
     /** The underlying urql client, for anything not covered here. */
     urql,

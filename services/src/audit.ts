@@ -31,12 +31,15 @@ export const AUDIT_ACTIONS = [
   'createRole',
   'updateRole',
   'deleteRole',
+  'createIdentity',
+  'updateIdentity',
+  'deleteIdentity',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export interface AuditEntry {
   action: AuditAction;
-  target: { type: 'Application' | 'ApiKey' | 'WebhookEndpoint' | 'Role'; id: string };
+  target: { type: 'Application' | 'ApiKey' | 'WebhookEndpoint' | 'Role' | 'Identity'; id: string };
   summary: Prisma.InputJsonObject;
   /** The event this change sends to the merchant's webhooks, written in the same transaction. */
   event?: EventEntry;
@@ -129,7 +132,8 @@ type TargetRow =
   | Awaited<ReturnType<MerchantContext['prisma']['application']['findFirst']>>
   | Awaited<ReturnType<MerchantContext['prisma']['apiKey']['findFirst']>>
   | Awaited<ReturnType<MerchantContext['prisma']['webhookEndpoint']['findFirst']>>
-  | Awaited<ReturnType<MerchantContext['prisma']['role']['findFirst']>>;
+  | Awaited<ReturnType<MerchantContext['prisma']['role']['findFirst']>>
+  | Awaited<ReturnType<MerchantContext['prisma']['identity']['findFirst']>>;
 
 /**
  * The application, key or endpoint an event is about, as it is now (null once deleted): the page's
@@ -147,14 +151,16 @@ export async function auditTarget(ctx: MerchantContext, type: string, id: string
           ? (ids: string[]) => byId(ctx.prisma.webhookEndpoint.findMany({ where: where(ids) }))
           : type === 'Role'
             ? (ids: string[]) => byId(ctx.prisma.role.findMany({ where: where(ids) }))
-            : null;
+            : type === 'Identity'
+              ? (ids: string[]) => byId(ctx.prisma.identity.findMany({ where: where(ids) }))
+              : null;
   if (load === null) return null;
   return (await batched<NonNullable<TargetRow>>(ctx, `audit-target|${type}`, id, load)) ?? null;
 }
 
 export interface AuditFilter {
   action?: string | null;
-  /** A global id of an application, key, webhook endpoint or role. */
+  /** A global id of an application, key, webhook endpoint, role or identity. */
   targetId?: string | null;
   from?: Date | null;
   to?: Date | null;
@@ -166,7 +172,8 @@ function auditWhere(ctx: MerchantContext, filter: AuditFilter): Prisma.AuditEven
     ? (localId(filter.targetId, 'ApiKey') ??
       localId(filter.targetId, 'Application') ??
       localId(filter.targetId, 'WebhookEndpoint') ??
-      localId(filter.targetId, 'Role'))
+      localId(filter.targetId, 'Role') ??
+      localId(filter.targetId, 'Identity'))
     : undefined;
   return {
     merchantId: ctx.viewer.merchantId,

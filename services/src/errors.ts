@@ -8,6 +8,7 @@ export const ERROR_CODES = [
   'KEY_LIMIT_REACHED',
   'KEY_REVOKED',
   'ROLE_IN_USE',
+  'IDENTITY_IN_USE',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -44,13 +45,14 @@ export class ValidationError extends KeygateError {
   }
 }
 
-export type ResourceType = 'Application' | 'ApiKey' | 'WebhookEndpoint' | 'Role';
+export type ResourceType = 'Application' | 'ApiKey' | 'WebhookEndpoint' | 'Role' | 'Identity';
 
 const RESOURCE_NAMES: Record<ResourceType, string> = {
   Application: 'Application',
   ApiKey: 'API key',
   WebhookEndpoint: 'Webhook endpoint',
   Role: 'Role',
+  Identity: 'Identity',
 };
 
 export class NotFoundError extends KeygateError {
@@ -67,9 +69,13 @@ export class NameConflictError extends KeygateError {
   override readonly code = 'NAME_CONFLICT';
   constructor(
     readonly applicationName: string,
-    kind: 'application' | 'role' = 'application',
+    kind: 'application' | 'role' | 'identity' = 'application',
   ) {
-    super(`${kind === 'role' ? 'A role' : 'An application'} named "${applicationName}" already exists`);
+    super(
+      kind === 'identity'
+        ? `An identity with the external id "${applicationName}" already exists`
+        : `${kind === 'role' ? 'A role' : 'An application'} named "${applicationName}" already exists`,
+    );
   }
 }
 
@@ -111,4 +117,17 @@ export class KeyRevokedError extends KeygateError {
  */
 export class BadRequestError extends Error {
   readonly code = 'BAD_USER_INPUT';
+}
+
+/** An identity keys still belong to is deleted only when asked to detach them (deleteIdentity detachKeys). */
+export class IdentityInUseError extends KeygateError {
+  override readonly code = 'IDENTITY_IN_USE';
+  constructor(
+    readonly identityId: string,
+    readonly keyCount: number,
+  ) {
+    super(
+      `${keyCount} ${keyCount === 1 ? 'key that is not revoked belongs' : 'keys that are not revoked belong'} to this identity; move them (editKey identityId) or delete with detachKeys: true`,
+    );
+  }
 }

@@ -6,6 +6,7 @@ import { announce, edited, recorded, sent, type Transaction } from './audit.ts';
 import { clockOf, type MerchantContext } from './context.ts';
 import { BadRequestError, KeyLimitReachedError, KeyRevokedError, NotFoundError, ValidationError } from './errors.ts';
 import { keyEventData } from './events.ts';
+import { lockIdentity } from './identities.ts';
 import { listPage, type PageArgs } from './lists.ts';
 import type { ConnectionQuery } from './pagination.ts';
 import { type ApiKey, type KeyAccess, type KeyEnvironment, Prisma } from './prisma.ts';
@@ -87,6 +88,8 @@ export interface CreateKeyInput {
   scopes?: string[] | null;
   /** Global ids of the merchant's roles. */
   roles?: readonly string[] | null;
+  /** The global id of the merchant's identity the key belongs to. */
+  identityId?: string | null;
   environment?: KeyEnvironment | null;
   expiresAt?: Date | null;
   credits?: CreditsInput | null;
@@ -114,6 +117,7 @@ export async function createKey(ctx: MerchantContext, input: CreateKeyInput): Pr
       const held = await tx.apiKey.count({ where: { applicationId, revokedAt: null } });
       if (held >= limit) throw new KeyLimitReachedError(limit);
       const roles = await lockRoles(tx, merchantId, input.roles ?? [], ['input', 'roles']);
+      const identityId = await lockIdentity(tx, merchantId, input.identityId ?? null);
       const created = await tx.apiKey.create({
         data: {
           merchantId,
@@ -130,6 +134,7 @@ export async function createKey(ctx: MerchantContext, input: CreateKeyInput): Pr
           rateLimits: rateLimitsData(input.rateLimits ?? null),
           metadata: metadataData(input.metadata),
           externalId: input.externalId ?? null,
+          identityId,
         },
       });
       await setKeyRoles(tx, merchantId, created.id, roles);
@@ -148,6 +153,7 @@ export async function createKey(ctx: MerchantContext, input: CreateKeyInput): Pr
           'access',
           'scopes',
           'roles',
+          'identityId',
           'environment',
           'expiresAt',
           'credits',
@@ -171,6 +177,8 @@ export interface EditKeyInput {
   scopes?: string[] | null;
   /** Replaces the key's roles (global ids); [] takes every role off. */
   roles?: readonly string[] | null;
+  /** Moves the key to this identity (a global id); null: it belongs to none. */
+  identityId?: string | null;
   expiresAt?: Date | null;
   /** null removes the credits; a value replaces them (and voids every instance's reservations). */
   credits?: CreditsInput | null;
@@ -201,7 +209,10 @@ export async function editKey(ctx: MerchantContext, input: EditKeyInput): Promis
         const roles = await lockRoles(tx, ctx.viewer.merchantId, input.roles, ['input', 'roles']);
         await setKeyRoles(tx, ctx.viewer.merchantId, current.id, roles);
       }
+      const identityId =
+        input.identityId !== undefined ? await lockIdentity(tx, ctx.viewer.merchantId, input.identityId) : undefined;
       return updateUnrevokedKey(tx, current.id, input.id, 'change', {
+        ...(identityId !== undefined ? { identityId } : {}),
         ...(input.name != null ? { name: input.name } : {}),
         ...(input.websiteUrl !== undefined ? { websiteUrl: input.websiteUrl } : {}),
         ...(input.access != null ? { access: input.access } : {}),
@@ -220,7 +231,11 @@ export async function editKey(ctx: MerchantContext, input: EditKeyInput): Promis
       event: { type: 'KEY_UPDATED', data: keyEventData(key) },
       target: { type: 'ApiKey', id: current.id },
       summary: edited(
-        { ...current, roles: previousRoles },
+        {
+          ...current,
+          roles: previousRoles,
+          identityId: current.identityId === null ? null : globalId('Identity', current.identityId),
+        },
         input,
         [
           'name',
@@ -228,13 +243,14 @@ export async function editKey(ctx: MerchantContext, input: EditKeyInput): Promis
           'access',
           'scopes',
           'roles',
+          'identityId',
           'expiresAt',
           'credits',
           'rateLimits',
           'metadata',
           'externalId',
         ],
-        ['name', 'websiteUrl', 'access', 'scopes', 'roles', 'expiresAt', 'externalId'],
+        ['name', 'websiteUrl', 'access', 'scopes', 'roles', 'identityId', 'expiresAt', 'externalId'],
       ),
     }),
     // Keys rolled into this one in their grace share its credits and limits: they verify differently too.
@@ -319,6 +335,7 @@ export async function rollKey(
           enabled: old.enabled,
           metadata: old.metadata === null ? undefined : (old.metadata as Prisma.InputJsonValue),
           externalId: old.externalId,
+          identityId: old.identityId,
           // The credits move: what instances hold in reservation for the old key is spent there
           // or lost with it, never counted twice.
           creditsRemaining: old.creditsRemaining,

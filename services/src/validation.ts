@@ -168,5 +168,14 @@ export const externalIdRule = z
   .refine(noControlChars, 'must not contain control characters')
   .transform((value) => (value === '' ? null : value));
 
+/** An identity's own id in the merchant's system: required, 1-255 characters. */
+export const identityExternalIdRule = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(255, 'must be at most 255 characters')
+  .refine(wellFormed, WELL_FORMED)
+  .refine(noControlChars, 'must not contain control characters');
+
 export const MAX_GRACE_SECONDS = 7 * 86_400;
 export const gracePeriodRule = whole(0, MAX_GRACE_SECONDS);

@@ -3,10 +3,15 @@
 import { globalId } from '@keygate/core';
 import {
   AuditEventsDocument,
+  CreateIdentityDocument,
   CreateRoleDocument,
+  DeleteIdentityDocument,
   DeleteRoleDocument,
+  IdentitiesDocument,
+  IdentityDocument,
   RoleDocument,
   RolesDocument,
+  UpdateIdentityDocument,
   UpdateRoleDocument,
 } from '@keygate/sdk/documents';
 import { describe, expect, test } from '../support/fixtures.ts';
@@ -33,10 +38,12 @@ interface Ids {
   appId: string;
   keyId: string;
   roleId: string;
+  identityId: string;
   merchantNodeId: string;
   appCursor: string;
   keyCursor: string;
   roleCursor: string;
+  identityCursor: string;
 }
 let foreign: Ids;
 let missing: Ids;
@@ -57,17 +64,23 @@ test.beforeAll(async ({ h }) => {
     .createRole;
   if (role.__typename !== 'RolePayload') throw new Error(JSON.stringify(role));
   const roleId = role.role.id;
-  await globex.gql(EDIT_KEY, { input: { id: key.id, roles: [roleId] } });
+  const identity = (await globex.gql(CreateIdentityDocument, { input: { externalId: 'cus_globex', name: 'Globex' } }))
+    .createIdentity;
+  if (identity.__typename !== 'IdentityPayload') throw new Error(JSON.stringify(identity));
+  const identityId = identity.identity.id;
+  await globex.gql(EDIT_KEY, { input: { id: key.id, roles: [roleId], identityId } });
   const rawApp = app.id;
   const local = (id: string) => Buffer.from(id, 'base64').toString().split(':')[1]!;
   foreign = {
     appId: rawApp,
     keyId: key.id,
     roleId,
+    identityId,
     merchantNodeId: globalId('Merchant', 'globex'),
     appCursor: cursorFor(local(rawApp)),
     keyCursor: cursorFor(local(key.id)),
     roleCursor: cursorFor(local(roleId)),
+    identityCursor: cursorFor(local(identityId)),
   };
   // Well-formed ids of the same kind that exist nowhere; UUIDv7 ordering puts them next to the foreign ones.
   const absent = (id: string) => id.slice(0, -4) + (id.endsWith('ffff') ? '0000' : 'ffff');
@@ -75,15 +88,18 @@ test.beforeAll(async ({ h }) => {
     appId: globalId('Application', absent(local(rawApp))),
     keyId: globalId('ApiKey', absent(local(key.id))),
     roleId: globalId('Role', absent(local(roleId))),
+    identityId: globalId('Identity', absent(local(identityId))),
     merchantNodeId: globalId('Merchant', 'nobody-at-all'),
     appCursor: cursorFor(absent(local(rawApp))),
     keyCursor: cursorFor(absent(local(key.id))),
     roleCursor: cursorFor(absent(local(roleId))),
+    identityCursor: cursorFor(absent(local(identityId))),
   };
   const acme = await h.as('acme');
   ownAppId = (await createApplication(acme, 'Acme store')).id;
   ownKeyId = (await createKey(acme, ownAppId, { name: 'Acme key' })).key.id;
   await acme.gql(CreateRoleDocument, { input: { name: 'Acme support', scopes: ['orders.read'] } });
+  await acme.gql(CreateIdentityDocument, { input: { externalId: 'cus_acme' } });
   globexSnapshot = await h.db.dumpAllTables();
 });
 
@@ -143,6 +159,19 @@ const operations: Operation[] = [
     (ids) => ({ input: { applicationId: ownAppId, name: 'K', roles: [ids.roleId] } }),
   ],
   ['editKey with a role', EDIT_KEY, (ids) => ({ input: { id: ownKeyId, roles: [ids.roleId] } })],
+  ['identity', IdentityDocument, (ids) => ({ id: ids.identityId, keysFirst: 10 })],
+  ['node (identity)', NODE, (ids) => ({ id: ids.identityId })],
+  ['identities after a cursor', IdentitiesDocument, (ids) => ({ first: 10, after: ids.identityCursor })],
+  ['identities before a cursor', IdentitiesDocument, (ids) => ({ last: 10, before: ids.identityCursor })],
+  ['updateIdentity', UpdateIdentityDocument, (ids) => ({ input: { id: ids.identityId, name: 'Hijacked' } })],
+  ['deleteIdentity', DeleteIdentityDocument, (ids) => ({ input: { id: ids.identityId, detachKeys: true } })],
+  [
+    'createKey with an identity',
+    CREATE_KEY,
+    (ids) => ({ input: { applicationId: ownAppId, name: 'K', identityId: ids.identityId } }),
+  ],
+  ['editKey with an identity', EDIT_KEY, (ids) => ({ input: { id: ownKeyId, identityId: ids.identityId } })],
+  ['auditEvents about an identity', AuditEventsDocument, (ids) => ({ first: 10, targetId: ids.identityId })],
 ];
 
 describe('another merchant’s ids behave exactly like missing ids', () => {
@@ -167,6 +196,10 @@ describe('another merchant’s ids behave exactly like missing ids', () => {
     expect(applications.edges.map((e: any) => e.node.name)).toEqual(['Acme store']);
     const { roles } = await acme.gql(RolesDocument, { first: 100 });
     expect(roles.edges.map((e) => e.node.name)).toEqual(['Acme support']);
+    const { identities } = await acme.gql(IdentitiesDocument, { first: 100 });
+    expect(identities.edges.map((e) => e.node.externalId)).toEqual(['cus_acme']);
+    // Another merchant's external id is not found either.
+    expect((await acme.gql(IdentityDocument, { externalId: 'cus_globex' })).identity).toBeNull();
     const globex = await h.as('globex');
     const { viewer } = await globex.gql('{ viewer { merchantId } }');
     expect(viewer.merchantId).toBe('globex');

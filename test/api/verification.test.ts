@@ -196,6 +196,8 @@ describe('forward-auth request handling', () => {
         // Always present (empty when unset): a gateway copying them replaces a client's own.
         'x-keygate-metadata': '',
         'x-keygate-external-id': '',
+        'x-keygate-identity-id': '',
+        'x-keygate-identity-external-id': '',
       });
     }
     const missing = await s.forwardAuth({});

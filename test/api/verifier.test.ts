@@ -78,11 +78,14 @@ async function key(input: Record<string, unknown> = {}) {
 describe('answers', () => {
   it('are exactly what verifyKey answers, for every outcome', async () => {
     const v = await verifier();
+    const owner = await sdk.identities.create({ externalId: `org_${Math.random()}`, metadata: { tier: 'gold' } });
+    if (!owner.ok) throw new Error('setup');
     const plain = await key({
       access: 'FULL_ACCESS',
       scopes: ['orders:*'],
       metadata: { plan: 'gold', seats: 3 },
       externalId: 'cus_42',
+      identityId: owner.value.id,
     });
     const readOnly = await key({ access: 'READ_ONLY' });
     const office = await key({ access: 'FULL_ACCESS' });
@@ -219,6 +222,19 @@ describe('changes', () => {
     await sdk.roles.update({ id: role.value.id, scopes: ['orders.read', 'refunds.write'] });
     for (const k of keys) expect((await check(k.secret)).code).toBe('VALID');
     expect((await v.verify({ key: keys[0]!.secret })).scopes).toEqual(['orders.read', 'refunds.write']);
+  });
+
+  it('an identity changed is what the next call answers with, for each of its keys', async () => {
+    const v = await verifier();
+    const owner = await sdk.identities.create({ externalId: `org_${Math.random()}`, metadata: { plan: 'free' } });
+    if (!owner.ok) throw new Error('setup');
+    const keys = await Promise.all([1, 2].map(() => key({ identityId: owner.value.id })));
+    for (const k of keys) expect((await v.verify({ key: k.secret })).identity?.metadata).toEqual({ plan: 'free' });
+    for (const k of keys) expect(v.verify({ key: k.secret })).not.toBeInstanceOf(Promise); // cached
+    await sdk.identities.update({ id: owner.value.id, metadata: { plan: 'pro' } });
+    for (const k of keys) expect((await v.verify({ key: k.secret })).identity?.metadata).toEqual({ plan: 'pro' });
+    await sdk.identities.delete(owner.value.id, { detachKeys: true });
+    for (const k of keys) expect((await v.verify({ key: k.secret })).identity).toBeNull();
   });
 
   it('a verifier that does not acknowledge in time is cut and told to drop its cache; the change waits no longer', async () => {

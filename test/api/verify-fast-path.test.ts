@@ -70,11 +70,15 @@ beforeAll(async () => {
       },
     });
   };
+  const owner = await db.prisma.identity.create({
+    data: { merchantId: 'acme', externalId: 'org 9/ø', metadata: { tier: 'gold', seats: [3] } },
+  });
   await make('valid', {
     access: 'FULL_ACCESS',
     scopes: ['orders:*'],
     metadata: { plan: 'pro', seats: [1, 2], nested: { ok: true } },
     externalId: 'cus_9',
+    identityId: owner.id,
   });
   await make('revoked', { revokedAt: new Date() });
   const limited = await make('limited');
@@ -107,7 +111,8 @@ async function send(
   return `${response.status} ${await response.text()}`;
 }
 
-const ALL = 'valid code keyId prefix applicationId merchantId environment access scopes metadata externalId __typename';
+const ALL =
+  'valid code keyId prefix applicationId merchantId environment access scopes metadata externalId identity { id externalId metadata } __typename';
 const eligible: [string, string, (s: typeof secrets) => unknown, string?][] = [
   [
     'variables, every field',
@@ -118,6 +123,16 @@ const eligible: [string, string, (s: typeof secrets) => unknown, string?][] = [
     'aliases, duplicates, union and error fragments',
     `mutation ($input: VerifyKeyInput!) { check: verifyKey(input: $input) { __typename t: __typename ... on VerifyKeyResult { __typename } ... on KeyVerification { ok: valid valid valid why: code } ... on ValidationError { issues { path } } ... on Error { message } } }`,
     (s) => ({ input: { key: s.valid } }),
+  ],
+  [
+    'the identity, with aliases and a typename',
+    `mutation ($a: String!) { verifyKey(input: { key: $a }) { ... on KeyVerification { owner: identity { __typename theirId: externalId id } identity { metadata } } } }`,
+    (s) => ({ a: s.valid }),
+  ],
+  [
+    'the identity of a key without one',
+    `mutation ($b: String!) { verifyKey(input: { key: $b }) { ... on KeyVerification { identity { id } } } }`,
+    (s) => ({ b: s.limited }),
   ],
   [
     'literal input',

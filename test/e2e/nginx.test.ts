@@ -10,6 +10,7 @@ import { generateKey } from '@keygate/core';
 import {
   CreateApplicationDocument as CREATE_APP,
   CreateKeyDocument as CREATE_KEY,
+  CreateIdentityDocument,
   type CreateKeyInput,
   RevokeKeyDocument as REVOKE_KEY,
   SetIpRulesDocument as SET_IP_RULES,
@@ -23,6 +24,7 @@ let keygate: TestServer;
 let nginx: Nginx;
 let upstream: Server;
 let keygateClosed = false;
+let identityId = '';
 const seen: IncomingHttpHeaders[] = [];
 const secrets: Record<string, string> = {};
 const ids: Record<string, string> = {};
@@ -45,12 +47,18 @@ beforeAll(async () => {
   const token = await keygate.merchantToken('acme');
   const app = ok((await keygate.graphql(token, CREATE_APP, { input: { name: 'API' } })).data.createApplication)
     .application.id;
+  const identity = ok(
+    (await keygate.graphql(token, CreateIdentityDocument, { input: { externalId: 'org 12/ø', name: 'Acme Corp' } }))
+      .data.createIdentity,
+  ).identity;
+  identityId = identity.id;
   const kinds: Record<string, Partial<CreateKeyInput>> = {
     full: {
       access: 'FULL_ACCESS',
       scopes: ['orders:write'],
       metadata: { plan: 'pro', customer: 'c_42' },
       externalId: 'user 7/ü',
+      identityId: identity.id,
     },
     readOnly: { access: 'READ_ONLY' },
     revoked: {},
@@ -199,6 +207,8 @@ describe('a client sending any header through the gateway gains nothing', () => 
       'x-keygate-access': 'FULL_ACCESS',
       'x-keygate-metadata': Buffer.from('{"plan":"enterprise"}').toString('base64url'),
       'x-keygate-external-id': 'admin',
+      'x-keygate-identity-id': 'Identity:theirs',
+      'x-keygate-identity-external-id': 'their-org',
     };
     const answer = await call('GET', { ...posing, 'x-api-key': secrets.readOnly! }, '127.0.0.24');
     expect(answer.status).toBe(200);
@@ -207,12 +217,14 @@ describe('a client sending any header through the gateway gains nothing', () => 
     expect(upstream['x-keygate-key-id']).toBe(ids.readOnly);
     expect(upstream['x-keygate-merchant-id']).toBe('acme');
     expect(upstream['x-keygate-access']).toBe('READ_ONLY');
-    // The key has no scopes, metadata or owner id: the client's claims are gone, not passed on.
-    expect([upstream['x-keygate-scopes'], upstream['x-keygate-metadata'], upstream['x-keygate-external-id']]).toEqual([
-      undefined,
-      undefined,
-      undefined,
-    ]);
+    // The key has no scopes, metadata, owner id or identity: the client's claims are gone, not passed on.
+    expect([
+      upstream['x-keygate-scopes'],
+      upstream['x-keygate-metadata'],
+      upstream['x-keygate-external-id'],
+      upstream['x-keygate-identity-id'],
+      upstream['x-keygate-identity-external-id'],
+    ]).toEqual([undefined, undefined, undefined, undefined, undefined]);
     expect(upstream['x-keygate-application-id']).not.toBe('Application:theirs');
   });
 
@@ -236,6 +248,9 @@ it('lets a valid key through to the upstream with identity headers, and not the 
   const metadata = String(seen.at(-1)?.['x-keygate-metadata']);
   expect(JSON.parse(Buffer.from(metadata, 'base64url').toString())).toEqual({ plan: 'pro', customer: 'c_42' });
   expect(decodeURIComponent(String(seen.at(-1)?.['x-keygate-external-id']))).toBe('user 7/ü');
+  // So does its identity: whose key it is, as the merchant names them.
+  expect(seen.at(-1)?.['x-keygate-identity-id']).toBe(identityId);
+  expect(decodeURIComponent(String(seen.at(-1)?.['x-keygate-identity-external-id']))).toBe('org 12/ø');
   expect(seen.at(-1)?.authorization).toBeUndefined();
   expect(seen.at(-1)?.['x-api-key']).toBeUndefined();
 });

@@ -40,6 +40,7 @@ export type NodeQueryVariables = Exact<{
 export type NodeQuery = { __typename: 'Query', node:
     | { __typename: 'ApiKey', id: string }
     | { __typename: 'Application', id: string }
+    | { __typename: 'Identity', id: string }
     | { __typename: 'Merchant', id: string }
     | { __typename: 'Role', id: string }
     | { __typename: 'WebhookEndpoint', id: string }

@@ -237,6 +237,7 @@ class MeteredVerification implements KeyVerification {
     readonly scopes: string[] | null,
     readonly metadata: unknown,
     readonly externalId: string | null,
+    readonly identity: KeyVerification['identity'],
     readonly retryAfterSeconds: number | null,
     readonly creditsRemaining: number | null,
     readonly rateLimits: KeyVerification['rateLimits'],
@@ -303,6 +304,7 @@ export function toKeyVerification(outcome: VerifyOutcome): KeyVerification {
     base?.scopes ?? null,
     base?.metadata ?? null,
     base?.externalId ?? null,
+    base?.identity ?? null,
     outcome.retryAfterSeconds ?? null,
     outcome.creditsRemaining ?? null,
     (limits as unknown as KeyVerification['rateLimits']) ?? null,
@@ -337,6 +339,13 @@ function verification(outcome: VerifyOutcome): KeyVerification {
     scopes: key ? (key.scopes as string[]) : null,
     metadata: key?.metadata != null ? JSON.parse(key.metadata) : null,
     externalId: key ? key.externalId : null,
+    identity: key?.identity
+      ? {
+          id: globalId('Identity', key.identity.id),
+          externalId: key.identity.externalId,
+          metadata: key.identity.metadata === null ? null : JSON.parse(key.identity.metadata),
+        }
+      : null,
     retryAfterSeconds: outcome.retryAfterSeconds ?? null,
     creditsRemaining: outcome.creditsRemaining ?? null,
     rateLimits: null,
@@ -356,6 +365,7 @@ function unavailable(_why?: string, retryAfterSeconds: number | null = 1): KeyVe
     scopes: null,
     metadata: null,
     externalId: null,
+    identity: null,
     retryAfterSeconds: retryAfterSeconds ?? 1,
     creditsRemaining: null,
     rateLimits: null,

@@ -10,6 +10,7 @@ export type {
   KeygateVerifier,
   KeyVerification,
   RateLimitState,
+  VerifiedIdentity,
   VerifierOptions,
   VerifierStats,
   VerifyCode,

@@ -50,12 +50,21 @@ export interface KeyVerification {
   metadata: unknown;
   /** The merchant's own id for the key's owner. */
   externalId: string | null;
+  /** The identity the key belongs to (a customer, a user), if any: its id, the merchant's own id for it, its metadata. */
+  identity: VerifiedIdentity | null;
   /** Seconds until trying again can succeed (TOO_MANY_FAILURES, RATE_LIMITED, USAGE_EXCEEDED, UNAVAILABLE). */
   retryAfterSeconds: number | null;
   /** Keys with credits: what is left after this verification (never more than the truth). */
   creditsRemaining: number | null;
   /** Keys with rate limits: each limit after this verification. */
   rateLimits: RateLimitState[] | null;
+}
+
+export interface VerifiedIdentity {
+  /** The Identity's global id (as the GraphQL API names it). */
+  id: string;
+  externalId: string;
+  metadata: unknown;
 }
 
 export interface VerifyInput {

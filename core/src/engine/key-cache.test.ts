@@ -71,11 +71,23 @@ describe('KeyCache', () => {
     expect(cache.get('h3')).toMatchObject({ found: true });
     // Filled past its size with keys of one role: the evicted ones are gone from the index too.
     for (let i = 0; i < 10; i++) cache.set(`r${i}`, { ...key(`kr${i}`), roleIds: ['r3'] });
-    const index = (cache as unknown as { hashesByRole: Map<string, Set<string>> }).hashesByRole;
+    const index = (cache as unknown as { hashesByGroup: Map<string, Set<string>> }).hashesByGroup;
     expect(index.get('r3')?.size).toBe(3);
     cache.invalidate({ roleIds: ['r3'] });
     expect(cache.size.keys).toBe(0);
     expect(index.size).toBe(0);
+  });
+
+  it('invalidates every key of an identity', () => {
+    const cache = new KeyCache({ maxKeys: 3, maxMisses: 1, ttlMs: 1000 });
+    const identity = { id: 'i1', externalId: 'cus_1', metadata: null };
+    cache.set('h1', { ...key('k1'), identity });
+    cache.set('h2', { ...key('k2'), identity, roleIds: ['r1'] });
+    cache.set('h3', key('k3'));
+    cache.invalidate({ identityIds: ['i1'] });
+    expect([cache.get('h1'), cache.get('h2')]).toEqual([undefined, undefined]);
+    expect(cache.get('h3')).toMatchObject({ found: true });
+    expect((cache as unknown as { hashesByGroup: Map<string, Set<string>> }).hashesByGroup.size).toBe(0);
   });
 
   it('keeps its indexes right when entries are evicted and replaced', () => {

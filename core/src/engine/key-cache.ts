@@ -26,8 +26,8 @@ export class KeyCache {
   /** For invalidation by key id or application id. */
   private readonly hashByKeyId = new Map<string, string>();
   private readonly hashesByApplication = new Map<string, Set<string>>();
-  /** Keys by each role they have (only keys with roles are in it). */
-  private readonly hashesByRole = new Map<string, Set<string>>();
+  /** Keys by each role they have and by their identity (only keys with either are in it; ids are UUIDs). */
+  private readonly hashesByGroup = new Map<string, Set<string>>();
 
   /** `clock` replaces performance.now() for the TTL (tests). */
   constructor(options: CacheOptions, clock?: { now(): number }) {
@@ -59,7 +59,8 @@ export class KeyCache {
     this.keys.set(hash, key);
     this.hashByKeyId.set(key.id, hash);
     index(this.hashesByApplication, key.applicationId, hash);
-    if (key.roleIds !== undefined) for (const role of key.roleIds) index(this.hashesByRole, role, hash);
+    if (key.roleIds !== undefined) for (const role of key.roleIds) index(this.hashesByGroup, role, hash);
+    if (key.identity !== undefined) index(this.hashesByGroup, key.identity.id, hash);
   }
 
   invalidate(change: KeyChange): void {
@@ -71,8 +72,8 @@ export class KeyCache {
     if (change.applicationId !== undefined) {
       for (const hash of [...(this.hashesByApplication.get(change.applicationId) ?? [])]) this.drop(hash);
     }
-    for (const role of change.roleIds ?? []) {
-      for (const hash of [...(this.hashesByRole.get(role) ?? [])]) this.drop(hash);
+    for (const group of [...(change.roleIds ?? []), ...(change.identityIds ?? [])]) {
+      for (const hash of [...(this.hashesByGroup.get(group) ?? [])]) this.drop(hash);
     }
   }
 
@@ -81,7 +82,7 @@ export class KeyCache {
     this.misses.clear();
     this.hashByKeyId.clear();
     this.hashesByApplication.clear();
-    this.hashesByRole.clear();
+    this.hashesByGroup.clear();
   }
 
   get size(): { keys: number; misses: number } {
@@ -96,7 +97,8 @@ export class KeyCache {
   private forgetIndexes(hash: string, key: VerifiableKey): void {
     if (this.hashByKeyId.get(key.id) === hash) this.hashByKeyId.delete(key.id);
     unindex(this.hashesByApplication, key.applicationId, hash);
-    if (key.roleIds !== undefined) for (const role of key.roleIds) unindex(this.hashesByRole, role, hash);
+    if (key.roleIds !== undefined) for (const role of key.roleIds) unindex(this.hashesByGroup, role, hash);
+    if (key.identity !== undefined) unindex(this.hashesByGroup, key.identity.id, hash);
   }
 }
 

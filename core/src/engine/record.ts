@@ -42,5 +42,6 @@ export function fromRecord(record: KeyRecord): VerifiableKey {
     meterKeyId: record.meterKeyId === record.id ? record.id : record.meterKeyId,
     metadata: record.metadata,
     externalId: record.externalId,
+    ...(record.identity ? { identity: record.identity } : {}),
   };
 }

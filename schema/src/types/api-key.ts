@@ -4,6 +4,7 @@ import { type CreditsView, creditsView, type KeyStatusName, keyStatus, METERING_
 import type { MerchantContext } from '@keygate/services/context';
 import { clockOf } from '@keygate/services/context';
 import { KeyLimitReachedError, KeyRevokedError, NotFoundError, ValidationError } from '@keygate/services/errors';
+import { identityOfKey } from '@keygate/services/identities';
 import * as keys from '@keygate/services/keys';
 import type { ApiKey as ApiKeyRow } from '@keygate/services/prisma';
 import { MAX_ROLES_PER_KEY, rolesOfKey } from '@keygate/services/roles';
@@ -20,6 +21,7 @@ import {
   websiteUrlRule,
 } from '@keygate/services/validation';
 import { builder, pageSize } from '../builder.ts';
+import { Identity } from './identity.ts';
 import { Role } from './role.ts';
 
 export const KeyAccess = builder.enumType('KeyAccess', {
@@ -105,6 +107,13 @@ export const ApiKey = builder.prismaNode('ApiKey', {
       type: [Role],
       description: 'Its roles: it is granted their scopes too',
       resolve: (key, _args, ctx) => (ctx.viewer ? rolesOfKey(ctx as MerchantContext, key.id) : []),
+    }),
+    identity: t.field({
+      type: Identity,
+      nullable: true,
+      description: 'Whoever it belongs to; returned with every verification',
+      resolve: (key, _args, ctx) =>
+        key.identityId !== null && ctx.viewer ? identityOfKey(ctx as MerchantContext, key.identityId) : null,
     }),
     effectiveScopes: t.stringList({
       description:
@@ -216,6 +225,7 @@ const CreateKeyInput = builder.inputType('CreateKeyInput', {
       description: 'e.g. ["payments:write"]; empty or absent (and no roles): no narrowing',
     }),
     roles: t.idList({ description: `Roles whose scopes the key is granted too; at most ${MAX_ROLES_PER_KEY}` }),
+    identityId: t.id({ description: 'The identity (customer, user) it belongs to' }),
     environment: t.field({ type: KeyEnvironment, defaultValue: 'LIVE' }),
     expiresAt: t.field({ type: 'DateTime', validate: futureDateRule, description: 'When the key stops verifying' }),
     credits: t.field({ type: CreditsInput, validate: creditsRule, description: 'Absent: unlimited use' }),
@@ -255,6 +265,7 @@ const EditKeyInput = builder.inputType('EditKeyInput', {
     roles: t.idList({
       description: `Replaces the key's roles (at most ${MAX_ROLES_PER_KEY}); [] takes every role off`,
     }),
+    identityId: t.id({ description: 'Moves it to this identity; null: it belongs to none' }),
     expiresAt: t.field({ type: 'DateTime', validate: futureDateRule, description: 'null removes the expiry' }),
     credits: t.field({
       type: CreditsInput,

@@ -6,6 +6,7 @@ import type { MerchantContext } from '@keygate/services/context';
 import { builder, pageSize } from '../builder.ts';
 import { ApiKey } from './api-key.ts';
 import { Application } from './application.ts';
+import { Identity } from './identity.ts';
 import { Role } from './role.ts';
 import { WebhookEndpoint } from './webhooks.ts';
 
@@ -19,11 +20,19 @@ const AuditAction = builder.enumType('AuditAction', { values: audit.AUDIT_ACTION
 
 const AuditTarget = builder.unionType('AuditTarget', {
   description: 'What an audit event is about',
-  types: [Application, ApiKey, WebhookEndpoint, Role],
+  types: [Application, ApiKey, WebhookEndpoint, Role, Identity],
   // Told apart by their own columns: only keys have a prefix, only endpoints a URL, and of the
-  // rest only roles have scopes.
+  // rest only roles have scopes and only identities an external id.
   resolveType: (row) =>
-    'prefix' in row ? ApiKey : 'url' in row ? WebhookEndpoint : 'scopes' in row ? Role : Application,
+    'prefix' in row
+      ? ApiKey
+      : 'url' in row
+        ? WebhookEndpoint
+        : 'scopes' in row
+          ? Role
+          : 'externalId' in row
+            ? Identity
+            : Application,
 });
 
 const AuditEvent = builder.prismaObject('AuditEvent', {
@@ -31,15 +40,18 @@ const AuditEvent = builder.prismaObject('AuditEvent', {
   fields: (t) => ({
     id: t.exposeID('id'),
     action: t.field({ type: AuditAction, resolve: (event) => event.action as typeof AuditAction.$inferType }),
-    targetType: t.exposeString('targetType', { description: 'Application, ApiKey, WebhookEndpoint or Role' }),
+    targetType: t.exposeString('targetType', { description: 'Application, ApiKey, WebhookEndpoint, Role or Identity' }),
     targetId: t.id({
       resolve: (event) =>
-        globalId(event.targetType as 'Application' | 'ApiKey' | 'WebhookEndpoint' | 'Role', event.targetId),
+        globalId(
+          event.targetType as 'Application' | 'ApiKey' | 'WebhookEndpoint' | 'Role' | 'Identity',
+          event.targetId,
+        ),
     }),
     target: t.field({
       type: AuditTarget,
       nullable: true,
-      description: 'The application, key, webhook endpoint or role as it is now; null once deleted',
+      description: 'The application, key, webhook endpoint, role or identity as it is now; null once deleted',
       // Reached only through auditEvents, which requires a merchant.
       resolve: (event, _args, ctx) =>
         ctx.viewer ? audit.auditTarget(ctx as MerchantContext, event.targetType, event.targetId) : null,

@@ -3,6 +3,7 @@
 import {
   ERROR_CODES,
   type FieldIssue,
+  IdentityInUseError,
   type KeygateError,
   KeyLimitReachedError,
   KeyRevokedError,
@@ -62,7 +63,7 @@ builder.objectType(ValidationError, {
 });
 
 export const ResourceType = builder.enumType('ResourceType', {
-  values: ['Application', 'ApiKey', 'WebhookEndpoint', 'Role'] as const,
+  values: ['Application', 'ApiKey', 'WebhookEndpoint', 'Role', 'Identity'] as const,
 });
 
 builder.objectType(NotFoundError, {
@@ -85,6 +86,13 @@ builder.objectType(RoleInUseError, {
   interfaces: [ErrorInterface],
   description: 'Keys that are not revoked still have the role; take it off them first',
   fields: (t) => ({ roleId: t.exposeID('roleId'), keyCount: t.exposeInt('keyCount') }),
+});
+
+builder.objectType(IdentityInUseError, {
+  name: 'IdentityInUseError',
+  interfaces: [ErrorInterface],
+  description: 'Keys that are not revoked still belong to the identity; move them, or delete with detachKeys',
+  fields: (t) => ({ identityId: t.exposeID('identityId'), keyCount: t.exposeInt('keyCount') }),
 });
 
 builder.objectType(KeyLimitReachedError, {

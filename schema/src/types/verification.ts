@@ -56,6 +56,28 @@ function metadataOf(key: VerifiableKey): unknown {
   return parsed;
 }
 
+/** A key's identity as verifications answer with it, made once per cached key object. */
+const identities = new WeakMap<VerifiableKey, VerifiedIdentityValue | null>();
+export interface VerifiedIdentityValue {
+  id: string;
+  externalId: string;
+  metadata: unknown;
+}
+function identityOf(key: VerifiableKey): VerifiedIdentityValue | null {
+  let identity = identities.get(key);
+  if (identity === undefined) {
+    identity = key.identity
+      ? {
+          id: globalId('Identity', key.identity.id),
+          externalId: key.identity.externalId,
+          metadata: key.identity.metadata === null ? null : JSON.parse(key.identity.metadata),
+        }
+      : null;
+    identities.set(key, identity);
+  }
+  return identity;
+}
+
 const whenValid =
   <T>(pick: (key: VerifiableKey) => T) =>
   (outcome: VerifyOutcome): T | null =>
@@ -77,6 +99,7 @@ export const keyVerificationFields = {
   scopes: whenValid((key) => [...key.scopes]),
   metadata: whenValid(metadataOf),
   externalId: whenValid((key) => key.externalId),
+  identity: whenValid(identityOf),
   retryAfterSeconds: (outcome: VerifyOutcome) => outcome.retryAfterSeconds ?? null,
   creditsRemaining: (outcome: VerifyOutcome) => outcome.creditsRemaining ?? null,
   rateLimits: (outcome: VerifyOutcome) =>
@@ -97,6 +120,20 @@ export const RateLimitState = builder
       exceeded: t.exposeBoolean('exceeded', { description: 'This limit refused the verification' }),
     }),
   });
+
+const VerifiedIdentity = builder.objectRef<VerifiedIdentityValue>('VerifiedIdentity').implement({
+  description: 'The identity a verified key belongs to',
+  fields: (t) => ({
+    id: t.exposeID('id', { description: 'The Identity’s id' }),
+    externalId: t.exposeString('externalId', { description: 'The merchant’s own id for it' }),
+    metadata: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: 'The identity’s metadata, as its merchant set it',
+      resolve: (identity) => identity.metadata,
+    }),
+  }),
+});
 
 const KeyVerification = builder.objectRef<VerifyOutcome>('KeyVerification').implement({
   description: 'The outcome of a verification; the identity fields are set when `valid` is true',
@@ -120,6 +157,12 @@ const KeyVerification = builder.objectRef<VerifyOutcome>('KeyVerification').impl
       nullable: true,
       description: 'The merchant’s own id for the key’s owner',
       resolve: keyVerificationFields.externalId,
+    }),
+    identity: t.field({
+      type: VerifiedIdentity,
+      nullable: true,
+      description: 'The identity (customer, user) the key belongs to, if any',
+      resolve: keyVerificationFields.identity,
     }),
     retryAfterSeconds: t.int({
       nullable: true,

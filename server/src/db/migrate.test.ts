@@ -91,6 +91,7 @@ describe('migrate', () => {
       'applications',
       'audit_events',
       'events',
+      'identities',
       'ip_rules',
       'key_expiry_notices',
       'key_refusals',

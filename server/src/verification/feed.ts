@@ -39,6 +39,7 @@ function wireChange(change: KeyChange): KeyChange {
   if (change.applicationId !== undefined) out.applicationId = change.applicationId;
   if (change.hashes?.length) out.hashes = [...change.hashes];
   if (change.roleIds?.length) out.roleIds = [...change.roleIds];
+  if (change.identityIds?.length) out.identityIds = [...change.identityIds];
   return out;
 }
 

@@ -190,6 +190,9 @@ function headersFor(key: VerifiableKey): string[] {
     // owner id; empty when unset, so a gateway that copies them always replaces a client's own.
     headers.push('x-keygate-metadata', key.metadata === null ? '' : Buffer.from(key.metadata).toString('base64url'));
     headers.push('x-keygate-external-id', key.externalId === null ? '' : encodeURIComponent(key.externalId));
+    // The identity the key belongs to: its id and the merchant's own id for it (percent-encoded).
+    headers.push('x-keygate-identity-id', key.identity ? globalId('Identity', key.identity.id) : '');
+    headers.push('x-keygate-identity-external-id', key.identity ? encodeURIComponent(key.identity.externalId) : '');
     identityHeaders.set(key, headers);
   }
   return headers;

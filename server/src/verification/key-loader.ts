@@ -31,6 +31,9 @@ interface Row {
   credits_epoch: number;
   rate_limits: { name: string; limit: number; windowSeconds: number }[];
   role_ids: string[] | null;
+  identity_id: string | null;
+  identity_external_id: string | null;
+  identity_metadata: string | null;
 }
 
 export type RecordLoader = (hash: string) => Promise<KeyRecord | null>;
@@ -92,6 +95,15 @@ function toRecord(row: Row | undefined): KeyRecord | null {
     meterKeyId: row.meter_id,
     metadata: row.metadata,
     externalId: row.external_id,
+    ...(row.identity_id
+      ? {
+          identity: {
+            id: row.identity_id,
+            externalId: row.identity_external_id ?? '',
+            metadata: row.identity_metadata,
+          },
+        }
+      : {}),
   };
 }
 

@@ -22,6 +22,9 @@ export const ACTIONS: Record<AuditAction, string> = {
   createRole: 'Role created',
   updateRole: 'Role changed',
   deleteRole: 'Role deleted',
+  createIdentity: 'Identity created',
+  updateIdentity: 'Identity changed',
+  deleteIdentity: 'Identity deleted',
 };
 
 type Summary = Record<string, unknown>;
@@ -50,6 +53,7 @@ export function describeEvent(action: AuditAction, summary: unknown): { title: s
           'access',
           'scopes',
           'roles',
+          'identityId',
           'expiresAt',
           'credits',
           'rateLimits',
@@ -113,6 +117,18 @@ export function describeEvent(action: AuditAction, summary: unknown): { title: s
       return { title: 'Role changed', details: changes(s, was, ['name', 'description', 'scopes']) };
     case 'deleteRole':
       return { title: 'Role deleted', details: s.name ? [`It was '${text(s.name)}'`] : [] };
+    case 'createIdentity':
+      return { title: 'Identity created', details: s.externalId ? [`External id: ${text(s.externalId)}`] : [] };
+    case 'updateIdentity':
+      return { title: 'Identity changed', details: changes(s, was, ['externalId', 'name', 'metadata']) };
+    case 'deleteIdentity':
+      return {
+        title: 'Identity deleted',
+        details: [
+          ...(s.externalId ? [`It was ${text(s.externalId)}${s.name ? ` (${text(s.name)})` : ''}`] : []),
+          ...(s.detachKeys ? ['Its keys were kept, belonging to no identity.'] : []),
+        ],
+      };
   }
 }
 
@@ -150,6 +166,11 @@ function changes(s: Summary, was: Summary, fields: string[]): string[] {
         break;
       case 'metadata':
         out.push(now === null ? 'Metadata cleared' : 'Metadata replaced');
+        break;
+      case 'identityId':
+        out.push(
+          now === null ? 'Taken out of its identity' : before ? 'Moved to another identity' : 'Given an identity',
+        );
         break;
       case 'roles':
         // Role ids mean nothing to a reader; the count says what happened.
@@ -192,6 +213,7 @@ function keyFacts(s: Summary): string[] {
   facts.push(what.join(', '));
   if (Array.isArray(s.scopes) && s.scopes.length > 0) facts.push(`Scopes: ${s.scopes.map(text).join(', ')}`);
   if (Array.isArray(s.roles) && s.roles.length > 0) facts.push(`With ${plural(s.roles.length, 'role')}`);
+  if (s.identityId) facts.push('Belongs to an identity');
   if (s.websiteUrl) facts.push(`Website: ${text(s.websiteUrl)}`);
   if (s.expiresAt) facts.push(`Expires ${date(s.expiresAt)}`);
   if (s.credits) facts.push(credits(s.credits));

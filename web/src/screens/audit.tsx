@@ -54,6 +54,13 @@ function Target({ node }: { node: AuditNode }) {
       </Link>
     );
   }
+  if (target?.__typename === 'Identity') {
+    return (
+      <span className="small target">
+        Identity {target.identityName ?? target.externalId} <code>{target.externalId}</code>
+      </span>
+    );
+  }
   if (target?.__typename === 'Role') {
     return (
       <Link href="/roles" className="small target">
@@ -68,7 +75,9 @@ function Target({ node }: { node: AuditNode }) {
         ? 'application'
         : node.targetType === 'Role'
           ? 'role'
-          : 'endpoint';
+          : node.targetType === 'Identity'
+            ? 'identity'
+            : 'endpoint';
   return <span className="small muted target">A deleted {what}</span>;
 }
 

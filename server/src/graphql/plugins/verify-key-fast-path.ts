@@ -41,7 +41,7 @@ import { repeatedSelection } from './selection-limits.ts';
 
 type FieldName = keyof typeof keyVerificationFields | '__typename';
 /** A field of the result; rateLimits carries its own selection (response keys and RateLimitState fields). */
-type Selected = [string, FieldName] | [string, 'rateLimits', [string, string][]];
+type Selected = [string, FieldName] | [string, 'rateLimits' | 'identity', [string, string][]];
 type Variables = Record<string, unknown> | undefined;
 const FALLBACK = Symbol('fallback');
 
@@ -57,6 +57,7 @@ interface Plan {
 
 const INPUT_FIELDS = new Set(['key', 'ip', 'requiredAccess', 'requiredScopes', 'requiredPermissions', 'cost']);
 const RATE_LIMIT_STATE_FIELDS = new Set(['name', 'limit', 'remaining', 'resetAt', 'exceeded', '__typename']);
+const VERIFIED_IDENTITY_FIELDS = new Set(['id', 'externalId', 'metadata', '__typename']);
 
 /** Documents longer than this never get a plan: a verifyKey call with every field selected is under 1 KB. */
 const MAX_PLANNED_DOCUMENT = 8 * 1024;
@@ -96,6 +97,7 @@ export function verifyKeyFastPath(schema: GraphQLSchema, verifier: KeyVerifier):
       const result: Record<string, unknown> = {};
       for (const [key, field, sub] of plan.fields) {
         if (field === '__typename') result[key] = 'KeyVerification';
+        else if (sub !== undefined && field === 'identity') result[key] = identity(outcome, sub);
         else if (sub !== undefined) result[key] = rateLimits(outcome.rateLimits, sub);
         else result[key] = keyVerificationFields[field](outcome);
       }
@@ -119,6 +121,16 @@ async function traced(
 }
 
 /** rateLimits as graphql-js would serialise the selection (DateTime as an ISO string). */
+function identity(outcome: VerifyOutcome, selection: [string, string][]) {
+  const value = keyVerificationFields.identity(outcome);
+  if (value === null) return null;
+  const item: Record<string, unknown> = {};
+  for (const [key, field] of selection) {
+    item[key] = field === '__typename' ? 'VerifiedIdentity' : value[field as keyof typeof value];
+  }
+  return item;
+}
+
 function rateLimits(limits: RateLimitState[] | undefined, selection: [string, string][]) {
   if (limits === undefined) return null;
   return limits.map((limit) => {
@@ -218,11 +230,14 @@ function collectFields(selectionSet: SelectionSetNode | undefined): Selected[] |
         if (name !== '__typename' && !(name in keyVerificationFields)) return false;
         const key = (selection as FieldNode).alias?.value ?? name;
         const existing = fields.find(([k]) => k === key);
-        if (name === 'rateLimits') {
-          // One plain selection of RateLimitState fields; anything more elaborate takes the normal path.
-          const sub = rateLimitSelection(selection.selectionSet);
+        if (name === 'rateLimits' || name === 'identity') {
+          // One plain selection of the object's fields; anything more elaborate takes the normal path.
+          const sub = objectSelection(
+            selection.selectionSet,
+            name === 'rateLimits' ? RATE_LIMIT_STATE_FIELDS : VERIFIED_IDENTITY_FIELDS,
+          );
           if (sub === null || existing !== undefined) return false;
-          fields.push([key, 'rateLimits', sub]);
+          fields.push([key, name, sub]);
         } else if (existing === undefined) fields.push([key, name as FieldName]);
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         const on = selection.typeCondition?.name.value;
@@ -239,13 +254,13 @@ function collectFields(selectionSet: SelectionSetNode | undefined): Selected[] |
   return walk(selectionSet) ? fields : null;
 }
 
-function rateLimitSelection(set: SelectionSetNode | undefined): [string, string][] | null {
+function objectSelection(set: SelectionSetNode | undefined, known: Set<string>): [string, string][] | null {
   if (!set) return null;
   const fields: [string, string][] = [];
   for (const selection of set.selections) {
     if (selection.kind !== Kind.FIELD || selection.directives?.length) return null;
     const name = selection.name.value;
-    if (!RATE_LIMIT_STATE_FIELDS.has(name)) return null;
+    if (!known.has(name)) return null;
     const key = selection.alias?.value ?? name;
     const existing = fields.find(([k]) => k === key);
     if (existing !== undefined && existing[1] !== name) return null;
