@@ -195,6 +195,8 @@ export interface KeyIdentity {
   externalId: string;
   /** The merchant's own data about it, as JSON text, or null. */
   metadata: string | null;
+  /** Credits and rate limits all its keys share (checked with each key's own); null or absent: none. */
+  meter?: KeyMeter | null;
 }
 
 /** The verification service as the API layers see it. */

@@ -29,6 +29,7 @@ import {
   IdentitiesDocument,
   type IdentitiesQueryVariables,
   IdentityDocument,
+  IdentityUsageDocument,
   KeyUsageDocument,
   RevokeKeyDocument,
   RoleDocument,
@@ -291,6 +292,9 @@ export function createKeygateClient(options: KeygateClientOptions) {
       externalId: string,
       { keysFirst = 20, keysAfter }: { keysFirst?: number; keysAfter?: string } = {},
     ) => (await query(IdentityDocument, { externalId, keysFirst, keysAfter })).identity,
+    /** Verifications of its keys (of every application) per hour or day and outcome; null for an unknown identity. */
+    usage: async (id: string, range: UsageRange) =>
+      (await query(IdentityUsageDocument, { id, ...range })).identity?.usage ?? null,
     /** Whoever keys belong to (a customer, a user); give keys to it with `keys.create/edit({ identityId })`. */
     create: async (input: CreateIdentityInput) =>
       split((await mutate(CreateIdentityDocument, { input })).createIdentity, 'IdentityPayload', (p) => p.identity),

@@ -5,8 +5,10 @@ import { localId } from '@keygate/core';
 import { edited, recorded, sent, type Transaction } from './audit.ts';
 import { batched } from './batch.ts';
 import type { MerchantContext } from './context.ts';
+import { clockOf } from './context.ts';
 import { IdentityInUseError, NameConflictError, NotFoundError } from './errors.ts';
 import { escapeLike, listPage, type PageArgs } from './lists.ts';
+import { type CreditsInput, creditsData, type RateLimitInput, rateLimitsData } from './metering.ts';
 import type { ConnectionQuery } from './pagination.ts';
 import { type Identity, Prisma } from './prisma.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
@@ -68,6 +70,10 @@ export interface CreateIdentityInput {
   externalId: string;
   name?: string | null;
   metadata?: unknown;
+  /** Credits all its keys share; absent: none. */
+  credits?: CreditsInput | null;
+  /** Rate limits all its keys share. */
+  rateLimits?: RateLimitInput[] | null;
 }
 
 export async function createIdentity(ctx: MerchantContext, input: CreateIdentityInput): Promise<Identity> {
@@ -81,12 +87,14 @@ export async function createIdentity(ctx: MerchantContext, input: CreateIdentity
             externalId: input.externalId,
             name: input.name ?? null,
             metadata: metadataData(input.metadata),
+            ...creditsData(input.credits ?? null, clockOf(ctx)),
+            rateLimits: rateLimitsData(input.rateLimits ?? null),
           },
         }),
       (identity) => ({
         action: 'createIdentity',
         target: { type: 'Identity', id: identity.id },
-        summary: sent(input, ['externalId', 'name', 'metadata']),
+        summary: sent(input, ['externalId', 'name', 'metadata', 'credits', 'rateLimits']),
       }),
     ),
   );
@@ -97,6 +105,10 @@ export interface UpdateIdentityInput {
   externalId?: string | undefined;
   name?: string | null;
   metadata?: unknown;
+  /** null removes the shared credits; a value replaces them (and voids every instance's reservations). */
+  credits?: CreditsInput | null;
+  /** Replaces the shared limits; null or [] removes them. */
+  rateLimits?: RateLimitInput[] | null;
 }
 
 /** Changes the given fields; every key of the identity answers with the change before this returns. */
@@ -114,12 +126,21 @@ export async function updateIdentity(ctx: MerchantContext, input: UpdateIdentity
             ...(input.externalId !== undefined ? { externalId: input.externalId } : {}),
             ...(input.name !== undefined ? { name: input.name } : {}),
             ...(input.metadata !== undefined ? { metadata: metadataData(input.metadata) } : {}),
+            ...(input.credits !== undefined
+              ? { ...creditsData(input.credits, clockOf(ctx)), creditsEpoch: { increment: 1 } }
+              : {}),
+            ...(input.rateLimits !== undefined ? { rateLimits: rateLimitsData(input.rateLimits) } : {}),
           },
         }),
       () => ({
         action: 'updateIdentity',
         target: { type: 'Identity', id },
-        summary: edited(current, input, ['externalId', 'name', 'metadata'], ['externalId', 'name']),
+        summary: edited(
+          current,
+          input,
+          ['externalId', 'name', 'metadata', 'credits', 'rateLimits'],
+          ['externalId', 'name'],
+        ),
       }),
       () => ({ identityIds: [id] }),
     ),

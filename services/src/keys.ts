@@ -1,13 +1,14 @@
 // API keys: every write to a key. Each function is one transaction with its
 // audit event and, where verification changes, its announcement; failures are
 // the typed errors of the mutation's result union.
-import { generateKey, globalId, localId, type RefillInterval, refillDue } from '@keygate/core';
+import { generateKey, globalId, localId } from '@keygate/core';
 import { announce, edited, recorded, sent, type Transaction } from './audit.ts';
 import { clockOf, type MerchantContext } from './context.ts';
 import { BadRequestError, KeyLimitReachedError, KeyRevokedError, NotFoundError, ValidationError } from './errors.ts';
 import { keyEventData } from './events.ts';
 import { lockIdentity } from './identities.ts';
 import { listPage, type PageArgs } from './lists.ts';
+import { type CreditsInput, creditsData, type RateLimitInput, rateLimitsData } from './metering.ts';
 import type { ConnectionQuery } from './pagination.ts';
 import { type ApiKey, type KeyAccess, type KeyEnvironment, Prisma } from './prisma.ts';
 import { lockRoles, roleGlobalIds, setKeyRoles } from './roles.ts';
@@ -47,38 +48,7 @@ export async function updateUnrevokedKey(
   return key;
 }
 
-export interface CreditsInput {
-  remaining: number;
-  refillAmount?: number | null;
-  refillInterval?: RefillInterval | null;
-  refillDay?: number | null;
-}
-
-export interface RateLimitInput {
-  name: string;
-  limit: number;
-  windowSeconds: number;
-}
-
-/**
- * The columns of a key's credits, set anew: no reservation of before counts (the caller bumps the
- * epoch on a change), and a refill schedule starts from the current period (no refill at once).
- */
-function creditsData(credits: CreditsInput | null, now: number) {
-  const interval = credits?.refillInterval ?? null;
-  const day = interval === 'MONTHLY' ? (credits?.refillDay ?? 1) : null;
-  return {
-    creditsRemaining: credits?.remaining ?? null,
-    creditsReserved: 0,
-    refillAmount: interval ? (credits?.refillAmount ?? null) : null,
-    refillInterval: interval,
-    refillDay: day,
-    refilledAt: interval ? new Date(refillDue(interval, day, now)) : null,
-  };
-}
-
-const rateLimitsData = (limits: readonly RateLimitInput[] | null) =>
-  (limits ?? []).map(({ name, limit, windowSeconds }) => ({ name, limit, windowSeconds }));
+export type { CreditsInput, RateLimitInput } from './metering.ts';
 
 export interface CreateKeyInput {
   applicationId: string;

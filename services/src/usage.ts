@@ -71,6 +71,18 @@ export async function applicationUsage(prisma: PrismaClient, applicationId: stri
   return fill(rows, [applicationId], buckets).get(applicationId)!;
 }
 
+/** An identity's keys together (those that belong to it now, of every application): every bucket of the range. */
+export async function identityUsage(prisma: PrismaClient, identityId: string, range: Range) {
+  const buckets = bucketsOf(range);
+  const rows = await prisma.$queryRaw<Row[]>`
+    SELECT ${identityId} AS owner,
+      date_trunc(${buckets.unit}, u.hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start, u.code, sum(u.count)::int AS count
+    FROM key_usage u JOIN api_keys k ON k.id = u.key_id
+    WHERE k.identity_id = ${identityId}::uuid AND u.hour >= ${new Date(buckets.first)} AND u.hour < ${range.to}
+    GROUP BY 2, 3`;
+  return fill(rows, [identityId], buckets).get(identityId)!;
+}
+
 /** Several keys' buckets in one statement. */
 export async function keysUsage(prisma: PrismaClient, keyIds: readonly string[], range: Range) {
   const buckets = bucketsOf(range);

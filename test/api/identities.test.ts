@@ -11,6 +11,7 @@ import {
   EditKeyDocument as EDIT_KEY,
   IdentitiesDocument as IDENTITIES,
   IdentityDocument as IDENTITY,
+  IdentityUsageDocument as IDENTITY_USAGE,
   RevokeKeyDocument as REVOKE,
   RollKeyDocument as ROLL,
   UpdateIdentityDocument as UPDATE_IDENTITY,
@@ -131,6 +132,30 @@ describe('a key’s identity', () => {
     const alone = await createKey();
     expect(await verify(alone.secret)).toMatchObject({ code: 'VALID', identity: null });
     expect((await s.forwardAuth({ 'x-api-key': alone.secret })).headers.get('x-keygate-identity-id')).toBe('');
+  });
+
+  it('counts the usage of all its keys, of every application, as its own', async () => {
+    const identity = await createIdentity('cus_usage');
+    const other = ok(
+      (await s.graphql(token, CREATE_APP, { input: { name: 'Usage elsewhere' } })).data.createApplication,
+    ).application.id;
+    const first = await createKey({ identityId: identity.id });
+    const second = ok(
+      (await s.graphql(token, CREATE_KEY, { input: { applicationId: other, name: 'Second', identityId: identity.id } }))
+        .data.createKey,
+    );
+    const stranger = await createKey();
+    for (const secret of [first.secret, first.secret, first.secret, second.secret, second.secret, stranger.secret]) {
+      expect((await s.forwardAuth({ 'x-api-key': secret })).status).toBe(200);
+    }
+    ok((await s.graphql(token, REVOKE, { input: { id: second.key.id } })).data.revokeKey);
+    expect((await s.forwardAuth({ 'x-api-key': second.secret })).status).toBe(401);
+    await s.server.usage.flush();
+    const hour = 3_600_000;
+    const from = new Date(Math.floor(Date.now() / hour) * hour).toISOString();
+    const to = new Date(Math.floor(Date.now() / hour) * hour + hour).toISOString();
+    const usage = (await s.graphql(token, IDENTITY_USAGE, { id: identity.id, from, to })).data.identity?.usage;
+    expect(usage).toEqual([expect.objectContaining({ valid: 5, refused: 1 })]);
   });
 
   it('changes reach a cached key on its next verification', async () => {

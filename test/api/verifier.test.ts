@@ -382,6 +382,36 @@ describe('metering', () => {
     for (const [window, n] of full) expect(n, `full window ${window}`).toBeGreaterThanOrEqual(95);
   }, 60_000);
 
+  it('an identity’s 300 shared credits over its two keys, two verifiers and /v1/auth: exactly 300 valid', async () => {
+    const [one, two] = await Promise.all([verifier(), verifier()]);
+    const owner = await sdk.identities.create({ externalId: `org_${Math.random()}`, credits: { remaining: 300 } });
+    if (!owner.ok) throw new Error('setup');
+    const keys = [await key({ identityId: owner.value.id }), await key({ identityId: owner.value.id })];
+    const attempts: Promise<string>[] = [];
+    for (let i = 0; i < 1200; i++) {
+      const secret = keys[i % 2]!.secret;
+      if (i % 3 === 0) attempts.push(Promise.resolve(one.verify({ key: secret })).then((r) => r.code));
+      else if (i % 3 === 1) attempts.push(Promise.resolve(two.verify({ key: secret })).then((r) => r.code));
+      else
+        attempts.push(
+          s.forwardAuth({ 'x-api-key': secret }).then((r) => (r.status === 200 ? 'VALID' : (r.code ?? 'other'))),
+        );
+    }
+    const codes = await Promise.all(attempts);
+    expect(codes.filter((c) => c === 'VALID')).toHaveLength(300);
+    expect(new Set(codes.filter((c) => c !== 'VALID'))).toEqual(new Set(['USAGE_EXCEEDED']));
+    // What the verifiers spent reaches Keygate: nothing stays reserved once they close.
+    await Promise.all([one.close(), two.close()]);
+    await s.server.meter.stop();
+    s.server.meter.start();
+    await s.server.usage.flush();
+    const stored = await s.db.prisma.identity.findUniqueOrThrow({ where: { id: fromGlobal(owner.value.id) } });
+    expect({ remaining: stored.creditsRemaining, reserved: stored.creditsReserved }).toEqual({
+      remaining: 0,
+      reserved: 0,
+    });
+  }, 60_000);
+
   it('close() gives back what a verifier holds', async () => {
     const v = createVerifier({ url: s.url, token: verifierToken });
     await v.ready();

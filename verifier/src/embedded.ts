@@ -6,11 +6,13 @@ import { globalId, parseIp, type VerifiableKey, type VerifyOutcome, type VerifyR
 import {
   FailureLimiter,
   fromRecord,
+  isMetered,
   KeyCache,
   type KeyLoader,
   type KeyRecord,
   Meter,
   type MeterStore,
+  rateLimitsOf,
   type TakeResult,
   UsageBatch,
   Verifier,
@@ -207,7 +209,7 @@ export class EmbeddedVerifier implements KeygateVerifier {
       } catch (error) {
         const stale = this.stale?.get(hash);
         const since = this.feedDownSince === 0 ? Date.now() : this.feedDownSince;
-        if (stale?.found && Date.now() - since <= this.staleMs && stale.key.meter === null) {
+        if (stale?.found && Date.now() - since <= this.staleMs && !isMetered(stale.key)) {
           return stale.key;
         }
         throw error;
@@ -285,10 +287,12 @@ export function toKeyVerification(outcome: VerifyOutcome): KeyVerification {
     for (const limit of limits) (limit as unknown as { resetAt: string }).resetAt = isoTime(limit.resetAt);
   }
   let policy: string | undefined;
-  if (limits?.length && key?.meter) {
+  if (limits?.length && key && isMetered(key)) {
     policy = policies.get(key);
     if (policy === undefined) {
-      policy = key.meter.rateLimits.map((l) => `"${l.name}";q=${l.limit};w=${l.windowMs / 1000}`).join(', ');
+      policy = rateLimitsOf(key)
+        .map((l) => `"${l.name}";q=${l.limit};w=${l.windowMs / 1000}`)
+        .join(', ');
       policies.set(key, policy);
     }
   }

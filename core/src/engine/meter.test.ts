@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KeyMeter } from '../index.ts';
 import { verifiableKey } from '../testing.ts';
-import { LAPSE_MS, Meter } from './meter.ts';
+import { IDENTITY, LAPSE_MS, Meter } from './meter.ts';
 import type { MeterStore } from './ports.ts';
 
 const key = (meter: KeyMeter) => verifiableKey({ meter });
@@ -153,5 +153,63 @@ describe('Meter', () => {
     );
     await expect(broken.check(k, 1, 0)).rejects.toThrow('database unavailable');
     expect(errors).toHaveLength(1);
+  });
+});
+
+describe('Meter, with an identity’s shared pool', () => {
+  /** A key's own pool and its identity's, each with the database's rules. */
+  function twoPools(own: number, shared: number) {
+    const key = memoryStore(own);
+    const identity = memoryStore(shared);
+    const store: MeterStore = {
+      take: (id, ...rest) => (id.startsWith(IDENTITY) ? identity : key).store.take(id, ...rest),
+      async giveBack(credits, windows) {
+        const of = (mine: boolean) => (entry: { id: string }) => entry.id.startsWith(IDENTITY) === mine;
+        await key.store.giveBack(credits.filter(of(false)), windows.filter(of(false)));
+        await identity.store.giveBack(credits.filter(of(true)), windows.filter(of(true)));
+      },
+    };
+    return { key: key.state, identity: identity.state, store };
+  }
+  const shared = (ownMeter: KeyMeter | null) =>
+    verifiableKey({
+      id: 'k1',
+      meterKeyId: 'k1',
+      meter: ownMeter,
+      identity: { id: 'i1', externalId: 'cus_1', metadata: null, meter: credits() },
+    });
+
+  it('decides concurrent verifications against both pools, all or nothing: the scarcer one decides', async () => {
+    const pools = twoPools(1_000, 10);
+    const meter = new Meter(pools.store, null, () => 1_000);
+    const k = shared(credits());
+    const decided = await Promise.all(Array.from({ length: 30 }, () => meter.check(k, 1, 1_000)));
+    expect(decided.filter((d) => d.code === 'VALID')).toHaveLength(10);
+    expect(decided.filter((d) => d.code === 'USAGE_EXCEEDED')).toHaveLength(20);
+    // The least of the two pools is what is left to spend.
+    expect(decided.filter((d) => d.code === 'VALID').map((d) => d.creditsRemaining)).toContain(0);
+    await meter.stop();
+    // The key's own pool gave back all but the 10 spent: a refusal by the identity took nothing of it.
+    expect([pools.key.pool, pools.identity.pool]).toEqual([990, 0]);
+  });
+
+  it('and the other way round: the key’s own pool running out takes nothing of the identity’s', async () => {
+    const pools = twoPools(5, 1_000);
+    const meter = new Meter(pools.store, null, () => 1_000);
+    const k = shared(credits());
+    const decided = [];
+    for (let i = 0; i < 8; i++) decided.push((await meter.check(k, 1, 1_000)).code);
+    expect(decided).toEqual([...Array(5).fill('VALID'), ...Array(3).fill('USAGE_EXCEEDED')]);
+    await meter.stop();
+    expect([pools.key.pool, pools.identity.pool]).toEqual([0, 995]);
+  });
+
+  it('meters a key with no pool of its own by its identity’s alone', async () => {
+    const pools = twoPools(0, 3);
+    const meter = new Meter(pools.store, null, () => 1_000);
+    const k = shared(null);
+    const decided = await Promise.all(Array.from({ length: 5 }, () => meter.check(k, 1, 1_000)));
+    expect(decided.map((d) => d.code).sort()).toEqual(['USAGE_EXCEEDED', 'USAGE_EXCEEDED', 'VALID', 'VALID', 'VALID']);
+    expect(pools.key.takes).toEqual([]);
   });
 });

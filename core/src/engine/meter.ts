@@ -75,6 +75,45 @@ interface Waiter {
   reject(error: unknown): void;
 }
 
+/** Whether a verification of the key is metered: by its own credits or limits, or its identity's. */
+export const isMetered = (key: VerifiableKey): boolean => key.meter !== null || Boolean(key.identity?.meter);
+
+/** The rate limits a verification of the key answers with: its own, then its identity's. */
+export function rateLimitsOf(key: VerifiableKey): readonly RateLimitConfig[] {
+  const own = key.meter?.rateLimits ?? [];
+  const shared = key.identity?.meter?.rateLimits ?? [];
+  return shared.length === 0 ? own : [...own, ...shared];
+}
+
+/** Identities' pools are kept (and reserved, given back, spent) under this prefix. */
+export const IDENTITY = 'identity:';
+
+/** A pool a verification draws on: a key's own, or its identity's. */
+class Unit {
+  constructor(
+    readonly id: string,
+    readonly kind: 'key' | 'identity',
+    readonly state: KeyState,
+  ) {}
+  meterOf(key: VerifiableKey): KeyMeter | null | undefined {
+    return this.kind === 'key' ? key.meter : key.identity?.meter;
+  }
+}
+
+/** What one pool holds for a verification it allows. */
+interface Held {
+  unit: Unit;
+  lease: CreditLease | null;
+  windows: WindowLease[] | null;
+}
+
+/** A pool's known shortage. */
+interface Refusal {
+  code: 'USAGE_EXCEEDED' | 'RATE_LIMITED';
+  exceeded?: string;
+  retryAfterSeconds?: number;
+}
+
 interface KeyState {
   credits: CreditLease | null;
   windows: Map<string, WindowLease>;
@@ -116,25 +155,22 @@ export class Meter {
 
   /** Decides the metering of a verification that passed every other check. */
   check(key: VerifiableKey, cost: number, now: number): MeterDecision | Promise<MeterDecision> {
-    // Keys that share a quota (a rolled key and its replacement) share one state.
-    let state = this.states.get(key.meterKeyId);
-    if (state === undefined) {
-      state = { credits: null, windows: new Map(), queue: [], fetching: null, lastUse: now, calmUntil: 0 };
-      this.states.set(key.meterKeyId, state);
-    }
-    state.lastUse = now;
+    const units = this.unitsOf(key, now);
     // Behind waiters, wait too: first come, first served.
-    if (state.queue.length === 0) {
-      const decided = this.decide(key, state, cost, now);
-      if (decided !== null) return decided;
+    let waitOn = units.find((unit) => unit.state.queue.length > 0);
+    if (waitOn === undefined) {
+      const decided = this.decide(key, units, cost, now);
+      if (!(decided instanceof Unit)) return decided;
+      waitOn = decided;
     }
+    const unit = waitOn;
     return new Promise((resolve, reject) => {
-      state.queue.push({ key, cost, resolve, reject });
-      if (state.fetching === null) this.fetch(key, state);
+      unit.state.queue.push({ key, cost, resolve, reject });
+      if (unit.state.fetching === null) this.fetch(unit, key);
     });
   }
 
-  /** What this instance holds for a key (tests). */
+  /** What this instance holds for a key, or for an identity as `identity:<id>` (tests). */
   held(keyId: string): { credits: number; windows: Record<string, number> } | undefined {
     const state = this.states.get(keyId);
     if (!state) return undefined;
@@ -145,11 +181,72 @@ export class Meter {
   }
 
   /**
-   * The decision from what is held, or null when a reservation is needed first.
-   * Known shortages refuse first (credits before rate limits); then everything is consumed, or nothing.
+   * The pools a verification of `key` draws on: the key's own (shared with the keys rolled into it),
+   * and its identity's, which all the identity's keys share.
    */
-  private decide(key: VerifiableKey, state: KeyState, cost: number, now: number): MeterDecision | null {
-    const meter = key.meter as KeyMeter;
+  private unitsOf(key: VerifiableKey, now: number): Unit[] {
+    const units: Unit[] = [];
+    if (key.meter !== null) units.push(new Unit(key.meterKeyId, 'key', this.stateOf(key.meterKeyId, now)));
+    const identity = key.identity;
+    if (identity?.meter) {
+      const id = `${IDENTITY}${identity.id}`;
+      units.push(new Unit(id, 'identity', this.stateOf(id, now)));
+    }
+    return units;
+  }
+
+  private stateOf(id: string, now: number): KeyState {
+    let state = this.states.get(id);
+    if (state === undefined) {
+      state = { credits: null, windows: new Map(), queue: [], fetching: null, lastUse: now, calmUntil: 0 };
+      this.states.set(id, state);
+    }
+    state.lastUse = now;
+    return state;
+  }
+
+  /**
+   * The decision from what is held, or the pool that needs a reservation first. Known shortages
+   * refuse first (the key's own before its identity's, credits before rate limits); then every
+   * pool is consumed, or none.
+   */
+  private decide(key: VerifiableKey, units: Unit[], cost: number, now: number): MeterDecision | Unit {
+    const held: Held[] = [];
+    let needing: Unit | null = null;
+    for (const unit of units) {
+      const peeked = this.peek(key, unit, cost, now);
+      if (peeked === null) needing ??= unit;
+      else if ('code' in peeked) return this.refusal(key, units, unit, peeked, now);
+      else held.push(peeked);
+    }
+    if (needing !== null) return needing;
+    // Everything allows it: consume.
+    const decision: MeterDecision = { code: 'VALID' };
+    for (const { unit, lease, windows } of held) {
+      let low = false;
+      if (lease !== null) {
+        lease.balance -= cost;
+        lease.spent += cost;
+        if (cost > 0) this.usage?.spend(unit.id, lease.epoch, cost);
+        low = creditsLow(lease, now);
+      }
+      for (const window of windows ?? []) {
+        window.balance -= 1;
+        low ||= windowLow(window, now);
+      }
+      // A quarter of a reservation left: the next one is taken meanwhile, off this verification's path.
+      if (low && unit.state.fetching === null && now >= unit.state.calmUntil) this.fetch(unit, key);
+    }
+    return this.report(key, units, decision, now, null);
+  }
+
+  /**
+   * One pool's leases for this verification: null when a reservation is needed first, a refusal
+   * when a known shortage refuses it.
+   */
+  private peek(key: VerifiableKey, unit: Unit, cost: number, now: number): Held | Refusal | null {
+    const meter = unit.meterOf(key) as KeyMeter;
+    const { state } = unit;
     let lease: CreditLease | null = null;
     let needsReservation = false;
     if (meter.credits !== null) {
@@ -160,21 +257,20 @@ export class Meter {
       if (cost > 0 && (lease === null || lease.balance < cost)) {
         if (lease !== null && now < lease.shortUntil) {
           // The pool is empty: the merchant is told once per epoch by this instance (and the
-          // database makes it once in all).
-          if (lease.left === 0 && !lease.notified && this.onExhausted !== null) {
+          // database makes it once in all). usage.exceeded is about a key's own credits.
+          if (lease.left === 0 && !lease.notified && this.onExhausted !== null && unit.kind === 'key') {
             lease.notified = true;
-            this.onExhausted(key.meterKeyId, lease.epoch);
+            this.onExhausted(unit.id, lease.epoch);
           }
           return {
             code: 'USAGE_EXCEEDED',
-            creditsRemaining: remaining(lease),
             ...(Number.isFinite(lease.validUntil) ? { retryAfterSeconds: seconds(lease.validUntil - now) } : {}),
           };
         }
         needsReservation = true;
       }
     }
-    let windows: WindowLease[] | undefined;
+    let windows: WindowLease[] | null = null;
     if (meter.rateLimits.length > 0) {
       windows = [];
       for (const config of meter.rateLimits) {
@@ -182,8 +278,7 @@ export class Meter {
         if (window !== null && window.balance < 1 && now < window.shortUntil) {
           return {
             code: 'RATE_LIMITED',
-            ...(lease !== null ? { creditsRemaining: remaining(lease) } : {}),
-            rateLimits: this.states_(meter, state, now, config.name),
+            exceeded: config.name,
             retryAfterSeconds: seconds(window.start + window.windowMs - now),
           };
         }
@@ -191,26 +286,48 @@ export class Meter {
         else windows.push(window);
       }
     }
-    if (needsReservation) return null;
-    // Everything allows it: consume.
-    const decision: MeterDecision = { code: 'VALID' };
-    let low = false;
-    if (lease !== null) {
-      lease.balance -= cost;
-      lease.spent += cost;
-      decision.creditsRemaining = remaining(lease);
-      if (cost > 0) this.usage?.spend(key.meterKeyId, lease.epoch, cost);
-      low = creditsLow(lease, now);
-    }
-    if (windows !== undefined) {
-      for (const window of windows) {
-        window.balance -= 1;
-        low ||= windowLow(window, now);
+    return needsReservation ? null : { unit, lease, windows };
+  }
+
+  private refusal(key: VerifiableKey, units: Unit[], by: Unit, refusal: Refusal, now: number): MeterDecision {
+    const decision: MeterDecision = { code: refusal.code };
+    if (refusal.retryAfterSeconds !== undefined) decision.retryAfterSeconds = refusal.retryAfterSeconds;
+    // A refusal for credits says what is left; one for a rate limit also says each limit's state.
+    return this.report(
+      key,
+      units,
+      decision,
+      now,
+      refusal.code === 'RATE_LIMITED' ? [by, refusal.exceeded] : null,
+      refusal.code === 'USAGE_EXCEEDED',
+    );
+  }
+
+  /**
+   * The decision with what is left: the least of the pools' credits (what the next verifications
+   * can spend), and every rate limit, the key's own first, then its identity's.
+   */
+  private report(
+    key: VerifiableKey,
+    units: Unit[],
+    decision: MeterDecision,
+    now: number,
+    exceeded: [Unit, string | undefined] | null,
+    creditsOnly = false,
+  ): MeterDecision {
+    let credits: number | undefined;
+    let limits: RateLimitState[] | undefined;
+    for (const unit of units) {
+      const meter = unit.meterOf(key) as KeyMeter;
+      const lease = meter.credits !== null ? unit.state.credits : null;
+      if (lease !== null) credits = Math.min(credits ?? Number.POSITIVE_INFINITY, remaining(lease));
+      if (!creditsOnly && meter.rateLimits.length > 0) {
+        const states = this.states_(meter, unit.state, now, exceeded?.[0] === unit ? (exceeded[1] ?? null) : null);
+        limits = limits === undefined ? states : [...limits, ...states];
       }
-      decision.rateLimits = this.states_(meter, state, now, null);
     }
-    // A quarter of a reservation left: the next one is taken meanwhile, off this verification's path.
-    if (low && state.fetching === null && now >= state.calmUntil) this.fetch(key, state);
+    if (credits !== undefined) decision.creditsRemaining = credits;
+    if (limits !== undefined) decision.rateLimits = limits;
     return decision;
   }
 
@@ -247,11 +364,12 @@ export class Meter {
    * Reserves what the waiting verifications need, plus what runs low (one statement per round), and
    * decides the waiting verifications in order. With nobody waiting it is a background top-up.
    */
-  private fetch(key: VerifiableKey, state: KeyState): void {
-    state.fetching = this.reserve(key, state);
+  private fetch(unit: Unit, key: VerifiableKey): void {
+    unit.state.fetching = this.reserve(unit, key);
   }
 
-  private async reserve(key: VerifiableKey, state: KeyState): Promise<void> {
+  private async reserve(unit: Unit, key: VerifiableKey): Promise<void> {
+    const { state } = unit;
     // Verifications arriving in the same turn of the event loop join this round.
     await null;
     try {
@@ -259,7 +377,12 @@ export class Meter {
       let toppedUp = false;
       for (let idle = 0; ; ) {
         if (idle === 5) throw new Error('metering settings kept changing while reserving; try again');
-        const meter = (state.queue[0]?.key ?? key).meter as KeyMeter;
+        const meter = unit.meterOf(state.queue[0]?.key ?? key);
+        if (meter === null || meter === undefined) {
+          // The pool is gone from the key's record (its identity left it): decide the waiters again.
+          this.redecide(unit);
+          return;
+        }
         const now = this.now();
         const queued = state.queue.length;
         let credits: { need: number; want: number } | null = null;
@@ -280,22 +403,17 @@ export class Meter {
         });
         if (credits !== null || limits.length > 0) {
           this.statements++;
-          const taken = await this.store.take(key.meterKeyId, now, credits, limits);
-          if (taken === null) {
+          const taken = await this.store.take(unit.id, now, credits, limits);
+          if (taken === null && unit.kind === 'key') {
             // Revoked (or deleted) since it was cached; the invalidation is on its way.
             for (const waiter of state.queue.splice(0)) waiter.resolve({ code: 'REVOKED' });
             return;
           }
-          this.apply(state, meter, taken, credits, limits, now);
+          // An identity deleted since: nothing to count until the invalidation reloads its keys.
+          this.apply(state, meter, taken ?? { credits: null, limits: [] }, credits, limits, now);
         }
         const before = state.queue.length;
-        while (state.queue.length > 0) {
-          const waiter = state.queue[0]!;
-          const decided = this.decide(waiter.key, state, waiter.cost, this.now());
-          if (decided === null) break;
-          state.queue.shift();
-          waiter.resolve(decided);
-        }
+        this.redecide(unit);
         if (state.queue.length === 0) {
           // Once everyone is decided, one more round tops up whatever those decisions left low.
           if (toppedUp) return;
@@ -311,6 +429,28 @@ export class Meter {
     } finally {
       // In the same turn as the last decision: a verification queued after it starts the next round.
       state.fetching = null;
+    }
+  }
+
+  /**
+   * Decides this pool's waiters in order, as far as it can: one that now needs another pool's
+   * reservation moves to that pool's queue (its order there is its arrival there).
+   */
+  private redecide(unit: Unit): void {
+    const { queue } = unit.state;
+    while (queue.length > 0) {
+      const waiter = queue[0]!;
+      const now = this.now();
+      const decided = this.decide(waiter.key, this.unitsOf(waiter.key, now), waiter.cost, now);
+      if (decided instanceof Unit) {
+        if (decided.id === unit.id) break;
+        queue.shift();
+        decided.state.queue.push(waiter);
+        if (decided.state.fetching === null) this.fetch(decided, waiter.key);
+        continue;
+      }
+      queue.shift();
+      waiter.resolve(decided);
     }
   }
 

@@ -131,7 +131,7 @@ export class Verifier implements KeyVerifier {
     }
     const code = decide(key, request, now);
     // Metering last: only a verification that passes everything else consumes anything.
-    if (code === 'VALID' && key.meter !== null && this.meter !== null) {
+    if (code === 'VALID' && (key.meter !== null || key.identity?.meter) && this.meter !== null) {
       const metered = this.meter.check(key, request.cost ?? 1, now);
       if (metered instanceof Promise) return metered.then((decision) => this.metered(key, request, decision));
       return this.metered(key, request, metered, now);

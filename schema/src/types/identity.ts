@@ -1,6 +1,8 @@
 // Identities: whoever keys belong to (a customer, a user, a team), under the merchant's own id.
 
+import { creditsView, METERING_BOUNDS } from '@keygate/core';
 import type { MerchantContext } from '@keygate/services/context';
+import { clockOf } from '@keygate/services/context';
 import {
   BadRequestError,
   IdentityInUseError,
@@ -11,8 +13,15 @@ import {
 import * as identities from '@keygate/services/identities';
 import { checkPageSize } from '@keygate/services/pagination';
 import type { Identity as IdentityRow } from '@keygate/services/prisma';
-import { identityExternalIdRule, metadataRule, nameRule } from '@keygate/services/validation';
+import {
+  creditsRule,
+  identityExternalIdRule,
+  metadataRule,
+  nameRule,
+  rateLimitsRule,
+} from '@keygate/services/validation';
 import { builder, pageSize } from '../builder.ts';
+import { Credits, CreditsInput, RateLimit, RateLimitInput } from './metering.ts';
 
 export const Identity = builder.prismaNode('Identity', {
   id: { field: 'id' },
@@ -28,6 +37,18 @@ export const Identity = builder.prismaNode('Identity', {
       nullable: true,
       description: 'Your own data about it, returned with every verification of its keys',
       resolve: (identity) => identity.metadata,
+    }),
+    credits: t.field({
+      type: Credits,
+      nullable: true,
+      description:
+        'Credits all its keys share: a verification spends from these and from the key’s own, all or nothing; null: none',
+      resolve: (identity, _args, ctx) => creditsView(identity, clockOf(ctx)),
+    }),
+    rateLimits: t.field({
+      type: [RateLimit],
+      description: 'Rate limits all its keys share, checked with each key’s own; empty when none',
+      resolve: (identity) => identity.rateLimits as { name: string; limit: number; windowSeconds: number }[],
     }),
     keysInUse: t.int({
       description: 'Its keys that are not revoked',
@@ -111,6 +132,16 @@ builder.mutationFields((t) => ({
             }),
             name: f.string({ validate: nameRule(100), description: 'At most 100 characters' }),
             metadata: f.field({ type: 'JSON', ...metadataField }),
+            credits: f.field({
+              type: CreditsInput,
+              validate: creditsRule,
+              description: 'Credits all its keys share (each verification spends from these too); absent: none',
+            }),
+            rateLimits: f.field({
+              type: [RateLimitInput],
+              validate: rateLimitsRule,
+              description: `Rate limits all its keys share (at most ${METERING_BOUNDS.maxRateLimits}, names unique)`,
+            }),
           }),
         }),
         required: true,
@@ -130,6 +161,17 @@ builder.mutationFields((t) => ({
             externalId: f.string({ validate: identityExternalIdRule }),
             name: f.string({ validate: nameRule(100), description: 'null clears it' }),
             metadata: f.field({ type: 'JSON', ...metadataField, description: 'Replaces the metadata; null clears it' }),
+            credits: f.field({
+              type: CreditsInput,
+              validate: creditsRule,
+              description:
+                'Replaces the shared credits (unspent reservations of instances are void); null removes them',
+            }),
+            rateLimits: f.field({
+              type: [RateLimitInput],
+              validate: rateLimitsRule,
+              description: 'Replaces the shared limits; null or [] removes them',
+            }),
           }),
         }),
         required: true,

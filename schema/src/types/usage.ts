@@ -1,10 +1,18 @@
 // Verification analytics on keys and applications: verifications per hour or
 // day by outcome, and a key's latest refusals ("why does my integration fail?").
 
-import { applicationUsage, keyUsage, merchantUsage, refusalReasons, type UsageBucket } from '@keygate/services/usage';
+import {
+  applicationUsage,
+  identityUsage,
+  keyUsage,
+  merchantUsage,
+  refusalReasons,
+  type UsageBucket,
+} from '@keygate/services/usage';
 import { builder } from '../builder.ts';
 import { ApiKey } from './api-key.ts';
 import { Application } from './application.ts';
+import { Identity } from './identity.ts';
 import { Merchant } from './merchant.ts';
 import { VerifyCodeEnum } from './verification.ts';
 
@@ -47,6 +55,16 @@ builder.objectField(Application, 'usage', (t) =>
     description: "Verifications of this application's keys per hour or day, every bucket of [from, to) included",
     args: usageArgs,
     resolve: (application, args, ctx) => applicationUsage(ctx.prisma, application.id, args),
+  }),
+);
+
+builder.objectField(Identity, 'usage', (t) =>
+  t.field({
+    type: [UsageBucketRef],
+    description:
+      'Verifications of the keys that belong to this identity (of every application) per hour or day, every bucket of [from, to) included',
+    args: usageArgs,
+    resolve: (identity, args, ctx) => identityUsage(ctx.prisma, identity.id, args),
   }),
 );
 

@@ -92,6 +92,7 @@ describe('migrate', () => {
       'audit_events',
       'events',
       'identities',
+      'identity_rate_limit_windows',
       'ip_rules',
       'key_expiry_notices',
       'key_refusals',

@@ -36,6 +36,8 @@ export interface VerifierApiOptions {
 
 const HASH = /^[0-9a-f]{64}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A metering pool: a key's (its id), or an identity's shared one ("identity:" and its id). */
+const POOL = /^(?:identity:)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SESSION = /^[A-Za-z0-9_-]{8,64}$/;
 const SMALL_BODY = 16 * 1024;
 /** One flush of usage: up to ~20,000 keys' counts and refusals. */
@@ -136,8 +138,8 @@ export function createVerifierApi(options: VerifierApiOptions) {
         case 'take': {
           const body = (await json(req, SMALL_BODY)) as Record<string, unknown>;
           const keyId = body.keyId;
-          if (typeof keyId !== 'string' || !UUID.test(keyId))
-            throw new BadRequest('keyId: the key\u2019s id as a UUID');
+          if (typeof keyId !== 'string' || !POOL.test(keyId))
+            throw new BadRequest('keyId: the key\u2019s id as a UUID, or "identity:" and an identity\u2019s');
           const credits = body.credits === null || body.credits === undefined ? null : amount(body.credits, 'credits');
           if (!Array.isArray(body.limits) || body.limits.length > METERING_BOUNDS.maxRateLimits) {
             throw new BadRequest(`limits: a list of at most ${METERING_BOUNDS.maxRateLimits}`);
@@ -225,9 +227,10 @@ function int(value: unknown, name: string, max = 2 ** 31 - 1): number {
   return value as number;
 }
 
+/** A metering pool's id: a key's UUID, or "identity:" and an identity's. */
 function uuid(value: unknown, name: string): string {
   const id = field(value, 'id');
-  if (typeof id !== 'string' || !UUID.test(id)) throw new BadRequest(`${name}: a UUID`);
+  if (typeof id !== 'string' || !POOL.test(id)) throw new BadRequest(`${name}: a UUID (or "identity:" and one)`);
   return id;
 }
 

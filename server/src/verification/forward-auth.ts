@@ -10,6 +10,7 @@ import {
   type VerifiableKey,
   type VerifyOutcome,
 } from '@keygate/core';
+import { isMetered, rateLimitsOf } from '@keygate/core/engine';
 import { context } from '@opentelemetry/api';
 import { forwardAuthContext, tracing } from '../observability/tracing.ts';
 import { clientIp, type TrustedProxies } from './client-ip.ts';
@@ -226,7 +227,9 @@ const policies = new WeakMap<VerifiableKey, string>();
 function policyOf(key: VerifiableKey): string {
   let policy = policies.get(key);
   if (policy === undefined) {
-    policy = (key.meter?.rateLimits ?? []).map((l) => `"${l.name}";q=${l.limit};w=${l.windowMs / 1000}`).join(', ');
+    policy = rateLimitsOf(key)
+      .map((l) => `"${l.name}";q=${l.limit};w=${l.windowMs / 1000}`)
+      .join(', ');
     policies.set(key, policy);
   }
   return policy;
@@ -235,11 +238,11 @@ function policyOf(key: VerifiableKey): string {
 function answer(res: ServerResponse, outcome: VerifyOutcome, clock: () => number): void {
   const { code, key } = outcome;
   if (code !== 'VALID' || !key) {
-    const metered = key?.meter != null ? meteringHeaders([], outcome, key, clock()) : undefined;
+    const metered = key !== undefined && isMetered(key) ? meteringHeaders([], outcome, key, clock()) : undefined;
     refuse(res, VERIFY_STATUS[code], code, outcome.retryAfterSeconds, metered);
     return;
   }
-  res.writeHead(200, key.meter === null ? headersFor(key) : meteringHeaders(headersFor(key), outcome, key, clock()));
+  res.writeHead(200, isMetered(key) ? meteringHeaders(headersFor(key), outcome, key, clock()) : headersFor(key));
   res.end();
 }
 

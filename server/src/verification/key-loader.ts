@@ -34,6 +34,11 @@ interface Row {
   identity_id: string | null;
   identity_external_id: string | null;
   identity_metadata: string | null;
+  identity_has_credits: boolean | null;
+  identity_refill_interval: RefillInterval | null;
+  identity_refill_day: number | null;
+  identity_credits_epoch: number | null;
+  identity_rate_limits: { name: string; limit: number; windowSeconds: number }[] | null;
 }
 
 export type RecordLoader = (hash: string) => Promise<KeyRecord | null>;
@@ -101,6 +106,13 @@ function toRecord(row: Row | undefined): KeyRecord | null {
             id: row.identity_id,
             externalId: row.identity_external_id ?? '',
             metadata: row.identity_metadata,
+            meter: meterOf(
+              row.identity_has_credits === true,
+              row.identity_credits_epoch ?? 0,
+              row.identity_refill_interval,
+              row.identity_refill_day,
+              row.identity_rate_limits ?? [],
+            ),
           },
         }
       : {}),
@@ -108,12 +120,20 @@ function toRecord(row: Row | undefined): KeyRecord | null {
 }
 
 function keyMeter(row: Row): KeyMeter | null {
-  if (!row.has_credits && row.rate_limits.length === 0) return null;
+  return meterOf(row.has_credits, row.credits_epoch, row.refill_interval, row.refill_day, row.rate_limits);
+}
+
+function meterOf(
+  hasCredits: boolean,
+  epoch: number,
+  refillInterval: RefillInterval | null,
+  refillDay: number | null,
+  rateLimits: { name: string; limit: number; windowSeconds: number }[],
+): KeyMeter | null {
+  if (!hasCredits && rateLimits.length === 0) return null;
   return {
-    credits: row.has_credits
-      ? { epoch: row.credits_epoch, refillInterval: row.refill_interval, refillDay: row.refill_day }
-      : null,
-    rateLimits: row.rate_limits.map((limit) => ({
+    credits: hasCredits ? { epoch, refillInterval, refillDay } : null,
+    rateLimits: rateLimits.map((limit) => ({
       name: limit.name,
       limit: limit.limit,
       windowMs: limit.windowSeconds * 1000,

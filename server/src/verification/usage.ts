@@ -6,6 +6,7 @@
 import type { VerifyCode } from '@keygate/core';
 import { REFUSALS_KEPT, UsageBatch, type UsageReport, type UsageSink } from '@keygate/core/engine';
 import type { PrismaClient } from '@keygate/services/prisma';
+import { split } from './meter-store.ts';
 
 const HOUR_MS = 3_600_000;
 
@@ -69,6 +70,8 @@ export class UsageRecorder implements UsageSink {
     const oldest = new Date(now - this.options.retentionDays * 86_400_000);
     await this.prisma.$executeRaw`DELETE FROM key_usage WHERE hour < ${oldest}`;
     await this.prisma.$executeRaw`DELETE FROM rate_limit_windows WHERE window_end < ${new Date(now - HOUR_MS)}`;
+    await this.prisma
+      .$executeRaw`DELETE FROM identity_rate_limit_windows WHERE window_end < ${new Date(now - HOUR_MS)}`;
     await this.prisma.$executeRaw`
       DELETE FROM key_refusals WHERE id IN (
         SELECT id FROM (
@@ -97,7 +100,9 @@ export class UsageRecorder implements UsageSink {
  * keys that no longer exist are skipped.
  */
 export async function writeUsage(prisma: PrismaClient, report: UsageReport): Promise<void> {
-  const { uses, counts, refusals } = report;
+  const { counts, refusals } = report;
+  // Credits spent from identities' shared pools are named "identity:<id>" (meter.ts).
+  const [uses, shared] = split(report.uses);
   await prisma.$executeRaw`
         WITH used AS (
           UPDATE api_keys AS k SET
@@ -123,6 +128,12 @@ export async function writeUsage(prisma: PrismaClient, report: UsageReport): Pro
           FROM jsonb_to_recordset(${JSON.stringify(refusals)}::jsonb) AS r(key_id uuid, at timestamptz, code text, ip text)
           WHERE EXISTS (SELECT 1 FROM api_keys k WHERE k.id = r.key_id)
           RETURNING 1
+        ), spent AS (
+          UPDATE identities AS i SET credits_reserved = GREATEST(0, i.credits_reserved - u.spent)
+          FROM jsonb_to_recordset(${JSON.stringify(shared)}::jsonb) AS u(id uuid, epoch int, spent int)
+          WHERE i.id = u.id AND u.spent > 0 AND i.credits_epoch = u.epoch
+          RETURNING 1
         )
-        SELECT (SELECT count(*) FROM used) + (SELECT count(*) FROM counted) + (SELECT count(*) FROM refused)`;
+        SELECT (SELECT count(*) FROM used) + (SELECT count(*) FROM counted) + (SELECT count(*) FROM refused)
+          + (SELECT count(*) FROM spent)`;
 }
