@@ -165,14 +165,34 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
     await page.getByRole('button', { name: 'Copy Python (requests)' }).click();
     await page.getByText('Copied to the clipboard.').waitFor();
     expect(await page.evaluate(() => navigator.clipboard.readText())).toContain('requests.get(');
-    // Its roles, and the scopes they add to its own.
+    // Its roles, and the scopes they add to its own; whose key it is.
     expect(await page.locator('.facts').textContent()).toContain('Customer support, tier 2');
+    expect(await page.locator('.facts').textContent()).toContain('cus_NwT8fJ2kLm93Qa');
     expect(await page.locator('.facts').textContent()).toContain('chargebacks:*');
     await check('key');
 
     await page.goto(`/keys/${seeded.rolledFrom}`);
     await page.getByRole('heading', { name: 'Staging checkout (EU)', level: 1 }).waitFor();
     await check('key-rolled');
+
+    await page.goto('/identities');
+    const customerRow = page.getByRole('row', { name: /^Northwind Trading Company/ });
+    await customerRow.waitFor();
+    expect(await customerRow.textContent()).toContain('cus_NwT8fJ2kLm93Qa');
+    await check('identities');
+    await customerRow.getByRole('link').click();
+    await page.getByRole('heading', { name: /^Northwind Trading Company/, level: 1 }).waitFor();
+    // Its keys of the application, and their week of traffic together.
+    const itsKeys = page.getByRole('region', { name: 'Its keys' });
+    await itsKeys.getByRole('link', { name: LONG_NAME }).waitFor();
+    await itsKeys.getByRole('link', { name: 'Mobile apps (iOS and Android)' }).waitFor();
+    const identityUsage = page.getByRole('region', { name: 'Usage of all its keys' });
+    await identityUsage.locator('.uplot').waitFor();
+    expect(await identityUsage.locator('figcaption').textContent()).toMatch(/Valid: [1-9][\d,]{4,}/);
+    expect(await page.getByRole('region', { name: 'Limits its keys share' }).textContent()).toContain(
+      'Shared rate limits',
+    );
+    await check('identity');
 
     await page.goto('/roles');
     const supportRow = page.getByRole('row', { name: /^Customer support, tier 2/ });
@@ -220,7 +240,7 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
     await check('webhooks');
 
     expect(problems).toEqual([]);
-    expect(checked).toHaveLength(11);
+    expect(checked).toHaveLength(13);
     await context.close();
   });
 });

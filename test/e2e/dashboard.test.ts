@@ -474,6 +474,56 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     await context.close();
   });
 
+  it('creates an identity, gives it a key, and its shared credits bound the key at the gateway', async () => {
+    const token = await tokenFor('identity-merchant');
+    const app = ok(
+      (await graphql(keygate.url, token, CreateApplicationDocument, { input: { name: 'Storefront' } })).body.data
+        .createApplication,
+    ).application.id;
+    const created = ok(
+      (await graphql(keygate.url, token, CreateKeyDocument, { input: { applicationId: app, name: 'Checkout' } })).body
+        .data.createKey,
+    );
+    const { page, context, problems } = await open('/identities', token);
+    await page.getByText('No identities yet.').waitFor();
+    await page.getByRole('button', { name: 'Create your first identity' }).click();
+    const form = page.getByRole('dialog', { name: 'Create an identity' });
+    await form.getByRole('textbox', { name: 'External id' }).fill('cus_42');
+    await form.getByRole('textbox', { name: 'Name (optional)' }).fill('Fabrikam');
+    const metadata = form.getByRole('textbox', { name: 'Metadata (JSON, optional)' });
+    await metadata.fill('{ plan: pro }');
+    await form.getByRole('button', { name: 'Create identity' }).click();
+    await expect.poll(() => metadata.getAttribute('aria-invalid')).toBe('true');
+    await metadata.fill('{ "plan": "pro" }');
+    await form.getByRole('button', { name: 'Create identity' }).click();
+    await page.getByRole('heading', { name: 'Fabrikam', level: 1 }).waitFor();
+
+    // Two credits shared by all its keys.
+    const shared = page.getByRole('region', { name: 'Limits its keys share' });
+    await shared.getByLabel('Credits left').fill('2');
+    await shared.getByRole('button', { name: 'Save shared limits' }).click();
+    await shared.getByText('Saved.').waitFor();
+
+    // The key joins it on its edit form.
+    await page.goto(`/keys/${created.key.id}`);
+    await page.getByRole('button', { name: 'Actions for Checkout' }).click();
+    await page.getByRole('menuitem', { name: 'Edit' }).click();
+    const edit = page.getByRole('dialog', { name: /^Edit/ });
+    await pick(page, 'Belongs to', 'Fabrikam (cus_42)');
+    await edit.getByRole('button', { name: /^Save/ }).click();
+    await edit.waitFor({ state: 'detached' });
+    await page.locator('.facts').getByRole('link', { name: 'Fabrikam' }).waitFor();
+
+    const gateway = () => fetch(`${keygate.url}/v1/auth`, { headers: { 'x-api-key': created.secret } });
+    const first = await gateway();
+    expect([first.status, first.headers.get('x-keygate-identity-external-id')]).toEqual([200, 'cus_42']);
+    expect((await gateway()).status).toBe(200);
+    const third = await gateway();
+    expect([third.status, third.headers.get('x-keygate-code')]).toEqual([429, 'USAGE_EXCEEDED']);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
   it('pages through applications by cursor, searches them and filters by enabled', async () => {
     const token = await tokenFor('many');
     const ids: string[] = [];

@@ -16,6 +16,7 @@ export const APP_NAME = 'Northwind Trading — EU checkout and subscriptions (pr
 /** Ids of the application and of the keys the screens look at. */
 export interface SeededMerchant {
   app: string;
+  identity: string;
   long: string;
   rolledFrom: string;
   rolledTo: string;
@@ -32,7 +33,7 @@ const must = <T>(result: { ok: true; value: T } | { ok: false; error: unknown })
  * the first verifications to show as last used.
  */
 export async function seedMerchant(keygateUrl: string, token: string, databaseUrl: string): Promise<SeededMerchant> {
-  const seeded: SeededMerchant = { app: '', long: '', rolledFrom: '', rolledTo: '' };
+  const seeded: SeededMerchant = { app: '', identity: '', long: '', rolledFrom: '', rolledTo: '' };
   const sdk = createKeygateClient({ url: `${keygateUrl}/graphql`, token });
   const app = must(
     await sdk.applications.create({
@@ -66,12 +67,34 @@ export async function seedMerchant(keygateUrl: string, token: string, databaseUr
   );
   const catalog = must(await sdk.roles.create({ name: 'Catalog reader', scopes: ['catalog:read', 'prices:read'] }));
   must(await sdk.roles.create({ name: 'Finance exports', scopes: ['reports:read', 'payouts:read'] }));
+  // Whose keys they are: the customer behind the long key and the mobile apps, sharing one quota.
+  const customer = must(
+    await sdk.identities.create({
+      externalId: 'cus_NwT8fJ2kLm93Qa',
+      name: 'Northwind Trading Company, Lisbon and Porto retail operations',
+      metadata: { plan: 'enterprise', accountManager: 'rita.alves@example.com', seats: 40 },
+      credits: { remaining: 2_500_000, refillAmount: 2_500_000, refillInterval: 'MONTHLY' },
+      rateLimits: [
+        { name: 'team-burst', limit: 500, windowSeconds: 1 },
+        { name: 'team-daily', limit: 2_000_000, windowSeconds: 86_400 },
+      ],
+    }),
+  );
+  seeded.identity = customer.id;
+  for (const [externalId, name] of [
+    ['cus_Hk29sLq0Pz7Vb1', 'Contoso Pharmacies'],
+    ['usr_7f3c2b9e-4d1a-4f5e-9a8b-1c2d3e4f5a6b', null],
+    ['cus_Tailspin_Toys_EU_wholesale_account_0042', 'Tailspin Toys (EU wholesale)'],
+  ] as const) {
+    must(await sdk.identities.create({ externalId, ...(name ? { name } : {}) }));
+  }
   const long = await create({
     name: LONG_NAME,
     websiteUrl: LONG_URL,
     access: 'FULL_ACCESS',
     scopes: ['orders:write', 'refunds:write', 'customers:read', 'subscriptions:*'],
     roles: [support.id],
+    identityId: customer.id,
     metadata: { plan: 'enterprise', region: 'eu-west-1', stores: 14 },
     externalId: 'cus_NwT8fJ2kLm93Qa',
     credits: { remaining: 250_000, refillAmount: 250_000, refillInterval: 'MONTHLY' },
@@ -97,7 +120,12 @@ export async function seedMerchant(keygateUrl: string, token: string, databaseUr
   const rolled = must(await sdk.keys.roll(staging.key.id, { gracePeriodSeconds: 86_400 }));
   seeded.rolledFrom = staging.key.id;
   seeded.rolledTo = rolled.key.id;
-  const mobile = await create({ name: 'Mobile apps (iOS and Android)', access: 'READ_ONLY', roles: [catalog.id] });
+  const mobile = await create({
+    name: 'Mobile apps (iOS and Android)',
+    access: 'READ_ONLY',
+    roles: [catalog.id],
+    identityId: customer.id,
+  });
   const partner = await create({ name: 'Old partner integration', access: 'FULL_ACCESS' });
   must(await sdk.keys.setEnabled(partner.key.id, false));
   const leaked = await create({ name: 'Leaked in a public repository', access: 'FULL_ACCESS' });

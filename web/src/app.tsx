@@ -19,6 +19,10 @@ const KeyPage = lazy(() => import('./screens/key-page.tsx'));
 const Audit = lazy(() => import('./screens/audit.tsx'));
 const Webhooks = lazy(() => import('./screens/webhooks.tsx'));
 const Roles = lazy(() => import('./screens/roles.tsx'));
+const Identities = lazy(() => import('./screens/identities.tsx'));
+const IdentityPage = lazy(() =>
+  import('./screens/identities.tsx').then((module) => ({ default: module.IdentityPage })),
+);
 
 export function App({ config }: { config: DashboardConfig }) {
   const { session, reason, pending } = useSession();
@@ -62,6 +66,8 @@ function Screens() {
           <Route path="/applications" component={Applications} />
           <Route path="/applications/:id">{(params) => <ApplicationKeys id={params.id} />}</Route>
           <Route path="/keys/:id">{(params) => <KeyPage id={params.id} />}</Route>
+          <Route path="/identities" component={Identities} />
+          <Route path="/identities/:id">{(params) => <IdentityPage id={params.id} />}</Route>
           <Route path="/roles" component={Roles} />
           <Route path="/audit" component={Audit} />
           <Route path="/webhooks" component={Webhooks} />
@@ -80,6 +86,7 @@ function Layout({ children }: { children: React.ReactNode }) {
   const links = [
     { href: '/', label: 'Overview' },
     { href: '/applications', label: 'Applications' },
+    { href: '/identities', label: 'Identities' },
     { href: '/roles', label: 'Roles' },
     { href: '/audit', label: 'Audit trail' },
     { href: '/webhooks', label: 'Webhooks' },

@@ -87,7 +87,12 @@ function EditKey({ apiKey, onDone }: { apiKey: ApiKeyFieldsFragment; onDone: () 
   const [state, editKey] = useMutation(EditKeyDocument);
   async function submit() {
     setErrors(NO_ERRORS);
-    const result = await editKey({ input: { id: apiKey.id, ...inputOf(draft) } });
+    // Roles and identity only when changed: sent again, they would read as a change in the audit trail.
+    const input: Partial<ReturnType<typeof inputOf>> = inputOf(draft);
+    const loaded = inputOf(draftOf(apiKey));
+    if (JSON.stringify(input.roles) === JSON.stringify(loaded.roles)) delete input.roles;
+    if (input.identityId === loaded.identityId) delete input.identityId;
+    const result = await editKey({ input: { id: apiKey.id, ...input } });
     const failed = failureOf(result.error, result.data?.editKey);
     if (failed) return setErrors(failed);
     onDone();

@@ -1,5 +1,5 @@
 // The fields a key is created and edited with, and how they become the API's input.
-import { type KeyAccess, RolesDocument } from '@keygate/sdk/documents';
+import { IdentitiesDocument, type KeyAccess, RolesDocument } from '@keygate/sdk/documents';
 import { useMemo } from 'react';
 import { Checkbox, CheckboxGroup, FieldError, Label, Text } from 'react-aria-components';
 import { useQuery } from 'urql';
@@ -13,6 +13,8 @@ export interface KeyDraft {
   scopes: string;
   /** Ids of the roles it has. */
   roles: string[];
+  /** The id of the identity it belongs to, or '' for none. */
+  identityId: string;
   /** datetime-local: the browser's local time, or empty for "never". */
   expiresAt: string;
 }
@@ -23,6 +25,7 @@ export function draftOf(key?: {
   access: KeyAccess;
   scopes: string[];
   roles: readonly { id: string }[];
+  identity: { id: string } | null;
   expiresAt: string | null;
 }): KeyDraft {
   return {
@@ -31,6 +34,7 @@ export function draftOf(key?: {
     access: key?.access ?? 'READ_ONLY',
     scopes: key?.scopes.join(' ') ?? '',
     roles: key?.roles.map((role) => role.id) ?? [],
+    identityId: key?.identity?.id ?? '',
     expiresAt: key?.expiresAt ? toLocalInput(new Date(key.expiresAt)) : '',
   };
 }
@@ -47,6 +51,7 @@ export function inputOf(draft: KeyDraft) {
     access: draft.access,
     scopes: draft.scopes.split(/[\s,]+/).filter((scope) => scope !== ''),
     roles: draft.roles,
+    identityId: draft.identityId === '' ? null : draft.identityId,
     expiresAt: draft.expiresAt === '' ? null : new Date(draft.expiresAt).toISOString(),
   };
 }
@@ -91,6 +96,11 @@ export function KeyFields({
         description="Separated by spaces or commas, e.g. payments:write. None (and no roles): everything its access allows."
       />
       <RolePicker value={draft.roles} onChange={(roles) => onChange({ ...draft, roles })} error={errors.roles} />
+      <IdentityPicker
+        value={draft.identityId}
+        onChange={(identityId) => onChange({ ...draft, identityId })}
+        error={errors.identityId}
+      />
       <Field
         label="Expires (optional)"
         type="datetime-local"
@@ -160,5 +170,44 @@ function RolePicker({
       </div>
       <FieldError className="field-error">{error}</FieldError>
     </CheckboxGroup>
+  );
+}
+
+const IDENTITY_TYPES = { additionalTypenames: ['Identity'] };
+const NO_IDENTITY = 'none';
+
+/** The identity the key belongs to: one of the merchant's first 100, or none. */
+function IdentityPicker({
+  value,
+  onChange,
+  error,
+}: {
+  value: string;
+  onChange: (identityId: string) => void;
+  error: string | undefined;
+}) {
+  const [{ data }] = useQuery({
+    query: IdentitiesDocument,
+    variables: { first: 100 },
+    context: useMemo(() => IDENTITY_TYPES, []),
+  });
+  const identities = data?.identities.edges.map((edge) => edge.node) ?? [];
+  if (!data || (identities.length === 0 && value === '')) return null;
+  const options = [
+    { id: NO_IDENTITY, label: 'None' },
+    ...identities.map((identity) => ({
+      id: identity.id,
+      label: identity.name ? `${identity.name} (${identity.externalId})` : identity.externalId,
+    })),
+  ];
+  return (
+    <Choice
+      label="Belongs to"
+      value={value === '' ? NO_IDENTITY : value}
+      onChange={(id) => onChange(id === NO_IDENTITY ? '' : id)}
+      options={options}
+      error={error}
+      description="Optional: the customer or user whose key it is. Verifications say so, and its keys share its limits."
+    />
   );
 }

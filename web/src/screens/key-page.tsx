@@ -51,6 +51,17 @@ export default function KeyPage({ id }: { id: string }) {
               {accessLabel(key.access)}
               {key.effectiveScopes.length > 0 ? `: ${key.effectiveScopes.join(', ')}` : ''}
             </dd>
+            {key.identity ? (
+              <>
+                <dt>Identity</dt>
+                <dd>
+                  <Link href={`/identities/${key.identity.id}`}>{key.identity.name ?? key.identity.externalId}</Link>
+                  <span className="muted small block">
+                    <code>{key.identity.externalId}</code>
+                  </span>
+                </dd>
+              </>
+            ) : null}
             {key.roles.length > 0 ? (
               <>
                 <dt>Roles</dt>

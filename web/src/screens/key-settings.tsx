@@ -12,10 +12,8 @@ import { type FormErrors, failureOf, NO_ERRORS } from '../errors.ts';
 import { Button, Choice, Field, SubmitForm } from '../ui/controls.tsx';
 import { Alert, Notice } from '../ui/feedback.tsx';
 
-/** The key's settings as the form holds them. */
-interface Draft {
-  metadata: string;
-  externalId: string;
+/** Credits and rate limits as a form holds them (a key's own, or an identity's shared ones). */
+export interface MeteringDraft {
   remaining: string;
   interval: RefillInterval | 'NONE';
   amount: string;
@@ -23,16 +21,21 @@ interface Draft {
   limits: LimitDraft[];
 }
 
-function draftOf(apiKey: ApiKeyFieldsFragment): Draft {
-  const credits = apiKey.credits;
+/** The key's settings as the form holds them. */
+interface Draft extends MeteringDraft {
+  metadata: string;
+  externalId: string;
+}
+
+type Metered = Pick<ApiKeyFieldsFragment, 'credits' | 'rateLimits'>;
+
+export function meteringDraftOf({ credits, rateLimits }: Metered): MeteringDraft {
   return {
-    metadata: apiKey.metadata === null ? '' : JSON.stringify(apiKey.metadata, null, 2),
-    externalId: apiKey.externalId ?? '',
     remaining: credits ? String(credits.remaining) : '',
     interval: credits?.refillInterval ?? 'NONE',
     amount: credits?.refillAmount ? String(credits.refillAmount) : '',
     day: credits?.refillDay ? String(credits.refillDay) : '',
-    limits: apiKey.rateLimits.map((limit) => ({
+    limits: rateLimits.map((limit) => ({
       name: limit.name,
       limit: String(limit.limit),
       windowSeconds: String(limit.windowSeconds),
@@ -40,7 +43,43 @@ function draftOf(apiKey: ApiKeyFieldsFragment): Draft {
   };
 }
 
+function draftOf(apiKey: ApiKeyFieldsFragment): Draft {
+  return {
+    metadata: apiKey.metadata === null ? '' : JSON.stringify(apiKey.metadata, null, 2),
+    externalId: apiKey.externalId ?? '',
+    ...meteringDraftOf(apiKey),
+  };
+}
+
 const whole = (value: string) => (value.trim() === '' ? null : Number(value));
+
+/**
+ * The parts of the metering that changed, as the API takes them: credits sent again would replace
+ * what is left with what the form loaded, so unchanged parts are left out.
+ */
+export function meteringInput(
+  draft: MeteringDraft,
+  loaded: MeteringDraft,
+): Pick<EditKeyInput, 'credits' | 'rateLimits'> {
+  const changed = (fields: (keyof MeteringDraft)[]) =>
+    fields.some((field) => JSON.stringify(draft[field]) !== JSON.stringify(loaded[field]));
+  const input: Pick<EditKeyInput, 'credits' | 'rateLimits'> = {};
+  if (changed(['remaining', 'interval', 'amount', 'day'])) {
+    const refill =
+      draft.interval === 'NONE'
+        ? {}
+        : { refillInterval: draft.interval, refillAmount: whole(draft.amount), refillDay: whole(draft.day) };
+    input.credits = draft.remaining.trim() === '' ? null : { remaining: Number(draft.remaining), ...refill };
+  }
+  if (changed(['limits'])) {
+    input.rateLimits = draft.limits.map((limit) => ({
+      name: limit.name.trim(),
+      limit: Number(limit.limit),
+      windowSeconds: Number(limit.windowSeconds),
+    }));
+  }
+  return input;
+}
 
 /**
  * Metadata, credits and rate limits in one form with one Save. Only the parts that were changed
@@ -75,20 +114,7 @@ export function KeySettings({ apiKey }: { apiKey: ApiKeyFieldsFragment }) {
       input.metadata = parsed;
       input.externalId = draft.externalId.trim() === '' ? null : draft.externalId.trim();
     }
-    if (changed(['remaining', 'interval', 'amount', 'day'])) {
-      const refill =
-        draft.interval === 'NONE'
-          ? {}
-          : { refillInterval: draft.interval, refillAmount: whole(draft.amount), refillDay: whole(draft.day) };
-      input.credits = draft.remaining.trim() === '' ? null : { remaining: Number(draft.remaining), ...refill };
-    }
-    if (changed(['limits'])) {
-      input.rateLimits = draft.limits.map((limit) => ({
-        name: limit.name.trim(),
-        limit: Number(limit.limit),
-        windowSeconds: Number(limit.windowSeconds),
-      }));
-    }
+    Object.assign(input, meteringInput(draft, loaded));
     if (Object.keys(input).length === 0) return setNote('Nothing has changed.');
     const result = await editKey({ input: { id: apiKey.id, ...input } });
     const failed = failureOf(result.error, result.data?.editKey);
@@ -101,8 +127,7 @@ export function KeySettings({ apiKey }: { apiKey: ApiKeyFieldsFragment }) {
       <h2 id="settings-heading">Settings</h2>
       <SubmitForm onSubmit={submit}>
         <Metadata draft={draft} set={set} errors={errors} />
-        <Credits apiKey={apiKey} draft={draft} set={set} errors={errors} />
-        <RateLimits draft={draft} set={set} errors={errors} />
+        <MeteringFields credits={apiKey.credits} draft={draft} set={set} errors={errors} />
         {errors.form ? <Alert>{errors.form}</Alert> : null}
         {note ? <Notice>{note}</Notice> : null}
         <div className="form-actions">
@@ -155,18 +180,56 @@ function Metadata({ draft, set, errors }: PartProps) {
   );
 }
 
-function Credits({ apiKey, draft, set, errors }: PartProps & { apiKey: ApiKeyFieldsFragment }) {
-  const credits = apiKey.credits;
+/** Credits and rate limits fields; `shared`: an identity's, which all its keys spend from. */
+export function MeteringFields<D extends MeteringDraft>({
+  credits,
+  draft,
+  set,
+  errors,
+  shared = false,
+}: {
+  credits: ApiKeyFieldsFragment['credits'];
+  draft: D;
+  set: (patch: Partial<MeteringDraft>) => void;
+  errors: FormErrors;
+  shared?: boolean;
+}) {
+  return (
+    <>
+      <Credits credits={credits} draft={draft} set={set} errors={errors} shared={shared} />
+      <RateLimits draft={draft} set={set} errors={errors} shared={shared} />
+    </>
+  );
+}
+
+interface MeteringProps {
+  draft: MeteringDraft;
+  set: (patch: Partial<MeteringDraft>) => void;
+  errors: FormErrors;
+  shared: boolean;
+}
+
+function Credits({
+  credits,
+  draft,
+  set,
+  errors,
+  shared,
+}: MeteringProps & { credits: ApiKeyFieldsFragment['credits'] }) {
   return (
     <fieldset className="fieldset">
-      <legend>Credits</legend>
+      <legend>{shared ? 'Shared credits' : 'Credits'}</legend>
       {credits ? (
         <p className="muted">
           {credits.remaining.toLocaleString('en')} left
           {credits.nextRefillAt ? `; next refill ${new Date(credits.nextRefillAt).toLocaleString()}` : ''}.
         </p>
       ) : (
-        <p className="muted">Unlimited: each verification spends nothing.</p>
+        <p className="muted">
+          {shared
+            ? 'None: its keys spend only their own credits (if any).'
+            : 'Unlimited: each verification spends nothing.'}
+        </p>
       )}
       <Field
         label="Credits left"
@@ -174,7 +237,11 @@ function Credits({ apiKey, draft, set, errors }: PartProps & { apiKey: ApiKeyFie
         value={draft.remaining}
         onChange={(remaining) => set({ remaining })}
         error={errors.fields['credits.remaining']}
-        description="Each valid verification spends one. Empty: unlimited."
+        description={
+          shared
+            ? 'Each valid verification of any of its keys spends one, besides the key’s own. Empty: none.'
+            : 'Each valid verification spends one. Empty: unlimited.'
+        }
       />
       <Choice
         label="Refill"
@@ -216,14 +283,20 @@ interface LimitDraft {
   windowSeconds: string;
 }
 
-function RateLimits({ draft, set, errors }: PartProps) {
+function RateLimits({ draft, set, errors, shared }: MeteringProps) {
   const limits = draft.limits;
   const change = (index: number, patch: Partial<LimitDraft>) =>
     set({ limits: limits.map((limit, at) => (at === index ? { ...limit, ...patch } : limit)) });
   return (
     <fieldset className="fieldset">
-      <legend>Rate limits</legend>
-      {limits.length === 0 ? <p className="muted">No rate limit: only credits (if any) bound this key.</p> : null}
+      <legend>{shared ? 'Shared rate limits' : 'Rate limits'}</legend>
+      {limits.length === 0 ? (
+        <p className="muted">
+          {shared
+            ? 'No shared rate limit: each key is bound by its own (if any).'
+            : 'No rate limit: only credits (if any) bound this key.'}
+        </p>
+      ) : null}
       {errors.fields.rateLimits ? <Alert>{errors.fields.rateLimits}</Alert> : null}
       <ol className="rules">
         {limits.map((limit, index) => (

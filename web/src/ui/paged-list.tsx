@@ -40,7 +40,7 @@ export function PagedList<Edge>({
   columns?: readonly Column[];
   rows?: (edges: readonly Edge[]) => ReactNode;
   items?: (edges: readonly Edge[]) => ReactNode;
-  /** Singular; the plural adds an s. */
+  /** Singular; the plural adds an s (a consonant's y becomes ies). */
   noun: string;
   onPage: (cursor: PageCursor) => void;
 }) {

@@ -31,9 +31,9 @@ export function Pager({
   noun: string;
 }) {
   return (
-    <nav className="pager" aria-label={`Pages of ${noun}s`}>
+    <nav className="pager" aria-label={`Pages of ${pluralOf(noun)}`}>
       <span className="muted">
-        {total} {total === 1 ? noun : `${noun}s`}
+        {total} {total === 1 ? noun : pluralOf(noun)}
       </span>
       <Button
         isDisabled={!pageInfo.hasPreviousPage || pageInfo.startCursor === null}
@@ -50,3 +50,6 @@ export function Pager({
     </nav>
   );
 }
+
+/** "key" → "keys", "identity" → "identities". */
+export const pluralOf = (noun: string) => (/[^aeiou]y$/.test(noun) ? `${noun.slice(0, -1)}ies` : `${noun}s`);
