@@ -214,4 +214,8 @@ export interface KeyChange {
   roleIds?: readonly string[];
   /** Every key that belongs to one of these identities. */
   identityIds?: readonly string[];
+  /** Prefixes of imported keys that some merchant registered, or that no merchant has any more. */
+  importPrefixes?: { added?: readonly string[]; removed?: readonly string[] };
+  /** Keys were imported: hashes remembered as unknown may be keys now. */
+  misses?: true;
 }

@@ -6,6 +6,7 @@ import './types/merchant.ts';
 import './types/application.ts';
 import './types/role.ts';
 import './types/identity.ts';
+import './types/imports.ts';
 import './types/api-key.ts';
 import './types/ip-rules.ts';
 import './types/verification.ts';

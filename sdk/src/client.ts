@@ -30,7 +30,12 @@ import {
   type IdentitiesQueryVariables,
   IdentityDocument,
   IdentityUsageDocument,
+  ImportKeysDocument,
+  type ImportKeysInput,
+  ImportPrefixesDocument,
   KeyUsageDocument,
+  RegisterImportPrefixDocument,
+  RemoveImportPrefixDocument,
   RevokeKeyDocument,
   RoleDocument,
   RolesDocument,
@@ -206,6 +211,30 @@ export function createKeygateClient(options: KeygateClientOptions) {
     /** Replaces the whole ordered rule list and the default action. */
     setIpRules: async (input: SetIpRulesInput) =>
       split((await mutate(SetIpRulesDocument, { input })).setIpRules, 'ApiKeyPayload', (p) => p.key),
+    /** The visible starts of keys you import (e.g. sk_live_). */
+    importPrefixes: async () => (await query(ImportPrefixesDocument, {})).importPrefixes,
+    /** Registers the visible start of keys you will import; strings starting with none are MALFORMED without a lookup. */
+    registerImportPrefix: async (prefix: string) =>
+      split(
+        (await mutate(RegisterImportPrefixDocument, { input: { prefix } })).registerImportPrefix,
+        'ImportPrefixPayload',
+        (p) => p.importPrefix,
+      ),
+    removeImportPrefix: async (prefix: string) =>
+      split(
+        (await mutate(RemoveImportPrefixDocument, { input: { prefix } })).removeImportPrefix,
+        'ImportPrefixPayload',
+        (p) => p.importPrefix,
+      ),
+    /**
+     * Brings in up to 1,000 keys issued elsewhere by the hashes of their secrets, all or nothing;
+     * repeated, it skips what is already there: `value.imported`, `value.skipped`.
+     */
+    import: async (input: ImportKeysInput) =>
+      split((await mutate(ImportKeysDocument, { input })).importKeys, 'ImportKeysPayload', ({ imported, skipped }) => ({
+        imported,
+        skipped,
+      })),
     /** Checks a presented key (service token: any key; merchant token: its own keys). */
     verify: async (input: VerifyKeyInput) => {
       const result = (await mutate(VerifyKeyDocument, { input })).verifyKey;

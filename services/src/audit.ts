@@ -34,12 +34,15 @@ export const AUDIT_ACTIONS = [
   'createIdentity',
   'updateIdentity',
   'deleteIdentity',
+  'registerImportPrefix',
+  'removeImportPrefix',
+  'importKeys',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export interface AuditEntry {
   action: AuditAction;
-  target: { type: 'Application' | 'ApiKey' | 'WebhookEndpoint' | 'Role' | 'Identity'; id: string };
+  target: { type: 'Application' | 'ApiKey' | 'WebhookEndpoint' | 'Role' | 'Identity' | 'ImportPrefix'; id: string };
   summary: Prisma.InputJsonObject;
   /** The event this change sends to the merchant's webhooks, written in the same transaction. */
   event?: EventEntry;

@@ -9,6 +9,8 @@ import {
   DeleteRoleDocument,
   IdentitiesDocument,
   IdentityDocument,
+  ImportKeysDocument,
+  RegisterImportPrefixDocument,
   RoleDocument,
   RolesDocument,
   UpdateIdentityDocument,
@@ -100,6 +102,7 @@ test.beforeAll(async ({ h }) => {
   ownKeyId = (await createKey(acme, ownAppId, { name: 'Acme key' })).key.id;
   await acme.gql(CreateRoleDocument, { input: { name: 'Acme support', scopes: ['orders.read'] } });
   await acme.gql(CreateIdentityDocument, { input: { externalId: 'cus_acme' } });
+  await acme.gql(RegisterImportPrefixDocument, { input: { prefix: 'sk_live_' } });
   globexSnapshot = await h.db.dumpAllTables();
 });
 
@@ -172,6 +175,26 @@ const operations: Operation[] = [
   ],
   ['editKey with an identity', EDIT_KEY, (ids) => ({ input: { id: ownKeyId, identityId: ids.identityId } })],
   ['auditEvents about an identity', AuditEventsDocument, (ids) => ({ first: 10, targetId: ids.identityId })],
+  [
+    'importKeys',
+    ImportKeysDocument,
+    (ids) => ({
+      input: {
+        applicationId: ids.appId,
+        keys: [{ hash: 'a'.repeat(64), prefix: 'sk_live_abcd', name: 'Planted', identityId: ids.identityId }],
+      },
+    }),
+  ],
+  [
+    'importKeys with an identity',
+    ImportKeysDocument,
+    (ids) => ({
+      input: {
+        applicationId: ownAppId,
+        keys: [{ hash: 'b'.repeat(64), prefix: 'sk_live_abcd', name: 'Planted', identityId: ids.identityId }],
+      },
+    }),
+  ],
 ];
 
 describe('another merchant’s ids behave exactly like missing ids', () => {

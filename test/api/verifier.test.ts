@@ -265,6 +265,29 @@ describe('changes', () => {
   });
 });
 
+describe('imported keys', () => {
+  it('verify by the hash of their secret; an unregistered prefix is MALFORMED without asking Keygate', async () => {
+    const register = await sdk.keys.registerImportPrefix('rk_live_');
+    if (!register.ok) throw new Error(JSON.stringify(register.error));
+    const v = await verifier();
+    const secret = `rk_live_${'q'.repeat(20)}${Math.random().toString(36).slice(2)}`;
+    const imported = await sdk.keys.import({
+      applicationId,
+      keys: [{ hash: hashKey(secret), prefix: secret.slice(0, 12), name: 'Legacy reporting key' }],
+    });
+    expect(imported).toMatchObject({ ok: true, value: { imported: 1, skipped: 0 } });
+    expect((await v.verify({ key: secret })).code).toBe('VALID');
+    const before = sent.length;
+    expect((await v.verify({ key: `xk_live_${'q'.repeat(30)}` })).code).toBe('MALFORMED');
+    expect(sent.slice(before).filter((line) => line.startsWith('GET /v1/verifier/keys/'))).toEqual([]);
+    // A prefix registered while the verifier runs reaches it with the change.
+    expect((await v.verify({ key: `zk_live_${'q'.repeat(30)}` })).code).toBe('MALFORMED');
+    const later = await sdk.keys.registerImportPrefix('zk_live_');
+    if (!later.ok) throw new Error('setup');
+    expect((await v.verify({ key: `zk_live_${'q'.repeat(30)}` })).code).toBe('NOT_FOUND');
+  });
+});
+
 describe('the secret', () => {
   it('never leaves the process: Keygate is asked by hash, and no request carries the key', async () => {
     const v = await verifier({ flushIntervalMs: 50 });

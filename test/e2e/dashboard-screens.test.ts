@@ -110,6 +110,8 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
     const appUsage = page.getByRole('region', { name: 'Usage of all its keys' });
     await appUsage.locator('.uplot').waitFor();
     expect(await appUsage.locator('figcaption').textContent()).toMatch(/Valid: [1-9][\d,]{4,}/);
+    // A key issued before Keygate says so.
+    expect(await page.getByRole('row', { name: /^Legacy integration/ }).textContent()).toContain('Imported');
     await check('keys');
     // Every row's actions are on screen, without scrolling sideways.
     const buttons = page.getByRole('button', { name: /^Actions for / });

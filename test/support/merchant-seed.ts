@@ -3,6 +3,7 @@
 // through the SDK and the verification endpoint as users make them; only the week of history
 // and the keys' ages are written in SQL (as usage flushes write them). Used by the dashboard's
 // screen tests and by `pnpm bench dashboard`.
+import { createHash } from 'node:crypto';
 import { decodeGlobalId } from '@keygate/core';
 import { createKeygateClient } from '@keygate/sdk';
 import pg from 'pg';
@@ -135,6 +136,22 @@ export async function seedMerchant(keygateUrl: string, token: string, databaseUr
     expiresAt: new Date(Date.now() + 3 * 86_400_000).toISOString(),
   });
   await create({ name: 'Sandbox for the new checkout', environment: 'TEST', access: 'FULL_ACCESS' });
+  // A key the platform issued before Keygate, brought in by the hash of its secret.
+  must(await sdk.keys.registerImportPrefix('sk_live_'));
+  const legacy = `sk_live_${'4eC39HqLyjWDarjtT1zdp7dc'}`;
+  must(
+    await sdk.keys.import({
+      applicationId: app.id,
+      keys: [
+        {
+          hash: createHash('sha256').update(legacy).digest('hex'),
+          prefix: legacy.slice(0, 12),
+          name: 'Legacy integration (issued before Keygate)',
+          access: 'READ_ONLY',
+        },
+      ],
+    }),
+  );
 
   // Traffic as it arrives: allowed, and refused for the reasons merchants meet.
   const auth = (secret: string, headers: Record<string, string> = {}) =>

@@ -50,6 +50,8 @@ export class EmbeddedVerifier implements KeygateVerifier {
   /** Since when the feed is down (0 while up): stale answers count from here. */
   private feedDownSince = 0;
   private readonly requests = { keys: 0, usage: 0, meter: 0, acks: 0 };
+  /** The latest read of the registered prefixes of imported keys. */
+  private prefixes: Promise<void> = Promise.resolve();
   private readonly onError: (error: Error) => void;
   private closed = false;
 
@@ -110,6 +112,8 @@ export class EmbeddedVerifier implements KeygateVerifier {
       trust: (trusted, keep) => {
         if (!trusted && this.feedDownSince === 0) this.feedDownSince = Date.now();
         if (trusted) this.feedDownSince = 0;
+        // The prefixes of imported keys: read again whenever the feed (and so their changes) is back.
+        if (trusted) this.prefixes = this.refreshPrefixes();
         if (!trusted && !keep) this.stale?.clear();
         this.engine.setCacheTrusted(trusted, keep);
       },
@@ -152,8 +156,19 @@ export class EmbeddedVerifier implements KeygateVerifier {
     return toKeyVerification(outcome);
   }
 
-  ready(timeoutMs = 10_000): Promise<void> {
-    return this.feed.ready(timeoutMs);
+  async ready(timeoutMs = 10_000): Promise<void> {
+    await this.feed.ready(timeoutMs);
+    await this.prefixes;
+  }
+
+  private async refreshPrefixes(): Promise<void> {
+    const generation = this.engine.importPrefixGeneration;
+    try {
+      const { prefixes } = await this.transport.json<{ prefixes: string[] }>('GET', '/v1/verifier/import-prefixes');
+      this.engine.setImportPrefixes(prefixes, generation);
+    } catch (error) {
+      this.onError(error as Error);
+    }
   }
 
   flush(): Promise<void> {

@@ -77,6 +77,11 @@ export class KeyCache {
     }
   }
 
+  /** Forgets every hash remembered as unknown (keys were imported). */
+  clearMisses(): void {
+    this.misses.clear();
+  }
+
   clear(): void {
     this.keys.clear();
     this.misses.clear();

@@ -32,6 +32,10 @@ export class Verifier implements KeyVerifier {
   private epoch = 0;
   /** False while invalidations might be missed (the notification feed is down). */
   private cacheTrusted = true;
+  /** Registered prefixes of imported keys (every merchant's): strings starting with one are looked up. */
+  private importPrefixes: readonly string[] = [];
+  /** Bumped by every announced prefix change: a reload begun before one does not overwrite it. */
+  private prefixGeneration = 0;
   private readonly loading = new Map<string, { epoch: number; promise: Promise<VerifiableKey | null> }>();
   /** Per connection, the key it presented last (see verify). */
   private readonly memos = new WeakMap<object, ConnectionMemo>();
@@ -71,7 +75,8 @@ export class Verifier implements KeyVerifier {
     // Only the length is checked before hashing (nothing long is hashed). The shape and the
     // checksum are checked for what memory does not know: every hash in memory was put there
     // after its secret passed them, and a secret with that hash is that same secret.
-    if (typeof request.key !== 'string' || request.key.length !== KEY_LENGTH) return malformed(limiter, request, now);
+    if (typeof request.key !== 'string') return malformed(limiter, request, now);
+    if (request.key.length !== KEY_LENGTH && !this.maybeImported(request.key)) return malformed(limiter, request, now);
     let memo = connection === undefined ? undefined : this.memos.get(connection);
     if (memo !== undefined && memo.secret === request.key && memo.epoch === this.epoch && now < memo.until) {
       this.stats.hits++;
@@ -87,7 +92,7 @@ export class Verifier implements KeyVerifier {
       }
       return this.conclude(cached.found ? cached.key : null, request, scope, now);
     }
-    if (parseKey(request.key) === null) return malformed(limiter, request, now);
+    if (parseKey(request.key) === null && !this.maybeImported(request.key)) return malformed(limiter, request, now);
     this.stats.misses++;
     return this.loadOnce(hash).then((key) => this.conclude(key, request, scope, this.now()));
   }
@@ -97,6 +102,37 @@ export class Verifier implements KeyVerifier {
     this.stats.invalidations++;
     this.epoch++;
     this.cache.invalidate(change);
+    if (change.misses) this.cache.clearMisses();
+    const prefixes = change.importPrefixes;
+    if (prefixes) {
+      this.prefixGeneration++;
+      const next = new Set(this.importPrefixes);
+      for (const prefix of prefixes.added ?? []) next.add(prefix);
+      for (const prefix of prefixes.removed ?? []) next.delete(prefix);
+      this.importPrefixes = [...next];
+    }
+  }
+
+  /**
+   * Every registered prefix of imported keys, as the database held them when `generation` (from
+   * importPrefixGeneration) was current; ignored if a change was announced since.
+   */
+  setImportPrefixes(prefixes: readonly string[], generation = this.prefixGeneration): boolean {
+    if (generation !== this.prefixGeneration) return false;
+    this.importPrefixes = [...new Set(prefixes)];
+    return true;
+  }
+
+  get importPrefixGeneration(): number {
+    return this.prefixGeneration;
+  }
+
+  /** Whether a string that is no Keygate key may be an imported one: a registered prefix, a sane length. */
+  private maybeImported(key: string): boolean {
+    const prefixes = this.importPrefixes;
+    if (prefixes.length === 0 || key.length < MIN_IMPORTED_LENGTH || key.length > MAX_IMPORTED_LENGTH) return false;
+    for (const prefix of prefixes) if (key.startsWith(prefix)) return true;
+    return false;
   }
 
   /** Entries in the cache: keys, and remembered unknown hashes. */
@@ -172,6 +208,10 @@ export class Verifier implements KeyVerifier {
 }
 
 /** A refusal of something that cannot be a key; it counts as a failure against the address. */
+/** Bounds of an imported key's length: nothing longer is hashed. */
+export const MIN_IMPORTED_LENGTH = 16;
+export const MAX_IMPORTED_LENGTH = 256;
+
 function malformed(limiter: FailureLimiter | null, request: VerifyRequest, now: number): VerifyOutcome {
   limiter?.fail(request.ip, now);
   return { code: 'MALFORMED' };

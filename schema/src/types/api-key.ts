@@ -77,6 +77,9 @@ export const ApiKey = builder.prismaNode('ApiKey', {
       },
     }),
     environment: t.expose('environment', { type: KeyEnvironment }),
+    imported: t.exposeBoolean('imported', {
+      description: 'Brought in by importKeys: its secret was issued elsewhere (rolling it makes a Keygate key)',
+    }),
     status: t.field({ type: KeyStatus, resolve: (key) => keyStatus(key, new Date()) }),
     expiresAt: t.expose('expiresAt', { type: 'DateTime', nullable: true }),
     revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),

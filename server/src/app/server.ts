@@ -21,6 +21,7 @@ import { Metrics, metricsHandler } from '../observability/metrics.ts';
 import { TrustedProxies } from '../verification/client-ip.ts';
 import { FeedHub } from '../verification/feed.ts';
 import { createForwardAuthHandler } from '../verification/forward-auth.ts';
+import { ImportPrefixes, loadImportPrefixes } from '../verification/import-prefixes.ts';
 import {
   CHANNEL,
   type InvalidationBus,
@@ -152,6 +153,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const changes = invalidation;
     await changes.start();
     lifecycle.started('the change feed', () => changes.stop());
+    // Prefixes of imported keys: announced with each change, and read again now and then in case a
+    // change was missed while the change feed was down.
+    const prefixes = new ImportPrefixes(prisma, verifier, fail('reading import prefixes failed'));
+    await prefixes.start();
+    lifecycle.started('import prefixes', () => prefixes.stop());
     feed.start();
     lifecycle.started("embedded verifiers' feed", () => feed.stop());
     usage.start();
@@ -218,6 +224,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         verifierApi: createVerifierApi({
           authenticate: createAuthenticator(auth),
           records: createRecordLoader(prisma, database.pool),
+          importPrefixes: () => loadImportPrefixes(prisma),
           feed,
           feedConnected: () => changes.connected,
           meterStore,

@@ -93,6 +93,7 @@ describe('migrate', () => {
       'events',
       'identities',
       'identity_rate_limit_windows',
+      'import_prefixes',
       'ip_rules',
       'key_expiry_notices',
       'key_refusals',

@@ -5,6 +5,7 @@
 //   GET  /v1/verifier/changes?session=…  the change feed (Server-Sent Events; Last-Event-ID resumes)
 //   POST /v1/verifier/ack                {session, seq}: changes up to seq are applied
 //   POST /v1/verifier/usage              one flush of usage (UsageReport)
+//   GET  /v1/verifier/import-prefixes    the registered prefixes of imported keys {prefixes}
 //   POST /v1/verifier/meter/take         a metering reservation {keyId, credits, limits}
 //   POST /v1/verifier/meter/give-back    what a verifier no longer needs {credits, windows}
 //
@@ -23,6 +24,8 @@ import { readBody, sendJson } from './json.ts';
 export interface VerifierApiOptions {
   authenticate: Authenticator;
   records: RecordLoader;
+  /** Every registered prefix of imported keys (all merchants'). */
+  importPrefixes: () => Promise<string[]>;
   feed: FeedHub;
   /** Whether this instance hears every change (its own feed from PostgreSQL is up). */
   feedConnected: () => boolean;
@@ -66,6 +69,7 @@ export function createVerifierApi(options: VerifierApiOptions) {
   const buckets = new Buckets();
   const rates = {
     keys: options.lookupsPerSecond,
+    prefixes: 5,
     changes: 5,
     ack: 1000,
     usage: 20,
@@ -107,6 +111,8 @@ export function createVerifierApi(options: VerifierApiOptions) {
           const record = await options.records(hash);
           return sendJson(res, 200, record === null ? { found: false } : { found: true, key: record });
         }
+        case 'prefixes':
+          return sendJson(res, 200, { prefixes: await options.importPrefixes() });
         case 'changes': {
           const session = new URL(req.url ?? '', 'http://x').searchParams.get('session') ?? '';
           if (!SESSION.test(session)) throw new BadRequest('session: 8 to 64 letters, digits, "-" or "_"');
@@ -180,11 +186,12 @@ export function createVerifierApi(options: VerifierApiOptions) {
   };
 }
 
-type Route = 'keys' | 'changes' | 'ack' | 'usage' | 'take' | 'giveBack';
+type Route = 'keys' | 'prefixes' | 'changes' | 'ack' | 'usage' | 'take' | 'giveBack';
 
 function routeOf(method: string, path: string): Route | null {
   if (method === 'GET' && path.startsWith('/v1/verifier/keys/')) return 'keys';
   if (method === 'GET' && path === '/v1/verifier/changes') return 'changes';
+  if (method === 'GET' && path === '/v1/verifier/import-prefixes') return 'prefixes';
   if (method !== 'POST') return null;
   switch (path) {
     case '/v1/verifier/ack':

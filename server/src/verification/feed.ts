@@ -40,6 +40,8 @@ function wireChange(change: KeyChange): KeyChange {
   if (change.hashes?.length) out.hashes = [...change.hashes];
   if (change.roleIds?.length) out.roleIds = [...change.roleIds];
   if (change.identityIds?.length) out.identityIds = [...change.identityIds];
+  if (change.importPrefixes) out.importPrefixes = change.importPrefixes;
+  if (change.misses) out.misses = true;
   return out;
 }
 

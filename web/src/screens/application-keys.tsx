@@ -193,6 +193,11 @@ function KeyRow({ apiKey }: { apiKey: ApiKeyFieldsFragment }) {
       <td className="wide-only">
         <StatusBadge status={apiKey.status} />
         {apiKey.environment === 'TEST' ? <span className="badge badge-test">Test</span> : null}
+        {apiKey.imported ? (
+          <span className="badge badge-test" title="Issued before Keygate; brought in by the hash of its secret">
+            Imported
+          </span>
+        ) : null}
       </td>
       <td className="large-only">
         {accessLabel(apiKey.access)}

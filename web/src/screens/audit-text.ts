@@ -25,6 +25,9 @@ export const ACTIONS: Record<AuditAction, string> = {
   createIdentity: 'Identity created',
   updateIdentity: 'Identity changed',
   deleteIdentity: 'Identity deleted',
+  registerImportPrefix: 'Import prefix registered',
+  removeImportPrefix: 'Import prefix removed',
+  importKeys: 'Keys imported',
 };
 
 type Summary = Record<string, unknown>;
@@ -121,6 +124,20 @@ export function describeEvent(action: AuditAction, summary: unknown): { title: s
       return { title: 'Identity created', details: s.externalId ? [`External id: ${text(s.externalId)}`] : [] };
     case 'updateIdentity':
       return { title: 'Identity changed', details: changes(s, was, ['externalId', 'name', 'metadata']) };
+    case 'registerImportPrefix':
+      return {
+        title: 'Import prefix registered',
+        details: s.prefix ? [`Keys starting with ${text(s.prefix)} can be imported`] : [],
+      };
+    case 'removeImportPrefix':
+      return { title: 'Import prefix removed', details: s.prefix ? [`${text(s.prefix)} is no longer looked up`] : [] };
+    case 'importKeys':
+      return {
+        title: 'Keys imported',
+        details: [
+          `${plural(Number(s.imported ?? 0), 'key')} imported${Number(s.skipped ?? 0) > 0 ? `, ${number(s.skipped)} already there` : ''}`,
+        ],
+      };
     case 'deleteIdentity':
       return {
         title: 'Identity deleted',

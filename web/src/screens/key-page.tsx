@@ -44,7 +44,8 @@ export default function KeyPage({ id }: { id: string }) {
           <dl className="facts">
             <dt>Key</dt>
             <dd>
-              <code>{key.prefix}…</code> ({key.environment === 'LIVE' ? 'live' : 'test'})
+              <code>{key.prefix}…</code> ({key.environment === 'LIVE' ? 'live' : 'test'}
+              {key.imported ? ', imported: issued before Keygate, brought in by the hash of its secret' : ''})
             </dd>
             <dt>Access</dt>
             <dd>
