@@ -6,6 +6,7 @@ export * from './key-status.ts';
 export * from './metering.ts';
 export * from './names.ts';
 export * from './permissions.ts';
+export * from './policy.ts';
 export * from './requirements.ts';
 export * from './usage-range.ts';
 export * from './verification.ts';
