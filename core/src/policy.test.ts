@@ -18,7 +18,7 @@ const rules = (policy: KeyPolicy, subject: PolicySubject, change = {}) =>
 
 describe('key policies', () => {
   it('bound a key’s lifetime per environment: no expiry, or one too late, is named on expiresAt', () => {
-    const policy: KeyPolicy = { maxLifetimeDays: { LIVE: 90, TEST: null } };
+    const policy: KeyPolicy = { maxLifetimeDays: { live: 90, test: null } };
     expect(rules(policy, key())).toEqual([]);
     expect(rules(policy, key({ expiresAt: null }))).toEqual(['MAX_LIFETIME expiresAt']);
     expect(rules(policy, key({ expiresAt: now + 91 * day }))).toEqual(['MAX_LIFETIME expiresAt']);
@@ -60,7 +60,7 @@ describe('key policies', () => {
   it('bound a roll’s grace period, and name every rule a key breaks at once', () => {
     const policy: KeyPolicy = {
       maxGracePeriodSeconds: 3600,
-      maxLifetimeDays: { LIVE: 30 },
+      maxLifetimeDays: { live: 30 },
       noWildcardScopesInLive: true,
     };
     expect(rules(policy, key(), { gracePeriodSeconds: 3600 })).toEqual([]);

@@ -13,7 +13,7 @@ export type PolicyRule =
 
 export interface KeyPolicy {
   /** Longest a key may live, in days from its creation, per environment; absent or null: no bound. */
-  maxLifetimeDays?: { LIVE?: number | null; TEST?: number | null } | null;
+  maxLifetimeDays?: { live?: number | null; test?: number | null } | null;
   /** FULL_ACCESS keys must have at least one IP rule (or deny by default). */
   fullAccessRequiresIpRules?: boolean | null;
   /** LIVE keys may not hold a scope ending in `*`. */
@@ -53,7 +53,7 @@ export function policyViolations(
   change: { gracePeriodSeconds?: number } = {},
 ): PolicyViolation[] {
   const violations: PolicyViolation[] = [];
-  const days = policy.maxLifetimeDays?.[key.environment];
+  const days = policy.maxLifetimeDays?.[key.environment === 'LIVE' ? 'live' : 'test'];
   if (days != null) {
     const latest = key.createdAt + days * DAY_MS;
     if (key.expiresAt === null) {

@@ -33,7 +33,9 @@ import {
   ImportKeysDocument,
   type ImportKeysInput,
   ImportPrefixesDocument,
+  type KeyPolicyInput,
   KeyUsageDocument,
+  PolicyDocument,
   RegisterImportPrefixDocument,
   RemoveImportPrefixDocument,
   RevokeKeyDocument,
@@ -47,6 +49,7 @@ import {
   SetIpRulesDocument,
   type SetIpRulesInput,
   SetKeyEnabledDocument,
+  SetPolicyDocument,
   UpdateApplicationDocument,
   type UpdateApplicationInput,
   UpdateIdentityDocument,
@@ -347,6 +350,20 @@ export function createKeygateClient(options: KeygateClientOptions) {
       walk((after) => auditEvents.list({ ...filter, first: pageSize, after })),
   };
 
+  const policy = {
+    /** The key policy in force (the merchant's own, else the operator's default) and a page of the keys outside it. */
+    get: async (page: { first?: number; after?: string | null } = {}) => (await query(PolicyDocument, page)).policy,
+    /**
+     * Sets the key policy. With `dryRun: true` nothing changes: `value.policy.keysOutOfPolicy` lists
+     * the existing keys it would find outside it, and why. Existing keys are never changed.
+     */
+    set: async (input: KeyPolicyInput, options: { dryRun?: boolean; first?: number; after?: string | null } = {}) =>
+      split((await mutate(SetPolicyDocument, { input, ...options })).setPolicy, 'SetPolicyPayload', (payload) => ({
+        dryRun: payload.dryRun,
+        policy: payload.policy,
+      })),
+  };
+
   return {
     viewer: async () => (await query(ViewerDocument, {})).viewer,
     applications,
@@ -355,6 +372,7 @@ export function createKeygateClient(options: KeygateClientOptions) {
     roles,
     identities,
     auditEvents,
+    policy,
     /** The underlying urql client, for anything not covered here. */
     urql,
   };

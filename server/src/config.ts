@@ -5,7 +5,8 @@
 // when the page is stale). A bad value stops start-up with a message naming it.
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseCidr } from '@keygate/core';
+import { type KeyPolicy, parseCidr } from '@keygate/core';
+import { keyPolicyRule } from '@keygate/services/validation';
 import type { StorageOptions } from './db/database.ts';
 import { StartupError } from './startup-error.ts';
 
@@ -57,6 +58,8 @@ export interface Config {
   };
   /** Bearer token that may read GET /metrics; metrics are off without it. */
   metricsToken: string | null;
+  /** The key policy of merchants that set none (KEYGATE_DEFAULT_KEY_POLICY). */
+  defaultKeyPolicy: KeyPolicy | null;
   /** Expiry warnings: seconds before an expiry at which to warn, and how often to look. */
   expiry: { warnings: number[]; intervalMs: number };
   /** Leaked-key reports (POST /v1/leaks): where the signers' public keys are, and what to do. */
@@ -169,6 +172,11 @@ export const variables = {
     min: 1,
     max: 100_000,
     meaning: 'Most non-revoked keys per application',
+  },
+  KEYGATE_DEFAULT_KEY_POLICY: {
+    section: 'Keys and pages',
+    meaning:
+      'The key policy (JSON, as `setPolicy` takes it) for merchants that have not set their own, e.g. `{"maxLifetimeDays":{"live":90},"fullAccessRequiresIpRules":true}`; none without it',
   },
   KEYGATE_MAX_PAGE_SIZE: {
     section: 'Keys and pages',
@@ -480,6 +488,7 @@ export function loadConfig(env: Env = process.env): Config {
       disableAfterMs: integer(env, 'KEYGATE_WEBHOOK_DISABLE_AFTER_HOURS') * 3_600_000,
     },
     metricsToken: metricsToken(env.KEYGATE_METRICS_TOKEN),
+    defaultKeyPolicy: keyPolicy(env.KEYGATE_DEFAULT_KEY_POLICY),
     expiry: {
       warnings: hoursList(env, 'KEYGATE_EXPIRY_WARNING_HOURS', [168, 24]).map((hours) => hours * 3600),
       intervalMs: integer(env, 'KEYGATE_EXPIRY_SCAN_SECONDS') * 1000,
@@ -557,6 +566,23 @@ function headerName(env: Env, name: string): string | null {
     throw new ConfigError(`${name}: "${raw}" is not an HTTP header name such as Authorization or X-Api-Key`);
   }
   return raw;
+}
+
+function keyPolicy(raw: string | undefined): KeyPolicy | null {
+  if (raw === undefined || raw.trim() === '') return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('KEYGATE_DEFAULT_KEY_POLICY must be JSON, e.g. {"maxLifetimeDays":{"live":90}}');
+  }
+  const parsed = keyPolicyRule.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const at = issue.path.length > 0 ? ` (${issue.path.join('.')})` : '';
+    throw new ConfigError(`KEYGATE_DEFAULT_KEY_POLICY${at}: ${issue.message}`);
+  }
+  return parsed.data;
 }
 
 function hoursList(env: Env, name: string, fallback: number[]): number[] {

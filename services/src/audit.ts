@@ -37,12 +37,16 @@ export const AUDIT_ACTIONS = [
   'registerImportPrefix',
   'removeImportPrefix',
   'importKeys',
+  'setPolicy',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export interface AuditEntry {
   action: AuditAction;
-  target: { type: 'Application' | 'ApiKey' | 'WebhookEndpoint' | 'Role' | 'Identity' | 'ImportPrefix'; id: string };
+  target: {
+    type: 'Application' | 'ApiKey' | 'WebhookEndpoint' | 'Role' | 'Identity' | 'ImportPrefix' | 'KeyPolicy';
+    id: string;
+  };
   summary: Prisma.InputJsonObject;
   /** The event this change sends to the merchant's webhooks, written in the same transaction. */
   event?: EventEntry;

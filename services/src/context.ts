@@ -1,6 +1,6 @@
 // What every resolver receives. Built per request by the server; the schema
 // itself reads no environment and knows nothing of HTTP.
-import type { KeyChange, KeyVerifier } from '@keygate/core';
+import type { KeyChange, KeyPolicy, KeyVerifier } from '@keygate/core';
 import type { PrismaClient } from './prisma.ts';
 
 export type { KeyChange };
@@ -43,6 +43,8 @@ export interface SchemaSettings {
   clock?: () => number;
   /** Webhook URLs: plain http (KEYGATE_WEBHOOKS_ALLOW_INSECURE) and non-public hosts (KEYGATE_WEBHOOKS_ALLOW_PRIVATE). */
   webhooks?: { allowInsecure: boolean; allowPrivate: boolean };
+  /** The operator's key policy for merchants that have not set their own (KEYGATE_DEFAULT_KEY_POLICY). */
+  defaultKeyPolicy?: KeyPolicy | null;
 }
 
 /** The current time of a request, by the server's clock (ms since the epoch). */

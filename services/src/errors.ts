@@ -9,6 +9,7 @@ export const ERROR_CODES = [
   'KEY_REVOKED',
   'ROLE_IN_USE',
   'IDENTITY_IN_USE',
+  'POLICY_VIOLATION',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -128,6 +129,33 @@ export class IdentityInUseError extends KeygateError {
   ) {
     super(
       `${keyCount} ${keyCount === 1 ? 'key that is not revoked belongs' : 'keys that are not revoked belong'} to this identity; move them (editKey identityId) or delete with detachKeys: true`,
+    );
+  }
+}
+
+/** One rule of the merchant's key policy a change would break, and the input field to change. */
+export interface PolicyViolationIssue {
+  rule:
+    | 'MAX_LIFETIME'
+    | 'FULL_ACCESS_NEEDS_IP_RULES'
+    | 'NO_WILDCARD_SCOPES_IN_LIVE'
+    | 'ALLOWED_SCOPES'
+    | 'MAX_GRACE_PERIOD';
+  /** The key field the rule is about, e.g. "expiresAt". */
+  field: string;
+  /** The input value to change, from the operation's arguments, e.g. ["input", "keys", "3", "expiresAt"]. */
+  path: string[];
+  message: string;
+}
+
+/** The change would leave a key outside the merchant's key policy (or the operator's default). */
+export class PolicyViolationError extends KeygateError {
+  override readonly code = 'POLICY_VIOLATION';
+  constructor(readonly violations: PolicyViolationIssue[]) {
+    super(
+      violations.length === 1
+        ? `Refused by the key policy (${violations[0]!.rule}): ${violations[0]!.message}`
+        : `Refused by the key policy: ${violations.length} rules are broken (${[...new Set(violations.map((v) => v.rule))].join(', ')})`,
     );
   }
 }

@@ -6,6 +6,7 @@ import { recorded } from './audit.ts';
 import type { MerchantContext } from './context.ts';
 import { keyEventData } from './events.ts';
 import { requireChangeableKey, updateUnrevokedKey } from './keys.ts';
+import { enforcePolicy } from './policies.ts';
 import type { ApiKey, IpAction } from './prisma.ts';
 
 export interface SetIpRulesInput {
@@ -31,6 +32,12 @@ export async function setIpRules(ctx: MerchantContext, input: SetIpRulesInput): 
           cidr: rule.cidr,
           action: rule.action,
         })),
+      });
+      // Taking the rules off a full-access key breaks a policy that requires them.
+      await enforcePolicy(ctx, tx, {
+        keys: [{ id: current.id, path: ['input'] }],
+        sent: ['rules'],
+        fieldOf: { access: 'rules' },
       });
       return key;
     },

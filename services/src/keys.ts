@@ -10,7 +10,8 @@ import { lockIdentity } from './identities.ts';
 import { listPage, type PageArgs } from './lists.ts';
 import { type CreditsInput, creditsData, type RateLimitInput, rateLimitsData } from './metering.ts';
 import type { ConnectionQuery } from './pagination.ts';
-import { type ApiKey, type KeyAccess, type KeyEnvironment, Prisma } from './prisma.ts';
+import { enforcePolicy } from './policies.ts';
+import { type ApiKey, type IpAction, type KeyAccess, type KeyEnvironment, Prisma } from './prisma.ts';
 import { lockRoles, roleGlobalIds, setKeyRoles } from './roles.ts';
 
 /** The caller's key with this global id, or null (foreign and missing ids alike). */
@@ -66,6 +67,9 @@ export interface CreateKeyInput {
   rateLimits?: RateLimitInput[] | null;
   metadata?: unknown;
   externalId?: string | null;
+  /** Already canonical (validated) CIDRs, in order: the key is limited from its first request. */
+  ipRules?: { cidr: string; action: IpAction }[] | null;
+  ipDefaultAction?: IpAction | null;
 }
 
 /** A new key and its secret, which exists only in this return value. */
@@ -105,9 +109,16 @@ export async function createKey(ctx: MerchantContext, input: CreateKeyInput): Pr
           metadata: metadataData(input.metadata),
           externalId: input.externalId ?? null,
           identityId,
+          ipDefaultAction: input.ipDefaultAction ?? 'ALLOW',
         },
       });
+      if (input.ipRules?.length) {
+        await tx.ipRule.createMany({
+          data: input.ipRules.map((rule, position) => ({ keyId: created.id, position, ...rule })),
+        });
+      }
       await setKeyRoles(tx, merchantId, created.id, roles);
+      await enforcePolicy(ctx, tx, { keys: [{ id: created.id, path: ['input'] }] });
       return created;
     },
     (created) => ({
@@ -130,6 +141,8 @@ export async function createKey(ctx: MerchantContext, input: CreateKeyInput): Pr
           'rateLimits',
           'metadata',
           'externalId',
+          'ipRules',
+          'ipDefaultAction',
         ]),
       },
     }),
@@ -181,7 +194,7 @@ export async function editKey(ctx: MerchantContext, input: EditKeyInput): Promis
       }
       const identityId =
         input.identityId !== undefined ? await lockIdentity(tx, ctx.viewer.merchantId, input.identityId) : undefined;
-      return updateUnrevokedKey(tx, current.id, input.id, 'change', {
+      const key = await updateUnrevokedKey(tx, current.id, input.id, 'change', {
         ...(identityId !== undefined ? { identityId } : {}),
         ...(input.name != null ? { name: input.name } : {}),
         ...(input.websiteUrl !== undefined ? { websiteUrl: input.websiteUrl } : {}),
@@ -195,6 +208,10 @@ export async function editKey(ctx: MerchantContext, input: EditKeyInput): Promis
         ...(input.metadata !== undefined ? { metadata: metadataData(input.metadata) } : {}),
         ...(input.externalId !== undefined ? { externalId: input.externalId } : {}),
       });
+      // An existing key may predate the policy: only rules about the fields this edit sends refuse it.
+      const sentFields = Object.entries(input).flatMap(([field, value]) => (value === undefined ? [] : [field]));
+      await enforcePolicy(ctx, tx, { keys: [{ id: current.id, path: ['input'] }], sent: sentFields });
+      return key;
     },
     (key) => ({
       action: 'editKey',
@@ -271,6 +288,8 @@ export async function rollKey(
   ctx: MerchantContext,
   id: string,
   gracePeriodSeconds: number,
+  /** The new key's expiry (a roll is when a policy's lifetime is met); undefined: the old key's. */
+  expiresAt?: Date | null,
 ): Promise<{ key: ApiKey; previousKey: ApiKey; secret: string }> {
   const current = await findKey(ctx, id);
   if (!current) throw new NotFoundError('ApiKey', id);
@@ -300,7 +319,7 @@ export async function rollKey(
           access: old.access,
           scopes: old.scopes,
           environment: old.environment,
-          expiresAt: old.expiresAt,
+          expiresAt: expiresAt === undefined ? old.expiresAt : expiresAt,
           ipDefaultAction: old.ipDefaultAction,
           enabled: old.enabled,
           metadata: old.metadata === null ? undefined : (old.metadata as Prisma.InputJsonValue),
@@ -338,6 +357,8 @@ export async function rollKey(
           rateLimits: [],
         },
       });
+      // The new key is a new key: every rule applies to it, and the grace period to the roll.
+      await enforcePolicy(ctx, tx, { keys: [{ id: key.id, path: ['input'] }], gracePeriodSeconds });
       return { key, previousKey };
     },
     ({ key, previousKey }) => ({
@@ -347,7 +368,12 @@ export async function rollKey(
         data: { ...keyEventData(key), previousKey: keyEventData(previousKey, new Date(now)) },
       },
       target: { type: 'ApiKey', id: current.id },
-      summary: { gracePeriodSeconds, newKeyId: globalId('ApiKey', key.id), prefix: key.prefix },
+      summary: {
+        gracePeriodSeconds,
+        newKeyId: globalId('ApiKey', key.id),
+        prefix: key.prefix,
+        ...(expiresAt !== undefined ? { expiresAt: expiresAt?.toISOString() ?? null } : {}),
+      },
     }),
     // The old key (and any key rolled into it) now verifies differently; the new hash was never a key.
     () => ({ keyIds: [current.id, ...sharing], hashes: [hash] }),

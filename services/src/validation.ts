@@ -179,3 +179,32 @@ export const identityExternalIdRule = z
 
 export const MAX_GRACE_SECONDS = 7 * 86_400;
 export const gracePeriodRule = whole(0, MAX_GRACE_SECONDS);
+
+/** The longest lifetime a key policy may set or require: ten years. */
+export const MAX_POLICY_LIFETIME_DAYS = 3650;
+/** The most scopes a policy's allowed list may hold. */
+export const MAX_POLICY_SCOPES = 100;
+
+/**
+ * A key policy (core's KeyPolicy), from setPolicy's input or the operator's
+ * KEYGATE_DEFAULT_KEY_POLICY. Absent and null alike mean "no such rule".
+ */
+export const keyPolicyRule = z
+  .object({
+    maxLifetimeDays: z
+      .object({
+        live: whole(1, MAX_POLICY_LIFETIME_DAYS).nullish(),
+        test: whole(1, MAX_POLICY_LIFETIME_DAYS).nullish(),
+      })
+      .strict()
+      .nullish(),
+    fullAccessRequiresIpRules: z.boolean().nullish(),
+    noWildcardScopesInLive: z.boolean().nullish(),
+    allowedScopes: z
+      .array(z.string().regex(SCOPE_PATTERN, SCOPE_RULE_TEXT))
+      .max(MAX_POLICY_SCOPES, `at most ${MAX_POLICY_SCOPES} scopes`)
+      .transform((scopes) => [...new Set(scopes)])
+      .nullish(),
+    maxGracePeriodSeconds: gracePeriodRule.nullish(),
+  })
+  .strict();

@@ -90,6 +90,9 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
     expect(await expiring.textContent()).toContain('Quarterly report exporter');
     const unused = page.getByRole('region', { name: /^Unused for 30 days or more/ });
     expect(await unused.textContent()).toContain('Old partner integration');
+    // Keys made before the policy, each with the rule it breaks.
+    const outOfPolicy = page.getByRole('region', { name: /^Out of your key policy/ });
+    expect(await outOfPolicy.textContent()).toContain('Lives too long');
     await check('overview');
     // Key hygiene: one of the unused keys revoked from here, after a confirmation.
     const stale = `Store terminal 00${WIDTHS.indexOf(viewport) + 1}`;
@@ -210,6 +213,21 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
     await editRole.getByRole('button', { name: 'Cancel' }).click();
     await editRole.waitFor({ state: 'detached' });
 
+    // The key policy: its rules, the keys outside it, and what a stricter one would find.
+    await page.goto('/policy');
+    await page.getByRole('heading', { name: 'Key policy', level: 1 }).waitFor();
+    expect(await page.getByLabel('Live keys expire within (days)').inputValue()).toBe('365');
+    const out = page.getByRole('region', { name: /^Keys out of policy/ });
+    await out.getByRole('link', { name: 'Store terminal 010' }).waitFor();
+    expect(await out.textContent()).toContain('Wildcard scope in live');
+    await page.getByLabel('Allowed scopes').fill('orders:read refunds:*');
+    await page.getByRole('button', { name: 'Preview affected keys' }).click();
+    const preview = page.getByRole('region', { name: /existing keys would be out of this policy$/ });
+    await preview.waitFor();
+    expect(await preview.textContent()).toContain('Scopes outside the allowed list');
+    expect(await preview.textContent()).toContain('Nothing was changed');
+    await check('policy');
+
     await page.goto('/audit');
     await page.locator('tbody tr').first().waitFor();
     // Read by people: names, prefixes and sentences, no internal id and no JSON.
@@ -242,7 +260,7 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
     await check('webhooks');
 
     expect(problems).toEqual([]);
-    expect(checked).toHaveLength(13);
+    expect(checked).toHaveLength(14);
     await context.close();
   });
 });

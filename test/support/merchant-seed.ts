@@ -198,5 +198,14 @@ export async function seedMerchant(keygateUrl: string, token: string, databaseUr
   }
   // The flush of the real verifications has landed once the list shows the long key as used.
   await waitFor(async () => Boolean((await sdk.keys.get(long.key.id))?.lastUsedAt), 15_000);
+  // A key policy set after the keys were made: most of them predate it and are listed out of it.
+  must(
+    await sdk.policy.set({
+      maxLifetimeDays: { live: 365 },
+      fullAccessRequiresIpRules: true,
+      noWildcardScopesInLive: true,
+      maxGracePeriodSeconds: 86_400,
+    }),
+  );
   return seeded;
 }

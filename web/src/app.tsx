@@ -19,6 +19,7 @@ const KeyPage = lazy(() => import('./screens/key-page.tsx'));
 const Audit = lazy(() => import('./screens/audit.tsx'));
 const Webhooks = lazy(() => import('./screens/webhooks.tsx'));
 const Roles = lazy(() => import('./screens/roles.tsx'));
+const Policy = lazy(() => import('./screens/policy.tsx'));
 const Identities = lazy(() => import('./screens/identities.tsx'));
 const IdentityPage = lazy(() =>
   import('./screens/identities.tsx').then((module) => ({ default: module.IdentityPage })),
@@ -69,6 +70,7 @@ function Screens() {
           <Route path="/identities" component={Identities} />
           <Route path="/identities/:id">{(params) => <IdentityPage id={params.id} />}</Route>
           <Route path="/roles" component={Roles} />
+          <Route path="/policy" component={Policy} />
           <Route path="/audit" component={Audit} />
           <Route path="/webhooks" component={Webhooks} />
           <Route>
@@ -88,6 +90,7 @@ function Layout({ children }: { children: React.ReactNode }) {
     { href: '/applications', label: 'Applications' },
     { href: '/identities', label: 'Identities' },
     { href: '/roles', label: 'Roles' },
+    { href: '/policy', label: 'Policy' },
     { href: '/audit', label: 'Audit trail' },
     { href: '/webhooks', label: 'Webhooks' },
   ];

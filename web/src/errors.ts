@@ -33,6 +33,16 @@ export function formErrors(error: ErrorFieldsFragment, nameField = 'name'): Form
       }
       return { fields, form: loose.length > 0 ? loose.join('; ') : null };
     }
+    case 'PolicyViolationError': {
+      // Each broken rule on its field (when the form has it), and all of them said on the form.
+      const fields: Record<string, string> = {};
+      for (const violation of error.violations) {
+        const path = violation.path[0] === 'input' ? violation.path.slice(1) : violation.path;
+        fields[path.join('.')] ??= violation.message;
+      }
+      const messages = [...new Set(error.violations.map((violation) => violation.message))];
+      return { fields, form: `Your key policy refuses this: ${messages.join('; ')}.` };
+    }
     case 'NameConflictError':
       return { fields: { [nameField]: error.message }, form: null };
     case 'NotFoundError':

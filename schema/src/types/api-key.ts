@@ -3,7 +3,13 @@
 import { creditsView, type KeyStatusName, keyStatus, METERING_BOUNDS } from '@keygate/core';
 import type { MerchantContext } from '@keygate/services/context';
 import { clockOf } from '@keygate/services/context';
-import { KeyLimitReachedError, KeyRevokedError, NotFoundError, ValidationError } from '@keygate/services/errors';
+import {
+  KeyLimitReachedError,
+  KeyRevokedError,
+  NotFoundError,
+  PolicyViolationError,
+  ValidationError,
+} from '@keygate/services/errors';
 import { identityOfKey } from '@keygate/services/identities';
 import * as keys from '@keygate/services/keys';
 import type { ApiKey as ApiKeyRow } from '@keygate/services/prisma';
@@ -22,6 +28,7 @@ import {
 } from '@keygate/services/validation';
 import { builder, pageSize } from '../builder.ts';
 import { Identity } from './identity.ts';
+import { IpAction, IpRuleInput, ipRulesRule } from './ip-rule-input.ts';
 import { Credits, CreditsInput, RateLimit, RateLimitInput } from './metering.ts';
 import { Role } from './role.ts';
 
@@ -198,6 +205,13 @@ const CreateKeyInput = builder.inputType('CreateKeyInput', {
       validate: rateLimitsRule,
       description: `At most ${maxRateLimits}, names unique`,
     }),
+    ipRules: t.field({
+      type: [IpRuleInput],
+      validate: ipRulesRule,
+      description:
+        'Checked in order, the first match decides; the key is limited from its first request (setIpRules replaces them later)',
+    }),
+    ipDefaultAction: t.field({ type: IpAction, description: 'When no rule matches; default ALLOW' }),
   }),
 });
 
@@ -261,14 +275,14 @@ builder.mutationFields((t) => ({
   createKey: t.withAuth({ merchant: true }).field({
     type: CreateKeyPayload,
     args: { input: t.arg({ type: CreateKeyInput, required: true }) },
-    errors: { types: [ValidationError, NotFoundError, KeyLimitReachedError] },
+    errors: { types: [ValidationError, NotFoundError, KeyLimitReachedError, PolicyViolationError] },
     resolve: (_root, { input }, ctx) => keys.createKey(ctx, input),
   }),
   editKey: t.withAuth({ merchant: true }).field({
     type: ApiKeyPayload,
     description: 'Changes the given fields; omitted fields stay as they are',
     args: { input: t.arg({ type: EditKeyInput, required: true }) },
-    errors: { types: [ValidationError, NotFoundError, KeyRevokedError] },
+    errors: { types: [ValidationError, NotFoundError, KeyRevokedError, PolicyViolationError] },
     resolve: async (_root, { input }, ctx) => {
       for (const field of ['name', 'access', 'scopes', 'roles'] as const) {
         if (input[field] === null) throw new ValidationError([{ path: ['input', field], message: 'must not be null' }]);
@@ -290,13 +304,18 @@ builder.mutationFields((t) => ({
               validate: gracePeriodRule,
               description: `How long the old key keeps verifying: 0 (refused at once) to ${MAX_GRACE_SECONDS} (7 days)`,
             }),
+            expiresAt: f.field({
+              type: 'DateTime',
+              validate: futureDateRule,
+              description: "The new key's expiry; absent: the old key's (null: none)",
+            }),
           }),
         }),
         required: true,
       }),
     },
-    errors: { types: [NotFoundError, KeyRevokedError, ValidationError] },
-    resolve: (_root, { input }, ctx) => keys.rollKey(ctx, input.id, input.gracePeriodSeconds ?? 0),
+    errors: { types: [NotFoundError, KeyRevokedError, ValidationError, PolicyViolationError] },
+    resolve: (_root, { input }, ctx) => keys.rollKey(ctx, input.id, input.gracePeriodSeconds ?? 0, input.expiresAt),
   }),
   setKeyEnabled: t.withAuth({ merchant: true }).field({
     type: ApiKeyPayload,

@@ -9,6 +9,8 @@ import {
   KeyRevokedError,
   NameConflictError,
   NotFoundError,
+  PolicyViolationError,
+  type PolicyViolationIssue,
   RoleInUseError,
   ValidationError,
 } from '@keygate/services/errors';
@@ -107,5 +109,36 @@ builder.objectType(KeyRevokedError, {
   fields: (t) => ({
     keyId: t.exposeID('keyId'),
     revokedAt: t.field({ type: 'DateTime', resolve: (error) => error.revokedAt }),
+  }),
+});
+
+export const PolicyRule = builder.enumType('PolicyRule', {
+  values: {
+    MAX_LIFETIME: { description: 'Keys of an environment must expire within a number of days of their creation' },
+    FULL_ACCESS_NEEDS_IP_RULES: { description: 'Full-access keys must be limited by IP rules (or deny by default)' },
+    NO_WILDCARD_SCOPES_IN_LIVE: { description: 'Live keys may not hold a scope ending in *' },
+    ALLOWED_SCOPES: { description: "Every scope of a key (its own and its roles') must be in the allowed list" },
+    MAX_GRACE_PERIOD: { description: "A roll's grace period may be at most a number of seconds" },
+  } as const,
+});
+
+export const PolicyViolationRef = builder.objectRef<PolicyViolationIssue>('PolicyViolation').implement({
+  description: 'One rule of the key policy, broken, and the field to change',
+  fields: (t) => ({
+    rule: t.field({ type: PolicyRule, resolve: (violation) => violation.rule }),
+    field: t.exposeString('field', { description: 'The key field the rule is about, e.g. expiresAt' }),
+    path: t.exposeStringList('path', {
+      description: 'The input value to change, e.g. ["input", "keys", "3", "expiresAt"]; [] for an existing key',
+    }),
+    message: t.exposeString('message'),
+  }),
+});
+
+builder.objectType(PolicyViolationError, {
+  name: 'PolicyViolationError',
+  interfaces: [ErrorInterface],
+  description: "The change would leave a key outside the merchant's key policy; nothing was changed",
+  fields: (t) => ({
+    violations: t.field({ type: [PolicyViolationRef], resolve: (error) => error.violations }),
   }),
 });

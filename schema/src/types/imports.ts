@@ -1,6 +1,6 @@
 // Importing keys issued elsewhere, by the hash of their secrets: import prefixes and importKeys.
 
-import { KeyLimitReachedError, NotFoundError, ValidationError } from '@keygate/services/errors';
+import { KeyLimitReachedError, NotFoundError, PolicyViolationError, ValidationError } from '@keygate/services/errors';
 import * as imports from '@keygate/services/imports';
 import type { ImportPrefix as ImportPrefixRow } from '@keygate/services/prisma';
 import {
@@ -114,7 +114,7 @@ builder.mutationFields((t) => ({
         required: true,
       }),
     },
-    errors: { types: [ValidationError, NotFoundError, KeyLimitReachedError] },
+    errors: { types: [ValidationError, NotFoundError, KeyLimitReachedError, PolicyViolationError] },
     resolve: (_root, { input }, ctx) => imports.importKeys(ctx, input),
   }),
 }));

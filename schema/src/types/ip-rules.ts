@@ -1,15 +1,12 @@
 // A key's IP rules: ordered { cidr, action } entries plus a default action.
 
-import { KeyRevokedError, NotFoundError, ValidationError } from '@keygate/services/errors';
+import { KeyRevokedError, NotFoundError, PolicyViolationError, ValidationError } from '@keygate/services/errors';
 import { setIpRules } from '@keygate/services/ip-rules';
-import { cidrRule } from '@keygate/services/validation';
-import { z } from 'zod';
 import { builder } from '../builder.ts';
 import { ApiKey, ApiKeyPayload } from './api-key.ts';
+import { IpAction, IpRuleInput, ipRulesRule } from './ip-rule-input.ts';
 
-export const MAX_IP_RULES = 100;
-
-export const IpAction = builder.enumType('IpAction', { values: ['ALLOW', 'DENY'] as const });
+export { IpAction, MAX_IP_RULES } from './ip-rule-input.ts';
 
 builder.prismaObject('IpRule', {
   fields: (t) => ({
@@ -30,20 +27,13 @@ builder.prismaObjectField(ApiKey, 'ipDefaultAction', (t) =>
   t.expose('ipDefaultAction', { type: IpAction, description: 'Applies when no rule matches (ALLOW: allow all)' }),
 );
 
-const IpRuleInput = builder.inputType('IpRuleInput', {
-  fields: (t) => ({
-    cidr: t.string({ required: true, validate: cidrRule, description: 'IPv4 or IPv6 address or CIDR range' }),
-    action: t.field({ type: IpAction, required: true }),
-  }),
-});
-
 const SetIpRulesInput = builder.inputType('SetIpRulesInput', {
   fields: (t) => ({
     keyId: t.id({ required: true }),
     rules: t.field({
       type: [IpRuleInput],
       required: true,
-      validate: z.array(z.any()).max(MAX_IP_RULES, `at most ${MAX_IP_RULES} rules`),
+      validate: ipRulesRule,
       description: 'The whole new list, in order; [] removes every rule',
     }),
     defaultAction: t.field({ type: IpAction, defaultValue: 'ALLOW' }),
@@ -55,7 +45,7 @@ builder.mutationField('setIpRules', (t) =>
     type: ApiKeyPayload,
     description: "Replaces the key's IP rules and default action in one step",
     args: { input: t.arg({ type: SetIpRulesInput, required: true }) },
-    errors: { types: [ValidationError, NotFoundError, KeyRevokedError] },
+    errors: { types: [ValidationError, NotFoundError, KeyRevokedError, PolicyViolationError] },
     resolve: async (_root, { input }, ctx) => ({
       key: await setIpRules(ctx, { ...input, defaultAction: input.defaultAction ?? 'ALLOW' }),
     }),

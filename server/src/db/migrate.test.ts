@@ -96,6 +96,7 @@ describe('migrate', () => {
       'import_prefixes',
       'ip_rules',
       'key_expiry_notices',
+      'key_policies',
       'key_refusals',
       'key_roles',
       'key_usage',

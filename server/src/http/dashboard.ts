@@ -51,7 +51,8 @@ interface File {
 }
 
 /** The app's own page addresses (web/src/app.tsx): anything else is not the dashboard's to answer. */
-const PAGE = /^\/(?:(?:applications|audit|webhooks|roles|identities)\/?|(?:applications|keys|identities)\/[^/]+\/?)?$/;
+const PAGE =
+  /^\/(?:(?:applications|audit|webhooks|roles|identities|policy)\/?|(?:applications|keys|identities)\/[^/]+\/?)?$/;
 
 /** The files of a build, by URL path, read once when first asked for; found by listing dist, never by a path a client sent. */
 function listBuild(dir: string): Map<string, string> {

@@ -2,6 +2,7 @@
 // asked for, and for edits what the fields held before). No internal id and no JSON reaches the
 // screen; what the summary cannot say, the sentence leaves out.
 import type { AuditAction } from '@keygate/sdk/documents';
+import { type PolicyRules, policySentences } from './policy-text.ts';
 
 export const ACTIONS: Record<AuditAction, string> = {
   createApplication: 'Application created',
@@ -28,6 +29,7 @@ export const ACTIONS: Record<AuditAction, string> = {
   registerImportPrefix: 'Import prefix registered',
   removeImportPrefix: 'Import prefix removed',
   importKeys: 'Keys imported',
+  setPolicy: 'Key policy set',
 };
 
 type Summary = Record<string, unknown>;
@@ -131,6 +133,10 @@ export function describeEvent(action: AuditAction, summary: unknown): { title: s
       };
     case 'removeImportPrefix':
       return { title: 'Import prefix removed', details: s.prefix ? [`${text(s.prefix)} is no longer looked up`] : [] };
+    case 'setPolicy': {
+      const rules = policySentences((s.rules ?? {}) as PolicyRules);
+      return { title: 'Key policy set', details: rules.length > 0 ? rules : ['No rules: any key may be made.'] };
+    }
     case 'importKeys':
       return {
         title: 'Keys imported',

@@ -11,6 +11,7 @@ import { QueryState } from '../ui/feedback.tsx';
 import { refusalOf, When } from '../ui/format.tsx';
 import { describeEvent } from './audit-text.ts';
 import { RevokeKey } from './key-actions.tsx';
+import { RULE_LABELS } from './policy-text.ts';
 import { PeriodChoice, RANGES, UsageChart, usageRange } from './usage-chart.tsx';
 
 const KEY_TYPES = { additionalTypenames: ['ApiKey'] };
@@ -99,6 +100,25 @@ export default function Overview() {
               }
               revocable
             />
+            {data.policy.source !== 'NONE' ? (
+              <KeyList
+                id="out-of-policy"
+                title="Out of your key policy"
+                intro="Keys made before the policy, or under a looser one. They keep working; roll, edit or revoke them."
+                connection={{
+                  totalCount: data.policy.keysOutOfPolicy.totalCount,
+                  edges: data.policy.keysOutOfPolicy.edges.map(({ node }) => ({ node: node.key })),
+                }}
+                empty="Every key follows the policy."
+                detail={(key) =>
+                  data.policy.keysOutOfPolicy.edges
+                    .find(({ node }) => node.key.id === key.id)
+                    ?.node.violations.map((violation) => RULE_LABELS[violation.rule])
+                    .join(', ')
+                }
+                link={{ href: '/policy', label: 'See the key policy' }}
+              />
+            ) : null}
             <section aria-labelledby="changes-heading" className="card">
               <h2 id="changes-heading">Latest changes</h2>
               {data.auditEvents.edges.length === 0 ? (
@@ -155,6 +175,7 @@ function KeyList({
   empty,
   detail,
   revocable = false,
+  link,
 }: {
   id: string;
   title: string;
@@ -163,6 +184,7 @@ function KeyList({
   empty: string;
   detail: (key: ApiKeyFieldsFragment) => React.ReactNode;
   revocable?: boolean;
+  link?: { href: string; label: string };
 }) {
   const [revoking, setRevoking] = useState<ApiKeyFieldsFragment | null>(null);
   return (
@@ -200,6 +222,7 @@ function KeyList({
       {connection.totalCount > connection.edges.length ? (
         <p className="muted small">and {connection.totalCount - connection.edges.length} more.</p>
       ) : null}
+      {link ? <Link href={link.href}>{link.label}</Link> : null}
       {revoking ? <RevokeKey apiKey={revoking} isOpen onClose={() => setRevoking(null)} /> : null}
     </section>
   );

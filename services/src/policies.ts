@@ -1,0 +1,203 @@
+// Key policies: the rules a merchant (or, by default, the operator) sets on the keys that may
+// exist. Core judges a key against a policy; this loads the policy, judges keys as written by a
+// change (inside its transaction, so a refused change leaves nothing behind) and lists the
+// existing keys a policy would refuse. A policy never changes an existing key.
+import { globalId, type KeyPolicy, type PolicyRule, type PolicyViolation, policyViolations } from '@keygate/core';
+import { recorded, type Transaction } from './audit.ts';
+import type { MerchantContext } from './context.ts';
+import { PolicyViolationError, type PolicyViolationIssue } from './errors.ts';
+import { Prisma } from './prisma.ts';
+
+export type PolicySource = 'MERCHANT' | 'PLATFORM_DEFAULT' | 'NONE';
+
+export interface EffectivePolicy {
+  rules: KeyPolicy;
+  source: PolicySource;
+  /** When the merchant last set it; null for the operator's default or none. */
+  updatedAt: Date | null;
+}
+
+type Db = Pick<Transaction, '$queryRaw' | 'keyPolicy'>;
+
+/** The policy keys of this merchant follow: its own, else the operator's default, else none. */
+export async function effectivePolicy(ctx: MerchantContext, db: Db = ctx.prisma): Promise<EffectivePolicy> {
+  const row = await db.keyPolicy.findUnique({ where: { merchantId: ctx.viewer.merchantId } });
+  if (row) return { rules: row.rules as KeyPolicy, source: 'MERCHANT', updatedAt: row.updatedAt };
+  const fallback = ctx.settings.defaultKeyPolicy;
+  if (fallback && hasRules(fallback)) return { rules: fallback, source: 'PLATFORM_DEFAULT', updatedAt: null };
+  return { rules: {}, source: 'NONE', updatedAt: null };
+}
+
+/** Whether a policy has any rule at all (an empty one judges nothing and costs nothing). */
+export function hasRules(policy: KeyPolicy): boolean {
+  return (
+    policy.maxLifetimeDays?.live != null ||
+    policy.maxLifetimeDays?.test != null ||
+    policy.fullAccessRequiresIpRules === true ||
+    policy.noWildcardScopesInLive === true ||
+    policy.allowedScopes != null ||
+    policy.maxGracePeriodSeconds != null
+  );
+}
+
+/** The key fields (input names) whose change can break each rule, for changes to an existing key. */
+export const RULE_FIELDS: Record<PolicyRule, readonly string[]> = {
+  MAX_LIFETIME: ['expiresAt'],
+  FULL_ACCESS_NEEDS_IP_RULES: ['access', 'rules', 'defaultAction'],
+  NO_WILDCARD_SCOPES_IN_LIVE: ['scopes', 'roles'],
+  ALLOWED_SCOPES: ['scopes', 'roles'],
+  MAX_GRACE_PERIOD: ['gracePeriodSeconds'],
+};
+
+export interface JudgedKey {
+  id: string;
+  violations: PolicyViolation[];
+}
+
+interface SubjectRow {
+  id: string;
+  environment: 'LIVE' | 'TEST';
+  access: 'READ_ONLY' | 'FULL_ACCESS';
+  scopes: string[];
+  role_scopes: string[] | null;
+  expires_at: Date | null;
+  created_at: Date;
+  ip_default_action: 'ALLOW' | 'DENY';
+  ip_rules: number;
+}
+
+/** What a policy judges of keys, as stored: effective scopes (own and roles'), IP rules, expiry. */
+function subjects(db: Db, where: Prisma.Sql, limit: number): Promise<SubjectRow[]> {
+  return db.$queryRaw<SubjectRow[]>`
+    SELECT k.id::text AS id, k.environment::text AS environment, k.access::text AS access, k.scopes,
+      (SELECT array_agg(DISTINCT s) FROM key_roles kr JOIN roles ro ON ro.id = kr.role_id, unnest(ro.scopes) s
+        WHERE kr.key_id = k.id) AS role_scopes,
+      k.expires_at, k.created_at, k.ip_default_action::text AS ip_default_action,
+      (SELECT count(*)::int FROM ip_rules r WHERE r.key_id = k.id) AS ip_rules
+    FROM api_keys k WHERE ${where} ORDER BY k.id DESC LIMIT ${limit}`;
+}
+
+function judge(policy: KeyPolicy, row: SubjectRow, change: { gracePeriodSeconds?: number } = {}): PolicyViolation[] {
+  return policyViolations(
+    policy,
+    {
+      environment: row.environment,
+      access: row.access,
+      scopes: [...new Set([...row.scopes, ...(row.role_scopes ?? [])])],
+      expiresAt: row.expires_at?.getTime() ?? null,
+      createdAt: row.created_at.getTime(),
+      ipRuleCount: row.ip_rules,
+      ipDefaultAction: row.ip_default_action,
+    },
+    change,
+  );
+}
+
+export interface Enforcement {
+  /** The key(s) as the change wrote them, with the input path each one's fields sit under. */
+  keys: { id: string; path: string[] }[];
+  /** For a change to an existing key: the input fields sent (only rules about them refuse it). */
+  sent?: readonly string[];
+  /** A roll's grace period. */
+  gracePeriodSeconds?: number;
+  /** Renames a key field to the input field that sets it (setIpRules: access → rules). */
+  fieldOf?: Partial<Record<string, string>>;
+}
+
+/**
+ * Judges keys as a change has just written them, inside its transaction: any violation throws
+ * PolicyViolationError (naming each rule and input path) and the transaction rolls back.
+ */
+export async function enforcePolicy(ctx: MerchantContext, tx: Db, enforcement: Enforcement): Promise<void> {
+  const { rules } = await effectivePolicy(ctx, tx);
+  if (!hasRules(rules) || enforcement.keys.length === 0) return;
+  const paths = new Map(enforcement.keys.map((key) => [key.id, key.path]));
+  const rows = await subjects(
+    tx,
+    Prisma.sql`k.id = ANY(${[...paths.keys()]}::uuid[]) AND k.merchant_id = ${ctx.viewer.merchantId}`,
+    paths.size,
+  );
+  const issues: PolicyViolationIssue[] = [];
+  const order = [...paths.keys()];
+  rows.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
+  for (const row of rows) {
+    const change =
+      enforcement.gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds: enforcement.gracePeriodSeconds };
+    for (const violation of judge(rules, row, change)) {
+      if (enforcement.sent && !RULE_FIELDS[violation.rule].some((field) => enforcement.sent!.includes(field))) continue;
+      const field = enforcement.fieldOf?.[violation.field] ?? violation.field;
+      issues.push({ ...violation, field, path: [...paths.get(row.id)!, field] });
+    }
+  }
+  if (issues.length > 0) throw new PolicyViolationError(issues);
+}
+
+/** Keys a scan reads per query. */
+const SCAN_BATCH = 2000;
+
+/**
+ * Every key of the merchant that is not revoked and has not expired and breaks `policy`, newest
+ * first: read in batches, so a merchant with many keys is judged without holding them all.
+ */
+export async function keysOutOfPolicy(ctx: MerchantContext, policy: KeyPolicy): Promise<JudgedKey[]> {
+  if (!hasRules(policy)) return [];
+  const out: JudgedKey[] = [];
+  let before: string | null = null;
+  for (;;) {
+    const keyset: Prisma.Sql = before === null ? Prisma.sql`TRUE` : Prisma.sql`k.id < ${before}::uuid`;
+    const rows = await subjects(
+      ctx.prisma,
+      Prisma.sql`k.merchant_id = ${ctx.viewer.merchantId} AND k.revoked_at IS NULL
+        AND (k.expires_at IS NULL OR k.expires_at > now()) AND ${keyset}`,
+      SCAN_BATCH,
+    );
+    for (const row of rows) {
+      const violations = judge(policy, row);
+      if (violations.length > 0) out.push({ id: row.id, violations });
+    }
+    if (rows.length < SCAN_BATCH) return out;
+    before = rows.at(-1)!.id;
+  }
+}
+
+/**
+ * Sets the merchant's policy (audited), or with `dryRun` changes nothing and only answers what it
+ * would be. Existing keys stay as they are either way; what breaks it is listed, not changed.
+ */
+export async function setPolicy(ctx: MerchantContext, rules: KeyPolicy, dryRun: boolean): Promise<EffectivePolicy> {
+  const stored = normalized(rules);
+  if (dryRun) return { rules: stored, source: 'MERCHANT', updatedAt: null };
+  const previous = await effectivePolicy(ctx);
+  const row = await recorded(
+    ctx,
+    (tx) =>
+      tx.keyPolicy.upsert({
+        where: { merchantId: ctx.viewer.merchantId },
+        create: { merchantId: ctx.viewer.merchantId, rules: stored as Prisma.InputJsonObject },
+        update: { rules: stored as Prisma.InputJsonObject },
+      }),
+    (written) => ({
+      action: 'setPolicy',
+      target: { type: 'KeyPolicy', id: written.id },
+      summary: {
+        rules: stored as Prisma.InputJsonObject,
+        before: { source: previous.source, rules: normalized(previous.rules) as Prisma.InputJsonObject },
+      },
+    }),
+  );
+  return { rules: stored, source: 'MERCHANT', updatedAt: row.updatedAt };
+}
+
+/** A policy with every rule spelled out (null: no such rule), so stored and audited forms compare. */
+export function normalized(policy: KeyPolicy): KeyPolicy {
+  return {
+    maxLifetimeDays: { live: policy.maxLifetimeDays?.live ?? null, test: policy.maxLifetimeDays?.test ?? null },
+    fullAccessRequiresIpRules: policy.fullAccessRequiresIpRules ?? false,
+    noWildcardScopesInLive: policy.noWildcardScopesInLive ?? false,
+    allowedScopes: policy.allowedScopes ?? null,
+    maxGracePeriodSeconds: policy.maxGracePeriodSeconds ?? null,
+  };
+}
+
+/** The global id of a judged key. */
+export const judgedKeyId = (key: JudgedKey) => globalId('ApiKey', key.id);
