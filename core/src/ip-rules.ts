@@ -124,3 +124,18 @@ export function isPublicAddress(text: string): boolean {
   const first = (address as ipaddr.IPv6).parts[0]!;
   return first >= 0x2000 && first <= 0x3fff;
 }
+
+/**
+ * The network an address belongs to, as anomaly detection counts them: its IPv4 /24 or IPv6 /48
+ * (e.g. "203.0.113.0/24", "2001:db8:7::/48"); null for text that is no address.
+ */
+export function networkOf(ip: string): string | null {
+  const address = parseIp(ip);
+  if (address === null) return null;
+  if (address.kind() === 'ipv4') {
+    const [a, b, c] = (address as ipaddr.IPv4).octets;
+    return `${a}.${b}.${c}.0/24`;
+  }
+  const [a, b, c] = (address as ipaddr.IPv6).parts;
+  return `${a!.toString(16)}:${b!.toString(16)}:${c!.toString(16)}::/48`;
+}

@@ -30,6 +30,8 @@ export interface PermissionExpression {
   readonly text: string;
   /** Whether a key with these scopes satisfies it. */
   allows(keyScopes: readonly string[]): boolean;
+  /** Every scope it names, once each (what observed use records of a verification that passed). */
+  readonly scopes: readonly string[];
 }
 
 export interface PermissionSyntaxError {
@@ -95,6 +97,7 @@ function render(node: PermissionNode, parent: 'and' | 'or' | null): string {
  */
 class Expression implements PermissionExpression {
   readonly text: string;
+  readonly scopes: readonly string[];
   private readonly check: Check;
   private readonly answers = new WeakMap<readonly string[], boolean>();
   private lastScopes: readonly string[] | null = null;
@@ -102,6 +105,7 @@ class Expression implements PermissionExpression {
   constructor(readonly tree: PermissionNode) {
     this.text = render(tree, null);
     this.check = compile(tree);
+    this.scopes = [...new Set(leaves(tree))];
   }
   allows(keyScopes: readonly string[]): boolean {
     if (keyScopes === this.lastScopes) return this.lastAnswer;
@@ -115,6 +119,11 @@ class Expression implements PermissionExpression {
     this.lastAnswer = answer;
     return answer;
   }
+}
+
+function leaves(node: PermissionNode): string[] {
+  if ('scope' in node) return [node.scope];
+  return ('and' in node ? node.and : node.or).flatMap(leaves);
 }
 
 interface Token {

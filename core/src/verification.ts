@@ -112,7 +112,7 @@ export interface VerifyRequest {
   requiredAccess?: Access | null;
   requiredScopes?: readonly string[] | null;
   /** A permission expression the key's scopes must satisfy (parsePermissions), beside requiredScopes. */
-  requiredPermissions?: { allows(keyScopes: readonly string[]): boolean } | null;
+  requiredPermissions?: { allows(keyScopes: readonly string[]): boolean; readonly scopes?: readonly string[] } | null;
   /** Credits this verification spends on a key with credits (default 1; 0 spends none). */
   cost?: number | null;
 }

@@ -10,6 +10,7 @@ import './types/imports.ts';
 import './types/api-key.ts';
 import './types/ip-rules.ts';
 import './types/policy.ts';
+import './types/suggestion.ts';
 import './types/verification.ts';
 import './types/audit.ts';
 import './types/usage.ts';

@@ -37,6 +37,8 @@ export interface Config {
   verifierFeed: { ackTimeoutMs: number; heartbeatMs: number; lookupsPerSecond: number };
   /** How long hourly usage counts are kept. */
   usageRetentionDays: number;
+  /** Days of observed use suggestions and anomaly detection read. */
+  observationWindowDays: number;
   /** Serve verifyKey for service tokens through the compiled fast path (KEYGATE_GRAPHQL_FAST_PATH=0 turns it off). */
   graphqlFastPath: boolean;
   /** Schema introspection (and so GraphiQL's documentation); KEYGATE_INTROSPECTION=0 turns it off. */
@@ -241,6 +243,14 @@ export const variables = {
     max: 1_000_000,
     meaning:
       'Key lookups and metering reservations per second per service token at /v1/verifier (bursts of twice that)',
+  },
+  KEYGATE_OBSERVATION_WINDOW_DAYS: {
+    section: 'Verification',
+    fallback: 30,
+    min: 1,
+    max: 365,
+    meaning:
+      'The window of observed use: least-privilege suggestions read it, and anomaly detection compares an hour with it (keep KEYGATE_USAGE_RETENTION_DAYS at least as long)',
   },
   KEYGATE_USAGE_RETENTION_DAYS: {
     section: 'Verification',
@@ -474,6 +484,7 @@ export function loadConfig(env: Env = process.env): Config {
       lookupsPerSecond: integer(env, 'KEYGATE_VERIFIER_LOOKUPS_PER_SECOND'),
     },
     usageRetentionDays: integer(env, 'KEYGATE_USAGE_RETENTION_DAYS'),
+    observationWindowDays: integer(env, 'KEYGATE_OBSERVATION_WINDOW_DAYS'),
     graphqlFastPath: env.KEYGATE_GRAPHQL_FAST_PATH !== '0',
     webhooks: {
       allowInsecure: env.KEYGATE_WEBHOOKS_ALLOW_INSECURE === '1',

@@ -38,6 +38,7 @@ export const AUDIT_ACTIONS = [
   'removeImportPrefix',
   'importKeys',
   'setPolicy',
+  'applySuggestion',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -45,6 +45,8 @@ export interface SchemaSettings {
   webhooks?: { allowInsecure: boolean; allowPrivate: boolean };
   /** The operator's key policy for merchants that have not set their own (KEYGATE_DEFAULT_KEY_POLICY). */
   defaultKeyPolicy?: KeyPolicy | null;
+  /** Days of observed use least-privilege suggestions read (KEYGATE_OBSERVATION_WINDOW_DAYS; 30). */
+  observationWindowDays?: number;
 }
 
 /** The current time of a request, by the server's clock (ms since the epoch). */

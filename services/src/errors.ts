@@ -10,6 +10,7 @@ export const ERROR_CODES = [
   'ROLE_IN_USE',
   'IDENTITY_IN_USE',
   'POLICY_VIOLATION',
+  'SUGGESTION_OUTDATED',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -400,7 +400,12 @@ function metadataData(metadata: unknown) {
 }
 
 /** Stops the key from verifying, at once, on every instance, for good. */
-export async function revokeKey(ctx: MerchantContext, id: string): Promise<ApiKey> {
+export async function revokeKey(
+  ctx: MerchantContext,
+  id: string,
+  /** A revocation applySuggestion makes (a key unused for the window): audited as that. */
+  suggested?: { action: 'applySuggestion'; kind: 'REVOKE_UNUSED' },
+): Promise<ApiKey> {
   const current = await findKey(ctx, id);
   if (!current) throw new NotFoundError('ApiKey', id);
   try {
@@ -408,9 +413,9 @@ export async function revokeKey(ctx: MerchantContext, id: string): Promise<ApiKe
       ctx,
       (tx) => updateUnrevokedKey(tx, current.id, id, 'revoke', { revokedAt: new Date() }),
       (key) => ({
-        action: 'revokeKey',
+        action: suggested?.action ?? 'revokeKey',
         target: { type: 'ApiKey', id: current.id },
-        summary: {},
+        summary: suggested ? { kind: suggested.kind } : {},
         event: { type: 'KEY_REVOKED', data: keyEventData(key) },
       }),
       () => ({ keyIds: [current.id] }),

@@ -101,6 +101,12 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
     await confirm.getByRole('button', { name: 'Revoke key' }).click();
     await confirm.waitFor({ state: 'detached' });
     await expect.poll(() => unused.getByRole('link', { name: stale }).count()).toBe(0);
+    // A key nobody used in the window: its page suggests revoking it, with one confirmed step.
+    await unused.getByRole('link', { name: 'Old partner integration' }).click();
+    await page.getByRole('heading', { name: 'Old partner integration', level: 1 }).waitFor();
+    const suggested = page.getByRole('region', { name: 'Unused: revoke it?' });
+    expect(await suggested.textContent()).toContain('No verification passed with this key in 30 days');
+    await check('key-unused');
 
     await page.goto('/applications');
     await page.getByRole('link', { name: APP_NAME }).waitFor();
@@ -260,7 +266,7 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
     await check('webhooks');
 
     expect(problems).toEqual([]);
-    expect(checked).toHaveLength(14);
+    expect(checked).toHaveLength(15);
     await context.close();
   });
 });

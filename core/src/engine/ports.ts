@@ -1,6 +1,6 @@
 // What the verification engine needs from the world, as interfaces: the server implements them
 // over its database, @keygate/verifier over Keygate's HTTP endpoints for verifiers.
-import type { VerifiableKey, VerifyCode } from '../index.ts';
+import type { VerifiableKey, VerifyCode, VerifyRequest } from '../index.ts';
 
 /** Loads a key's verification record by the SHA-256 hash of its secret; null when there is none. */
 export type KeyLoader = (hash: string) => Promise<VerifiableKey | null>;
@@ -28,7 +28,7 @@ export interface MeterStore {
 /** Where verifications are recorded (see UsageBatch). */
 export interface UsageSink {
   /** One verification of a known key, whatever its outcome. */
-  record(keyId: string, code: VerifyCode, ip: string | null, at: number): void;
+  record(keyId: string, code: VerifyCode, ip: string | null, at: number, request?: VerifyRequest): void;
   /** Credits spent from a reservation of the given epoch. */
   spend(keyId: string, epoch: number, n: number): void;
 }

@@ -3,12 +3,15 @@
 // the credits spent from reservations. Kept in memory; `take()` hands over everything since the
 // last take as one UsageReport, which the server writes in one statement (its own, and those
 // that embedded verifiers send it, one request per flush interval).
-import type { VerifyCode } from '../verification.ts';
+import { networkOf } from '../ip-rules.ts';
+import type { VerifyCode, VerifyRequest } from '../verification.ts';
 import type { UsageSink } from './ports.ts';
 
 const HOUR_MS = 3_600_000;
 /** Refusals kept per key, in the database and in one flush's batch. */
 export const REFUSALS_KEPT = 100;
+/** Distinct client addresses (and so networks) one key's hour keeps in one flush; the rest are not told apart. */
+export const ADDRESSES_KEPT = 1000;
 
 /** One flush's worth of usage, as the database statement takes it (JSON-safe). */
 export interface UsageReport {
@@ -17,6 +20,20 @@ export interface UsageReport {
   /** Verifications per key, hour (ISO) and outcome. */
   counts: { key_id: string; hour: string; code: VerifyCode; count: number }[];
   refusals: { key_id: string; at: string; code: VerifyCode; ip: string | null }[];
+  /**
+   * What each key's hour needed and where it came from (least privilege and anomaly detection):
+   * valid verifications that needed only reading or writing, the scopes they named, and the client
+   * networks (IPv4 /24, IPv6 /48) of valid and of refused verifications, each with its count.
+   */
+  observations?: {
+    key_id: string;
+    hour: string;
+    read: number;
+    write: number;
+    scopes: Record<string, number>;
+    valid_networks: Record<string, number>;
+    refused_networks: Record<string, number>;
+  }[];
 }
 
 interface Use {
@@ -29,6 +46,15 @@ interface Refusal extends Use {
 interface Tally {
   hour: number;
   counts: Map<VerifyCode, number>;
+  /** Valid verifications that needed reading only, and writing. */
+  read: number;
+  write: number;
+  /** Scopes valid verifications named in lists; null until one did. */
+  scopes: Map<string, number> | null;
+  /** Permission expressions valid verifications required, each with its count. */
+  expressions: Map<{ readonly scopes?: readonly string[] }, number> | null;
+  /** Client addresses: valid and refused verifications from each; null until one had an address. */
+  ips: Map<string, { valid: number; refused: number }> | null;
 }
 interface Spent {
   epoch: number;
@@ -59,7 +85,13 @@ export interface TakenUsage {
 export class UsageBatch implements UsageSink {
   private batch = emptyBatch();
 
-  record(keyId: string, code: VerifyCode, ip: string | null, at: number): void {
+  /**
+   * `observe: false` records counts, uses and refusals only, not what each verification needed
+   * nor its network (what Keygate recorded before observations; the benchmark's baseline).
+   */
+  constructor(private readonly options: { observe?: boolean } = {}) {}
+
+  record(keyId: string, code: VerifyCode, ip: string | null, at: number, request?: VerifyRequest): void {
     const { batch } = this;
     if (code === 'VALID') {
       // The newest use, updated in place: no allocation per verification.
@@ -74,10 +106,51 @@ export class UsageBatch implements UsageSink {
     let tally = batch.tallies.get(keyId);
     if (tally === undefined || tally.hour !== hour) {
       if (tally !== undefined) batch.closed.push({ keyId, tally });
-      tally = { hour, counts: new Map() };
+      tally = { hour, counts: new Map(), read: 0, write: 0, scopes: null, expressions: null, ips: null };
       batch.tallies.set(keyId, tally);
     }
     tally.counts.set(code, (tally.counts.get(code) ?? 0) + 1);
+    if (ip !== null && this.options.observe !== false) {
+      // Addresses now, their networks at the flush: a Map lookup here, the parsing once per address.
+      let ips = tally.ips;
+      if (ips === null) {
+        ips = new Map();
+        tally.ips = ips;
+      }
+      let seen = ips.get(ip);
+      if (seen === undefined && ips.size < ADDRESSES_KEPT) {
+        seen = { valid: 0, refused: 0 };
+        ips.set(ip, seen);
+      }
+      if (seen !== undefined) {
+        if (code === 'VALID') seen.valid++;
+        else seen.refused++;
+      }
+    }
+    if (code === 'VALID' && request !== undefined && this.options.observe !== false) {
+      if (request.requiredAccess === 'FULL_ACCESS') tally.write++;
+      else tally.read++;
+      const listed = request.requiredScopes;
+      if (listed?.length) {
+        let scopes = tally.scopes;
+        if (scopes === null) {
+          scopes = new Map();
+          tally.scopes = scopes;
+        }
+        for (const scope of listed) scopes.set(scope, (scopes.get(scope) ?? 0) + 1);
+      }
+      // An expression is parsed once per text, so it is counted as itself (one Map update) and
+      // spread over its scopes at the flush.
+      const expression = request.requiredPermissions;
+      if (expression?.scopes?.length) {
+        let expressions = tally.expressions;
+        if (expressions === null) {
+          expressions = new Map();
+          tally.expressions = expressions;
+        }
+        expressions.set(expression, (expressions.get(expression) ?? 0) + 1);
+      }
+    }
     if (code !== 'VALID') {
       const refusals = batch.refusals.get(keyId) ?? [];
       if (refusals.length === 0) batch.refusals.set(keyId, refusals);
@@ -131,7 +204,36 @@ function toReport(batch: Batch): UsageReport {
   const refusals = [...batch.refusals].flatMap(([keyId, list]) =>
     list.map((r) => ({ key_id: keyId, at: iso(r.at), code: r.code, ip: r.ip })),
   );
-  return { uses, counts, refusals };
+  const observations = [...batch.closed, ...[...batch.tallies].map(([keyId, tally]) => ({ keyId, tally }))]
+    .filter(({ tally }) => tally.read + tally.write > 0 || tally.ips !== null)
+    .map(({ keyId, tally }) => {
+      const valid: Record<string, number> = {};
+      const refused: Record<string, number> = {};
+      for (const [ip, seen] of tally.ips ?? []) {
+        const network = networkOf(ip);
+        if (network === null) continue;
+        if (seen.valid > 0) valid[network] = (valid[network] ?? 0) + seen.valid;
+        if (seen.refused > 0) refused[network] = (refused[network] ?? 0) + seen.refused;
+      }
+      return {
+        key_id: keyId,
+        hour: iso(tally.hour * HOUR_MS),
+        read: tally.read,
+        write: tally.write,
+        scopes: scopesOf(tally),
+        valid_networks: valid,
+        refused_networks: refused,
+      };
+    });
+  return { uses, counts, refusals, observations };
+}
+
+function scopesOf(tally: Tally): Record<string, number> {
+  const scopes: Record<string, number> = Object.fromEntries(tally.scopes ?? []);
+  for (const [expression, count] of tally.expressions ?? []) {
+    for (const scope of expression.scopes ?? []) scopes[scope] = (scopes[scope] ?? 0) + count;
+  }
+  return scopes;
 }
 
 function addSpent(spent: Map<string, Spent>, keyId: string, add: Spent): void {

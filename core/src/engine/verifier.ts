@@ -172,7 +172,7 @@ export class Verifier implements KeyVerifier {
       if (metered instanceof Promise) return metered.then((decision) => this.metered(key, request, decision));
       return this.metered(key, request, metered, now);
     }
-    this.usage?.record(key.id, code, request.ip ?? null, now);
+    this.usage?.record(key.id, code, request.ip ?? null, now, request);
     return { code, key };
   }
 
@@ -182,7 +182,7 @@ export class Verifier implements KeyVerifier {
     decision: MeterDecision,
     now = this.now(),
   ): VerifyOutcome {
-    this.usage?.record(key.id, decision.code, request.ip ?? null, now);
+    this.usage?.record(key.id, decision.code, request.ip ?? null, now, request);
     // The decision is this verification's own: it becomes the outcome (no copy on the hot path).
     const outcome = decision as VerifyOutcome;
     outcome.key = key;

@@ -180,6 +180,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       clock,
       webhooks: { allowInsecure: config.webhooks.allowInsecure, allowPrivate: config.webhooks.allowPrivate },
       defaultKeyPolicy: config.defaultKeyPolicy,
+      observationWindowDays: config.observationWindowDays,
     };
     const graphqlVerifier: KeyVerifier = metrics ? metrics.measured('graphql', verifier) : verifier;
     const developmentSecret = auth.key.kind === 'secret' && auth.key.origin === 'development file';

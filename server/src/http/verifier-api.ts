@@ -12,8 +12,8 @@
 // Every body is size-limited and every caller rate-limited (per token subject); a verifier never
 // sends a key's secret, and nothing here ever returns one.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { METERING_BOUNDS, VERIFY_CODES } from '@keygate/core';
-import type { MeterStore, UsageReport } from '@keygate/core/engine';
+import { isScope, METERING_BOUNDS, VERIFY_CODES } from '@keygate/core';
+import { ADDRESSES_KEPT, type MeterStore, type UsageReport } from '@keygate/core/engine';
 import { LRUCache } from 'lru-cache';
 import type { Authenticator } from '../auth/authenticator.ts';
 import { AuthenticationError } from '../auth/errors.ts';
@@ -261,9 +261,35 @@ function usageReport(body: unknown): UsageReport {
   const uses = list(field(body, 'uses'), 'uses', MAX_ROWS);
   const counts = list(field(body, 'counts'), 'counts', MAX_ROWS);
   const refusals = list(field(body, 'refusals'), 'refusals', MAX_ROWS);
-  if (uses.length + counts.length + refusals.length > MAX_ROWS)
+  // Absent from verifiers older than observations: nothing observed.
+  const observed = field(body, 'observations');
+  const observations = observed === undefined ? [] : list(observed, 'observations', MAX_ROWS);
+  if (uses.length + counts.length + refusals.length + observations.length > MAX_ROWS)
     throw new BadRequest(`at most ${MAX_ROWS} rows in one report`);
   return {
+    observations: observations.map((o, i) => {
+      const hour = field(o, 'hour');
+      if (typeof hour !== 'string' || !ISO.test(hour)) throw new BadRequest(`observations[${i}]: hour is an ISO time`);
+      return {
+        key_id: uuidOf(field(o, 'key_id'), `observations[${i}].key_id`),
+        hour,
+        read: int(field(o, 'read'), `observations[${i}].read`),
+        write: int(field(o, 'write'), `observations[${i}].write`),
+        scopes: countsOf(field(o, 'scopes'), `observations[${i}].scopes`, isScope, 200),
+        valid_networks: countsOf(
+          field(o, 'valid_networks'),
+          `observations[${i}].valid_networks`,
+          isNetwork,
+          ADDRESSES_KEPT,
+        ),
+        refused_networks: countsOf(
+          field(o, 'refused_networks'),
+          `observations[${i}].refused_networks`,
+          isNetwork,
+          ADDRESSES_KEPT,
+        ),
+      };
+    }),
     uses: uses.map((u, i) => {
       const at = field(u, 'at');
       const ip = field(u, 'ip');
@@ -307,6 +333,22 @@ function usageReport(body: unknown): UsageReport {
       };
     }),
   };
+}
+
+/** A network as observations name them (networkOf): an IPv4 /24 or IPv6 /48. */
+const isNetwork = (text: string) => text.length <= 48 && /^[0-9a-f.:]+\/(24|48)$/.test(text);
+
+/** An object of names (each passing `valid`) to counts, at most `max` of them. */
+function countsOf(value: unknown, name: string, valid: (text: string) => boolean, max: number): Record<string, number> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new BadRequest(`${name}: an object`);
+  const entries = Object.entries(value);
+  if (entries.length > max) throw new BadRequest(`${name}: at most ${max} entries`);
+  const out: Record<string, number> = {};
+  for (const [key, count] of entries) {
+    if (!valid(key)) throw new BadRequest(`${name}: "${key.slice(0, 64)}" is not one`);
+    out[key] = int(count, `${name}.${key}`);
+  }
+  return out;
 }
 
 function uuidOf(value: unknown, name: string): string {

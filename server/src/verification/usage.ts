@@ -3,8 +3,8 @@
 // and outcome, and its refused verifications. All of it is kept in memory and
 // written in ONE statement per flush interval (and once more when the server
 // stops), whatever the traffic; what is older than the retention is pruned hourly.
-import type { VerifyCode } from '@keygate/core';
-import { REFUSALS_KEPT, UsageBatch, type UsageReport, type UsageSink } from '@keygate/core/engine';
+import type { VerifyCode, VerifyRequest } from '@keygate/core';
+import { ADDRESSES_KEPT, REFUSALS_KEPT, UsageBatch, type UsageReport, type UsageSink } from '@keygate/core/engine';
 import type { PrismaClient } from '@keygate/services/prisma';
 import { split } from './meter-store.ts';
 
@@ -42,8 +42,8 @@ export class UsageRecorder implements UsageSink {
   }
 
   /** One verification of a known key, whatever its outcome. */
-  record(keyId: string, code: VerifyCode, ip: string | null, at: number): void {
-    this.batch.record(keyId, code, ip, at);
+  record(keyId: string, code: VerifyCode, ip: string | null, at: number, request?: VerifyRequest): void {
+    this.batch.record(keyId, code, ip, at, request);
   }
 
   /** Credits spent from a reservation of the given epoch (an older epoch's spending no longer counts). */
@@ -69,6 +69,7 @@ export class UsageRecorder implements UsageSink {
   async prune(now = Date.now()): Promise<void> {
     const oldest = new Date(now - this.options.retentionDays * 86_400_000);
     await this.prisma.$executeRaw`DELETE FROM key_usage WHERE hour < ${oldest}`;
+    await this.prisma.$executeRaw`DELETE FROM key_observations WHERE hour < ${oldest}`;
     await this.prisma.$executeRaw`DELETE FROM rate_limit_windows WHERE window_end < ${new Date(now - HOUR_MS)}`;
     await this.prisma
       .$executeRaw`DELETE FROM identity_rate_limit_windows WHERE window_end < ${new Date(now - HOUR_MS)}`;
@@ -92,6 +93,9 @@ export class UsageRecorder implements UsageSink {
     }
   }
 }
+
+/** Distinct scopes one key's hour keeps (a verification names at most MAX_SCOPES). */
+const MAX_SCOPES_OBSERVED = 200;
 
 /**
  * Writes one batch of usage in ONE statement: this instance's, or one an embedded verifier sent.
@@ -128,6 +132,22 @@ export async function writeUsage(prisma: PrismaClient, report: UsageReport): Pro
           FROM jsonb_to_recordset(${JSON.stringify(refusals)}::jsonb) AS r(key_id uuid, at timestamptz, code text, ip text)
           WHERE EXISTS (SELECT 1 FROM api_keys k WHERE k.id = r.key_id)
           RETURNING 1
+        ), observed AS (
+          INSERT INTO key_observations AS o (key_id, hour, read_count, write_count, scopes, valid_networks, refused_networks)
+          SELECT b.key_id, b.hour, b.read, b.write, b.scopes, b.valid_networks, b.refused_networks
+          FROM jsonb_to_recordset(${JSON.stringify(report.observations ?? [])}::jsonb) AS b(key_id uuid, hour timestamptz,
+            read int, write int, scopes jsonb, valid_networks jsonb, refused_networks jsonb)
+          WHERE EXISTS (SELECT 1 FROM api_keys k WHERE k.id = b.key_id)
+          ON CONFLICT (key_id, hour) DO UPDATE SET
+            read_count = o.read_count + excluded.read_count,
+            write_count = o.write_count + excluded.write_count,
+            scopes = CASE WHEN excluded.scopes = '{}' THEN o.scopes
+              ELSE keygate_add_counts(o.scopes, excluded.scopes, ${MAX_SCOPES_OBSERVED}) END,
+            valid_networks = CASE WHEN excluded.valid_networks = '{}' THEN o.valid_networks
+              ELSE keygate_add_counts(o.valid_networks, excluded.valid_networks, ${ADDRESSES_KEPT}) END,
+            refused_networks = CASE WHEN excluded.refused_networks = '{}' THEN o.refused_networks
+              ELSE keygate_add_counts(o.refused_networks, excluded.refused_networks, ${ADDRESSES_KEPT}) END
+          RETURNING 1
         ), spent AS (
           UPDATE identities AS i SET credits_reserved = GREATEST(0, i.credits_reserved - u.spent)
           FROM jsonb_to_recordset(${JSON.stringify(shared)}::jsonb) AS u(id uuid, epoch int, spent int)
@@ -135,5 +155,5 @@ export async function writeUsage(prisma: PrismaClient, report: UsageReport): Pro
           RETURNING 1
         )
         SELECT (SELECT count(*) FROM used) + (SELECT count(*) FROM counted) + (SELECT count(*) FROM refused)
-          + (SELECT count(*) FROM spent)`;
+          + (SELECT count(*) FROM spent) + (SELECT count(*) FROM observed)`;
 }

@@ -30,6 +30,7 @@ export const ACTIONS: Record<AuditAction, string> = {
   removeImportPrefix: 'Import prefix removed',
   importKeys: 'Keys imported',
   setPolicy: 'Key policy set',
+  applySuggestion: 'Suggestion applied',
 };
 
 type Summary = Record<string, unknown>;
@@ -133,6 +134,19 @@ export function describeEvent(action: AuditAction, summary: unknown): { title: s
       };
     case 'removeImportPrefix':
       return { title: 'Import prefix removed', details: s.prefix ? [`${text(s.prefix)} is no longer looked up`] : [] };
+    case 'applySuggestion': {
+      if (s.kind === 'REVOKE_UNUSED') {
+        return { title: 'Unused key revoked', details: ['Suggested: no verification passed with it in the window.'] };
+      }
+      const scopes = Array.isArray(s.scopes) ? (s.scopes as string[]) : [];
+      return {
+        title: 'Key narrowed to its use',
+        details: [
+          `Access: ${text(s.access)}${was.access && was.access !== s.access ? ` (was ${text(was.access)})` : ''}`,
+          `Scopes: ${scopes.length > 0 ? scopes.join(', ') : 'none of its own'}`,
+        ],
+      };
+    }
     case 'setPolicy': {
       const rules = policySentences((s.rules ?? {}) as PolicyRules);
       return { title: 'Key policy set', details: rules.length > 0 ? rules : ['No rules: any key may be made.'] };
