@@ -12,6 +12,7 @@ export const EVENT_TYPES = {
   KEY_EXPIRING: 'key.expiring',
   KEY_EXPIRED: 'key.expired',
   KEY_LEAKED: 'key.leaked',
+  KEY_ANOMALY: 'key.anomaly',
   USAGE_EXCEEDED: 'usage.exceeded',
   APPLICATION_CREATED: 'application.created',
   APPLICATION_UPDATED: 'application.updated',

@@ -11,6 +11,7 @@ import './types/api-key.ts';
 import './types/ip-rules.ts';
 import './types/policy.ts';
 import './types/suggestion.ts';
+import './types/anomaly.ts';
 import './types/verification.ts';
 import './types/audit.ts';
 import './types/usage.ts';

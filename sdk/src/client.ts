@@ -2,6 +2,8 @@
 import { Client, type DocumentInput, fetchExchange } from '@urql/core';
 import { checkToken, toRequestError } from './errors.ts';
 import {
+  AnomaliesDocument,
+  type AnomalyResponsesInput,
   ApiKeyDocument,
   ApplicationDocument,
   ApplicationKeysDocument,
@@ -9,6 +11,7 @@ import {
   ApplicationsDocument,
   type ApplicationsQueryVariables,
   ApplicationUsageDocument,
+  ApplySuggestionDocument,
   AuditEventsDocument,
   type AuditEventsQueryVariables,
   CreateApplicationDocument,
@@ -34,6 +37,7 @@ import {
   type ImportKeysInput,
   ImportPrefixesDocument,
   type KeyPolicyInput,
+  KeySuggestionDocument,
   KeyUsageDocument,
   PolicyDocument,
   RegisterImportPrefixDocument,
@@ -45,6 +49,7 @@ import {
   RollKeyDocument,
   RotateWebhookSecretDocument,
   SendTestWebhookDocument,
+  SetAnomalyResponsesDocument,
   SetApplicationEnabledDocument,
   SetIpRulesDocument,
   type SetIpRulesInput,
@@ -238,6 +243,21 @@ export function createKeygateClient(options: KeygateClientOptions) {
         imported,
         skipped,
       })),
+    /**
+     * Least privilege from observed use: the narrower key (or revocation) its use in the window
+     * allows, with the evidence, and its anomalies; null for a key that is not the merchant's.
+     */
+    suggestion: async (id: string) => {
+      const node = (await query(KeySuggestionDocument, { id })).node;
+      return node && 'suggestion' in node ? { suggestion: node.suggestion, anomalies: node.anomalies } : null;
+    },
+    /** Applies a suggestion as shown (its id); refused (SuggestionOutdatedError) when use since needs more. */
+    applySuggestion: async (keyId: string, suggestionId: string) =>
+      split(
+        (await mutate(ApplySuggestionDocument, { input: { keyId, suggestionId } })).applySuggestion,
+        'ApiKeyPayload',
+        ({ key }) => key,
+      ),
     /** Checks a presented key (service token: any key; merchant token: its own keys). */
     verify: async (input: VerifyKeyInput) => {
       const result = (await mutate(VerifyKeyDocument, { input })).verifyKey;
@@ -364,6 +384,18 @@ export function createKeygateClient(options: KeygateClientOptions) {
       })),
   };
 
+  const anomalies = {
+    /** Anomalies of all the merchant's keys found in the last `withinDays` (7), newest first, and the responses chosen. */
+    list: async (variables: { withinDays?: number; first?: number } = {}) => await query(AnomaliesDocument, variables),
+    /** Chooses per kind: NOTIFY (default) or DISABLE the key too; omitted kinds stay. */
+    setResponses: async (input: AnomalyResponsesInput) =>
+      split(
+        (await mutate(SetAnomalyResponsesDocument, { input })).setAnomalyResponses,
+        'SetAnomalyResponsesPayload',
+        (payload) => payload.anomalyResponses,
+      ),
+  };
+
   return {
     viewer: async () => (await query(ViewerDocument, {})).viewer,
     applications,
@@ -373,6 +405,7 @@ export function createKeygateClient(options: KeygateClientOptions) {
     identities,
     auditEvents,
     policy,
+    anomalies,
     /** The underlying urql client, for anything not covered here. */
     urql,
   };

@@ -39,6 +39,16 @@ export interface Config {
   usageRetentionDays: number;
   /** Days of observed use suggestions and anomaly detection read. */
   observationWindowDays: number;
+  /** Anomaly detection: how often, and what counts as one. */
+  anomalies: {
+    intervalMs: number;
+    volumeFactor: number;
+    minVolume: number;
+    networksFactor: number;
+    minNetworks: number;
+    refusalsFactor: number;
+    minRefusals: number;
+  };
   /** Serve verifyKey for service tokens through the compiled fast path (KEYGATE_GRAPHQL_FAST_PATH=0 turns it off). */
   graphqlFastPath: boolean;
   /** Schema introspection (and so GraphiQL's documentation); KEYGATE_INTROSPECTION=0 turns it off. */
@@ -97,6 +107,7 @@ export const sections = [
   'Keys and pages',
   'Verification',
   'Webhooks and events',
+  'Anomalies',
   'Dashboard and GraphiQL',
   'Observability',
 ] as const;
@@ -251,6 +262,57 @@ export const variables = {
     max: 365,
     meaning:
       'The window of observed use: least-privilege suggestions read it, and anomaly detection compares an hour with it (keep KEYGATE_USAGE_RETENTION_DAYS at least as long)',
+  },
+  KEYGATE_ANOMALY_SCAN_SECONDS: {
+    section: 'Anomalies',
+    fallback: 60,
+    min: 1,
+    max: 3600,
+    meaning: 'How often each instance looks for anomalies in the current and the previous hour of use',
+  },
+  KEYGATE_ANOMALY_VOLUME_FACTOR: {
+    section: 'Anomalies',
+    fallback: 10,
+    min: 2,
+    max: 1000,
+    meaning:
+      'VOLUME_SPIKE: verifications in an hour at least this many times the key’s hourly norm (over the window since its first use)…',
+  },
+  KEYGATE_ANOMALY_MIN_VOLUME: {
+    section: 'Anomalies',
+    fallback: 100,
+    min: 1,
+    max: 100_000_000,
+    meaning: '…and at least this many',
+  },
+  KEYGATE_ANOMALY_NETWORKS_FACTOR: {
+    section: 'Anomalies',
+    fallback: 5,
+    min: 2,
+    max: 1000,
+    meaning: 'MANY_NETWORKS: distinct client networks (/24, /48) in an hour at least this many times the key’s norm…',
+  },
+  KEYGATE_ANOMALY_MIN_NETWORKS: {
+    section: 'Anomalies',
+    fallback: 10,
+    min: 2,
+    max: 1000,
+    meaning: '…and at least this many',
+  },
+  KEYGATE_ANOMALY_REFUSALS_FACTOR: {
+    section: 'Anomalies',
+    fallback: 10,
+    min: 2,
+    max: 1000,
+    meaning: 'REFUSAL_BURST: refusals in an hour at least this many times the key’s hourly norm of refusals…',
+  },
+  KEYGATE_ANOMALY_MIN_REFUSALS: {
+    section: 'Anomalies',
+    fallback: 20,
+    min: 1,
+    max: 100_000_000,
+    meaning:
+      '…and at least this many. NEW_NETWORK has no threshold: a valid use from a network not seen in the window. No anomaly is found in a key’s first day of traffic',
   },
   KEYGATE_USAGE_RETENTION_DAYS: {
     section: 'Verification',
@@ -485,6 +547,15 @@ export function loadConfig(env: Env = process.env): Config {
     },
     usageRetentionDays: integer(env, 'KEYGATE_USAGE_RETENTION_DAYS'),
     observationWindowDays: integer(env, 'KEYGATE_OBSERVATION_WINDOW_DAYS'),
+    anomalies: {
+      intervalMs: integer(env, 'KEYGATE_ANOMALY_SCAN_SECONDS') * 1000,
+      volumeFactor: integer(env, 'KEYGATE_ANOMALY_VOLUME_FACTOR'),
+      minVolume: integer(env, 'KEYGATE_ANOMALY_MIN_VOLUME'),
+      networksFactor: integer(env, 'KEYGATE_ANOMALY_NETWORKS_FACTOR'),
+      minNetworks: integer(env, 'KEYGATE_ANOMALY_MIN_NETWORKS'),
+      refusalsFactor: integer(env, 'KEYGATE_ANOMALY_REFUSALS_FACTOR'),
+      minRefusals: integer(env, 'KEYGATE_ANOMALY_MIN_REFUSALS'),
+    },
     graphqlFastPath: env.KEYGATE_GRAPHQL_FAST_PATH !== '0',
     webhooks: {
       allowInsecure: env.KEYGATE_WEBHOOKS_ALLOW_INSECURE === '1',

@@ -39,6 +39,7 @@ export const AUDIT_ACTIONS = [
   'importKeys',
   'setPolicy',
   'applySuggestion',
+  'setAnomalyResponses',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -22,7 +22,7 @@ type Db = Pick<Transaction, '$queryRaw' | 'keyPolicy'>;
 /** The policy keys of this merchant follow: its own, else the operator's default, else none. */
 export async function effectivePolicy(ctx: MerchantContext, db: Db = ctx.prisma): Promise<EffectivePolicy> {
   const row = await db.keyPolicy.findUnique({ where: { merchantId: ctx.viewer.merchantId } });
-  if (row) return { rules: row.rules as KeyPolicy, source: 'MERCHANT', updatedAt: row.updatedAt };
+  if (row?.rules) return { rules: row.rules as KeyPolicy, source: 'MERCHANT', updatedAt: row.updatedAt };
   const fallback = ctx.settings.defaultKeyPolicy;
   if (fallback && hasRules(fallback)) return { rules: fallback, source: 'PLATFORM_DEFAULT', updatedAt: null };
   return { rules: {}, source: 'NONE', updatedAt: null };

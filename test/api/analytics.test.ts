@@ -57,6 +57,9 @@ it('counts every verification of a known key by outcome, written in one statemen
 
   const { statements } = await s.db.countStatements(() => s.server.usage.flush());
   expect(statements).toHaveLength(1);
+  // The same statement wrote what the valid verifications needed and where they came from.
+  const observed = await s.db.prisma.keyObservation.findMany({ select: { readCount: true, validNetworks: true } });
+  expect(observed).toEqual(expect.arrayContaining([{ readCount: 7, validNetworks: { '198.51.100.0/24': 7 } }]));
   // The webhook worker's timed poll is left out of counts (it may land in any window).
   expect((await s.db.countStatements(() => s.server.webhooks.runOnce())).statements).toEqual([]);
 

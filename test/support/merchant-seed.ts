@@ -182,6 +182,19 @@ export async function seedMerchant(keygateUrl: string, token: string, databaseUr
         if (h % 9 === 0) rows.push([uuid, at.toISOString(), 'IP_DENIED', 1 + (h % 3)]);
       }
     }
+    // What anomaly detection found this week, as it records it (its own tests make it find them).
+    await db.query(
+      `INSERT INTO key_anomalies (id, merchant_id, key_id, kind, subject, hour, details, response, detected_at)
+       SELECT gen_random_uuid(), k.merchant_id, a.key_id::uuid, a.kind::"AnomalyKind", a.subject, a.hour, a.details::jsonb,
+         'NOTIFY', a.detected_at
+       FROM (VALUES ($1, 'NEW_NETWORK', '185.220.101.0/24', date_trunc('hour', now()) - interval '2 hours',
+         '{"network": "185.220.101.0/24"}', now() - interval '110 minutes'),
+         ($2, 'VOLUME_SPIKE', 'spike', date_trunc('hour', now()) - interval '26 hours',
+         '{"verifications": 4180, "norm": 312.5}', now() - interval '25 hours'))
+         AS a(key_id, kind, subject, hour, details, detected_at)
+       JOIN api_keys k ON k.id = a.key_id::uuid`,
+      [decodeGlobalId(long.key.id).id, decodeGlobalId(mobile.key.id).id],
+    );
     // Keys made 45 days ago and never used since: what the overview offers to revoke.
     await db.query(
       `UPDATE api_keys SET created_at = now() - interval '45 days'

@@ -19,6 +19,8 @@ const EVENT_DESCRIPTIONS: Record<EventTypeName, string> = {
   KEY_EXPIRING: 'key.expiring: a key expires soon (data.warningSeconds: the warning threshold reached)',
   KEY_EXPIRED: 'key.expired: a key’s expiry has passed',
   KEY_LEAKED: 'key.leaked: a secret scanner found the key in public (data.leak: where, and whether it was revoked)',
+  KEY_ANOMALY:
+    'key.anomaly: the key is used unlike before: a new network, many networks, a volume spike, a burst of refusals (data.anomaly: kind, details, and whether Keygate disabled the key)',
   USAGE_EXCEEDED: 'usage.exceeded: a key’s credits ran out (once per refill period or change of its credits)',
   APPLICATION_CREATED: 'application.created',
   APPLICATION_UPDATED: 'application.updated: renamed or described anew',

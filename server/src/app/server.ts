@@ -31,6 +31,7 @@ import {
 import { createKeyLoader, createRecordLoader } from '../verification/key-loader.ts';
 import { createMeterStore } from '../verification/meter-store.ts';
 import { UsageRecorder, writeUsage } from '../verification/usage.ts';
+import { AnomalyWatcher } from '../webhooks/anomalies.ts';
 import { ExpiryWatcher } from '../webhooks/expiry.ts';
 import { usageExceededNotifier } from '../webhooks/usage-events.ts';
 import { WebhookWorker } from '../webhooks/worker.ts';
@@ -46,6 +47,7 @@ export interface RunningServer {
   meter: Meter;
   webhooks: WebhookWorker;
   expiry: ExpiryWatcher;
+  anomalies: AnomalyWatcher;
   invalidation: InvalidationBus;
   /** The change feed of embedded verifiers connected to this instance. */
   feed: FeedHub;
@@ -169,6 +171,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const expiry = new ExpiryWatcher(prisma, config.expiry, clock, fail('expiry warnings failed'));
     expiry.start();
     lifecycle.started('expiry warnings', () => expiry.stop());
+    const anomalies = new AnomalyWatcher(
+      prisma,
+      changes,
+      { ...config.anomalies, windowDays: config.observationWindowDays },
+      clock,
+      fail('anomaly detection failed'),
+    );
+    anomalies.start();
+    lifecycle.started('anomaly detection', () => anomalies.stop());
 
     // HTTP.
     const trustedProxies = new TrustedProxies(config.trustedProxies, (peer) =>
@@ -276,6 +287,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       meter,
       webhooks,
       expiry,
+      anomalies,
       invalidation: changes,
       feed,
       close: () => lifecycle.stop(),

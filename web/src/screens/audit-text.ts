@@ -31,6 +31,7 @@ export const ACTIONS: Record<AuditAction, string> = {
   importKeys: 'Keys imported',
   setPolicy: 'Key policy set',
   applySuggestion: 'Suggestion applied',
+  setAnomalyResponses: 'Anomaly responses set',
 };
 
 type Summary = Record<string, unknown>;
@@ -85,7 +86,15 @@ export function describeEvent(action: AuditAction, summary: unknown): { title: s
       return { title: 'IP rules set', details: [ipRules(s)] };
     case 'setKeyEnabled':
       return s.enabled === false
-        ? { title: 'Key disabled', details: ['It is refused until it is enabled again.'] }
+        ? {
+            title: 'Key disabled',
+            details: [
+              ...(s.anomaly
+                ? [`By Keygate, on an anomaly (${text(s.anomaly).toLowerCase().replace('_', ' ')}), as you chose.`]
+                : []),
+              'It is refused until it is enabled again.',
+            ],
+          }
         : { title: 'Key enabled', details: [] };
     case 'reportLeakedKey':
       return {
@@ -144,6 +153,18 @@ export function describeEvent(action: AuditAction, summary: unknown): { title: s
         details: [
           `Access: ${text(s.access)}${was.access && was.access !== s.access ? ` (was ${text(was.access)})` : ''}`,
           `Scopes: ${scopes.length > 0 ? scopes.join(', ') : 'none of its own'}`,
+        ],
+      };
+    }
+    case 'setAnomalyResponses': {
+      const kinds = ['NEW_NETWORK', 'MANY_NETWORKS', 'VOLUME_SPIKE', 'REFUSAL_BURST'];
+      const disabling = kinds.filter((kind) => s[kind] === 'DISABLE');
+      return {
+        title: 'Anomaly responses set',
+        details: [
+          disabling.length === 0
+            ? 'Every anomaly is told, no key is disabled.'
+            : `Keys are disabled on: ${disabling.map((kind) => kind.toLowerCase().replace('_', ' ')).join(', ')}.`,
         ],
       };
     }

@@ -8,7 +8,7 @@ import { QueryState } from '../ui/feedback.tsx';
 import { accessLabel, refusalOf, StatusBadge, When } from '../ui/format.tsx';
 import { KeyActions } from './key-actions.tsx';
 import { KeySettings } from './key-settings.tsx';
-import { KeySuggestion } from './key-suggestion.tsx';
+import { KeyAnomalies, KeySuggestion } from './key-suggestion.tsx';
 import { IntegrationSnippets } from './snippets.tsx';
 import { PeriodChoice, RANGES, UsageChart, usageRange } from './usage-chart.tsx';
 
@@ -125,6 +125,7 @@ export default function KeyPage({ id }: { id: string }) {
           <p>
             <Link href={`/audit?key=${encodeURIComponent(key.id)}`}>Every change to this key, in the audit trail</Link>
           </p>
+          <KeyAnomalies id={key.id} />
           {key.status === 'REVOKED' ? null : <KeySuggestion id={key.id} name={key.name} />}
           <Usage id={key.id} />
           {key.status === 'REVOKED' ? null : <IntegrationSnippets prefix={key.prefix} />}

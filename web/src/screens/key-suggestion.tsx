@@ -11,6 +11,31 @@ import { When } from '../ui/format.tsx';
 
 const TYPES = { additionalTypenames: ['ApiKey'] };
 
+/** The key's anomalies: how it was used unlike before, and what Keygate did. */
+export function KeyAnomalies({ id }: { id: string }) {
+  const [{ data }] = useQuery({ query: KeySuggestionDocument, variables: { id }, context: useMemo(() => TYPES, []) });
+  const anomalies = data?.node && 'anomalies' in data.node ? data.node.anomalies : [];
+  if (anomalies.length === 0) return null;
+  return (
+    <section aria-labelledby="anomalies-heading" className="card anomalies">
+      <h2 id="anomalies-heading">
+        Unusual use <span className="count">{anomalies.length}</span>
+      </h2>
+      <ul className="plain-list">
+        {anomalies.map((anomaly) => (
+          <li key={anomaly.id}>
+            <strong>{anomaly.message}</strong>
+            {anomaly.response === 'DISABLE' ? <span className="tag tag-warn">Keygate disabled the key</span> : null}
+            <span className="muted small block">
+              in the hour from <When value={anomaly.hour} />
+            </span>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
 export function KeySuggestion({ id, name }: { id: string; name: string }) {
   const [{ data }] = useQuery({ query: KeySuggestionDocument, variables: { id }, context: useMemo(() => TYPES, []) });
   const [, apply] = useMutation(ApplySuggestionDocument);

@@ -2,7 +2,12 @@
 // and refusals over 24 hours or 30 days, the top refusal reasons and what to do about each), what
 // needs attention (keys expiring within 7 days, keys nobody used for 30 days, to revoke in one
 // confirmed step), and the latest changes.
-import { type ApiKeyFieldsFragment, OverviewDocument, type UsageGranularity } from '@keygate/sdk/documents';
+import {
+  AnomaliesDocument,
+  type ApiKeyFieldsFragment,
+  OverviewDocument,
+  type UsageGranularity,
+} from '@keygate/sdk/documents';
 import { useMemo, useState } from 'react';
 import { useQuery } from 'urql';
 import { Link } from 'wouter';
@@ -100,6 +105,7 @@ export default function Overview() {
               }
               revocable
             />
+            <Anomalies />
             {data.policy.source !== 'NONE' ? (
               <KeyList
                 id="out-of-policy"
@@ -142,6 +148,32 @@ export default function Overview() {
           </div>
         </>
       ) : null}
+    </section>
+  );
+}
+
+/** Keys used unlike before, this week. */
+function Anomalies() {
+  const [{ data }] = useQuery({ query: AnomaliesDocument, variables: { withinDays: 7, first: 5 } });
+  if (!data || data.anomalies.length === 0) return null;
+  return (
+    <section aria-labelledby="anomalies-heading" className="card anomalies">
+      <h2 id="anomalies-heading">Unusual use this week</h2>
+      <ul className="plain-list">
+        {data.anomalies.map((anomaly) => (
+          <li key={anomaly.id}>
+            {anomaly.key ? <Link href={`/keys/${anomaly.key.id}`}>{anomaly.key.name}</Link> : 'A deleted key'}{' '}
+            <span className="muted small">
+              in {anomaly.key?.application.name} · <When value={anomaly.detectedAt} />
+            </span>
+            <span className="small block">
+              {anomaly.message}
+              {anomaly.response === 'DISABLE' ? <span className="tag tag-warn">Keygate disabled the key</span> : null}
+            </span>
+          </li>
+        ))}
+      </ul>
+      <Link href="/policy">Choose what Keygate does on each kind</Link>
     </section>
   );
 }

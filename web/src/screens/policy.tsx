@@ -2,18 +2,20 @@
 // which existing keys a proposal would find outside it before saving (the dry run), and after
 // saving the keys out of policy stay listed here and on the overview. A policy never changes a key.
 import {
+  AnomaliesDocument,
   type KeyPolicyFieldsFragment,
   type KeyPolicyInput,
   type KeysOutOfPolicyFieldsFragment,
   PolicyDocument,
+  SetAnomalyResponsesDocument,
   SetPolicyDocument,
 } from '@keygate/sdk/documents';
 import { useEffect, useMemo, useState } from 'react';
 import { Checkbox } from 'react-aria-components';
 import { useMutation, useQuery } from 'urql';
 import { Link } from 'wouter';
-import { type FormErrors, failureOf, NO_ERRORS } from '../errors.ts';
-import { Button, Field, SubmitForm } from '../ui/controls.tsx';
+import { type FormErrors, failureOf, inOneLine, NO_ERRORS } from '../errors.ts';
+import { Button, Choice, Field, SubmitForm } from '../ui/controls.tsx';
 import { Alert, Notice, QueryState } from '../ui/feedback.tsx';
 import { When } from '../ui/format.tsx';
 import { policySentences, RULE_LABELS } from './policy-text.ts';
@@ -82,6 +84,7 @@ export default function Policy() {
       {policy ? (
         <>
           <PolicyForm policy={policy} />
+          <Responses />
           <section aria-labelledby="out-heading" className="card">
             <h2 id="out-heading">
               Keys out of policy{' '}
@@ -229,6 +232,67 @@ function PolicyForm({ policy }: { policy: KeyPolicyFieldsFragment & { keysOutOfP
           <OutOfPolicy connection={preview.keys} empty="" />
         </section>
       ) : null}
+    </section>
+  );
+}
+
+const KINDS = [
+  { field: 'newNetwork', label: 'First use from a new network', hint: 'An IPv4 /24 or IPv6 /48 not seen in 30 days' },
+  { field: 'manyNetworks', label: 'Many networks in one hour', hint: 'Far more than usual: a shared or leaked key' },
+  { field: 'volumeSpike', label: 'Volume spike', hint: 'At least 10 times the usual verifications in an hour' },
+  { field: 'refusalBurst', label: 'Burst of refusals', hint: 'Far more refused requests than usual' },
+] as const;
+
+type Responses = Record<(typeof KINDS)[number]['field'], 'NOTIFY' | 'DISABLE'>;
+
+/** What Keygate does when a key is used unlike before: tell (always), and disable the key if chosen. */
+function Responses() {
+  const [{ data }] = useQuery({ query: AnomaliesDocument, variables: { first: 1 } });
+  const [state, save] = useMutation(SetAnomalyResponsesDocument);
+  const [draft, setDraft] = useState<Responses | null>(null);
+  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
+  const current = data?.anomalyResponses;
+  if (!current) return null;
+  const shown: Responses = draft ?? current;
+  return (
+    <section aria-labelledby="responses-heading" className="card">
+      <h2 id="responses-heading">When a key is used unusually</h2>
+      <p className="muted small">
+        Keygate compares each key's hour with its last 30 days (never in its first day of traffic). Every anomaly is a
+        key.anomaly webhook event and a flag on the key; you may also have the key disabled at once. Enabling it again
+        is yours.
+      </p>
+      <SubmitForm
+        onSubmit={async () => {
+          setMessage(null);
+          const result = await save({ input: shown });
+          const failed = inOneLine(failureOf(result.error, result.data?.setAnomalyResponses));
+          setMessage(failed ? { ok: false, text: failed } : { ok: true, text: 'Saved.' });
+          if (!failed) setDraft(null);
+        }}
+      >
+        <div className="form-grid">
+          {KINDS.map((kind) => (
+            <Choice
+              key={kind.field}
+              label={kind.label}
+              value={shown[kind.field]}
+              onChange={(value) => setDraft({ ...shown, [kind.field]: value })}
+              options={[
+                { id: 'NOTIFY', label: 'Tell me' },
+                { id: 'DISABLE', label: 'Tell me and disable the key' },
+              ]}
+              description={kind.hint}
+            />
+          ))}
+        </div>
+        {message ? message.ok ? <Notice>{message.text}</Notice> : <Alert>{message.text}</Alert> : null}
+        <div className="form-actions">
+          <Button type="submit" variant="primary" isPending={state.fetching}>
+            Save responses
+          </Button>
+        </div>
+      </SubmitForm>
     </section>
   );
 }
