@@ -100,6 +100,22 @@ describe('the dashboard integration snippets', () => {
   });
 });
 
+describe('KEYGATE_DEFAULT_KEY_POLICY', () => {
+  it('takes a policy as setPolicy does, and names what is wrong with one that is not', () => {
+    expect(loadConfig({}).defaultKeyPolicy).toBeNull();
+    expect(
+      loadConfig({
+        KEYGATE_DEFAULT_KEY_POLICY: '{"maxLifetimeDays":{"live":90},"allowedScopes":["orders:*","orders:*"]}',
+      }).defaultKeyPolicy,
+    ).toEqual({ maxLifetimeDays: { live: 90 }, allowedScopes: ['orders:*'] });
+    expect(() => loadConfig({ KEYGATE_DEFAULT_KEY_POLICY: '{maxLifetimeDays' })).toThrow(/must be JSON/);
+    expect(() => loadConfig({ KEYGATE_DEFAULT_KEY_POLICY: '{"maxLifetimeDays":{"live":0}}' })).toThrow(
+      'KEYGATE_DEFAULT_KEY_POLICY (maxLifetimeDays.live): must be at least 1',
+    );
+    expect(() => loadConfig({ KEYGATE_DEFAULT_KEY_POLICY: '{"maxLifetimeDay":{"live":9}}' })).toThrow(ConfigError);
+  });
+});
+
 describe('docs/configuration.md', () => {
   it('lists every variable under its section, with its default and range', () => {
     const page = configurationReference();

@@ -2,7 +2,7 @@
 // exist. Core judges a key against a policy; this loads the policy, judges keys as written by a
 // change (inside its transaction, so a refused change leaves nothing behind) and lists the
 // existing keys a policy would refuse. A policy never changes an existing key.
-import { globalId, type KeyPolicy, type PolicyRule, type PolicyViolation, policyViolations } from '@keygate/core';
+import { type KeyPolicy, type PolicyRule, type PolicyViolation, policyViolations } from '@keygate/core';
 import { recorded, type Transaction } from './audit.ts';
 import type { MerchantContext } from './context.ts';
 import { PolicyViolationError, type PolicyViolationIssue } from './errors.ts';
@@ -198,6 +198,3 @@ export function normalized(policy: KeyPolicy): KeyPolicy {
     maxGracePeriodSeconds: policy.maxGracePeriodSeconds ?? null,
   };
 }
-
-/** The global id of a judged key. */
-export const judgedKeyId = (key: JudgedKey) => globalId('ApiKey', key.id);

@@ -409,6 +409,38 @@ describe('the dashboard, served by the built server', { timeout: 120_000 }, () =
     await context.close();
   });
 
+  it('previews a key policy, sets it, and the key form says it and names the field it refuses', async () => {
+    const token = await tokenFor('policy-co');
+    const app = ok(
+      (await graphql(keygate.url, token, CreateApplicationDocument, { input: { name: 'Payments API' } })).body.data
+        .createApplication,
+    ).application.id;
+    await graphql(keygate.url, token, CreateKeyDocument, { input: { applicationId: app, name: 'Made before' } });
+    const { page, context, problems } = await open('/policy', token);
+    await page.getByText('No policy: any key may be made').waitFor();
+    await page.getByLabel('Live keys expire within (days)').fill('90');
+    await page.getByRole('button', { name: 'Preview affected keys' }).click();
+    const preview = page.getByRole('region', { name: '1 existing key would be out of this policy' });
+    await preview.getByRole('link', { name: 'Made before' }).waitFor();
+    // The preview changed nothing: still no policy.
+    expect(await page.getByText('No policy: any key may be made').count()).toBe(1);
+    await page.getByRole('button', { name: 'Save policy' }).click();
+    await page.getByText('Policy saved.').waitFor();
+    await page.getByText('Your policy', { exact: false }).first().waitFor();
+
+    await page.goto(`/applications/${app}`);
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const create = page.getByRole('dialog', { name: 'Create an API key' });
+    await create.getByText('Your key policy: Live keys expire within 90 days of creation.').waitFor();
+    await create.getByRole('textbox', { name: 'Name', exact: true }).fill('No expiry');
+    await create.getByRole('button', { name: 'Create key' }).click();
+    await create.getByRole('alert').filter({ hasText: 'Your key policy refuses this' }).waitFor();
+    expect(await create.getByRole('alert').textContent()).toContain('LIVE keys must expire within 90 days');
+    await screenshot(page, 'policy-refused', { fullPage: false });
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
   it('defines a role, gives it to a key, and the key follows the role’s edits at the gateway', async () => {
     const token = await tokenFor('roles-merchant');
     const app = ok(

@@ -115,6 +115,7 @@ export async function demo(): Promise<string> {
     case 'KeyLimitReachedError': return String(created.error.limit);
     case 'ValidationError': return created.error.issues.map((i) => i.path.join('.')).join();
     case 'NotFoundError': return created.error.id;
+    case 'PolicyViolationError': return created.error.violations.map((v) => v.rule + ' ' + v.path.join('.')).join();
   }
 }
 export async function more(): Promise<string> {

@@ -1,7 +1,7 @@
 // Least privilege from observed use: ApiKey.suggestion and applySuggestion.
 
 import type { MerchantContext } from '@keygate/services/context';
-import { KeyRevokedError, NotFoundError, PolicyViolationError, ValidationError } from '@keygate/services/errors';
+import { KeyRevokedError, NotFoundError, ValidationError } from '@keygate/services/errors';
 import * as suggestions from '@keygate/services/suggestions';
 import { builder } from '../builder.ts';
 import { ApiKey, ApiKeyPayload, KeyAccess } from './api-key.ts';
@@ -86,13 +86,7 @@ builder.mutationField('applySuggestion', (t) =>
       }),
     },
     errors: {
-      types: [
-        NotFoundError,
-        KeyRevokedError,
-        ValidationError,
-        PolicyViolationError,
-        suggestions.SuggestionOutdatedError,
-      ],
+      types: [NotFoundError, KeyRevokedError, ValidationError, suggestions.SuggestionOutdatedError],
     },
     resolve: async (_root, { input }, ctx) => ({
       key: await suggestions.applySuggestion(ctx, input.keyId, input.suggestionId),

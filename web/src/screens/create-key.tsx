@@ -1,13 +1,15 @@
 // Creating a key: name, website URL, access, scopes, environment, expiry; then its secret,
 // shown once.
-import { CreateKeyDocument, type KeyEnvironment } from '@keygate/sdk/documents';
+import { CreateKeyDocument, type KeyEnvironment, PolicyRulesDocument } from '@keygate/sdk/documents';
 import { useState } from 'react';
-import { useMutation } from 'urql';
+import { useMutation, useQuery } from 'urql';
+import { Link } from 'wouter';
 import { type FormErrors, failureOf, NO_ERRORS } from '../errors.ts';
 import { Button, Choice, SubmitForm } from '../ui/controls.tsx';
 import { Sheet } from '../ui/dialogs.tsx';
-import { Alert } from '../ui/feedback.tsx';
+import { Alert, Notice } from '../ui/feedback.tsx';
 import { draftOf, inputOf, KeyFields } from './key-fields.tsx';
+import { policySentences } from './policy-text.ts';
 import { SecretOnce } from './secret-once.tsx';
 
 export function CreateKey({
@@ -57,6 +59,7 @@ export function CreateKey({
         }}
       >
         <SubmitForm onSubmit={submit}>
+          <PolicyHint />
           <KeyFields draft={draft} onChange={setDraft} errors={errors.fields} />
           <Choice
             label="Environment"
@@ -90,5 +93,17 @@ export function CreateKey({
         onDone={() => setCreated(null)}
       />
     </>
+  );
+}
+
+/** The key policy in force, said before the merchant fills the form in (not after a refusal). */
+function PolicyHint() {
+  const [{ data }] = useQuery({ query: PolicyRulesDocument });
+  const rules = data ? policySentences(data.policy) : [];
+  if (rules.length === 0) return null;
+  return (
+    <Notice>
+      Your key policy: {rules.join(' ')} <Link href="/policy">Key policy</Link>
+    </Notice>
   );
 }
