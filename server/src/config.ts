@@ -6,6 +6,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type KeyPolicy, parseCidr } from '@keygate/core';
+import type { AnomalyThresholds } from '@keygate/services/anomalies';
 import { keyPolicyRule } from '@keygate/services/validation';
 import type { StorageOptions } from './db/database.ts';
 import { StartupError } from './startup-error.ts';
@@ -40,15 +41,7 @@ export interface Config {
   /** Days of observed use suggestions and anomaly detection read. */
   observationWindowDays: number;
   /** Anomaly detection: how often, and what counts as one. */
-  anomalies: {
-    intervalMs: number;
-    volumeFactor: number;
-    minVolume: number;
-    networksFactor: number;
-    minNetworks: number;
-    refusalsFactor: number;
-    minRefusals: number;
-  };
+  anomalies: Omit<AnomalyThresholds, 'windowDays'> & { intervalMs: number };
   /** Serve verifyKey for service tokens through the compiled fast path (KEYGATE_GRAPHQL_FAST_PATH=0 turns it off). */
   graphqlFastPath: boolean;
   /** Schema introspection (and so GraphiQL's documentation); KEYGATE_INTROSPECTION=0 turns it off. */

@@ -7,6 +7,7 @@
 
 import { emit as emitEvent, keyEventData } from '@keygate/services/events';
 import type { PrismaClient } from '@keygate/services/prisma';
+import { PeriodicScan } from './periodic.ts';
 
 export interface ExpiryOptions {
   /** Seconds before the expiry at which to warn, e.g. [604800, 86400]. */
@@ -17,42 +18,18 @@ export interface ExpiryOptions {
 /** Keys that expired longer ago than this when first seen (before warnings existed) are not announced. */
 const EXPIRED_LOOKBACK_MS = 7 * 86_400_000;
 
-export class ExpiryWatcher {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | null = null;
-
+export class ExpiryWatcher extends PeriodicScan<number> {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly options: ExpiryOptions,
     private readonly clock: () => number = Date.now,
-    private readonly log: (error: unknown) => void = (error) => console.error('keygate: expiry warnings', error),
-  ) {}
-
-  start(): void {
-    this.timer ??= setInterval(() => {
-      if (this.running === null) void this.runOnce().catch(this.log);
-    }, this.options.intervalMs);
-    this.timer.unref();
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running?.catch(() => {});
+    log: (error: unknown) => void = (error) => console.error('keygate: expiry warnings', error),
+  ) {
+    super(options.intervalMs, log);
   }
 
   /** One scan: the events it sent. */
-  async runOnce(): Promise<number> {
-    const scan = this.scan();
-    this.running = scan;
-    try {
-      return await scan;
-    } finally {
-      if (this.running === scan) this.running = null;
-    }
-  }
-
-  private scan(): Promise<number> {
+  protected scan(): Promise<number> {
     const now = new Date(this.clock());
     const oldest = new Date(now.getTime() - EXPIRED_LOOKBACK_MS);
     const thresholds = [...new Set([...this.options.warnings, 0])];

@@ -11,11 +11,10 @@ import {
   SetPolicyDocument,
 } from '@keygate/sdk/documents';
 import { useEffect, useMemo, useState } from 'react';
-import { Checkbox } from 'react-aria-components';
 import { useMutation, useQuery } from 'urql';
 import { Link } from 'wouter';
 import { type FormErrors, failureOf, inOneLine, NO_ERRORS } from '../errors.ts';
-import { Button, Choice, Field, SubmitForm } from '../ui/controls.tsx';
+import { Button, Check, Choice, Field, SubmitForm } from '../ui/controls.tsx';
 import { Alert, Notice, QueryState } from '../ui/feedback.tsx';
 import { When } from '../ui/format.tsx';
 import { policySentences, RULE_LABELS } from './policy-text.ts';
@@ -165,26 +164,18 @@ function PolicyForm({ policy }: { policy: KeyPolicyFieldsFragment & { keysOutOfP
             description="Empty: no bound."
           />
         </div>
-        <Checkbox
+        <Check
           isSelected={draft.fullAccessRequiresIpRules}
           onChange={(fullAccessRequiresIpRules) => set({ fullAccessRequiresIpRules })}
-          className="checkbox"
         >
-          <span className="checkbox-box" aria-hidden="true">
-            {draft.fullAccessRequiresIpRules ? '✓' : ''}
-          </span>
           Full-access keys must be limited by IP rules
-        </Checkbox>
-        <Checkbox
+        </Check>
+        <Check
           isSelected={draft.noWildcardScopesInLive}
           onChange={(noWildcardScopesInLive) => set({ noWildcardScopesInLive })}
-          className="checkbox"
         >
-          <span className="checkbox-box" aria-hidden="true">
-            {draft.noWildcardScopesInLive ? '✓' : ''}
-          </span>
           Live keys may not hold wildcard scopes (such as orders:*)
-        </Checkbox>
+        </Check>
         <Field
           label="Allowed scopes"
           value={draft.allowedScopes}

@@ -1,8 +1,7 @@
 // A secret shown once (a new key, a rolled key): copy it, then say you have stored it.
 // The dialog cannot be dismissed by accident; once closed, the secret is gone from the page.
 import { useState } from 'react';
-import { Checkbox } from 'react-aria-components';
-import { Button } from '../ui/controls.tsx';
+import { Button, Check } from '../ui/controls.tsx';
 import { Sheet } from '../ui/dialogs.tsx';
 import { Notice } from '../ui/feedback.tsx';
 
@@ -47,12 +46,9 @@ export function SecretOnce({
       </div>
       {copied === 'yes' ? <Notice>Copied to the clipboard.</Notice> : null}
       {copied === 'failed' ? <Notice>The browser did not allow copying: select the key and copy it.</Notice> : null}
-      <Checkbox isSelected={stored} onChange={setStored} className="checkbox">
-        <span className="checkbox-box" aria-hidden="true">
-          {stored ? '✓' : ''}
-        </span>
+      <Check isSelected={stored} onChange={setStored}>
         I have stored this key
-      </Checkbox>
+      </Check>
       <div className="dialog-actions">
         <Button variant="primary" isDisabled={!stored} onPress={close}>
           Done

@@ -4,6 +4,7 @@ import type { ReactNode } from 'react';
 import {
   Button as AriaButton,
   type ButtonProps,
+  Checkbox,
   FieldError,
   Form,
   Input,
@@ -133,5 +134,25 @@ export function Choice<T extends string>({
         </ListBox>
       </Popover>
     </Select>
+  );
+}
+
+/** A checkbox with its label, drawn as the dashboard draws them. */
+export function Check({
+  isSelected,
+  onChange,
+  children,
+}: {
+  isSelected: boolean;
+  onChange: (selected: boolean) => void;
+  children: ReactNode;
+}) {
+  return (
+    <Checkbox isSelected={isSelected} onChange={onChange} className="checkbox">
+      <span className="checkbox-box" aria-hidden="true">
+        {isSelected ? '✓' : ''}
+      </span>
+      {children}
+    </Checkbox>
   );
 }
