@@ -546,6 +546,43 @@ describe('the endpoints', () => {
     );
     expect(badUsage.status).toBe(400);
     expect((await badUsage.json()).error).toMatch(/counts\[0\]/);
+    // Observations are checked field by field too: a network that is none, a scope with a space,
+    // more networks than a key's hour keeps.
+    const observation = (extra: Record<string, unknown>) =>
+      JSON.stringify({
+        uses: [],
+        counts: [],
+        refusals: [],
+        observations: [
+          {
+            key_id: '00000000-0000-7000-8000-000000000000',
+            hour: '2026-12-04T10:00:00.000Z',
+            read: 1,
+            write: 0,
+            scopes: {},
+            valid_networks: {},
+            refused_networks: {},
+            ...extra,
+          },
+        ],
+      });
+    for (const [extra, message] of [
+      [{ valid_networks: { "'; DROP TABLE api_keys; --": 1 } }, /valid_networks/],
+      [{ scopes: { 'orders read': 1 } }, /scopes/],
+      [
+        { refused_networks: Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`10.0.${i}.0/24`, 1])) },
+        /at most 1000/,
+      ],
+      [{ read: -1 }, /read/],
+    ] as const) {
+      const answer = await post('/v1/verifier/usage', observation(extra));
+      expect(answer.status).toBe(400);
+      expect((await answer.json()).error).toMatch(message);
+    }
+    // A well-formed one is taken (for a key that does not exist: nothing is written).
+    expect((await post('/v1/verifier/usage', observation({ valid_networks: { '203.0.113.0/24': 1 } }))).status).toBe(
+      200,
+    );
     expect((await post('/v1/verifier/meter/take', '{"keyId":"nope"}')).status).toBe(400);
     expect((await post('/v1/verifier/ack', 'not json')).status).toBe(400);
     expect((await post('/v1/verifier/ack', 'x'.repeat(300_000))).status).toBe(413);
