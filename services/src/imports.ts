@@ -9,9 +9,10 @@ import { recorded } from './audit.ts';
 import { clockOf, type MerchantContext } from './context.ts';
 import { KeyLimitReachedError, NotFoundError, ValidationError } from './errors.ts';
 import { lockIdentity } from './identities.ts';
-import { type CreditsInput, creditsData, type RateLimitInput, rateLimitsData } from './metering.ts';
+import type { CreateKeyInput } from './keys.ts';
+import { creditsData, rateLimitsData } from './metering.ts';
 import { enforcePolicy } from './policies.ts';
-import type { ImportPrefix, KeyAccess, KeyEnvironment } from './prisma.ts';
+import type { ImportPrefix } from './prisma.ts';
 
 /** Most keys one importKeys call takes. */
 export const MAX_IMPORT_BATCH = 1000;
@@ -100,22 +101,12 @@ function checkPrefix(prefix: string): void {
 
 export type HashAlgorithm = 'SHA256_HEX' | 'SHA256_BASE64';
 
-export interface ImportKeyInput {
+/** A key as createKey takes it (without roles or IP rules, set after), and the hash of its secret. */
+export type ImportKeyInput = Omit<CreateKeyInput, 'applicationId' | 'roles' | 'ipRules' | 'ipDefaultAction'> & {
   hash: string;
   hashAlgorithm?: HashAlgorithm | null;
   prefix: string;
-  name: string;
-  websiteUrl?: string | null;
-  access?: KeyAccess | null;
-  scopes?: string[] | null;
-  environment?: KeyEnvironment | null;
-  expiresAt?: Date | null;
-  credits?: CreditsInput | null;
-  rateLimits?: RateLimitInput[] | null;
-  metadata?: unknown;
-  externalId?: string | null;
-  identityId?: string | null;
-}
+};
 
 export interface ImportKeysResult {
   /** Keys created by this call. */

@@ -118,8 +118,9 @@ export async function enforcePolicy(ctx: MerchantContext, tx: Db, enforcement: E
     paths.size,
   );
   const issues: PolicyViolationIssue[] = [];
-  const order = [...paths.keys()];
-  rows.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
+  // In the input's order (an import's rows by index); Map keys keep insertion order.
+  const order = new Map([...paths.keys()].map((id, index) => [id, index]));
+  rows.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
   for (const row of rows) {
     const change =
       enforcement.gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds: enforcement.gracePeriodSeconds };
