@@ -66,7 +66,11 @@ describe('the variables table', () => {
       if (variable.fallback === undefined) continue;
       expect([name, variable.min! <= variable.fallback && variable.fallback <= variable.max!]).toEqual([name, true]);
       // The bounds are enforced: one past either end stops start-up, naming the variable and its range.
-      const storage = name.startsWith('KEYGATE_DB_') ? { DATABASE_URL: 'postgres://db/keygate' } : {};
+      const storage = name.startsWith('KEYGATE_DB_')
+        ? { DATABASE_URL: 'postgres://db/keygate' }
+        : name.startsWith('KEYGATE_REPLICA_')
+          ? { DATABASE_URL: 'postgres://db/keygate', KEYGATE_REPLICA_DATABASE_URLS: 'postgres://replica/keygate' }
+          : {};
       for (const outside of [variable.min! - 1, variable.max! + 1]) {
         expect(() => loadConfig({ ...storage, [name]: String(outside) })).toThrow(
           new ConfigError(`${name} must be a whole number from ${variable.min} to ${variable.max} (got "${outside}")`),
@@ -113,6 +117,38 @@ describe('KEYGATE_DEFAULT_KEY_POLICY', () => {
       'KEYGATE_DEFAULT_KEY_POLICY (maxLifetimeDays.live): must be at least 1',
     );
     expect(() => loadConfig({ KEYGATE_DEFAULT_KEY_POLICY: '{"maxLifetimeDay":{"live":9}}' })).toThrow(ConfigError);
+  });
+});
+
+describe('KEYGATE_REPLICA_DATABASE_URLS', () => {
+  const primary = 'postgres://keygate:pw@db:5432/keygate';
+  it('takes replicas of a PostgreSQL primary, comma-separated, and refuses what cannot be one', () => {
+    expect(loadConfig({ DATABASE_URL: primary }).replicas).toBeNull();
+    expect(
+      loadConfig({
+        DATABASE_URL: primary,
+        KEYGATE_REPLICA_DATABASE_URLS: ' postgres://r1:5432/keygate , postgresql://r2/keygate,',
+      }).replicas,
+    ).toEqual({ urls: ['postgres://r1:5432/keygate', 'postgresql://r2/keygate'], pollMs: 100 });
+    expect(() => loadConfig({ KEYGATE_REPLICA_DATABASE_URLS: 'postgres://r1/keygate' })).toThrow(
+      /DATABASE_URL is not: replicas are of a PostgreSQL primary/,
+    );
+    expect(() => loadConfig({ DATABASE_URL: primary, KEYGATE_REPLICA_DATABASE_URLS: 'mysql://r1/keygate' })).toThrow(
+      /must be postgres:\/\/ or postgresql:\/\/ URLs/,
+    );
+    expect(() => loadConfig({ DATABASE_URL: primary, KEYGATE_REPLICA_DATABASE_URLS: primary })).toThrow(
+      /lists DATABASE_URL itself/,
+    );
+    expect(() =>
+      loadConfig({ DATABASE_URL: primary, KEYGATE_REPLICA_DATABASE_URLS: 'postgres://r1/k,postgres://r1/k' }),
+    ).toThrow(/twice/);
+    expect(() =>
+      loadConfig({
+        DATABASE_URL: primary,
+        KEYGATE_REPLICA_DATABASE_URLS: 'postgres://r1/k',
+        KEYGATE_REPLICA_POLL_MS: '1',
+      }),
+    ).toThrow(/KEYGATE_REPLICA_POLL_MS/);
   });
 });
 

@@ -25,6 +25,8 @@ export interface Config {
   port: number;
   dataDir: string;
   storage: StorageOptions;
+  /** PostgreSQL streaming replicas that verification's cache misses may read (see db/replicas.ts). */
+  replicas: { urls: string[]; pollMs: number } | null;
   /** Absent until resolved by loadAuth (the development secret lives in the data directory). */
   auth: Omit<AuthConfig, 'key'> & { secret?: string; jwksUrl?: string };
   maxKeysPerApplication: number;
@@ -152,6 +154,19 @@ export const variables = {
     default: '`DATABASE_URL`',
     meaning:
       'A direct (session) connection for what a transaction-pooling proxy cannot carry: change notifications (`LISTEN`) and the migrations’ advisory lock. Set it when `DATABASE_URL` points at PgBouncer',
+  },
+  KEYGATE_REPLICA_DATABASE_URLS: {
+    section: 'Storage',
+    meaning:
+      'Streaming replicas of `DATABASE_URL`’s database, comma-separated. Cache misses of verification (`/v1/auth`, `verifyKey`, embedded verifiers) read a replica only once it has replayed the latest key change this instance heard of, else the primary; everything else reads and writes the primary. Each replica gets `KEYGATE_DB_POOL_SIZE` connections',
+  },
+  KEYGATE_REPLICA_POLL_MS: {
+    section: 'Storage',
+    fallback: 100,
+    min: 5,
+    max: 60000,
+    meaning:
+      'How often each replica’s replay position is read (while one is behind the latest key change: every 10 ms). Also the lag `/metrics` and `/readyz` report',
   },
   KEYGATE_DB_CONNECT_TIMEOUT_SECONDS: {
     section: 'Storage',
@@ -504,6 +519,30 @@ export function loadConfig(env: Env = process.env): Config {
       'KEYGATE_LISTEN_DATABASE_URL is set but DATABASE_URL is not: it is a second connection to that database',
     );
   }
+  const replicaUrls = (env.KEYGATE_REPLICA_DATABASE_URLS ?? '')
+    .split(',')
+    .map((url) => url.trim())
+    .filter((url) => url !== '');
+  if (replicaUrls.length > 0) {
+    if (!databaseUrl) {
+      throw new ConfigError(
+        'KEYGATE_REPLICA_DATABASE_URLS is set but DATABASE_URL is not: replicas are of a PostgreSQL primary, not of the embedded database',
+      );
+    }
+    for (const url of replicaUrls) {
+      if (!/^postgres(ql)?:\/\//.test(url)) {
+        throw new ConfigError(
+          'KEYGATE_REPLICA_DATABASE_URLS must be postgres:// or postgresql:// URLs, comma-separated',
+        );
+      }
+      if (url === databaseUrl) {
+        throw new ConfigError('KEYGATE_REPLICA_DATABASE_URLS lists DATABASE_URL itself: list its standbys');
+      }
+    }
+    if (new Set(replicaUrls).size !== replicaUrls.length) {
+      throw new ConfigError('KEYGATE_REPLICA_DATABASE_URLS lists a replica twice');
+    }
+  }
   return {
     host: env.HOST ?? '127.0.0.1',
     port: integer(env, 'PORT'),
@@ -517,6 +556,7 @@ export function loadConfig(env: Env = process.env): Config {
           connectTimeoutMs: integer(env, 'KEYGATE_DB_CONNECT_TIMEOUT_SECONDS') * 1000,
         }
       : { kind: 'pglite', dataDir: absolute(env.KEYGATE_PGLITE_DIR ?? 'pglite', dataDir) },
+    replicas: replicaUrls.length > 0 ? { urls: replicaUrls, pollMs: integer(env, 'KEYGATE_REPLICA_POLL_MS') } : null,
     auth: {
       secret: env.KEYGATE_JWT_SECRET || undefined,
       jwksUrl: env.KEYGATE_JWKS_URL || undefined,

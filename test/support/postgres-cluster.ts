@@ -48,34 +48,68 @@ export function listening(port: number): Promise<boolean> {
   });
 }
 
-export async function startCluster(): Promise<Cluster> {
+/** Runs a PostgreSQL program (as the postgres user when we are root: PostgreSQL refuses root). */
+function runner(dir: string): (command: string, args: string[]) => void {
   const bin = findBinDir();
-  const dir = mkdtempSync(join(tmpdir(), 'keygate-pg-'));
-  // PostgreSQL refuses to run as root; run it as the postgres user then.
   const asUser = process.getuid?.() === 0 ? 'postgres' : null;
   if (asUser) {
     const uid = Number(execFileSync('id', ['-u', asUser], { encoding: 'utf8' }));
     const gid = Number(execFileSync('id', ['-g', asUser], { encoding: 'utf8' }));
     chownSync(dir, uid, gid);
   }
-  const run = (command: string, args: string[]) => {
+  return (command, args) => {
     const [file, argv] = asUser
       ? ['runuser', ['-u', asUser, '--', join(bin, command), ...args]]
       : [join(bin, command), args];
     execFileSync(file, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   };
+}
+
+const SERVER_OPTIONS = [
+  "-c listen_addresses='127.0.0.1'",
+  '-c fsync=off',
+  '-c synchronous_commit=off',
+  '-c full_page_writes=off',
+  '-c max_connections=300',
+];
+
+export async function startCluster(): Promise<Cluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'keygate-pg-'));
+  const run = runner(dir);
   const data = join(dir, 'data');
   run('initdb', ['-D', data, '-U', 'keygate', '--auth=trust', '-E', 'UTF8', '--no-sync', '--locale=C']);
-  const port = await freePort();
-  const options = [
-    `-p ${port}`,
-    `-k ${dir}`,
-    "-c listen_addresses='127.0.0.1'",
-    '-c fsync=off',
-    '-c synchronous_commit=off',
-    '-c full_page_writes=off',
-    '-c max_connections=300',
-  ].join(' ');
+  return serve(run, dir, data, await freePort());
+}
+
+/**
+ * A streaming replica of a started cluster: pg_basebackup of the primary (with -R: standby.signal
+ * and primary_conninfo written), started on its own port as a hot standby. Its URL reads the same
+ * databases; pg_wal_replay_pause() on it holds its replay.
+ */
+export async function startReplica(primary: Cluster): Promise<Cluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'keygate-pg-replica-'));
+  const run = runner(dir);
+  const data = join(dir, 'data');
+  const source = new URL(primary.url);
+  run('pg_basebackup', [
+    '-h',
+    source.hostname,
+    '-p',
+    source.port,
+    '-U',
+    'keygate',
+    '-D',
+    data,
+    '-R',
+    '-X',
+    'stream',
+    '--no-sync',
+  ]);
+  return serve(run, dir, data, await freePort());
+}
+
+function serve(run: (command: string, args: string[]) => void, dir: string, data: string, port: number): Cluster {
+  const options = [`-p ${port}`, `-k ${dir}`, ...SERVER_OPTIONS].join(' ');
   run('pg_ctl', ['start', '-D', data, '-w', '-l', join(dir, 'server.log'), '-o', options]);
   return {
     url: `postgres://keygate@127.0.0.1:${port}/postgres`,

@@ -10,6 +10,7 @@ import { createAuthenticator } from '../auth/authenticator.ts';
 import { loadAuth } from '../auth/secret.ts';
 import { type Config, ConfigError } from '../config.ts';
 import { type Database, openDatabase } from '../db/database.ts';
+import { ReplicaSet } from '../db/replicas.ts';
 import { createApp } from '../graphql/yoga.ts';
 import { createDashboardHandler } from '../http/dashboard.ts';
 import { createGraphiqlHandler } from '../http/graphiql.ts';
@@ -88,6 +89,18 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     for (const name of modified) log(`warning: migration ${name} was changed after it was applied`);
 
     // The verification path.
+    let invalidation: InvalidationBus | undefined;
+    // Read replicas for cache misses, fenced by the key changes this instance hears.
+    const replicas =
+      config.replicas && database.pool
+        ? new ReplicaSet(database.pool, {
+            urls: config.replicas.urls,
+            pollMs: config.replicas.pollMs,
+            poolSize: config.storage.kind === 'postgres' ? (config.storage.poolSize ?? 10) : 10,
+            log: (line) => logger.warn(line),
+            hearing: () => invalidation?.connected ?? false,
+          })
+        : null;
     const usage = new UsageRecorder(prisma, {
       intervalMs: config.usageFlushMs,
       retentionDays: config.usageRetentionDays,
@@ -103,7 +116,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     );
     const limiter = new FailureLimiter({ ...config.failedVerifications, maxClients: 100_000 });
     const verifier = new Verifier(
-      createKeyLoader(prisma, database.pool),
+      createKeyLoader(prisma, database.pool, replicas),
       new KeyCache(config.cache),
       usage,
       limiter,
@@ -111,7 +124,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       meter,
     );
     const feed = new FeedHub({ ...config.verifierFeed, maxSubscribers: 1000, replay: 1024 });
-    let invalidation: InvalidationBus | undefined;
     const webhooks = new WebhookWorker(prisma, config.webhooks, clock, fail('webhook delivery failed'));
     const metrics = config.metricsToken
       ? new Metrics({
@@ -126,6 +138,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           usageFlushes: () => ({ ok: usage.stats.flushes, failed: usage.stats.failures }),
           webhookAttempts: () => webhooks.attempts,
           meterStatements: () => meter.statements,
+          replicas: () => (replicas ? { replicas: replicas.status(), reads: replicas.reads } : null),
           pool: () => {
             const pool = database.pool;
             return pool
@@ -153,6 +166,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           )
         : localInvalidation(verifier, prisma, feed);
     const changes = invalidation;
+    if (replicas) {
+      if (changes instanceof PostgresInvalidation) changes.onChange = () => replicas.fence();
+      await replicas.start();
+      lifecycle.started('read replicas', () => replicas.stop());
+    }
     await changes.start();
     lifecycle.started('the change feed', () => changes.stop());
     // Prefixes of imported keys: announced with each change, and read again now and then in case a
@@ -223,20 +241,33 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           metrics ? (code, started) => metrics.verification('forward_auth', code, started) : null,
           (header) => logger.warn({ header }, warnings.retiredRequirementHeader(header)),
         ),
-        ready: async () =>
-          !stopping &&
-          changes.connected &&
-          prisma.$queryRaw`SELECT 1`.then(
-            () => true,
-            () => false,
-          ),
+        ready: async () => {
+          const ok =
+            !stopping &&
+            changes.connected &&
+            (await prisma.$queryRaw`SELECT 1`.then(
+              () => true,
+              () => false,
+            ));
+          // Anyone may ask /readyz: replicas are told by state, never by address (that is in /metrics).
+          const states = replicas?.status().map(({ up, fresh, lagBytes, lagSeconds }) => ({
+            up,
+            fresh,
+            lagBytes,
+            lagSeconds,
+          }));
+          if (!ok) return { status: 'unavailable', ...(states ? { replicas: states } : {}) };
+          // A replica down costs the primary its misses, not the service: degraded, still 200.
+          if (!replicas || !states) return { status: 'ready' };
+          return { status: replicas.upCount < replicas.count ? 'degraded' : 'ready', replicas: states };
+        },
         metrics: metrics && config.metricsToken ? metricsHandler(metrics, config.metricsToken) : null,
         leaks: config.leaks ? createLeakHandler(config.leaks, prisma, changes, settings, log) : null,
         onLeakError: fail('leak report failed'),
         onVerifierError: fail('verifier endpoint failed'),
         verifierApi: createVerifierApi({
           authenticate: createAuthenticator(auth),
-          records: createRecordLoader(prisma, database.pool),
+          records: createRecordLoader(prisma, database.pool, replicas),
           importPrefixes: () => loadImportPrefixes(prisma),
           feed,
           feedConnected: () => changes.connected,

@@ -1,16 +1,26 @@
 // The HTTP route table: which handler answers which path. The verification path is matched
 // first, with no allocation; everything else by its path.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ReplicaStatus } from '../db/replicas.ts';
 import { asksForGraphiql } from './graphiql.ts';
 import { sendJson } from './json.ts';
+
+export interface Readiness {
+  status: 'ready' | 'degraded' | 'unavailable';
+  /** Each read replica's state, in the order configured (no addresses: anyone may ask). */
+  replicas?: Pick<ReplicaStatus, 'up' | 'fresh' | 'lagBytes' | 'lagSeconds'>[];
+}
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 export interface Routes {
   /** GET /v1/auth (any query string): forward authentication for gateways. */
   forwardAuth: Handler;
-  /** GET /readyz: answers 200 when ready, 503 otherwise. */
-  ready: () => Promise<boolean>;
+  /**
+   * GET /readyz: 200 when ready, or degraded (serving, with a read replica down); 503 otherwise.
+   * The body says which, and each replica's state when there are any.
+   */
+  ready: () => Promise<Readiness>;
   /** GET /metrics, or null while metrics are off. */
   metrics: Handler | null;
   /** POST /v1/leaks, or null while leak reports are not configured. */
@@ -40,7 +50,7 @@ export function createRouter(routes: Routes) {
       case '/readyz':
         return void routes
           .ready()
-          .then((ok) => sendJson(res, ok ? 200 : 503, { status: ok ? 'ready' : 'unavailable' }));
+          .then((readiness) => sendJson(res, readiness.status === 'unavailable' ? 503 : 200, readiness));
       case '/metrics':
         if (routes.metrics) return routes.metrics(req, res);
         res.writeHead(404, { 'content-type': 'text/plain' });

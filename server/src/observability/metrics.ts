@@ -5,6 +5,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KeyVerifier } from '@keygate/core';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { ReplicaStatus } from '../db/replicas.ts';
 
 export type VerificationPath = 'forward_auth' | 'graphql';
 
@@ -17,6 +18,13 @@ export interface MetricSources {
   meterStatements(): number;
   /** PostgreSQL's query pool; null embedded. */
   pool(): PoolStats | null;
+  /** Read replicas for cache misses, and where misses were read; null without replicas. */
+  replicas?(): ReplicaStats | null;
+}
+
+export interface ReplicaStats {
+  replicas: ReplicaStatus[];
+  reads: { replica: number; primary: number; replicaFailed: number };
 }
 
 export interface PoolStats {
@@ -174,6 +182,57 @@ export class Metrics {
         if (pool) this.set(pool.waiting);
       },
     });
+    if (sources.replicas) {
+      const replicas = sources.replicas;
+      const perReplica = (name: string, help: string, value: (r: ReplicaStatus) => number | null) =>
+        new Gauge({
+          name,
+          help,
+          labelNames: ['replica'],
+          registers,
+          collect() {
+            this.reset();
+            for (const replica of replicas()?.replicas ?? []) {
+              const v = value(replica);
+              if (v !== null) this.set({ replica: replica.name }, v);
+            }
+          },
+        });
+      perReplica('keygate_replica_up', 'Read replica answering and in recovery (1), or not (0)', (r) => (r.up ? 1 : 0));
+      perReplica(
+        'keygate_replica_fresh',
+        'Read replica has replayed the latest key change this instance heard of (1): cache misses may read it',
+        (r) => (r.fresh ? 1 : 0),
+      );
+      perReplica(
+        'keygate_replica_lag_bytes',
+        'WAL the primary has written that the replica has not replayed, at the last poll',
+        (r) => r.lagBytes,
+      );
+      perReplica(
+        'keygate_replica_lag_seconds',
+        'Seconds since the replica replayed its latest transaction (0 when it has replayed everything)',
+        (r) => r.lagSeconds,
+      );
+      new Counter({
+        name: 'keygate_key_loads_total',
+        help: 'Cache misses read from the database, by where they were read (replica, primary)',
+        labelNames: ['source'],
+        registers,
+        collect() {
+          // Set from the running totals (only ever growing).
+          this.reset();
+          const reads = replicas()?.reads;
+          this.inc({ source: 'replica' }, reads?.replica ?? 0);
+          this.inc({ source: 'primary' }, reads?.primary ?? 0);
+        },
+      });
+      counterFrom(
+        'keygate_replica_read_failures_total',
+        'Cache misses a replica failed to answer (read again from the primary)',
+        () => replicas()?.reads.replicaFailed ?? 0,
+      );
+    }
     counterFrom('keygate_meter_statements_total', 'Statements the metering sent (reservations, give-backs)', () =>
       sources.meterStatements(),
     );

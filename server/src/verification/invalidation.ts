@@ -119,6 +119,11 @@ export class PostgresInvalidation implements InvalidationBus {
   /** Changes announced here that wait for other instances' verifiers: nonce → instances still to acknowledge. */
   private readonly awaitingAcks = new Map<string, { pending: Set<string>; done: () => void }>();
   private presenceTimer: NodeJS.Timeout | undefined;
+  /**
+   * Told, synchronously, of every key change heard and of every (re)connection of the listening
+   * connection, before anyone waiting for the change is: read replicas are fenced off then.
+   */
+  onChange: (() => void) | null = null;
 
   /** Changes from other instances are heard: listening, and (with a probe) the last probe came back. */
   get connected(): boolean {
@@ -205,6 +210,7 @@ export class PostgresInvalidation implements InvalidationBus {
     return {
       settled: async () => {
         this.verifier.invalidate(change);
+        this.onChange?.();
         // Without a listening connection there is nothing to wait for (and the cache is bypassed anyway).
         if (!this.connected) {
           span?.setAttribute('keygate.change.echoed', false);
@@ -283,6 +289,8 @@ export class PostgresInvalidation implements InvalidationBus {
     }
     this.client = client;
     this.listening = true;
+    // Changes made while we were not listening are unknown: replicas must replay up to now.
+    this.onChange?.();
     if (this.probe) await this.prove();
     // Changes made while we were not listening are unknown: start from an empty cache.
     else this.verifier.setCacheTrusted(true);
@@ -356,6 +364,7 @@ export class PostgresInvalidation implements InvalidationBus {
       return;
     }
     this.verifier.invalidate(message);
+    this.onChange?.();
     // On to the embedded verifiers connected here; once they have it, the announcer is told.
     if (this.feed && this.feed.count > 0 && this.probe) {
       const probe = this.probe;

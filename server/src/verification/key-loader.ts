@@ -6,6 +6,7 @@ import type { IpAction, KeyMeter, RefillInterval } from '@keygate/core';
 import { fromRecord, type KeyLoader, type KeyRecord } from '@keygate/core/engine';
 import type { PrismaClient } from '@keygate/services/prisma';
 import type pg from 'pg';
+import type { ReplicaSet } from '../db/replicas.ts';
 import { inSpan, SpanKind, tracing } from '../observability/tracing.ts';
 
 interface Row {
@@ -47,8 +48,8 @@ export type RecordLoader = (hash: string) => Promise<KeyRecord | null>;
  * On PostgreSQL, pass the pool behind Prisma: the lookup is then sent as it is, without Prisma's
  * query compiler and result mapping (0.2 ms of a 0.5 ms miss, measured over 1,000,000 keys).
  */
-export function createKeyLoader(prisma: PrismaClient, pool?: pg.Pool): KeyLoader {
-  const records = createRecordLoader(prisma, pool);
+export function createKeyLoader(prisma: PrismaClient, pool?: pg.Pool, replicas?: ReplicaSet | null): KeyLoader {
+  const records = createRecordLoader(prisma, pool, replicas);
   const load: KeyLoader = async (hash) => {
     const record = await records(hash);
     return record === null ? null : fromRecord(record);
@@ -74,7 +75,24 @@ const LOAD_ATTRIBUTES = {
 const LOAD = 'SELECT * FROM keygate_load_key($1)';
 
 /** The verification record of a key by its hash, as verifiers receive it (no secret, no hash). */
-export function createRecordLoader(prisma: PrismaClient, pool?: pg.Pool): RecordLoader {
+export function createRecordLoader(prisma: PrismaClient, pool?: pg.Pool, replicas?: ReplicaSet | null): RecordLoader {
+  if (pool && replicas) {
+    // A replica that replayed the latest known change, else the primary (see db/replicas.ts).
+    return async (hash) => {
+      const replica = replicas.pick();
+      if (replica !== null) {
+        try {
+          const row = (await replica.query<Row>(LOAD, [hash])).rows[0];
+          replicas.reads.replica++;
+          return toRecord(row);
+        } catch (error) {
+          replicas.failed(replica, error);
+        }
+      }
+      replicas.reads.primary++;
+      return toRecord((await pool.query<Row>(LOAD, [hash])).rows[0]);
+    };
+  }
   if (pool) return async (hash) => toRecord((await pool.query<Row>(LOAD, [hash])).rows[0]);
   // One statement whose plan PostgreSQL keeps (see the migration add_key_loader).
   return async (hash) => toRecord((await prisma.$queryRaw<Row[]>`SELECT * FROM keygate_load_key(${hash})`)[0]);
