@@ -327,7 +327,8 @@ export const variables = {
     fallback: 90,
     min: 1,
     max: 3650,
-    meaning: 'How long hourly usage counts are kept (pruned hourly)',
+    meaning:
+      'How long hourly usage counts and observations are kept: a UTC day is dropped whole once all of it is older (so kept at most a day longer)',
   },
   KEYGATE_FAILED_VERIFICATIONS: {
     section: 'Verification',

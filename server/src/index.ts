@@ -10,7 +10,7 @@ export { devSecretPath, loadAuth } from './auth/secret.ts';
 export { type AuthConfig, type Config, ConfigError, loadConfig, variables } from './config.ts';
 export { configurationReference } from './config-reference.ts';
 export { type Database, openDatabase, type StorageOptions } from './db/database.ts';
-export { MigrationError, migrate } from './db/migrate.ts';
+export { MigrationError, type MigrationSession, migrate } from './db/migrate.ts';
 export { readMigrations } from './db/migrations.ts';
 export { createLogger, type Logger } from './observability/logger.ts';
 export { startTracing, type Tracing, type TracingConfig, tracingConfig } from './observability/tracing.ts';

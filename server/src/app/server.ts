@@ -180,6 +180,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     lifecycle.started('import prefixes', () => prefixes.stop());
     feed.start();
     lifecycle.started("embedded verifiers' feed", () => feed.stop());
+    // Today's and the next days' partitions of the hourly tables exist before the first flush.
+    await usage.partitions(clock()).catch(fail('creating the day partitions of usage failed (retried hourly)'));
     usage.start();
     lifecycle.started('usage recording', () => usage.stop()); // writes what was recorded
     meter.start();

@@ -2,11 +2,13 @@
 // newest use (last-used time and address), how often it was verified per hour
 // and outcome, and its refused verifications. All of it is kept in memory and
 // written in ONE statement per flush interval (and once more when the server
-// stops), whatever the traffic; what is older than the retention is pruned hourly.
+// stops), whatever the traffic; what is older than the retention is pruned hourly (the hourly
+// counts by dropping whole day partitions).
 import type { VerifyCode, VerifyRequest } from '@keygate/core';
 import { ADDRESSES_KEPT, REFUSALS_KEPT, UsageBatch, type UsageReport, type UsageSink } from '@keygate/core/engine';
 import type { PrismaClient } from '@keygate/services/prisma';
 import { split } from './meter-store.ts';
+import { maintainPartitions, type PartitionChanges } from './usage-partitions.ts';
 
 const HOUR_MS = 3_600_000;
 
@@ -65,11 +67,17 @@ export class UsageRecorder implements UsageSink {
     await this.flush();
   }
 
+  /**
+   * The hourly tables' day partitions: today's and the next days' made ahead, days past the
+   * retention dropped whole (see usage-partitions.ts). At start-up and with every prune.
+   */
+  partitions(now = Date.now()): Promise<PartitionChanges> {
+    return maintainPartitions(this.prisma, now, this.options.retentionDays);
+  }
+
   /** Drops hourly counts past the retention, all but each key's newest refusals, and ended rate-limit windows. */
   async prune(now = Date.now()): Promise<void> {
-    const oldest = new Date(now - this.options.retentionDays * 86_400_000);
-    await this.prisma.$executeRaw`DELETE FROM key_usage WHERE hour < ${oldest}`;
-    await this.prisma.$executeRaw`DELETE FROM key_observations WHERE hour < ${oldest}`;
+    await this.partitions(now);
     await this.prisma.$executeRaw`DELETE FROM rate_limit_windows WHERE window_end < ${new Date(now - HOUR_MS)}`;
     await this.prisma
       .$executeRaw`DELETE FROM identity_rate_limit_windows WHERE window_end < ${new Date(now - HOUR_MS)}`;
