@@ -27,6 +27,8 @@ import { freePort, startCluster } from '@keygate/test/support/postgres-cluster';
 import { graphql, type KeygateProcess, repoRoot, startKeygate } from '@keygate/test/support/process';
 import lighthouse from 'lighthouse';
 import pg from 'pg';
+import { scaleOutFigures } from './scale-out.ts';
+import { seedMillionKeys } from './seed.ts';
 import { cpuTicks, ensureWrk, type LoadResult, type LoadSettings, load, type Target } from './wrk.ts';
 
 interface Figure {
@@ -1291,37 +1293,7 @@ async function scaleFigures(url: string): Promise<void> {
   const seeding = Date.now();
   // 900,000 keys made in SQL (hashes nobody holds the secret of), then 100,000 real keys, 10 per
   // application, whose secrets the benchmark keeps: every one of the 10,000 applications has 100.
-  await db.prisma.$executeRawUnsafe("INSERT INTO merchants (id) SELECT 'scale-' || m FROM generate_series(0, 99) m");
-  await db.prisma.$executeRawUnsafe(`
-    INSERT INTO applications (id, merchant_id, name, normalized_name, updated_at)
-    SELECT gen_random_uuid(), 'scale-' || (a % 100), 'app ' || a, 'app ' || a, now() - a * interval '1 second'
-    FROM generate_series(0, 9999) a`);
-  await db.prisma.$executeRawUnsafe(`
-    INSERT INTO api_keys (id, merchant_id, application_id, name, prefix, hash, access, environment, updated_at)
-    SELECT gen_random_uuid(), a.merchant_id, a.id, 'filler ' || g, 'kg_live_0000',
-           encode(sha256(convert_to(a.id::text || ':' || g, 'UTF8')), 'hex'), 'READ_ONLY', 'LIVE', now()
-    FROM applications a CROSS JOIN generate_series(1, 90) g`);
-  const apps = await db.prisma.$queryRawUnsafe<{ id: string; merchant_id: string }[]>(
-    'SELECT id, merchant_id FROM applications ORDER BY id',
-  );
-  const secrets: string[] = [];
-  for (let batch = 0; batch < 10; batch++) {
-    const rows = apps.flatMap((app) => {
-      const key = generateKey('live');
-      secrets.push(key.secret);
-      return [{ app, key }];
-    });
-    await db.prisma.$executeRawUnsafe(
-      `INSERT INTO api_keys (id, merchant_id, application_id, name, prefix, hash, access, environment, updated_at)
-       SELECT gen_random_uuid(), m, a, 'real', p, h, 'FULL_ACCESS', 'LIVE', now()
-       FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[]) AS t(m, a, p, h)`,
-      rows.map((r) => r.app.merchant_id),
-      rows.map((r) => r.app.id),
-      rows.map((r) => r.key.prefix),
-      rows.map((r) => r.key.hash),
-    );
-  }
-  await db.prisma.$executeRawUnsafe('ANALYZE');
+  const secrets = await seedMillionKeys(db.prisma);
   const [counted] = await db.prisma.$queryRawUnsafe<{ count: bigint }[]>('SELECT count(*) FROM api_keys');
   console.log(`  seeded ${counted?.count} keys in ${Math.round((Date.now() - seeding) / 1000)} s`);
 
@@ -1519,6 +1491,10 @@ if (wanted('scale')) await withCluster(scaleFigures);
 if (wanted('runtime')) await withCluster(runtimeFigures);
 if (wanted('integration')) await withCluster(integrationFigures);
 if (wanted('dashboard')) await withCluster(dashboardFigures);
+// Its own primary, replica and PgBouncer, and 1,000,000 keys: only when asked for by name.
+if (only === 'scale-out') {
+  await scaleOutFigures({ record, percentile, round, secret: SECRET, quiet: QUIET });
+}
 
 const report = {
   date: started.toISOString(),

@@ -4,6 +4,7 @@
 // is refused on the next request by both instances and every miss reads the primary; after the
 // replay resumes misses read the replica again; with the replica gone, verification goes on from
 // the primary and /readyz says degraded.
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { hashKey } from '@keygate/core';
 import {
@@ -13,6 +14,7 @@ import {
 } from '@keygate/sdk/documents';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createPostgresDatabase } from '../support/database.ts';
 import { type Cluster, startCluster, startReplica } from '../support/postgres-cluster.ts';
 import { graphql, type KeygateProcess, repoRoot, runCli, startKeygate, tempDirs } from '../support/process.ts';
 import { ok } from '../support/results.ts';
@@ -183,6 +185,47 @@ describe('read replicas for cache misses', () => {
       await Promise.all([a?.stop(), b?.stop()]);
       replica?.stop();
       primary.stop();
+    }
+  });
+
+  it('sets aside a replica that accepts connections and never answers; misses do not wait on it', async () => {
+    // A "replica" that takes the TCP connection and says nothing, ever.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    const env = {
+      DATABASE_URL: await createPostgresDatabase(),
+      KEYGATE_REPLICA_DATABASE_URLS: `postgres://keygate:s3cret-replica-pw@127.0.0.1:${port}/keygate`,
+      KEYGATE_METRICS_TOKEN: METRICS,
+      KEYGATE_JWT_SECRET: 'x'.repeat(40),
+      KEYGATE_DATA_DIR: dirs.make(),
+    };
+    let server: KeygateProcess | undefined;
+    try {
+      server = await startKeygate(env, production, repoRoot);
+      const token = runCli('src/cli/token.ts', ['acme'], env).stdout;
+      const app = ok(
+        (await graphql(server.url, token, CREATE_APP, { input: { name: 'Silent' } })).body.data.createApplication,
+      ).application.id as string;
+      const created = ok(
+        (await graphql(server.url, token, CREATE_KEY, { input: { applicationId: app, name: 'k' } })).body.data
+          .createKey,
+      );
+      const t0 = Date.now();
+      expect(await check(server, created.secret)).toBe('VALID');
+      expect(Date.now() - t0).toBeLessThan(1500);
+      await expect.poll(async () => (await readiness(server!)).body.status, { timeout: 10_000 }).toBe('degraded');
+      const r = await readiness(server);
+      expect(r.status).toBe(200);
+      // Anyone may ask /readyz: it says the state, never the replica's address or password.
+      expect(JSON.stringify(r.body)).not.toContain(String(port));
+      expect(server.output()).not.toContain('s3cret-replica-pw');
+      expect((await loads(server)).replica).toBe(0);
+    } finally {
+      await server?.stop();
+      for (const socket of sockets) socket.destroy();
+      silent.close();
     }
   });
 });

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 export interface Cluster {
   /** Superuser URL of the `postgres` database. */
   url: string;
+  /** The data directory (its postmaster.pid names the server's process). */
+  dataDir: string;
   stop(): void;
 }
 
@@ -113,6 +115,7 @@ function serve(run: (command: string, args: string[]) => void, dir: string, data
   run('pg_ctl', ['start', '-D', data, '-w', '-l', join(dir, 'server.log'), '-o', options]);
   return {
     url: `postgres://keygate@127.0.0.1:${port}/postgres`,
+    dataDir: data,
     stop() {
       try {
         run('pg_ctl', ['stop', '-D', data, '-m', 'immediate', '-w']);

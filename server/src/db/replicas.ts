@@ -45,6 +45,8 @@ export interface ReplicaOptions {
   hearing: () => boolean;
 }
 
+/** Longest a replica may take to connect or to answer before it is set aside (ms). */
+const REPLICA_TIMEOUT_MS = 1000;
 /** While a replica is behind the latest change, its position is read this often (ms). */
 const CATCH_UP_POLL_MS = 10;
 
@@ -80,7 +82,14 @@ export class ReplicaSet {
   ) {
     this.replicas = options.urls.map((url) => ({
       name: replicaName(url),
-      pool: new pg.Pool({ connectionString: url, max: options.poolSize, application_name: 'keygate-replica-reads' }),
+      // A replica that stops answering must not hold a miss: past these, the miss reads the primary.
+      pool: new pg.Pool({
+        connectionString: url,
+        max: options.poolSize,
+        application_name: 'keygate-replica-reads',
+        connectionTimeoutMillis: REPLICA_TIMEOUT_MS,
+        query_timeout: REPLICA_TIMEOUT_MS,
+      }),
       up: false,
       replayed: -1,
       lagBytes: null,
