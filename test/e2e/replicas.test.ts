@@ -4,7 +4,7 @@
 // is refused on the next request by both instances and every miss reads the primary; after the
 // replay resumes misses read the replica again; with the replica gone, verification goes on from
 // the primary and /readyz says degraded.
-import { createServer, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { hashKey } from '@keygate/core';
 import {
@@ -226,6 +226,83 @@ describe('read replicas for cache misses', () => {
       await server?.stop();
       for (const socket of sockets) socket.destroy();
       silent.close();
+    }
+  });
+
+  it('a replica that stops answering mid-run costs a miss at most a second, then is read again once back', async () => {
+    const primary = await startCluster();
+    let replica: Cluster | null = null;
+    let server: KeygateProcess | undefined;
+    // A TCP relay in front of the replica that can be frozen: connections stay open, nothing passes.
+    let frozen = false;
+    const held: Socket[] = [];
+    const relay = createServer((client) => {
+      const upstream = connect(Number(new URL(replica!.url).port), '127.0.0.1');
+      held.push(client, upstream);
+      client.on('data', (chunk) => {
+        if (!frozen) upstream.write(chunk);
+      });
+      upstream.on('data', (chunk) => {
+        if (!frozen) client.write(chunk);
+      });
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    try {
+      replica = await startReplica(primary);
+      await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+      const env = {
+        DATABASE_URL: primary.url,
+        KEYGATE_REPLICA_DATABASE_URLS: `postgres://keygate@127.0.0.1:${(relay.address() as { port: number }).port}/postgres`,
+        KEYGATE_REPLICA_POLL_MS: '50',
+        KEYGATE_METRICS_TOKEN: METRICS,
+        KEYGATE_JWT_SECRET: 'x'.repeat(40),
+        KEYGATE_DATA_DIR: dirs.make(),
+      };
+      server = await startKeygate(env, production, repoRoot);
+      const token = runCli('src/cli/token.ts', ['acme'], env).stdout;
+      const app = ok(
+        (await graphql(server.url, token, CREATE_APP, { input: { name: 'Frozen' } })).body.data.createApplication,
+      ).application.id as string;
+      const secrets: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        secrets.push(
+          ok(
+            (await graphql(server.url, token, CREATE_KEY, { input: { applicationId: app, name: `k${i}` } })).body.data
+              .createKey,
+          ).secret,
+        );
+      }
+      const fresh = async () => (await readiness(server!)).body.replicas?.[0]?.fresh === true;
+      await expect.poll(fresh, { timeout: 10_000 }).toBe(true);
+      expect(await check(server, secrets[0]!)).toBe('VALID');
+      expect((await loads(server)).replica).toBe(1);
+
+      frozen = true;
+      const t0 = Date.now();
+      expect(await check(server, secrets[1]!)).toBe('VALID'); // the replica's timeout, then the primary
+      expect(Date.now() - t0).toBeLessThan(2000);
+      expect((await loads(server)).primary).toBeGreaterThanOrEqual(1);
+      await expect.poll(async () => (await readiness(server!)).body.status, { timeout: 10_000 }).toBe('degraded');
+      const t1 = Date.now();
+      expect(await check(server, secrets[2]!)).toBe('VALID'); // set aside: straight to the primary
+      expect(Date.now() - t1).toBeLessThan(500);
+
+      frozen = false;
+      for (const socket of held.splice(0)) socket.destroy(); // what was cut mid-message reconnects
+      await expect.poll(async () => (await readiness(server!)).body.status, { timeout: 10_000 }).toBe('ready');
+      await expect.poll(fresh, { timeout: 10_000 }).toBe(true);
+      const before = (await loads(server)).replica;
+      expect(await check(server, secrets[3]!)).toBe('VALID');
+      expect((await loads(server)).replica).toBe(before + 1);
+    } finally {
+      await server?.stop();
+      for (const socket of held) socket.destroy();
+      relay.close();
+      replica?.stop();
+      primary.stop();
     }
   });
 });
