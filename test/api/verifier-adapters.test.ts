@@ -1,6 +1,7 @@
 // The verifier's adapters, each in its real framework on a real port: Express, Fastify, and Hono
 // on @hono/node-server. Every answer a route can give, refusal by refusal, as /v1/auth gives it
 // (status, X-Keygate-Code, Retry-After, RateLimit fields), and the key's identity in the handler.
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { generateKey } from '@keygate/core';
@@ -59,6 +60,7 @@ beforeAll(async () => {
   const office = await create('office');
   await sdk.keys.setIpRules({ keyId: office, rules: [{ cidr: '10.0.0.0/8', action: 'ALLOW' }], defaultAction: 'DENY' });
   await create('empty', { credits: { remaining: 0 } });
+  await create('metered-node', { credits: { remaining: 1000 } });
   for (const framework of ['express', 'fastify', 'hono']) {
     await create(`limited-${framework}`, { rateLimits: [{ name: 'per-minute', limit: 1, windowSeconds: 60 }] });
     await create(`metered-${framework}`, {
@@ -299,6 +301,60 @@ describe.each([
     expect(refused.headers.get('x-keygate-code')).toBe('USAGE_EXCEEDED');
     expect(refused.headers.get('x-keygate-credits-remaining')).toBe('0');
   });
+});
+
+it("adds a metered key's fields however a node:http route writes its answer, the route's own fields winning", async () => {
+  const { live } = await verifiers();
+  const check = expressKeygate(live);
+  // Each way node:http lets a route start its answer; the fields are added as it starts.
+  const routes: Record<string, (res: import('node:http').ServerResponse) => void> = {
+    '/object': (res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('ok'),
+    '/reason': (res) => res.writeHead(200, 'Fine', { 'content-type': 'text/plain' }).end('ok'),
+    '/flat': (res) => res.writeHead(200, ['content-type', 'text/plain', 'x-route', 'a']).end('ok'),
+    '/pairs': (res) =>
+      res
+        .writeHead(200, [
+          ['content-type', 'text/plain'],
+          ['x-route', 'b'],
+        ])
+        .end('ok'),
+    '/implicit': (res) => res.end('ok'),
+    '/set-own': (res) => {
+      res.setHeader('X-Keygate-Credits-Remaining', 'hidden');
+      res.end('ok');
+    },
+    '/write-own': (res) => res.writeHead(200, { 'RateLimit-Policy': 'route policy' }).end('ok'),
+    '/twice': (res) => {
+      res.writeHead(200).end('ok');
+      try {
+        res.writeHead(500);
+      } catch (error) {
+        twice = (error as { code?: string }).code;
+      }
+    },
+  };
+  let twice: string | undefined;
+  const server = http.createServer((req, res) => check(req, res, () => routes[req.url ?? '']!(res)));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  closers.push(() => new Promise((resolve) => server.close(resolve)));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const headers = { 'x-api-key': secrets['metered-node']! };
+  let credits = 1000;
+  for (const path of Object.keys(routes)) {
+    const answer = await fetch(`${base}${path}`, { headers });
+    credits--;
+    expect(answer.status, path).toBe(200);
+    expect(await answer.text(), path).toBe('ok');
+    expect(answer.headers.get('x-keygate-credits-remaining'), path).toBe(
+      path === '/set-own' ? 'hidden' : String(credits),
+    );
+    if (path === '/reason') expect(answer.statusText).toBe('Fine');
+    if (path === '/flat') expect(answer.headers.get('x-route')).toBe('a');
+    if (path === '/pairs') expect(answer.headers.get('x-route')).toBe('b');
+    if (path === '/write-own') expect(answer.headers.get('ratelimit-policy')).toBe('route policy');
+  }
+  // A second writeHead fails as node:http fails it, without the adapter in the way.
+  expect(twice).toBe('ERR_HTTP_HEADERS_SENT');
 });
 
 it('refuses an adapter option it does not know the value of, when the middleware is made', () => {

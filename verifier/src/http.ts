@@ -99,18 +99,23 @@ function byMethod(method: string): Access {
 
 /** Header fields for an answer: metering state always, and for refusals the code and retry time. */
 export function answerHeaders(result: KeyVerification): Record<string, string> {
+  const fields = answerFields(result);
   const headers: Record<string, string> = {};
-  if (result.valid && result.rateLimits === null && result.creditsRemaining === null) return headers;
+  for (let i = 0; i < fields.length; i += 2) headers[fields[i]!] = fields[i + 1]!;
+  return headers;
+}
+
+/** answerHeaders as a flat list of names and values, the form node:http's writeHead takes fastest. */
+export function answerFields(result: KeyVerification): string[] {
+  const fields: string[] = [];
+  if (result.valid && result.rateLimits === null && result.creditsRemaining === null) return fields;
   if (!result.valid) {
-    headers['x-keygate-code'] = result.code;
-    headers['cache-control'] = 'no-store';
-    if (STATUS[result.code] === 401) headers['www-authenticate'] = 'ApiKey';
-    if (result.retryAfterSeconds !== null) headers['retry-after'] = String(result.retryAfterSeconds);
+    fields.push('x-keygate-code', result.code, 'cache-control', 'no-store');
+    if (STATUS[result.code] === 401) fields.push('www-authenticate', 'ApiKey');
+    if (result.retryAfterSeconds !== null) fields.push('retry-after', String(result.retryAfterSeconds));
   }
   if (result.rateLimits !== null && result.rateLimits.length > 0) {
     const now = Date.now();
-    headers['ratelimit-policy'] =
-      rateLimitPolicy(result) ?? result.rateLimits.map((l) => `"${l.name}";q=${l.limit}`).join(', ');
     const resets = rateLimitResets(result);
     let state = '';
     for (let i = 0; i < result.rateLimits.length; i++) {
@@ -118,12 +123,17 @@ export function answerHeaders(result: KeyVerification): Record<string, string> {
       const reset = resets?.[i] ?? Date.parse(l.resetAt);
       state += `${i === 0 ? '' : ', '}"${l.name}";r=${l.remaining};t=${Math.max(0, Math.ceil((reset - now) / 1000))}`;
     }
-    headers.ratelimit = state;
+    fields.push(
+      'ratelimit-policy',
+      rateLimitPolicy(result) ?? result.rateLimits.map((l) => `"${l.name}";q=${l.limit}`).join(', '),
+      'ratelimit',
+      state,
+    );
     const exceeded = result.rateLimits.find((l) => l.exceeded);
-    if (exceeded) headers['x-keygate-rate-limit'] = exceeded.name;
+    if (exceeded) fields.push('x-keygate-rate-limit', exceeded.name);
   }
-  if (result.creditsRemaining !== null) headers['x-keygate-credits-remaining'] = String(result.creditsRemaining);
-  return headers;
+  if (result.creditsRemaining !== null) fields.push('x-keygate-credits-remaining', String(result.creditsRemaining));
+  return fields;
 }
 
 /** The body of a refusal, as /v1/auth sends it. */
