@@ -117,32 +117,23 @@ function addWhenAnswered(res: ServerResponse, fields: string[]): void {
 
 /** The route's own fields (an object, a flat list or a list of pairs) and those of ours it did not set. */
 function mergeFields(res: ServerResponse, headers: unknown, fields: string[]): unknown {
-  const own: string[] = [];
   let merged: unknown[];
   if (headers === undefined || headers === null) merged = [];
-  else if (Array.isArray(headers)) {
-    if (headers.length > 0 && Array.isArray(headers[0])) {
-      // [[name, value], …]: kept in that form, ours appended as pairs.
-      const pairs = [...(headers as [string, unknown][])];
-      for (const [name] of pairs) own.push(String(name).toLowerCase());
-      for (let i = 0; i < fields.length; i += 2) {
-        if (!own.includes(fields[i]!) && !res.hasHeader(fields[i]!)) pairs.push([fields[i]!, fields[i + 1]!]);
-      }
-      return pairs;
-    }
-    merged = [...headers];
-    for (let i = 0; i < merged.length; i += 2) own.push(String(merged[i]).toLowerCase());
-  } else if (typeof headers === 'object') {
+  else if (Array.isArray(headers)) merged = Array.isArray(headers[0]) ? headers.flat() : [...headers];
+  else if (typeof headers === 'object') {
     merged = [];
-    for (const name of Object.keys(headers)) {
-      merged.push(name, (headers as Record<string, string>)[name]!);
-      own.push(name.toLowerCase());
-    }
+    for (const name of Object.keys(headers)) merged.push(name, (headers as Record<string, unknown>)[name]);
   } else return headers; // not headers: node:http says why
   for (let i = 0; i < fields.length; i += 2) {
-    if (!own.includes(fields[i]!) && !res.hasHeader(fields[i]!)) merged.push(fields[i]!, fields[i + 1]!);
+    if (!res.hasHeader(fields[i]!) && !named(merged, fields[i]!)) merged.push(fields[i]!, fields[i + 1]!);
   }
   return merged;
+}
+
+/** Whether a flat list of names and values names this (lowercase) field. */
+function named(list: unknown[], name: string): boolean {
+  for (let i = 0; i < list.length; i += 2) if (String(list[i]).toLowerCase() === name) return true;
+  return false;
 }
 
 function send(res: ServerResponse, status: number, headers: Record<string, string>, body: unknown): void {
