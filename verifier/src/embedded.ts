@@ -12,7 +12,8 @@ import {
   type KeyRecord,
   Meter,
   type MeterStore,
-  rateLimitsOf,
+  type RateLimitTexts,
+  rateLimitTexts,
   type TakeResult,
   UsageBatch,
   Verifier,
@@ -238,9 +239,9 @@ const plainValid = new WeakMap<VerifiableKey, KeyVerification>();
 /** Refusals that say nothing but their code (NOT_FOUND, MALFORMED…), made once each. */
 const bareRefusals = new Map<string, KeyVerification>();
 
-/** A metered answer, with its key's RateLimit-Policy kept out of sight (a private field) for the adapters. */
+/** A metered answer, with its key's RateLimit texts kept out of sight (private fields) for the adapters. */
 class MeteredVerification implements KeyVerification {
-  #policy: string | undefined;
+  #texts: RateLimitTexts | undefined;
   #resets: number[] | undefined;
   constructor(
     readonly valid: boolean,
@@ -258,25 +259,25 @@ class MeteredVerification implements KeyVerification {
     readonly retryAfterSeconds: number | null,
     readonly creditsRemaining: number | null,
     readonly rateLimits: KeyVerification['rateLimits'],
-    policy: string | undefined,
+    texts: RateLimitTexts | undefined,
     resets: number[] | undefined,
   ) {
-    this.#policy = policy;
+    this.#texts = texts;
     this.#resets = resets;
   }
-  static policyOf(result: KeyVerification): string | undefined {
-    return #policy in result ? (result as MeteredVerification).#policy : undefined;
+  static textsOf(result: KeyVerification): RateLimitTexts | undefined {
+    return #texts in result ? (result as MeteredVerification).#texts : undefined;
   }
   static resetsOf(result: KeyVerification): number[] | undefined {
     return #resets in result ? (result as MeteredVerification).#resets : undefined;
   }
 }
 
-/** RateLimit-Policy of a result's key (quota and window of each limit), for the adapters' headers. */
-export const rateLimitPolicy = (result: KeyVerification): string | undefined => MeteredVerification.policyOf(result);
+/** The RateLimit texts of a result's key (its policy; each limit's name), for the adapters' headers. */
+export const rateLimitTextsOf = (result: KeyVerification): RateLimitTexts | undefined =>
+  MeteredVerification.textsOf(result);
 /** Each rate limit's window end in ms (what resetAt says as text), for the adapters' headers. */
 export const rateLimitResets = (result: KeyVerification): number[] | undefined => MeteredVerification.resetsOf(result);
-const policies = new WeakMap<VerifiableKey, string>();
 
 export function toKeyVerification(outcome: VerifyOutcome): KeyVerification {
   const plain =
@@ -296,21 +297,17 @@ export function toKeyVerification(outcome: VerifyOutcome): KeyVerification {
   const key = outcome.key;
   const base = outcome.code === 'VALID' && key ? plainOf(key) : null;
   const limits = outcome.rateLimits;
-  const resets = limits?.map((limit) => limit.resetAt);
+  let resets: number[] | undefined;
   if (limits !== undefined) {
     // The engine's states are this verification's own: their times become ISO text in place.
-    for (const limit of limits) (limit as unknown as { resetAt: string }).resetAt = isoTime(limit.resetAt);
-  }
-  let policy: string | undefined;
-  if (limits?.length && key && isMetered(key)) {
-    policy = policies.get(key);
-    if (policy === undefined) {
-      policy = rateLimitsOf(key)
-        .map((l) => `"${l.name}";q=${l.limit};w=${l.windowMs / 1000}`)
-        .join(', ');
-      policies.set(key, policy);
+    resets = new Array(limits.length);
+    for (let i = 0; i < limits.length; i++) {
+      const limit = limits[i]!;
+      resets[i] = limit.resetAt;
+      (limit as unknown as { resetAt: string }).resetAt = isoTime(limit.resetAt);
     }
   }
+  const texts = limits?.length && key && isMetered(key) ? rateLimitTexts(key) : undefined;
   return new MeteredVerification(
     outcome.code === 'VALID',
     outcome.code,
@@ -327,7 +324,7 @@ export function toKeyVerification(outcome: VerifyOutcome): KeyVerification {
     outcome.retryAfterSeconds ?? null,
     outcome.creditsRemaining ?? null,
     (limits as unknown as KeyVerification['rateLimits']) ?? null,
-    policy,
+    texts,
     resets,
   );
 }

@@ -103,23 +103,26 @@ function conclude(
  * route a tenth of its throughput in `pnpm bench integration`.
  */
 function addWhenAnswered(res: ServerResponse, fields: string[]): void {
-  const writeHead = res.writeHead as (...args: unknown[]) => ServerResponse;
-  let done = false;
-  res.writeHead = function (this: ServerResponse, ...args: unknown[]): ServerResponse {
-    if (done) return writeHead.apply(this, args);
-    done = true;
+  const writeHead = res.writeHead as (status: number, reason?: unknown, headers?: unknown) => ServerResponse;
+  res.writeHead = function (this: ServerResponse, status: number, reason?: unknown, headers?: unknown) {
+    // Once: a second writeHead (which node:http refuses) goes straight through.
+    res.writeHead = writeHead as ServerResponse['writeHead'];
     // writeHead(status[, reason][, headers])
-    const at = typeof args[1] === 'string' ? 2 : 1;
-    args[at] = mergeFields(this, args[at], fields);
-    return writeHead.apply(this, args);
+    if (typeof reason === 'string') return writeHead.call(this, status, reason, mergeFields(this, headers, fields));
+    return writeHead.call(this, status, mergeFields(this, reason, fields));
   } as ServerResponse['writeHead'];
 }
 
 /** The route's own fields (an object, a flat list or a list of pairs) and those of ours it did not set. */
 function mergeFields(res: ServerResponse, headers: unknown, fields: string[]): unknown {
   let merged: unknown[];
-  if (headers === undefined || headers === null) merged = [];
-  else if (Array.isArray(headers)) merged = Array.isArray(headers[0]) ? headers.flat() : [...headers];
+  if (headers === undefined || headers === null) {
+    // As Express answers (its fields set by setHeader): ours, less any the route set.
+    let all = true;
+    for (let i = 0; i < fields.length && all; i += 2) all = !res.hasHeader(fields[i]!);
+    if (all) return fields;
+    merged = [];
+  } else if (Array.isArray(headers)) merged = Array.isArray(headers[0]) ? headers.flat() : [...headers];
   else if (typeof headers === 'object') {
     merged = [];
     for (const name of Object.keys(headers)) merged.push(name, (headers as Record<string, unknown>)[name]);

@@ -2,7 +2,8 @@
 // and how a refusal is answered — as Keygate's /v1/auth answers it (status, X-Keygate-Code,
 // Retry-After, the IETF RateLimit fields, a small JSON body).
 import { VERIFY_STATUS } from '@keygate/core';
-import { rateLimitPolicy, rateLimitResets } from './embedded.ts';
+import { rateLimitEntry } from '@keygate/core/engine';
+import { rateLimitResets, rateLimitTextsOf } from './embedded.ts';
 import { checkedPermissions } from './requirements.ts';
 import type { Access, KeyVerification, VerifyCode, VerifyInput } from './types.ts';
 
@@ -117,20 +118,25 @@ export function answerFields(result: KeyVerification): string[] {
   if (result.rateLimits !== null && result.rateLimits.length > 0) {
     const now = Date.now();
     const resets = rateLimitResets(result);
+    // A verifier's own result carries its key's texts; any other has no window sizes to tell.
+    const texts = rateLimitTextsOf(result) ?? {
+      policy: result.rateLimits.map((l) => `"${l.name}";q=${l.limit}`).join(', '),
+      names: [],
+      prefixes: [],
+    };
     let state = '';
     for (let i = 0; i < result.rateLimits.length; i++) {
       const l = result.rateLimits[i]!;
-      const reset = resets?.[i] ?? Date.parse(l.resetAt);
-      state += `${i === 0 ? '' : ', '}"${l.name}";r=${l.remaining};t=${Math.max(0, Math.ceil((reset - now) / 1000))}`;
+      if (i > 0) state += ', ';
+      state += rateLimitEntry(texts, i, l.name, l.remaining, resets?.[i] ?? Date.parse(l.resetAt), now);
     }
-    fields.push(
-      'ratelimit-policy',
-      rateLimitPolicy(result) ?? result.rateLimits.map((l) => `"${l.name}";q=${l.limit}`).join(', '),
-      'ratelimit',
-      state,
-    );
-    const exceeded = result.rateLimits.find((l) => l.exceeded);
-    if (exceeded) fields.push('x-keygate-rate-limit', exceeded.name);
+    fields.push('ratelimit-policy', texts.policy, 'ratelimit', state);
+    for (const limit of result.rateLimits) {
+      if (limit.exceeded) {
+        fields.push('x-keygate-rate-limit', limit.name);
+        break;
+      }
+    }
   }
   if (result.creditsRemaining !== null) fields.push('x-keygate-credits-remaining', String(result.creditsRemaining));
   return fields;

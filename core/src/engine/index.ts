@@ -5,6 +5,7 @@ export * from './failure-limiter.ts';
 export * from './key-cache.ts';
 export * from './meter.ts';
 export * from './ports.ts';
+export * from './ratelimit-fields.ts';
 export * from './record.ts';
 export * from './usage-batch.ts';
 export * from './verifier.ts';

@@ -100,12 +100,8 @@ class Unit {
   }
 }
 
-/** What one pool holds for a verification it allows. */
-interface Held {
-  unit: Unit;
-  lease: CreditLease | null;
-  windows: WindowLease[] | null;
-}
+/** peek(): the pool holds what the verification needs. */
+const HELD = true;
 
 /** A pool's known shortage. */
 interface Refusal {
@@ -115,6 +111,9 @@ interface Refusal {
 }
 
 interface KeyState {
+  /** This pool, and the list of pools of a verification that draws on it alone (made once). */
+  unit: Unit;
+  alone: readonly Unit[];
   credits: CreditLease | null;
   windows: Map<string, WindowLease>;
   queue: Waiter[];
@@ -157,7 +156,8 @@ export class Meter {
   check(key: VerifiableKey, cost: number, now: number): MeterDecision | Promise<MeterDecision> {
     const units = this.unitsOf(key, now);
     // Behind waiters, wait too: first come, first served.
-    let waitOn = units.find((unit) => unit.state.queue.length > 0);
+    let waitOn: Unit | undefined;
+    for (const unit of units) if (unit.state.queue.length > 0 && waitOn === undefined) waitOn = unit;
     if (waitOn === undefined) {
       const decided = this.decide(key, units, cost, now);
       if (!(decided instanceof Unit)) return decided;
@@ -184,21 +184,27 @@ export class Meter {
    * The pools a verification of `key` draws on: the key's own (shared with the keys rolled into it),
    * and its identity's, which all the identity's keys share.
    */
-  private unitsOf(key: VerifiableKey, now: number): Unit[] {
-    const units: Unit[] = [];
-    if (key.meter !== null) units.push(new Unit(key.meterKeyId, 'key', this.stateOf(key.meterKeyId, now)));
-    const identity = key.identity;
-    if (identity?.meter) {
-      const id = `${IDENTITY}${identity.id}`;
-      units.push(new Unit(id, 'identity', this.stateOf(id, now)));
-    }
-    return units;
+  private unitsOf(key: VerifiableKey, now: number): readonly Unit[] {
+    // Every verification of a metered key comes here: nothing is made unless a pool is new.
+    const own = key.meter !== null ? this.stateOf(key.meterKeyId, 'key', now) : null;
+    const identity = key.identity?.meter ? this.stateOf(`${IDENTITY}${key.identity.id}`, 'identity', now) : null;
+    if (identity === null) return own === null ? [] : own.alone;
+    return own === null ? identity.alone : [own.unit, identity.unit];
   }
 
-  private stateOf(id: string, now: number): KeyState {
+  private stateOf(id: string, kind: Unit['kind'], now: number): KeyState {
     let state = this.states.get(id);
     if (state === undefined) {
-      state = { credits: null, windows: new Map(), queue: [], fetching: null, lastUse: now, calmUntil: 0 };
+      const made: Omit<KeyState, 'unit' | 'alone'> = {
+        credits: null,
+        windows: new Map(),
+        queue: [],
+        fetching: null,
+        lastUse: now,
+        calmUntil: 0,
+      };
+      const unit = new Unit(id, kind, made as KeyState);
+      state = Object.assign(made, { unit, alone: [unit] });
       this.states.set(id, state);
     }
     state.lastUse = now;
@@ -210,27 +216,29 @@ export class Meter {
    * refuse first (the key's own before its identity's, credits before rate limits); then every
    * pool is consumed, or none.
    */
-  private decide(key: VerifiableKey, units: Unit[], cost: number, now: number): MeterDecision | Unit {
-    const held: Held[] = [];
+  private decide(key: VerifiableKey, units: readonly Unit[], cost: number, now: number): MeterDecision | Unit {
     let needing: Unit | null = null;
     for (const unit of units) {
       const peeked = this.peek(key, unit, cost, now);
       if (peeked === null) needing ??= unit;
-      else if ('code' in peeked) return this.refusal(key, units, unit, peeked, now);
-      else held.push(peeked);
+      else if (peeked !== HELD) return this.refusal(key, units, unit, peeked, now);
     }
     if (needing !== null) return needing;
-    // Everything allows it: consume.
+    // Everything allows it: consume what peek() found held (a current lease, a current window per limit).
     const decision: MeterDecision = { code: 'VALID' };
-    for (const { unit, lease, windows } of held) {
+    for (const unit of units) {
+      const meter = unit.meterOf(key) as KeyMeter;
+      const { state } = unit;
       let low = false;
+      const lease = meter.credits !== null ? state.credits : null;
       if (lease !== null) {
         lease.balance -= cost;
         lease.spent += cost;
         if (cost > 0) this.usage?.spend(unit.id, lease.epoch, cost);
         low = creditsLow(lease, now);
       }
-      for (const window of windows ?? []) {
+      for (const config of meter.rateLimits) {
+        const window = state.windows.get(config.name)!;
         window.balance -= 1;
         low ||= windowLow(window, now);
       }
@@ -241,10 +249,10 @@ export class Meter {
   }
 
   /**
-   * One pool's leases for this verification: null when a reservation is needed first, a refusal
-   * when a known shortage refuses it.
+   * Whether one pool holds what this verification needs (HELD): null when a reservation is needed
+   * first, a refusal when a known shortage refuses it. Drops leases and windows that have expired.
    */
-  private peek(key: VerifiableKey, unit: Unit, cost: number, now: number): Held | Refusal | null {
+  private peek(key: VerifiableKey, unit: Unit, cost: number, now: number): typeof HELD | Refusal | null {
     const meter = unit.meterOf(key) as KeyMeter;
     const { state } = unit;
     let lease: CreditLease | null = null;
@@ -270,26 +278,21 @@ export class Meter {
         needsReservation = true;
       }
     }
-    let windows: WindowLease[] | null = null;
-    if (meter.rateLimits.length > 0) {
-      windows = [];
-      for (const config of meter.rateLimits) {
-        const window = this.window(state, config, now);
-        if (window !== null && window.balance < 1 && now < window.shortUntil) {
-          return {
-            code: 'RATE_LIMITED',
-            exceeded: config.name,
-            retryAfterSeconds: seconds(window.start + window.windowMs - now),
-          };
-        }
-        if (window === null || window.balance < 1) needsReservation = true;
-        else windows.push(window);
+    for (const config of meter.rateLimits) {
+      const window = this.window(state, config, now);
+      if (window !== null && window.balance < 1 && now < window.shortUntil) {
+        return {
+          code: 'RATE_LIMITED',
+          exceeded: config.name,
+          retryAfterSeconds: seconds(window.start + window.windowMs - now),
+        };
       }
+      if (window === null || window.balance < 1) needsReservation = true;
     }
-    return needsReservation ? null : { unit, lease, windows };
+    return needsReservation ? null : HELD;
   }
 
-  private refusal(key: VerifiableKey, units: Unit[], by: Unit, refusal: Refusal, now: number): MeterDecision {
+  private refusal(key: VerifiableKey, units: readonly Unit[], by: Unit, refusal: Refusal, now: number): MeterDecision {
     const decision: MeterDecision = { code: refusal.code };
     if (refusal.retryAfterSeconds !== undefined) decision.retryAfterSeconds = refusal.retryAfterSeconds;
     // A refusal for credits says what is left; one for a rate limit also says each limit's state.
@@ -309,7 +312,7 @@ export class Meter {
    */
   private report(
     key: VerifiableKey,
-    units: Unit[],
+    units: readonly Unit[],
     decision: MeterDecision,
     now: number,
     exceeded: [Unit, string | undefined] | null,
@@ -322,8 +325,8 @@ export class Meter {
       const lease = meter.credits !== null ? unit.state.credits : null;
       if (lease !== null) credits = Math.min(credits ?? Number.POSITIVE_INFINITY, remaining(lease));
       if (!creditsOnly && meter.rateLimits.length > 0) {
-        const states = this.states_(meter, unit.state, now, exceeded?.[0] === unit ? (exceeded[1] ?? null) : null);
-        limits = limits === undefined ? states : [...limits, ...states];
+        limits ??= [];
+        this.states_(limits, meter, unit.state, now, exceeded?.[0] === unit ? (exceeded[1] ?? null) : null);
       }
     }
     if (credits !== undefined) decision.creditsRemaining = credits;
@@ -346,18 +349,24 @@ export class Meter {
     return window;
   }
 
-  private states_(meter: KeyMeter, state: KeyState, now: number, exceeded: string | null): RateLimitState[] {
-    return meter.rateLimits.map((config) => {
+  /** Adds the state of each of a pool's rate limits to `into`. */
+  private states_(
+    into: RateLimitState[],
+    meter: KeyMeter,
+    state: KeyState,
+    now: number,
+    exceeded: string | null,
+  ): void {
+    for (const config of meter.rateLimits) {
       const window = state.windows.get(config.name);
-      const start = windowStart(config.windowMs, now);
-      return {
+      into.push({
         name: config.name,
         limit: config.limit,
         remaining: window === undefined ? config.limit : finite(window.balance + window.left, config.limit),
-        resetAt: start + config.windowMs,
+        resetAt: windowStart(config.windowMs, now) + config.windowMs,
         exceeded: config.name === exceeded,
-      };
-    });
+      });
+    }
   }
 
   /**

@@ -10,7 +10,7 @@ import {
   type VerifiableKey,
   type VerifyOutcome,
 } from '@keygate/core';
-import { isMetered, rateLimitsOf } from '@keygate/core/engine';
+import { isMetered, rateLimitEntry, rateLimitTexts } from '@keygate/core/engine';
 import { context } from '@opentelemetry/api';
 import { forwardAuthContext, tracing } from '../observability/tracing.ts';
 import { clientIp, type TrustedProxies } from './client-ip.ts';
@@ -208,31 +208,20 @@ function meteringHeaders(base: string[], outcome: VerifyOutcome, key: Verifiable
   const headers = base.slice();
   const limits = outcome.rateLimits;
   if (limits !== undefined && limits.length > 0) {
+    const texts = rateLimitTexts(key);
     let state = '';
-    for (const limit of limits) {
-      if (state !== '') state += ', ';
-      state += `"${limit.name}";r=${limit.remaining};t=${Math.max(0, Math.ceil((limit.resetAt - now) / 1000))}`;
+    for (let i = 0; i < limits.length; i++) {
+      const limit = limits[i]!;
+      if (i > 0) state += ', ';
+      state += rateLimitEntry(texts, i, limit.name, limit.remaining, limit.resetAt, now);
       if (limit.exceeded) headers.push('x-keygate-rate-limit', limit.name);
     }
-    headers.push('ratelimit-policy', policyOf(key), 'ratelimit', state);
+    headers.push('ratelimit-policy', texts.policy, 'ratelimit', state);
   }
   if (outcome.creditsRemaining !== undefined) {
     headers.push('x-keygate-credits-remaining', String(outcome.creditsRemaining));
   }
   return headers;
-}
-
-/** RateLimit-Policy: the key's limits as quota policies, built once per cached key object. */
-const policies = new WeakMap<VerifiableKey, string>();
-function policyOf(key: VerifiableKey): string {
-  let policy = policies.get(key);
-  if (policy === undefined) {
-    policy = rateLimitsOf(key)
-      .map((l) => `"${l.name}";q=${l.limit};w=${l.windowMs / 1000}`)
-      .join(', ');
-    policies.set(key, policy);
-  }
-  return policy;
 }
 
 function answer(res: ServerResponse, outcome: VerifyOutcome, clock: () => number): void {
