@@ -3,6 +3,7 @@
 // a direct connection, KEYGATE_LISTEN_DATABASE_URL. Revocation still reaches the other
 // instance on the next request; transactions, metering and row locks work pooled.
 import { join } from 'node:path';
+import { generateKey } from '@keygate/core';
 import {
   CreateApplicationDocument as CREATE_APP,
   CreateKeyDocument as CREATE_KEY,
@@ -73,6 +74,16 @@ describe('behind PgBouncer (transaction pooling)', () => {
       // The notification is delivered to both listeners at once (measured 100 of 100 without a
       // pooler); B reading the gateway's request before its notification is the only way to miss.
       expect(firstRefused).toBeGreaterThanOrEqual(9);
+
+      // Misses at once, more than the pooler's server connections: the key loads (sent as a named
+      // statement on direct connections, which the pooler does not keep) are all answered.
+      const unknown = Array.from({ length: 20 }, () => generateKey('live').secret);
+      const misses = await Promise.all(
+        [...unknown, ...created.slice(10).map((c) => c.secret)].flatMap((key) => [check(a!, key), check(b!, key)]),
+      );
+      const codes = misses.map((r) => `${r.status} ${r.headers.get('x-keygate-code') ?? ''}`.trim());
+      expect(codes.slice(0, 40)).toEqual(Array(40).fill('401 NOT_FOUND'));
+      expect(codes.slice(40)).toEqual(Array(4).fill('200 VALID'));
 
       // Metering's reservations (one statement under a row lock) through the pooler: never overspent.
       const metered = (
