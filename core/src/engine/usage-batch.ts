@@ -161,7 +161,7 @@ export class UsageBatch implements UsageSink {
 
   /** Credits spent from a reservation of the given epoch (an older epoch's spending no longer counts). */
   spend(keyId: string, epoch: number, n: number): void {
-    addSpent(this.batch.spent, keyId, { epoch, n });
+    addSpent(this.batch.spent, keyId, epoch, n);
   }
 
   /** Keys with something recorded since the last take. */
@@ -181,7 +181,7 @@ export class UsageBatch implements UsageSink {
   private putBack(failed: Batch): void {
     const current = this.batch;
     for (const [id, use] of failed.uses) if (!current.uses.has(id)) current.uses.set(id, use);
-    for (const [id, spent] of failed.spent) addSpent(current.spent, id, spent);
+    for (const [id, spent] of failed.spent) addSpent(current.spent, id, spent.epoch, spent.n);
     current.closed.push(...failed.closed, ...[...failed.tallies].map(([keyId, tally]) => ({ keyId, tally })));
     for (const [id, list] of failed.refusals) {
       const merged = [...list, ...(current.refusals.get(id) ?? [])].slice(-REFUSALS_KEPT);
@@ -236,8 +236,9 @@ function scopesOf(tally: Tally): Record<string, number> {
   return scopes;
 }
 
-function addSpent(spent: Map<string, Spent>, keyId: string, add: Spent): void {
+/** Adds spending of an epoch; a newer epoch replaces an older one's (made once per key and epoch). */
+function addSpent(spent: Map<string, Spent>, keyId: string, epoch: number, n: number): void {
   const current = spent.get(keyId);
-  if (current === undefined || current.epoch < add.epoch) spent.set(keyId, { ...add });
-  else if (current.epoch === add.epoch) current.n += add.n;
+  if (current === undefined || current.epoch < epoch) spent.set(keyId, { epoch, n });
+  else if (current.epoch === epoch) current.n += n;
 }

@@ -207,11 +207,11 @@ export class Verifier implements KeyVerifier {
   }
 }
 
-/** A refusal of something that cannot be a key; it counts as a failure against the address. */
 /** Bounds of an imported key's length: nothing longer is hashed. */
 export const MIN_IMPORTED_LENGTH = 16;
 export const MAX_IMPORTED_LENGTH = 256;
 
+/** A refusal of something that cannot be a key; it counts as a failure against the address. */
 function malformed(limiter: FailureLimiter | null, request: VerifyRequest, now: number): VerifyOutcome {
   limiter?.fail(request.ip, now);
   return { code: 'MALFORMED' };
