@@ -91,14 +91,15 @@ const NOT_KEPT = new Set(['26000', '42P05']);
  * is read again.
  */
 async function loadRow(pool: pg.Pool, hash: string): Promise<Row | undefined> {
-  if (unnamed.has(pool)) return (await pool.query<Row>(LOAD, [hash])).rows[0];
-  try {
-    return (await pool.query<Row>({ name: 'keygate_load_key', text: LOAD, values: [hash] })).rows[0];
-  } catch (error) {
-    if (!NOT_KEPT.has((error as { code?: string }).code ?? '')) throw error;
-    unnamed.add(pool);
-    return (await pool.query<Row>(LOAD, [hash])).rows[0];
+  if (!unnamed.has(pool)) {
+    try {
+      return (await pool.query<Row>({ name: 'keygate_load_key', text: LOAD, values: [hash] })).rows[0];
+    } catch (error) {
+      if (!NOT_KEPT.has((error as { code?: string }).code ?? '')) throw error;
+      unnamed.add(pool);
+    }
   }
+  return (await pool.query<Row>(LOAD, [hash])).rows[0];
 }
 
 /** The verification record of a key by its hash, as verifiers receive it (no secret, no hash). */
