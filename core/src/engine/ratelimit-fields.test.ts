@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { verifiableKey } from '../testing.ts';
+import { small } from './meter.ts';
 import { rateLimitEntry, rateLimitTexts } from './ratelimit-fields.ts';
 
 const limits = (names: string[]) => names.map((name, i) => ({ name, limit: 10 * (i + 1), windowMs: 60_000 * (i + 1) }));
@@ -29,5 +30,19 @@ describe('RateLimit field texts', () => {
     const texts = rateLimitTexts(key);
     expect(rateLimitEntry(texts, 0, 'per-day', 3, 2_000, 1_000)).toBe('"per-day";r=3;t=1');
     expect(rateLimitEntry(texts, 5, 'extra', 1, 2_000, 1_000)).toBe('"extra";r=1;t=1');
+  });
+
+  it('writes counts held as doubles the same as integers, and keeps what is no small integer', () => {
+    const texts = rateLimitTexts(key);
+    // 0.5 + 6.5 and 1e9 (held as doubles) are written as integers; the reset time is rounded up.
+    expect(rateLimitEntry(texts, 0, 'per-minute', 0.5 + 6.5, 1_000_000_000 + 0.25, 0)).toBe(
+      '"per-minute";r=7;t=1000001',
+    );
+    expect(small(1e9)).toBe(1_000_000_000);
+    expect(small(2.5)).toBe(2.5);
+    expect(small(2 ** 31)).toBe(2 ** 31);
+    expect(small(-3)).toBe(-3);
+    expect(Number.isNaN(small(Number.NaN))).toBe(true);
+    expect(small(Number.POSITIVE_INFINITY)).toBe(Number.POSITIVE_INFINITY);
   });
 });

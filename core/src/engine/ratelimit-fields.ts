@@ -3,7 +3,7 @@
 // quota q and window w) and RateLimit (its remaining r and the seconds t to its reset). What does
 // not change between answers is made once per cached key object; a key change brings a new one.
 import type { VerifiableKey } from '../index.ts';
-import { rateLimitsOf } from './meter.ts';
+import { rateLimitsOf, small } from './meter.ts';
 
 export interface RateLimitTexts {
   /** RateLimit-Policy's value. */
@@ -43,5 +43,5 @@ export function rateLimitEntry(
   now: number,
 ): string {
   const prefix = texts.names[i] === name ? texts.prefixes[i] : `"${name}";r=`;
-  return `${prefix}${remaining};t=${Math.max(0, Math.ceil((resetMs - now) / 1000))}`;
+  return `${prefix}${small(remaining)};t=${small(Math.max(0, Math.ceil((resetMs - now) / 1000)))}`;
 }
