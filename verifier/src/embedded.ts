@@ -388,15 +388,18 @@ function unavailable(_why?: string, retryAfterSeconds: number | null = 1): KeyVe
   };
 }
 
-/** Window ends as ISO text: a window's end repeats for every verification in it, so it is formatted once. */
-const isoTimes = new Map<number, string>();
+/**
+ * Window ends as ISO text, remembered in a small direct-mapped table: the same few ends recur on
+ * every verification, and a Map keyed by these doubles cost 0.3 µs for two limits in a serving API.
+ */
+const isoEnds = new Float64Array(64).fill(Number.NaN);
+const isoTexts: string[] = new Array(64).fill('');
 function isoTime(ms: number): string {
-  let text = isoTimes.get(ms);
-  if (text === undefined) {
-    if (isoTimes.size > 1000) isoTimes.clear();
-    text = new Date(ms).toISOString();
-    isoTimes.set(ms, text);
-  }
+  const slot = (ms / 1000) & 63;
+  if (isoEnds[slot] === ms) return isoTexts[slot]!;
+  const text = new Date(ms).toISOString();
+  isoEnds[slot] = ms;
+  isoTexts[slot] = text;
   return text;
 }
 

@@ -135,7 +135,11 @@ function mergeFields(res: ServerResponse, headers: unknown, fields: string[]): u
 
 /** Whether a flat list of names and values names this (lowercase) field. */
 function named(list: unknown[], name: string): boolean {
-  for (let i = 0; i < list.length; i += 2) if (String(list[i]).toLowerCase() === name) return true;
+  for (let i = 0; i < list.length; i += 2) {
+    const field = String(list[i]);
+    // Lowercased only when it could match: most of a route's fields differ in length.
+    if (field.length === name.length && field.toLowerCase() === name) return true;
+  }
   return false;
 }
 
