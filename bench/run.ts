@@ -27,18 +27,10 @@ import { freePort, startCluster } from '@keygate/test/support/postgres-cluster';
 import { graphql, type KeygateProcess, repoRoot, startKeygate } from '@keygate/test/support/process';
 import lighthouse from 'lighthouse';
 import pg from 'pg';
-import { scaleOutFigures } from './scale-out.ts';
+import { type Figure, scaleOutFigures } from './scale-out.ts';
 import { seedMillionKeys } from './seed.ts';
 import { cpuTicks, ensureWrk, type LoadResult, type LoadSettings, load, type Target } from './wrk.ts';
 
-interface Figure {
-  name: string;
-  value: number;
-  unit: string;
-  target: string;
-  met: boolean;
-  detail: string;
-}
 const figures: Figure[] = [];
 const record = (figure: Figure) => {
   figures.push(figure);

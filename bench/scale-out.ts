@@ -18,6 +18,7 @@ import { graphql, type KeygateProcess, repoRoot, startKeygate } from '@keygate/t
 import { seedMillionKeys } from './seed.ts';
 import { cpuTicks, ensureWrk } from './wrk.ts';
 
+/** One measured figure, as `pnpm bench` prints and records it (also run.ts's). */
 export interface Figure {
   name: string;
   value: number;
