@@ -150,6 +150,32 @@ describe('answers', () => {
     expect(ours.rateLimits?.every((l) => l.remaining < l.limit)).toBe(true);
   });
 
+  it('say each limit’s own window end when two ends share a slot of the ISO-text table', async () => {
+    // Ends of 64 s and 4,096 s windows are whole multiples of 64 s: the same slot of the 64-slot
+    // table the texts are kept in, and different ends 63 times in 64.
+    const v = await verifier();
+    const metered = await key({
+      rateLimits: [
+        { name: 'per-64s', limit: 1000, windowSeconds: 64 },
+        { name: 'per-4096s', limit: 1000, windowSeconds: 4096 },
+        { name: 'per-second', limit: 1000, windowSeconds: 1 },
+      ],
+    });
+    for (let i = 0; i < 20; i++) {
+      const before = Date.now();
+      const result = await v.verify({ key: metered.secret });
+      const after = Date.now();
+      expect(result.code).toBe('VALID');
+      for (const [j, seconds] of [64, 4096, 1].entries()) {
+        // The end of the window the verification fell in: a multiple of the window, after it.
+        const end = Date.parse(result.rateLimits![j]!.resetAt);
+        expect(end % (seconds * 1000)).toBe(0);
+        expect(end).toBeGreaterThan(before);
+        expect(end - seconds * 1000).toBeLessThanOrEqual(after);
+      }
+    }
+  });
+
   it('come from memory after the first: a hit is synchronous and sends nothing', async () => {
     const v = await verifier();
     const { secret } = await key();
