@@ -2,7 +2,7 @@
 // and how a refusal is answered — as Keygate's /v1/auth answers it (status, X-Keygate-Code,
 // Retry-After, the IETF RateLimit fields, a small JSON body).
 import { VERIFY_STATUS } from '@keygate/core';
-import { rateLimitEntry, small } from '@keygate/core/engine';
+import { rateLimitEntry } from '@keygate/core/engine';
 import { rateLimitResets, rateLimitTextsOf } from './embedded.ts';
 import { checkedPermissions } from './requirements.ts';
 import type { Access, KeyVerification, VerifyCode, VerifyInput } from './types.ts';
@@ -138,8 +138,7 @@ export function answerFields(result: KeyVerification): string[] {
       }
     }
   }
-  if (result.creditsRemaining !== null)
-    fields.push('x-keygate-credits-remaining', String(small(result.creditsRemaining)));
+  if (result.creditsRemaining !== null) fields.push('x-keygate-credits-remaining', String(result.creditsRemaining));
   return fields;
 }
 

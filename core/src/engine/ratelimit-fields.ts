@@ -43,5 +43,5 @@ export function rateLimitEntry(
   now: number,
 ): string {
   const prefix = texts.names[i] === name ? texts.prefixes[i] : `"${name}";r=`;
-  return `${prefix}${small(remaining)};t=${small(Math.max(0, Math.ceil((resetMs - now) / 1000)))}`;
+  return `${prefix}${remaining};t=${small(Math.max(0, Math.ceil((resetMs - now) / 1000)))}`;
 }
