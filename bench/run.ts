@@ -950,10 +950,11 @@ async function integrationFigures(url: string): Promise<void> {
          FROM unnest($3::text[], $4::text[]) AS t(p, h)`,
         [merchant_id, fromGlobalId(app), made.map((k) => k.prefix), made.map((k) => k.hash)],
       );
-      for (const { hash } of made.slice(-2000)) {
+      // 2,000 lookups to warm the path (the JIT, PostgreSQL's plan and buffers), then 4,000 timed.
+      for (const [i, { hash }] of made.slice(-6000).entries()) {
         const t0 = performance.now();
         await db.query({ name: 'load', text: 'SELECT * FROM keygate_load_key($1)', values: [hash] });
-        queryMs.push(performance.now() - t0);
+        if (i >= 2000) queryMs.push(performance.now() - t0);
       }
     } finally {
       await db.end();
@@ -962,22 +963,32 @@ async function integrationFigures(url: string): Promise<void> {
     // of kept-alive connection, answered without the database (/healthz).
     const hopAgent = new http.Agent({ keepAlive: true });
     const hopMs: number[] = [];
-    for (let i = 0; i < 2000; i++) {
+    for (let i = 0; i < 6000; i++) {
       const t0 = performance.now();
       await new Promise<void>((resolve, reject) =>
         http
           .get(`${keygate.url}/healthz`, { agent: hopAgent }, (res) => res.resume().on('end', resolve))
           .on('error', reject),
       );
-      hopMs.push(performance.now() - t0);
+      if (i >= 2000) hopMs.push(performance.now() - t0);
     }
     hopAgent.destroy();
+    // A miss path fresh from start runs cold: the first few thousand requests through node:http
+    // (client and server) include V8 compiling them, which alone puts a bare hop's p99 over 2 ms
+    // here. So 4,000 misses of other keys come first and are reported apart (cold); the figure is
+    // the next 4,000 distinct keys, each still a miss in the verifier and in Keygate.
+    const coldMs: number[] = [];
+    for (const key of secrets.slice(4000, 8000)) {
+      const t0 = performance.now();
+      await verifier.verify({ key });
+      coldMs.push(performance.now() - t0);
+    }
     const missMs: number[] = [];
     const gcBefore = await serverGcSeconds(keygate.url);
     const keygateTicks = cpuTicks(keygate.child.pid!);
     const machineBefore = machineTicks();
     const missStart = performance.now();
-    for (const key of secrets.slice(0, 2000)) {
+    for (const key of secrets.slice(0, 4000)) {
       const t0 = performance.now();
       await verifier.verify({ key });
       missMs.push(performance.now() - t0);
@@ -996,7 +1007,7 @@ async function integrationFigures(url: string): Promise<void> {
       unit: 'ms',
       target: '≤ 2',
       met: p99Miss <= 2,
-      detail: `2,000 keys verified once each, one at a time; median ${round(median(missMs))} ms (a GET by hash to Keygate, which reads PostgreSQL); ${slow.length} over 2 ms; one hop to Keygate answered from memory (/healthz, one at a time, just before): median ${round(median(hopMs))} ms, p99 ${round(percentile(hopMs, 99))} ms, ${hopMs.filter((ms) => ms > 2).length} of 2,000 over 2 ms; its database lookup alone (from this process, 2,000 other keys): median ${round(median(queryMs))} ms, p99 ${round(percentile(queryMs, 99))} ms; Keygate's process used ${round(keygateCpuMs / missMs.length)} ms of CPU per miss, and its garbage collector paused ${round(gcDuring * 1000)} ms in these ${round(missSeconds)} s; the hypervisor took ${round(stolen)} % of the machine's CPU time meanwhile (steal)`,
+      detail: `4,000 keys verified once each, one at a time, after 4,000 others; median ${round(median(missMs))} ms (a GET by hash to Keygate, which reads PostgreSQL); ${slow.length} over 2 ms; the 4,000 before them, the first misses since start: p99 ${round(percentile(coldMs, 99))} ms, median ${round(median(coldMs))} ms, ${coldMs.filter((ms) => ms > 2).length} over 2 ms; one hop to Keygate answered from memory (/healthz, one at a time, just before, after 2,000 untimed): median ${round(median(hopMs))} ms, p99 ${round(percentile(hopMs, 99))} ms, ${hopMs.filter((ms) => ms > 2).length} of 4,000 over 2 ms; its database lookup alone (from this process, 4,000 other keys after 2,000 untimed): median ${round(median(queryMs))} ms, p99 ${round(percentile(queryMs, 99))} ms; Keygate's process used ${round(keygateCpuMs / missMs.length)} ms of CPU per miss, and its garbage collector paused ${round(gcDuring * 1000)} ms in these ${round(missSeconds)} s; the hypervisor took ${round(stolen)} % of the machine's CPU time meanwhile (steal)`,
     });
     const gc = collector();
     const fresh = createVerifier({ url: keygate.url, token, maxKeys: 100_000 });
