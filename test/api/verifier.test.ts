@@ -21,6 +21,8 @@ const open: KeygateVerifier[] = [];
 
 /** Everything the verifiers sent: method, path, headers and body of each request. */
 const sent: string[] = [];
+/** How many usage reports' answers the proxy loses: Keygate writes them, the verifier never hears. */
+let usageAnswersToLose = 0;
 let proxy: Server;
 let proxyUrl: string;
 
@@ -43,6 +45,11 @@ beforeAll(async () => {
       const upstream = request(
         { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
         (answer) => {
+          if (req.url === '/v1/verifier/usage' && usageAnswersToLose > 0) {
+            usageAnswersToLose--;
+            answer.resume().on('end', () => res.destroy());
+            return;
+          }
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           answer.pipe(res);
         },
@@ -368,6 +375,47 @@ describe('usage', () => {
   });
 });
 
+describe('usage, when an answer is lost', () => {
+  it('a report Keygate wrote but whose answer never came is sent again and counted once', async () => {
+    const errors: Error[] = [];
+    const v = await verifier({ onError: (error) => errors.push(error) });
+    const k = await key({ access: 'READ_ONLY', credits: { remaining: 50 } });
+    for (let i = 0; i < 5; i++) expect((await v.verify({ key: k.secret, ip: '192.0.2.20' })).code).toBe('VALID');
+    await v.verify({ key: k.secret, ip: '192.0.2.21', requiredAccess: 'FULL_ACCESS' });
+    const reportsBefore = sent.filter((r) => r.startsWith('POST /v1/verifier/usage')).length;
+    usageAnswersToLose = 1;
+    await v.flush();
+    expect(errors.map((e) => e.message).join()).toMatch(/cannot be reached|socket hang up/);
+    // Meanwhile two more verifications; the next flush sends the lost report again, then these.
+    for (let i = 0; i < 2; i++) await v.verify({ key: k.secret, ip: '192.0.2.22' });
+    await v.flush();
+    const reports = sent.filter((r) => r.startsWith('POST /v1/verifier/usage')).slice(reportsBefore);
+    expect(reports).toHaveLength(3);
+    const bodies = reports.map((r) => JSON.parse(r.split('\n')[2]!));
+    expect(bodies[1]).toEqual(bodies[0]); // the same report, its number included
+    expect(bodies[2].reporter.seq).toBe(bodies[0].reporter.seq + 1);
+    const range = {
+      from: new Date(Date.now() - 3_600_000).toISOString(),
+      to: new Date(Date.now() + 3_600_000).toISOString(),
+    };
+    const usage = await sdk.keys.usage(k.key.id, range);
+    const total = usage!.buckets.reduce(
+      (sum, x) => ({ valid: sum.valid + x.valid, refused: sum.refused + x.refused }),
+      {
+        valid: 0,
+        refused: 0,
+      },
+    );
+    expect(total).toEqual({ valid: 7, refused: 1 });
+    expect(usage!.recentRefusals).toHaveLength(1);
+    const after = await sdk.keys.get(k.key.id);
+    expect(after?.lastUsedIp).toBe('192.0.2.22');
+    // 7 credits spent, once each: what is left plus what the verifier still holds is 43.
+    const stored = await s.db.prisma.apiKey.findUniqueOrThrow({ where: { id: fromGlobal(k.key.id) } });
+    expect(stored.creditsRemaining! + stored.creditsReserved).toBe(43);
+  });
+});
+
 describe('metering', () => {
   it('1,000 credits over two verifiers and /v1/auth, 4,000 concurrent verifications: exactly 1,000 valid', async () => {
     const [one, two] = await Promise.all([verifier(), verifier()]);
@@ -621,6 +669,66 @@ describe('the endpoints', () => {
       headers: { authorization: `Bearer ${verifierToken}` },
     });
     expect(await missing.json()).toEqual({ found: false });
+  });
+});
+
+describe('numbered usage reports', () => {
+  it('are written once per number and reporter; each token has its own reporters; bad numbers are 400', async () => {
+    const k = await key();
+    const keyId = fromGlobal(k.key.id);
+    const hour = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000).toISOString();
+    const report = (reporter: unknown) =>
+      JSON.stringify({ reporter, uses: [], counts: [{ key_id: keyId, hour, code: 'VALID', count: 10 }], refusals: [] });
+    const post = async (token: string, body: string) => {
+      const answer = await fetch(`${s.url}/v1/verifier/usage`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+        body,
+      });
+      return { status: answer.status, body: await answer.json() };
+    };
+    const other = await s.verifierToken('another-gateway');
+    const id = 'r-numbered-reports-1';
+    expect(await post(verifierToken, report({ id, seq: 1 }))).toEqual({
+      status: 200,
+      body: { ok: true, duplicate: false },
+    });
+    // The same number again, twice at once, and an older one: none written.
+    const again = await Promise.all([
+      post(verifierToken, report({ id, seq: 1 })),
+      post(verifierToken, report({ id, seq: 1 })),
+    ]);
+    expect(again.map((a) => a.body.duplicate)).toEqual([true, true]);
+    expect((await post(verifierToken, report({ id, seq: 2 }))).body.duplicate).toBe(false);
+    expect((await post(verifierToken, report({ id, seq: 1 }))).body.duplicate).toBe(true);
+    // Another token's reporter of the same id is its own: its first report is written.
+    expect((await post(other, report({ id, seq: 1 }))).body.duplicate).toBe(false);
+    // Unnumbered reports (verifiers from before numbering) are written as they come.
+    expect((await post(verifierToken, report(undefined))).body.duplicate).toBe(false);
+    const usage = await sdk.keys.usage(k.key.id, {
+      from: new Date(Date.now() - 3_600_000).toISOString(),
+      to: new Date(Date.now() + 3_600_000).toISOString(),
+    });
+    expect(usage!.buckets.reduce((sum, b) => sum + b.valid, 0)).toBe(40);
+    for (const [reporter, message] of [
+      [{ id: 'short', seq: 1 }, /reporter\.id/],
+      [{ id: "r'; DROP TABLE api_keys; --", seq: 1 }, /reporter\.id/],
+      [{ id, seq: -1 }, /reporter\.seq/],
+      [{ id, seq: 2 ** 31 }, /reporter\.seq/],
+      [{ id, seq: '3' }, /reporter\.seq/],
+      ['r-numbered-reports-1', /reporter\.id/],
+    ] as const) {
+      const answer = await post(verifierToken, report(reporter));
+      expect(answer.status, JSON.stringify(reporter)).toBe(400);
+      expect(answer.body.error).toMatch(message);
+    }
+    // A reporter silent for a week is forgotten by the hourly prune; the others are kept.
+    await s.db.prisma.$executeRaw`UPDATE verifier_usage_reporters SET updated_at = now() - interval '8 days'
+      WHERE reporter = ${`another-gateway/${id}`}`;
+    await s.server.usage.prune();
+    const kept = await s.db.prisma.$queryRaw<{ reporter: string; seq: number }[]>`
+      SELECT reporter, seq FROM verifier_usage_reporters WHERE reporter LIKE ${`%/${id}`}`;
+    expect(kept).toEqual([{ reporter: `gateway/${id}`, seq: 2 }]);
   });
 });
 

@@ -41,7 +41,7 @@ export async function startTestServer(
     url: server.url,
     logs,
     merchantToken: (merchantId: string) => sign({ merchant_id: merchantId, sub: `user-of-${merchantId}` }),
-    verifierToken: () => sign({ keygate_role: 'verifier', sub: 'gateway' }),
+    verifierToken: (subject = 'gateway') => sign({ keygate_role: 'verifier', sub: subject }),
     /** A typed document of the SDK (variables checked), or a string a test crafts on purpose. */
     async graphql<D extends Document<unknown, never>>(token: string | null, document: D, variables?: VariablesOf<D>) {
       const query = typeof document === 'string' ? document : print(document);

@@ -16,6 +16,7 @@ import {
   rateLimitTexts,
   type TakeResult,
   UsageBatch,
+  type UsageReport,
   Verifier,
 } from '@keygate/core/engine';
 import { LRUCache } from 'lru-cache';
@@ -48,6 +49,11 @@ export class EmbeddedVerifier implements KeygateVerifier {
   private readonly staleMs: number;
   private readonly flushTimer: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
+  /** The id usage reports are numbered under, and the number of the last one made. */
+  private readonly reporter = `r${crypto.randomUUID().replaceAll('-', '')}`;
+  private reports = 0;
+  /** The report sent without an answer yet (Keygate may or may not have written it). */
+  private unanswered: UsageReport | null = null;
   /** Since when the feed is down (0 while up): stale answers count from here. */
   private feedDownSince = 0;
   private readonly requests = { keys: 0, usage: 0, meter: 0, acks: 0 };
@@ -174,14 +180,25 @@ export class EmbeddedVerifier implements KeygateVerifier {
 
   flush(): Promise<void> {
     this.flushing = this.flushing.then(async () => {
-      const taken = this.usage.take();
-      if (taken === null) return;
-      this.requests.usage++;
-      try {
-        await this.transport.json('POST', '/v1/verifier/usage', taken.report);
-      } catch (error) {
-        taken.putBack();
-        this.onError(error as Error);
+      // A report whose answer never came may have been written: it is sent again as it was,
+      // under its number, which Keygate writes once; only then is what came after it sent.
+      for (let sent = 0; sent < 2; sent++) {
+        if (this.unanswered === null) {
+          const taken = this.usage.take();
+          if (taken === null) return;
+          this.unanswered = { ...taken.report, reporter: { id: this.reporter, seq: ++this.reports } };
+        }
+        this.requests.usage++;
+        try {
+          await this.transport.json('POST', '/v1/verifier/usage', this.unanswered);
+          this.unanswered = null;
+        } catch (error) {
+          // Refused as malformed or too large it will never be written: dropped, and said.
+          const status = error instanceof KeygateUnavailable ? error.status : null;
+          if (status === 400 || status === 413) this.unanswered = null;
+          this.onError(error as Error);
+          return;
+        }
       }
     });
     return this.flushing;

@@ -7,6 +7,8 @@ export class KeygateUnavailable extends Error {
   constructor(
     message: string,
     readonly retryAfterSeconds: number | null = null,
+    /** The HTTP status Keygate answered with; null when no answer came. */
+    readonly status: number | null = null,
   ) {
     super(message);
     this.name = 'KeygateUnavailable';
@@ -86,6 +88,7 @@ export class Transport {
             const error = new KeygateUnavailable(
               `Keygate answered ${method} ${path.split('?')[0]} with ${status}: ${message}`,
               Number.isFinite(retry) && retry > 0 ? retry : null,
+              status,
             );
             if (status === 401 || status === 403) error.name = 'KeygateRefusedToken';
             reject(error);

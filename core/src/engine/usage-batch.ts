@@ -15,6 +15,12 @@ export const ADDRESSES_KEPT = 1000;
 
 /** One flush's worth of usage, as the database statement takes it (JSON-safe). */
 export interface UsageReport {
+  /**
+   * Who sent it and its number (embedded verifiers): reports are numbered 1, 2, 3… in the order
+   * sent, and Keygate writes each number once, so one sent again because its answer was lost is
+   * not counted twice. Absent for the server's own reports.
+   */
+  reporter?: { id: string; seq: number };
   /** Newest valid use and credits spent, per key. */
   uses: { id: string; at: string | null; ip: string | null; epoch: number | null; spent: number }[];
   /** Verifications per key, hour (ISO) and outcome. */

@@ -30,7 +30,8 @@ export interface VerifierApiOptions {
   /** Whether this instance hears every change (its own feed from PostgreSQL is up). */
   feedConnected: () => boolean;
   meterStore: MeterStore;
-  writeUsage: (report: UsageReport) => Promise<void>;
+  /** Writes a report; 'written before' when it is one whose number its reporter already sent. */
+  writeUsage: (report: UsageReport) => Promise<'written' | 'written before'>;
   clock: () => number;
   /** Key lookups per second per token (a burst of twice that). */
   lookupsPerSecond: number;
@@ -138,8 +139,11 @@ export function createVerifierApi(options: VerifierApiOptions) {
           return sendJson(res, 200, { ok: options.feed.ack(session, seq as number) });
         }
         case 'usage': {
-          await options.writeUsage(usageReport(await json(req, USAGE_BODY)));
-          return sendJson(res, 200, { ok: true });
+          const report = usageReport(await json(req, USAGE_BODY));
+          // Reporters are told apart per token: one token's verifiers cannot skip another's reports.
+          if (report.reporter) report.reporter.id = `${principal.subject ?? ''}/${report.reporter.id}`;
+          const written = await options.writeUsage(report);
+          return sendJson(res, 200, { ok: true, duplicate: written === 'written before' });
         }
         case 'take': {
           const body = (await json(req, SMALL_BODY)) as Record<string, unknown>;
@@ -266,7 +270,17 @@ function usageReport(body: unknown): UsageReport {
   const observations = observed === undefined ? [] : list(observed, 'observations', MAX_ROWS);
   if (uses.length + counts.length + refusals.length + observations.length > MAX_ROWS)
     throw new BadRequest(`at most ${MAX_ROWS} rows in one report`);
+  // Absent from verifiers older than numbered reports: written as it comes.
+  const from = field(body, 'reporter');
+  let reporter: UsageReport['reporter'];
+  if (from !== undefined) {
+    const id = field(from, 'id');
+    if (typeof id !== 'string' || !SESSION.test(id))
+      throw new BadRequest('reporter.id: 8 to 64 letters, digits, "-" or "_"');
+    reporter = { id, seq: int(field(from, 'seq'), 'reporter.seq') };
+  }
   return {
+    ...(reporter ? { reporter } : {}),
     observations: observations.map((o, i) => {
       const hour = field(o, 'hour');
       if (typeof hour !== 'string' || !ISO.test(hour)) throw new BadRequest(`observations[${i}]: hour is an ISO time`);

@@ -86,6 +86,9 @@ export class UsageRecorder implements UsageSink {
         SELECT id FROM (
           SELECT id, row_number() OVER (PARTITION BY key_id ORDER BY at DESC) AS n FROM key_refusals
         ) AS ranked WHERE n > ${REFUSALS_KEPT})`;
+    // A verifier silent for a week has long since stopped; a new one reports under a new id.
+    await this.prisma
+      .$executeRaw`DELETE FROM verifier_usage_reporters WHERE updated_at < ${new Date(now - 7 * 24 * HOUR_MS)}`;
   }
 
   private async write(): Promise<void> {
@@ -111,26 +114,39 @@ const MAX_SCOPES_OBSERVED = 200;
  * only: a refill or a change reset it); counts of the same key, hour and outcome add up; rows of
  * keys that no longer exist are skipped.
  */
-export async function writeUsage(prisma: PrismaClient, report: UsageReport): Promise<void> {
+export async function writeUsage(prisma: PrismaClient, report: UsageReport): Promise<'written' | 'written before'> {
   const { counts, refusals } = report;
   // Credits spent from identities' shared pools are named "identity:<id>" (meter.ts).
   const [uses, shared] = split(report.uses);
-  await prisma.$executeRaw`
-        WITH used AS (
+  // A numbered report (an embedded verifier's) is written only if its number is newer than the
+  // newest written for its reporter: one sent again after its answer was lost changes nothing.
+  // A second copy racing the first waits on the reporter's row, then finds it written.
+  const reporter = report.reporter?.id ?? null;
+  const seq = report.reporter?.seq ?? null;
+  const written = await prisma.$queryRaw<{ n: bigint }[]>`
+        WITH fresh AS (
+          INSERT INTO verifier_usage_reporters AS r (reporter, seq, updated_at)
+          SELECT ${reporter}::text, ${seq}::int, now() WHERE ${reporter}::text IS NOT NULL
+          ON CONFLICT (reporter) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at
+            WHERE r.seq < excluded.seq
+          RETURNING 1
+        ), go AS (
+          SELECT 1 FROM fresh UNION ALL SELECT 1 WHERE ${reporter}::text IS NULL
+        ), used AS (
           UPDATE api_keys AS k SET
             last_used_at = CASE WHEN u.at > k.last_used_at OR k.last_used_at IS NULL THEN COALESCE(u.at, k.last_used_at) ELSE k.last_used_at END,
             last_used_ip = CASE WHEN u.at > k.last_used_at OR (k.last_used_at IS NULL AND u.at IS NOT NULL) THEN u.ip ELSE k.last_used_ip END,
             credits_reserved = CASE WHEN u.spent > 0 AND k.credits_epoch = u.epoch
               THEN GREATEST(0, k.credits_reserved - u.spent) ELSE k.credits_reserved END
           FROM jsonb_to_recordset(${JSON.stringify(uses)}::jsonb) AS u(id uuid, at timestamptz, ip text, epoch int, spent int)
-          WHERE k.id = u.id AND (u.at > k.last_used_at OR (k.last_used_at IS NULL AND u.at IS NOT NULL)
+          WHERE EXISTS (SELECT 1 FROM go) AND k.id = u.id AND (u.at > k.last_used_at OR (k.last_used_at IS NULL AND u.at IS NOT NULL)
             OR (u.spent > 0 AND k.credits_epoch = u.epoch))
           RETURNING 1
         ), counted AS (
           INSERT INTO key_usage (key_id, hour, code, count)
           SELECT c.key_id, c.hour, c.code, sum(c.count)
           FROM jsonb_to_recordset(${JSON.stringify(counts)}::jsonb) AS c(key_id uuid, hour timestamptz, code text, count int)
-          WHERE EXISTS (SELECT 1 FROM api_keys k WHERE k.id = c.key_id)
+          WHERE EXISTS (SELECT 1 FROM go) AND EXISTS (SELECT 1 FROM api_keys k WHERE k.id = c.key_id)
           GROUP BY c.key_id, c.hour, c.code
           ON CONFLICT (key_id, hour, code) DO UPDATE SET count = key_usage.count + excluded.count
           RETURNING 1
@@ -138,14 +154,14 @@ export async function writeUsage(prisma: PrismaClient, report: UsageReport): Pro
           INSERT INTO key_refusals (id, key_id, at, code, client_ip)
           SELECT gen_random_uuid(), r.key_id, r.at, r.code, r.ip
           FROM jsonb_to_recordset(${JSON.stringify(refusals)}::jsonb) AS r(key_id uuid, at timestamptz, code text, ip text)
-          WHERE EXISTS (SELECT 1 FROM api_keys k WHERE k.id = r.key_id)
+          WHERE EXISTS (SELECT 1 FROM go) AND EXISTS (SELECT 1 FROM api_keys k WHERE k.id = r.key_id)
           RETURNING 1
         ), observed AS (
           INSERT INTO key_observations AS o (key_id, hour, read_count, write_count, scopes, valid_networks, refused_networks)
           SELECT b.key_id, b.hour, b.read, b.write, b.scopes, b.valid_networks, b.refused_networks
           FROM jsonb_to_recordset(${JSON.stringify(report.observations ?? [])}::jsonb) AS b(key_id uuid, hour timestamptz,
             read int, write int, scopes jsonb, valid_networks jsonb, refused_networks jsonb)
-          WHERE EXISTS (SELECT 1 FROM api_keys k WHERE k.id = b.key_id)
+          WHERE EXISTS (SELECT 1 FROM go) AND EXISTS (SELECT 1 FROM api_keys k WHERE k.id = b.key_id)
           ON CONFLICT (key_id, hour) DO UPDATE SET
             read_count = o.read_count + excluded.read_count,
             write_count = o.write_count + excluded.write_count,
@@ -159,9 +175,10 @@ export async function writeUsage(prisma: PrismaClient, report: UsageReport): Pro
         ), spent AS (
           UPDATE identities AS i SET credits_reserved = GREATEST(0, i.credits_reserved - u.spent)
           FROM jsonb_to_recordset(${JSON.stringify(shared)}::jsonb) AS u(id uuid, epoch int, spent int)
-          WHERE i.id = u.id AND u.spent > 0 AND i.credits_epoch = u.epoch
+          WHERE EXISTS (SELECT 1 FROM go) AND i.id = u.id AND u.spent > 0 AND i.credits_epoch = u.epoch
           RETURNING 1
         )
-        SELECT (SELECT count(*) FROM used) + (SELECT count(*) FROM counted) + (SELECT count(*) FROM refused)
-          + (SELECT count(*) FROM spent) + (SELECT count(*) FROM observed)`;
+        SELECT (SELECT count(*) FROM go) AS n, (SELECT count(*) FROM used) + (SELECT count(*) FROM counted)
+          + (SELECT count(*) FROM refused) + (SELECT count(*) FROM spent) + (SELECT count(*) FROM observed) AS rows`;
+  return Number(written[0]?.n ?? 0) > 0 ? 'written' : 'written before';
 }
