@@ -4,7 +4,7 @@
 // makes passes through a recording proxy, which is how "the secret never leaves" is asserted.
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { hashKey } from '@keygate/core';
+import { generateKey, hashKey } from '@keygate/core';
 import { createKeygateClient } from '@keygate/sdk';
 import { createVerifier, type KeygateVerifier } from '@keygate/verifier';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -373,6 +373,40 @@ describe('usage', () => {
     expect(used?.lastUsedIp).toBe('192.0.2.12');
     expect(Date.now() - Date.parse(used!.lastUsedAt!)).toBeLessThan(60_000);
   });
+});
+
+describe('usage of many keys', () => {
+  it('a flush of 1,500 keys (made and checked in slices on both sides) is written whole, once', async () => {
+    // Its own application: made in SQL, these are more keys than one application may hold.
+    const own = await sdk.applications.create({ name: 'Many keys' });
+    if (!own.ok) throw new Error('setup');
+    const app = fromGlobal(own.value.id);
+    const [{ merchant_id }] = await s.db.prisma.$queryRaw<[{ merchant_id: string }]>`
+      SELECT merchant_id FROM applications WHERE id = ${app}::uuid`;
+    const made = Array.from({ length: 1500 }, () => generateKey('live'));
+    await s.db.prisma.$executeRaw`
+      INSERT INTO api_keys (id, merchant_id, application_id, name, prefix, hash, access, environment, updated_at)
+      SELECT gen_random_uuid(), ${merchant_id}, ${app}::uuid, 'many', p, h, 'READ_ONLY', 'LIVE', now()
+      FROM unnest(${made.map((k) => k.prefix)}::text[], ${made.map((k) => k.hash)}::text[]) AS t(p, h)`;
+    const v = await verifier();
+    for (const k of made) expect((await v.verify({ key: k.secret, ip: '198.51.100.7' })).code).toBe('VALID');
+    await v.verify({ key: made[0]!.secret, ip: '198.51.100.7', requiredAccess: 'FULL_ACCESS' });
+    await v.flush();
+    const [written] = await s.db.prisma.$queryRaw<{ valid: number; refused: number; used: number; observed: number }[]>`
+      SELECT
+        (SELECT sum(count)::int FROM key_usage u JOIN api_keys k ON k.id = u.key_id
+          WHERE k.name = 'many' AND u.code = 'VALID') AS valid,
+        (SELECT sum(count)::int FROM key_usage u JOIN api_keys k ON k.id = u.key_id
+          WHERE k.name = 'many' AND u.code <> 'VALID') AS refused,
+        (SELECT count(*)::int FROM api_keys WHERE name = 'many' AND last_used_ip = '198.51.100.7') AS used,
+        (SELECT sum(read_count)::int FROM key_observations o JOIN api_keys k ON k.id = o.key_id
+          WHERE k.name = 'many') AS observed`;
+    expect(written).toEqual({ valid: 1500, refused: 1, used: 1500, observed: 1500 });
+    // The body was one request, and it carried no secret.
+    const last = sent.filter((r) => r.startsWith('POST /v1/verifier/usage')).at(-1)!;
+    expect(JSON.parse(last.split('\n')[2]!).uses).toHaveLength(1500);
+    for (const k of made.slice(0, 50)) expect(last).not.toContain(k.secret);
+  }, 60_000);
 });
 
 describe('usage, when an answer is lost', () => {

@@ -49,9 +49,10 @@ export class Transport {
     return new URL(path.replace(/^\//, ''), this.base.href.endsWith('/') ? this.base : `${this.base.href}/`);
   }
 
-  /** A JSON request; resolves to the parsed body of a 2xx answer. */
-  json<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  /** A JSON request (its body a value, or already JSON text); resolves to the parsed body of a 2xx answer. */
+  json<T>(method: 'GET' | 'POST', path: string, body?: unknown, text?: string): Promise<T> {
+    const payload =
+      text !== undefined ? Buffer.from(text) : body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise<T>((resolve, reject) => {
       const req = this.request(
         this.url(path),
