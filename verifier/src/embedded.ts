@@ -56,6 +56,7 @@ export class EmbeddedVerifier implements KeygateVerifier {
   private reports = 0;
   /** The report sent without an answer yet (Keygate may or may not have written it), as sent. */
   private unanswered: string | null = null;
+  private readonly usageTimeoutMs: number;
   /** Since when the feed is down (0 while up): stale answers count from here. */
   private feedDownSince = 0;
   private readonly requests = { keys: 0, usage: 0, meter: 0, acks: 0 };
@@ -78,6 +79,7 @@ export class EmbeddedVerifier implements KeygateVerifier {
     }
     this.onError = options.onError ?? warnSparingly();
     this.transport = new Transport(options.url, options.token, settings.timeoutMs);
+    this.usageTimeoutMs = Math.max(settings.timeoutMs, USAGE_TIMEOUT_MS);
     this.staleMs = settings.staleIfErrorSeconds * 1000;
     this.stale =
       this.staleMs > 0
@@ -192,7 +194,10 @@ export class EmbeddedVerifier implements KeygateVerifier {
         }
         this.requests.usage++;
         try {
-          await this.transport.json('POST', '/v1/verifier/usage', undefined, this.unanswered);
+          await this.transport.json('POST', '/v1/verifier/usage', undefined, {
+            text: this.unanswered,
+            timeoutMs: this.usageTimeoutMs,
+          });
           this.unanswered = null;
         } catch (error) {
           // Refused as malformed or too large it will never be written: dropped, and said.
@@ -444,6 +449,13 @@ function canonicalIp(text: string): string | null {
 function definedOnly<T extends object>(options: T): Partial<T> {
   return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
+
+/**
+ * How long a usage report may take to be written. No verification waits on it, and Keygate took
+ * over 2 s (the default timeoutMs) to write one of 20,000 keys on two busy cores; a report that
+ * times out is sent again anyway, and written once.
+ */
+const USAGE_TIMEOUT_MS = 15_000;
 
 /** Rows made into text between two turns of the event loop. */
 const SLICE = 1000;

@@ -49,8 +49,17 @@ export class Transport {
     return new URL(path.replace(/^\//, ''), this.base.href.endsWith('/') ? this.base : `${this.base.href}/`);
   }
 
-  /** A JSON request (its body a value, or already JSON text); resolves to the parsed body of a 2xx answer. */
-  json<T>(method: 'GET' | 'POST', path: string, body?: unknown, text?: string): Promise<T> {
+  /**
+   * A JSON request (its body a value, or already JSON text); resolves to the parsed body of a 2xx
+   * answer. `timeoutMs` replaces the verifier's for requests no verification waits on.
+   */
+  json<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+    options: { text?: string; timeoutMs?: number } = {},
+  ): Promise<T> {
+    const { text, timeoutMs = this.timeoutMs } = options;
     const payload =
       text !== undefined ? Buffer.from(text) : body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise<T>((resolve, reject) => {
@@ -64,7 +73,7 @@ export class Transport {
             accept: 'application/json',
             ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
           },
-          timeout: this.timeoutMs,
+          timeout: timeoutMs,
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -96,9 +105,7 @@ export class Transport {
           });
         },
       );
-      req.on('timeout', () =>
-        req.destroy(new KeygateUnavailable(`Keygate did not answer within ${this.timeoutMs} ms`)),
-      );
+      req.on('timeout', () => req.destroy(new KeygateUnavailable(`Keygate did not answer within ${timeoutMs} ms`)));
       req.on('error', (error) =>
         reject(
           error instanceof KeygateUnavailable

@@ -110,7 +110,7 @@ export interface VerifierOptions {
   failedVerificationsWindowSeconds?: number;
   /** How often usage (last used, counts, refusals) is sent to Keygate: one request each time. Default 5,000 ms. */
   flushIntervalMs?: number;
-  /** Longest a request to Keygate may take. Default 2,000 ms. */
+  /** Longest a request to Keygate may take. Default 2,000 ms; usage reports may take 15 s (or this, if longer). */
   timeoutMs?: number;
   /** Told of problems talking to Keygate (default: console.warn, once per kind of problem a minute). */
   onError?: (error: Error) => void;
