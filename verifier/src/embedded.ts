@@ -2,7 +2,6 @@
 // cache, guess limiter, metering by reservations and usage batches the server runs) with
 // Keygate's HTTP endpoints for verifiers behind its ports. Keys are asked for by the SHA-256
 // hash of their secret; the secret never leaves this process.
-
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { globalId, parseIp, type VerifiableKey, type VerifyOutcome, type VerifyRequest } from '@keygate/core';
 import {

@@ -357,7 +357,6 @@ async function usageReport(body: unknown): Promise<UsageReport> {
 /** A network as observations name them (networkOf): an IPv4 /24 or IPv6 /48. */
 const isNetwork = (text: string) => text.length <= 48 && /^[0-9a-f.:]+\/(24|48)$/.test(text);
 
-/** An object of names (each passing `valid`) to counts, at most `max` of them. */
 /** Rows checked between two turns of the event loop. */
 const SLICE = 1000;
 
@@ -371,6 +370,7 @@ async function inSlices<T>(list: unknown[], check: (row: unknown, i: number) => 
   return checked;
 }
 
+/** An object of names (each passing `valid`) to counts, at most `max` of them. */
 function countsOf(value: unknown, name: string, valid: (text: string) => boolean, max: number): Record<string, number> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new BadRequest(`${name}: an object`);
   const entries = Object.entries(value);
