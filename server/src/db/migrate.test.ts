@@ -109,6 +109,7 @@ describe('migrate', () => {
       'merchants',
       'rate_limit_windows',
       'roles',
+      'verifier_usage_reporters',
       'webhook_deliveries',
       'webhook_endpoints',
     ]);
