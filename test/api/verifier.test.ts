@@ -23,6 +23,8 @@ const open: KeygateVerifier[] = [];
 const sent: string[] = [];
 /** How many usage reports' answers the proxy loses: Keygate writes them, the verifier never hears. */
 let usageAnswersToLose = 0;
+/** When set, the proxy refuses usage bodies larger than this with 413, as nginx's client_max_body_size does. */
+let usageBodyLimit: number | null = null;
 let proxy: Server;
 let proxyUrl: string;
 
@@ -42,6 +44,11 @@ beforeAll(async () => {
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       sent.push(`${req.method} ${req.url}\n${JSON.stringify(req.headers)}\n${body.toString('utf8')}`);
+      if (req.url === '/v1/verifier/usage' && usageBodyLimit !== null && body.length > usageBodyLimit) {
+        res.writeHead(413, { 'content-type': 'text/html' });
+        res.end('<html><head><title>413 Request Entity Too Large</title></head></html>');
+        return;
+      }
       const upstream = request(
         { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
         (answer) => {
@@ -376,36 +383,95 @@ describe('usage', () => {
 });
 
 describe('usage of many keys', () => {
-  it('a flush of 1,500 keys (made and checked in slices on both sides) is written whole, once', async () => {
-    // Its own application: made in SQL, these are more keys than one application may hold.
-    const own = await sdk.applications.create({ name: 'Many keys' });
+  /** `count` keys named `name` in an application of their own, made in SQL (more than one application may hold). */
+  async function manyKeys(count: number, name: string) {
+    const own = await sdk.applications.create({ name: `Many keys: ${name}` });
     if (!own.ok) throw new Error('setup');
     const app = fromGlobal(own.value.id);
     const [{ merchant_id }] = await s.db.prisma.$queryRaw<[{ merchant_id: string }]>`
       SELECT merchant_id FROM applications WHERE id = ${app}::uuid`;
-    const made = Array.from({ length: 1500 }, () => generateKey('live'));
+    const made = Array.from({ length: count }, () => generateKey('live'));
     await s.db.prisma.$executeRaw`
       INSERT INTO api_keys (id, merchant_id, application_id, name, prefix, hash, access, environment, updated_at)
-      SELECT gen_random_uuid(), ${merchant_id}, ${app}::uuid, 'many', p, h, 'READ_ONLY', 'LIVE', now()
+      SELECT gen_random_uuid(), ${merchant_id}, ${app}::uuid, ${name}, p, h, 'READ_ONLY', 'LIVE', now()
       FROM unnest(${made.map((k) => k.prefix)}::text[], ${made.map((k) => k.hash)}::text[]) AS t(p, h)`;
+    return made;
+  }
+
+  /** What Keygate wrote about the keys named `name`. */
+  async function writtenFor(name: string) {
+    const [written] = await s.db.prisma.$queryRaw<{ valid: number; refused: number; used: number; observed: number }[]>`
+      SELECT
+        (SELECT sum(count)::int FROM key_usage u JOIN api_keys k ON k.id = u.key_id
+          WHERE k.name = ${name} AND u.code = 'VALID') AS valid,
+        (SELECT sum(count)::int FROM key_usage u JOIN api_keys k ON k.id = u.key_id
+          WHERE k.name = ${name} AND u.code <> 'VALID') AS refused,
+        (SELECT count(*)::int FROM api_keys WHERE name = ${name} AND last_used_ip = '198.51.100.7') AS used,
+        (SELECT sum(read_count)::int FROM key_observations o JOIN api_keys k ON k.id = o.key_id
+          WHERE k.name = ${name}) AS observed`;
+    return written;
+  }
+
+  it('a flush of 1,500 keys (made and checked in slices on both sides) is written whole, once', async () => {
+    const made = await manyKeys(1500, 'many');
     const v = await verifier();
     for (const k of made) expect((await v.verify({ key: k.secret, ip: '198.51.100.7' })).code).toBe('VALID');
     await v.verify({ key: made[0]!.secret, ip: '198.51.100.7', requiredAccess: 'FULL_ACCESS' });
     await v.flush();
-    const [written] = await s.db.prisma.$queryRaw<{ valid: number; refused: number; used: number; observed: number }[]>`
-      SELECT
-        (SELECT sum(count)::int FROM key_usage u JOIN api_keys k ON k.id = u.key_id
-          WHERE k.name = 'many' AND u.code = 'VALID') AS valid,
-        (SELECT sum(count)::int FROM key_usage u JOIN api_keys k ON k.id = u.key_id
-          WHERE k.name = 'many' AND u.code <> 'VALID') AS refused,
-        (SELECT count(*)::int FROM api_keys WHERE name = 'many' AND last_used_ip = '198.51.100.7') AS used,
-        (SELECT sum(read_count)::int FROM key_observations o JOIN api_keys k ON k.id = o.key_id
-          WHERE k.name = 'many') AS observed`;
-    expect(written).toEqual({ valid: 1500, refused: 1, used: 1500, observed: 1500 });
+    expect(await writtenFor('many')).toEqual({ valid: 1500, refused: 1, used: 1500, observed: 1500 });
     // The body was one request, and it carried no secret.
     const last = sent.filter((r) => r.startsWith('POST /v1/verifier/usage')).at(-1)!;
     expect(JSON.parse(last.split('\n')[2]!).uses).toHaveLength(1500);
     for (const k of made.slice(0, 50)) expect(last).not.toContain(k.secret);
+  }, 60_000);
+
+  it('a report larger than a proxy before Keygate takes (413) goes in numbered parts, each written once', async () => {
+    const made = await manyKeys(1500, 'many, split');
+    const errors: Error[] = [];
+    const v = await verifier({ onError: (error) => errors.push(error) });
+    for (const k of made) expect((await v.verify({ key: k.secret, ip: '198.51.100.7' })).code).toBe('VALID');
+    await v.verify({ key: made[0]!.secret, ip: '198.51.100.7', requiredAccess: 'FULL_ACCESS' });
+    const before = sent.filter((r) => r.startsWith('POST /v1/verifier/usage')).length;
+    usageBodyLimit = 100_000; // the whole report is about 560 KB
+    try {
+      await v.flush();
+    } finally {
+      usageBodyLimit = null;
+    }
+    expect(await writtenFor('many, split')).toEqual({ valid: 1500, refused: 1, used: 1500, observed: 1500 });
+    const bodies = sent
+      .filter((r) => r.startsWith('POST /v1/verifier/usage'))
+      .slice(before)
+      .map((r) => r.slice(r.indexOf('\n', r.indexOf('\n') + 1) + 1));
+    // Refused whole, then in smaller parts (halving) until they pass; every request under a number
+    // of its own, rising, and nothing refused is sent again.
+    const size = (body: string) => Buffer.byteLength(body);
+    expect(size(bodies[0]!)).toBeGreaterThan(100_000);
+    const passed = bodies.filter((b) => size(b) <= 100_000).map((b) => JSON.parse(b));
+    expect(passed.length).toBeGreaterThan(4);
+    const seqs = bodies.map((b) => JSON.parse(b).reporter.seq as number);
+    for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBeGreaterThan(seqs[i - 1]!);
+    // Each key's rows travel together, once.
+    const ids = passed.flatMap((p) => p.uses.map((u: { id: string }) => u.id));
+    expect(ids).toHaveLength(1500);
+    expect(new Set(ids).size).toBe(1500);
+    const refusedCount = bodies.length - passed.length;
+    expect(errors).toHaveLength(refusedCount);
+    for (const error of errors) {
+      expect(error.message).toMatch(
+        /^a usage report of \d+ bytes was refused as too large \(413\); sending it in \d+ parts/,
+      );
+    }
+    // What the next flush sends fits at once: the verifier keeps the smaller size.
+    await v.verify({ key: made[1]!.secret, ip: '198.51.100.7' });
+    usageBodyLimit = 100_000;
+    try {
+      await v.flush();
+    } finally {
+      usageBodyLimit = null;
+    }
+    expect(errors).toHaveLength(refusedCount);
+    for (const body of bodies) for (const k of made.slice(0, 50)) expect(body).not.toContain(k.secret);
   }, 60_000);
 });
 
