@@ -121,6 +121,7 @@ export async function writeUsage(prisma: PrismaClient, report: UsageReport): Pro
   // A numbered report (an embedded verifier's) is written only if its number is newer than the
   // newest written for its reporter: one sent again after its answer was lost changes nothing.
   // A second copy racing the first waits on the reporter's row, then finds it written.
+  // PostgreSQL runs every data-modifying WITH to completion whether or not the query reads it.
   const reporter = report.reporter?.id ?? null;
   const seq = report.reporter?.seq ?? null;
   const written = await prisma.$queryRaw<{ n: bigint }[]>`
@@ -141,7 +142,6 @@ export async function writeUsage(prisma: PrismaClient, report: UsageReport): Pro
           FROM jsonb_to_recordset(${JSON.stringify(uses)}::jsonb) AS u(id uuid, at timestamptz, ip text, epoch int, spent int)
           WHERE EXISTS (SELECT 1 FROM go) AND k.id = u.id AND (u.at > k.last_used_at OR (k.last_used_at IS NULL AND u.at IS NOT NULL)
             OR (u.spent > 0 AND k.credits_epoch = u.epoch))
-          RETURNING 1
         ), counted AS (
           INSERT INTO key_usage (key_id, hour, code, count)
           SELECT c.key_id, c.hour, c.code, sum(c.count)
@@ -149,13 +149,11 @@ export async function writeUsage(prisma: PrismaClient, report: UsageReport): Pro
           WHERE EXISTS (SELECT 1 FROM go) AND EXISTS (SELECT 1 FROM api_keys k WHERE k.id = c.key_id)
           GROUP BY c.key_id, c.hour, c.code
           ON CONFLICT (key_id, hour, code) DO UPDATE SET count = key_usage.count + excluded.count
-          RETURNING 1
         ), refused AS (
           INSERT INTO key_refusals (id, key_id, at, code, client_ip)
           SELECT gen_random_uuid(), r.key_id, r.at, r.code, r.ip
           FROM jsonb_to_recordset(${JSON.stringify(refusals)}::jsonb) AS r(key_id uuid, at timestamptz, code text, ip text)
           WHERE EXISTS (SELECT 1 FROM go) AND EXISTS (SELECT 1 FROM api_keys k WHERE k.id = r.key_id)
-          RETURNING 1
         ), observed AS (
           INSERT INTO key_observations AS o (key_id, hour, read_count, write_count, scopes, valid_networks, refused_networks)
           SELECT b.key_id, b.hour, b.read, b.write, b.scopes, b.valid_networks, b.refused_networks
@@ -171,14 +169,11 @@ export async function writeUsage(prisma: PrismaClient, report: UsageReport): Pro
               ELSE keygate_add_counts(o.valid_networks, excluded.valid_networks, ${ADDRESSES_KEPT}) END,
             refused_networks = CASE WHEN excluded.refused_networks = '{}' THEN o.refused_networks
               ELSE keygate_add_counts(o.refused_networks, excluded.refused_networks, ${ADDRESSES_KEPT}) END
-          RETURNING 1
         ), spent AS (
           UPDATE identities AS i SET credits_reserved = GREATEST(0, i.credits_reserved - u.spent)
           FROM jsonb_to_recordset(${JSON.stringify(shared)}::jsonb) AS u(id uuid, epoch int, spent int)
           WHERE EXISTS (SELECT 1 FROM go) AND i.id = u.id AND u.spent > 0 AND i.credits_epoch = u.epoch
-          RETURNING 1
         )
-        SELECT (SELECT count(*) FROM go) AS n, (SELECT count(*) FROM used) + (SELECT count(*) FROM counted)
-          + (SELECT count(*) FROM refused) + (SELECT count(*) FROM spent) + (SELECT count(*) FROM observed) AS rows`;
+        SELECT (SELECT count(*) FROM go) AS n`;
   return Number(written[0]?.n ?? 0) > 0 ? 'written' : 'written before';
 }
