@@ -133,6 +133,61 @@ export async function enforcePolicy(ctx: MerchantContext, tx: Db, enforcement: E
   if (issues.length > 0) throw new PolicyViolationError(issues);
 }
 
+/** The rules a role's scopes can break, through the keys that have the role. */
+const ROLE_RULES: readonly PolicyRule[] = ['NO_WILDCARD_SCOPES_IN_LIVE', 'ALLOWED_SCOPES'];
+
+/**
+ * Changes a role's scopes (`change`, inside the transaction) and refuses what the new scopes make
+ * the role's keys (not revoked, not expired) break that they did not break before: a policy's
+ * scope rules bound what keys may do, and a role's scopes are part of each key's. A key that
+ * already broke a rule by its own scopes does not stop the role from changing.
+ */
+export async function enforceRoleScopes<T>(
+  ctx: MerchantContext,
+  tx: Db,
+  roleId: string,
+  change: () => Promise<T>,
+): Promise<T> {
+  const { rules } = await effectivePolicy(ctx, tx);
+  if (rules.allowedScopes == null && rules.noWildcardScopesInLive !== true) return change();
+  const where = Prisma.sql`k.merchant_id = ${ctx.viewer.merchantId} AND k.revoked_at IS NULL
+    AND (k.expires_at IS NULL OR k.expires_at > now())
+    AND k.id IN (SELECT kr.key_id FROM key_roles kr WHERE kr.role_id = ${roleId}::uuid)`;
+  const broken = async () => {
+    const found = new Map<string, PolicyViolation>();
+    for (const row of await subjects(tx, where, ROLE_KEYS_JUDGED)) {
+      for (const violation of judge(rules, row)) {
+        if (ROLE_RULES.includes(violation.rule)) found.set(`${row.id}\u0000${violation.rule}`, violation);
+      }
+    }
+    return found;
+  };
+  const before = await broken();
+  const result = await change();
+  // Per rule, the keys the change makes break it, said once with how many keys.
+  const fresh = new Map<PolicyRule, { violation: PolicyViolation; keys: number }>();
+  for (const [id, violation] of await broken()) {
+    if (before.has(id)) continue;
+    const seen = fresh.get(violation.rule);
+    if (seen) seen.keys++;
+    else fresh.set(violation.rule, { violation, keys: 1 });
+  }
+  if (fresh.size > 0) {
+    throw new PolicyViolationError(
+      [...fresh.values()].map(({ violation, keys }) => ({
+        ...violation,
+        field: 'scopes',
+        path: ['input', 'scopes'],
+        message: `${violation.message}, for ${keys === 1 ? 'the key' : `the ${keys} keys`} with this role`,
+      })),
+    );
+  }
+  return result;
+}
+
+/** The most keys of one role judged when its scopes change. */
+const ROLE_KEYS_JUDGED = 1_000_000;
+
 /** Keys a scan reads per query. */
 const SCAN_BATCH = 2000;
 

@@ -12,6 +12,7 @@ import type { MerchantContext } from './context.ts';
 import { NameConflictError, NotFoundError, RoleInUseError, ValidationError } from './errors.ts';
 import { escapeLike, listPage, type PageArgs } from './lists.ts';
 import type { ConnectionQuery } from './pagination.ts';
+import { enforceRoleScopes } from './policies.ts';
 import type { Prisma, Role } from './prisma.ts';
 import { isUniqueViolation } from './prisma-errors.ts';
 
@@ -116,15 +117,19 @@ export async function updateRole(ctx: MerchantContext, input: UpdateRoleInput): 
   return withNameCheck(input.name ?? '', () =>
     recorded(
       ctx,
-      (tx) =>
-        tx.role.update({
-          where: { id },
-          data: {
-            ...(input.name !== undefined ? { name: input.name, normalizedName: normalizeName(input.name) } : {}),
-            ...(input.description !== undefined ? { description: input.description } : {}),
-            ...(input.scopes !== undefined ? { scopes: input.scopes } : {}),
-          },
-        }),
+      (tx) => {
+        const write = () =>
+          tx.role.update({
+            where: { id },
+            data: {
+              ...(input.name !== undefined ? { name: input.name, normalizedName: normalizeName(input.name) } : {}),
+              ...(input.description !== undefined ? { description: input.description } : {}),
+              ...(input.scopes !== undefined ? { scopes: input.scopes } : {}),
+            },
+          });
+        // New scopes reach every key with the role: the key policy judges them as it judges a key's own.
+        return input.scopes === undefined ? write() : enforceRoleScopes(ctx, tx, id, write);
+      },
       () => ({
         action: 'updateRole',
         target: { type: 'Role', id },

@@ -15,9 +15,12 @@ import {
   OverviewDocument as OVERVIEW,
   PolicyDocument as POLICY,
   RegisterImportPrefixDocument as REGISTER_PREFIX,
+  RevokeKeyDocument as REVOKE,
+  RoleDocument as ROLE,
   RollKeyDocument as ROLL,
   SetIpRulesDocument as SET_IP_RULES,
   SetPolicyDocument as SET_POLICY,
+  UpdateRoleDocument as UPDATE_ROLE,
 } from '@keygate/sdk/documents';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { member, ok } from '../support/results.ts';
@@ -296,6 +299,82 @@ describe('the dry run', () => {
     expect(overview.policy.keysOutOfPolicy.totalCount).toBe(1);
     expect(overview.policy.keysOutOfPolicy.edges[0]!.node.key.id).toBe(old.key.id);
     expect((await s.forwardAuth({ 'x-api-key': old.secret })).status).toBe(200);
+  });
+});
+
+describe('role edits', () => {
+  /** A role with these scopes, and `keys` live keys that have it. */
+  async function roleOnKeys(m: Awaited<ReturnType<typeof merchant>>, scopes: string[], keys: number, input = {}) {
+    const role = ok(
+      (await s.graphql(m.token, CREATE_ROLE, { input: { name: `Role ${randomBytes(3).toString('hex')}`, scopes } }))
+        .data.createRole,
+    ).role;
+    const made = await Promise.all(
+      Array.from({ length: keys }, async () => ok(await m.create({ roles: [role.id], ...input })).key),
+    );
+    return { role, keys: made };
+  }
+  const updateRole = async (token: string, id: string, scopes: string[]) =>
+    (await s.graphql(token, UPDATE_ROLE, { input: { id, scopes } })).data.updateRole;
+  const scopesOf = async (token: string, id: string) => (await s.graphql(token, ROLE, { id })).data.role?.scopes;
+
+  it('new scopes that take the role\u2019s keys outside the policy are refused, and nothing changes', async () => {
+    const m = await merchant('Role escalation');
+    const { role } = await roleOnKeys(m, ['orders:read'], 12);
+    ok(await m.setPolicy({ allowedScopes: ['orders:*', 'refunds:read'] }));
+    const refused = named(await updateRole(m.token, role.id, ['orders:read', 'admin:write']));
+    expect(refused.code).toBe('POLICY_VIOLATION');
+    expect(refused.violations.map((v) => `${v.rule} ${v.path.join('.')}`)).toEqual(['ALLOWED_SCOPES input.scopes']);
+    expect(refused.violations[0]!.message).toMatch(/admin:write, for the 12 keys with this role$/);
+    expect(await scopesOf(m.token, role.id)).toEqual(['orders:read']);
+    const audit = (await s.graphql(m.token, AUDIT, { action: 'updateRole', first: 5 })).data.auditEvents.edges;
+    expect(audit).toHaveLength(0);
+    // Within the policy it goes through.
+    expect(ok(await updateRole(m.token, role.id, ['orders:*', 'refunds:read'])).role.scopes).toEqual([
+      'orders:*',
+      'refunds:read',
+    ]);
+  });
+
+  it('no wildcards in live: refused for a role on a live key, allowed on test keys only', async () => {
+    const m = await merchant('Role wildcards');
+    ok(await m.setPolicy({ noWildcardScopesInLive: true }));
+    const live = await roleOnKeys(m, ['orders:read'], 1);
+    const test = await roleOnKeys(m, ['orders:read'], 2, { environment: 'TEST' });
+    expect(violations(await updateRole(m.token, live.role.id, ['orders:*']))).toEqual([
+      'NO_WILDCARD_SCOPES_IN_LIVE input.scopes',
+    ]);
+    ok(await updateRole(m.token, test.role.id, ['orders:*']));
+    // Revoked keys do not count: with its one live key revoked, the role may change.
+    ok((await s.graphql(m.token, REVOKE, { input: { id: live.keys[0]!.id } })).data.revokeKey);
+    ok(await updateRole(m.token, live.role.id, ['orders:*']));
+  });
+
+  it('a key already outside the policy by its own scopes does not stop the role from changing', async () => {
+    const m = await merchant('Role with old keys');
+    const { role } = await roleOnKeys(m, ['orders:read', 'orders:write'], 1, { scopes: ['payouts:write'] });
+    ok(await m.setPolicy({ allowedScopes: ['orders:*'] }));
+    // Narrowing, and adding scopes the policy allows, are both fine; the old key stays as it is.
+    ok(await updateRole(m.token, role.id, ['orders:read']));
+    ok(await updateRole(m.token, role.id, ['orders:read', 'orders:refund']));
+    // A scope the policy does not allow is still refused, though that key broke the rule already:
+    // the role's other key did not.
+    ok(await m.create({ roles: [role.id], scopes: ['orders:read'] }));
+    expect(violations(await updateRole(m.token, role.id, ['orders:read', 'payouts:read']))).toEqual([
+      'ALLOWED_SCOPES input.scopes',
+    ]);
+  });
+
+  it("one merchant's policy never judges, blocks or reveals another's roles", async () => {
+    const a = await merchant('Role tenant A');
+    const b = await merchant('Role tenant B');
+    const aRole = await roleOnKeys(a, ['orders:read'], 2);
+    ok(await b.setPolicy({ allowedScopes: ['orders:read'] }));
+    // B's policy does not reach A's role, and B cannot touch A's role at all.
+    ok(await updateRole(a.token, aRole.role.id, ['orders:read', 'admin:write']));
+    const foreign = await updateRole(b.token, aRole.role.id, ['orders:read']);
+    expect(member(foreign, 'NotFoundError' as never)).toMatchObject({ code: 'NOT_FOUND' });
+    expect(await scopesOf(a.token, aRole.role.id)).toEqual(['orders:read', 'admin:write']);
   });
 });
 

@@ -223,6 +223,14 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
     const editRole = page.getByRole('dialog', { name: 'Edit Catalog reader' });
     await editRole.getByText('applies to the 1 key with this role at once').waitFor();
     await check('role-edit', { dialog: true });
+    // A wildcard would reach its live key, which the key policy forbids: refused, said on the field.
+    await editRole.getByLabel('Scopes').fill('catalog:* prices:read');
+    await editRole.getByRole('button', { name: 'Save role' }).click();
+    await editRole
+      .getByText('live keys may not hold wildcard scopes (catalog:*), for the key with this role')
+      .first()
+      .waitFor();
+    await check('role-edit-refused', { dialog: true });
     await editRole.getByRole('button', { name: 'Cancel' }).click();
     await editRole.waitFor({ state: 'detached' });
 
@@ -276,7 +284,7 @@ describe.each(WIDTHS)('every screen at $width px', { timeout: 180_000 }, (viewpo
     await check('webhooks');
 
     expect(problems).toEqual([]);
-    expect(checked).toHaveLength(15);
+    expect(checked).toHaveLength(16);
     await context.close();
   });
 });

@@ -2,7 +2,13 @@
 // plus its roles').
 
 import type { MerchantContext } from '@keygate/services/context';
-import { NameConflictError, NotFoundError, RoleInUseError, ValidationError } from '@keygate/services/errors';
+import {
+  NameConflictError,
+  NotFoundError,
+  PolicyViolationError,
+  RoleInUseError,
+  ValidationError,
+} from '@keygate/services/errors';
 import type { Role as RoleRow } from '@keygate/services/prisma';
 import * as roles from '@keygate/services/roles';
 import { descriptionRule, nameRule, scopesRule } from '@keygate/services/validation';
@@ -91,9 +97,10 @@ builder.mutationFields((t) => ({
   }),
   updateRole: t.withAuth({ merchant: true }).field({
     type: RolePayload,
-    description: 'Changes the given fields; new scopes apply to every key with the role on its next verification',
+    description:
+      'Changes the given fields; new scopes apply to every key with the role on its next verification. New scopes that would make a key with the role break the key policy (allowed scopes, no wildcards in live) are refused with PolicyViolationError at input.scopes',
     args: { input: t.arg({ type: UpdateRoleInput, required: true }) },
-    errors: { types: [ValidationError, NotFoundError, NameConflictError] },
+    errors: { types: [ValidationError, NotFoundError, NameConflictError, PolicyViolationError] },
     resolve: async (_root, { input }, ctx) => {
       for (const field of ['name', 'scopes'] as const) {
         if (input[field] === null) throw new ValidationError([{ path: ['input', field], message: 'must not be null' }]);

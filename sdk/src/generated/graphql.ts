@@ -969,6 +969,7 @@ export type UpdateRoleMutationVariables = Exact<{
 export type UpdateRoleMutation = { __typename: 'Mutation', updateRole:
     | { __typename: 'NameConflictError', name: string, code: ErrorCode, message: string }
     | { __typename: 'NotFoundError', resource: ResourceType, id: string, code: ErrorCode, message: string }
+    | { __typename: 'PolicyViolationError', code: ErrorCode, message: string, violations: Array<{ __typename: 'PolicyViolation', rule: PolicyRule, field: string, path: Array<string>, message: string }> }
     | { __typename: 'RolePayload', role: { __typename: 'Role', id: string, name: string, description: string | null, scopes: Array<string>, keysInUse: number, createdAt: string, updatedAt: string } }
     | { __typename: 'ValidationError', code: ErrorCode, message: string, issues: Array<{ __typename: 'FieldIssue', path: Array<string>, message: string }> }
    };
