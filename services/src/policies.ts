@@ -137,44 +137,49 @@ export async function enforcePolicy(ctx: MerchantContext, tx: Db, enforcement: E
 const ROLE_RULES: readonly PolicyRule[] = ['NO_WILDCARD_SCOPES_IN_LIVE', 'ALLOWED_SCOPES'];
 
 /**
- * Changes a role's scopes (`change`, inside the transaction) and refuses what the new scopes make
- * the role's keys (not revoked, not expired) break that they did not break before: a policy's
- * scope rules bound what keys may do, and a role's scopes are part of each key's. A key that
- * already broke a rule by its own scopes does not stop the role from changing.
+ * Changes a role's scopes (`change`, inside the transaction), then judges the scopes it gains
+ * against the policy's scope rules for each of the role's keys (not revoked, not expired): a
+ * policy bounds what keys may do, and a role's scopes are part of each key's. Only what is added
+ * is judged, so a key that breaks a rule by its own scopes neither blocks the role's other
+ * changes nor lets the role give it more of what the rule forbids.
  */
 export async function enforceRoleScopes<T>(
   ctx: MerchantContext,
   tx: Db,
   roleId: string,
+  scopes: readonly string[],
   change: () => Promise<T>,
 ): Promise<T> {
-  const { rules } = await effectivePolicy(ctx, tx);
-  if (rules.allowedScopes == null && rules.noWildcardScopesInLive !== true) return change();
-  const where = Prisma.sql`k.merchant_id = ${ctx.viewer.merchantId} AND k.revoked_at IS NULL
-    AND (k.expires_at IS NULL OR k.expires_at > now())
-    AND k.id IN (SELECT kr.key_id FROM key_roles kr WHERE kr.role_id = ${roleId}::uuid)`;
-  const broken = async () => {
-    const found = new Map<string, PolicyViolation>();
-    for (const row of await subjects(tx, where, ROLE_KEYS_JUDGED)) {
-      for (const violation of judge(rules, row)) {
-        if (ROLE_RULES.includes(violation.rule)) found.set(`${row.id}\u0000${violation.rule}`, violation);
-      }
-    }
-    return found;
-  };
-  const before = await broken();
+  // The scopes it has, held until the transaction ends: what it gains is against these.
+  const [held] = await tx.$queryRaw<{ scopes: string[] }[]>`
+    SELECT scopes FROM roles WHERE id = ${roleId}::uuid AND merchant_id = ${ctx.viewer.merchantId} FOR UPDATE`;
+  const had = new Set(held?.scopes ?? []);
+  const added = [...new Set(scopes)].filter((scope) => !had.has(scope));
   const result = await change();
-  // Per rule, the keys the change makes break it, said once with how many keys.
-  const fresh = new Map<PolicyRule, { violation: PolicyViolation; keys: number }>();
-  for (const [id, violation] of await broken()) {
-    if (before.has(id)) continue;
-    const seen = fresh.get(violation.rule);
-    if (seen) seen.keys++;
-    else fresh.set(violation.rule, { violation, keys: 1 });
+  if (added.length === 0) return result;
+  const { rules } = await effectivePolicy(ctx, tx);
+  if (rules.allowedScopes == null && rules.noWildcardScopesInLive !== true) return result;
+  // After the change: a key given the role meanwhile held the role's row, so it is seen here.
+  const rows = await subjects(
+    tx,
+    Prisma.sql`k.merchant_id = ${ctx.viewer.merchantId} AND k.revoked_at IS NULL
+      AND (k.expires_at IS NULL OR k.expires_at > now())
+      AND k.id IN (SELECT kr.key_id FROM key_roles kr WHERE kr.role_id = ${roleId}::uuid)`,
+    ROLE_KEYS_JUDGED,
+  );
+  // Per rule, what the added scopes break, said once with how many keys.
+  const broken = new Map<PolicyRule, { violation: PolicyViolation; keys: number }>();
+  for (const row of rows) {
+    for (const violation of judge(rules, { ...row, scopes: [...added], role_scopes: null })) {
+      if (!ROLE_RULES.includes(violation.rule)) continue;
+      const seen = broken.get(violation.rule);
+      if (seen) seen.keys++;
+      else broken.set(violation.rule, { violation, keys: 1 });
+    }
   }
-  if (fresh.size > 0) {
+  if (broken.size > 0) {
     throw new PolicyViolationError(
-      [...fresh.values()].map(({ violation, keys }) => ({
+      [...broken.values()].map(({ violation, keys }) => ({
         ...violation,
         field: 'scopes',
         path: ['input', 'scopes'],

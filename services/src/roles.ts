@@ -128,7 +128,7 @@ export async function updateRole(ctx: MerchantContext, input: UpdateRoleInput): 
             },
           });
         // New scopes reach every key with the role: the key policy judges them as it judges a key's own.
-        return input.scopes === undefined ? write() : enforceRoleScopes(ctx, tx, id, write);
+        return input.scopes === undefined ? write() : enforceRoleScopes(ctx, tx, id, input.scopes, write);
       },
       () => ({
         action: 'updateRole',
