@@ -69,7 +69,7 @@ function filterSql(filter: KeyFilter, now: Date): Prisma.Sql {
 const API_KEY_COLUMNS = Prisma.sql`k.id, k.merchant_id AS "merchantId", k.application_id AS "applicationId", k.name,
   k.website_url AS "websiteUrl", k.prefix, k.hash, k.access::text AS access, COALESCE(k.scopes, '{}') AS scopes,
   k.environment::text AS environment, k.expires_at AS "expiresAt", k.revoked_at AS "revokedAt",
-  k.last_used_at AS "lastUsedAt", k.last_used_ip AS "lastUsedIp", k.ip_default_action::text AS "ipDefaultAction",
+  k.ip_default_action::text AS "ipDefaultAction",
   k.credits_remaining AS "creditsRemaining", k.credits_reserved AS "creditsReserved", k.refill_amount AS "refillAmount",
   k.refill_interval::text AS "refillInterval", k.refill_day AS "refillDay", k.refilled_at AS "refilledAt",
   k.credits_epoch AS "creditsEpoch", k.rate_limits AS "rateLimits", k.enabled, k.metadata, k.external_id AS "externalId",

@@ -3,6 +3,7 @@
 // the typed errors of the mutation's result union.
 import { generateKey, globalId, localId } from '@keygate/core';
 import { announce, edited, recorded, sent, type Transaction } from './audit.ts';
+import { batched } from './batch.ts';
 import { clockOf, type MerchantContext } from './context.ts';
 import { BadRequestError, KeyLimitReachedError, KeyRevokedError, NotFoundError, ValidationError } from './errors.ts';
 import { keyEventData } from './events.ts';
@@ -476,7 +477,7 @@ function unusedWhere(ctx: MerchantContext, unusedForSeconds: number): Prisma.Api
     revokedAt: null,
     OR: [{ expiresAt: null }, { expiresAt: { gt: new Date(now) } }],
     createdAt: { lt: since },
-    AND: [{ OR: [{ lastUsedAt: null }, { lastUsedAt: { lt: since } }] }],
+    AND: [{ OR: [{ lastUse: { is: null } }, { lastUse: { is: { at: { lt: since } } } }] }],
   };
 }
 
@@ -491,4 +492,16 @@ export function listUnusedKeys(
 
 export function countUnusedKeys(ctx: MerchantContext, unusedForSeconds: number): Promise<number> {
   return ctx.prisma.apiKey.count({ where: unusedWhere(ctx, unusedForSeconds) });
+}
+
+/** When and from where a key was last verified; null if never. One statement per request. */
+export async function lastUseOf(ctx: MerchantContext, keyId: string): Promise<{ at: Date; ip: string | null } | null> {
+  const merchantId = ctx.viewer.merchantId;
+  const found = await batched(ctx, 'lastUse', keyId, async (ids) => {
+    const rows = await ctx.prisma.$queryRaw<{ key_id: string; at: Date; ip: string | null }[]>`
+      SELECT l.key_id, l.at, l.ip FROM api_key_last_used l JOIN api_keys k ON k.id = l.key_id
+      WHERE l.key_id = ANY(${ids}::uuid[]) AND k.merchant_id = ${merchantId}`;
+    return new Map(rows.map((row) => [row.key_id, { at: row.at, ip: row.ip }]));
+  });
+  return found ?? null;
 }

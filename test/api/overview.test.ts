@@ -48,8 +48,8 @@ beforeAll(async () => {
   for (const id of [busy, stale, never, gone, other]) {
     await prisma.apiKey.update({ where: { id }, data: { createdAt: new Date(now - 40 * DAY) } });
   }
-  await prisma.apiKey.update({ where: { id: stale }, data: { lastUsedAt: new Date(now - 35 * DAY) } });
-  await prisma.apiKey.update({ where: { id: busy }, data: { lastUsedAt: new Date(now - HOUR) } });
+  await prisma.apiKeyLastUse.create({ data: { keyId: stale, at: new Date(now - 35 * DAY) } });
+  await prisma.apiKeyLastUse.create({ data: { keyId: busy, at: new Date(now - HOUR) } });
   await prisma.keyUsage.createMany({
     data: [
       { keyId: busy, hour, code: 'VALID', count: 900 },

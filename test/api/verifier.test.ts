@@ -380,6 +380,26 @@ describe('usage', () => {
     expect(used?.lastUsedIp).toBe('192.0.2.12');
     expect(Date.now() - Date.parse(used!.lastUsedAt!)).toBeLessThan(60_000);
   });
+  it('writes a report naming an address longer than any address, without the address', async () => {
+    // The platform passes whatever it has as `ip`: here a whole X-Forwarded-For list.
+    const errors: unknown[] = [];
+    const v = await verifier({ onError: (error: unknown) => errors.push(error) });
+    const k = await key({ access: 'READ_ONLY' });
+    const list = Array.from({ length: 6 }, (_, i) => `198.51.100.${100 + i}`).join(', ');
+    await v.verify({ key: k.secret, ip: list });
+    await v.verify({ key: k.secret, ip: list, requiredAccess: 'FULL_ACCESS' });
+    await v.flush();
+    expect(errors).toEqual([]);
+    const used = await sdk.keys.get(k.key.id);
+    expect(Date.now() - Date.parse(used!.lastUsedAt!)).toBeLessThan(60_000);
+    expect(used?.lastUsedIp).toBeNull();
+    const range = {
+      from: new Date(Date.now() - 3_600_000).toISOString(),
+      to: new Date(Date.now() + 3_600_000).toISOString(),
+    };
+    const usage = await sdk.keys.usage(k.key.id, range);
+    expect(usage!.recentRefusals.map((r) => [r.code, r.clientIp])).toEqual([['INSUFFICIENT_ACCESS', null]]);
+  });
 });
 
 describe('usage of many keys', () => {
@@ -406,7 +426,8 @@ describe('usage of many keys', () => {
           WHERE k.name = ${name} AND u.code = 'VALID') AS valid,
         (SELECT sum(count)::int FROM key_usage u JOIN api_keys k ON k.id = u.key_id
           WHERE k.name = ${name} AND u.code <> 'VALID') AS refused,
-        (SELECT count(*)::int FROM api_keys WHERE name = ${name} AND last_used_ip = '198.51.100.7') AS used,
+        (SELECT count(*)::int FROM api_key_last_used l JOIN api_keys k ON k.id = l.key_id
+          WHERE k.name = ${name} AND l.ip = '198.51.100.7') AS used,
         (SELECT sum(read_count)::int FROM key_observations o JOIN api_keys k ON k.id = o.key_id
           WHERE k.name = ${name}) AS observed`;
     return written;

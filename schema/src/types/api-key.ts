@@ -90,8 +90,18 @@ export const ApiKey = builder.prismaNode('ApiKey', {
     status: t.field({ type: KeyStatus, resolve: (key) => keyStatus(key, new Date()) }),
     expiresAt: t.expose('expiresAt', { type: 'DateTime', nullable: true }),
     revokedAt: t.expose('revokedAt', { type: 'DateTime', nullable: true }),
-    lastUsedAt: t.expose('lastUsedAt', { type: 'DateTime', nullable: true }),
-    lastUsedIp: t.exposeString('lastUsedIp', { nullable: true }),
+    lastUsedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      resolve: async (key, _args, ctx) =>
+        ctx.viewer ? ((await keys.lastUseOf(ctx as MerchantContext, key.id))?.at ?? null) : null,
+    }),
+    lastUsedIp: t.string({
+      nullable: true,
+      description: 'The client address its last verification named',
+      resolve: async (key, _args, ctx) =>
+        ctx.viewer ? ((await keys.lastUseOf(ctx as MerchantContext, key.id))?.ip ?? null) : null,
+    }),
     enabled: t.exposeBoolean('enabled', { description: 'False: refused with KEY_DISABLED until enabled again' }),
     metadata: t.field({
       type: 'JSON',

@@ -87,6 +87,7 @@ describe('migrate', () => {
     );
     expect(tables.rows.map((r) => r.tablename)).toEqual([
       '_prisma_migrations',
+      'api_key_last_used',
       'api_keys',
       'applications',
       'audit_events',
@@ -113,5 +114,45 @@ describe('migrate', () => {
       'webhook_deliveries',
       'webhook_endpoints',
     ]);
+  });
+
+  it('moves the last-used times keys had into their own table', async () => {
+    const all = readMigrations();
+    const at = all.findIndex((m) => m.name.endsWith('_move_last_use_to_its_own_table'));
+    expect(at).toBeGreaterThan(0);
+    await migrate(session, all.slice(0, at));
+    await db.exec(`
+      INSERT INTO merchants (id) VALUES ('m1');
+      INSERT INTO applications (id, merchant_id, name, normalized_name, updated_at)
+        VALUES ('00000000-0000-7000-8000-000000000001', 'm1', 'Checkout', 'checkout', now());
+      INSERT INTO api_keys (id, merchant_id, application_id, name, prefix, hash, access, environment, updated_at,
+        last_used_at, last_used_ip)
+      SELECT ('00000000-0000-7000-8000-' || lpad(n::text, 12, '0'))::uuid, 'm1', '00000000-0000-7000-8000-000000000001',
+        'key ' || n, 'kg_live_' || n, lpad(n::text, 64, '0'), 'FULL_ACCESS', 'LIVE', now(),
+        CASE WHEN n % 3 = 0 THEN NULL ELSE timestamptz '2026-11-30 12:00:00.123+00' + n * interval '1 second' END,
+        CASE WHEN n % 3 = 1 THEN '2001:db8::' || n ELSE NULL END
+      FROM generate_series(1, 300) AS n;`);
+    await migrate(session, all);
+    const moved = await db.query<{ key_id: string; at: Date; ip: string | null }>(
+      'SELECT key_id, at, ip FROM api_key_last_used ORDER BY key_id',
+    );
+    expect(moved.rows).toHaveLength(200);
+    expect(moved.rows[0]).toEqual({
+      key_id: '00000000-0000-7000-8000-000000000001',
+      at: new Date('2026-11-30T12:00:01.123Z'),
+      ip: '2001:db8::1',
+    });
+    expect(moved.rows[1]).toEqual({
+      key_id: '00000000-0000-7000-8000-000000000002',
+      at: new Date('2026-11-30T12:00:02.123Z'),
+      ip: null,
+    });
+    const columns = await db.query(
+      "SELECT column_name FROM information_schema.columns WHERE table_name = 'api_keys' AND column_name LIKE 'last_used%'",
+    );
+    expect(columns.rows).toEqual([]);
+    // Deleting a key deletes its row.
+    await db.query("DELETE FROM api_keys WHERE id = '00000000-0000-7000-8000-000000000001'");
+    expect((await db.query('SELECT count(*)::int AS n FROM api_key_last_used')).rows).toEqual([{ n: 199 }]);
   });
 });

@@ -124,6 +124,9 @@ export async function writeUsage(prisma: PrismaClient, report: UsageReport): Pro
   // PostgreSQL runs every data-modifying WITH to completion whether or not the query reads it.
   const reporter = report.reporter?.id ?? null;
   const seq = report.reporter?.seq ?? null;
+  const usesJson = JSON.stringify(uses);
+  // Only keys that spent credits touch their own row.
+  const spentJson = JSON.stringify(uses.filter((u) => u.spent > 0));
   const written = await prisma.$queryRaw<{ n: bigint }[]>`
         WITH fresh AS (
           INSERT INTO verifier_usage_reporters AS r (reporter, seq, updated_at)
@@ -134,14 +137,19 @@ export async function writeUsage(prisma: PrismaClient, report: UsageReport): Pro
         ), go AS (
           SELECT 1 FROM fresh UNION ALL SELECT 1 WHERE ${reporter}::text IS NULL
         ), used AS (
-          UPDATE api_keys AS k SET
-            last_used_at = CASE WHEN u.at > k.last_used_at OR k.last_used_at IS NULL THEN COALESCE(u.at, k.last_used_at) ELSE k.last_used_at END,
-            last_used_ip = CASE WHEN u.at > k.last_used_at OR (k.last_used_at IS NULL AND u.at IS NOT NULL) THEN u.ip ELSE k.last_used_ip END,
-            credits_reserved = CASE WHEN u.spent > 0 AND k.credits_epoch = u.epoch
-              THEN GREATEST(0, k.credits_reserved - u.spent) ELSE k.credits_reserved END
-          FROM jsonb_to_recordset(${JSON.stringify(uses)}::jsonb) AS u(id uuid, at timestamptz, ip text, epoch int, spent int)
-          WHERE EXISTS (SELECT 1 FROM go) AND k.id = u.id AND (u.at > k.last_used_at OR (k.last_used_at IS NULL AND u.at IS NOT NULL)
-            OR (u.spent > 0 AND k.credits_epoch = u.epoch))
+          -- Last-used rows are narrow and apart from api_keys (one index, room on their page), so
+          -- this rewrite is cheap; keys deleted meanwhile are skipped. One row per key (the latest),
+          -- whatever a report repeats: ON CONFLICT cannot touch a row twice.
+          INSERT INTO api_key_last_used AS l (key_id, at, ip)
+          SELECT DISTINCT ON (u.id) u.id, u.at, u.ip
+          FROM jsonb_to_recordset(${usesJson}::jsonb) AS u(id uuid, at timestamptz, ip text)
+          WHERE EXISTS (SELECT 1 FROM go) AND u.at IS NOT NULL AND EXISTS (SELECT 1 FROM api_keys k WHERE k.id = u.id)
+          ORDER BY u.id, u.at DESC
+          ON CONFLICT (key_id) DO UPDATE SET at = excluded.at, ip = excluded.ip WHERE excluded.at > l.at
+        ), spent_keys AS (
+          UPDATE api_keys AS k SET credits_reserved = GREATEST(0, k.credits_reserved - u.spent)
+          FROM jsonb_to_recordset(${spentJson}::jsonb) AS u(id uuid, epoch int, spent int)
+          WHERE EXISTS (SELECT 1 FROM go) AND k.id = u.id AND u.spent > 0 AND k.credits_epoch = u.epoch
         ), counted AS (
           INSERT INTO key_usage (key_id, hour, code, count)
           SELECT c.key_id, c.hour, c.code, sum(c.count)
