@@ -791,6 +791,37 @@ describe('the endpoints', () => {
     });
     expect(await missing.json()).toEqual({ found: false });
   });
+  it('take a report that repeats a key or names an overlong address: the latest use is kept', async () => {
+    const k = await key();
+    const keyId = fromGlobal(k.key.id);
+    const at = (ms: number) => new Date(Math.floor(Date.now() / 1000) * 1000 - ms).toISOString();
+    const use = (ms: number, ip: string | null) => ({ id: keyId, at: at(ms), ip, epoch: null, spent: 0 });
+    // Accepted (at most 64 characters), but longer than any address a column holds: none is stored.
+    const long = `2001:db8:${'a:'.repeat(19)}1`;
+    const answer = await fetch(`${s.url}/v1/verifier/usage`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${verifierToken}` },
+      body: JSON.stringify({
+        uses: [use(5_000, '192.0.2.1'), use(1_000, long), use(3_000, '192.0.2.3')],
+        counts: [],
+        refusals: [{ key_id: keyId, at: at(2_000), code: 'IP_DENIED', ip: long }],
+      }),
+    });
+    expect(answer.status).toBe(200);
+    const used = await sdk.keys.get(k.key.id);
+    expect(used?.lastUsedAt).toBe(at(1_000));
+    expect(used?.lastUsedIp).toBeNull();
+    const range = { from: at(3_600_000), to: new Date(Date.now() + 3_600_000).toISOString() };
+    const refusals = (await sdk.keys.usage(k.key.id, range))!.recentRefusals;
+    expect(refusals.map((r) => [r.code, r.clientIp])).toEqual([['IP_DENIED', null]]);
+    // An older use reported later does not move it back.
+    await fetch(`${s.url}/v1/verifier/usage`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${verifierToken}` },
+      body: JSON.stringify({ uses: [use(9_000, '192.0.2.9')], counts: [], refusals: [] }),
+    });
+    expect((await sdk.keys.get(k.key.id))?.lastUsedAt).toBe(at(1_000));
+  });
 });
 
 describe('numbered usage reports', () => {

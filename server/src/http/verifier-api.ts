@@ -260,6 +260,8 @@ function amount(value: unknown, name: string): { need: number; want: number } {
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
 const optionalIp = (value: unknown): value is string | null =>
   value === null || (typeof value === 'string' && value.length <= 64);
+/** The address as stored: what no address column holds (over 45 characters, longer than any IP) is none. */
+const storedIp = (ip: string | null): string | null => (ip !== null && ip.length <= 45 ? ip : null);
 
 /**
  * Checks a verifier's usage report field by field; the database takes nothing it did not expect.
@@ -319,7 +321,7 @@ async function usageReport(body: unknown): Promise<UsageReport> {
       return {
         id: uuid(u, `uses[${i}].id`),
         at: at as string | null,
-        ip: ip as string | null,
+        ip: storedIp(ip as string | null),
         epoch: epoch === null ? null : int(epoch, `uses[${i}].epoch`),
         spent: int(field(u, 'spent'), `uses[${i}].spent`, METERING_BOUNDS.maxCredits),
       };
@@ -348,7 +350,7 @@ async function usageReport(body: unknown): Promise<UsageReport> {
         key_id: uuidOf(field(r, 'key_id'), `refusals[${i}].key_id`),
         at,
         code: code as UsageReport['refusals'][number]['code'],
-        ip: ip as string | null,
+        ip: storedIp(ip as string | null),
       };
     }),
   };
