@@ -11,7 +11,7 @@ export { type AuthConfig, type Config, ConfigError, loadConfig, variables } from
 export { configurationReference } from './config-reference.ts';
 export { type Database, openDatabase, type StorageOptions } from './db/database.ts';
 export { MigrationError, type MigrationSession, migrate } from './db/migrate.ts';
-export { readMigrations } from './db/migrations.ts';
+export { migrationsBefore, readMigrations } from './db/migrations.ts';
 export { createLogger, type Logger } from './observability/logger.ts';
 export { startTracing, type Tracing, type TracingConfig, tracingConfig } from './observability/tracing.ts';
 export { CHANNEL } from './verification/invalidation.ts';

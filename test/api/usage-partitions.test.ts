@@ -4,7 +4,7 @@
 // boundary gives the same figures wherever the rows live; the retention job drops a day whole,
 // without deleting rows; instances keeping the partitions at once do not trip over each other.
 import { createKeygateClient } from '@keygate/sdk';
-import { type MigrationSession, migrate, readMigrations } from '@keygate/server';
+import { type MigrationSession, migrate, migrationsBefore, readMigrations } from '@keygate/server';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase, openTestDatabase, type TestDatabase, testDbKind } from '../support/database.ts';
@@ -45,10 +45,7 @@ describe('the migration to day partitions', () => {
   it('keeps every row of a week of usage and observations, each day in its own partition', async () => {
     const { session, close } = await emptyDatabase();
     try {
-      const all = readMigrations();
-      const at = all.findIndex((m) => m.name.endsWith('_partition_usage_by_day'));
-      expect(at).toBeGreaterThan(0);
-      await migrate(session, all.slice(0, at));
+      await migrate(session, migrationsBefore('partition_usage_by_day'));
       // 60 keys, a week of hours (the week starting mid-day, so it spans 8 UTC days), two outcomes.
       await session.exec(`
         INSERT INTO merchants (id) VALUES ('acme');
@@ -72,7 +69,7 @@ describe('the migration to day partitions', () => {
       const before = await fingerprint();
       expect(before[0]!.usage).toMatch(/^20160:/); // 60 × 168 × 2
 
-      await migrate(session, all);
+      await migrate(session, readMigrations());
       expect(await fingerprint()).toEqual(before);
       const partitions = await session.query<{ parent: string; name: string; rows: string }>(`
         SELECT p.relname AS parent, c.relname AS name,

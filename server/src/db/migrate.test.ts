@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MigrationError, type MigrationSession, migrate } from './migrate.ts';
-import { type Migration, readMigrations } from './migrations.ts';
+import { type Migration, migrationsBefore, readMigrations } from './migrations.ts';
 
 let db: PGlite;
 let session: MigrationSession;
@@ -117,10 +117,7 @@ describe('migrate', () => {
   });
 
   it('moves the last-used times keys had into their own table', async () => {
-    const all = readMigrations();
-    const at = all.findIndex((m) => m.name.endsWith('_move_last_use_to_its_own_table'));
-    expect(at).toBeGreaterThan(0);
-    await migrate(session, all.slice(0, at));
+    await migrate(session, migrationsBefore('move_last_use_to_its_own_table'));
     await db.exec(`
       INSERT INTO merchants (id) VALUES ('m1');
       INSERT INTO applications (id, merchant_id, name, normalized_name, updated_at)
@@ -132,7 +129,7 @@ describe('migrate', () => {
         CASE WHEN n % 3 = 0 THEN NULL ELSE timestamptz '2026-11-30 12:00:00.123+00' + n * interval '1 second' END,
         CASE WHEN n % 3 = 1 THEN '2001:db8::' || n ELSE NULL END
       FROM generate_series(1, 300) AS n;`);
-    await migrate(session, all);
+    await migrate(session, readMigrations());
     const moved = await db.query<{ key_id: string; at: Date; ip: string | null }>(
       'SELECT key_id, at, ip FROM api_key_last_used ORDER BY key_id',
     );

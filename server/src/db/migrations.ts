@@ -39,3 +39,10 @@ export function readMigrations(dir = migrationsDir): Migration[] {
       return { name, sql, checksum: createHash('sha256').update(sql).digest('hex') };
     });
 }
+
+/** The migrations before the one named `<timestamp>_<name>`: a database as it was just before it. */
+export function migrationsBefore(name: string, all = readMigrations()): Migration[] {
+  const at = all.findIndex((m) => m.name.endsWith(`_${name}`));
+  if (at < 0) throw new Error(`no migration named ${name}`);
+  return all.slice(0, at);
+}
