@@ -54,11 +54,6 @@ export async function startNginx(
   /** Locations of the caller's own, added to the server (the benchmark's plain proxy without Keygate). */
   extraLocations = '',
 ): Promise<Nginx> {
-  const binary = nginxBinary();
-  const dir = mkdtempSync(join(tmpdir(), 'keygate-nginx-'));
-  // Workers run as an unprivileged user when nginx starts as root; they need their temp folders.
-  chmodSync(dir, 0o777);
-  for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub), { mode: 0o777 });
   const port = await freePort();
   let snippet = documentedNginxSnippet()
     .replace('server keygate:4000;', `server 127.0.0.1:${keygatePort};`)
@@ -69,6 +64,45 @@ export async function startNginx(
     if (snippet.replace(/#.*$/gm, '').includes(placeholder))
       throw new Error(`the documented nginx file changed: ${placeholder} is left`);
   }
+  return runNginx(snippet, port);
+}
+
+/** The documented nginx file for Keygate behind a reverse proxy (docs/operations.md), as a user copies it. */
+export function documentedProxySnippet(): string {
+  const page = readFileSync(join(repoRoot, 'docs', 'operations.md'), 'utf8');
+  const match = /```nginx\n([\s\S]*?)```/.exec(page);
+  if (!match) throw new Error('docs/operations.md has no nginx snippet');
+  return match[1]!;
+}
+
+/**
+ * nginx on loopback serving the documented reverse-proxy file for Keygate, with only its
+ * placeholders filled in (Keygate's address, the port); `edit` changes it as a user might.
+ */
+export async function startNginxProxy(
+  keygatePort: number,
+  edit: (snippet: string) => string = (x) => x,
+): Promise<Nginx> {
+  const port = await freePort();
+  const snippet = edit(
+    documentedProxySnippet()
+      .replace('server keygate:4000;', `server 127.0.0.1:${keygatePort};`)
+      .replace(/listen 80;.*$/m, `listen 127.0.0.1:${port};`),
+  );
+  for (const placeholder of ['keygate:4000', 'listen 80;']) {
+    if (snippet.replace(/#.*$/gm, '').includes(placeholder))
+      throw new Error(`the documented nginx file changed: ${placeholder} is left`);
+  }
+  return runNginx(snippet, port);
+}
+
+/** nginx in the foreground with this http-context file, listening on `port`. */
+async function runNginx(snippet: string, port: number): Promise<Nginx> {
+  const binary = nginxBinary();
+  const dir = mkdtempSync(join(tmpdir(), 'keygate-nginx-'));
+  // Workers run as an unprivileged user when nginx starts as root; they need their temp folders.
+  chmodSync(dir, 0o777);
+  for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub), { mode: 0o777 });
   const config = `
 worker_processes 1;
 daemon off;
