@@ -69,7 +69,7 @@ function filterSql(filter: KeyFilter, now: Date): Prisma.Sql {
 const API_KEY_COLUMNS = Prisma.sql`k.id, k.merchant_id AS "merchantId", k.application_id AS "applicationId", k.name,
   k.website_url AS "websiteUrl", k.prefix, k.hash, k.access::text AS access, COALESCE(k.scopes, '{}') AS scopes,
   k.environment::text AS environment, k.expires_at AS "expiresAt", k.revoked_at AS "revokedAt",
-  k.ip_default_action::text AS "ipDefaultAction",
+  lu.at AS "lastUsedAt", lu.ip AS "lastUsedIp", k.ip_default_action::text AS "ipDefaultAction",
   k.credits_remaining AS "creditsRemaining", k.credits_reserved AS "creditsReserved", k.refill_amount AS "refillAmount",
   k.refill_interval::text AS "refillInterval", k.refill_day AS "refillDay", k.refilled_at AS "refilledAt",
   k.credits_epoch AS "creditsEpoch", k.rate_limits AS "rateLimits", k.enabled, k.metadata, k.external_id AS "externalId",
@@ -106,17 +106,28 @@ export function applicationKeys(
         WHERE application_id = a.id ${filterSql(filter, now)} ${keyset}
         ORDER BY id ${backwards ? Prisma.sql`ASC` : Prisma.sql`DESC`}
         LIMIT ${Math.abs(take)}
-      ) k`;
+      ) k LEFT JOIN api_key_last_used lu ON lu.key_id = k.id`;
+    // Last used comes with the page's own statement (as `lastUse`, the shape Prisma's include
+    // gives), so listing keys with it costs no statement of its own.
+    type Used = { lastUsedAt: Date | null; lastUsedIp: string | null };
+    const lastUse = (id: string, used: Used) =>
+      used.lastUsedAt === null ? null : { keyId: id, at: used.lastUsedAt, ip: used.lastUsedIp };
     let rows: ApiKey[];
     if (scalarsOnly(selection)) {
       // The keys' own columns are all the query asked for: one statement returns the rows.
-      rows = await ctx.prisma.$queryRaw<ApiKey[]>`
+      const found = await ctx.prisma.$queryRaw<(ApiKey & Used)[]>`
         SELECT * FROM (${page(API_KEY_COLUMNS)}) rows
         WHERE "merchantId" = ${ctx.viewer.merchantId} ORDER BY id DESC`;
+      rows = found.map(({ lastUsedAt, lastUsedIp, ...key }) =>
+        Object.assign(key, { lastUse: lastUse(key.id, { lastUsedAt, lastUsedIp }) }),
+      );
     } else {
       // Relations of the keys were asked for too: Prisma loads the rows with them.
-      const ids = await ctx.prisma.$queryRaw<{ id: string }[]>(page(Prisma.sql`k.id`));
-      rows =
+      const ids = await ctx.prisma.$queryRaw<({ id: string } & Used)[]>(
+        page(Prisma.sql`k.id, lu.at AS "lastUsedAt", lu.ip AS "lastUsedIp"`),
+      );
+      const used = new Map(ids.map((row) => [row.id, lastUse(row.id, row)]));
+      const found =
         ids.length === 0
           ? []
           : await ctx.prisma.apiKey.findMany({
@@ -124,6 +135,7 @@ export function applicationKeys(
               where: { id: { in: ids.map((row) => row.id) }, merchantId: ctx.viewer.merchantId },
               orderBy: { id: 'desc' },
             });
+      rows = found.map((key) => Object.assign(key, { lastUse: used.get(key.id) ?? null }));
     }
     const byApplication = new Map<string, ApiKey[]>();
     for (const row of rows) {

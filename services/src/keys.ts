@@ -494,10 +494,17 @@ export function countUnusedKeys(ctx: MerchantContext, unusedForSeconds: number):
   return ctx.prisma.apiKey.count({ where: unusedWhere(ctx, unusedForSeconds) });
 }
 
-/** When and from where a key was last verified; null if never. One statement per request. */
-export async function lastUseOf(ctx: MerchantContext, keyId: string): Promise<{ at: Date; ip: string | null } | null> {
+/** When and from where a key was last verified; null if never. */
+export type LastUse = { at: Date; ip: string | null } | null;
+
+/**
+ * A key's last use: from its row when it was loaded with it (a page of an application's keys is),
+ * else with every other key's of this request in one statement.
+ */
+export async function lastUseOf(ctx: MerchantContext, key: ApiKey & { lastUse?: LastUse }): Promise<LastUse> {
+  if (key.lastUse !== undefined) return key.lastUse;
   const merchantId = ctx.viewer.merchantId;
-  const found = await batched(ctx, 'lastUse', keyId, async (ids) => {
+  const found = await batched(ctx, 'lastUse', key.id, async (ids) => {
     const rows = await ctx.prisma.$queryRaw<{ key_id: string; at: Date; ip: string | null }[]>`
       SELECT l.key_id, l.at, l.ip FROM api_key_last_used l JOIN api_keys k ON k.id = l.key_id
       WHERE l.key_id = ANY(${ids}::uuid[]) AND k.merchant_id = ${merchantId}`;

@@ -366,12 +366,27 @@ describe('last used', () => {
     }
     const { statements } = await s.db.countStatements(() => s.server.usage.flush());
     // Only writes to keys count: the window also catches the webhook worker polling for deliveries.
-    expect(statements.filter((sql) => /update\s+api_keys/i.test(sql))).toHaveLength(1);
+    expect(statements.filter((sql) => /insert\s+into\s+api_key_last_used/i.test(sql))).toHaveLength(1);
     const { data } = await s.graphql(merchant, API_KEY, {
       id: ids.busy,
     });
     expect(data.apiKey!.lastUsedIp).toBe('2001:db8::7');
     expect(Date.parse(data.apiKey!.lastUsedAt!)).toBeGreaterThanOrEqual(before - 5);
+    // Lists say the same, whether their keys are read in one statement or with relations (by Prisma).
+    const list = await s.graphql(
+      merchant,
+      `query($id: ID!) { application(id: $id) {
+        plain: keys(first: 100) { edges { node { id lastUsedAt lastUsedIp } } }
+        withRules: keys(first: 100) { edges { node { id lastUsedAt lastUsedIp ipRules { cidr } } } } } }`,
+      { id: ids.main },
+    );
+    const listed = list.data as Record<string, any>;
+    for (const page of ['plain', 'withRules']) {
+      const nodes = listed.application[page].edges.map((e: any) => e.node);
+      const busy = nodes.find((n: any) => n.id === ids.busy);
+      expect(busy, page).toMatchObject({ lastUsedIp: '2001:db8::7', lastUsedAt: data.apiKey!.lastUsedAt });
+      expect(nodes.filter((n: any) => n.lastUsedAt === null).length, page).toBeGreaterThan(0);
+    }
   });
 
   it('records the client address a gateway forwards', async () => {

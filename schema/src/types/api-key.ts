@@ -94,13 +94,13 @@ export const ApiKey = builder.prismaNode('ApiKey', {
       type: 'DateTime',
       nullable: true,
       resolve: async (key, _args, ctx) =>
-        ctx.viewer ? ((await keys.lastUseOf(ctx as MerchantContext, key.id))?.at ?? null) : null,
+        ctx.viewer ? ((await keys.lastUseOf(ctx as MerchantContext, key))?.at ?? null) : null,
     }),
     lastUsedIp: t.string({
       nullable: true,
       description: 'The client address its last verification named',
       resolve: async (key, _args, ctx) =>
-        ctx.viewer ? ((await keys.lastUseOf(ctx as MerchantContext, key.id))?.ip ?? null) : null,
+        ctx.viewer ? ((await keys.lastUseOf(ctx as MerchantContext, key))?.ip ?? null) : null,
     }),
     enabled: t.exposeBoolean('enabled', { description: 'False: refused with KEY_DISABLED until enabled again' }),
     metadata: t.field({
