@@ -8,6 +8,7 @@ import { generateKey, hashKey } from '@keygate/core';
 import { createKeygateClient } from '@keygate/sdk';
 import { createVerifier, type KeygateVerifier } from '@keygate/verifier';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sdkKey } from '../support/operations.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -83,11 +84,7 @@ async function verifier(options: Partial<Parameters<typeof createVerifier>[0]> =
   return v;
 }
 
-async function key(input: Record<string, unknown> = {}) {
-  const created = await sdk.keys.create({ applicationId, name: `key ${Math.random()}`, ...input } as never);
-  if (!created.ok) throw new Error(JSON.stringify(created.error));
-  return created.value;
-}
+const key = (input: Record<string, unknown> = {}) => sdkKey(sdk, applicationId, input);
 
 describe('answers', () => {
   it('are exactly what verifyKey answers, for every outcome', async () => {

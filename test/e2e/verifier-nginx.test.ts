@@ -9,6 +9,7 @@ import { createKeygateClient } from '@keygate/sdk';
 import { createVerifier, type KeygateVerifier } from '@keygate/verifier';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Nginx, startNginxProxy } from '../support/nginx.ts';
+import { sdkKey } from '../support/operations.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 
 let keygate: TestServer;
@@ -42,11 +43,7 @@ async function verifier(url: string, errors: Error[] = [], keep = true): Promise
   return v;
 }
 
-async function key(input: Record<string, unknown> = {}) {
-  const created = await sdk.keys.create({ applicationId, name: `key ${Math.random()}`, ...input } as never);
-  if (!created.ok) throw new Error(JSON.stringify(created.error));
-  return created.value;
-}
+const key = (input: Record<string, unknown> = {}) => sdkKey(sdk, applicationId, input);
 
 describe('Keygate behind the documented nginx file', () => {
   it('a revocation made through nginx is refused by a verifier behind it on the next request, 25 of 25', async () => {

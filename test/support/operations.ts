@@ -1,5 +1,7 @@
 // The documents the API tests send: the SDK's typed documents (what clients
 // send), plus test/operations for what only tests ask; no hand-written GraphQL.
+
+import type { createKeygateClient } from '@keygate/sdk';
 import {
   ApiKeyDocument,
   ApplicationDocument,
@@ -47,4 +49,15 @@ export async function createKey(client: Client, applicationId: string, input: Pa
   const data = await client.gql(CREATE_KEY, { input: { applicationId, name: 'Test key', ...input } });
   if (data.createKey.__typename !== 'CreateKeyPayload') throw new Error(JSON.stringify(data));
   return { secret: data.createKey.secret as string, key: data.createKey.key as Record<string, any> & { id: string } };
+}
+
+/** A key made through the SDK (with a random name unless the input names it); fails the test if refused. */
+export async function sdkKey(
+  sdk: ReturnType<typeof createKeygateClient>,
+  applicationId: string,
+  input: Record<string, unknown> = {},
+) {
+  const created = await sdk.keys.create({ applicationId, name: `key ${Math.random()}`, ...input } as never);
+  if (!created.ok) throw new Error(JSON.stringify(created.error));
+  return created.value;
 }
