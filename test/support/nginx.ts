@@ -21,18 +21,25 @@ function nginxBinary(): string {
   throw new Error('nginx not found. Install it (Debian: apt-get install -y nginx); .ci/run does.');
 }
 
-/** The documented nginx file (http context, in docs/verification.md), exactly as a user copies it. */
-export function documentedNginxSnippet(): string {
-  const page = readFileSync(join(repoRoot, 'docs', 'verification.md'), 'utf8');
-  const match = /```nginx\n([\s\S]*?)```/.exec(page);
-  if (!match) throw new Error('docs/verification.md has no nginx snippet');
+/** The first nginx file of a docs page, exactly as a user copies it. */
+function documentedFile(page: string): string {
+  const match = /```nginx\n([\s\S]*?)```/.exec(readFileSync(join(repoRoot, 'docs', page), 'utf8'));
+  if (!match) throw new Error(`docs/${page} has no nginx snippet`);
   return match[1]!;
 }
 
-/**
- * nginx on loopback serving the documented file, with only its placeholders
- * filled in: Keygate's address, the API behind the gateway, and the port.
- */
+/** The file with its placeholders filled in; throws if one is left (the documented file changed). */
+function withoutPlaceholders(snippet: string, placeholders: string[]): string {
+  for (const placeholder of placeholders) {
+    if (snippet.replace(/#.*$/gm, '').includes(placeholder))
+      throw new Error(`the documented nginx file changed: ${placeholder} is left`);
+  }
+  return snippet;
+}
+
+/** The documented nginx file (http context, in docs/verification.md), exactly as a user copies it. */
+export const documentedNginxSnippet = (): string => documentedFile('verification.md');
+
 /**
  * Another route, as a user adds one: the documented `location /api/ { … }` block, copied with its own
  * path and its own `set $keygate_requirements` line.
@@ -46,6 +53,10 @@ function routeLike(snippet: string, path: string, requirements: string): string 
   return snippet.replace(block, `${block}${copy}`);
 }
 
+/**
+ * nginx on loopback serving the documented file, with only its placeholders
+ * filled in: Keygate's address, the API behind the gateway, and the port.
+ */
 export async function startNginx(
   keygatePort: number,
   upstreamPort: number,
@@ -60,20 +71,11 @@ export async function startNginx(
     .replace('server your-api:8080;', `server 127.0.0.1:${upstreamPort};`)
     .replace('listen 80;', `listen 127.0.0.1:${port};${extraLocations ? `\n${extraLocations}` : ''}`);
   for (const [path, requirements] of Object.entries(routes)) snippet = routeLike(snippet, path, requirements);
-  for (const placeholder of ['keygate:4000', 'your-api:8080', 'listen 80;']) {
-    if (snippet.replace(/#.*$/gm, '').includes(placeholder))
-      throw new Error(`the documented nginx file changed: ${placeholder} is left`);
-  }
-  return runNginx(snippet, port);
+  return runNginx(withoutPlaceholders(snippet, ['keygate:4000', 'your-api:8080', 'listen 80;']), port);
 }
 
 /** The documented nginx file for Keygate behind a reverse proxy (docs/operations.md), as a user copies it. */
-export function documentedProxySnippet(): string {
-  const page = readFileSync(join(repoRoot, 'docs', 'operations.md'), 'utf8');
-  const match = /```nginx\n([\s\S]*?)```/.exec(page);
-  if (!match) throw new Error('docs/operations.md has no nginx snippet');
-  return match[1]!;
-}
+export const documentedProxySnippet = (): string => documentedFile('operations.md');
 
 /**
  * nginx on loopback serving the documented reverse-proxy file for Keygate, with only its
@@ -89,11 +91,7 @@ export async function startNginxProxy(
       .replace('server keygate:4000;', `server 127.0.0.1:${keygatePort};`)
       .replace(/listen 80;.*$/m, `listen 127.0.0.1:${port};`),
   );
-  for (const placeholder of ['keygate:4000', 'listen 80;']) {
-    if (snippet.replace(/#.*$/gm, '').includes(placeholder))
-      throw new Error(`the documented nginx file changed: ${placeholder} is left`);
-  }
-  return runNginx(snippet, port);
+  return runNginx(withoutPlaceholders(snippet, ['keygate:4000', 'listen 80;']), port);
 }
 
 /** nginx in the foreground with this http-context file, listening on `port`. */
