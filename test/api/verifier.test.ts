@@ -819,6 +819,55 @@ describe('the endpoints', () => {
     });
     expect((await sdk.keys.get(k.key.id))?.lastUsedAt).toBe(at(1_000));
   });
+  it("take a report that names a key's hour twice, in two spellings: both are added up", async () => {
+    const k = await key();
+    const keyId = fromGlobal(k.key.id);
+    const hour = new Date(Math.floor(Date.now() / 3_600_000) * 3_600_000).toISOString();
+    const spellings = [hour, hour.replace('.000Z', 'Z')];
+    const observation = (spelled: string, read: number, networks: Record<string, number>) => ({
+      key_id: keyId,
+      hour: spelled,
+      read,
+      write: 0,
+      scopes: { 'orders:read': read },
+      valid_networks: networks,
+      refused_networks: {},
+    });
+    // Before, the observations' upsert met the same row twice: 503, and a verifier resent it for good.
+    const answer = await fetch(`${s.url}/v1/verifier/usage`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${verifierToken}` },
+      body: JSON.stringify({
+        uses: [],
+        counts: spellings.map((spelled, i) => ({ key_id: keyId, hour: spelled, code: 'VALID', count: i + 2 })),
+        refusals: [],
+        observations: [
+          observation(spellings[0]!, 2, { '203.0.113.0/24': 2 }),
+          observation(spellings[1]!, 3, { '203.0.113.0/24': 1, '198.51.100.0/24': 2 }),
+        ],
+      }),
+    });
+    expect(answer.status).toBe(200);
+    const observed = await s.db.prisma.keyObservation.findMany({ where: { keyId } });
+    expect(observed.map((o) => [o.hour.toISOString(), o.readCount, o.scopes, o.validNetworks])).toEqual([
+      [hour, 5, { 'orders:read': 5 }, { '203.0.113.0/24': 3, '198.51.100.0/24': 2 }],
+    ]);
+    const counted = await s.db.prisma.keyUsage.findMany({ where: { keyId } });
+    expect(counted.map((c) => [c.hour.toISOString(), c.code, c.count])).toEqual([[hour, 'VALID', 5]]);
+    // Credits spent, named twice for one key: both leave the reserved count (before: only one did).
+    const metered = await key({ credits: { remaining: 100 } });
+    const meteredId = fromGlobal(metered.key.id);
+    await s.db.prisma.apiKey.update({ where: { id: meteredId }, data: { creditsReserved: 10 } });
+    const spent = (n: number) => ({ id: meteredId, at: hour, ip: null, epoch: 0, spent: n });
+    const spending = await fetch(`${s.url}/v1/verifier/usage`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${verifierToken}` },
+      body: JSON.stringify({ uses: [spent(3), spent(4)], counts: [], refusals: [] }),
+    });
+    expect(spending.status).toBe(200);
+    const stored = await s.db.prisma.apiKey.findUniqueOrThrow({ where: { id: meteredId } });
+    expect(stored.creditsReserved).toBe(3);
+  });
 });
 
 describe('numbered usage reports', () => {

@@ -147,8 +147,10 @@ export async function writeUsage(prisma: PrismaClient, report: UsageReport): Pro
           ORDER BY u.id, u.at DESC
           ON CONFLICT (key_id) DO UPDATE SET at = excluded.at, ip = excluded.ip WHERE excluded.at > l.at
         ), spent_keys AS (
+          -- A key named twice (one epoch) gives back both: UPDATE … FROM applies one row of a join per target.
           UPDATE api_keys AS k SET credits_reserved = GREATEST(0, k.credits_reserved - u.spent)
-          FROM jsonb_to_recordset(${spentJson}::jsonb) AS u(id uuid, epoch int, spent int)
+          FROM (SELECT id, epoch, LEAST(sum(spent), 2147483647)::int AS spent
+            FROM jsonb_to_recordset(${spentJson}::jsonb) AS s(id uuid, epoch int, spent int) GROUP BY id, epoch) AS u
           WHERE EXISTS (SELECT 1 FROM go) AND k.id = u.id AND u.spent > 0 AND k.credits_epoch = u.epoch
         ), counted AS (
           INSERT INTO key_usage (key_id, hour, code, count)
@@ -165,7 +167,7 @@ export async function writeUsage(prisma: PrismaClient, report: UsageReport): Pro
         ), observed AS (
           INSERT INTO key_observations AS o (key_id, hour, read_count, write_count, scopes, valid_networks, refused_networks)
           SELECT b.key_id, b.hour, b.read, b.write, b.scopes, b.valid_networks, b.refused_networks
-          FROM jsonb_to_recordset(${JSON.stringify(report.observations ?? [])}::jsonb) AS b(key_id uuid, hour timestamptz,
+          FROM jsonb_to_recordset(${JSON.stringify(oncePerHour(report.observations ?? []))}::jsonb) AS b(key_id uuid, hour timestamptz,
             read int, write int, scopes jsonb, valid_networks jsonb, refused_networks jsonb)
           WHERE EXISTS (SELECT 1 FROM go) AND EXISTS (SELECT 1 FROM api_keys k WHERE k.id = b.key_id)
           ON CONFLICT (key_id, hour) DO UPDATE SET
@@ -179,9 +181,51 @@ export async function writeUsage(prisma: PrismaClient, report: UsageReport): Pro
               ELSE keygate_add_counts(o.refused_networks, excluded.refused_networks, ${ADDRESSES_KEPT}) END
         ), spent AS (
           UPDATE identities AS i SET credits_reserved = GREATEST(0, i.credits_reserved - u.spent)
-          FROM jsonb_to_recordset(${JSON.stringify(shared)}::jsonb) AS u(id uuid, epoch int, spent int)
+          FROM (SELECT id, epoch, LEAST(sum(spent), 2147483647)::int AS spent
+            FROM jsonb_to_recordset(${JSON.stringify(shared)}::jsonb) AS s(id uuid, epoch int, spent int) GROUP BY id, epoch) AS u
           WHERE EXISTS (SELECT 1 FROM go) AND i.id = u.id AND u.spent > 0 AND i.credits_epoch = u.epoch
         )
         SELECT (SELECT count(*) FROM go) AS n`;
   return Number(written[0]?.n ?? 0) > 0 ? 'written' : 'written before';
+}
+
+type Observation = NonNullable<UsageReport['observations']>[number];
+
+/**
+ * One observation per key and hour, as the upsert needs (it cannot touch a row twice in one
+ * statement). A report names a key's hour twice when the clock stepped back over the hour's start
+ * between two verifications, or when a verifier sends the hour in two spellings; that failed the
+ * whole report, and a failed report is retried as it was, so no usage was written again.
+ */
+export function oncePerHour(observations: Observation[]): Observation[] {
+  const byHour = new Map<string, Observation>();
+  let repeated = false;
+  for (const observation of observations) {
+    const id = `${observation.key_id} ${Date.parse(observation.hour)}`;
+    const first = byHour.get(id);
+    if (first === undefined) {
+      byHour.set(id, observation);
+      continue;
+    }
+    repeated = true;
+    byHour.set(id, {
+      ...first,
+      read: first.read + observation.read,
+      write: first.write + observation.write,
+      scopes: addCounts(first.scopes, observation.scopes, MAX_SCOPES_OBSERVED),
+      valid_networks: addCounts(first.valid_networks, observation.valid_networks, ADDRESSES_KEPT),
+      refused_networks: addCounts(first.refused_networks, observation.refused_networks, ADDRESSES_KEPT),
+    });
+  }
+  return repeated ? [...byHour.values()] : observations;
+}
+
+/** Two name → count maps added up, the `keep` largest kept (as keygate_add_counts does in SQL). */
+function addCounts(a: Record<string, number>, b: Record<string, number>, keep: number): Record<string, number> {
+  const sum: Record<string, number> = { ...a };
+  for (const [name, count] of Object.entries(b)) sum[name] = (sum[name] ?? 0) + count;
+  const entries = Object.entries(sum);
+  if (entries.length <= keep) return sum;
+  entries.sort(([x, m], [y, n]) => n - m || (x < y ? -1 : x > y ? 1 : 0));
+  return Object.fromEntries(entries.slice(0, keep));
 }
