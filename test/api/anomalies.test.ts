@@ -162,3 +162,35 @@ describe('tenant isolation', () => {
     expect(foreign).toBeNull();
   });
 });
+
+describe("a key's norms", () => {
+  it('are computed once per key and hour, and pruned once the hour is no longer judged', async () => {
+    const k = await key('Nightly export');
+    const thisHour = Math.floor(today / HOUR) * HOUR;
+    for (let h = 3 * 24; h >= 0; h--) {
+      for (let i = 0; i < 2; i++) expect((await verify(k.secret, '203.0.113.9', today - h * HOUR)).code).toBe('VALID');
+    }
+    expect(await detect()).toEqual([]);
+    const norms = () => db.prisma.keyHourNorm.findMany({ where: { keyId: k.local }, orderBy: { hour: 'asc' } });
+    const first = await norms();
+    // The hours judged: the current one and the one before, each with the three days before it.
+    expect(first.map((n) => n.hour.getTime())).toEqual([thisHour - HOUR, thisHour]);
+    for (const norm of first) expect(norm.volumeNorm).toBeCloseTo(2, 1);
+    expect(first[1]!.networksNorm).toBe(1);
+    // History that arrives later (a verifier's delayed report) does not move an hour already judged.
+    for (let i = 0; i < 50; i++) expect((await verify(k.secret, '203.0.113.9', today - 5 * HOUR)).code).toBe('VALID');
+    expect(await detect()).toEqual([]);
+    expect(await norms()).toEqual(first);
+    // Two hours on, the hours judged before are gone and the new ones have their own.
+    const later = today + 2 * HOUR;
+    expect((await verify(k.secret, '203.0.113.9', later)).code).toBe('VALID');
+    now = later;
+    try {
+      await detect();
+    } finally {
+      now = today;
+    }
+    expect((await norms()).map((n) => n.hour.getTime())).toEqual([thisHour + 2 * HOUR]);
+    expect(await db.prisma.keyHourNorm.count({ where: { hour: { lt: new Date(thisHour + HOUR) } } })).toBe(0);
+  });
+});

@@ -98,6 +98,7 @@ describe('migrate', () => {
       'ip_rules',
       'key_anomalies',
       'key_expiry_notices',
+      'key_hour_norms',
       'key_observations',
       'key_observations_default',
       'key_policies',
