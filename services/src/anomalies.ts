@@ -61,6 +61,8 @@ interface Found {
 }
 
 const HOUR_MS = 3_600_000;
+/** Held (for a transaction) by the instance working out norms; others do not do the same work at once. */
+const NORMS_LOCK = 7_246_117_002n;
 
 /**
  * The anomalies of the hours a detection run looks at (the current one and the one before).
@@ -81,8 +83,8 @@ async function find(prisma: PrismaClient, now: number, t: AnomalyThresholds): Pr
     [
       prisma.$executeRaw`SET LOCAL jit = off`,
       prisma.$executeRaw`DELETE FROM key_hour_norms WHERE hour < ${from}`,
-      // Another instance judging the same hours at the same moment computes the same norms: the
-      // second insert skips them.
+      // One instance at a time works them out (the others judge what is there, and add what is
+      // missing on a later scan); an insert racing one that began before the lock skips its rows.
       prisma.$executeRaw`
     INSERT INTO key_hour_norms (key_id, hour, first_hour, networks_norm, volume_norm, refused_norm)
     SELECT c.key_id, c.hour, c.first_hour,
@@ -100,6 +102,7 @@ async function find(prisma: PrismaClient, now: number, t: AnomalyThresholds): Pr
       CROSS JOIN LATERAL (SELECT min(f.hour) AS first_hour FROM key_observations f WHERE f.key_id = o.key_id) f
       WHERE o.hour >= ${from} AND k.revoked_at IS NULL
         AND NOT EXISTS (SELECT 1 FROM key_hour_norms n WHERE n.key_id = o.key_id AND n.hour = o.hour)
+        AND (SELECT pg_try_advisory_xact_lock(${NORMS_LOCK}))
     ) c
     ON CONFLICT (key_id, hour) DO NOTHING`,
     ],

@@ -11,7 +11,7 @@ import {
   SetAnomalyResponsesDocument as SET_RESPONSES,
 } from '@keygate/sdk/documents';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestDatabase, type TestDatabase } from '../support/database.ts';
+import { openTestDatabase, type TestDatabase, testDbKind } from '../support/database.ts';
 import { ok } from '../support/results.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
 
@@ -192,5 +192,23 @@ describe("a key's norms", () => {
     }
     expect((await norms()).map((n) => n.hour.getTime())).toEqual([thisHour + 2 * HOUR]);
     expect(await db.prisma.keyHourNorm.count({ where: { hour: { lt: new Date(thisHour + HOUR) } } })).toBe(0);
+  });
+});
+
+describe.runIf(testDbKind === 'postgres')('working out norms on PostgreSQL', () => {
+  it('is left to the instance already doing it: another scan at that moment adds none', async () => {
+    const k = await key('Batch importer');
+    for (let h = 2 * 24; h >= 0; h--)
+      expect((await verify(k.secret, '203.0.113.50', today - h * HOUR)).code).toBe('VALID');
+    await a.server.usage.flush();
+    const count = () => db.prisma.keyHourNorm.count({ where: { keyId: k.local } });
+    // Another instance's scan holds the norms' lock for its transaction.
+    await db.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(7246117002)`;
+      expect(await b.server.anomalies.runOnce()).toEqual([]);
+      expect(await count()).toBe(0);
+    });
+    await b.server.anomalies.runOnce();
+    expect(await count()).toBe(2);
   });
 });
