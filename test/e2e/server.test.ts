@@ -76,7 +76,8 @@ describe('embedded database (no DATABASE_URL)', () => {
     } finally {
       expect(await second.stop('SIGINT')).toBe(0);
     }
-  });
+    // Two starts of `pnpm start` and four CLI processes: 28 s alone on this 2-core machine.
+  }, 90_000);
 
   it('keeps a second process off a data directory in use', async () => {
     const env = { KEYGATE_DATA_DIR: dataDir() };
