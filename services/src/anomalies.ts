@@ -62,7 +62,7 @@ interface Found {
 
 const HOUR_MS = 3_600_000;
 /** Held (for a transaction) by the instance working out norms; others do not do the same work at once. */
-const NORMS_LOCK = 7_246_117_002n;
+export const NORMS_LOCK = 7_246_117_002n;
 
 /**
  * The anomalies of the hours a detection run looks at (the current one and the one before).

@@ -10,6 +10,7 @@ import {
   KeySuggestionDocument as KEY_DETAILS,
   SetAnomalyResponsesDocument as SET_RESPONSES,
 } from '@keygate/sdk/documents';
+import { NORMS_LOCK } from '@keygate/services/anomalies';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTestDatabase, type TestDatabase, testDbKind } from '../support/database.ts';
 import { ok } from '../support/results.ts';
@@ -204,7 +205,7 @@ describe.runIf(testDbKind === 'postgres')('working out norms on PostgreSQL', () 
     const count = () => db.prisma.keyHourNorm.count({ where: { keyId: k.local } });
     // Another instance's scan holds the norms' lock for its transaction.
     await db.prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(7246117002)`;
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(${NORMS_LOCK})`;
       expect(await b.server.anomalies.runOnce()).toEqual([]);
       expect(await count()).toBe(0);
     });

@@ -220,12 +220,18 @@ export function oncePerHour(observations: Observation[]): Observation[] {
   return repeated ? [...byHour.values()] : observations;
 }
 
-/** Two name → count maps added up, the `keep` largest kept (as keygate_add_counts does in SQL). */
+/**
+ * Two name → count maps added up, the `keep` largest kept (as keygate_add_counts does in SQL).
+ * A Map, not an object: a scope or address is any string, and `constructor` or `__proto__` read
+ * from a plain object is an inherited member, not a count.
+ */
 function addCounts(a: Record<string, number>, b: Record<string, number>, keep: number): Record<string, number> {
-  const sum: Record<string, number> = { ...a };
-  for (const [name, count] of Object.entries(b)) sum[name] = (sum[name] ?? 0) + count;
-  const entries = Object.entries(sum);
-  if (entries.length <= keep) return sum;
-  entries.sort(([x, m], [y, n]) => n - m || (x < y ? -1 : x > y ? 1 : 0));
-  return Object.fromEntries(entries.slice(0, keep));
+  const sum = new Map<string, number>(Object.entries(a));
+  for (const [name, count] of Object.entries(b)) sum.set(name, (sum.get(name) ?? 0) + count);
+  const entries = [...sum];
+  if (entries.length > keep) {
+    entries.sort(([x, m], [y, n]) => n - m || (x < y ? -1 : x > y ? 1 : 0));
+    entries.length = keep;
+  }
+  return Object.fromEntries(entries);
 }
