@@ -1,6 +1,9 @@
 // Verification analytics, read side: counts per hour or day and outcome for one
 // key or an application's keys, every bucket of the range present (zero when
-// quiet), so a client can chart them as they come.
+// quiet), so a client can chart them as they come. An application's and a
+// merchant's counts come from their own hourly rows (application_usage,
+// merchant_usage), which the usage flush adds to with key_usage's: a month of
+// 1,000 busy keys is 1.4 million key rows, and adding them up took 0.5 s a chart.
 import { type UsageGranularity, usageRange } from '@keygate/core';
 import { batched } from './batch.ts';
 import { BadRequestError } from './errors.ts';
@@ -65,8 +68,8 @@ export async function applicationUsage(prisma: PrismaClient, applicationId: stri
   const rows = await prisma.$queryRaw<Row[]>`
     SELECT ${applicationId} AS owner,
       date_trunc(${buckets.unit}, u.hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start, u.code, sum(u.count)::int AS count
-    FROM key_usage u JOIN api_keys k ON k.id = u.key_id
-    WHERE k.application_id = ${applicationId}::uuid AND u.hour >= ${new Date(buckets.first)} AND u.hour < ${range.to}
+    FROM application_usage u
+    WHERE u.application_id = ${applicationId}::uuid AND u.hour >= ${new Date(buckets.first)} AND u.hour < ${range.to}
     GROUP BY 2, 3`;
   return fill(rows, [applicationId], buckets).get(applicationId)!;
 }
@@ -115,8 +118,8 @@ export async function merchantUsage(prisma: PrismaClient, merchantId: string, ra
   const rows = await prisma.$queryRaw<Row[]>`
     SELECT ${merchantId} AS owner,
       date_trunc(${buckets.unit}, u.hour AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS start, u.code, sum(u.count)::int AS count
-    FROM key_usage u JOIN api_keys k ON k.id = u.key_id
-    WHERE k.merchant_id = ${merchantId} AND u.hour >= ${new Date(buckets.first)} AND u.hour < ${range.to}
+    FROM merchant_usage u
+    WHERE u.merchant_id = ${merchantId} AND u.hour >= ${new Date(buckets.first)} AND u.hour < ${range.to}
     GROUP BY 2, 3`;
   return fill(rows, [merchantId], buckets).get(merchantId)!;
 }
@@ -130,7 +133,7 @@ export async function refusalReasons(
   bucketsOf({ ...range, granularity: 'DAY' }); // the same bounds as usage: at most 400 days
   return prisma.$queryRaw<{ code: string; count: number }[]>`
     SELECT u.code, sum(u.count)::int AS count
-    FROM key_usage u JOIN api_keys k ON k.id = u.key_id
-    WHERE k.merchant_id = ${merchantId} AND u.code <> 'VALID' AND u.hour >= ${range.from} AND u.hour < ${range.to}
+    FROM merchant_usage u
+    WHERE u.merchant_id = ${merchantId} AND u.code <> 'VALID' AND u.hour >= ${range.from} AND u.hour < ${range.to}
     GROUP BY 1 ORDER BY 2 DESC, 1`;
 }

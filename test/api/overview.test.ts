@@ -7,6 +7,7 @@ import {
   OverviewDocument,
   RevokeKeyDocument,
 } from '@keygate/sdk/documents';
+import { writeUsage } from '@keygate/server/verification';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ok } from '../support/results.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
@@ -50,16 +51,20 @@ beforeAll(async () => {
   }
   await prisma.apiKeyLastUse.create({ data: { keyId: stale, at: new Date(now - 35 * DAY) } });
   await prisma.apiKeyLastUse.create({ data: { keyId: busy, at: new Date(now - HOUR) } });
-  await prisma.keyUsage.createMany({
-    data: [
-      { keyId: busy, hour, code: 'VALID', count: 900 },
-      { keyId: busy, hour, code: 'RATE_LIMITED', count: 40 },
-      { keyId: busy, hour, code: 'IP_DENIED', count: 7 },
-      { keyId: stale, hour, code: 'IP_DENIED', count: 3 },
-      { keyId: stale, hour, code: 'EXPIRED', count: 1 },
+  // As a usage flush writes counts (per key, application and merchant).
+  const at = hour.toISOString();
+  await writeUsage(prisma, {
+    uses: [],
+    refusals: [],
+    counts: [
+      { key_id: busy, hour: at, code: 'VALID', count: 900 },
+      { key_id: busy, hour: at, code: 'RATE_LIMITED', count: 40 },
+      { key_id: busy, hour: at, code: 'IP_DENIED', count: 7 },
+      { key_id: stale, hour: at, code: 'IP_DENIED', count: 3 },
+      { key_id: stale, hour: at, code: 'EXPIRED', count: 1 },
       // Another merchant's traffic counts for nobody else.
-      { keyId: other, hour, code: 'VALID', count: 5000 },
-      { keyId: other, hour, code: 'REVOKED', count: 500 },
+      { key_id: other, hour: at, code: 'VALID', count: 5000 },
+      { key_id: other, hour: at, code: 'REVOKED', count: 500 },
     ],
   });
 });

@@ -200,10 +200,22 @@ export async function seedMerchant(keygateUrl: string, token: string, databaseUr
       `UPDATE api_keys SET created_at = now() - interval '45 days'
        WHERE name ~ '^Store terminal 00[1-5]$' OR name = 'Old partner integration'`,
     );
+    // As a usage flush writes counts: per key, and added up per application and per merchant.
     await db.query(
-      `INSERT INTO key_usage (key_id, hour, code, count)
-       SELECT k::uuid, h::timestamptz, c, n FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS t(k, h, c, n)
-       ON CONFLICT (key_id, hour, code) DO UPDATE SET count = key_usage.count + excluded.count`,
+      `WITH hourly AS (
+         SELECT k::uuid AS key_id, a.application_id, a.merchant_id, h::timestamptz AS hour, c AS code, n AS count
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS t(k, h, c, n) JOIN api_keys a ON a.id = k::uuid
+       ), counted AS (
+         INSERT INTO key_usage (key_id, hour, code, count) SELECT key_id, hour, code, count FROM hourly
+         ON CONFLICT (key_id, hour, code) DO UPDATE SET count = key_usage.count + excluded.count
+       ), by_application AS (
+         INSERT INTO application_usage AS u (application_id, hour, code, count)
+         SELECT application_id, hour, code, sum(count) FROM hourly GROUP BY 1, 2, 3
+         ON CONFLICT (application_id, hour, code) DO UPDATE SET count = u.count + excluded.count
+       )
+       INSERT INTO merchant_usage AS u (merchant_id, hour, code, count)
+       SELECT merchant_id, hour, code, sum(count) FROM hourly GROUP BY 1, 2, 3
+       ON CONFLICT (merchant_id, hour, code) DO UPDATE SET count = u.count + excluded.count`,
       [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2]), rows.map((r) => r[3])],
     );
   } finally {

@@ -89,6 +89,7 @@ describe('migrate', () => {
       '_prisma_migrations',
       'api_key_last_used',
       'api_keys',
+      'application_usage',
       'applications',
       'audit_events',
       'events',
@@ -108,6 +109,7 @@ describe('migrate', () => {
       'key_usage_default',
       'key_usage_notices',
       'leak_findings',
+      'merchant_usage',
       'merchants',
       'rate_limit_windows',
       'roles',
@@ -152,5 +154,52 @@ describe('migrate', () => {
     // Deleting a key deletes its row.
     await db.query("DELETE FROM api_keys WHERE id = '00000000-0000-7000-8000-000000000001'");
     expect((await db.query('SELECT count(*)::int AS n FROM api_key_last_used')).rows).toEqual([{ n: 199 }]);
+  });
+
+  it('adds up the hourly counts keys had per application and per merchant', async () => {
+    await migrate(session, migrationsBefore('add_usage_rollups'));
+    await db.exec(`
+      INSERT INTO merchants (id) VALUES ('m1'), ('m2');
+      INSERT INTO applications (id, merchant_id, name, normalized_name, updated_at) VALUES
+        ('00000000-0000-7000-8000-000000000001', 'm1', 'Checkout', 'checkout', now()),
+        ('00000000-0000-7000-8000-000000000002', 'm1', 'Refunds', 'refunds', now()),
+        ('00000000-0000-7000-8000-000000000003', 'm2', 'Checkout', 'checkout', now());
+      INSERT INTO api_keys (id, merchant_id, application_id, name, prefix, hash, access, environment, updated_at)
+      SELECT ('00000000-0000-7000-9000-' || lpad(n::text, 12, '0'))::uuid, CASE WHEN n % 3 = 2 THEN 'm2' ELSE 'm1' END,
+        ('00000000-0000-7000-8000-' || lpad((n % 3 + 1)::text, 12, '0'))::uuid,
+        'key ' || n, 'kg_live_' || n, lpad(n::text, 64, '0'), 'FULL_ACCESS', 'LIVE', now()
+      FROM generate_series(1, 30) AS n;
+      INSERT INTO key_usage (key_id, hour, code, count)
+      SELECT k.id, timestamptz '2026-12-01 00:00:00+00' + h * interval '1 hour', c, 110000000 + h
+      FROM api_keys k, generate_series(0, 47) AS h, unnest(ARRAY['VALID', 'RATE_LIMITED']) AS c;`);
+    await migrate(session, readMigrations());
+    const sums = async (sql: string) => (await db.query<{ owner: string; n: string }>(sql)).rows;
+    // Each application's and merchant's rows add up to its keys' (10 keys each; m1 has 20).
+    expect(
+      await sums(`SELECT application_id::text AS owner, sum(count)::text AS n, count(*)::text AS rows
+        FROM application_usage GROUP BY 1 ORDER BY 1`),
+    ).toEqual(
+      ['1', '2', '3'].map((a) => ({
+        owner: `00000000-0000-7000-8000-00000000000${a}`,
+        n: String(10 * 2 * (48 * 110_000_000 + (47 * 48) / 2)),
+        rows: '96',
+      })),
+    );
+    expect(
+      await sums(
+        'SELECT merchant_id AS owner, sum(count)::text AS n, count(*)::text AS rows FROM merchant_usage GROUP BY 1 ORDER BY 1',
+      ),
+    ).toEqual([
+      { owner: 'm1', n: String(20 * 2 * (48 * 110_000_000 + (47 * 48) / 2)), rows: '96' },
+      { owner: 'm2', n: String(10 * 2 * (48 * 110_000_000 + (47 * 48) / 2)), rows: '96' },
+    ]);
+    // One merchant's hour: 20 keys of 110,000,047 each, past a 32-bit integer (a bigint column).
+    expect(
+      await sums(`SELECT merchant_id AS owner, count::text AS n FROM merchant_usage
+        WHERE hour = '2026-12-02 23:00:00+00' AND code = 'VALID' ORDER BY 1`),
+    ).toEqual([
+      { owner: 'm1', n: String(20 * 110_000_047) },
+      { owner: 'm2', n: String(10 * 110_000_047) },
+    ]);
   });
 });

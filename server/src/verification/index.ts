@@ -4,4 +4,4 @@
 export { FailureLimiter, KeyCache, LAPSE_MS, Meter, UsageBatch, Verifier } from '@keygate/core/engine';
 export { createKeyLoader } from './key-loader.ts';
 export { createMeterStore } from './meter-store.ts';
-export { UsageRecorder } from './usage.ts';
+export { UsageRecorder, writeUsage } from './usage.ts';

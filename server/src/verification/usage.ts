@@ -11,6 +11,7 @@ import { split } from './meter-store.ts';
 import { maintainPartitions, type PartitionChanges } from './usage-partitions.ts';
 
 const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
 
 export interface UsageOptions {
   /** How often to write. */
@@ -78,6 +79,11 @@ export class UsageRecorder implements UsageSink {
   /** Drops hourly counts past the retention, all but each key's newest refusals, and ended rate-limit windows. */
   async prune(now = Date.now()): Promise<void> {
     await this.partitions(now);
+    // The per-application and per-merchant counts keep what key_usage keeps: a day goes once every
+    // hour of it is past the retention (as its day partition is dropped).
+    const oldestDay = new Date(Math.floor((now - this.options.retentionDays * DAY_MS) / DAY_MS) * DAY_MS);
+    await this.prisma.$executeRaw`DELETE FROM application_usage WHERE hour < ${oldestDay}`;
+    await this.prisma.$executeRaw`DELETE FROM merchant_usage WHERE hour < ${oldestDay}`;
     await this.prisma.$executeRaw`DELETE FROM rate_limit_windows WHERE window_end < ${new Date(now - HOUR_MS)}`;
     await this.prisma
       .$executeRaw`DELETE FROM identity_rate_limit_windows WHERE window_end < ${new Date(now - HOUR_MS)}`;
@@ -152,13 +158,27 @@ export async function writeUsage(prisma: PrismaClient, report: UsageReport): Pro
           FROM (SELECT id, epoch, LEAST(sum(spent), 2147483647)::int AS spent
             FROM jsonb_to_recordset(${spentJson}::jsonb) AS s(id uuid, epoch int, spent int) GROUP BY id, epoch) AS u
           WHERE EXISTS (SELECT 1 FROM go) AND k.id = u.id AND u.spent > 0 AND k.credits_epoch = u.epoch
+        ), hourly AS (
+          SELECT c.key_id, k.application_id, k.merchant_id, c.hour, c.code, sum(c.count) AS count
+          FROM jsonb_to_recordset(${JSON.stringify(counts)}::jsonb) AS c(key_id uuid, hour timestamptz, code text, count int)
+          JOIN api_keys k ON k.id = c.key_id
+          WHERE EXISTS (SELECT 1 FROM go)
+          GROUP BY c.key_id, k.application_id, k.merchant_id, c.hour, c.code
         ), counted AS (
           INSERT INTO key_usage (key_id, hour, code, count)
-          SELECT c.key_id, c.hour, c.code, sum(c.count)
-          FROM jsonb_to_recordset(${JSON.stringify(counts)}::jsonb) AS c(key_id uuid, hour timestamptz, code text, count int)
-          WHERE EXISTS (SELECT 1 FROM go) AND EXISTS (SELECT 1 FROM api_keys k WHERE k.id = c.key_id)
-          GROUP BY c.key_id, c.hour, c.code
+          SELECT key_id, hour, code, count FROM hourly
           ON CONFLICT (key_id, hour, code) DO UPDATE SET count = key_usage.count + excluded.count
+        ), by_application AS (
+          -- The same counts added up per application and per merchant, so their charts read one
+          -- row per hour and outcome. Every flush adds to the same few rows: taken in one order,
+          -- two flushes at once wait for each other rather than deadlock.
+          INSERT INTO application_usage AS a (application_id, hour, code, count)
+          SELECT application_id, hour, code, sum(count) FROM hourly GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+          ON CONFLICT (application_id, hour, code) DO UPDATE SET count = a.count + excluded.count
+        ), by_merchant AS (
+          INSERT INTO merchant_usage AS m (merchant_id, hour, code, count)
+          SELECT merchant_id, hour, code, sum(count) FROM hourly GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+          ON CONFLICT (merchant_id, hour, code) DO UPDATE SET count = m.count + excluded.count
         ), refused AS (
           INSERT INTO key_refusals (id, key_id, at, code, client_ip)
           SELECT gen_random_uuid(), r.key_id, r.at, r.code, r.ip
