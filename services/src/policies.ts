@@ -198,18 +198,25 @@ const SCAN_BATCH = 2000;
 
 /**
  * Every key of the merchant that is not revoked and has not expired and breaks `policy`, newest
- * first: read in batches, so a merchant with many keys is judged without holding them all.
+ * first: read in batches, so a merchant with many keys is judged without holding them all. Only
+ * keys that can break a rule are read and judged (`mayBreak`); `everyKey` judges them all (tests
+ * compare the two).
  */
-export async function keysOutOfPolicy(ctx: MerchantContext, policy: KeyPolicy): Promise<JudgedKey[]> {
+export async function keysOutOfPolicy(
+  ctx: MerchantContext,
+  policy: KeyPolicy,
+  { everyKey = false }: { everyKey?: boolean } = {},
+): Promise<JudgedKey[]> {
   if (!hasRules(policy)) return [];
   const out: JudgedKey[] = [];
+  const filter = everyKey ? Prisma.sql`TRUE` : mayBreak(policy);
   let before: string | null = null;
   for (;;) {
     const keyset: Prisma.Sql = before === null ? Prisma.sql`TRUE` : Prisma.sql`k.id < ${before}::uuid`;
     const rows = await subjects(
       ctx.prisma,
       Prisma.sql`k.merchant_id = ${ctx.viewer.merchantId} AND k.revoked_at IS NULL
-        AND (k.expires_at IS NULL OR k.expires_at > now()) AND ${keyset}`,
+        AND (k.expires_at IS NULL OR k.expires_at > now()) AND ${keyset} AND (${filter})`,
       SCAN_BATCH,
     );
     for (const row of rows) {
@@ -219,6 +226,41 @@ export async function keysOutOfPolicy(ctx: MerchantContext, policy: KeyPolicy): 
     if (rows.length < SCAN_BATCH) return out;
     before = rows.at(-1)!.id;
   }
+}
+
+/**
+ * Keys that can break one of the policy's rules, as SQL: every key that breaks one is among them
+ * (policyViolations then judges each exactly). The overview asks on every load; judging every key
+ * with its roles' scopes and IP rules read one key at a time took 190–280 ms for a merchant of
+ * 10,000 conforming keys. Keys with roles are always read (their scopes are the roles' too).
+ */
+function mayBreak(policy: KeyPolicy): Prisma.Sql {
+  const hasRoles = Prisma.sql`EXISTS (SELECT 1 FROM key_roles kr WHERE kr.key_id = k.id)`;
+  const parts: Prisma.Sql[] = [];
+  for (const [environment, days] of [
+    ['LIVE', policy.maxLifetimeDays?.live],
+    ['TEST', policy.maxLifetimeDays?.test],
+  ] as const) {
+    if (days == null) continue;
+    parts.push(Prisma.sql`(k.environment = ${environment}::"KeyEnvironment" AND (k.expires_at IS NULL
+      OR k.expires_at >= k.created_at + ${days} * interval '86400 seconds'))`);
+  }
+  if (policy.fullAccessRequiresIpRules) {
+    parts.push(Prisma.sql`(k.access = 'FULL_ACCESS' AND k.ip_default_action = 'ALLOW'
+      AND NOT EXISTS (SELECT 1 FROM ip_rules r WHERE r.key_id = k.id))`);
+  }
+  if (policy.noWildcardScopesInLive) {
+    parts.push(Prisma.sql`(k.environment = 'LIVE' AND (EXISTS (SELECT 1 FROM unnest(k.scopes) AS s WHERE s LIKE '%*')
+      OR ${hasRoles}))`);
+  }
+  if (policy.allowedScopes != null) {
+    // A scope listed as it is allowed is covered; anything else (a narrower wildcard, a scope under
+    // an allowed wildcard, no scopes at all) is judged.
+    parts.push(Prisma.sql`(cardinality(k.scopes) = 0 OR NOT (k.scopes <@ ${[...policy.allowedScopes]}::text[])
+      OR ${hasRoles})`);
+  }
+  // MAX_GRACE_PERIOD judges a roll being made, never a key as it is.
+  return parts.length === 0 ? Prisma.sql`FALSE` : Prisma.join(parts, ' OR ');
 }
 
 /**

@@ -22,6 +22,7 @@ import {
   SetPolicyDocument as SET_POLICY,
   UpdateRoleDocument as UPDATE_ROLE,
 } from '@keygate/sdk/documents';
+import { keysOutOfPolicy } from '@keygate/services/policies';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { member, ok } from '../support/results.ts';
 import { startTestServer, type TestServer } from '../support/server-harness.ts';
@@ -281,6 +282,71 @@ describe('the dry run', () => {
     }).toEqual(before);
     expect((await s.graphql(m.token, POLICY, {})).data.policy.source).toBe('PLATFORM_DEFAULT');
     ok(await m.create({ name: 'Still free', scopes: ['orders:*'] }));
+  });
+
+  it('reads only keys that can break a rule, and finds the same keys as judging every key', async () => {
+    // No policy yet: every shape of key can be made. 64 keys, each a different mix of environment,
+    // access, scopes (none, exact, wildcard, under a wildcard), roles, IP rules and lifetime.
+    const m = await merchant('Judged in SQL');
+    ok(await m.setPolicy({})); // its own empty policy, not the operator's default
+    const role = async (scopes: string[]) =>
+      ok(
+        (
+          await s.graphql(m.token, CREATE_ROLE, {
+            input: { name: `Role ${randomBytes(3).toString('hex')}`, scopes },
+          })
+        ).data.createRole,
+      ).role.id;
+    const roles = [[], [await role(['orders:read'])], [await role(['refunds:*'])]];
+    const scopeSets = [[], ['orders:read'], ['orders:*'], ['refunds:write', 'orders:read'], ['refunds:*']];
+    const lifetimes: (number | null)[] = [null, 10, 89.99, 90, 91, 400];
+    const created = new Date(Date.now() - 5 * DAY);
+    for (let i = 0; i < 64; i++) {
+      const days = lifetimes[i % lifetimes.length]!;
+      const key = ok(
+        await m.create({
+          name: `Shape ${i}`,
+          environment: i % 2 === 0 ? 'LIVE' : 'TEST',
+          access: i % 3 === 0 ? 'READ_ONLY' : 'FULL_ACCESS',
+          scopes: scopeSets[i % scopeSets.length],
+          roles: roles[(i >> 2) % roles.length],
+          ...(i % 7 < 2 ? { ipRules: [{ cidr: '203.0.113.0/24', action: 'ALLOW' }] } : {}),
+          ...(i % 7 === 2 ? { ipDefaultAction: 'DENY' } : {}),
+          ...(days === null ? {} : { expiresAt: new Date(created.getTime() + days * DAY).toISOString() }),
+        }),
+      ).key;
+      // Made five days ago: lifetimes are counted from creation.
+      const id = Buffer.from(key.id, 'base64').toString().split(':')[1]!;
+      await s.db.prisma.apiKey.update({ where: { id }, data: { createdAt: created } });
+    }
+    const merchantId = (
+      await s.db.prisma.application.findFirstOrThrow({ where: { name: 'Judged in SQL checkout API' } })
+    ).merchantId;
+    const ctx = { prisma: s.db.prisma, viewer: { merchantId }, settings: {} } as never;
+    const policies: KeyPolicyInput[] = [
+      { maxLifetimeDays: { live: 90 } },
+      { maxLifetimeDays: { test: 30, live: 400 } },
+      { fullAccessRequiresIpRules: true },
+      { noWildcardScopesInLive: true },
+      { allowedScopes: ['orders:read', 'refunds:*'] },
+      { allowedScopes: ['orders:*'] },
+      { allowedScopes: [] },
+      { maxGracePeriodSeconds: 60 },
+      { maxLifetimeDays: { live: 90 }, fullAccessRequiresIpRules: true, noWildcardScopesInLive: true },
+    ];
+    const outcomes: number[] = [];
+    for (const policy of policies) {
+      const filtered = await keysOutOfPolicy(ctx, policy as never);
+      const every = await keysOutOfPolicy(ctx, policy as never, { everyKey: true });
+      expect(filtered, JSON.stringify(policy)).toEqual(every);
+      outcomes.push(every.length);
+      // And the dry run answers the same through the API.
+      expect(ok(await m.setPolicy(policy, true, { first: 1 })).policy.keysOutOfPolicy.totalCount).toBe(every.length);
+    }
+    // The policies find different, non-trivial sets: the comparison above can fail.
+    expect(outcomes.filter((n) => n > 0 && n < 64).length).toBeGreaterThanOrEqual(6);
+    expect(outcomes).toContain(64);
+    expect(outcomes).toContain(0);
   });
 
   it('once set, the overview lists the keys out of policy; they keep working', async () => {
