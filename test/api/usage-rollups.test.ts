@@ -57,15 +57,38 @@ function week(keys: string[], seed: number, now: number): [string, string, strin
   return rows;
 }
 
-async function report(rows: [string, string, string, number][], reporter?: { id: string; seq: number }) {
+async function report(
+  rows: [string, string, string, number][],
+  reporter?: { id: string; seq: number },
+  { observed = false } = {},
+) {
+  // With `observed`, each row also names its key's last use and what its hour needed, as a
+  // verifier's report does: every statement of the flush then meets the other reports' rows.
+  const keys = [...new Set(rows.map((r) => r[0]))];
+  const hours = [...new Map(rows.map((r) => [`${r[0]} ${r[1]}`, r])).values()];
   const answer = await fetch(`${s.url}/v1/verifier/usage`, {
     method: 'POST',
     headers: { authorization: `Bearer ${verifierToken}` },
     body: JSON.stringify({
       ...(reporter ? { reporter } : {}),
-      uses: [],
+      uses: observed
+        ? keys.map((id) => ({ id, at: new Date().toISOString(), ip: '203.0.113.7', epoch: null, spent: 0 }))
+        : [],
       refusals: [],
       counts: rows.map(([key_id, hour, code, count]) => ({ key_id, hour, code, count })),
+      ...(observed
+        ? {
+            observations: hours.map(([key_id, hour]) => ({
+              key_id,
+              hour,
+              read: 1,
+              write: 0,
+              scopes: { 'orders:read': 1 },
+              valid_networks: { '203.0.113.0/24': 1 },
+              refused_networks: {},
+            })),
+          }
+        : {}),
     }),
   });
   return { status: answer.status, body: await answer.json() };
@@ -108,7 +131,8 @@ describe('application and merchant usage', () => {
 
   it('add up what many reports write at once, in any order, to exactly the keys’ sums', async () => {
     // 16 reports at once from "verifiers" of both merchants, each naming every key in its own
-    // order: every report touches the same few application and merchant rows.
+    // order: every report touches the same few application and merchant rows, and the same keys'
+    // rows. Taken in hash order, those deadlocked (503s) before each statement took them sorted.
     const keys = Object.values(merchants).flatMap((m) => m.keys.flat());
     const reports = Array.from({ length: 16 }, (_, i) => {
       const rows = week(keys, i, now);
@@ -119,11 +143,19 @@ describe('application and merchant usage', () => {
       return rows;
     });
     for (const rows of reports) all.push(...rows);
-    const answers = await Promise.all(reports.map((rows) => report(rows)));
+    const answers = await Promise.all(reports.map((rows) => report(rows, undefined, { observed: true })));
     expect(answers.map((a) => a.status)).toEqual(reports.map(() => 200));
     expect(await rolledUp('application_usage', 'application_id')).toEqual(await fromKeys('application_id'));
     expect(await rolledUp('merchant_usage', 'merchant_id')).toEqual(await fromKeys('merchant_id'));
     expect((await rolledUp('merchant_usage', 'merchant_id')).length).toBeGreaterThan(2 * 7 * 24);
+    // Every report's observations of a key's hour were added (16 reports name each one it has).
+    const observed = await s.db.prisma.keyObservation.groupBy({ by: ['keyId', 'hour'], _sum: { readCount: true } });
+    const named = new Map<string, number>();
+    for (const rows of reports) {
+      for (const id of new Set(rows.map((r) => `${r[0]} ${Date.parse(r[1])}`))) named.set(id, (named.get(id) ?? 0) + 1);
+    }
+    expect(observed.length).toBe(named.size);
+    for (const o of observed) expect(o._sum.readCount).toBe(named.get(`${o.keyId} ${o.hour.getTime()}`));
   }, 60_000);
 
   it('answer the charts with the same figures as the keys’ rows, and only the caller’s', async () => {

@@ -142,6 +142,26 @@ export async function writeUsage(prisma: PrismaClient, report: UsageReport): Pro
           RETURNING 1
         ), go AS (
           SELECT 1 FROM fresh UNION ALL SELECT 1 WHERE ${reporter}::text IS NULL
+        ), hourly AS (
+          SELECT c.key_id, k.application_id, k.merchant_id, c.hour, c.code, sum(c.count) AS count
+          FROM jsonb_to_recordset(${JSON.stringify(counts)}::jsonb) AS c(key_id uuid, hour timestamptz, code text, count int)
+          JOIN api_keys k ON k.id = c.key_id
+          WHERE EXISTS (SELECT 1 FROM go)
+          GROUP BY c.key_id, k.application_id, k.merchant_id, c.hour, c.code
+        ), by_application AS (
+          -- The same counts added up per application and per merchant, so their charts read one
+          -- row per hour and outcome. Every flush of a merchant's usage adds to the same few rows:
+          -- PostgreSQL runs these WITH statements last one first, so listed first they run last and
+          -- hold those rows only until the commit. Each statement here takes its rows in key
+          -- order, and the tables in the same order, so two flushes of the same keys wait for each
+          -- other: they deadlocked (one failed and was retried) when two took them in hash order.
+          INSERT INTO application_usage AS a (application_id, hour, code, count)
+          SELECT application_id, hour, code, sum(count) FROM hourly GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+          ON CONFLICT (application_id, hour, code) DO UPDATE SET count = a.count + excluded.count
+        ), by_merchant AS (
+          INSERT INTO merchant_usage AS m (merchant_id, hour, code, count)
+          SELECT merchant_id, hour, code, sum(count) FROM hourly GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+          ON CONFLICT (merchant_id, hour, code) DO UPDATE SET count = m.count + excluded.count
         ), used AS (
           -- Last-used rows are narrow and apart from api_keys (one index, room on their page), so
           -- this rewrite is cheap; keys deleted meanwhile are skipped. One row per key (the latest),
@@ -156,29 +176,13 @@ export async function writeUsage(prisma: PrismaClient, report: UsageReport): Pro
           -- A key named twice (one epoch) gives back both: UPDATE … FROM applies one row of a join per target.
           UPDATE api_keys AS k SET credits_reserved = GREATEST(0, k.credits_reserved - u.spent)
           FROM (SELECT id, epoch, LEAST(sum(spent), 2147483647)::int AS spent
-            FROM jsonb_to_recordset(${spentJson}::jsonb) AS s(id uuid, epoch int, spent int) GROUP BY id, epoch) AS u
+            FROM jsonb_to_recordset(${spentJson}::jsonb) AS s(id uuid, epoch int, spent int) GROUP BY id, epoch
+            ORDER BY id) AS u
           WHERE EXISTS (SELECT 1 FROM go) AND k.id = u.id AND u.spent > 0 AND k.credits_epoch = u.epoch
-        ), hourly AS (
-          SELECT c.key_id, k.application_id, k.merchant_id, c.hour, c.code, sum(c.count) AS count
-          FROM jsonb_to_recordset(${JSON.stringify(counts)}::jsonb) AS c(key_id uuid, hour timestamptz, code text, count int)
-          JOIN api_keys k ON k.id = c.key_id
-          WHERE EXISTS (SELECT 1 FROM go)
-          GROUP BY c.key_id, k.application_id, k.merchant_id, c.hour, c.code
         ), counted AS (
           INSERT INTO key_usage (key_id, hour, code, count)
-          SELECT key_id, hour, code, count FROM hourly
+          SELECT key_id, hour, code, count FROM hourly ORDER BY 1, 2, 3
           ON CONFLICT (key_id, hour, code) DO UPDATE SET count = key_usage.count + excluded.count
-        ), by_application AS (
-          -- The same counts added up per application and per merchant, so their charts read one
-          -- row per hour and outcome. Every flush adds to the same few rows: taken in one order,
-          -- two flushes at once wait for each other rather than deadlock.
-          INSERT INTO application_usage AS a (application_id, hour, code, count)
-          SELECT application_id, hour, code, sum(count) FROM hourly GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-          ON CONFLICT (application_id, hour, code) DO UPDATE SET count = a.count + excluded.count
-        ), by_merchant AS (
-          INSERT INTO merchant_usage AS m (merchant_id, hour, code, count)
-          SELECT merchant_id, hour, code, sum(count) FROM hourly GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-          ON CONFLICT (merchant_id, hour, code) DO UPDATE SET count = m.count + excluded.count
         ), refused AS (
           INSERT INTO key_refusals (id, key_id, at, code, client_ip)
           SELECT gen_random_uuid(), r.key_id, r.at, r.code, r.ip
@@ -190,6 +194,7 @@ export async function writeUsage(prisma: PrismaClient, report: UsageReport): Pro
           FROM jsonb_to_recordset(${JSON.stringify(oncePerHour(report.observations ?? []))}::jsonb) AS b(key_id uuid, hour timestamptz,
             read int, write int, scopes jsonb, valid_networks jsonb, refused_networks jsonb)
           WHERE EXISTS (SELECT 1 FROM go) AND EXISTS (SELECT 1 FROM api_keys k WHERE k.id = b.key_id)
+          ORDER BY b.key_id, b.hour
           ON CONFLICT (key_id, hour) DO UPDATE SET
             read_count = o.read_count + excluded.read_count,
             write_count = o.write_count + excluded.write_count,
