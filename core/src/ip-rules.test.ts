@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileIpRules, parseCidr, parseIp } from './ip-rules.ts';
+import { compileIpRules, networkOf, parseCidr, parseIp } from './ip-rules.ts';
 
 describe('parseCidr', () => {
   it.each([
@@ -85,5 +85,59 @@ describe('compileIpRules', () => {
     const v4only = compileIpRules([{ cidr: '0.0.0.0/0', action: 'ALLOW' }], 'DENY');
     expect(v4only.decide('2001:db8::1')).toBe('DENY');
     expect(v4only.decide('::ffff:203.0.113.9')).toBe('ALLOW');
+  });
+});
+
+describe('networkOf', () => {
+  /** The network as ipaddr.js reads the address, without the dotted-IPv4 shortcut. */
+  const parsed = (ip: string): string | null => {
+    const address = parseIp(ip);
+    if (address === null) return null;
+    if (address.kind() === 'ipv4') return `${address.toByteArray().slice(0, 3).join('.')}.0/24`;
+    const parts = address.toNormalizedString().split(':').slice(0, 3);
+    return `${parts.map((p) => Number.parseInt(p, 16).toString(16)).join(':')}::/48`;
+  };
+
+  it('names an address’s /24 or /48 as parsing it does, for every form of address', () => {
+    const texts = [
+      '0.0.0.0',
+      '255.255.255.255',
+      '203.0.113.9',
+      '10.0.0.1',
+      '1.2.3.4',
+      '01.2.3.4',
+      '1.2.3.04',
+      '256.1.1.1',
+      '1.2.3',
+      '1.2.3.4.5',
+      '1.2.3.4 ',
+      ' 1.2.3.4',
+      '1.2.3.4\n',
+      '::ffff:203.0.113.9',
+      '::ffff:cb00:7109',
+      '2001:db8:7:1::1',
+      '2001:DB8:0007::',
+      '::1',
+      'fe80::1%eth0',
+      'not an address',
+      '',
+    ];
+    // And 5,000 random dotted addresses, some with leading zeros or out of range.
+    let seed = 7;
+    const next = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed;
+    };
+    for (let i = 0; i < 5000; i++) {
+      const octet = () => {
+        const n = next() % 300;
+        return next() % 17 === 0 ? `0${n}` : String(n);
+      };
+      texts.push(`${octet()}.${octet()}.${octet()}.${octet()}`);
+    }
+    for (const text of texts) expect(networkOf(text), JSON.stringify(text)).toBe(parsed(text));
+    expect(networkOf('203.0.113.9')).toBe('203.0.113.0/24');
+    expect(networkOf('::ffff:203.0.113.9')).toBe('203.0.113.0/24');
+    expect(networkOf('2001:db8:7:1::1')).toBe('2001:db8:7::/48');
   });
 });

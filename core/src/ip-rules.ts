@@ -125,11 +125,18 @@ export function isPublicAddress(text: string): boolean {
   return first >= 0x2000 && first <= 0x3fff;
 }
 
+/** Dotted IPv4 without leading zeros: ipaddr.js reads each such text as the same four numbers. */
+const PLAIN_IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/;
+
 /**
  * The network an address belongs to, as anomaly detection counts them: its IPv4 /24 or IPv6 /48
  * (e.g. "203.0.113.0/24", "2001:db8:7::/48"); null for text that is no address.
  */
 export function networkOf(ip: string): string | null {
+  // Most addresses arrive as plain dotted IPv4 (what canonicalIp makes of any IPv4 form): their /24
+  // is the text up to the last dot. Parsing with ipaddr.js took about 5 µs an address, which a
+  // flush of 20,000 keys paid on the API's event loop.
+  if (PLAIN_IPV4.test(ip)) return `${ip.slice(0, ip.lastIndexOf('.'))}.0/24`;
   const address = parseIp(ip);
   if (address === null) return null;
   if (address.kind() === 'ipv4') {

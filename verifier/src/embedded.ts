@@ -192,7 +192,7 @@ export class EmbeddedVerifier implements KeygateVerifier {
       // under its number, which Keygate writes once; only then is what came after it sent.
       for (let round = 0; round < 2; round++) {
         if (this.unanswered.length === 0) {
-          const taken = this.usage.take();
+          const taken = await this.usage.takeInTurns();
           if (taken === null) return;
           this.unanswered = await this.parts(taken.report);
         }

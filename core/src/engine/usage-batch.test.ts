@@ -85,3 +85,36 @@ describe('observations', () => {
     expect(report.observations).toEqual([]);
   });
 });
+
+describe('a report made in turns', () => {
+  const fill = (batch: UsageBatch, keys: number, from = 0) => {
+    for (let i = from; i < from + keys; i++) {
+      const k = `0190c1de-0000-7000-8000-${String(i).padStart(12, '0')}`;
+      batch.record(k, 'VALID', `203.0.${i % 250}.${i % 7}`, at + i, { key: 'x', requiredScopes: ['orders:read'] });
+      if (i % 3 === 0) batch.record(k, 'IP_DENIED', `198.51.100.${i % 200}`, at + i + 1, { key: 'x' });
+      if (i % 5 === 0) batch.spend(k, 2, 3);
+    }
+  };
+
+  it('is the same report as take() makes, and lets the event loop in while it is made', async () => {
+    const whole = new UsageBatch();
+    fill(whole, 2_500);
+    const expected = whole.take()!.report;
+    const inTurns = new UsageBatch();
+    fill(inTurns, 2_500);
+    let turns = 0;
+    const ticking = setInterval(() => turns++, 0);
+    const making = inTurns.takeInTurns(100);
+    // Verifications while it is made go to the next report.
+    fill(inTurns, 1, 9_000);
+    const taken = (await making)!;
+    clearInterval(ticking);
+    expect(taken.report).toEqual(expected);
+    expect(turns).toBeGreaterThan(0);
+    expect(inTurns.take()!.report.uses.map((u) => u.id)).toEqual(['0190c1de-0000-7000-8000-000000009000']);
+    // Put back, it is in the next report again.
+    taken.putBack();
+    expect((await inTurns.takeInTurns())!.report.uses).toHaveLength(2_500);
+    expect(await inTurns.takeInTurns()).toBeNull();
+  });
+});

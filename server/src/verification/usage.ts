@@ -98,7 +98,7 @@ export class UsageRecorder implements UsageSink {
   }
 
   private async write(): Promise<void> {
-    const taken = this.batch.take();
+    const taken = await this.batch.takeInTurns();
     if (taken === null) return;
     try {
       await writeUsage(this.prisma, taken.report);
