@@ -1,11 +1,13 @@
 // A merchant as the dashboard meets one: long names and URLs, a key rolled with a day's grace,
 // keys in every status, a week of hourly traffic with refusals, keys unused for 45 days. Made
 // through the SDK and the verification endpoint as users make them; only the week of history
-// and the keys' ages are written in SQL (as usage flushes write them). Used by the dashboard's
-// screen tests and by `pnpm bench dashboard`.
+// (through the usage flush's own statement) and the keys' ages are written directly. Used by the
+// dashboard's screen tests and by `pnpm bench dashboard`.
 import { createHash } from 'node:crypto';
-import { decodeGlobalId } from '@keygate/core';
+import { decodeGlobalId, type VerifyCode } from '@keygate/core';
 import { createKeygateClient } from '@keygate/sdk';
+import { openDatabase } from '@keygate/server';
+import { writeUsage } from '@keygate/server/verification';
 import pg from 'pg';
 import { waitFor } from './wait.ts';
 
@@ -163,12 +165,12 @@ export async function seedMerchant(keygateUrl: string, token: string, databaseUr
   await auth(leaked.secret); // REVOKED
   await auth(partner.secret); // KEY_DISABLED
   // A week of hourly traffic for the long key and the mobile key, written as usage flushes write it.
+  const rows: [string, string, string, number][] = [];
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
   try {
     const now = Date.now();
     const hour = 3_600_000;
-    const rows: [string, string, string, number][] = [];
     for (const [id, scale] of [
       [long.key.id, 900],
       [mobile.key.id, 300],
@@ -200,26 +202,19 @@ export async function seedMerchant(keygateUrl: string, token: string, databaseUr
       `UPDATE api_keys SET created_at = now() - interval '45 days'
        WHERE name ~ '^Store terminal 00[1-5]$' OR name = 'Old partner integration'`,
     );
-    // As a usage flush writes counts: per key, and added up per application and per merchant.
-    await db.query(
-      `WITH hourly AS (
-         SELECT k::uuid AS key_id, a.application_id, a.merchant_id, h::timestamptz AS hour, c AS code, n AS count
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS t(k, h, c, n) JOIN api_keys a ON a.id = k::uuid
-       ), counted AS (
-         INSERT INTO key_usage (key_id, hour, code, count) SELECT key_id, hour, code, count FROM hourly
-         ON CONFLICT (key_id, hour, code) DO UPDATE SET count = key_usage.count + excluded.count
-       ), by_application AS (
-         INSERT INTO application_usage AS u (application_id, hour, code, count)
-         SELECT application_id, hour, code, sum(count) FROM hourly GROUP BY 1, 2, 3
-         ON CONFLICT (application_id, hour, code) DO UPDATE SET count = u.count + excluded.count
-       )
-       INSERT INTO merchant_usage AS u (merchant_id, hour, code, count)
-       SELECT merchant_id, hour, code, sum(count) FROM hourly GROUP BY 1, 2, 3
-       ON CONFLICT (merchant_id, hour, code) DO UPDATE SET count = u.count + excluded.count`,
-      [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2]), rows.map((r) => r[3])],
-    );
   } finally {
     await db.end();
+  }
+  // The week of counts, written as a usage flush writes them (per key, application and merchant).
+  const database = await openDatabase({ kind: 'postgres', url: databaseUrl, poolSize: 2 });
+  try {
+    await writeUsage(database.prisma, {
+      uses: [],
+      refusals: [],
+      counts: rows.map(([key_id, hour, code, count]) => ({ key_id, hour, code: code as VerifyCode, count })),
+    });
+  } finally {
+    await database.close();
   }
   // The flush of the real verifications has landed once the list shows the long key as used.
   await waitFor(async () => Boolean((await sdk.keys.get(long.key.id))?.lastUsedAt), 15_000);

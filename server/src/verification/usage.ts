@@ -207,7 +207,8 @@ export async function writeUsage(prisma: PrismaClient, report: UsageReport): Pro
         ), spent AS (
           UPDATE identities AS i SET credits_reserved = GREATEST(0, i.credits_reserved - u.spent)
           FROM (SELECT id, epoch, LEAST(sum(spent), 2147483647)::int AS spent
-            FROM jsonb_to_recordset(${JSON.stringify(shared)}::jsonb) AS s(id uuid, epoch int, spent int) GROUP BY id, epoch) AS u
+            FROM jsonb_to_recordset(${JSON.stringify(shared)}::jsonb) AS s(id uuid, epoch int, spent int) GROUP BY id, epoch
+            ORDER BY id) AS u
           WHERE EXISTS (SELECT 1 FROM go) AND i.id = u.id AND u.spent > 0 AND i.credits_epoch = u.epoch
         )
         SELECT (SELECT count(*) FROM go) AS n`;
