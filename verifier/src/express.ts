@@ -103,14 +103,28 @@ function conclude(
  * route a tenth of its throughput in `pnpm bench integration`.
  */
 function addWhenAnswered(res: ServerResponse, fields: string[]): void {
-  const writeHead = res.writeHead as (status: number, reason?: unknown, headers?: unknown) => ServerResponse;
-  res.writeHead = function (this: ServerResponse, status: number, reason?: unknown, headers?: unknown) {
-    // Once: a second writeHead (which node:http refuses) goes straight through.
-    res.writeHead = writeHead as ServerResponse['writeHead'];
-    // writeHead(status[, reason][, headers])
-    if (typeof reason === 'string') return writeHead.call(this, status, reason, mergeFields(this, headers, fields));
-    return writeHead.call(this, status, mergeFields(this, reason, fields));
-  } as ServerResponse['writeHead'];
+  const patched = res as Patched;
+  patched[FIELDS] = fields;
+  patched[ORIGINAL] = res.writeHead as WriteHead;
+  res.writeHead = writeHeadWithFields as ServerResponse['writeHead'];
+}
+
+type WriteHead = (status: number, reason?: unknown, headers?: unknown) => ServerResponse;
+const FIELDS = Symbol('keygate.fields');
+const ORIGINAL = Symbol('keygate.writeHead');
+interface Patched extends ServerResponse {
+  [FIELDS]: string[];
+  [ORIGINAL]: WriteHead;
+}
+
+/** One function for every response (no closure made per request): the fields ride on the response. */
+function writeHeadWithFields(this: Patched, status: number, reason?: unknown, headers?: unknown): ServerResponse {
+  const writeHead = this[ORIGINAL];
+  // Once: a second writeHead (which node:http refuses) goes straight through.
+  (this as ServerResponse).writeHead = writeHead as ServerResponse['writeHead'];
+  // writeHead(status[, reason][, headers])
+  if (typeof reason === 'string') return writeHead.call(this, status, reason, mergeFields(this, headers, this[FIELDS]));
+  return writeHead.call(this, status, mergeFields(this, reason, this[FIELDS]));
 }
 
 /** The route's own fields (an object, a flat list or a list of pairs) and those of ours it did not set. */
