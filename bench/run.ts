@@ -973,12 +973,12 @@ async function integrationFigures(url: string): Promise<void> {
       if (i >= 2000) hopMs.push(performance.now() - t0);
     }
     // The miss's request without the verifier: the same GET by hash, sent from this process to
-    // Keygate (which reads PostgreSQL) for 4,000 other keys after 2,000 untimed; what is left of
-    // the miss's time is the verifier's own (hashing, its cache, the usage it records).
-    const directMs: number[] = [];
-    for (const [i, key] of secrets.slice(8000, 14000).entries()) {
-      const t0 = performance.now();
-      await new Promise<void>((resolve, reject) =>
+    // Keygate (which reads PostgreSQL) for other keys. 2,000 untimed here; the timed ones are sent
+    // one after each timed miss below, so both are measured side by side in the same seconds
+    // (this host's steal moves between phases); what is left of the miss's time is the verifier's
+    // own (hashing, its cache, the usage it records).
+    const direct = (key: string) =>
+      new Promise<void>((resolve, reject) =>
         http
           .get(
             `${keygate.url}/v1/verifier/keys/${hashKey(key)}`,
@@ -990,9 +990,8 @@ async function integrationFigures(url: string): Promise<void> {
           )
           .on('error', reject),
       );
-      if (i >= 2000) directMs.push(performance.now() - t0);
-    }
-    hopAgent.destroy();
+    for (const key of secrets.slice(8000, 10000)) await direct(key);
+    const directMs: number[] = [];
     // A miss path fresh from start runs cold: the first few thousand requests through node:http
     // (client and server) include V8 compiling them, which alone puts a bare hop's p99 over 2 ms
     // here. So 4,000 misses of other keys come first and are reported apart (cold); the figure is
@@ -1008,11 +1007,15 @@ async function integrationFigures(url: string): Promise<void> {
     const keygateTicks = cpuTicks(keygate.child.pid!);
     const machineBefore = machineTicks();
     const missStart = performance.now();
-    for (const key of secrets.slice(0, 4000)) {
+    for (const [i, key] of secrets.slice(0, 4000).entries()) {
       const t0 = performance.now();
       await verifier.verify({ key });
-      missMs.push(performance.now() - t0);
+      const t1 = performance.now();
+      missMs.push(t1 - t0);
+      await direct(secrets[10_000 + i]!);
+      directMs.push(performance.now() - t1);
     }
+    hopAgent.destroy();
     const missSeconds = (performance.now() - missStart) / 1000;
     const keygateCpuMs = (cpuTicks(keygate.child.pid!) - keygateTicks) * 10;
     const machine = machineTicks();
@@ -1027,7 +1030,7 @@ async function integrationFigures(url: string): Promise<void> {
       unit: 'ms',
       target: '≤ 2',
       met: p99Miss <= 2,
-      detail: `4,000 keys verified once each, one at a time, after 4,000 others; median ${round(median(missMs))} ms (a GET by hash to Keygate, which reads PostgreSQL); ${slow.length} over 2 ms; the 4,000 before them, the first misses since start: p99 ${round(percentile(coldMs, 99))} ms, median ${round(median(coldMs))} ms, ${coldMs.filter((ms) => ms > 2).length} over 2 ms; the same GET by hash sent without the verifier (4,000 other keys, one at a time, after 2,000 untimed): median ${round(median(directMs))} ms, p99 ${round(percentile(directMs, 99))} ms, ${directMs.filter((ms) => ms > 2).length} over 2 ms; one hop to Keygate answered from memory (/healthz, one at a time, just before, after 2,000 untimed): median ${round(median(hopMs))} ms, p99 ${round(percentile(hopMs, 99))} ms, ${hopMs.filter((ms) => ms > 2).length} of 4,000 over 2 ms; its database lookup alone (from this process, 4,000 other keys after 2,000 untimed): median ${round(median(queryMs))} ms, p99 ${round(percentile(queryMs, 99))} ms; Keygate's process used ${round(keygateCpuMs / missMs.length)} ms of CPU per miss, and its garbage collector paused ${round(gcDuring * 1000)} ms in these ${round(missSeconds)} s; the hypervisor took ${round(stolen)} % of the machine's CPU time meanwhile (steal)`,
+      detail: `4,000 keys verified once each, one at a time, after 4,000 others; median ${round(median(missMs))} ms (a GET by hash to Keygate, which reads PostgreSQL); ${slow.length} over 2 ms; the 4,000 before them, the first misses since start: p99 ${round(percentile(coldMs, 99))} ms, median ${round(median(coldMs))} ms, ${coldMs.filter((ms) => ms > 2).length} over 2 ms; the same GET by hash sent without the verifier, one after each miss (4,000 other keys, after 2,000 untimed): median ${round(median(directMs))} ms, p99 ${round(percentile(directMs, 99))} ms, ${directMs.filter((ms) => ms > 2).length} over 2 ms; one hop to Keygate answered from memory (/healthz, one at a time, just before, after 2,000 untimed): median ${round(median(hopMs))} ms, p99 ${round(percentile(hopMs, 99))} ms, ${hopMs.filter((ms) => ms > 2).length} of 4,000 over 2 ms; its database lookup alone (from this process, 4,000 other keys after 2,000 untimed): median ${round(median(queryMs))} ms, p99 ${round(percentile(queryMs, 99))} ms; Keygate's process used ${round(keygateCpuMs / (missMs.length + directMs.length))} ms of CPU per GET by hash, and its garbage collector paused ${round(gcDuring * 1000)} ms in these ${round(missSeconds)} s (misses and direct GETs); the hypervisor took ${round(stolen)} % of the machine's CPU time meanwhile (steal)`,
     });
     const gc = collector();
     const flushErrors: string[] = [];
