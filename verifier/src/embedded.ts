@@ -409,7 +409,7 @@ function verification(outcome: VerifyOutcome): KeyVerification {
     code: outcome.code,
     keyId: key ? globalId('ApiKey', key.id) : null,
     prefix: key ? key.prefix : null,
-    applicationId: key ? globalId('Application', key.applicationId) : null,
+    applicationId: key ? applicationGlobalId(key.applicationId) : null,
     merchantId: key ? key.merchantId : null,
     environment: key ? key.environment : null,
     access: key ? key.access : null,
@@ -428,6 +428,21 @@ function verification(outcome: VerifyOutcome): KeyVerification {
     creditsRemaining: outcome.creditsRemaining ?? null,
     rateLimits: null,
   };
+}
+
+/**
+ * Applications' global ids, made once per application: every cached key's answer held its own
+ * copy (80 bytes a key) though a verifier's keys belong to few applications.
+ */
+const applicationIds = new Map<string, string>();
+function applicationGlobalId(id: string): string {
+  let known = applicationIds.get(id);
+  if (known === undefined) {
+    if (applicationIds.size >= 50_000) applicationIds.clear();
+    known = globalId('Application', id);
+    applicationIds.set(id, known);
+  }
+  return known;
 }
 
 function unavailable(_why?: string, retryAfterSeconds: number | null = 1): KeyVerification {

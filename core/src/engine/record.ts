@@ -10,8 +10,9 @@ export type KeyRecord = Omit<VerifiableKey, 'ipRules'> & {
 };
 
 /**
- * Strings many cached keys share (application and merchant ids), kept once: a verifier holding
- * 100,000 keys of a few thousand applications saves about 100 bytes a key.
+ * Strings many cached keys share (application and merchant ids, access, environment), kept once:
+ * a verifier holding 100,000 keys of a few thousand applications saves about 100 bytes a key.
+ * (JSON.parse makes its own copy of each, 'FULL_ACCESS' included.)
  */
 const shared = new Map<string, string>();
 function intern(text: string): string {
@@ -22,15 +23,30 @@ function intern(text: string): string {
   return text;
 }
 
+/**
+ * Scope lists many cached keys share (a product has a few kinds of key), kept once per distinct
+ * list: a key with two scopes held its own array and strings, about 100 bytes. Nothing changes a
+ * key's list (the verifier freezes it with the key's answer).
+ */
+const sharedScopes = new Map<string, readonly string[]>();
+function internScopes(scopes: readonly string[]): readonly string[] {
+  const text = JSON.stringify(scopes);
+  const known = sharedScopes.get(text);
+  if (known !== undefined) return known;
+  if (sharedScopes.size >= 50_000) sharedScopes.clear();
+  sharedScopes.set(text, scopes);
+  return scopes;
+}
+
 export function fromRecord(record: KeyRecord): VerifiableKey {
   return {
     id: record.id,
     prefix: record.prefix,
     applicationId: intern(record.applicationId),
     merchantId: intern(record.merchantId),
-    environment: record.environment,
-    access: record.access,
-    scopes: record.scopes,
+    environment: intern(record.environment) as VerifiableKey['environment'],
+    access: intern(record.access) as VerifiableKey['access'],
+    scopes: internScopes(record.scopes),
     ...(record.roleIds?.length ? { roleIds: record.roleIds.map(intern) } : {}),
     expiresAt: record.expiresAt,
     revoked: record.revoked,
