@@ -95,6 +95,8 @@ export function verifyInput(
 }
 
 function byMethod(method: string): Access {
+  // node:http gives the common methods in capitals: those are answered without making a new string.
+  if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return 'READ_ONLY';
   return READ_METHODS.has(method.toUpperCase()) ? 'READ_ONLY' : 'FULL_ACCESS';
 }
 
