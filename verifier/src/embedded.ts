@@ -15,6 +15,7 @@ import {
   type MeterStore,
   type RateLimitTexts,
   rateLimitTexts,
+  SharedValues,
   type TakeResult,
   UsageBatch,
   type UsageReport,
@@ -434,16 +435,9 @@ function verification(outcome: VerifyOutcome): KeyVerification {
  * Applications' global ids, made once per application: every cached key's answer held its own
  * copy (80 bytes a key) though a verifier's keys belong to few applications.
  */
-const applicationIds = new Map<string, string>();
-function applicationGlobalId(id: string): string {
-  let known = applicationIds.get(id);
-  if (known === undefined) {
-    if (applicationIds.size >= 50_000) applicationIds.clear();
-    known = globalId('Application', id);
-    applicationIds.set(id, known);
-  }
-  return known;
-}
+const applicationIds = new SharedValues<string>();
+const applicationGlobalIdOf = (id: string): string => globalId('Application', id);
+const applicationGlobalId = (id: string): string => applicationIds.get(id, applicationGlobalIdOf);
 
 function unavailable(_why?: string, retryAfterSeconds: number | null = 1): KeyVerification {
   return {

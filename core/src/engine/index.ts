@@ -7,5 +7,6 @@ export * from './meter.ts';
 export * from './ports.ts';
 export * from './ratelimit-fields.ts';
 export * from './record.ts';
+export * from './shared-values.ts';
 export * from './usage-batch.ts';
 export * from './verifier.ts';

@@ -3,6 +3,7 @@
 // never the secret); both sides compile it into the VerifiableKey that decide() reads.
 import { compileIpRules, type IpAction } from '../ip-rules.ts';
 import type { VerifiableKey } from '../verification.ts';
+import { SharedValues } from './shared-values.ts';
 
 /** A VerifiableKey with its IP rules as stored (not compiled), so that it travels as JSON. */
 export type KeyRecord = Omit<VerifiableKey, 'ipRules'> & {
@@ -14,29 +15,18 @@ export type KeyRecord = Omit<VerifiableKey, 'ipRules'> & {
  * a verifier holding 100,000 keys of a few thousand applications saves about 100 bytes a key.
  * (JSON.parse makes its own copy of each, 'FULL_ACCESS' included.)
  */
-const shared = new Map<string, string>();
-function intern(text: string): string {
-  const known = shared.get(text);
-  if (known !== undefined) return known;
-  if (shared.size >= 50_000) shared.clear();
-  shared.set(text, text);
-  return text;
-}
+const strings = new SharedValues<string>();
+const same = (text: string): string => text;
+const intern = (text: string): string => strings.get(text, same);
 
 /**
  * Scope lists many cached keys share (a product has a few kinds of key), kept once per distinct
  * list: a key with two scopes held its own array and strings, about 100 bytes. Nothing changes a
  * key's list (the verifier freezes it with the key's answer).
  */
-const sharedScopes = new Map<string, readonly string[]>();
-function internScopes(scopes: readonly string[]): readonly string[] {
-  const text = JSON.stringify(scopes);
-  const known = sharedScopes.get(text);
-  if (known !== undefined) return known;
-  if (sharedScopes.size >= 50_000) sharedScopes.clear();
-  sharedScopes.set(text, scopes);
-  return scopes;
-}
+const scopeLists = new SharedValues<readonly string[]>();
+const internScopes = (scopes: readonly string[]): readonly string[] =>
+  scopeLists.get(JSON.stringify(scopes), () => scopes);
 
 export function fromRecord(record: KeyRecord): VerifiableKey {
   return {
